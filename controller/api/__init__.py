@@ -1,0 +1,1 @@
+"""The Release API: spec and status models (`release`), scalar types (`types`), and the CRD (`crd`)."""

@@ -1,0 +1,118 @@
+"""Render `crds/release.yaml` from the pydantic models.
+
+pydantic emits JSON Schema with `$ref`s and `anyOf` unions; the API server wants a structural
+OpenAPI v3 schema: every node typed, references inlined, no nulls. This module does that
+translation and nothing else, so the models stay the single source of truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from controller.api.release import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, ReleaseSpec, ReleaseStatus
+
+PRINTER_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Backend", "type": "string", "jsonPath": ".spec.backend.version"},
+    {"name": "Frontend", "type": "string", "jsonPath": ".spec.frontend.version"},
+    {"name": "Weight", "type": "integer", "jsonPath": ".status.backend.canaryWeight"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+_DROP = {"title", "$defs"}
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_structural(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _structural(merged, defs)
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(options) == 1:
+            return _structural({**options[0], **rest}, defs)
+        raise ValueError(f"a union that is not structural: {node['anyOf']}")
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(sub, defs) for name, sub in value.items()}
+        elif key == "default" and value is None:
+            continue
+        else:
+            out[key] = _structural(value, defs)
+    if "properties" in out:
+        out.setdefault("type", "object")
+    return out
+
+
+def schema_of(model: type[ReleaseSpec] | type[ReleaseStatus]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    return _structural(raw, defs)  # type: ignore[no-any-return]
+
+
+def _status_schema() -> dict[str, Any]:
+    schema = schema_of(ReleaseStatus)
+    conditions = schema["properties"]["conditions"]
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    return schema
+
+
+def crd() -> dict[str, Any]:
+    """The CustomResourceDefinition as a plain dict."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": SHORT_NAMES,
+                "categories": ["all", "delivery"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A coordinated release of a backend on ECS and a frontend on CloudFront.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": schema_of(ReleaseSpec),
+                                "status": _status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    """The CRD as YAML, byte-for-byte what `crds/release.yaml` holds."""
+    header = "# Generated from controller/api by `release-controller crds`. Do not edit by hand.\n"
+    return header + yaml.safe_dump(crd(), sort_keys=False, width=120)

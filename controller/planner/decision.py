@@ -1,0 +1,51 @@
+"""The planner's contract: what it is given and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from controller.api.release import Measurement, ReleaseStatus
+from controller.planner.actions import Action
+
+
+@dataclass(frozen=True)
+class Requests:
+    """User requests made through the CLI (annotations); a value is acted on once.
+
+    The value is an opaque token (the time the request was made); the planner compares it with
+    `status.acknowledged` so a request is honoured exactly once, even across restarts.
+    """
+
+    promote: str | None = None
+    abort: str | None = None
+    retry: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to emit. `type` is Normal or Warning."""
+
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Identity of the Release and the clock, passed in so the planner never reads either."""
+
+    namespace: str
+    name: str
+    generation: int
+    now: datetime
+    requests: Requests = field(default_factory=Requests)
+    measurements: tuple[Measurement, ...] = ()  # taken this pass, when analysis was due
+
+
+@dataclass(frozen=True)
+class Decision:
+    actions: tuple[Action, ...]
+    status: ReleaseStatus
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None  # seconds until the next pass is needed, None: none by time

@@ -1,0 +1,113 @@
+"""What the controller saw of AWS in one pass: immutable values the planner decides from.
+
+Produced by `controller.aws.observe`, consumed by `controller.planner.decide`. Plain frozen
+dataclasses: no boto3 types leak past the effector layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """One ECS task set of an EXTERNAL-controller service."""
+
+    id: str
+    arn: str
+    external_id: str | None
+    task_definition: str
+    image: str | None  # the image of the Release's container in that task definition
+    scale_percent: float
+    status: str  # PRIMARY | ACTIVE | DRAINING
+    target_group_arn: str | None
+    running_count: int = 0
+    pending_count: int = 0
+    stability: str = "STEADY_STATE"  # STEADY_STATE | STABILIZING
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One deployment of an ECS-controller service (UpdateService rollouts)."""
+
+    id: str
+    status: str  # PRIMARY | ACTIVE | INACTIVE
+    task_definition: str
+    image: str | None
+    rollout_state: str | None  # IN_PROGRESS | COMPLETED | FAILED
+    running_count: int = 0
+    desired_count: int = 0
+
+
+@dataclass(frozen=True)
+class Service:
+    arn: str
+    cluster: str
+    name: str
+    deployment_controller: str  # ECS | EXTERNAL | CODE_DEPLOY
+    desired_count: int
+    status: str = "ACTIVE"
+    task_definition: str | None = None  # ECS controller: the service's current task definition
+    image: str | None = None  # ECS controller: the image of the Release's container in it
+    task_sets: tuple[TaskSet, ...] = ()
+    deployments: tuple[Deployment, ...] = ()
+
+    def task_set(self, external_id: str) -> TaskSet | None:
+        return next((t for t in self.task_sets if t.external_id == external_id), None)
+
+    @property
+    def primary(self) -> TaskSet | None:
+        return next((t for t in self.task_sets if t.status == "PRIMARY"), None)
+
+
+@dataclass(frozen=True)
+class Listener:
+    arn: str
+    weights: Mapping[str, int]  # target group ARN -> weight of the default forward action
+
+    def weight(self, target_group_arn: str) -> int:
+        return self.weights.get(target_group_arn, 0)
+
+
+@dataclass(frozen=True)
+class StagingDistribution:
+    """CloudFront continuous deployment: the staging copy and the policy's traffic config."""
+
+    distribution_id: str
+    origin_path: str | None
+    policy_id: str | None
+    policy_enabled: bool
+    weight_percent: int  # 0..15
+
+
+@dataclass(frozen=True)
+class Frontend:
+    distribution_id: str
+    origin_id: str
+    origin_path: str | None  # None: the origin id is not in the distribution
+    status: str = "Deployed"
+    staging: StagingDistribution | None = None
+
+
+@dataclass(frozen=True)
+class ObservationError:
+    """A part of the world that could not be read. `reason` becomes a condition reason."""
+
+    reason: str  # ServiceNotFound | ClusterNotFound | ListenerNotFound | TargetGroupNotFound | DistributionNotFound | OriginNotFound | AwsError
+    message: str
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class Observation:
+    service: Service | None = None
+    listener: Listener | None = None
+    frontend: Frontend | None = None
+    flags: Mapping[str, Any] | None = None  # the published flags document, None when absent
+    errors: tuple[ObservationError, ...] = ()
+    backend_version_serving: str | None = None  # derived by the observer from image tags, when known
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_errors(self, *errors: ObservationError) -> "Observation":
+        return replace(self, errors=self.errors + errors)
