@@ -375,6 +375,11 @@ class BackendStatus(Model):
     canary_version: str | None = None
     canary_image: str | None = None
     canary_weight: int = Field(default=0, ge=0, le=100)
+    stable_target_group_arn: str | None = Field(
+        default=None,
+        description="The target group the stable version serves from; roles alternate at each promotion. "
+        "Unset means spec.backend.traffic.stableTargetGroupArn.",
+    )
 
 
 class FrontendStatus(Model):
@@ -443,6 +448,9 @@ class ReleaseStatus(Model):
     step_started_at: datetime | None = None
     rollout_started_at: datetime | None = None
     promoted_at: datetime | None = None
+    paused_at: datetime | None = Field(
+        default=None, description="When spec.paused took hold; step timers resume from here on unpause."
+    )
     backend: BackendStatus = Field(default_factory=BackendStatus)
     frontend: FrontendStatus = Field(default_factory=FrontendStatus)
     flags_hash: str | None = None

@@ -38,6 +38,8 @@ class ScaleTaskSet:
     service: str
     external_id: str
     scale_percent: float
+    # A task set made outside the controller (adopted) has no external id: then it is addressed by id.
+    task_set_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class SetPrimaryTaskSet:
     cluster: str
     service: str
     external_id: str
+    # As for ScaleTaskSet: set when known; the only handle of a task set without an external id.
+    task_set_id: str | None = None
 
 
 @dataclass(frozen=True)

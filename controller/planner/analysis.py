@@ -1,0 +1,66 @@
+"""When the rollout needs measurements, and what a verdict does to it. Pure.
+
+`analysis_due` is what the reconciler asks before a pass: measuring is the one slow, networked
+part of analysis, so it happens only when the interval has elapsed and the rollout is in a state
+that is analysed (a canary, rolling or blue-green rollout before promotion, and the keep-warm
+window after it, when the previous version is still there to go back to).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from controller.api.release import Phase, ReleaseSpec, ReleaseStatus, StrategyType, Verdict
+from controller.planner.strategy import plan_for
+
+ANALYSED = frozenset({StrategyType.CANARY, StrategyType.ROLLING, StrategyType.BLUE_GREEN})
+
+
+def in_window(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> bool:
+    """Whether a promotion of this rollout is recent enough that the previous version is warm."""
+    if status.promoted_at is None or status.strategy is None or status.backend.canary_image is not None:
+        return False
+    keep = plan_for(status.strategy, spec).keep_warm
+    return keep > timedelta(0) and now < status.promoted_at + keep
+
+
+def analysed_state(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> bool:
+    if not spec.analysis.metrics or status.strategy not in ANALYSED:
+        return False
+    if status.analysis is not None and status.analysis.verdict == Verdict.FAILED:
+        return False  # the verdict is final: rolled back, or paused for a person to decide
+    if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
+        if spec.paused:
+            return False
+        return status.backend.canary_image is not None or in_window(spec, status, now)
+    return status.phase == Phase.SUCCEEDED and in_window(spec, status, now)
+
+
+def analysis_due(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> bool:
+    """Whether the reconciler should measure this pass.
+
+    >>> from datetime import timezone
+    >>> from controller.api.release import Analysis, Metric
+    >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> spec = ReleaseSpec.model_validate({"environment": "staging", "backend": {"version": "1.0.0",
+    ...     "image": "b:1", "ecs": {"cluster": "c", "service": "s", "containerName": "api"}},
+    ...     "strategy": {"type": "Rolling"}, "analysis": {"metrics": [{"name": "m", "max": 1}]}})
+    >>> status = ReleaseStatus(phase="Progressing", strategy="Rolling", backend={"canaryImage": "b:2"})
+    >>> analysis_due(spec, status, t)
+    True
+    >>> from controller.api.release import AnalysisStatus
+    >>> analysis_due(spec, status.model_copy(update={"analysis": AnalysisStatus(last_run_at=t)}), t + timedelta(seconds=3))
+    False
+    """
+    if not analysed_state(spec, status, now):
+        return False
+    last = status.analysis.last_run_at if status.analysis is not None else None
+    return last is None or now - last >= spec.analysis.interval
+
+
+def seconds_until_due(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> float:
+    """Seconds until the next measurement is due (at least one, so a pass is never hot-looped)."""
+    last = status.analysis.last_run_at if status.analysis is not None else None
+    if last is None:
+        return max(1.0, min(spec.analysis.interval.total_seconds(), 2.0))
+    return max(1.0, (last + spec.analysis.interval - now).total_seconds())

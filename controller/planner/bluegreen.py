@@ -1,0 +1,25 @@
+"""Blue-green: green at full scale with no traffic for `previewDuration` (analysed when metrics
+exist), then one atomic weight switch; blue stays warm for `scaleDownDelay`. Pure.
+
+Worked example, previewDuration 60s, scaleDownDelay 5m:
+
+    step 0  green task set at 100%, weights blue 100 / green 0
+    step 1  preview 60s
+    then    weights 0 / 100 in one listener change, green primary; blue deleted 5m later.
+"""
+
+from __future__ import annotations
+
+from controller.api.release import BlueGreenStrategy, ReleaseSpec, StrategyType
+from controller.planner.steps import Plan, PauseStep, SetStep, pause_label
+
+
+def plan(spec: ReleaseSpec) -> Plan:
+    """The plan for `spec`; the module docstring has the worked example."""
+    bg = spec.strategy.blue_green or BlueGreenStrategy()
+    analysed = bool(spec.analysis.metrics)
+    steps = (
+        SetStep(100.0, 100.0, 0, "Preview", kind="Preview"),
+        PauseStep(bg.preview_duration, analysed, pause_label(bg.preview_duration)),
+    )
+    return Plan(strategy=StrategyType.BLUE_GREEN, steps=steps, keep_warm=bg.scale_down_delay, analysed=analysed)

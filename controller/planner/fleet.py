@@ -1,0 +1,211 @@
+"""Task sets and target groups of one Release as observed, and the actions that move them. Pure.
+
+Target groups alternate roles, as in CodeDeploy's ECS blue/green: the stable task set serves
+from `status.backend.stableTargetGroupArn` (the spec's stable group until the first promotion), the
+canary goes into the other one, and a promotion flips them. Every function here compares a desired
+state with the observation and returns only the actions for what differs, so a pass repeated with
+the same observation asks for the same actions, and an action that did not land is asked again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.api.release import ReleaseSpec, ReleaseStatus
+from controller.planner.actions import (
+    Action,
+    DeleteTaskSet,
+    EnsureTaskSet,
+    ScaleTaskSet,
+    SetListenerWeights,
+    SetPrimaryTaskSet,
+    external_id_for,
+)
+from controller.planner.steps import SetStep
+from controller.planner.world import Listener, Observation, TaskSet
+
+STEADY = "STEADY_STATE"
+SCALE_TOLERANCE = 0.5  # percent; ECS reports the scale it was given, this only absorbs float noise
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The Release's view of one ECS service with task sets, for one pass."""
+
+    spec: ReleaseSpec
+    stable_tg: str | None
+    canary_tg: str | None
+    stable: TaskSet | None
+    canary: TaskSet | None
+    others: tuple[TaskSet, ...]  # neither stable nor canary: leftovers of an earlier rollout
+    listener: Listener | None
+    canary_external_id: str | None
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def canary_weight(self) -> int:
+        if self.listener is None or self.canary_tg is None:
+            return 0
+        return self.listener.weight(self.canary_tg)
+
+    def weights_are(self, canary_weight: int) -> bool:
+        if self.listener is None or self.stable_tg is None or self.canary_tg is None:
+            return True  # no ALB: nothing to route
+        want = self.weights(canary_weight)
+        seen = {tg: w for tg, w in self.listener.weights.items() if w}
+        return seen == {tg: w for tg, w in want.items() if w}
+
+    def weights(self, canary_weight: int) -> dict[str, int]:
+        assert self.stable_tg is not None and self.canary_tg is not None
+        return {self.stable_tg: 100 - canary_weight, self.canary_tg: canary_weight}
+
+    # ------------------------------------------------------------------ actions
+
+    def _ids(self) -> tuple[str, str]:
+        ecs = self.spec.backend.ecs
+        return ecs.cluster, ecs.service
+
+    def scale(self, ts: TaskSet, percent: float) -> ScaleTaskSet:
+        cluster, service = self._ids()
+        return ScaleTaskSet(cluster, service, ts.external_id or "", percent, task_set_id=ts.id)
+
+    def make_primary(self, ts: TaskSet) -> SetPrimaryTaskSet:
+        cluster, service = self._ids()
+        return SetPrimaryTaskSet(cluster, service, ts.external_id or "", task_set_id=ts.id)
+
+    def delete(self, ts: TaskSet, drain: bool = False) -> list[Action]:
+        cluster, service = self._ids()
+        out: list[Action] = []
+        if drain and ts.scale_percent > 0:
+            out.append(self.scale(ts, 0.0))
+        out.append(DeleteTaskSet(cluster, service, ts.id))
+        return out
+
+    def set_weights(self, canary_weight: int) -> list[Action]:
+        if self.weights_are(canary_weight) or self.listener is None:
+            return []
+        return [SetListenerWeights(self.listener.arn, self.weights(canary_weight))]
+
+    def converge(self, step: SetStep) -> list[Action]:
+        """Actions toward `step`; empty when the observation already shows it.
+
+        Capacity moves before traffic: the canary is created or scaled first and the weights
+        change only once the canary is observed at its scale and steady; the stable task set shrinks
+        in the same pass as the weights move away from it (actions are applied in order).
+        """
+        ecs = self.spec.backend.ecs
+        if self.canary is None:
+            assert self.canary_external_id is not None
+            return [
+                EnsureTaskSet(
+                    cluster=ecs.cluster,
+                    service=ecs.service,
+                    external_id=self.canary_external_id,
+                    container_name=ecs.container_name,
+                    image=self.spec.backend.image,
+                    target_group_arn=self.canary_tg,
+                    container_port=None,
+                    scale_percent=step.canary_scale,
+                )
+            ]
+        if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:
+            return [self.scale(self.canary, step.canary_scale)]
+        if self.canary.stability != STEADY:
+            return []
+        out = self.set_weights(step.canary_weight)
+        if (
+            step.stable_scale is not None
+            and self.stable is not None
+            and abs(self.stable.scale_percent - step.stable_scale) > SCALE_TOLERANCE
+        ):
+            out.append(self.scale(self.stable, step.stable_scale))
+        return out
+
+    def at(self, step: SetStep) -> bool:
+        """Whether the observation shows `step` (canary steady at its scale, weights, stable scale)."""
+        if self.canary is None or self.canary.stability != STEADY:
+            return False
+        return not self.converge(step)
+
+    def promote(self) -> list[Action]:
+        """Toward promotion: canary at 100% and all traffic, then primary. Empty when observed."""
+        out = self.converge(_FULL)
+        if self.canary is None or self.canary.stability != STEADY or any(
+            not isinstance(a, SetListenerWeights) for a in out
+        ):
+            return out  # capacity first
+        if self.canary.status != "PRIMARY":
+            out.append(self.make_primary(self.canary))
+        return out
+
+    def back_to_stable(self) -> tuple[list[Action], bool]:
+        """Rollback actions: stable at full scale and primary, all traffic on it, canary drained
+        and deleted. Returns (actions, done). Weights move in one listener change, and only once the
+        stable task set is observed at full scale, so traffic never lands on missing capacity."""
+        out: list[Action] = []
+        doomed = [ts for ts in (self.canary, *self.others) if ts is not None]
+        if self.stable is None:
+            # Nothing to go back to (a first deployment): leave the new version serving.
+            return [], True
+        if abs(self.stable.scale_percent - 100.0) > SCALE_TOLERANCE:
+            return [self.scale(self.stable, 100.0)], False
+        if self.stable.stability != STEADY:
+            return [], False
+        out += self.set_weights(0)
+        if self.stable.status != "PRIMARY":
+            out.append(self.make_primary(self.stable))
+        for ts in doomed:
+            out += self.delete(ts, drain=True)
+        return out, not out
+
+
+_FULL = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote")
+
+
+def _find(obs: Observation, spec: ReleaseSpec, namespace: str, name: str, image: str | None) -> TaskSet | None:
+    if image is None or obs.service is None:
+        return None
+    found = obs.service.task_set(external_id_for(namespace, name, image))
+    if found is not None:
+        return found
+    # A task set made outside the controller (adopted) has no external id: match it by image.
+    return next((t for t in obs.service.task_sets if t.external_id is None and t.image == image), None)
+
+
+def stable_target_group(spec: ReleaseSpec, status: ReleaseStatus) -> tuple[str | None, str | None]:
+    """(stable, canary) target groups: the status's stable group if it is one of the spec's two."""
+    traffic = spec.backend.traffic
+    if traffic is None:
+        return None, None
+    pair = (traffic.stable_target_group_arn, traffic.canary_target_group_arn)
+    stable = status.backend.stable_target_group_arn
+    if stable == pair[1]:
+        return pair[1], pair[0]
+    return pair
+
+
+def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace: str, name: str) -> Fleet:
+    """Name the observed task sets: stable by the status's stable image (else the primary),
+    canary by the spec image's external id, everything else a leftover."""
+    stable_tg, canary_tg = stable_target_group(spec, status)
+    service = obs.service
+    canary_image = status.backend.canary_image
+    canary = _find(obs, spec, namespace, name, canary_image)
+    stable = _find(obs, spec, namespace, name, status.backend.stable_image)
+    if stable is None and service is not None and service.primary is not None and service.primary is not canary:
+        stable = service.primary
+    if stable is not None and canary is not None and stable.id == canary.id:
+        stable = None
+    keep = {ts.id for ts in (stable, canary) if ts is not None}
+    others = tuple(ts for ts in (service.task_sets if service else ()) if ts.id not in keep)
+    return Fleet(
+        spec=spec,
+        stable_tg=stable_tg,
+        canary_tg=canary_tg,
+        stable=stable,
+        canary=canary,
+        others=others,
+        listener=obs.listener,
+        canary_external_id=external_id_for(namespace, name, canary_image) if canary_image else None,
+    )

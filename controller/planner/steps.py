@@ -1,0 +1,77 @@
+"""The step vocabulary every task-set strategy is written in, pure.
+
+A strategy is a `Plan`: a list of steps, then a promotion. A `SetStep` names a desired state
+(canary scale, stable scale, canary traffic weight) and is done when AWS is observed in it; a
+`PauseStep` holds the previous state for a while (or until `promote`). Promotion puts the canary at
+full scale and full weight and makes it the primary task set; the previous stable task set then
+stays warm for `keep_warm` so a rollback is one weight change.
+
+This module only describes plans; `rollout.py` executes them against an observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from controller.api.release import StrategyType
+from controller.api.types import format_duration
+
+# Never create a canary task set at 0%: a canary with no task cannot be measured or previewed.
+MIN_CANARY_SCALE = 1.0
+
+
+@dataclass(frozen=True)
+class SetStep:
+    canary_scale: float
+    stable_scale: float | None  # None: leave the stable task set's scale as it is
+    canary_weight: int
+    label: str
+    kind: str = "SetWeight"  # the Event reason when the step begins
+
+
+@dataclass(frozen=True)
+class PauseStep:
+    duration: timedelta | None  # None: until a promote request
+    analysed: bool  # when the time is up, advance only on a Passed analysis verdict
+    label: str
+    kind: str = "Pause"
+
+
+Step = SetStep | PauseStep
+
+
+@dataclass(frozen=True)
+class Plan:
+    strategy: StrategyType
+    steps: tuple[Step, ...]
+    keep_warm: timedelta  # how long the previous stable task set outlives the promotion
+    analysed: bool  # whether analysis runs during the rollout and the keep-warm window
+
+    def holding(self, index: int) -> SetStep | None:
+        """The state a step at `index` must hold: the last SetStep before it, None when none."""
+        for step in reversed(self.steps[:index]):
+            if isinstance(step, SetStep):
+                return step
+        return None
+
+
+def canary_scale(weight: int) -> float:
+    """The canary task set's scale for a traffic weight: the weight, never below the minimum.
+
+    >>> canary_scale(10), canary_scale(0)
+    (10.0, 1.0)
+    """
+    return max(float(weight), MIN_CANARY_SCALE)
+
+
+def pause_label(duration: timedelta | None) -> str:
+    """How a pause step is named in events and status.
+
+    >>> pause_label(timedelta(seconds=30)), pause_label(None)
+    ('Pause 30s', 'Pause until promote')
+    """
+    return f"Pause {format_duration(duration)}" if duration is not None else "Pause until promote"
+
+
+PROMOTION = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote", kind="Promoting")

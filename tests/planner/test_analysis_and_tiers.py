@@ -1,0 +1,217 @@
+"""Planner tables: analysis verdicts driving the rollout, the keep-warm window, frontend gates, flags."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+import pytest
+
+from controller.api.release import ConditionType, Measurement, Phase, ReleaseStatus, Verdict
+from controller.planner import analysis_due, decide
+from controller.planner.actions import (
+    DeleteTaskSet,
+    PublishFlags,
+    ScaleTaskSet,
+    SetListenerWeights,
+    SetOriginPath,
+    SetPrimaryTaskSet,
+)
+from controller.planner.conditions import find
+from controller.planner.world import Observation
+
+from tests.planner.sim import BLUE, DIST, GREEN, Run, ctx, drive, image, make_spec, measurement, world
+
+METRICS = {"interval": "10s", "failureLimit": 0, "minSamples": 2,
+           "metrics": [{"name": "error-rate", "prometheus": {"address": "http://p:9090", "query": "q"}, "max": 0.05}]}
+CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "30s"}},
+                                                 {"setWeight": 50}, {"pause": {"duration": "30s"}}]}}
+
+
+def errors_by_version(rates: dict[str, float | None], needs_traffic: bool = False) -> Any:
+    """A measure function: the error rate of whichever version is under analysis (no data for a
+    canary without traffic when `needs_traffic`, as a request-rate query would see it)."""
+    def measure(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+        version = status.backend.canary_version or status.backend.stable_version or ""
+        rate = rates.get(version, 0.0)
+        canary_tg = GREEN if status.backend.stable_target_group_arn in (None, BLUE) else BLUE
+        idle = status.backend.canary_version is not None and obs.listener is not None and not obs.listener.weight(canary_tg)
+        if rate is None or (needs_traffic and idle):
+            return [Measurement(metric="error-rate", verdict=Verdict.NO_DATA, message="no series", time=now)]
+        return [measurement("error-rate", rate, now)]
+    return measure
+
+
+def analysed_upgrade(
+    rates: dict[str, float | None], strategy: dict[str, Any] = CANARY, needs_traffic: bool = False,
+    until: Any = None, **spec: Any
+) -> Run:
+    base = drive(make_spec("1.0.0", strategy, analysis=METRICS, **spec), world("1.0.0"))
+    return drive(make_spec("2.0.0", strategy, analysis=METRICS, **spec), base.observation, base.status,
+                 now=base.now, measure=errors_by_version(rates, needs_traffic), max_passes=400, until=until)
+
+
+def cond(status: ReleaseStatus, type_: ConditionType) -> tuple[str, str, str] | None:
+    c = find(status.conditions, type_)
+    return (c.status, c.reason, c.message) if c else None
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@pytest.mark.parametrize("strategy", [CANARY, {"type": "Rolling"}, {"type": "BlueGreen"}], ids=["canary", "rolling", "bg"])
+def test_healthy_version_is_promoted_with_analysis(strategy: dict[str, Any]) -> None:
+    run = analysed_upgrade({"2.0.0": 0.01}, strategy)
+    assert run.status.backend.stable_version == "2.0.0"
+    assert run.status.phase == Phase.SUCCEEDED
+    for p in run.passes:
+        if p.decision.status.phase == Phase.PROGRESSING:
+            assert p.decision.requeue_after is not None and p.decision.requeue_after <= 30
+
+
+@pytest.mark.parametrize("strategy", [CANARY, {"type": "Rolling"}, {"type": "BlueGreen"}], ids=["canary", "rolling", "bg"])
+def test_failing_analysis_rolls_back_and_does_not_retry(strategy: dict[str, Any]) -> None:
+    run = analysed_upgrade({"2.0.0": 0.3}, strategy)
+    st = run.status
+    assert st.phase == Phase.ROLLED_BACK
+    healthy = cond(st, ConditionType.HEALTHY)
+    assert healthy is not None and healthy[:2] == ("False", "AnalysisFailed") and "error-rate 0.3" in healthy[2]
+    assert st.history[-1].result == "RolledBack" and st.history[-1].backend_version == "2.0.0"
+    assert [ts.image for ts in run.observation.service.task_sets] == [image("1.0.0")]  # type: ignore[union-attr]
+    assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    assert "RolledBack" in run.events
+    # The rollback pass: weights back in one listener change, before the canary is drained and deleted.
+    rb = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    kinds = [type(a).__name__ for a in rb.decision.actions if not isinstance(a, ScaleTaskSet) or a.scale_percent == 0]
+    assert kinds.count("SetListenerWeights") <= 1
+    assert kinds[-2:] == ["ScaleTaskSet", "DeleteTaskSet"]
+    later = decide(run.spec, st, run.observation, ctx(run.now + timedelta(hours=1)))
+    assert later.actions == () and later.status.phase == Phase.ROLLED_BACK
+    assert not analysis_due(run.spec, st, run.now + timedelta(hours=1))
+
+
+def test_canary_rollback_is_a_single_weight_change() -> None:
+    run = analysed_upgrade({"2.0.0": 0.3}, needs_traffic=True)
+    assert run.passes[0].decision.status.phase == Phase.PROGRESSING
+    rb = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    canary = next(a for a in rb.decision.actions if isinstance(a, DeleteTaskSet))
+    assert rb.decision.actions == (
+        SetListenerWeights(run.observation.listener.arn, {BLUE: 100, GREEN: 0}),  # type: ignore[union-attr]
+        ScaleTaskSet("prod", "backend", canary_ext(rb), 0.0, task_set_id=canary.task_set_id),
+        canary,
+    )
+
+
+def canary_ext(p: Any) -> str:
+    from controller.planner.actions import external_id_for
+
+    return external_id_for("production", "pratiko", image("2.0.0"))
+
+
+def test_on_degradation_pause_holds_without_actions() -> None:
+    run = analysed_upgrade({"2.0.0": 0.3}, rollback={"onDegradation": "Pause"})
+    assert run.status.phase == Phase.PAUSED
+    assert cond(run.status, ConditionType.PROGRESSING)[:2] == ("Unknown", "AnalysisFailed")  # type: ignore[index]
+    assert run.passes[-1].decision.actions == () and run.passes[-1].decision.requeue_after is None
+    assert run.status.backend.canary_version == "2.0.0"
+
+
+@pytest.mark.parametrize("rate", [None], ids=["no-data"])
+def test_inconclusive_analysis_holds_at_the_end_of_a_pause(rate: float | None) -> None:
+    base = drive(make_spec("1.0.0", CANARY, analysis=METRICS), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=METRICS), base.observation, base.status, now=base.now,
+                measure=errors_by_version({"2.0.0": rate}), until=lambda p: p.now > base.now + timedelta(minutes=5))
+    assert run.status.current_step == 1 and run.status.phase == Phase.PROGRESSING
+    assert cond(run.status, ConditionType.PROGRESSING)[1] == "WaitingForAnalysis"  # type: ignore[index]
+    assert run.passes[-1].decision.requeue_after == pytest.approx(10.0, abs=1.0)
+    assert run.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+
+
+def test_degradation_in_the_rollback_window_switches_traffic_back() -> None:
+    run = analysed_upgrade({"2.0.0": 0.01}, until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    assert run.status.phase == Phase.SUCCEEDED and run.observation.listener.weights[GREEN] == 100  # type: ignore
+    # Still inside rollback.window (10m): the old task set is warm.
+    promoted = run.status.promoted_at
+    assert promoted is not None
+    stay = drive(run.spec, run.observation, run.status, now=promoted + timedelta(seconds=5),
+                 measure=errors_by_version({"2.0.0": 0.01}), until=lambda p: p.now > promoted + timedelta(minutes=1))
+    assert len(stay.observation.service.task_sets) == 2  # type: ignore[union-attr]
+    assert cond(stay.status, ConditionType.PROGRESSING)[1] == "RollbackWindow"  # type: ignore[index]
+    bad = drive(run.spec, stay.observation, stay.status, now=stay.now, measure=errors_by_version({"2.0.0": 0.4}))
+    st = bad.status
+    assert st.phase == Phase.ROLLED_BACK and st.backend.stable_version == "1.0.0"
+    assert st.backend.stable_target_group_arn == BLUE
+    assert bad.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    (only,) = bad.observation.service.task_sets  # type: ignore[union-attr]
+    assert only.image == image("1.0.0") and only.status == "PRIMARY"
+
+
+def test_old_version_is_deleted_when_the_window_ends() -> None:
+    run = analysed_upgrade({"2.0.0": 0.01}, rollback={"window": "2m"})
+    (only,) = run.observation.service.task_sets  # type: ignore[union-attr]
+    assert only.image == image("2.0.0")
+    assert run.status.promoted_at is not None
+    deleted = next(p for p in run.passes if any(isinstance(a, DeleteTaskSet) for a in p.decision.actions))
+    assert deleted.now - run.status.promoted_at == timedelta(minutes=2)
+
+
+# --------------------------------------------------------------------------- frontend and flags
+
+FRONTEND = {"version": "2.1.0", "cloudfront": {"distributionId": DIST, "originId": "web"}}
+
+
+def test_frontend_moves_after_the_backend_is_promoted() -> None:
+    base = drive(make_spec("1.0.0", CANARY, frontend={**FRONTEND, "version": "2.0.0"}),
+                 world("1.0.0", frontend_path="/releases/2.0.0"))
+    assert base.status.phase == Phase.SUCCEEDED and base.passes[-1].decision.actions == ()
+    spec = make_spec("2.0.0", CANARY, frontend={**FRONTEND, "requiresBackend": ">=2.0.0,<3.0.0"})
+    run = drive(spec, base.observation, base.status, now=base.now)
+    passes = [i for i, p in enumerate(run.passes) for a in p.decision.actions if isinstance(a, SetOriginPath)]
+    primary = [i for i, p in enumerate(run.passes) for a in p.decision.actions if isinstance(a, SetPrimaryTaskSet)]
+    assert passes and primary and passes[0] > primary[0]
+    (origin,) = [a for p in run.passes for a in p.decision.actions if isinstance(a, SetOriginPath)]
+    assert origin.origin_path == "/releases/2.1.0" and "/index.html" in origin.invalidate_paths
+    assert run.observation.frontend.origin_path == "/releases/2.1.0"  # type: ignore[union-attr]
+    assert run.status.frontend.stable_version == "2.1.0" and run.status.phase == Phase.SUCCEEDED
+    assert cond(run.status, ConditionType.COMPATIBLE)[:2] == ("True", "Compatible")  # type: ignore[index]
+    assert run.status.history[-1].frontend_version == "2.1.0"
+    assert "FrontendSwitched" in run.events
+
+
+def test_incompatible_frontend_is_held() -> None:
+    base = drive(make_spec("1.0.0", {"type": "Fast"}, frontend={**FRONTEND, "version": "2.0.0"}),
+                 world("1.0.0", frontend_path="/releases/2.0.0"))
+    spec = make_spec("2.0.0", {"type": "Fast"}, frontend={**FRONTEND, "requiresBackend": ">=3.0.0"})
+    run = drive(spec, base.observation, base.status, now=base.now, max_passes=20,
+                until=lambda p: p.decision.status.backend.stable_version == "2.0.0" and not p.decision.actions)
+    d = decide(spec, run.status, run.observation, ctx(run.now + timedelta(seconds=30)))
+    assert not any(isinstance(a, SetOriginPath) for a in run.actions + list(d.actions))
+    c = cond(d.status, ConditionType.COMPATIBLE)
+    assert c is not None and c[:2] == ("False", "IncompatibleBackend") and "2.0.0" in c[2] and ">=3.0.0" in c[2]
+    assert d.status.phase == Phase.PROGRESSING and d.requeue_after is not None
+    assert run.observation.frontend.origin_path == "/releases/2.0.0"  # type: ignore[union-attr]
+
+
+def test_backend_change_that_breaks_the_live_frontend_is_refused() -> None:
+    fe = {**FRONTEND, "requiresBackend": ">=1.0.0,<2.0.0"}
+    base = drive(make_spec("1.0.0", CANARY, frontend=fe), world("1.0.0", frontend_path="/releases/2.1.0"))
+    assert base.status.phase == Phase.SUCCEEDED
+    d = decide(make_spec("2.0.0", CANARY, frontend=fe), base.status, base.observation, ctx(base.now))
+    assert d.actions == ()
+    c = cond(d.status, ConditionType.COMPATIBLE)
+    assert c is not None and c[:2] == ("False", "IncompatibleBackend") and "2.0.0" in c[2] and "2.1.0" in c[2]
+    assert d.status.backend.stable_version == "1.0.0" and d.status.revision == base.status.revision
+
+
+def test_flags_only_change_publishes_flags_and_nothing_else() -> None:
+    base = drive(make_spec("1.0.0", CANARY, featureFlags={"new_chat": True}), world("1.0.0"))
+    assert [type(a) for a in base.actions] == [PublishFlags]
+    spec = make_spec("1.0.0", CANARY, featureFlags={"new_chat": False, "ai": {"enabled": True, "rolloutPercent": 20}})
+    run = drive(spec, base.observation, base.status, now=base.now)
+    (publish,) = run.actions
+    assert isinstance(publish, PublishFlags)
+    assert publish.parameter_name == "/release-controller/production/pratiko/flags"
+    assert dict(publish.flags) == {"ai": {"enabled": True, "rolloutPercent": 20}, "new_chat": False}
+    assert run.status.phase == Phase.SUCCEEDED and run.status.revision == 2
+    assert run.status.history[-1].flags_hash == run.status.flags_hash != base.status.flags_hash
+    assert "FlagsPublished" in run.events

@@ -1,0 +1,88 @@
+"""The CRD file is generated from the models and must not drift from them."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from controller.api.crd import crd, render
+from controller.api.release import Release, ReleaseSpec
+from controller.api.types import format_duration, parse_duration, satisfies
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_crd_file_matches_models() -> None:
+    on_disk = (ROOT / "crds" / "release.yaml").read_text()
+    assert on_disk == render(), "crds/release.yaml is stale: run `release-controller crds > crds/release.yaml`"
+
+
+def test_crd_has_the_public_names() -> None:
+    spec = crd()["spec"]
+    assert spec["group"] == "delivery.pratiko.ai"
+    assert spec["names"]["kind"] == "Release" and spec["names"]["plural"] == "releases"
+    assert spec["names"]["shortNames"] == ["rel"]
+    version = spec["versions"][0]
+    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Backend", "Frontend", "Weight", "Age"]
+
+
+def _structural_problems(node: object, path: str = "") -> list[str]:
+    """Every schema node must carry a type unless it preserves unknown fields (structural schema rule)."""
+    problems: list[str] = []
+    if isinstance(node, dict):
+        if any(k in node for k in ("$ref", "anyOf", "oneOf", "allOf")):
+            problems.append(f"{path}: non-structural keyword")
+        if "properties" in node or "items" in node or "additionalProperties" in node:
+            if "type" not in node:
+                problems.append(f"{path}: no type")
+        for key, sub in node.get("properties", {}).items():
+            if "type" not in sub and not sub.get("x-kubernetes-preserve-unknown-fields"):
+                problems.append(f"{path}.{key}: no type")
+            problems += _structural_problems(sub, f"{path}.{key}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                problems += _structural_problems(node[key], f"{path}[{key}]")
+    return problems
+
+
+def test_schema_is_structural() -> None:
+    schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _structural_problems(schema) == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "manifests" / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_parse(path: Path) -> None:
+    release = Release.model_validate(yaml.safe_load(path.read_text()))
+    assert release.spec.backend.version
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25), ("1.5s", 1.5)]
+)
+def test_durations_round_trip(text: str, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+    assert parse_duration(format_duration(parse_duration(text))) == parse_duration(text)
+
+
+@pytest.mark.parametrize("bad", ["-5s", "5", "five minutes", "", "5d"])
+def test_bad_durations_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_model_refuses_non_semver_version() -> None:
+    spec = yaml.safe_load((ROOT / "manifests/examples/canary.yaml").read_text())["spec"]
+    spec["backend"]["version"] = "1.4"
+    with pytest.raises(ValidationError, match="semantic version"):
+        ReleaseSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("version", "requirement", "ok"),
+    [("1.4.0", ">=1.4.0,<2.0.0", True), ("1.3.9", ">=1.4.0,<2.0.0", False), ("2.0.0", ">=1.4.0,<2.0.0", False),
+     ("1.10.0", ">=1.9.0", True)],
+)
+def test_semver_ranges(version: str, requirement: str, ok: bool) -> None:
+    assert satisfies(version, requirement) is ok
