@@ -1,0 +1,383 @@
+"""The analysis verdict: measurements in, Passed / Failed / Inconclusive / NoData out. PURE.
+
+This module judges numbers; it never fetches them. It imports only the standard library and
+`controller.api` (an import-linter contract forbids boto3, httpx, kopf, asyncio and kubernetes
+here), and it never reads the clock: `now` is a parameter. Providers (`providers.py` and its
+neighbours) turn a metric spec into numbers; the planner turns the verdict into traffic changes.
+
+Vocabulary
+----------
+* A *measurement* is one metric measured once. Its verdict says what that one number means:
+  Passed / Failed (judged against the metric's `max` / `min`, and against the stable version when
+  `compareWithStable`), NoData (the provider answered, with nothing), or Inconclusive. An
+  Inconclusive measurement *without a value* is a provider error (it could not be asked); one *with*
+  a value was measured but could not be judged (too few points for the stable comparison).
+* A *run* is one call of `evaluate`: the measurements of every metric taken in one analysis pass.
+* A run is a *sample* when every configured metric was judged (Passed or Failed). A run in which a
+  metric had no data or its provider failed is not a sample: thin data never adds up to a Passed.
+* A run is a *failure* when at least one metric was Failed. Failures accumulate across runs and the
+  analysis is Failed once they exceed `failureLimit` (Argo Rollouts' semantics: `failureLimit`
+  failures are tolerated). Counting runs rather than metric values keeps one bad pass of three
+  metrics from counting three times.
+* A run is an *error* when a provider failed. Errors count apart from failures and only while they
+  are consecutive: at `consecutiveErrorLimit` the verdict is Inconclusive "provider down", never
+  Failed, because a monitoring outage says nothing about the canary. Below the limit the verdict is
+  plain Inconclusive (wait and measure again), so a blip delays a step by one interval, no more.
+
+The overall verdict, first match wins:
+
+1. Failed        failures > failureLimit
+2. Inconclusive  consecutive errors >= consecutiveErrorLimit ("provider down")
+3. Passed        samples >= minSamples and this run is a sample (never promote on stale evidence)
+4. NoData        nothing judged at all yet and this run had a metric without data
+5. Inconclusive  otherwise (fewer samples than minSamples, no data or a provider error this run)
+
+Worked example (failureLimit 1, minSamples 3, one metric `error-rate` with `max: 0.05`)::
+
+    run  value   measurement  samples failures  verdict
+    1    0.01    Passed       1       0         Inconclusive  (1 of 3 samples)
+    2    0.02    Passed       2       0         Inconclusive  (2 of 3 samples)
+    3    0.09    Failed       3       1         Passed        (1 failure tolerated)
+    4    0.12    Failed       4       2         Failed        error-rate 0.12 > max 0.05
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from controller.api.release import Analysis, AnalysisStatus, Measurement, Metric, Verdict
+
+KEEP_MEASUREMENTS = 60
+"""How many measurements `status.analysis.measurements` keeps (the CRD allows at most 100)."""
+
+SIGNIFICANCE = 0.05
+"""One-sided p-value below which the canary counts as significantly worse than the stable."""
+
+MIN_COMPARISON_POINTS = 3
+"""Fewer points than this on either side and the stable comparison is Inconclusive: with 3 and 3
+the smallest possible exact one-sided p-value is 1/20 = 0.05, so no verdict could be reached."""
+
+EXACT_LIMIT = 20
+"""Exact Mann-Whitney distribution (no ties) up to this many points in total; normal above."""
+
+Alternative = Literal["greater", "less", "two-sided"]
+Method = Literal["auto", "exact", "asymptotic"]
+
+
+# --------------------------------------------------------------------------- one measurement
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def assess(metric: Metric, value: float | None, stable_value: float | None = None) -> tuple[Verdict, str]:
+    """Judge one value against the metric's bounds; return the verdict and a message saying why.
+
+    `stable_value` is only reported; the stable comparison uses whole sample lists (`compare`).
+
+    >>> from controller.api.release import Metric
+    >>> m = Metric(name="error-rate", max=0.05)
+    >>> assess(m, 0.31)
+    (<Verdict.FAILED: 'Failed'>, 'error-rate 0.31 > max 0.05')
+    >>> assess(m, 0.01, 0.02)
+    (<Verdict.PASSED: 'Passed'>, 'error-rate 0.01 within bounds (max 0.05; stable 0.02)')
+    >>> assess(Metric(name="health", min=1), 0.0)[1]
+    'health 0 < min 1'
+    >>> assess(m, None)
+    (<Verdict.NO_DATA: 'NoData'>, 'error-rate: no data')
+    """
+    if value is None or math.isnan(value):
+        return Verdict.NO_DATA, f"{metric.name}: no data"
+    if metric.max is not None and value > metric.max:
+        return Verdict.FAILED, f"{metric.name} {_fmt(value)} > max {_fmt(metric.max)}"
+    if metric.min is not None and value < metric.min:
+        return Verdict.FAILED, f"{metric.name} {_fmt(value)} < min {_fmt(metric.min)}"
+    bounds = [f"{name} {_fmt(bound)}" for name, bound in (("min", metric.min), ("max", metric.max)) if bound is not None]
+    if stable_value is not None and not math.isnan(stable_value):
+        bounds.append(f"stable {_fmt(stable_value)}")
+    detail = f" ({'; '.join(bounds)})" if bounds else ""
+    return Verdict.PASSED, f"{metric.name} {_fmt(value)} within bounds{detail}"
+
+
+def judge(metric: Metric, value: float | None, stable_value: float | None = None) -> Verdict:
+    """The verdict of one value: NoData without a value, Failed outside `min`/`max`, else Passed.
+
+    >>> from controller.api.release import Metric
+    >>> judge(Metric(name="p99", max=2.0), 2.0)      # the bound itself is allowed
+    <Verdict.PASSED: 'Passed'>
+    >>> judge(Metric(name="p99", max=2.0), 2.5)
+    <Verdict.FAILED: 'Failed'>
+    >>> judge(Metric(name="health", min=1.0), 0.0)
+    <Verdict.FAILED: 'Failed'>
+    >>> judge(Metric(name="p99", max=2.0), None)
+    <Verdict.NO_DATA: 'NoData'>
+    """
+    return assess(metric, value, stable_value)[0]
+
+
+def worse_direction(metric: Metric) -> Alternative:
+    """Which way is worse for this metric, read from its bounds: a `max` means higher is worse
+    (error rates, latency), a `min` alone means lower is worse (health, throughput). Without bounds
+    higher is worse, the common case for the metrics a canary is compared on."""
+    if metric.max is None and metric.min is not None:
+        return "less"
+    return "greater"
+
+
+def compare(metric: Metric, canary: Sequence[float], stable: Sequence[float]) -> tuple[Verdict, str]:
+    """Kayenta-style canary-vs-stable judgement with a one-sided Mann-Whitney U test.
+
+    Failed when the canary is significantly worse (p < 0.05) in the direction the metric's bound
+    guards (`worse_direction`); Inconclusive with fewer than 3 points on either side; else Passed.
+
+    >>> from controller.api.release import Metric
+    >>> m = Metric(name="latency", max=2.0, compare_with_stable=True)
+    >>> compare(m, [0.30, 0.32, 0.35, 0.31, 0.33], [0.10, 0.12, 0.11, 0.09, 0.13])
+    (<Verdict.FAILED: 'Failed'>, 'latency canary worse than stable (Mann-Whitney U=25, one-sided p=0.00397 < 0.05)')
+    >>> compare(m, [0.10, 0.12, 0.11, 0.09, 0.13], [0.30, 0.32, 0.35, 0.31, 0.33])[0]
+    <Verdict.PASSED: 'Passed'>
+    >>> compare(m, [0.3], [0.1, 0.1, 0.1])[0]
+    <Verdict.INCONCLUSIVE: 'Inconclusive'>
+    """
+    canary = [x for x in canary if not math.isnan(x)]
+    stable = [x for x in stable if not math.isnan(x)]
+    if len(canary) < MIN_COMPARISON_POINTS or len(stable) < MIN_COMPARISON_POINTS:
+        return (
+            Verdict.INCONCLUSIVE,
+            f"{metric.name}: too few points to compare with stable ({len(canary)} canary, {len(stable)} stable;"
+            f" need {MIN_COMPARISON_POINTS} each)",
+        )
+    direction = worse_direction(metric)
+    u, p = mann_whitney_u(canary, stable, alternative=direction)
+    test = f"Mann-Whitney U={_fmt(u)}, one-sided p={p:.3g}"
+    if p < SIGNIFICANCE:
+        return Verdict.FAILED, f"{metric.name} canary worse than stable ({test} < {SIGNIFICANCE:g})"
+    return Verdict.PASSED, f"{metric.name} canary not worse than stable ({test})"
+
+
+# --------------------------------------------------------------------------- Mann-Whitney U
+
+
+def _ranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
+    """Mid-ranks (1-based; ties share the mean rank) and the sizes of the tie groups."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    ties: list[int] = []
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        mid = (i + j) / 2 + 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = mid
+        ties.append(j - i + 1)
+        i = j + 1
+    return ranks, ties
+
+
+def _exact_upper_tail(u: float, n: int, m: int) -> float:
+    """P(U >= u) under H0 without ties: count the rank sets of size n with U >= u.
+
+    Uses the classic recurrence on f(n, m, u), the number of arrangements with statistic u:
+    f(n, m, u) = f(n-1, m, u-m) + f(n, m-1, u), the largest value being either from x or from y.
+    """
+    # counts[j][k]: number of arrangements of (i x's, j y's) with U == k, built row by row in i.
+    prev = [[1] + [0] * (n * m) for _ in range(m + 1)]  # i == 0: only U == 0
+    for i in range(1, n + 1):
+        cur = [[0] * (n * m + 1) for _ in range(m + 1)]
+        cur[0][0] = 1
+        for j in range(1, m + 1):
+            for k in range(n * m + 1):
+                # largest element is an x: it beats all j y's
+                a = prev[j][k - j] if k >= j else 0
+                # largest element is a y: it adds nothing to U
+                cur[j][k] = a + cur[j - 1][k]
+        prev = cur
+    counts = prev[m]
+    total = sum(counts)
+    threshold = math.ceil(u - 1e-9)
+    return sum(counts[threshold:]) / total
+
+
+def _normal_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def mann_whitney_u(
+    canary: Sequence[float],
+    stable: Sequence[float],
+    alternative: Alternative = "greater",
+    method: Method = "auto",
+) -> tuple[float, float]:
+    """Mann-Whitney U of `canary` against `stable` and its p-value, in pure Python.
+
+    U counts the (canary, stable) pairs in which the canary value is larger, a tie counting one
+    half. `alternative="greater"` (the default) asks whether the canary tends to be larger. With
+    `method="auto"`, without ties and with at most 20 points in all the p-value is exact; otherwise
+    it is the normal approximation with tie correction and continuity correction (as scipy's
+    `mannwhitneyu`). "exact" is refused with ties (the distribution would be a different one).
+
+    scipy's documented example (its two-sided exact p is 0.1111, so one-sided is half):
+
+    >>> u, p = mann_whitney_u([19, 22, 16, 29, 24], [20, 11, 17, 12])
+    >>> u, round(p, 4)
+    (17.0, 0.0556)
+    >>> mann_whitney_u([19, 22, 16, 29, 24], [20, 11, 17, 12], alternative="two-sided")[1]
+    0.1111111111111111
+    >>> round(mann_whitney_u([19, 22, 16, 29, 24], [20, 11, 17, 12], "two-sided", "asymptotic")[1], 6)
+    0.111347
+
+    Normal approximation with ties: 12 points each, canary shifted up by one step.
+
+    >>> u, p = mann_whitney_u([2, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7], [1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 6])
+    >>> u, round(p, 4)
+    (98.5, 0.0631)
+    """
+    n, m = len(canary), len(stable)
+    if n == 0 or m == 0:
+        raise ValueError("Mann-Whitney U needs at least one value on each side")
+    ranks, ties = _ranks([*canary, *stable])
+    u = sum(ranks[:n]) - n * (n + 1) / 2
+    mean = n * m / 2
+    if alternative == "less":
+        u_tail = n * m - u  # P(U <= u) == P(U' >= nm - u) by symmetry
+    elif alternative == "greater":
+        u_tail = u
+    else:
+        u_tail = max(u, n * m - u)
+
+    no_ties = all(t == 1 for t in ties)
+    if method == "exact" and not no_ties:
+        raise ValueError("the exact Mann-Whitney distribution assumes no ties")
+    if method == "exact" or (method == "auto" and no_ties and n + m <= EXACT_LIMIT):
+        p = _exact_upper_tail(u_tail, n, m)
+    else:
+        total = n + m
+        tie_term = sum(t**3 - t for t in ties) / (total * (total - 1))
+        sigma = math.sqrt(n * m / 12 * ((total + 1) - tie_term))
+        if sigma == 0:  # every value equal: no evidence either way
+            return u, 1.0
+        z = (u_tail - mean - 0.5) / sigma
+        p = _normal_sf(z)
+    if alternative == "two-sided":
+        p = min(1.0, 2 * p)
+    return u, p
+
+
+# --------------------------------------------------------------------------- a run of measurements
+
+
+def is_error(measurement: Measurement) -> bool:
+    """A provider error: Inconclusive and no value (see the module docstring)."""
+    return measurement.verdict == Verdict.INCONCLUSIVE and measurement.value is None
+
+
+def evaluate(
+    previous: AnalysisStatus | None,
+    measurements: Sequence[Measurement],
+    analysis: Analysis,
+    now: datetime,
+) -> AnalysisStatus:
+    """Fold one run of measurements into the analysis status and decide the verdict.
+
+    `previous` is the status of the same analysis (None when it starts: the caller passes None
+    for a new rollout or step so that failures of an earlier version are not carried over). An empty
+    `measurements` means no run happened this pass: the status is returned unchanged. An analysis
+    without metrics is Passed: the user asked for no health gate.
+
+    >>> from datetime import datetime, timezone
+    >>> from controller.api.release import Analysis, Measurement, Metric, Verdict
+    >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> a = Analysis(failure_limit=0, min_samples=1, metrics=[Metric(name="error-rate", max=0.05)])
+    >>> ok = Measurement(metric="error-rate", value=0.01, verdict=Verdict.PASSED, time=t)
+    >>> evaluate(None, [ok], a, t).verdict
+    <Verdict.PASSED: 'Passed'>
+    >>> bad = Measurement(metric="error-rate", value=0.3, verdict=Verdict.FAILED,
+    ...                   message="error-rate 0.3 > max 0.05", time=t)
+    >>> s = evaluate(None, [bad], a, t)
+    >>> s.verdict, s.message
+    (<Verdict.FAILED: 'Failed'>, 'error-rate 0.3 > max 0.05 (1 failed run, failureLimit 0)')
+    """
+    if not analysis.metrics:
+        base = previous or AnalysisStatus(started_at=now)
+        return base.model_copy(
+            update={"verdict": Verdict.PASSED, "message": "no metrics configured: nothing to judge", "last_run_at": now}
+        )
+    if not measurements:
+        return previous or AnalysisStatus(verdict=Verdict.NO_DATA, message="not measured yet", started_at=now)
+
+    prev = previous or AnalysisStatus(started_at=now)
+    by_metric = {m.metric: m for m in measurements}
+    names = [metric.name for metric in analysis.metrics]
+    missing = [name for name in names if name not in by_metric]
+
+    failed = [m for m in measurements if m.verdict == Verdict.FAILED]
+    errored = [m for m in measurements if is_error(m)]
+    no_data = [m for m in measurements if m.verdict == Verdict.NO_DATA]
+    unjudged = [m for m in measurements if m.verdict == Verdict.INCONCLUSIVE and m.value is not None]
+    is_sample = not missing and all(by_metric[n].verdict in (Verdict.PASSED, Verdict.FAILED) for n in names)
+
+    failures = prev.failures + (1 if failed else 0)
+    errors = prev.errors + 1 if errored else 0
+    samples = prev.samples + (1 if is_sample else 0)
+    kept = [*prev.measurements, *measurements][-KEEP_MEASUREMENTS:]
+
+    verdict: Verdict
+    if failures > analysis.failure_limit:
+        verdict = Verdict.FAILED
+        if failed:
+            reasons = "; ".join(m.message or f"{m.metric} failed" for m in failed)
+            runs = "run" if failures == 1 else "runs"
+            message = f"{reasons} ({failures} failed {runs}, failureLimit {analysis.failure_limit})"
+        else:  # Failed earlier and stays Failed: keep naming what failed then
+            message = prev.message
+    elif errors >= analysis.consecutive_error_limit:
+        verdict = Verdict.INCONCLUSIVE
+        reasons = "; ".join(f"{m.metric}: {m.message}" for m in errored)
+        message = f"provider down: {reasons} ({errors} consecutive errors)"
+    elif samples >= analysis.min_samples and is_sample:
+        verdict = Verdict.PASSED
+        tolerated = f", {failures} failed run(s) tolerated (failureLimit {analysis.failure_limit})" if failures else ""
+        message = f"{samples} samples (minSamples {analysis.min_samples}){tolerated}"
+        if failed:
+            message = f"{message}; latest: " + "; ".join(m.message for m in failed)
+    elif samples == 0 and failures == 0 and not errored and (no_data or missing):
+        verdict = Verdict.NO_DATA
+        message = "no data: " + ", ".join([*(m.metric for m in no_data), *missing])
+    else:
+        verdict = Verdict.INCONCLUSIVE
+        why: list[str] = [
+            f"{samples} of {analysis.min_samples} samples"
+            if samples < analysis.min_samples
+            else f"{samples} samples, but not every metric was judged this run"
+        ]
+        if errored:
+            why.append(
+                f"provider error {errors}/{analysis.consecutive_error_limit}: "
+                + "; ".join(f"{m.metric}: {m.message}" for m in errored)
+            )
+        if no_data or missing:
+            why.append("no data: " + ", ".join([*(m.metric for m in no_data), *missing]))
+        if unjudged:
+            why.append("; ".join(m.message for m in unjudged))
+        if failed:
+            why.append(
+                "; ".join(m.message for m in failed) + f" ({failures} of {analysis.failure_limit} failures tolerated)"
+            )
+        message = "; ".join(why)
+
+    return AnalysisStatus(
+        verdict=verdict,
+        message=message,
+        started_at=prev.started_at or now,
+        last_run_at=now,
+        failures=failures,
+        errors=errors,
+        samples=samples,
+        measurements=kept,
+    )

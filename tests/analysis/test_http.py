@@ -1,0 +1,91 @@
+"""The HTTP health provider against a local server answering a multi-layer health document."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from controller.api.release import Analysis, Metric, Verdict
+from controller.analysis.http import HttpProvider
+from controller.analysis.providers import MeasureContext, Sample, build_providers, measure_all
+from controller.analysis.verdict import evaluate
+from controller.testing.ports import free_port
+
+from tests.analysis.conftest import HealthDocs
+
+pytestmark = pytest.mark.timeout(60)
+
+HEALTHY = {"status": "ok", "checks": {"database": "ok", "cache": "ok", "dependencies": {"llm": "ok", "auth": "ok"}}}
+DEGRADED = {"status": "degraded", "checks": {"database": "ok", "cache": "down",
+                                             "dependencies": {"llm": "timeout", "auth": "ok"}}}
+CTX = MeasureContext("2.0.0", "1.9.0", "production", datetime(2025, 6, 1, tzinfo=timezone.utc))
+
+
+def health(url: str, **check: Any) -> Metric:
+    return Metric.model_validate({"name": "health", "http": {"url": url, **check}, "min": 1})
+
+
+def serve(docs: HealthDocs, path: str, status: int, body: Any) -> None:
+    docs.routes[path] = (status, json.dumps(body).encode())
+
+
+def test_healthy_document_is_one(health_server: tuple[str, HealthDocs], http_client: httpx.Client) -> None:
+    base, docs = health_server
+    serve(docs, "/v/2.0.0/health", 200, HEALTHY)
+    metric = health(base + "/v/{{version}}/health", jsonPath="checks", expectValue="ok")
+    assert HttpProvider(http_client).measure(metric, CTX) == Sample(value=1.0)
+    (measurement,) = measure_all([metric], CTX, build_providers(http_client))
+    assert measurement.verdict == Verdict.PASSED
+
+
+def test_degraded_document_names_every_bad_layer(
+    health_server: tuple[str, HealthDocs], http_client: httpx.Client
+) -> None:
+    base, docs = health_server
+    serve(docs, "/health", 503, DEGRADED)
+    metric = health(base + "/health", jsonPath="checks", expectValue="ok")
+    (measurement,) = measure_all([metric], CTX, build_providers(http_client))
+    assert measurement.value == 0.0 and measurement.verdict == Verdict.FAILED
+    assert "health 0 < min 1" in measurement.message
+    assert "HTTP 503, expected 200" in measurement.message
+    assert "checks.cache = 'down'" in measurement.message
+    assert "checks.dependencies.llm = 'timeout'" in measurement.message
+    assert "database" not in measurement.message
+    status = evaluate(None, [measurement], Analysis(failure_limit=0, min_samples=1, metrics=[metric]), CTX.now)
+    assert status.verdict == Verdict.FAILED and "checks.cache = 'down'" in status.message
+
+
+def test_single_field_and_status_only_checks(
+    health_server: tuple[str, HealthDocs], http_client: httpx.Client
+) -> None:
+    base, docs = health_server
+    serve(docs, "/health", 200, DEGRADED)
+    provider = HttpProvider(http_client)
+    assert provider.measure(health(base + "/health", jsonPath="checks.database", expectValue="ok"), CTX).value == 1.0
+    assert provider.measure(health(base + "/health", jsonPath="checks.cache", expectValue="ok"), CTX).value == 0.0
+    assert provider.measure(health(base + "/health", jsonPath="checks.queue"), CTX).note == "checks.queue is missing"
+    # Without jsonPath only the status counts: a 200 with a degraded body is healthy.
+    assert provider.measure(health(base + "/health"), CTX).value == 1.0
+    assert provider.measure(health(base + "/nowhere"), CTX).value == 0.0
+    serve(docs, "/ready", 204, {})
+    assert provider.measure(health(base + "/ready", expectStatus=204), CTX).value == 1.0
+
+
+def test_unreachable_or_slow_endpoint_is_a_provider_error(
+    health_server: tuple[str, HealthDocs], http_client: httpx.Client
+) -> None:
+    provider = HttpProvider(http_client)
+    closed = provider.measure(health(f"http://127.0.0.1:{free_port()}/health"), CTX)
+    assert closed.value is None and closed.error is not None and "ConnectError" in closed.error
+
+    base, docs = health_server
+    serve(docs, "/health", 200, HEALTHY)
+    docs.delay = 1.0
+    slow = provider.measure(health(base + "/health", timeout="200ms"), CTX)
+    assert slow.error is not None and "Timeout" in slow.error
+    (measurement,) = measure_all([health(base + "/health", timeout="200ms")], CTX, build_providers(http_client))
+    assert measurement.verdict == Verdict.INCONCLUSIVE  # not Failed: the provider could not tell
