@@ -1,0 +1,268 @@
+"""A local stand-in for the ALB listener: splits requests between target groups by weight.
+
+The routing table (listener weights and the ready workloads of each target group) is pushed in by
+the supervisor, which reads it from moto; the balancer never calls AWS itself, so routing a request
+costs no AWS round trip. A target group is picked by smooth weighted round-robin (nginx's
+algorithm), which is deterministic: with weights 90/10 every 100 consecutive requests hold exactly
+90 and 10, interleaved rather than in bursts. Within a target group, workloads take turns.
+
+Every request is logged as one JSON line (`time`, `target_group`, `task_set`, `version`, `status`,
+`latency_ms`, `path`), flushed at once: the rollback benchmark reads this log to time the span from
+the first request routed to a bad canary to the last one.
+
+Like an ALB, a target group with no ready target answers 503, and so does a listener with no weight.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+
+from controller.testing.ports import free_port
+
+# Headers that describe one hop of the connection, not the message (RFC 9110 7.6.1).
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade", "content-length"}
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One workload registered in a target group."""
+
+    host: str
+    port: int
+    version: str
+    task_set: str
+
+
+class SmoothWeightedRoundRobin:
+    """nginx's smooth weighted round-robin over keys, deterministic for given weights.
+
+    Worked example, weights {a: 5, b: 1, c: 1}: the picks are a a b a c a a, then repeat; each pick
+    adds every weight to its key's running score, takes the highest (ties: first key in sorted
+    order), and subtracts the total from the winner.
+    """
+
+    def __init__(self, weights: Mapping[str, int]) -> None:
+        self.weights = {k: w for k, w in sorted(weights.items()) if w > 0}
+        self.total = sum(self.weights.values())
+        self.current = dict.fromkeys(self.weights, 0)
+
+    def pick(self) -> str | None:
+        if not self.weights:
+            return None
+        best: str | None = None
+        for key, weight in self.weights.items():
+            self.current[key] += weight
+            if best is None or self.current[key] > self.current[best]:
+                best = key
+        assert best is not None
+        self.current[best] -= self.total
+        return best
+
+
+@dataclass(frozen=True)
+class Route:
+    target_group: str | None
+    target: Target | None
+
+
+class Router:
+    """The shared routing state: replaced whole by the supervisor, read per request by handlers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._weights: dict[str, int] = {}
+        self._wrr = SmoothWeightedRoundRobin({})
+        self._targets: dict[str, tuple[Target, ...]] = {}
+        self._turn: dict[str, int] = {}
+
+    def update(self, weights: Mapping[str, int], targets: Mapping[str, Sequence[Target]]) -> None:
+        with self._lock:
+            new_weights = dict(weights)
+            if new_weights != self._weights:
+                # A new weight split restarts the sequence, so the next N requests match it exactly.
+                self._weights = new_weights
+                self._wrr = SmoothWeightedRoundRobin(new_weights)
+            self._targets = {tg: tuple(ts) for tg, ts in targets.items()}
+
+    @property
+    def weights(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._weights)
+
+    def targets(self, target_group: str) -> tuple[Target, ...]:
+        with self._lock:
+            return self._targets.get(target_group, ())
+
+    def route(self) -> Route:
+        with self._lock:
+            tg = self._wrr.pick()
+            if tg is None:
+                return Route(None, None)
+            pool = self._targets.get(tg, ())
+            if not pool:
+                return Route(tg, None)
+            turn = self._turn.get(tg, 0)
+            self._turn[tg] = turn + 1
+            return Route(tg, pool[turn % len(pool)])
+
+
+class RequestLog:
+    """JSON lines, one per request, flushed per line so a reader sees them while traffic flows."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def write(self, entry: Mapping[str, Any]) -> None:
+        if self._file is None:
+            return
+        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line)
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The entries of a balancer log (skips a torn last line)."""
+    out: list[dict[str, Any]] = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def _make_handler(router: Router, log: RequestLog, timeout: float) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "dataplane-balancer"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass  # our own JSON log replaces the stdlib access log
+
+        def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _forward(self) -> None:
+            start = time.time()
+            t0 = time.perf_counter()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            route = router.route()
+            status: int
+            if route.target is None:
+                status = 503
+                self._reply(status, [("Content-Type", "application/json")], b'{"detail":"no healthy target"}')
+            else:
+                target = route.target
+                try:
+                    conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+                    try:
+                        fwd = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                        fwd["X-Forwarded-For"] = self.client_address[0]
+                        conn.request(self.command, self.path, body=body or None, headers=fwd)
+                        resp = conn.getresponse()
+                        data = resp.read()
+                        status = resp.status
+                        headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
+                    finally:
+                        conn.close()
+                except (OSError, http.client.HTTPException):
+                    # The workload died or hung: an ALB answers 502 for a target that fails mid-request.
+                    status = 502
+                    headers = [("Content-Type", "application/json")]
+                    data = b'{"detail":"bad gateway"}'
+                self._reply(status, headers, data)
+            log.write(
+                {
+                    "time": round(start, 6),
+                    "target_group": route.target_group,
+                    "task_set": route.target.task_set if route.target else None,
+                    "version": route.target.version if route.target else None,
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - t0) * 1000.0, 3),
+                    "method": self.command,
+                    "path": self.path,
+                }
+            )
+
+        do_GET = _forward  # noqa: N815 - http.server's naming
+        do_POST = _forward  # noqa: N815
+        do_PUT = _forward  # noqa: N815
+        do_DELETE = _forward  # noqa: N815
+        do_HEAD = _forward  # noqa: N815
+
+    return Handler
+
+
+class Balancer:
+    """The HTTP front door on a loopback port; `start()` serves in a background thread."""
+
+    def __init__(
+        self,
+        router: Router | None = None,
+        log_path: Path | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        upstream_timeout: float = 10.0,
+    ) -> None:
+        self.router = router or Router()
+        self.log = RequestLog(log_path)
+        self.host = host
+        self.port = port
+        self.upstream_timeout = upstream_timeout
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        self.port = self.port or free_port()
+        server = ThreadingHTTPServer((self.host, self.port), _make_handler(self.router, self.log, self.upstream_timeout))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="dataplane-balancer", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.log.close()

@@ -1,0 +1,481 @@
+"""The data plane's supervisor: keeps one workload process per ECS task set that moto records.
+
+`DataPlane` polls moto (DescribeServices and DescribeListeners, every `poll_interval` seconds) and
+converges the local processes to it, the way ECS converges tasks to a task set:
+
+- a task set with scale > 0 gets one workload serving the version of its image tag
+  (`repo/pratiko-backend:1.4.0` -> `1.4.0`, the image of the container the task set's load
+  balancer entry names); a task set that is gone or scaled to 0 loses it;
+- an ECS-controller service (no task sets) gets one workload for its task definition's image; on
+  a new task definition the old workload serves until the new one is ready, as in a rolling update;
+- each ready workload is registered with Prometheus by file-based service discovery,
+  `<targets_dir>/<task set>.json`, written atomically; a removed workload is unregistered and taken
+  out of routing at once, and stopped after `deregistration_delay` (in-flight requests finish);
+- a workload that crashes is restarted, with back-off;
+- the balancer's routing table (listener weights, ready workloads per target group) is replaced
+  after every poll, so a weight change reaches traffic within one poll interval.
+
+It only reads AWS, never writes it. A DataPlane runs once (start, stop). Used as a context manager
+it leaves no process behind; each workload also exits by itself when this process dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+import controller
+from controller.testing.dataplane.balancer import Balancer, Router, Target
+from controller.testing.ports import free_port
+from controller.testing.prometheus import register_target, unregister_target
+
+log = logging.getLogger(__name__)
+
+# How long a replaced workload of an ECS-controller service may keep serving while its replacement
+# starts; a workload starts in well under a second, so this only bounds a replacement that crashes.
+DRAIN_TIMEOUT = 15.0
+
+
+def version_from_image(image: str | None) -> str:
+    """The version an image runs, from its tag.
+
+    `123.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:1.4.0` -> `1.4.0`; `v1.4.0` -> `1.4.0`;
+    `localhost:5000/app` (no tag) -> `latest`; `app@sha256:abcd...` -> `sha256:abcd...`.
+    """
+    if not image:
+        return "unknown"
+    if "@" in image:
+        return image.split("@", 1)[1]
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "latest"
+    tag = last.rsplit(":", 1)[1]
+    return tag[1:] if re.fullmatch(r"v\d+(\.\d+)*.*", tag) else tag
+
+
+def weights_from_listener(listener: Mapping[str, Any]) -> dict[str, int]:
+    """Target group ARN -> weight of the listener's default forward action.
+
+    A forward action with one `TargetGroupArn` and no ForwardConfig sends it everything.
+    """
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+        if groups:
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        if action.get("TargetGroupArn"):
+            return {action["TargetGroupArn"]: 1}
+    return {}
+
+
+@dataclass(frozen=True)
+class DesiredWorkload:
+    """One workload the world asks for: a task set with scale > 0, or an ECS-controller service."""
+
+    key: str  # the task set id (or `service:<task definition>`), stable while the task set lives
+    version: str
+    image: str | None
+    target_group: str | None
+    task_set: str
+
+
+def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str | None], str | None]) -> list[DesiredWorkload]:
+    """The workloads a DescribeServices entry asks for; `image_of(task_definition, container)`."""
+    if service.get("status", "ACTIVE") != "ACTIVE":
+        return []
+    out: list[DesiredWorkload] = []
+    controller_type = (service.get("deploymentController") or {}).get("type", "ECS")
+    if controller_type == "EXTERNAL" or service.get("taskSets"):
+        for ts in service.get("taskSets", []):
+            if float((ts.get("scale") or {}).get("value", 0.0)) <= 0.0:
+                continue
+            lbs = ts.get("loadBalancers") or [{}]
+            image = image_of(ts["taskDefinition"], lbs[0].get("containerName"))
+            out.append(
+                DesiredWorkload(
+                    key=ts["id"],
+                    version=version_from_image(image),
+                    image=image,
+                    target_group=lbs[0].get("targetGroupArn"),
+                    task_set=ts["id"],
+                )
+            )
+        return out
+    task_definition = service.get("taskDefinition")
+    if task_definition and int(service.get("desiredCount", 0)) > 0:
+        lbs = service.get("loadBalancers") or [{}]
+        image = image_of(task_definition, lbs[0].get("containerName"))
+        out.append(
+            DesiredWorkload(
+                key=f"service:{task_definition.rsplit('/', 1)[-1]}",
+                version=version_from_image(image),
+                image=image,
+                target_group=lbs[0].get("targetGroupArn"),
+                task_set=service.get("serviceName", "service"),
+            )
+        )
+    return out
+
+
+def _file_key(key: str) -> str:
+    """A file name for a task set id (`ecs-svc/123` holds a slash)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", key)
+
+
+@dataclass
+class RunningWorkload:
+    spec: DesiredWorkload
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ready: bool = False
+    restarts: int = 0
+    last_start: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class WorkloadInfo:
+    """What a caller may see of a running workload."""
+
+    key: str
+    version: str
+    port: int
+    pid: int
+    target_group: str | None
+    ready: bool
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class DataPlane:
+    """Workloads, Prometheus registration and the balancer, following one ECS service in moto."""
+
+    def __init__(
+        self,
+        endpoint: str | None,
+        region: str,
+        cluster: str,
+        service: str,
+        listener_arn: str | None,
+        workdir: Path,
+        prometheus_targets_dir: Path | None = None,
+        behaviour_file: Path | None = None,
+        *,
+        balancer_port: int = 0,
+        request_log: Path | None = None,
+        poll_interval: float = 0.25,
+        deregistration_delay: float = 0.5,
+        ecs_client: Any = None,
+        elbv2_client: Any = None,
+    ) -> None:
+        self.region = region
+        self.cluster = cluster
+        self.service = service
+        self.listener_arn = listener_arn
+        self.workdir = Path(workdir)
+        self.targets_dir = Path(prometheus_targets_dir) if prometheus_targets_dir else None
+        self.behaviour_file = Path(behaviour_file) if behaviour_file else None
+        self.poll_interval = poll_interval
+        # Like an ALB target group's deregistration delay: a removed workload gets no new request
+        # but finishes the ones it holds, so a scale-down never shows as 502s.
+        self.deregistration_delay = deregistration_delay
+        self.request_log = request_log or self.workdir / "balancer.jsonl"
+        self.ecs = ecs_client or _client("ecs", endpoint, region)
+        self.elbv2 = elbv2_client or _client("elbv2", endpoint, region)
+        self.router = Router()
+        self.balancer = Balancer(self.router, log_path=self.request_log, port=balancer_port)
+        self._images: dict[tuple[str, str | None], str | None] = {}
+        self._running: dict[str, RunningWorkload] = {}
+        self._draining: list[tuple[RunningWorkload, float]] = []  # replaced, serving until (deadline)
+        self._retiring: list[tuple[RunningWorkload, float]] = []  # not routed, stopped at (time)
+        self._weights: dict[str, int] = {}
+        self._lock = threading.RLock()  # guards _running against sync_once vs. stop/inspection
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.polls = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def balancer_url(self) -> str:
+        return self.balancer.url
+
+    def start(self) -> "DataPlane":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "workloads").mkdir(exist_ok=True)
+        if self.targets_dir is not None:
+            self.targets_dir.mkdir(parents=True, exist_ok=True)
+        self.balancer.start()
+        self._stop.clear()
+        try:
+            self.sync_once()
+        except BaseException:
+            self.stop()
+            raise
+        self._thread = threading.Thread(target=self._loop, name="dataplane-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        with self._lock:
+            running = [*self._running.values(), *(w for w, _ in self._draining), *(w for w, _ in self._retiring)]
+            self._running.clear()
+            self._draining.clear()
+            self._retiring.clear()
+        self._stop_processes(running)
+        self.router.update({}, {})
+        self.balancer.stop()
+
+    def __enter__(self) -> "DataPlane":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def workloads(self) -> list[WorkloadInfo]:
+        with self._lock:
+            return [
+                WorkloadInfo(w.spec.key, w.spec.version, w.port, w.process.pid, w.spec.target_group, w.ready)
+                for w in self._running.values()
+            ]
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return self.router.weights
+
+    def wait_for(self, check: Callable[["DataPlane"], bool], timeout: float = 20.0, what: str = "data plane") -> None:
+        """Block until `check(self)` holds, or raise TimeoutError naming `what`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check(self):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{what} not reached after {timeout:.0f}s: workloads={self.workloads()} weights={self.weights} last_error={self.last_error}")
+
+    def wait_serving(self, versions: set[str], timeout: float = 20.0) -> None:
+        """Block until exactly `versions` have ready workloads."""
+        self.wait_for(lambda dp: {w.version for w in dp.workloads() if w.ready} == versions
+                      and all(w.ready for w in dp.workloads()), timeout, f"versions {sorted(versions)} serving")
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.sync_once()
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything one poll throws
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("data plane poll failed")
+
+    def sync_once(self) -> None:
+        """One poll: read moto, converge processes, refresh Prometheus targets and the router."""
+        desired, weights = self._observe()
+        with self._lock:
+            if self._stop.is_set() and self._thread is not None:
+                return
+            if desired is not None:
+                self._converge(desired)
+            self._check_health()
+            self._finish_draining()
+            if weights is not None:
+                self._weights = weights
+            self._publish()
+            self.polls += 1
+
+    def _observe(self) -> tuple[dict[str, DesiredWorkload] | None, dict[str, int] | None]:
+        """What moto asks for; None for a part that could not be read (keep the last state)."""
+        desired: dict[str, DesiredWorkload] | None = None
+        weights: dict[str, int] | None = None
+        try:
+            resp = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
+            services = [s for s in resp.get("services", []) if s.get("status") == "ACTIVE"]
+            desired = {}
+            for svc in services:
+                for d in desired_workloads(svc, self._image):
+                    desired[d.key] = d
+            self.last_error = None
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ClusterNotFoundException", "ServiceNotFoundException"):
+                desired = {}  # the service is gone: so are its tasks
+            else:
+                self.last_error = f"DescribeServices: {exc}"
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            self.last_error = f"DescribeServices: {exc}"  # moto unreachable: keep serving what runs
+        if self.listener_arn:
+            try:
+                listeners = self.elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"]
+                weights = weights_from_listener(listeners[0]) if listeners else {}
+            except botocore.exceptions.ClientError as exc:
+                weights = {} if exc.response.get("Error", {}).get("Code") == "ListenerNotFound" else None
+                if weights is None:
+                    self.last_error = f"DescribeListeners: {exc}"
+            except (botocore.exceptions.BotoCoreError, OSError) as exc:
+                self.last_error = f"DescribeListeners: {exc}"
+        elif desired is not None:
+            # No listener to follow: every target group that has a workload gets an equal share.
+            weights = {d.target_group or d.key: 1 for d in desired.values()}
+        return desired, weights
+
+    def _image(self, task_definition: str, container: str | None) -> str | None:
+        # Task definition revisions are immutable, so one DescribeTaskDefinition each is enough.
+        key = (task_definition, container)
+        if key not in self._images:
+            td = self.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+            containers = td.get("containerDefinitions", [])
+            chosen = next((c for c in containers if c.get("name") == container), containers[0] if containers else {})
+            self._images[key] = chosen.get("image")
+        return self._images[key]
+
+    def _converge(self, desired: Mapping[str, DesiredWorkload]) -> None:
+        gone = [w for key, w in self._running.items() if key not in desired or desired[key] != w.spec]
+        now = time.monotonic()
+        for w in gone:
+            del self._running[w.spec.key]
+            replaced_in_group = w.spec.key not in desired and any(
+                d.target_group == w.spec.target_group for d in desired.values())
+            if w.ready and w.spec.target_group and replaced_in_group:
+                # A rolling deployment of an ECS-controller service: like ECS, keep the old task
+                # serving until its replacement in the same target group is ready.
+                self._draining.append((w, now + DRAIN_TIMEOUT))
+            else:
+                self._retire(w, now)
+        for key, spec in desired.items():
+            if key not in self._running:
+                self._running[key] = self._spawn(spec)
+
+    def _retire(self, w: RunningWorkload, now: float) -> None:
+        """Take `w` out of routing and Prometheus now; stop it once in-flight requests are done."""
+        if w.spec.key not in self._running:
+            self._unregister(w.spec.key)
+        self._retiring.append((w, now + self.deregistration_delay))
+
+    def _finish_draining(self) -> None:
+        now = time.monotonic()
+        ready_groups = {w.spec.target_group for w in self._running.values() if w.ready}
+        still: list[tuple[RunningWorkload, float]] = []
+        for w, deadline in self._draining:
+            if w.spec.target_group in ready_groups or now >= deadline:
+                self._retire(w, now)
+            else:
+                still.append((w, deadline))
+        self._draining = still
+        due = [w for w, t in self._retiring if now >= t]
+        if due:
+            self._retiring = [(w, t) for w, t in self._retiring if now < t]
+            self._stop_processes(due)
+
+    def _check_health(self) -> None:
+        now = time.monotonic()
+        for key, w in list(self._running.items()):
+            if w.process.poll() is not None:
+                # A crashed task: ECS would replace it, so do we, but not in a tight loop.
+                if w.ready:
+                    log.warning("workload %s (%s) exited with %s", key, w.spec.version, w.process.returncode)
+                    w.ready = False
+                    self._unregister(key)
+                if now - w.last_start >= min(30.0, 1.0 * 2 ** min(w.restarts, 5)):
+                    restarted = self._spawn(w.spec)
+                    restarted.restarts = w.restarts + 1
+                    self._running[key] = restarted
+                continue
+            if not w.ready and _listening(w.port):
+                w.ready = True
+                self._register(w)
+
+    def _publish(self) -> None:
+        targets: dict[str, list[Target]] = {}
+        for w in [*self._running.values(), *(d for d, _ in self._draining)]:
+            if w.ready:
+                tg = w.spec.target_group or w.spec.key
+                targets.setdefault(tg, []).append(Target("127.0.0.1", w.port, w.spec.version, w.spec.task_set))
+        for pool in targets.values():
+            pool.sort(key=lambda t: t.task_set)
+        self.router.update(self._weights, targets)
+
+    # -- processes and Prometheus registration ---------------------------------------------------
+
+    def _spawn(self, spec: DesiredWorkload) -> RunningWorkload:
+        port = free_port()
+        log_path = self.workdir / "workloads" / f"{_file_key(spec.key)}.log"
+        cmd = [sys.executable, "-m", "controller.testing.dataplane.workload", "--version", spec.version, "--port", str(port),
+               "--parent-pid", str(os.getpid())]
+        if self.behaviour_file is not None:
+            cmd += ["--behaviour-file", str(self.behaviour_file)]
+        # The workload imports this package by name; make that work when it is not installed.
+        root = str(Path(controller.__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        with open(log_path, "ab") as out:
+            process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=env, start_new_session=True)
+        log.info("started workload %s version %s on port %d (pid %d)", spec.key, spec.version, port, process.pid)
+        return RunningWorkload(spec, port, process, log_path)
+
+    def _stop_processes(self, workloads: list[RunningWorkload]) -> None:
+        for w in workloads:
+            if w.process.poll() is None:
+                w.process.terminate()
+        for w in workloads:
+            try:
+                w.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                w.process.kill()
+                w.process.wait(timeout=5)
+            if w.spec.key not in self._running:  # a replacement under the same key keeps its file
+                self._unregister(w.spec.key)
+            log.info("stopped workload %s version %s", w.spec.key, w.spec.version)
+
+    def _register(self, w: RunningWorkload) -> None:
+        if self.targets_dir is None:
+            return
+        labels = {"version": w.spec.version, "task_set": w.spec.task_set, "service": self.service}
+        if w.spec.target_group:
+            labels["target_group"] = w.spec.target_group
+        # Written aside and renamed by register_target: Prometheus may read the file at any moment.
+        register_target(self.targets_dir, _file_key(w.spec.key), f"127.0.0.1:{w.port}", labels)
+
+    def _unregister(self, key: str) -> None:
+        if self.targets_dir is not None:
+            unregister_target(self.targets_dir, _file_key(key))
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+            return True
+    except OSError:
+        return False
+
+
+def _client(name: str, endpoint: str | None, region: str) -> Any:
+    session = boto3.session.Session(region_name=region)
+    creds: dict[str, str] = {}
+    if endpoint and session.get_credentials() is None:
+        # A local emulator accepts any credentials; do not fail a test machine that has none.
+        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    config = botocore.config.Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+    return session.client(name, endpoint_url=endpoint, region_name=region, config=config, **creds)
