@@ -1,0 +1,195 @@
+# The release controller's IAM role. Its policy allows exactly the AWS actions the controller's code
+# calls (tests/ship/test_iam_actions.py collects them from controller/ and fails on any
+# difference), each scoped to the resources of the Releases it manages where IAM allows scoping.
+#
+# The role is assumed through EKS Pod Identity and/or IRSA by the ServiceAccount
+# release-controller/release-controller (manifests/base/serviceaccount.yaml).
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  account   = data.aws_caller_identity.current.account_id
+  sa_sub    = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
+  # Task sets of the managed services: arn:aws:ecs:REGION:ACCOUNT:task-set/CLUSTER/SERVICE/ID
+  task_set_arns = [
+    for service_arn in var.ecs_service_arns :
+    "${replace(service_arn, ":service/", ":task-set/")}/*"
+  ]
+}
+
+data "aws_iam_policy_document" "assume" {
+  dynamic "statement" {
+    for_each = var.enable_pod_identity ? [1] : []
+    content {
+      sid     = "EksPodIdentity"
+      actions = ["sts:AssumeRole", "sts:TagSession"]
+      principals {
+        type        = "Service"
+        identifiers = ["pods.eks.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.oidc_provider_arn == null ? [] : [1]
+    content {
+      sid     = "Irsa"
+      actions = ["sts:AssumeRoleWithWebIdentity"]
+      principals {
+        type        = "Federated"
+        identifiers = [var.oidc_provider_arn]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "${var.oidc_issuer}:sub"
+        values   = [local.sa_sub]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "${var.oidc_issuer}:aud"
+        values   = ["sts.amazonaws.com"]
+      }
+    }
+  }
+}
+
+data "aws_iam_policy_document" "controller" {
+  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions (ecs:DescribeTaskDefinition, ecs:ListTaskDefinitions, ecs:RegisterTaskDefinition, ELBv2 Describe*, cloudfront:ListDistributions, cloudwatch:GetMetricData); every other action is scoped.
+  #checkov:skip=CKV_AWS_111:Writes are scoped to the managed services, listeners, distributions, flag parameters and flags.json objects; CloudFront staging copies get IDs only when the controller creates them, hence distribution/* of this account.
+
+  # Observing and moving the backend: one task set per version; the primary one is stable.
+  statement {
+    sid       = "EcsServices"
+    actions   = ["ecs:DescribeServices", "ecs:CreateTaskSet", "ecs:UpdateServicePrimaryTaskSet", "ecs:UpdateService"]
+    resources = var.ecs_service_arns
+  }
+
+  statement {
+    sid       = "EcsTaskSets"
+    actions   = ["ecs:UpdateTaskSet", "ecs:DeleteTaskSet"]
+    resources = local.task_set_arns
+  }
+
+  # A new version is a new revision of the service's task definition family. These calls have
+  # no resource-level permissions.
+  statement {
+    sid       = "EcsTaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+  }
+
+  # Registering a revision passes its execution and task roles, only to ECS tasks.
+  statement {
+    sid       = "PassTaskRoles"
+    actions   = ["iam:PassRole"]
+    resources = var.task_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "AlbObserve"
+    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups"]
+    resources = ["*"]
+  }
+
+  # Canary weights live in the listener's forward action.
+  statement {
+    sid       = "AlbWeights"
+    actions   = ["elasticloadbalancing:ModifyListener"]
+    resources = var.listener_arns
+  }
+
+  # The frontend's live distribution: its origin path selects the version; a frontend canary
+  # copies it into a staging distribution and promotes the staging config back.
+  statement {
+    sid = "CloudFrontPrimary"
+    actions = [
+      "cloudfront:CopyDistribution",
+      "cloudfront:UpdateDistributionWithStagingConfig",
+      "cloudfront:CreateInvalidation",
+      "cloudfront:ListInvalidations",
+      "cloudfront:GetInvalidation",
+    ]
+    resources = var.distribution_arns
+  }
+
+  # Reading and updating the primary and its staging copy. The copy's ID exists only once
+  # CopyDistribution made it (which IAM authorizes as CreateDistribution too), so these are
+  # scoped to this account's distributions.
+  statement {
+    sid = "CloudFrontDistributions"
+    actions = [
+      "cloudfront:CreateDistribution",
+      "cloudfront:GetDistribution",
+      "cloudfront:GetDistributionConfig",
+      "cloudfront:UpdateDistribution",
+    ]
+    resources = ["arn:${local.partition}:cloudfront::${local.account}:distribution/*"]
+  }
+
+  # Finding a distribution's staging copy (ListDistributions has no resource-level permissions).
+  statement {
+    sid       = "CloudFrontList"
+    actions   = ["cloudfront:ListDistributions"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "CloudFrontContinuousDeployment"
+    actions = [
+      "cloudfront:CreateContinuousDeploymentPolicy",
+      "cloudfront:GetContinuousDeploymentPolicy",
+      "cloudfront:UpdateContinuousDeploymentPolicy",
+    ]
+    resources = ["arn:${local.partition}:cloudfront::${local.account}:continuous-deployment-policy/*"]
+  }
+
+  # Feature flags: the backend's SSM parameter and the frontend's flags.json.
+  statement {
+    sid       = "FeatureFlagParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"]
+    resources = ["arn:${local.partition}:ssm:${var.region}:${local.account}:parameter${var.flags_parameter_prefix}/*"]
+  }
+
+  statement {
+    sid       = "FeatureFlagObjects"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = flatten([for bucket in var.frontend_bucket_arns : ["${bucket}/flags.json", "${bucket}/*/flags.json"]])
+  }
+
+  # Analysis with CloudWatch metrics; GetMetricData has no resource-level permissions.
+  statement {
+    sid       = "CloudWatchAnalysis"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role" "controller" {
+  name                 = var.role_name
+  description          = "release-controller (Kubernetes ServiceAccount ${local.sa_sub})"
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "controller" {
+  name   = "release-controller"
+  role   = aws_iam_role.controller.id
+  policy = data.aws_iam_policy_document.controller.json
+}
+
+resource "aws_eks_pod_identity_association" "controller" {
+  count           = var.enable_pod_identity ? 1 : 0
+  cluster_name    = var.eks_cluster_name
+  namespace       = var.service_account_namespace
+  service_account = var.service_account_name
+  role_arn        = aws_iam_role.controller.arn
+  tags            = var.tags
+}

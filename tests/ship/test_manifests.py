@@ -1,0 +1,241 @@
+"""manifests/: each overlay renders to what `kubectl apply -k` needs, the operator's pod meets the
+"restricted" Pod Security Standard, RBAC grants only what the controller uses, and the monitoring
+objects name metrics the controller really exports.
+
+The server-side dry-run and the RBAC identity run against the real kube-apiserver live with the
+end-to-end tests; these checks need only kubectl (for kustomize) and promtool.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+
+from tests.ship.conftest import OVERLAYS, ROOT, find, kustomize, one
+
+BASE_KINDS = {
+    "Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+    "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy",
+}
+MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+EXPECTED_KINDS = {
+    "development": BASE_KINDS | {"ClusterKopfPeering"},
+    "staging": BASE_KINDS | {"KopfPeering"} | MONITORING_KINDS,
+    "production": BASE_KINDS | {"KopfPeering"} | MONITORING_KINDS,
+}
+
+# (apiGroup, resource) -> verbs: what controller/kube.py, controller/operator/ and kopf call.
+ALLOWED_RULES = {
+    ("delivery.pratiko.ai", "releases"): {"get", "list", "watch", "patch"},
+    ("delivery.pratiko.ai", "releases/status"): {"patch"},
+    ("", "events"): {"create"},
+    ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
+    ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+    ("", "namespaces"): {"list", "watch"},
+}
+
+
+def controller_container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_the_expected_kinds(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    kinds = {o["kind"] for o in rendered[overlay]}
+    assert kinds == EXPECTED_KINDS[overlay]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_crd_is_the_generated_one(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    generated = yaml.safe_load((ROOT / "crds" / "release.yaml").read_text())
+    shipped = one(rendered[overlay], "CustomResourceDefinition", "releases.delivery.pratiko.ai")
+    assert shipped["spec"] == generated["spec"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pod_meets_the_restricted_pod_security_standard(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """The "restricted" profile, field by field (kubernetes.io/docs/concepts/security/pod-security-standards)."""
+    namespace = one(rendered[overlay], "Namespace", "release-controller")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = one(rendered[overlay], "Deployment", "release-controller")["spec"]["template"]["spec"]
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(host), host
+    pod_sc = pod.get("securityContext", {})
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    for volume in pod.get("volumes", []):
+        assert set(volume) - {"name"} <= allowed_volumes, volume
+    for container in pod["containers"] + pod.get("initContainers", []):
+        sc = container.get("securityContext", {})
+        assert sc.get("privileged") in (None, False)
+        assert sc.get("allowPrivilegeEscalation") is False
+        assert sc.get("capabilities", {}).get("drop") == ["ALL"]
+        assert set(sc.get("capabilities", {}).get("add", [])) <= {"NET_BIND_SERVICE"}
+        assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True
+        assert sc.get("runAsUser", pod_sc.get("runAsUser", 1)) != 0
+        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
+        assert seccomp.get("type") in ("RuntimeDefault", "Localhost")
+        assert sc.get("readOnlyRootFilesystem") is True  # beyond the profile: the image writes only /tmp
+        assert all(not p.get("hostPort") for p in container.get("ports", []))
+    mounts = {m["mountPath"] for m in controller_container({"spec": {"template": {"spec": pod}}})["volumeMounts"]}
+    assert "/tmp" in mounts
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_resources_and_ports(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    container = controller_container(one(rendered[overlay], "Deployment", "release-controller"))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] == "/healthz" and ports.get(get["port"], get["port"]) == 8080, probe
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
+    args = container["args"]
+    assert args[args.index("--liveness-port") + 1] == "8080"
+    assert args[args.index("--metrics-port") + 1] == "9090"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_args_parse_with_the_real_cli_and_peering_objects_exist(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """The Deployment's args are accepted by `release-controller run`, and the peering object kopf
+    will use (cluster-wide or per watched namespace) is in the same apply."""
+    from controller.cli import app
+
+    objs = rendered[overlay]
+    deployment = one(objs, "Deployment", "release-controller")
+    run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    params = run.make_context("run", list(controller_container(deployment)["args"])).params
+    assert params["peering"], "without --peering two replicas would both reconcile"
+    assert bool(params["all_namespaces"]) != bool(params["namespace"]), "exactly one watch scope"
+    if params["all_namespaces"]:
+        assert one(objs, "ClusterKopfPeering", params["peering"])
+    else:
+        peerings = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in find(objs, "KopfPeering")}
+        assert peerings == {(ns, params["peering"]) for ns in params["namespace"]}
+    replicas = deployment["spec"]["replicas"]
+    pdb = one(objs, "PodDisruptionBudget", "release-controller")["spec"]
+    if replicas == 1:
+        assert pdb.get("minAvailable") is None, "minAvailable with one replica blocks every node drain"
+    else:
+        assert pdb["minAvailable"] == 1
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_selectors_and_service_account_line_up(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    objs = rendered[overlay]
+    deployment = one(objs, "Deployment", "release-controller")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for kind in ("PodDisruptionBudget", "NetworkPolicy"):
+        obj = one(objs, kind)
+        selector = obj["spec"]["selector" if kind == "PodDisruptionBudget" else "podSelector"]["matchLabels"]
+        assert selector.items() <= pod_labels.items(), kind
+    service = one(objs, "Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    sa_name = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    sa = one(objs, "ServiceAccount", sa_name)
+    role_arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    # The role Terraform creates for this environment (terraform/main.tf, module controller_iam).
+    assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/release-controller-{overlay}", role_arn), role_arn
+    binding = one(objs, "ClusterRoleBinding", "release-controller")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": deployment["metadata"]["namespace"]}]
+    assert binding["roleRef"]["name"] == "release-controller"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rbac_grants_only_what_the_controller_uses(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    objs = rendered[overlay]
+    assert not find(objs, "Role") and not find(objs, "RoleBinding")
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in one(objs, "ClusterRole", "release-controller")["rules"]:
+        assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    assert granted == ALLOWED_RULES
+
+
+def _metric_names() -> set[str]:
+    from controller import metrics
+
+    names: set[str] = set()
+    for family in metrics.REGISTRY.collect():
+        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
+    # Counters without samples yet still export *_total; histograms export *_bucket/_sum/_count.
+    for family in metrics.REGISTRY.collect():
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        if family.type == "histogram":
+            names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
+    return names
+
+
+def _promql_metrics(expr: str) -> set[str]:
+    return set(re.findall(r"\b(release_controller_[a-z_]+)\b", expr))
+
+
+def test_alert_rules_are_valid_promql_over_real_metrics(tmp_path: Path) -> None:
+    rule = yaml.safe_load((ROOT / "manifests" / "monitoring" / "prometheusrule.yaml").read_text())
+    groups = rule["spec"]["groups"]
+    alerts = {r["alert"] for g in groups for r in g["rules"]}
+    # The seed's alerts: API error rate, rollback, canary trouble, drift, controller down.
+    assert {"ReleaseControllerAPIErrorRate", "ReleaseRollbackTriggered", "ReleaseCanaryAnalysisInconclusive",
+            "ReleaseDriftDetected", "ReleaseControllerDown"} <= alerts
+    exported = _metric_names()
+    for g in groups:
+        for r in g["rules"]:
+            unknown = _promql_metrics(r["expr"]) - exported
+            assert not unknown, f"{r['alert']} uses metrics controller/metrics.py does not export: {unknown}"
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) checks the rules' PromQL"
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}))
+    out = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dashboard_panels_cover_phases_weights_analysis_and_rollbacks() -> None:
+    dashboard = json.loads((ROOT / "manifests" / "monitoring" / "dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = set().union(*(_promql_metrics(e) for e in exprs))
+    assert {"release_controller_release_phase", "release_controller_canary_weight",
+            "release_controller_analysis_total", "release_controller_rollbacks_total"} <= used
+    assert not used - _metric_names(), used - _metric_names()
+
+
+def test_service_monitor_scrapes_the_metrics_service(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    objs = rendered["production"]
+    monitor = one(objs, "ServiceMonitor")
+    service = one(objs, "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    # The alert rules match on job=<Service name>, the Prometheus Operator's default job label.
+    rules = one(objs, "PrometheusRule")
+    assert any(f'job="{service["metadata"]["name"]}"' in r["expr"] for g in rules["spec"]["groups"] for r in g["rules"])
+    dashboard = one(objs, "ConfigMap", "release-controller-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    json.loads(dashboard["data"]["release-controller.json"])
+
+
+def test_crds_apply_on_their_own() -> None:
+    """`kubectl apply -k manifests/crds` installs every CRD before the objects that use them."""
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in kustomize(ROOT / "manifests" / "crds")}
+    assert kinds == {
+        ("CustomResourceDefinition", "releases.delivery.pratiko.ai"),
+        ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
+        ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),
+    }
