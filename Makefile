@@ -1,0 +1,45 @@
+# Every target does its own set-up, so `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint deps binaries crds benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages: Prometheus (the real one the analysis queries).
+deps:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# etcd and kube-apiserver built from Go modules, cached under ~/.cache/release-controller.
+binaries: $(STAMP)
+	$(PY) -m controller.testing.binaries
+
+demo: deps binaries
+	$(PY) -m controller.demo
+
+test: deps binaries
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit tests/planner tests/analysis -q
+
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+crds: $(STAMP)
+	$(VENV)/bin/release-controller crds > crds/release.yaml
+
+benchmark: deps binaries
+	$(PY) benchmarks/operator_scale.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache *.egg-info

@@ -1,0 +1,248 @@
+"""`release-controller` and `kubectl release`: run the operator, inspect and steer Releases.
+
+Steering verbs (promote, abort, retry) record a request as an annotation; the operator acts on it
+once and acknowledges it in status. `undo` edits the spec back to the previous revision, as a
+GitOps revert would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+app = typer.Typer(help="Coordinated, progressive releases of an ECS backend and a CloudFront frontend.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+dev_app = typer.Typer(help="The local environment: real kube-apiserver, moto, Prometheus.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+console = Console()
+
+NamespaceOpt = Annotated[Optional[str], typer.Option("--namespace", "-n", help="Namespace of the Release.")]
+KubeconfigOpt = Annotated[Optional[str], typer.Option("--kubeconfig", envvar="KUBECONFIG", help="kubeconfig file.")]
+
+
+def _api(kubeconfig: str | None) -> Any:
+    from controller.kube import ReleaseApi, load_api_client
+
+    return ReleaseApi(load_api_client(kubeconfig))
+
+
+def _namespace(namespace: str | None, kubeconfig: str | None) -> str:
+    if namespace:
+        return namespace
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        return str(active.get("context", {}).get("namespace") or "default")
+    except Exception:  # noqa: BLE001 - no kubeconfig context: the Kubernetes default
+        return "default"
+
+
+@app.command()
+def run(
+    namespace: Annotated[list[str], typer.Option("--namespace", "-n", help="Watch this namespace (repeatable).")] = [],  # noqa: B006
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")] = False,
+    resync: Annotated[float, typer.Option(help="Seconds between drift checks of steady Releases.")] = 30.0,
+    liveness_port: Annotated[int, typer.Option(help="Port of /healthz (0: off).")] = 8080,
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: off).")] = 9090,
+    peering: Annotated[Optional[str], typer.Option(help="kopf peering name; replicas share it, one is active.")] = None,
+    priority: Annotated[int, typer.Option(help="kopf peering priority of this replica.")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the operator against the current kubeconfig (or in-cluster config)."""
+    if not namespace and not all_namespaces:
+        raise typer.BadParameter("give --namespace (repeatable) or --all-namespaces")
+    from controller.operator.main import run_operator
+    from controller.settings import OperatorSettings
+
+    run_operator(
+        OperatorSettings(
+            namespaces=tuple(namespace), all_namespaces=all_namespaces, resync_seconds=resync,
+            liveness_port=liveness_port or None, metrics_port=metrics_port or None,
+            peering=peering, priority=priority, verbose=verbose,
+        )
+    )
+
+
+@app.command()
+def crds() -> None:
+    """Print the Release CustomResourceDefinition generated from the models."""
+    from controller.api.crd import render
+
+    sys.stdout.write(render())
+
+
+def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None) -> None:
+    ns = _namespace(namespace, kubeconfig)
+    token = _api(kubeconfig).request(ns, name, kind)
+    console.print(f"[bold]{kind}[/bold] requested for release {ns}/{name} ({token})")
+
+
+@app.command()
+def promote(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Skip the remaining steps (and any indefinite pause) and promote the canary."""
+    _request("promote", name, namespace, kubeconfig)
+
+
+@app.command()
+def abort(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Put all traffic back on the stable version and stop the rollout."""
+    _request("abort", name, namespace, kubeconfig)
+
+
+@app.command()
+def retry(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Start again a rollout that was rolled back, aborted or failed."""
+    _request("retry", name, namespace, kubeconfig)
+
+
+@app.command()
+def undo(
+    name: str,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    to_revision: Annotated[Optional[int], typer.Option(help="History revision to go back to (default: the previous).")] = None,
+) -> None:
+    """Set the spec back to a previous successful revision from status.history."""
+    from controller.api.release import Release
+
+    ns = _namespace(namespace, kubeconfig)
+    api = _api(kubeconfig)
+    release = Release.model_validate(api.get(ns, name))
+    current = release.spec.backend.version, release.spec.frontend.version if release.spec.frontend else None
+    candidates = [h for h in reversed(release.status.history) if h.result == "Succeeded"]
+    if to_revision is not None:
+        candidates = [h for h in candidates if h.revision == to_revision]
+    else:
+        candidates = [h for h in candidates if (h.backend_version, h.frontend_version) != current]
+    if not candidates:
+        console.print("[red]no previous successful revision to go back to[/red]")
+        raise typer.Exit(1)
+    target = candidates[0]
+    patch: dict[str, Any] = {"backend": {"version": target.backend_version}}
+    if target.backend_image:
+        patch["backend"]["image"] = target.backend_image
+    if target.frontend_version and release.spec.frontend:
+        patch["frontend"] = {"version": target.frontend_version}
+    api.patch_spec(ns, name, patch)
+    console.print(f"release {ns}/{name} set back to revision {target.revision}: backend {target.backend_version}"
+                  + (f", frontend {target.frontend_version}" if target.frontend_version else ""))
+
+
+@app.command()
+def status(
+    name: str,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Show a Release: phase, steps, weights, conditions, the last analysis and the history."""
+    from controller.api.release import Release
+
+    ns = _namespace(namespace, kubeconfig)
+    raw = _api(kubeconfig).get(ns, name)
+    if output == "json":
+        sys.stdout.write(json.dumps(raw.get("status", {}), indent=2) + "\n")
+        return
+    release = Release.model_validate(raw)
+    render_status(release)
+
+
+def render_status(release: Any) -> None:
+    spec, st = release.spec, release.status
+    meta = release.metadata
+    console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/bold]  phase [bold]{st.phase.value}[/bold]"
+                  + (f"  ({st.message})" if st.message else ""))
+    strategy = st.strategy.value if st.strategy else spec.strategy.type.value
+    console.print(f"strategy {strategy}   revision {st.revision}")
+    total = max(st.step_count, 1)
+    bar = ProgressBar(total=total, completed=min(st.current_step, total), width=40)
+    steps = Table.grid(padding=(0, 1))
+    steps.add_row("steps", bar, f"{st.current_step}/{st.step_count}")
+    console.print(steps)
+    versions = Table("tier", "desired", "stable", "canary", "canary weight")
+    versions.add_row("backend", spec.backend.version, st.backend.stable_version or "-",
+                     st.backend.canary_version or "-", f"{st.backend.canary_weight}%")
+    if spec.frontend:
+        versions.add_row("frontend", spec.frontend.version, st.frontend.stable_version or "-",
+                         st.frontend.canary_version or "-", f"{st.frontend.canary_weight}%")
+    console.print(versions)
+    if st.conditions:
+        conds = Table("condition", "status", "reason", "message")
+        for c in st.conditions:
+            conds.add_row(c.type.value, c.status, c.reason, c.message)
+        console.print(conds)
+    if st.analysis:
+        a = st.analysis
+        console.print(f"analysis: [bold]{a.verdict.value if a.verdict else '-'}[/bold] "
+                      f"samples {a.samples} failures {a.failures} errors {a.errors} {a.message}")
+        if a.measurements:
+            table = Table("metric", "value", "stable", "verdict", "time")
+            for m in a.measurements[-5:]:
+                table.add_row(m.metric, "-" if m.value is None else f"{m.value:.4g}",
+                              "-" if m.stable_value is None else f"{m.stable_value:.4g}", m.verdict.value,
+                              m.time.strftime("%H:%M:%S"))
+            console.print(table)
+    if st.history:
+        hist = Table("rev", "backend", "frontend", "result", "started", "finished")
+        for h in st.history[-10:]:
+            hist.add_row(str(h.revision), h.backend_version, h.frontend_version or "-", h.result,
+                         h.started_at.strftime("%Y-%m-%d %H:%M:%S"), h.finished_at.strftime("%H:%M:%S"))
+        console.print(hist)
+
+
+@app.command()
+def classify(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Changed files (default: read stdin).")] = None,
+    base: Annotated[Optional[str], typer.Option(help="git ref to diff from")] = None,
+    head: Annotated[str, typer.Option(help="git ref to diff to")] = "HEAD",
+    rules: Annotated[Optional[Path], typer.Option(help="YAML file of glob rules")] = None,
+) -> None:
+    """Print the change class (infrastructure, api, core, minor) of a set of changed files."""
+    from controller.classify import classify as classify_paths
+    from controller.classify import load_rules
+
+    if base:
+        out = subprocess.run(["git", "diff", "--name-only", f"{base}...{head}"], check=True,
+                             capture_output=True, text=True).stdout
+        paths = [line for line in out.splitlines() if line.strip()]
+    elif files:
+        paths = list(files)
+    else:
+        paths = [line.strip() for line in sys.stdin if line.strip()]
+    print(classify_paths(paths, load_rules(rules) if rules else None).value)
+
+
+@dev_app.command("up")
+def dev_up(directory: Annotated[Path, typer.Option("--dir", help="Where state, logs and env.sh go.")]) -> None:
+    """Start etcd, kube-apiserver, moto and Prometheus in the background; install the CRD."""
+    from controller.testing.env import LocalEnvironment
+
+    env = LocalEnvironment(directory)
+    env.up()
+    console.print(f"local environment up; run:  source {directory / 'env.sh'}")
+
+
+@dev_app.command("down")
+def dev_down(directory: Annotated[Path, typer.Option("--dir", help="The directory given to `dev up`.")]) -> None:
+    """Stop everything `dev up` started in DIR."""
+    from controller.testing.env import LocalEnvironment
+
+    LocalEnvironment(directory).down()
+    console.print("local environment down")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

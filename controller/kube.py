@@ -1,0 +1,124 @@
+"""Talking to the Kubernetes API with the official client: Release status, annotations, Events.
+
+Used by the reconciler (status and Events) and by the CLI (requests such as promote). kopf is not
+imported here: kopf only watches and schedules; every write the controller makes goes through this
+module, so the same code serves the operator, the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from controller.api.release import GROUP, KIND, PLURAL, VERSION
+
+ANNOTATION_PREFIX = GROUP
+REQUEST_ANNOTATIONS = {
+    "promote": f"{ANNOTATION_PREFIX}/promote",
+    "abort": f"{ANNOTATION_PREFIX}/abort",
+    "retry": f"{ANNOTATION_PREFIX}/retry",
+}
+FIELD_MANAGER = "release-controller"
+
+
+def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+    uid: str | None = None
+
+
+class ReleaseApi:
+    """Release reads and writes, and Events about Releases."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+
+    # -- reads
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        return obj
+
+    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        if namespace:
+            found = self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        else:
+            found = self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        return list(found.get("items", []))
+
+    # -- writes
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Write the whole status in one request (JSON patch `add` replaces an existing member)."""
+        self._custom.api_client.call_api(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
+            "PATCH",
+            body=[{"op": "add", "path": "/status", "value": status}],
+            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            response_type="object",
+            _return_http_data_only=True,
+        )
+
+    def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> dict[str, Any]:
+        body = {"metadata": {"annotations": annotations}}
+        obj: dict[str, Any] = self._custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
+        return obj
+
+    def patch_spec(self, namespace: str, name: str, spec_patch: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = self._custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, {"spec": spec_patch}
+        )
+        return obj
+
+    def request(self, namespace: str, name: str, kind: str, now: dt.datetime | None = None) -> str:
+        """Record a user request (promote, abort, retry) as an annotation; returns its token."""
+        token = f"{(now or dt.datetime.now(dt.timezone.utc)).isoformat()}#{uuid.uuid4().hex[:6]}"
+        self.annotate(namespace, name, {REQUEST_ANNOTATIONS[kind]: token})
+        return token
+
+    def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        body = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{ref.name}.", namespace=ref.namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}", kind=KIND, name=ref.name, namespace=ref.namespace, uid=ref.uid
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="release-controller"),
+            reporting_component="release-controller",
+            reporting_instance=os.environ.get("HOSTNAME", "release-controller"),
+        )
+        try:
+            self._core.create_namespaced_event(ref.namespace, body)
+        except ApiException as exc:  # an Event is best effort: never fail a reconcile for it
+            if exc.status not in (403, 404, 409, 422):
+                raise
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        found = self._core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name},involvedObject.kind={KIND}"
+        )
+        return list(found.items)

@@ -1,0 +1,62 @@
+"""The controller's own Prometheus metrics. Names are part of the dashboards and alert rules in
+`manifests/monitoring`; change them together.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILE_TOTAL = Counter(
+    "release_controller_reconcile_total", "Reconcile passes by result.", ["result"], registry=REGISTRY
+)
+RECONCILE_SECONDS = Histogram(
+    "release_controller_reconcile_seconds",
+    "Wall time of one reconcile pass.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+RELEASE_PHASE = Gauge(
+    "release_controller_release_phase", "1 for the phase a Release is in.", ["namespace", "name", "phase"],
+    registry=REGISTRY,
+)
+CANARY_WEIGHT = Gauge(
+    "release_controller_canary_weight", "Traffic percent on the canary.", ["namespace", "name", "tier"],
+    registry=REGISTRY,
+)
+ANALYSIS_TOTAL = Counter(
+    "release_controller_analysis_total", "Analysis verdicts.", ["verdict"], registry=REGISTRY
+)
+ROLLBACKS_TOTAL = Counter(
+    "release_controller_rollbacks_total", "Automatic and requested rollbacks.", ["namespace", "name", "reason"],
+    registry=REGISTRY,
+)
+DRIFT_TOTAL = Counter(
+    "release_controller_drift_detected_total", "Drift found between AWS and the Release.",
+    ["namespace", "name", "resource"], registry=REGISTRY,
+)
+AWS_CALLS = Counter(
+    "release_controller_aws_calls_total", "AWS API calls by operation.", ["operation"], registry=REGISTRY
+)
+
+PHASES = ("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed")
+
+
+def record_phase(namespace: str, name: str, phase: str) -> None:
+    for candidate in PHASES:
+        RELEASE_PHASE.labels(namespace, name, candidate).set(1 if candidate == phase else 0)
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop the series of a Release that is no longer managed."""
+    for candidate in PHASES:
+        try:
+            RELEASE_PHASE.remove(namespace, name, candidate)
+        except KeyError:
+            pass
+    for tier in ("backend", "frontend"):
+        try:
+            CANARY_WEIGHT.remove(namespace, name, tier)
+        except KeyError:
+            pass

@@ -1,0 +1,70 @@
+"""kopf handlers for Releases. Each one is a line or two: the work is in `runtime` and `reconciler`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from controller import metrics
+from controller.api.release import GROUP, PLURAL, VERSION
+from controller.kube import ObjectRef
+from controller.operator.runtime import Runtime
+
+registry = kopf.OperatorRegistry()
+RELEASES = (GROUP, VERSION, PLURAL)
+STORAGE_PREFIX = f"release-controller.{GROUP}"
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime: Runtime = memo.runtime
+    return runtime
+
+
+@kopf.on.startup(registry=registry)
+async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    # Our status schema is structural, so kopf's own state lives in annotations, not in status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=STORAGE_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    memo.resync_task = asyncio.get_running_loop().create_task(_runtime(memo).resync_loop())
+
+
+@kopf.on.cleanup(registry=registry)
+async def cleanup(memo: Any, **_: Any) -> None:
+    task = getattr(memo, "resync_task", None)
+    if task is not None:
+        task.cancel()
+
+
+@kopf.on.event(*RELEASES, registry=registry)
+def noticed(body: kopf.Body, memo: Any, **_: Any) -> None:
+    _runtime(memo).notice((body.metadata.namespace or "", body.metadata.name or ""), body)
+
+
+@kopf.daemon(*RELEASES, registry=registry, cancellation_timeout=30, initial_delay=0)
+async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    runtime = _runtime(memo)
+    runtime.reconciler.forget(key)
+    await runtime.work(key, body, stopped)
+
+
+@kopf.on.delete(*RELEASES, registry=registry)
+def released(body: kopf.Body, memo: Any, **_: Any) -> None:
+    """Deleting a Release stops managing it; what runs in AWS stays as it is."""
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    runtime = _runtime(memo)
+    runtime.forget(key)
+    runtime.reconciler.forget(key)
+    metrics.forget(*key)
+    runtime.reconciler.sink.event(
+        ObjectRef(key[0], key[1], body.metadata.uid), "Unmanaged",
+        "Release deleted: the controller stopped managing it and left AWS as it is",
+    )
