@@ -29,6 +29,7 @@ from controller.api.release import (
     ReleaseSpec,
     ReleaseStatus,
 )
+from controller.errors import EffectError
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.decision import Context, Decision, Event, Requests
@@ -61,16 +62,6 @@ class StatusSink(Protocol):
     def replace_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 
     def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...
-
-
-class EffectError(Exception):
-    """An AWS change that cannot be made now; `reason` becomes the Ready condition's reason."""
-
-    def __init__(self, reason: str, message: str, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)

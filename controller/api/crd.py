@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import datetime as dt
+
 import yaml
+from pydantic.json_schema import GenerateJsonSchema
+
+from controller.api.types import format_duration
 
 from controller.api.release import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, ReleaseSpec, ReleaseStatus
 
@@ -54,8 +59,17 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
+class _KubernetesJsonSchema(GenerateJsonSchema):
+    """Defaults written as the API server will validate them: durations as "30s", not ISO 8601."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, dt.timedelta):
+            return format_duration(dft)
+        return super().encode_default(dft)
+
+
 def schema_of(model: type[ReleaseSpec] | type[ReleaseStatus]) -> dict[str, Any]:
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_KubernetesJsonSchema)
     defs = raw.get("$defs", {})
     return _structural(raw, defs)  # type: ignore[no-any-return]
 

@@ -1,0 +1,73 @@
+"""Wiring: build the reconciler and the operator runtime from settings and the environment.
+
+The one place that chooses concrete implementations (boto3 clients, the Kubernetes client, the
+metric providers) for the seams of `controller.reconciler`. Tests and benchmarks build the same
+graph with other inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+import httpx
+
+from controller import planner
+from controller.analysis.providers import MeasureContext, Provider, build_providers, measure_all
+from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
+from controller.aws.apply import effector_for
+from controller.aws.clients import AwsClients
+from controller.aws.observe import Observer
+from controller.kube import ReleaseApi, load_api_client
+from controller.operator.runtime import Runtime
+from controller.planner.decision import Context, Decision
+from controller.planner.world import Observation
+from controller.reconciler import Reconciler
+from controller.settings import OperatorSettings
+
+ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
+
+
+class PurePlanner:
+    """`controller.planner` behind the reconciler's `Planner` seam."""
+
+    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
+        return planner.decide(spec, status, observation, ctx)
+
+    def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool:
+        return planner.analysis_due(spec, status, now)
+
+
+@dataclass
+class ProviderMeasurer:
+    """Measures a Release's metrics for the version being rolled out, against its stable version."""
+
+    providers: Mapping[str, Provider]
+
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]:
+        since = status.step_started_at or status.rollout_started_at or now
+        window = min(max(now - since, dt.timedelta(seconds=30)), ANALYSIS_WINDOW_CAP)
+        version = status.backend.canary_version or spec.backend.version
+        stable = status.backend.stable_version if status.backend.stable_version != version else None
+        ctx = MeasureContext(version, stable, spec.environment.value, now, window)
+        return measure_all(spec.analysis.metrics, ctx, self.providers)
+
+
+def build_reconciler(aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None) -> tuple[Reconciler, Observer]:
+    observer = Observer(aws)
+    http = http or httpx.Client(timeout=5.0)
+    reconciler = Reconciler(
+        observer=observer,
+        applier=effector_for(observer),
+        planner=PurePlanner(),
+        sink=kube,
+        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch)),
+    )
+    return reconciler, observer
+
+
+def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = None) -> Runtime:
+    aws = AwsClients.from_env(env)
+    kube = ReleaseApi(load_api_client())
+    reconciler, observer = build_reconciler(aws, kube)
+    return Runtime(reconciler, resync_seconds=settings.resync_seconds, prefetch=observer.prefetch)

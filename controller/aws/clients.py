@@ -1,0 +1,155 @@
+"""The one factory for the boto3 clients the controller uses, and the count of the calls it makes.
+
+Every AWS client in the process comes from `AwsClients.from_env()`: one boto3 Session, botocore's
+adaptive retry mode (throttling and 5xx are retried with client-side rate limiting before an
+error reaches us), bounded timeouts, the region passed explicitly (boto3 alone reads only
+AWS_DEFAULT_REGION, the contract says AWS_REGION first) and the endpoint from AWS_ENDPOINT_URL, so
+the same binary talks to AWS or to a moto server.
+
+`clients.calls` counts API calls by IAM-style action name ("ecs:DescribeServices"): the benchmark
+reports calls per Release from it and the Terraform IAM policy is checked against it. A call is
+counted once however many HTTP attempts botocore's retries make. The names are the IAM action names
+for every operation this controller uses (S3 differs for a few operations we never call, e.g.
+ListObjectsV2 is s3:ListBucket).
+
+This module must not hold clients in globals: callers receive an `AwsClients` and pass it on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from controller import metrics
+
+# boto3 client name -> (IAM action prefix, the service part of AWS_ENDPOINT_URL_<SERVICE>).
+SERVICES: Mapping[str, tuple[str, str]] = {
+    "ecs": ("ecs", "ECS"),
+    "elbv2": ("elasticloadbalancing", "ELASTIC_LOAD_BALANCING_V2"),
+    "cloudfront": ("cloudfront", "CLOUDFRONT"),
+    "s3": ("s3", "S3"),
+    "ssm": ("ssm", "SSM"),
+    "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
+}
+
+RETRIES = {"mode": "adaptive", "max_attempts": 8}
+
+
+class MissingRegion(RuntimeError):
+    """Neither AWS_REGION nor AWS_DEFAULT_REGION is set: refuse to guess a region."""
+
+
+@dataclass
+class CallCounter:
+    """Thread-safe count of API calls by action name. Passes run in worker threads."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, action: str) -> None:
+        with self._lock:
+            self.counts[action] += 1
+        metrics.AWS_CALLS.labels(action).inc()
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def total(self, prefix: str = "") -> int:
+        """Calls whose action name starts with `prefix` ("" counts all, "ecs:" one service)."""
+        with self._lock:
+            return sum(n for action, n in self.counts.items() if action.startswith(prefix))
+
+    def __getitem__(self, action: str) -> int:
+        with self._lock:
+            return self.counts[action]
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    ecs: Any
+    elbv2: Any
+    cloudfront: Any
+    s3: Any
+    ssm: Any
+    cloudwatch: Any
+    region: str
+    endpoint_url: str | None = None
+    calls: CallCounter = field(default_factory=CallCounter, compare=False)
+    # The Session the clients came from: tooling (seeding a moto world) makes other clients with it.
+    session: Any = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_pool_connections: int = 32,
+    ) -> "AwsClients":
+        """Build every client from the standard AWS environment (`os.environ` unless `env` is given).
+
+        Credentials come from the default chain; when `env` carries AWS_ACCESS_KEY_ID and
+        AWS_SECRET_ACCESS_KEY (tests, `dev up`'s env.sh) they are used for this Session only.
+        """
+        env = os.environ if env is None else env
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise MissingRegion("set AWS_REGION (or AWS_DEFAULT_REGION): the controller never guesses a region")
+        session = boto3.session.Session(
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+            region_name=region,
+        )
+        endpoint = env.get("AWS_ENDPOINT_URL") or None
+        counter = CallCounter()
+        built: dict[str, Any] = {}
+        for name, (prefix, env_name) in SERVICES.items():
+            config = Config(
+                region_name=region,
+                retries=RETRIES,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_pool_connections=max_pool_connections,
+                # A local emulator on 127.0.0.1 has no per-bucket DNS names.
+                s3={"addressing_style": "path"} if endpoint and name == "s3" else None,
+            )
+            # A service-specific endpoint wins over the general one, as in boto3 itself.
+            service_endpoint = env.get(f"AWS_ENDPOINT_URL_{env_name}") or endpoint
+            client = session.client(name, region_name=region, endpoint_url=service_endpoint, config=config)
+            _count_calls(client, prefix, counter)
+            built[name] = client
+        return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, **built)
+
+    @classmethod
+    def for_endpoint(cls, endpoint_url: str, region: str = "eu-west-1") -> "AwsClients":
+        """Clients for a local emulator with fake credentials (tests and `dev up`)."""
+        return cls.from_env(
+            {
+                "AWS_ENDPOINT_URL": endpoint_url,
+                "AWS_REGION": region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            }
+        )
+
+
+def _count_calls(client: Any, prefix: str, counter: CallCounter) -> None:
+    # `before-call` fires once per API call, before botocore's retry loop: retries are not calls.
+    def hook(model: Any, **_: Any) -> None:
+        counter.add(f"{prefix}:{model.name}")
+
+    client.meta.events.register("before-call.*.*", hook)

@@ -1,0 +1,88 @@
+"""Typed AWS failures: the reasons a Release's conditions show, and which ones are worth retrying.
+
+Observation turns failures into `ObservationError` values (the pass blocks with a condition);
+effectors raise `AwsEffectError`, which the reconciler catches as its `EffectError` and turns into
+the same condition. Both use the reason names of the contract: ClusterNotFound, ServiceNotFound,
+ListenerNotFound, TargetGroupNotFound, DistributionNotFound, OriginNotFound, TaskSetNotFound,
+ContainerNotFound, and AwsError for everything else (retryable when AWS throttled or failed with a
+5xx even after botocore's adaptive retries, or could not be reached).
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from controller.planner.world import ObservationError
+from controller.errors import EffectError
+
+AwsFailure = (ClientError, BotoCoreError)  # what a boto3 call raises when AWS says no or is unreachable
+
+# AWS error codes -> the contract's reasons. Codes differ per service for the same idea.
+NOT_FOUND: dict[str, str] = {
+    "ClusterNotFoundException": "ClusterNotFound",
+    "ServiceNotFoundException": "ServiceNotFound",
+    "ServiceNotActiveException": "ServiceNotFound",
+    "TaskSetNotFoundException": "TaskSetNotFound",
+    "ListenerNotFound": "ListenerNotFound",
+    "TargetGroupNotFound": "TargetGroupNotFound",
+    "NoSuchDistribution": "DistributionNotFound",
+    "NoSuchContinuousDeploymentPolicy": "DistributionNotFound",
+    "NoSuchBucket": "BucketNotFound",
+}
+
+# Throttling, AWS-side failures and lost races (a concurrent CloudFront change moved the ETag):
+# the same request may succeed on a later pass.
+RETRYABLE_CODES = {
+    "PreconditionFailed", "ConcurrentModification", "ConcurrentUpdateException",
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "PriorRequestNotComplete",
+    "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
+    "ServerException", "RequestTimeout", "RequestTimeoutException",
+}
+
+
+class AwsEffectError(EffectError):
+    """An action that cannot be applied now; `reason` becomes the Ready condition's reason."""
+
+    def __init__(self, reason: str, message: str, retryable: bool = True) -> None:
+        super().__init__(reason, message, retryable)
+
+
+def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "") or None
+    return None
+
+
+def is_not_found(exc: BaseException, *codes: str) -> bool:
+    code = error_code(exc)
+    return code is not None and (code in codes if codes else code in NOT_FOUND)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Throttling, 5xx and transport failures: AWS may answer next time. Other 4xx will not change."""
+    if isinstance(exc, BotoCoreError):
+        return True  # connection refused, timeouts, ...: the endpoint did not answer
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or error_code(exc) in RETRYABLE_CODES
+    return False
+
+
+def classify(exc: BaseException, what: str) -> tuple[str, str, bool]:
+    """(reason, message, retryable) for a failed call about `what` (e.g. "service web in prod")."""
+    code = error_code(exc)
+    if code in NOT_FOUND:
+        return NOT_FOUND[code], f"{what}: not found ({code})", False
+    detail = str(exc)
+    return "AwsError", f"{what}: {detail}", is_retryable(exc)
+
+
+def observation_error(exc: BaseException, what: str) -> ObservationError:
+    reason, message, retryable = classify(exc, what)
+    return ObservationError(reason, message, retryable)
+
+
+def effect_error(exc: BaseException, what: str) -> AwsEffectError:
+    reason, message, retryable = classify(exc, what)
+    return AwsEffectError(reason, message, retryable)

@@ -1,0 +1,557 @@
+"""One read of the AWS a Release points at, batched across Releases: `Observer`.
+
+What a pass reads, and what it costs in API calls (steady state, task definitions cached):
+
+    read                                      one Release alone   many Releases (`observe_many`)
+    ecs:DescribeServices                      1                   1 per cluster per 10 services
+    elasticloadbalancing:DescribeListeners    1                   1 per 20 listeners
+    cloudfront:GetDistribution                1                   cloudfront:ListDistributions,
+                                                                  1 per 100 distributions
+    ssm:GetParameters                         1                   1 per 10 Releases
+    total                                     4                   e.g. 12 Releases in one cluster: 6;
+                                                                  200 in one cluster: 20+10+2+20 = 52
+
+Reads made only when needed: ecs:DescribeTaskDefinition once per task definition ARN for the life
+of the process (task definitions are immutable), elasticloadbalancing:DescribeTargetGroups when a
+spec's target group is not in the listener's forward action (a group the listener forwards to
+exists: ALB refuses to delete it), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
+(+ ListDistributions to find the staging copy) for a frontend canary that has a policy attached.
+
+The operator's resync reads every steady Release in one batch (`prefetch`) and each worker then
+takes its own snapshot (`observe(key, spec, fresh=False)`), so steady state costs well under one
+call per Release per resync. A pass woken by a change reads afresh for its Release only.
+
+Not-found cases become `ObservationError`s with the contract's reasons; the rest of the world is
+still reported. This module must not change AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller.api.release import ReleaseSpec
+from controller.aws.clients import AwsClients
+from controller.aws.errors import AwsFailure, is_not_found, observation_error
+from controller.planner.tiers import flags_parameter
+from controller.planner.world import (
+    Deployment,
+    Frontend,
+    Listener,
+    Observation,
+    ObservationError,
+    Service,
+    StagingDistribution,
+    TaskSet,
+)
+
+Key = tuple[str, str]
+
+SERVICES_PER_CALL = 10  # DescribeServices' limit
+LISTENERS_PER_CALL = 20
+PARAMETERS_PER_CALL = 10  # GetParameters' limit
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The AWS names one Release points at, taken from its spec."""
+
+    key: Key
+    cluster: str
+    service: str
+    container_name: str
+    listener_arn: str | None = None
+    target_group_arns: tuple[str, ...] = ()
+    distribution_id: str | None = None
+    origin_id: str | None = None
+    frontend_canary: bool = False
+    flags_parameter: str | None = None
+
+    @classmethod
+    def of(cls, key: Key, spec: ReleaseSpec) -> "Targets":
+        traffic, fe = spec.backend.traffic, spec.frontend
+        return cls(
+            key=key,
+            cluster=spec.backend.ecs.cluster,
+            service=spec.backend.ecs.service,
+            container_name=spec.backend.ecs.container_name,
+            listener_arn=traffic.listener_arn if traffic else None,
+            target_group_arns=(traffic.stable_target_group_arn, traffic.canary_target_group_arn) if traffic else (),
+            distribution_id=fe.cloudfront.distribution_id if fe else None,
+            origin_id=fe.cloudfront.origin_id if fe else None,
+            frontend_canary=bool(fe and fe.canary and fe.canary.steps),
+            flags_parameter=flags_parameter(*key),
+        )
+
+
+class TaskDefinitionCache:
+    """Task definitions by ARN, kept for the life of the process: a revision never changes."""
+
+    def __init__(self) -> None:
+        self._by_arn: dict[str, Mapping[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, arn: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._by_arn.get(arn)
+
+    def put(self, td: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._by_arn[td["taskDefinitionArn"]] = td
+
+    def fetch(self, ecs: Any, arn: str) -> Mapping[str, Any]:
+        """The task definition, described at most once per ARN."""
+        found = self.get(arn)
+        if found is None:
+            found = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            self.put(found)
+            if found["taskDefinitionArn"] != arn:  # asked by family:revision; remember that name too
+                with self._lock:
+                    self._by_arn[arn] = found
+        return found
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_arn)
+
+
+def container_image(td: Mapping[str, Any] | None, container_name: str) -> str | None:
+    if td is None:
+        return None
+    return next((c.get("image") for c in td.get("containerDefinitions", []) if c.get("name") == container_name), None)
+
+
+def version_of(image: str | None) -> str | None:
+    """The tag of an image reference, the version by convention.
+
+    >>> version_of("123.dkr.ecr.eu-west-1.amazonaws.com:443/pratiko-backend:1.4.0")
+    '1.4.0'
+    >>> version_of("repo/app@sha256:abc") is None
+    True
+    """
+    if not image or "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+@dataclass
+class Observer:
+    """Reads the world for Releases; thread-safe (the operator calls it from worker threads)."""
+
+    clients: AwsClients
+    cache: TaskDefinitionCache = field(default_factory=TaskDefinitionCache)
+    snapshot_max_age: float = 120.0  # seconds a prefetched snapshot may serve a steady pass
+    clock: Callable[[], float] = time.monotonic
+    _snapshots: dict[Key, tuple[float, Observation]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ------------------------------------------------------------------ the API the reconciler uses
+
+    def observe(self, key: Key, spec: ReleaseSpec, fresh: bool = True) -> Observation:
+        """The world of one Release. `fresh=False` takes the snapshot of the last batched read, if
+        one is young enough (and uses it up); otherwise this Release's world is read now."""
+        # Either way the snapshot is used up: after a fresh read it is older than what this pass saw.
+        with self._lock:
+            taken = self._snapshots.pop(key, None)
+        if not fresh and taken is not None and self.clock() - taken[0] <= self.snapshot_max_age:
+            return taken[1]
+        return self._read([Targets.of(key, spec)])[key]
+
+    def observe_many(self, items: Iterable[tuple[Key, ReleaseSpec]]) -> dict[Key, Observation]:
+        """The worlds of many Releases in batched calls; each is kept as that Release's snapshot."""
+        targets = [Targets.of(key, spec) for key, spec in items]
+        seen = self._read(targets)
+        now = self.clock()
+        with self._lock:
+            for key, obs in seen.items():
+                self._snapshots[key] = (now, obs)
+        return seen
+
+    def prefetch(self, steady: Sequence[tuple[Key, Mapping[str, Any]]]) -> None:
+        """The operator's resync hook: Release bodies in, snapshots stored. Invalid specs are
+        skipped (their own pass reports them)."""
+        items: list[tuple[Key, ReleaseSpec]] = []
+        for key, body in steady:
+            try:
+                items.append((key, ReleaseSpec.model_validate(body.get("spec") or {})))
+            except ValidationError:
+                continue
+        if items:
+            self.observe_many(items)
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._snapshots.pop(key, None)
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, targets: Sequence[Targets]) -> dict[Key, Observation]:
+        services = self._services(targets)
+        listeners, target_group_errors = self._listeners(targets)
+        frontends = self._frontends(targets)
+        flags = self._flags(targets)
+        out: dict[Key, Observation] = {}
+        for t in targets:
+            errors: list[ObservationError] = []
+            service = services.get((t.cluster, _name(t.service)))
+            if isinstance(service, ObservationError):
+                errors.append(service)
+                service = None
+            listener: Listener | None = None
+            if t.listener_arn:
+                got_listener = listeners.get(t.listener_arn)
+                if isinstance(got_listener, ObservationError):
+                    errors.append(got_listener)
+                else:
+                    listener = got_listener
+                if t.key in target_group_errors:
+                    errors.append(target_group_errors[t.key])
+            frontend: Frontend | None = None
+            if t.distribution_id:
+                got_frontend = frontends.get(t.key)
+                if isinstance(got_frontend, ObservationError):
+                    errors.append(got_frontend)
+                else:
+                    frontend = got_frontend
+                if frontend is not None and frontend.origin_path is None:
+                    errors.append(ObservationError(
+                        "OriginNotFound",
+                        f"distribution {t.distribution_id} has no origin with id {t.origin_id!r}",
+                    ))
+            published = flags.get(t.flags_parameter or "")
+            if isinstance(published, ObservationError):
+                errors.append(published)
+                published = None
+            svc = _service(service, t.container_name, self.cache) if service is not None else None
+            out[t.key] = Observation(
+                service=svc,
+                listener=listener,
+                frontend=frontend,
+                flags=published,
+                errors=tuple(errors),
+                backend_version_serving=serving_version(svc, listener),
+            )
+        return out
+
+    def _services(self, targets: Sequence[Targets]) -> dict[tuple[str, str], Mapping[str, Any] | ObservationError]:
+        by_cluster: dict[str, list[str]] = defaultdict(list)
+        for t in targets:
+            name = _name(t.service)
+            if name not in by_cluster[t.cluster]:
+                by_cluster[t.cluster].append(name)
+        ecs = self.clients.ecs
+        found: dict[tuple[str, str], Mapping[str, Any] | ObservationError] = {}
+        for cluster, names in by_cluster.items():
+            for chunk in _chunks(names, SERVICES_PER_CALL):
+                try:
+                    resp = ecs.describe_services(cluster=cluster, services=chunk)
+                except AwsFailure as exc:
+                    err = observation_error(exc, f"ECS cluster {cluster}")
+                    if is_not_found(exc, "ClusterNotFoundException"):
+                        err = ObservationError("ClusterNotFound", f"ECS cluster {cluster} does not exist")
+                    found.update({(cluster, n): err for n in chunk})
+                    continue
+                for raw in resp.get("services", []):
+                    if raw.get("status") == "INACTIVE":
+                        continue  # a deleted service lingers as INACTIVE: it does not exist for us
+                    found[(cluster, raw["serviceName"])] = raw
+                for name in chunk:
+                    if (cluster, name) not in found:
+                        found[(cluster, name)] = ObservationError(
+                            "ServiceNotFound", f"ECS service {name} does not exist in cluster {cluster}"
+                        )
+        self._describe_task_definitions(found.values())
+        return found
+
+    def _describe_task_definitions(self, services: Iterable[Mapping[str, Any] | ObservationError]) -> None:
+        arns: set[str] = set()
+        for raw in services:
+            if isinstance(raw, ObservationError):
+                continue
+            arns.update(ts["taskDefinition"] for ts in raw.get("taskSets", []) if ts.get("taskDefinition"))
+            arns.update(d["taskDefinition"] for d in raw.get("deployments", []) if d.get("taskDefinition"))
+            if raw.get("taskDefinition"):
+                arns.add(raw["taskDefinition"])
+        for arn in sorted(arns):
+            if self.cache.get(arn) is None:
+                try:
+                    self.cache.fetch(self.clients.ecs, arn)
+                except AwsFailure:
+                    pass  # the image stays unknown (None); the planner treats it as not ours
+
+    def _listeners(
+        self, targets: Sequence[Targets]
+    ) -> tuple[dict[str, Listener | ObservationError], dict[Key, ObservationError]]:
+        """Listeners by ARN, and a TargetGroupNotFound error per Release whose spec names one."""
+        arns = list(dict.fromkeys(t.listener_arn for t in targets if t.listener_arn))
+        found: dict[str, Listener | ObservationError] = {}
+        for chunk in _chunks(arns, LISTENERS_PER_CALL):
+            found.update(self._describe_listeners(chunk))
+        # A spec target group missing from the forward action: does it exist at all?
+        missing: dict[Key, list[str]] = {}
+        for t in targets:
+            listener = found.get(t.listener_arn or "")
+            if isinstance(listener, Listener):
+                absent = [tg for tg in t.target_group_arns if tg not in listener.weights]
+                if absent:
+                    missing[t.key] = absent
+        tg_errors: dict[Key, ObservationError] = {}
+        if missing:
+            unknown = self._unknown_target_groups(sorted({tg for tgs in missing.values() for tg in tgs}))
+            for key, tgs in missing.items():
+                gone = [tg for tg in tgs if tg in unknown]
+                if gone:
+                    tg_errors[key] = unknown[gone[0]]
+        return found, tg_errors
+
+    def _describe_listeners(self, arns: list[str]) -> dict[str, Listener | ObservationError]:
+        try:
+            resp = self.clients.elbv2.describe_listeners(ListenerArns=arns)
+        except AwsFailure as exc:
+            if is_not_found(exc, "ListenerNotFound") and len(arns) > 1:
+                # One missing listener fails the whole call: ask one by one to say which.
+                out: dict[str, Listener | ObservationError] = {}
+                for arn in arns:
+                    out.update(self._describe_listeners([arn]))
+                return out
+            if is_not_found(exc, "ListenerNotFound"):
+                return {arns[0]: ObservationError("ListenerNotFound", f"ALB listener {arns[0]} does not exist")}
+            return {arn: observation_error(exc, f"ALB listener {arn}") for arn in arns}
+        return {raw["ListenerArn"]: Listener(raw["ListenerArn"], forward_weights(raw)) for raw in resp["Listeners"]}
+
+    def _unknown_target_groups(self, arns: list[str]) -> dict[str, ObservationError]:
+        try:
+            self.clients.elbv2.describe_target_groups(TargetGroupArns=arns)
+            return {}
+        except AwsFailure as exc:
+            if is_not_found(exc, "TargetGroupNotFound"):
+                if len(arns) > 1:
+                    out: dict[str, ObservationError] = {}
+                    for arn in arns:
+                        out.update(self._unknown_target_groups([arn]))
+                    return out
+                return {arns[0]: ObservationError("TargetGroupNotFound", f"target group {arns[0]} does not exist")}
+            return {arn: observation_error(exc, f"target group {arn}") for arn in arns}
+
+    def _frontends(self, targets: Sequence[Targets]) -> dict[Key, Frontend | ObservationError]:
+        wanted = [t for t in targets if t.distribution_id]
+        ids = list(dict.fromkeys(t.distribution_id for t in wanted if t.distribution_id))
+        cf = self.clients.cloudfront
+        # id -> (status, DistributionConfig or a list summary: both carry Origins)
+        configs: dict[str, tuple[str, Mapping[str, Any]] | ObservationError] = {}
+        from_list = len(ids) > 1
+        if from_list:
+            # One listing serves many distributions (summaries carry origins and status).
+            try:
+                remaining = set(ids)
+                marker = ""
+                while remaining:
+                    page = cf.list_distributions(**({"Marker": marker} if marker else {}), MaxItems="100")
+                    dl = page["DistributionList"]
+                    for summary in dl.get("Items", []) or []:
+                        if summary["Id"] in remaining:
+                            configs[summary["Id"]] = (summary.get("Status", ""), summary)
+                            remaining.discard(summary["Id"])
+                    if not dl.get("IsTruncated"):
+                        break
+                    marker = dl.get("NextMarker", "")
+                for missing in remaining:
+                    configs[missing] = ObservationError(
+                        "DistributionNotFound", f"CloudFront distribution {missing} does not exist"
+                    )
+            except AwsFailure as exc:
+                configs.update({i: observation_error(exc, f"CloudFront distribution {i}") for i in ids})
+        else:
+            for dist_id in ids:
+                configs[dist_id] = self._get_distribution(dist_id)
+        out: dict[Key, Frontend | ObservationError] = {}
+        for t in wanted:
+            assert t.distribution_id is not None
+            got = configs[t.distribution_id]
+            if isinstance(got, ObservationError):
+                out[t.key] = got
+                continue
+            status, config = got
+            staging = None
+            if t.frontend_canary:
+                staging_or_error = self._staging(t.distribution_id, config, t.origin_id or "", from_list)
+                if isinstance(staging_or_error, ObservationError):
+                    out[t.key] = staging_or_error
+                    continue
+                staging = staging_or_error
+            out[t.key] = Frontend(
+                distribution_id=t.distribution_id,
+                origin_id=t.origin_id or "",
+                origin_path=origin_path_of(config, t.origin_id or ""),
+                status=status,
+                staging=staging,
+            )
+        return out
+
+    def _get_distribution(self, dist_id: str) -> tuple[str, Mapping[str, Any]] | ObservationError:
+        try:
+            dist = self.clients.cloudfront.get_distribution(Id=dist_id)["Distribution"]
+        except AwsFailure as exc:
+            if is_not_found(exc, "NoSuchDistribution"):
+                return ObservationError("DistributionNotFound", f"CloudFront distribution {dist_id} does not exist")
+            return observation_error(exc, f"CloudFront distribution {dist_id}")
+        return dist.get("Status", ""), dist["DistributionConfig"]
+
+    def _staging(
+        self, dist_id: str, config: Mapping[str, Any], origin_id: str, summary: bool
+    ) -> StagingDistribution | None | ObservationError:
+        """CloudFront continuous deployment state, read only for Releases with a frontend canary."""
+        if summary:
+            got = self._get_distribution(dist_id)  # a list summary lacks the policy id
+            if isinstance(got, ObservationError):
+                return got
+            config = got[1]
+        policy_id = config.get("ContinuousDeploymentPolicyId") or ""
+        if not policy_id:
+            return None
+        from controller.aws import cloudfront as cf_effects  # the effector owns the staging lookups
+
+        try:
+            return cf_effects.read_staging(self.clients.cloudfront, policy_id, origin_id)
+        except AwsFailure as exc:
+            return observation_error(exc, f"continuous deployment policy {policy_id} of {dist_id}")
+
+    def _flags(self, targets: Sequence[Targets]) -> dict[str, Mapping[str, Any] | ObservationError | None]:
+        names = list(dict.fromkeys(t.flags_parameter for t in targets if t.flags_parameter))
+        out: dict[str, Mapping[str, Any] | ObservationError | None] = {}
+        for chunk in _chunks(names, PARAMETERS_PER_CALL):
+            try:
+                resp = self.clients.ssm.get_parameters(Names=chunk)
+            except AwsFailure as exc:
+                out.update({n: observation_error(exc, f"SSM parameter {n}") for n in chunk})
+                continue
+            for p in resp.get("Parameters", []):
+                out[p["Name"]] = parse_flags(p.get("Value"))
+            for n in resp.get("InvalidParameters", []):
+                out[n] = None
+        return out
+
+
+def observe(key: Key, spec: ReleaseSpec, clients: AwsClients, cache: TaskDefinitionCache | None = None) -> Observation:
+    """One Release's world, read now (a convenience over `Observer`)."""
+    return Observer(clients, cache or TaskDefinitionCache()).observe(key, spec)
+
+
+# ---------------------------------------------------------------------- pure conversions
+
+
+def forward_weights(listener: Mapping[str, Any]) -> dict[str, int]:
+    """Target group ARN -> weight of the listener's default forward action ({} if it does not forward).
+
+    A forward to a single target group (no ForwardConfig) sends it everything: weight 100.
+    """
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+        if groups:
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        if action.get("TargetGroupArn"):
+            return {action["TargetGroupArn"]: 100}
+    return {}
+
+
+def origin_path_of(config: Mapping[str, Any], origin_id: str) -> str | None:
+    """The OriginPath of `origin_id` ("" when the origin has none), None when there is no such origin."""
+    for origin in (config.get("Origins") or {}).get("Items", []) or []:
+        if origin.get("Id") == origin_id:
+            return str(origin.get("OriginPath") or "")
+    return None
+
+
+def parse_flags(value: str | None) -> Mapping[str, Any] | None:
+    """The published flags document; None (as if absent, so it is published again) when unreadable."""
+    if value is None:
+        return None
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionCache) -> Service:
+    task_sets = tuple(
+        TaskSet(
+            id=ts["id"],
+            arn=ts["taskSetArn"],
+            external_id=ts.get("externalId") or None,  # ECS says "" for none
+            task_definition=ts.get("taskDefinition", ""),
+            image=container_image(cache.get(ts.get("taskDefinition", "")), container_name),
+            scale_percent=float((ts.get("scale") or {}).get("value", 0.0)),
+            status=ts.get("status", ""),
+            target_group_arn=next((lb.get("targetGroupArn") for lb in ts.get("loadBalancers", [])), None),
+            running_count=int(ts.get("runningCount", 0)),
+            pending_count=int(ts.get("pendingCount", 0)),
+            stability=ts.get("stabilityStatus", "STEADY_STATE"),
+        )
+        for ts in raw.get("taskSets", [])
+    )
+    deployments = tuple(
+        Deployment(
+            id=d["id"],
+            status=d.get("status", ""),
+            task_definition=d.get("taskDefinition", ""),
+            image=container_image(cache.get(d.get("taskDefinition", "")), container_name),
+            rollout_state=d.get("rolloutState"),
+            running_count=int(d.get("runningCount", 0)),
+            desired_count=int(d.get("desiredCount", 0)),
+        )
+        for d in raw.get("deployments", [])
+    )
+    controller = (raw.get("deploymentController") or {}).get("type", "ECS")
+    td = raw.get("taskDefinition")
+    return Service(
+        arn=raw["serviceArn"],
+        cluster=raw.get("clusterArn", ""),
+        name=raw["serviceName"],
+        deployment_controller=controller,
+        desired_count=int(raw.get("desiredCount", 0)),
+        status=raw.get("status", "ACTIVE"),
+        task_definition=td,
+        image=container_image(cache.get(td), container_name) if td else None,
+        task_sets=task_sets,
+        deployments=deployments,
+    )
+
+
+def serving_version(service: Service | None, listener: Listener | None) -> str | None:
+    """The version (image tag) of what takes the most traffic.
+
+    EXTERNAL: the task set whose target group has the highest listener weight (ties: the larger
+    scale, then PRIMARY); without a listener, the PRIMARY task set. ECS controller: the PRIMARY
+    deployment's image, else the service's.
+    """
+    if service is None:
+        return None
+    if service.task_sets:
+
+        def rank(ts: TaskSet) -> tuple[int, float, bool]:
+            weight = listener.weight(ts.target_group_arn) if listener and ts.target_group_arn else 0
+            return weight, ts.scale_percent, ts.status == "PRIMARY"
+
+        return version_of(max(service.task_sets, key=rank).image)
+    primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
+    return version_of(primary.image if primary and primary.image else service.image)
+
+
+def _name(service: str) -> str:
+    return service.rsplit("/", 1)[-1]  # a service ARN or a name
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
