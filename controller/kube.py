@@ -67,14 +67,10 @@ class ReleaseApi:
     # -- writes
     def replace_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Write the whole status in one request (JSON patch `add` replaces an existing member)."""
-        self._custom.api_client.call_api(
-            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
-            "PATCH",
-            body=[{"op": "add", "path": "/status", "value": status}],
-            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
-            auth_settings=["BearerToken"],
-            response_type="object",
-            _return_http_data_only=True,
+        # JSON patch: `add` of /status replaces it whole, so fields that became empty disappear.
+        self._custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, [{"op": "add", "path": "/status", "value": status}],
+            _content_type="application/json-patch+json",
         )
 
     def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -169,7 +169,7 @@ class Reconciler:
         observation = self.observer.observe(key, spec, fresh)
         blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
         if blocking:
-            return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now)
+            return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
 
         measurements: tuple[Measurement, ...] = ()
         if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
@@ -179,11 +179,13 @@ class Reconciler:
 
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements)
         decision = self.planner.decide(spec, status, observation, ctx)
+        if not raw_status:
+            decision = replace(decision, events=(_accepted(spec), *decision.events))
 
         try:
             self.applier(decision.actions, observation)
         except EffectError as exc:
-            return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now)
+            return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
 
         self._failures.pop(key, None)
         wrote = self._write(ref, raw_status, decision.status, decision.events)
@@ -192,7 +194,7 @@ class Reconciler:
 
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
-        reason: str, message: str, now: dt.datetime,
+        reason: str, message: str, now: dt.datetime, spec: ReleaseSpec | None = None,
     ) -> Outcome:
         """AWS cannot be read or changed as asked: say why, change nothing, retry with backoff."""
         key = (ref.namespace, ref.name)
@@ -209,6 +211,8 @@ class Reconciler:
             (c.get("reason") for c in raw_status.get("conditions", []) if c.get("type") == "Ready"), None
         )
         events = [Event(reason, message, "Warning")] if previous_reason != reason else []
+        if not raw_status and spec is not None:
+            events.insert(0, _accepted(spec))
         wrote = self._write(ref, raw_status, new, events)
         return Outcome(min(2.0**attempts, MAX_BACKOFF_SECONDS), new.phase, wrote, 0)
 
@@ -227,6 +231,11 @@ class Reconciler:
         metrics.record_phase(namespace, name, status.phase.value)
         metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
         metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+
+
+def _accepted(spec: ReleaseSpec) -> Event:
+    tiers = f"backend {spec.backend.version}" + (f", frontend {spec.frontend.version}" if spec.frontend else "")
+    return Event("Accepted", f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
 
 
 def _comparable(raw_status: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         try:
             if check():
                 return
+        except ProcessLookupError:  # the process we wait for is gone: waiting longer cannot help
+            raise
         except Exception as exc:  # noqa: BLE001 - readiness probes fail in many ways until ready
             last = exc
         time.sleep(interval)
