@@ -218,7 +218,11 @@ def classify(
         paths = list(files)
     else:
         paths = [line.strip() for line in sys.stdin if line.strip()]
-    print(classify_paths(paths, load_rules(rules) if rules else None).value)
+    if rules:
+        ruleset = load_rules(rules)
+        print(classify_paths(paths, ruleset.rules, ruleset.unmatched).value)
+    else:
+        print(classify_paths(paths).value)
 
 
 @dev_app.command("up")

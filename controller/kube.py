@@ -57,7 +57,7 @@ class ReleaseApi:
         obj: dict[str, Any] = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         return obj
 
-    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list_all(self, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
             found = self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
         else:

@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from controller import metrics
 from controller.api.release import (
     Analysis,
-    Condition,
     ConditionType,
     Measurement,
     Phase,
@@ -32,6 +31,7 @@ from controller.api.release import (
 from controller.errors import EffectError
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
+from controller.planner.conditions import set_condition
 from controller.planner.decision import Context, Decision, Event, Requests
 from controller.planner.world import Observation
 
@@ -70,34 +70,6 @@ class Outcome:
     phase: str
     wrote_status: bool
     actions: int
-
-
-def set_condition(
-    conditions: Sequence[Condition], type_: ConditionType, status: str, reason: str, message: str, now: dt.datetime
-) -> list[Condition]:
-    """Conditions with `type_` set; lastTransitionTime moves only when the status flips."""
-    out: list[Condition] = []
-    found = False
-    for cond in conditions:
-        if cond.type == type_:
-            found = True
-            moved = cond.status != status
-            out.append(
-                Condition(
-                    type=type_,
-                    status=status,  # type: ignore[arg-type]
-                    reason=reason,
-                    message=message,
-                    last_transition_time=now if moved else cond.last_transition_time,
-                )
-            )
-        else:
-            out.append(cond)
-    if not found:
-        out.append(
-            Condition(type=type_, status=status, reason=reason, message=message, last_transition_time=now)  # type: ignore[arg-type]
-        )
-    return out
 
 
 def _requests(annotations: Mapping[str, str]) -> Requests:

@@ -129,4 +129,5 @@ def crd() -> dict[str, Any]:
 def render() -> str:
     """The CRD as YAML, byte-for-byte what `crds/release.yaml` holds."""
     header = "# Generated from controller/api by `release-controller crds`. Do not edit by hand.\n"
-    return header + yaml.safe_dump(crd(), sort_keys=False, width=120)
+    body: str = yaml.safe_dump(crd(), sort_keys=False, width=120)
+    return header + body
