@@ -16,6 +16,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from controller.testing.env import LocalEnvironment
+from controller.testing.moto import MotoServer
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,14 @@ def kube_api(local_env: LocalEnvironment) -> Iterator[k8s_client.ApiClient]:
 def aws_env(local_env: LocalEnvironment) -> dict[str, str]:
     """The environment variables that point AWS SDKs, kubectl and the operator at the local parts."""
     return local_env.env_vars()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A bare moto server for tests of the AWS tier that need no Kubernetes (tests reset it)."""
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

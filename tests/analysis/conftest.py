@@ -157,16 +157,6 @@ def http_client() -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture()
 def cloudwatch(moto_server: MotoServer) -> Any:
     # A fresh AWS per test: moto 5.2's GetMetricData ignores the namespace, so a unique namespace

@@ -6,7 +6,6 @@ factory, retries and call counting), and seeds its own world with `seed_world`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,13 +18,8 @@ KEY = ("production", "pratiko")
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def moto_endpoint(moto_server: MotoServer) -> MotoServer:
+    return moto_server
 
 
 @pytest.fixture()

@@ -117,13 +117,8 @@ def seed(endpoint: str, *, external: bool = True) -> World:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
-    endpoint = server.start()
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+def moto_endpoint(moto_server: MotoServer) -> str:
+    return moto_server.endpoint
 
 
 @pytest.fixture()
