@@ -8,9 +8,13 @@ converges the local processes to it, the way ECS converges tasks to a task set:
   balancer entry names); a task set that is gone or scaled to 0 loses it;
 - an ECS-controller service (no task sets) gets one workload for its task definition's image; on
   a new task definition the old workload serves until the new one is ready, as in a rolling update;
-- each ready workload is registered with Prometheus by file-based service discovery,
-  `<targets_dir>/<task set>.json`, written atomically; a removed workload is unregistered and taken
-  out of routing at once, and stopped after `deregistration_delay` (in-flight requests finish);
+- each workload is registered with Prometheus by file-based service discovery,
+  `<targets_dir>/<task set>.json`, written atomically, as soon as it is started, like a task that
+  service discovery knows from RUNNING on, before a load balancer sends it traffic. Prometheus
+  passes discovered targets on to its scrapers at most every 5 s, so registering only once the
+  workload serves would leave its first seconds of traffic unmeasured; a removed workload is
+  unregistered and taken out of routing at once, and stopped after `deregistration_delay`
+  (in-flight requests finish);
 - a workload that crashes is restarted, with back-off;
 - the balancer's routing table (listener weights, ready workloads per target group) is replaced
   after every poll, so a weight change reaches traffic within one poll interval.
@@ -433,7 +437,9 @@ class DataPlane:
             process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
         log.info("started workload %s version %s on port %d (pid %d)", spec.key, spec.version, port, process.pid)
-        return RunningWorkload(spec, port, process, log_path)
+        running = RunningWorkload(spec, port, process, log_path)
+        self._register(running)
+        return running
 
     def _stop_processes(self, workloads: list[RunningWorkload]) -> None:
         for w in workloads:
