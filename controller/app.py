@@ -18,6 +18,7 @@ from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
 from controller.aws.apply import effector_for
 from controller.aws.clients import AwsClients
 from controller.aws.observe import Observer
+from controller.contract import ContractChecker, configmap_reader
 from controller.kube import ReleaseApi, load_api_client
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
@@ -53,7 +54,9 @@ class ProviderMeasurer:
         return measure_all(spec.analysis.metrics, ctx, self.providers)
 
 
-def build_reconciler(aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None) -> tuple[Reconciler, Observer]:
+def build_reconciler(
+    aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None
+) -> tuple[Reconciler, Observer]:
     observer = Observer(aws)
     http = http or httpx.Client(timeout=5.0)
     reconciler = Reconciler(
@@ -62,12 +65,14 @@ def build_reconciler(aws: AwsClients, kube: ReleaseApi, http: httpx.Client | Non
         planner=PurePlanner(),
         sink=kube,
         measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch)),
+        contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
     )
     return reconciler, observer
 
 
 def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = None) -> Runtime:
     aws = AwsClients.from_env(env)
-    kube = ReleaseApi(load_api_client())
-    reconciler, observer = build_reconciler(aws, kube)
+    api_client = load_api_client()
+    kube = ReleaseApi(api_client)
+    reconciler, observer = build_reconciler(aws, kube, api_client=api_client)
     return Runtime(reconciler, resync_seconds=settings.resync_seconds, prefetch=observer.prefetch)

@@ -54,7 +54,9 @@ def run(
     liveness_port: Annotated[int, typer.Option(help="Port of /healthz (0: off).")] = 8080,
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: off).")] = 9090,
     peering: Annotated[Optional[str], typer.Option(help="kopf peering name; replicas share it, one is active.")] = None,
-    priority: Annotated[int, typer.Option(help="kopf peering priority of this replica.")] = 0,
+    priority: Annotated[Optional[int], typer.Option(
+        help="kopf peering priority of this replica (the highest works). Default with --peering: a random "
+             "one, so the replicas of one Deployment differ: kopf pauses every replica when two share it.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the operator against the current kubeconfig (or in-cluster config)."""
@@ -67,9 +69,20 @@ def run(
         OperatorSettings(
             namespaces=tuple(namespace), all_namespaces=all_namespaces, resync_seconds=resync,
             liveness_port=liveness_port or None, metrics_port=metrics_port or None,
-            peering=peering, priority=priority, verbose=verbose,
+            peering=peering, priority=_peering_priority(peering, priority), verbose=verbose,
         )
     )
+
+
+def _peering_priority(peering: str | None, priority: int | None) -> int:
+    """The given priority, else 0 standalone, else a random one in 1..2**31-1 (a clash is ~1e-9)."""
+    if priority is not None:
+        return priority
+    if peering is None:
+        return 0
+    import secrets
+
+    return 1 + secrets.randbelow(2**31 - 1)
 
 
 @app.command()
@@ -242,6 +255,30 @@ def dev_down(directory: Annotated[Path, typer.Option("--dir", help="The director
 
     LocalEnvironment(directory).down()
     console.print("local environment down")
+
+
+contract_app = typer.Typer(help="The frontend's API contract against a backend's OpenAPI document.",
+                           no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command("check")
+def contract_check(
+    openapi: Annotated[Optional[str], typer.Option(help="OpenAPI document: URL or file (default: the Release's openapiUrl).")] = None,
+    contract: Annotated[Optional[str], typer.Option(help="YAML file of operations (a ConfigMap's contract.yaml).")] = None,
+    release: Annotated[Optional[str], typer.Option(help="A Release manifest: its frontend.apiContract.operations.")] = None,
+) -> None:
+    """Check the operations and fields a frontend uses against a backend's OpenAPI; exit 1 on a problem."""
+    from controller.contract import ContractError, check_command, render_problems
+
+    try:
+        problems, source = check_command(openapi, contract, release)
+    except ContractError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+    print(render_problems(problems, source))
+    if problems:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -32,7 +32,8 @@ from controller.errors import EffectError
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
-from controller.planner.decision import Context, Decision, Event, Requests
+from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
+from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ class Applier(Protocol):
 
 class Measurer(Protocol):
     def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]: ...
+
+
+class ContractChecker(Protocol):
+    """The API-contract gate's I/O: the backend's OpenAPI document (and a ConfigMap) read and checked."""
+
+    def __call__(self, namespace: str, spec: ReleaseSpec, backend_version: str) -> ContractCheck: ...
 
 
 class Planner(Protocol):
@@ -83,6 +90,7 @@ class Reconciler:
     planner: Planner
     sink: StatusSink
     measurer: Measurer | None = None
+    contracts: ContractChecker | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _failures: dict[tuple[str, str], int] = field(default_factory=dict)
     # The status this process last wrote, per Release: the watch may not have delivered it yet, and
@@ -149,7 +157,13 @@ class Reconciler:
             for m in measurements:
                 metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
 
-        ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements)
+        contract: ContractCheck | None = None
+        version = contract_target(spec, status, observation) if self.contracts is not None else None
+        if self.contracts is not None and version is not None:
+            contract = self.contracts(namespace, spec, version)
+
+        ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
+                      contract)
         decision = self.planner.decide(spec, status, observation, ctx)
         if not raw_status:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
@@ -160,6 +174,8 @@ class Reconciler:
             return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
 
         self._failures.pop(key, None)
+        for resource in decision.drift:
+            metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))

@@ -380,6 +380,10 @@ class FrontendStatus(Model):
     stable_version: str | None = None
     canary_version: str | None = None
     canary_weight: int = Field(default=0, ge=0, le=100)
+    current_step: int | None = Field(
+        default=None, ge=0,
+        description="Step of the frontend canary (CloudFront continuous deployment) in progress; unset when none runs.",
+    )
 
 
 class Verdict(StrEnum):
@@ -448,6 +452,11 @@ class ReleaseStatus(Model):
     backend: BackendStatus = Field(default_factory=BackendStatus)
     frontend: FrontendStatus = Field(default_factory=FrontendStatus)
     flags_hash: str | None = None
+    rollback_flags: dict[str, Any] | None = Field(
+        default=None,
+        description="The flags document live before this rollout changed the flags: a rollback publishes it first.",
+        json_schema_extra={"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
+    )
     conditions: list[Condition] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})

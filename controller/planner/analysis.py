@@ -2,8 +2,9 @@
 
 `analysis_due` is what the reconciler asks before a pass: measuring is the one slow, networked
 part of analysis, so it happens only when the interval has elapsed and the rollout is in a state
-that is analysed (a canary, rolling or blue-green rollout before promotion, and the keep-warm
-window after it, when the previous version is still there to go back to).
+that is analysed (a canary, rolling or blue-green rollout before promotion, a frontend canary,
+and the keep-warm window after a promotion or a flags change, when the previous version is
+still there to go back to).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def analysed_state(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> b
     if status.phase in (Phase.PROGRESSING, Phase.PAUSED):
         if spec.paused:
             return False
-        return status.backend.canary_image is not None or in_window(spec, status, now)
+        in_rollout = status.backend.canary_image is not None or status.frontend.current_step is not None
+        return in_rollout or in_window(spec, status, now)
     return status.phase == Phase.SUCCEEDED and in_window(spec, status, now)
 
 

@@ -40,13 +40,34 @@ from controller.api.release import (
 from controller.api.types import format_duration
 from controller.planner import analysis as analysis_rules
 from controller.analysis.verdict import evaluate
-from controller.planner.actions import Action, SetOriginPath, UpdateServiceImage, external_id_for
+from controller.api.release import DriftAction
+from controller.planner import drift as drift_rules
+from controller.planner.actions import (
+    Action,
+    DisableStaging,
+    PromoteStaging,
+    SetOriginPath,
+    SetStagingWeight,
+    UpdateServiceImage,
+    external_id_for,
+)
 from controller.planner.conditions import Status, find, set_condition
 from controller.planner.decision import Context, Decision, Event
 from controller.planner.fleet import STEADY, Fleet, fleet
 from controller.planner.steps import PauseStep, Plan, SetStep
-from controller.planner.strategy import NEEDS_TRAFFIC, flags_hash, plan_for, resolve, target_hash
-from controller.planner.tiers import backend_change_refused, frontend_step, origin_path, publish_flags
+from controller.planner.strategy import NEEDS_TRAFFIC, flags_document, flags_hash, plan_for, resolve, target_hash
+from controller.planner.tiers import (
+    FrontendStep,
+    backend_change_refused,
+    frontend_canary_plan,
+    frontend_step,
+    has_contract,
+    origin_path,
+    publish_document,
+    publish_flags,
+    staged_at,
+    staging_weight,
+)
 from controller.planner.world import Observation
 
 POLL = 2.0
@@ -81,6 +102,7 @@ class _Pass:
         self.actions: list[Action] = []
         self.events: list[Event] = []
         self.waits: list[float] = []
+        self.drifted: tuple[str, ...] = ()
         self.promote_req = False
         self.abort_req = False
         self.retry_req = False
@@ -109,7 +131,10 @@ class _Pass:
         requeue: float | None = min(self.waits) if self.waits else None
         if requeue is None and self.st.phase == Phase.PROGRESSING:
             requeue = POLL
-        return Decision(actions=tuple(self.actions), status=self.st, events=tuple(self.events), requeue_after=requeue)
+        return Decision(
+            actions=tuple(self.actions), status=self.st, events=tuple(self.events), requeue_after=requeue,
+            drift=self.drifted,
+        )
 
     @property
     def ecs_controller(self) -> bool:
@@ -296,6 +321,10 @@ class _Pass:
         refused = self.refusal(backend_change)
         if refused is not None:
             type_, reason, message = refused
+            before = find(self.st.conditions, ConditionType.PROGRESSING)
+            if before is None or before.reason != reason:
+                # Once per refusal, not per recheck: the condition holds it meanwhile.
+                self.event(reason, message, warning=True)
             self.cond(type_, "False", reason, message)
             if type_ != ConditionType.PROGRESSING:
                 self.cond(ConditionType.PROGRESSING, "False", reason, message)
@@ -318,6 +347,9 @@ class _Pass:
             )
         plan = plan_for(strategy, self.spec)
         steps = 1 if self.ecs_controller and backend_change else (len(plan.steps) if backend_change else 0)
+        # The flags live now are what a rollback of this rollout flips back to, first.
+        live_flags = dict(self.obs.flags) if self.obs.flags is not None else {}
+        rollback_flags = live_flags if live_flags != flags_document(self.spec) else None
         self.update(
             revision=self.st.revision + 1,
             target_hash=self.hash,
@@ -329,6 +361,7 @@ class _Pass:
             rollout_started_at=self.now,
             paused_at=None,
             analysis=None,
+            rollback_flags=rollback_flags,
             message=f"rolling out backend {self.spec.backend.version} with {strategy.value}{note}",
         )
         if backend_change:
@@ -352,6 +385,11 @@ class _Pass:
         fe = self.spec.frontend
         target = fe.version if fe is not None and fe.version != self.st.frontend.stable_version else None
         self.update(frontend=self.st.frontend.model_copy(update={"canary_version": target}))
+        if self.st.frontend.current_step is not None:
+            # A frontend canary of a superseded rollout: its staging traffic stops; the new one starts over.
+            if self.spec.frontend is not None:
+                self.actions.append(DisableStaging(self.spec.frontend.cloudfront.distribution_id))
+            self.frontend(current_step=None, canary_weight=0)
 
     def enter(self, index: int, plan: Plan) -> None:
         step = plan.steps[index]
@@ -365,6 +403,10 @@ class _Pass:
             # Honoured even while paused: abort is the way out of a held rollout.
             self.update(paused_at=None)
             self.roll_back("Aborted", "Aborted", "aborted by request", Phase.ROLLED_BACK)
+            return
+        if self.abort_req and self.st.frontend.current_step is not None:
+            self.update(paused_at=None)
+            self.roll_back_frontend("Aborted", "Aborted", "aborted by request")
             return
         if self.spec.paused:
             self.hold_paused()
@@ -556,7 +598,8 @@ class _Pass:
             self.event("AnalysisOverridden", f"promoted despite: {result.message}", warning=True)
             return True
         in_backend = self.st.backend.canary_image is not None
-        if self.spec.rollback.on_degradation == DegradationAction.PAUSE and not in_backend:
+        in_frontend = self.st.frontend.current_step is not None
+        if self.spec.rollback.on_degradation == DegradationAction.PAUSE and not (in_backend or in_frontend):
             # Promoted already: nothing to hold. Say it, keep serving, let a person decide.
             if self.st.message != f"degraded: {result.message}":
                 self.event("AnalysisFailed", f"degraded after promotion: {result.message}", warning=True)
@@ -572,6 +615,8 @@ class _Pass:
             return False
         if in_backend:
             self.roll_back("AnalysisFailed", "RolledBack", result.message, Phase.ROLLED_BACK)
+        elif in_frontend:
+            self.roll_back_frontend("AnalysisFailed", "RolledBack", result.message)
         else:
             self.roll_back_promoted(result.message)
         return False
@@ -582,6 +627,7 @@ class _Pass:
         """Back to the stable version before promotion: traffic first, then the canary goes."""
         attempted, image = self.st.backend.canary_version, self.st.backend.canary_image
         if issue_actions:
+            self.flip_flags_back()
             if self.ecs_controller:
                 service = self.obs.service
                 stable = self.st.backend.stable_image
@@ -611,21 +657,34 @@ class _Pass:
         current = self.st.backend.stable_version
         f = self.fleet
         old = None
-        if prev is not None and prev.backend_image is not None:
+        # Flags first: a flag flip is one small write and the cheapest way back.
+        flipped = self.flip_flags_back()
+        same_backend = prev is None or prev.backend_image in (None, self.st.backend.stable_image)
+        if prev is not None and prev.backend_image is not None and not same_backend:
             ext = external_id_for(self.ctx.namespace, self.ctx.name, prev.backend_image)
             old = next((t for t in f.others if t.external_id == ext or t.image == prev.backend_image), None)
-        if prev is None or old is None:
-            text = f"backend {current}: {message}; no warm previous version to go back to"
-            if self.st.message != text:
-                self.event("RollbackUnavailable", text, warning=True)
-            self.update(message=text)
+        if same_backend or old is None:
+            if not flipped and not self.frontend_changed(prev):
+                text = f"backend {current}: {message}; no warm previous version to go back to"
+                if self.st.message != text:
+                    self.event("RollbackUnavailable", text, warning=True)
+                self.update(message=text)
+                return
+            # The backend is not going back (unchanged, or its previous version is gone): flags and frontend do.
+            undone = ["feature flags"] if flipped else []
+            if self.roll_back_frontend_origin(prev):
+                undone.append(f"frontend {self.st.frontend.stable_version}")
+            self.record("RolledBack", message, current, self.st.backend.stable_image)
+            text = f"{message}; back to the previous revision's {' and '.join(undone)}"
+            if not same_backend:
+                text += f"; backend {current} stays (no warm previous version)"
+            self.update(phase=Phase.ROLLED_BACK, message=text, promoted_at=None)
+            self.cond(ConditionType.PROGRESSING, "False", "AnalysisFailed", text)
+            self.cond(ConditionType.READY, "False", "AnalysisFailed", text)
+            self.event("RolledBack", text, warning=True)
             return
-        if self.spec.frontend is not None and prev.frontend_version and prev.frontend_version != self.st.frontend.stable_version:
-            cf = self.spec.frontend.cloudfront
-            path = origin_path(self.spec, prev.frontend_version)
-            assert path is not None
-            self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, path, tuple(cf.invalidate_paths)))
-            self.update(frontend=FrontendStatus(stable_version=prev.frontend_version))
+        assert prev is not None
+        self.roll_back_frontend_origin(prev)
         self.backend(
             stable_version=prev.backend_version,
             stable_image=prev.backend_image,
@@ -646,8 +705,59 @@ class _Pass:
         self.cond(ConditionType.READY, "False", "AnalysisFailed", text)
         self.event("RolledBack", text, warning=True)
 
+    def roll_back_frontend_origin(self, prev: HistoryEntry | None) -> bool:
+        """The origin path back to the last good revision's frontend, when it differs. True: asked."""
+        if not self.frontend_changed(prev):
+            return False
+        assert self.spec.frontend is not None and prev is not None and prev.frontend_version is not None
+        cf = self.spec.frontend.cloudfront
+        path = origin_path(self.spec, prev.frontend_version)
+        assert path is not None
+        self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, path, tuple(cf.invalidate_paths)))
+        self.update(frontend=FrontendStatus(stable_version=prev.frontend_version))
+        return True
+
+    def frontend_changed(self, prev: HistoryEntry | None) -> bool:
+        """Whether the last good revision ran another frontend than the live one (rollback moves it too)."""
+        return (
+            self.spec.frontend is not None and prev is not None and bool(prev.frontend_version)
+            and prev.frontend_version != self.st.frontend.stable_version
+        )
+
+    def flip_flags_back(self) -> bool:
+        """Publish the flags live before this rollout, if this rollout changed them. True: asked."""
+        if self.st.rollback_flags is None:
+            return False
+        back = publish_document(self.spec, self.obs, self.ctx.namespace, self.ctx.name, self.st.rollback_flags)
+        if back is None:
+            return False
+        self.actions.append(back)
+        self.event("FlagsRolledBack", f"feature flags back to: {', '.join(sorted(self.st.rollback_flags)) or '(none)'}",
+                   warning=True)
+        return True
+
+    def roll_back_frontend(self, reason: str, result: str, message: str) -> None:
+        """A frontend canary failed or was aborted: staging traffic stops; the backend stays as promoted."""
+        fe = self.spec.frontend
+        assert fe is not None
+        self.flip_flags_back()
+        self.actions.append(DisableStaging(fe.cloudfront.distribution_id))
+        attempted = self.st.frontend.canary_version or fe.version
+        self.record(result, f"frontend {attempted}: {message}", self.st.backend.stable_version, self.st.backend.stable_image)
+        self.frontend(canary_version=None, current_step=None, canary_weight=0)
+        live = self.st.frontend.stable_version or "the previous version"
+        text = f"frontend {attempted}: {message}; all viewers back on frontend {live}, backend stays {self.st.backend.stable_version}"
+        self.update(phase=Phase.ROLLED_BACK, message=text)
+        self.cond(ConditionType.PROGRESSING, "False", reason, text)
+        self.cond(ConditionType.READY, "False", reason, text)
+        self.event("RolledBack", text, warning=True)
+
     def hold_rolled_back(self) -> None:
         """RolledBack or Failed for this spec: keep AWS on the stable version until retry or a new spec."""
+        if self.st.rollback_flags is not None and self.st.history and self.st.history[-1].result != "Succeeded":
+            self.flip_flags_back()  # asked again if the rollback's flag write did not land
+        if self.spec.frontend is not None and staging_weight(self.obs, None) > 0:
+            self.actions.append(DisableStaging(self.spec.frontend.cloudfront.distribution_id))
         if self.ecs_controller:
             return
         acts, done = self.fleet.back_to_stable()
@@ -688,28 +798,156 @@ class _Pass:
             if self.st.flags_hash is not None or self.spec.feature_flags:
                 self.event("FlagsPublished", f"feature flags published: {', '.join(sorted(self.spec.feature_flags))}")
             self.update(flags_hash=wanted)
+            if self.st.rollback_flags is not None:
+                # The flags are this rollout's change: the analysis window (and a flip back) starts now.
+                self.update(promoted_at=self.now)
         fs = frontend_step(self.spec, self.obs, self.st.backend.stable_version)
-        if fs.compatible is not None:
+        known = find(self.st.conditions, ConditionType.COMPATIBLE)
+        if known is not None and fs.compatible and known.status == "True" and known.message.startswith(fs.message):
+            pass  # keep what the contract gate added when the frontend moved
+        elif fs.compatible is not None:
             self.cond(
                 ConditionType.COMPATIBLE, "True" if fs.compatible else "False",
                 "Compatible" if fs.compatible else "IncompatibleBackend", fs.message,
             )
-        if fs.action is not None:
-            self.actions.append(fs.action)
-            self.waiting_on_aws(f"switching the frontend to {fs.action.origin_path}", deadline=False)
-            return
-        if not fs.done:
+        if not fs.done and fs.compatible is False:
             self.cond(ConditionType.PROGRESSING, "False", "IncompatibleBackend", fs.message)
             self.cond(ConditionType.READY, "False", "IncompatibleBackend", fs.message)
             self.update(message=f"frontend held: {fs.message}")
             self.wait(REFUSED_RECHECK / 2)
             return
+        if not fs.done and not self.contract_gate(fs):
+            return
+        if frontend_canary_plan(self.spec) and (not fs.done or self.st.frontend.current_step is not None):
+            if not self.frontend_canary():
+                return
+        elif fs.action is not None:
+            self.actions.append(fs.action)
+            self.waiting_on_aws(f"switching the frontend to {fs.action.origin_path}", deadline=False)
+            return
+        if self.st.frontend.current_step is not None:
+            self.frontend(current_step=None, canary_weight=0)  # the canary was dropped from the spec
         if self.spec.frontend is not None and self.st.frontend.stable_version != self.spec.frontend.version:
             if self.st.frontend.stable_version is not None:
-                    self.event("FrontendSwitched", f"frontend {self.spec.frontend.version} live at {origin_path(self.spec)}")
+                self.event("FrontendSwitched", f"frontend {self.spec.frontend.version} live at {origin_path(self.spec)}")
             self.update(frontend=self.st.frontend.model_copy(update={"stable_version": self.spec.frontend.version}))
         self.update(frontend=self.st.frontend.model_copy(update={"canary_version": None}))
         self.finish(warm)
+
+    def contract_gate(self, fs: FrontendStep) -> bool:
+        """The API-contract gate: True when the frontend may move (no contract, or it holds).
+
+        The reconciler checks the contract (network I/O) and passes the result in `ctx.contract`;
+        a result for another backend version than the one serving is stale and waited out.
+        """
+        fe = self.spec.frontend
+        if fe is None or not has_contract(self.spec):
+            return True
+        serving = fs.serving or self.st.backend.stable_version or self.spec.backend.version
+        check = self.ctx.contract
+        if check is None or check.backend_version != serving:
+            self.waiting_on_aws(f"checking frontend {fe.version}'s API contract against backend {serving}", deadline=False)
+            return False
+        if check.error is not None:
+            text = f"API contract of frontend {fe.version} not checked against backend {serving}: {check.error}"
+            self.cond(ConditionType.COMPATIBLE, "Unknown", "ApiContractUnavailable", text)
+            self.cond(ConditionType.PROGRESSING, "True", "Waiting", text)
+            self.cond(ConditionType.READY, "False", "RolloutInProgress", text)
+            self.update(message=f"frontend held: {text}")
+            self.wait(10.0)
+            return False
+        if check.problems:
+            text = (
+                f"frontend {fe.version} uses API operations that backend {serving} does not serve: "
+                + "; ".join(check.problems)
+            )
+            self.cond(ConditionType.COMPATIBLE, "False", "ApiContractBroken", text)
+            self.cond(ConditionType.PROGRESSING, "False", "ApiContractBroken", text)
+            self.cond(ConditionType.READY, "False", "ApiContractBroken", text)
+            if self.st.message != f"frontend held: {text}":
+                self.event("ApiContractBroken", text, warning=True)
+            self.update(message=f"frontend held: {text}")
+            self.wait(REFUSED_RECHECK / 2)
+            return False
+        text = f"backend {serving} serves every API operation frontend {fe.version} uses"
+        self.cond(ConditionType.COMPATIBLE, "True", "Compatible", f"{fs.message}; {text}" if fs.message else text)
+        return True
+
+    def frontend_canary(self) -> bool:
+        """CloudFront continuous deployment: staging weights stepped up, then promotion. True once the
+        primary serves the new origin path and staging takes no traffic."""
+        fe = self.spec.frontend
+        assert fe is not None
+        cf = fe.cloudfront
+        want = origin_path(self.spec)
+        assert want is not None
+        steps = frontend_canary_plan(self.spec)
+        n = len(steps)
+        index = self.st.frontend.current_step
+        if index is None:
+            index = 0
+            self.frontend(current_step=0, canary_weight=0)
+            self.update(step_started_at=self.now)
+            self.event("FrontendCanary", f"frontend {fe.version}: continuous deployment in {n} steps, staging at {want}")
+        self.frontend(canary_weight=staging_weight(self.obs, want))
+        live = self.obs.frontend.origin_path if self.obs.frontend is not None else None
+        advance_pause = False
+        if self.promote_req and index < n:
+            step_now = steps[index]
+            if isinstance(step_now, PauseStep) and step_now.duration is None:
+                advance_pause = True
+            else:
+                self.event("PromoteFull", f"promote requested: skipping frontend steps {index + 1}..{n}")
+                index = n
+                self.frontend(current_step=n)
+        while index < n and live != want:
+            step = steps[index]
+            label = f"frontend step {index + 1}/{n} {step.label}"
+            held = step if isinstance(step, SetStep) else next(
+                (s for s in reversed(steps[:index]) if isinstance(s, SetStep)), None)
+            if held is not None and not staged_at(self.obs, want, held.canary_weight):
+                self.actions.append(SetStagingWeight(cf.distribution_id, cf.origin_id, want, held.canary_weight))
+                self.waiting_on_aws(f"{label}: waiting for the staging distribution at {held.canary_weight}%",
+                                    deadline=False)
+                return False
+            if isinstance(step, PauseStep):
+                if step.duration is None:
+                    if not advance_pause:
+                        self.update(phase=Phase.PAUSED)
+                        self.cond(ConditionType.PROGRESSING, "Unknown", "WaitingForPromote", f"{label}: run promote")
+                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
+                        return False
+                    advance_pause = False
+                else:
+                    assert self.st.step_started_at is not None
+                    remaining = (self.st.step_started_at + step.duration - self.now).total_seconds()
+                    if remaining > 0:
+                        self.cond(ConditionType.PROGRESSING, "True", "Pausing", f"{label}: {remaining:.0f}s left")
+                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
+                        self.wait(remaining)
+                        return False
+                    verdict = self.st.analysis.verdict if self.st.analysis else None
+                    if step.analysed and verdict != Verdict.PASSED:
+                        self.cond(ConditionType.PROGRESSING, "True", "WaitingForAnalysis",
+                                  f"{label}: the pause is over but the analysis is {verdict.value if verdict else 'pending'}")
+                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
+                        self.wait(analysis_rules.seconds_until_due(self.spec, self.st, self.now))
+                        return False
+            index += 1
+            self.frontend(current_step=index)
+            self.update(step_started_at=self.now)
+            if index < n:
+                self.event(steps[index].kind, f"{steps[index].label} (frontend step {index + 1}/{n})")
+        if live != want:
+            self.update(phase=Phase.PROGRESSING)
+            self.actions.append(PromoteStaging(cf.distribution_id))
+            self.waiting_on_aws(f"promoting the staging distribution onto {cf.distribution_id}", deadline=False)
+            return False
+        if staging_weight(self.obs, None) > 0:
+            self.actions.append(DisableStaging(cf.distribution_id))  # promoted: the split is no longer needed
+        self.event("FrontendPromoted", f"frontend {fe.version} promoted from staging: all viewers at {want}")
+        self.frontend(current_step=None, canary_weight=0)
+        return True
 
     def finish(self, warm: bool) -> None:
         if self.st.phase != Phase.SUCCEEDED:
@@ -732,9 +970,38 @@ class _Pass:
         return " and ".join(parts) + " live"
 
     def settled(self) -> None:
-        """Succeeded: analysis and the keep-warm window continue; a later failure rolls back."""
+        """Succeeded: analysis and the keep-warm window continue; a later failure rolls back; what
+        AWS shows is compared with the spec (drift), reported and, with `onDrift: Revert`, undone."""
         if not self.analyse():
+            return
+        if self.check_drift():
             return
         warm = self.keep_warm()
         self.finish(warm)
+
+    def check_drift(self) -> bool:
+        """Drift at rest (see `planner.drift`). True: drift was found and this pass stops here."""
+        # Earlier versions of this Release are the controller's own leftovers (kept warm, then deleted
+        # by `keep_warm`), not drift.
+        warm_images = frozenset(
+            h.backend_image for h in self.st.history if h.backend_image and h.revision < self.st.revision
+        )
+        found = drift_rules.detect(self.spec, self.st, self.obs, self.ctx.namespace, self.ctx.name, warm_images)
+        previous = find(self.st.conditions, ConditionType.DRIFTED)
+        if not found.drifted:
+            if previous is not None and previous.status == "True":
+                self.cond(ConditionType.DRIFTED, "False", "InSync", "AWS matches the Release again")
+                self.event("DriftResolved", "AWS matches the Release again")
+            return False
+        revert = self.spec.rollback.on_drift == DriftAction.REVERT
+        text = found.message
+        if previous is None or previous.status != "True" or previous.message != text:
+            self.drifted = found.resources
+            verb = "reverting" if revert else "reported only (onDrift: Report)"
+            self.event("DriftDetected", f"{text}; {verb}", warning=True)
+        self.cond(ConditionType.DRIFTED, "True", "DriftReverting" if revert else "DriftDetected", text)
+        if revert:
+            self.actions += found.revert
+            self.wait(POLL)
+        return True
 

@@ -32,6 +32,24 @@ class Event:
 
 
 @dataclass(frozen=True)
+class ContractCheck:
+    """The API-contract gate's result for one backend version, found by the reconciler (it needs
+    the network: the backend's OpenAPI document, maybe a ConfigMap) and handed to the planner.
+
+    `error` says the check could not be made (document unreachable, unreadable contract): the gate
+    is then neither passed nor failed, and the frontend waits.
+    """
+
+    backend_version: str
+    problems: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.problems
+
+
+@dataclass(frozen=True)
 class Context:
     """Identity of the Release and the clock, passed in so the planner never reads either."""
 
@@ -41,6 +59,7 @@ class Context:
     now: datetime
     requests: Requests = field(default_factory=Requests)
     measurements: tuple[Measurement, ...] = ()  # taken this pass, when analysis was due
+    contract: ContractCheck | None = None  # checked this pass, when `tiers.contract_target` named a version
 
 
 @dataclass(frozen=True)
@@ -49,3 +68,4 @@ class Decision:
     status: ReleaseStatus
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None  # seconds until the next pass is needed, None: none by time
+    drift: tuple[str, ...] = ()  # resources found drifted this pass, newly (the reconciler counts them)
