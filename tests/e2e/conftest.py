@@ -42,10 +42,23 @@ def crd_installed(kubectl: Kubectl) -> None:
 
 _counter = iter(range(1, 10_000))
 
+SESSION_NAMESPACES = "test-*"
+"""The kopf namespace glob the session operator watches. A test that runs its own operator (say, to
+kill it) uses `own_namespace`, outside the glob, so no two operators ever act on one Release."""
+
 
 @pytest.fixture()
 def namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     name = f"test-{os.getpid()}-{next(_counter)}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture()
+def own_namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
+    """A namespace the session operator never watches, for tests that start a dedicated operator."""
+    name = f"own-{os.getpid()}-{next(_counter)}"
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
@@ -81,9 +94,9 @@ def world(aws: AwsClients) -> WorldIds:
 
 @pytest.fixture(scope="session")
 def operator(env_vars: dict[str, str], crd_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """One operator for the session, watching every namespace, resync every 3 s."""
+    """One operator for the session, watching the `test-*` namespaces, resync every 3 s."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    proc = OperatorProcess(env_vars, resync=3.0, log_path=log).start()
+    proc = OperatorProcess(env_vars, namespaces=(SESSION_NAMESPACES,), resync=3.0, log_path=log).start()
     try:
         yield proc
     finally:
