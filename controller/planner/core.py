@@ -485,32 +485,9 @@ class _Pass:
                     self.actions += f.converge(hold)
                     self.waiting_on_aws(f"{label}: restoring {hold.label}")
                     return False
-                if step.duration is None:
-                    if not advance_pause:
-                        self.update(phase=Phase.PAUSED)
-                        self.cond(ConditionType.PROGRESSING, "Unknown", "WaitingForPromote", f"{label}: run promote")
-                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
-                        return False
-                    advance_pause = False
-                    self.event("Promote", f"{label}: promoted by request")
-                else:
-                    assert self.st.step_started_at is not None
-                    remaining = (self.st.step_started_at + step.duration - self.now).total_seconds()
-                    if remaining > 0:
-                        self.cond(ConditionType.PROGRESSING, "True", "Pausing", f"{label}: {remaining:.0f}s left")
-                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
-                        self.wait(remaining)
-                        return False
-                    verdict = self.st.analysis.verdict if self.st.analysis else None
-                    if step.analysed and verdict != Verdict.PASSED:
-                        why = self.st.analysis.message if self.st.analysis else "not measured yet"
-                        self.cond(
-                            ConditionType.PROGRESSING, "True", "WaitingForAnalysis",
-                            f"{label}: the pause is over but the analysis is {verdict.value if verdict else 'pending'}: {why}",
-                        )
-                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
-                        self.wait(analysis_rules.seconds_until_due(self.spec, self.st, self.now))
-                        return False
+                if self.pause_holds(step, label, advance_pause):
+                    return False
+                advance_pause = False
             index += 1
             self.update(current_step=index, step_started_at=self.now)
             if index < n:
@@ -526,6 +503,39 @@ class _Pass:
             return False
         self.promoted(f)
         return True
+
+    def pause_holds(self, step: PauseStep, label: str, promote_requested: bool) -> bool:
+        """Whether a pause step still holds the rollout this pass (backend and frontend alike).
+
+        An indefinite pause holds until a promote request; a timed one until its duration has passed
+        and, when the step is analysed, until the analysis has Passed.
+        """
+        if step.duration is None:
+            if not promote_requested:
+                self.update(phase=Phase.PAUSED)
+                self.cond(ConditionType.PROGRESSING, "Unknown", "WaitingForPromote", f"{label}: run promote")
+                self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
+                return True
+            self.event("Promote", f"{label}: promoted by request")
+            return False
+        assert self.st.step_started_at is not None
+        remaining = (self.st.step_started_at + step.duration - self.now).total_seconds()
+        if remaining > 0:
+            self.cond(ConditionType.PROGRESSING, "True", "Pausing", f"{label}: {remaining:.0f}s left")
+            self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
+            self.wait(remaining)
+            return True
+        verdict = self.st.analysis.verdict if self.st.analysis else None
+        if step.analysed and verdict != Verdict.PASSED:
+            why = self.st.analysis.message if self.st.analysis else "not measured yet"
+            self.cond(
+                ConditionType.PROGRESSING, "True", "WaitingForAnalysis",
+                f"{label}: the pause is over but the analysis is {verdict.value if verdict else 'pending'}: {why}",
+            )
+            self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
+            self.wait(analysis_rules.seconds_until_due(self.spec, self.st, self.now))
+            return True
+        return False
 
     def promoted(self, f: Fleet | None) -> None:
         version = self.st.backend.canary_version
@@ -911,28 +921,9 @@ class _Pass:
                                     deadline=False)
                 return False
             if isinstance(step, PauseStep):
-                if step.duration is None:
-                    if not advance_pause:
-                        self.update(phase=Phase.PAUSED)
-                        self.cond(ConditionType.PROGRESSING, "Unknown", "WaitingForPromote", f"{label}: run promote")
-                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
-                        return False
-                    advance_pause = False
-                else:
-                    assert self.st.step_started_at is not None
-                    remaining = (self.st.step_started_at + step.duration - self.now).total_seconds()
-                    if remaining > 0:
-                        self.cond(ConditionType.PROGRESSING, "True", "Pausing", f"{label}: {remaining:.0f}s left")
-                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
-                        self.wait(remaining)
-                        return False
-                    verdict = self.st.analysis.verdict if self.st.analysis else None
-                    if step.analysed and verdict != Verdict.PASSED:
-                        self.cond(ConditionType.PROGRESSING, "True", "WaitingForAnalysis",
-                                  f"{label}: the pause is over but the analysis is {verdict.value if verdict else 'pending'}")
-                        self.cond(ConditionType.READY, "False", "RolloutInProgress", self.st.message)
-                        self.wait(analysis_rules.seconds_until_due(self.spec, self.st, self.now))
-                        return False
+                if self.pause_holds(step, label, advance_pause):
+                    return False
+                advance_pause = False
             index += 1
             self.frontend(current_step=index)
             self.update(step_started_at=self.now)
