@@ -28,6 +28,7 @@ from controller.api.release import (
     ReleaseSpec,
     ReleaseStatus,
 )
+from controller.api.types import explain
 from controller.errors import EffectError
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
@@ -132,9 +133,7 @@ class Reconciler:
         try:
             spec = ReleaseSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
-            message = "; ".join(
-                f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            message = explain(list(exc.errors()))
             new = status.model_copy(
                 update={
                     "phase": Phase.FAILED,
@@ -176,6 +175,9 @@ class Reconciler:
         self._failures.pop(key, None)
         for resource in decision.drift:
             metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
+        if any(event.reason == "RolledBack" for event in decision.events):
+            why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), "RolledBack")
+            metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.alias_generators import to_camel
 
 from controller.api.types import RANGE_PATTERN, Duration, SemVer
@@ -292,11 +292,12 @@ class RollbackPolicy(Model):
 
 
 class FlagRollout(Model):
-    enabled: bool
-    rollout_percent: int = Field(default=100, ge=0, le=100)
+    enabled: StrictBool
+    rollout_percent: StrictInt = Field(default=100, ge=0, le=100)
 
 
-FlagValue = bool | FlagRollout
+# Strict: the API server cannot type these values, so 'yes' or 1 must not quietly become true here.
+FlagValue = StrictBool | FlagRollout
 
 # A flag is a boolean or an object: a union that a structural schema cannot type, and CEL cannot see
 # into values it has no type for. The API server keeps the values as given; the controller validates

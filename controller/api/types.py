@@ -107,3 +107,28 @@ def satisfies(version: str, requirement: str) -> bool:
 
 
 RANGE_PATTERN = r"^\s*(==|!=|>=|<=|>|<)?\s*[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*(\s*,\s*(==|!=|>=|<=|>|<)?\s*[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*)*\s*$"
+
+
+_TYPE_TAGS = {"bool", "int", "float", "str", "list", "dict"}
+
+
+def explain(errors: list[Any], prefix: str = "spec") -> str:
+    """One line per bad field from pydantic's `errors()`, union alternatives merged.
+
+    A value that fits no member of a union yields one error per member, each with the member's
+    name appended to the location; users want one line for the field, saying what it may be.
+
+    >>> explain([{"loc": ("featureFlags", "x", "bool"), "msg": "Input should be a valid boolean"},
+    ...          {"loc": ("featureFlags", "x", "FlagRollout"), "msg": "Input should be a valid dictionary"}])
+    'spec.featureFlags.x: Input should be a valid boolean, or Input should be a valid dictionary'
+    """
+    merged: dict[str, list[str]] = {}
+    for err in errors:
+        loc = [str(p) for p in err["loc"]]
+        if len(loc) > 1 and (loc[-1] in _TYPE_TAGS or loc[-1][:1].isupper()):
+            loc = loc[:-1]
+        where = ".".join([prefix, *loc])
+        merged.setdefault(where, [])
+        if err["msg"] not in merged[where]:
+            merged[where].append(err["msg"])
+    return "; ".join(f"{where}: {', or '.join(msgs)}" for where, msgs in merged.items())
