@@ -21,6 +21,9 @@ def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None 
     )
     if not settings.verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
+        # Peering changes (pausing in favour of a higher-priority replica, resuming) are rare and
+        # say which replica works: keep them.
+        logging.getLogger("kopf._core.engines.peering").setLevel(logging.INFO)
         logging.getLogger("botocore").setLevel(logging.WARNING)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=REGISTRY)
