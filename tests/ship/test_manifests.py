@@ -28,26 +28,64 @@ BASE_KINDS = {
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
 EXPECTED_KINDS = {
     "development": BASE_KINDS | {"ClusterKopfPeering"},
-    "staging": BASE_KINDS | {"KopfPeering"} | MONITORING_KINDS,
-    "production": BASE_KINDS | {"KopfPeering"} | MONITORING_KINDS,
+    "staging": BASE_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
+    "production": BASE_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
 }
 
-# (apiGroup, resource) -> verbs: what controller/kube.py, controller/operator/ and kopf call.
-ALLOWED_RULES = {
+# (apiGroup, resource) -> verbs: what controller/kube.py, controller/contract.py, controller/operator/
+# and kopf call. NAMESPACED_RULES are needed wherever Releases are watched; CLUSTER_RULES always,
+# cluster-wide (kopf's resource and namespace observers); CLUSTERWIDE_PEERING with --all-namespaces.
+NAMESPACED_RULES = {
     ("delivery.pratiko.ai", "releases"): {"get", "list", "watch", "patch"},
     ("delivery.pratiko.ai", "releases/status"): {"patch"},
     ("", "events"): {"create"},
-    ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
     ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
+    ("", "configmaps"): {"get"},  # the API-contract gate's `apiContract.configMap`
+}
+CLUSTER_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
 }
+CLUSTERWIDE_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
+Grants = dict[tuple[str, str], set[str]]
+
+
+def _rules(role: dict[str, Any]) -> Grants:
+    granted: Grants = {}
+    for rule in role["rules"]:
+        assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+def effective_grants(objs: list[dict[str, Any]], subject: dict[str, str]) -> tuple[Grants, dict[str, Grants]]:
+    """What `subject` may do: (cluster-wide grants, namespace -> grants from RoleBindings)."""
+    roles = {o["metadata"]["name"]: _rules(o) for o in find(objs, "ClusterRole")}
+
+    def merge(into: Grants, grants: Grants) -> None:
+        for key, verbs in grants.items():
+            into.setdefault(key, set()).update(verbs)
+
+    cluster: Grants = {}
+    namespaced: dict[str, Grants] = {}
+    for binding in find(objs, "ClusterRoleBinding") + find(objs, "RoleBinding"):
+        assert binding["subjects"] == [subject], f"{binding['metadata']['name']} binds {binding['subjects']}"
+        assert binding["roleRef"]["kind"] == "ClusterRole" and binding["roleRef"]["name"] in roles, binding["roleRef"]
+        grants = roles[binding["roleRef"]["name"]]
+        if binding["kind"] == "ClusterRoleBinding":
+            merge(cluster, grants)
+        else:
+            merge(namespaced.setdefault(binding["metadata"]["namespace"], {}), grants)
+    return cluster, namespaced
 
 
 def controller_container(deployment: dict[str, Any]) -> dict[str, Any]:
     containers = deployment["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
-    return containers[0]
+    container: dict[str, Any] = containers[0]
+    return container
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -119,6 +157,8 @@ def test_args_parse_with_the_real_cli_and_peering_objects_exist(
     run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     params = run.make_context("run", list(controller_container(deployment)["args"])).params
     assert params["peering"], "without --peering two replicas would both reconcile"
+    # One --priority in a Deployment's args is every replica's: kopf then pauses them all.
+    assert params["priority"] is None, "leave --priority out: each replica then takes a random one"
     assert bool(params["all_namespaces"]) != bool(params["namespace"]), "exactly one watch scope"
     if params["all_namespaces"]:
         assert one(objs, "ClusterKopfPeering", params["peering"])
@@ -150,22 +190,30 @@ def test_selectors_and_service_account_line_up(rendered: dict[str, list[dict[str
     role_arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     # The role Terraform creates for this environment (terraform/main.tf, module controller_iam).
     assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/release-controller-{overlay}", role_arn), role_arn
-    binding = one(objs, "ClusterRoleBinding", "release-controller")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": deployment["metadata"]["namespace"]}]
-    assert binding["roleRef"]["name"] == "release-controller"
+    subject = {"kind": "ServiceAccount", "name": sa_name, "namespace": deployment["metadata"]["namespace"]}
+    for binding in find(objs, "ClusterRoleBinding") + find(objs, "RoleBinding"):
+        assert binding["subjects"] == [subject], binding["metadata"]["name"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_rbac_grants_only_what_the_controller_uses(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """Cluster-wide: only kopf's observers (plus everything, with --all-namespaces); the
+    namespaced rules only in the namespaces the Deployment's args watch."""
+    from controller.cli import app
+
     objs = rendered[overlay]
-    assert not find(objs, "Role") and not find(objs, "RoleBinding")
-    granted: dict[tuple[str, str], set[str]] = {}
-    for rule in one(objs, "ClusterRole", "release-controller")["rules"]:
-        assert "resourceNames" not in rule and "nonResourceURLs" not in rule
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                granted.setdefault((group, resource), set()).update(rule["verbs"])
-    assert granted == ALLOWED_RULES
+    assert not find(objs, "Role"), "roles are ClusterRoles, bound per namespace by RoleBindings"
+    deployment = one(objs, "Deployment", "release-controller")
+    subject = {"kind": "ServiceAccount", "name": "release-controller", "namespace": deployment["metadata"]["namespace"]}
+    cluster, namespaced = effective_grants(objs, subject)
+    run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    params = run.make_context("run", list(controller_container(deployment)["args"])).params
+    if params["all_namespaces"]:
+        assert cluster == {**CLUSTER_RULES, **NAMESPACED_RULES, **CLUSTERWIDE_PEERING}
+        assert namespaced == {}
+    else:
+        assert cluster == CLUSTER_RULES
+        assert namespaced == {ns: NAMESPACED_RULES for ns in params["namespace"]}
 
 
 def _metric_names() -> set[str]:

@@ -49,7 +49,7 @@ def test_terraform_fmt_check(tmp_path: Path) -> None:
 
 
 def _module_dir(call: dict[str, Any]) -> Path:
-    return (TERRAFORM / unq(call["source"])).resolve()
+    return (TERRAFORM / str(unq(call["source"]))).resolve()
 
 
 @pytest.mark.parametrize("module", sorted(MODULE_CALLS))
