@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint deps binaries crds benchmark clean
+.PHONY: demo test test-fast lint deps binaries checkov crds benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ deps:
 binaries: $(STAMP)
 	$(PY) -m controller.testing.binaries
 
+# checkov in a venv of its own (its pins clash with ours), built once per pinned set.
+checkov: $(STAMP)
+	$(PY) -m tests.ship.checkov_env
+
 demo: deps binaries
 	$(PY) -m controller.demo
 
-test: deps binaries
+test: deps binaries checkov
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
