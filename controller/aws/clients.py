@@ -39,7 +39,8 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
 }
 
-RETRIES = {"mode": "adaptive", "max_attempts": 8}
+# Adaptive mode: client-side rate limiting on throttling, and retries of 5xx and throttling errors.
+MAX_ATTEMPTS = 8
 
 
 class MissingRegion(RuntimeError):
@@ -117,10 +118,12 @@ class AwsClients:
         endpoint = env.get("AWS_ENDPOINT_URL") or None
         counter = CallCounter()
         built: dict[str, Any] = {}
+        # The service name is a runtime value, which boto3-stubs' per-service overloads cannot type.
+        make_client: Any = session.client
         for name, (prefix, env_name) in SERVICES.items():
             config = Config(
                 region_name=region,
-                retries=RETRIES,
+                retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 max_pool_connections=max_pool_connections,
@@ -129,7 +132,7 @@ class AwsClients:
             )
             # A service-specific endpoint wins over the general one, as in boto3 itself.
             service_endpoint = env.get(f"AWS_ENDPOINT_URL_{env_name}") or endpoint
-            client = session.client(name, region_name=region, endpoint_url=service_endpoint, config=config)
+            client = make_client(name, region_name=region, endpoint_url=service_endpoint, config=config)
             _count_calls(client, prefix, counter)
             built[name] = client
         return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, **built)

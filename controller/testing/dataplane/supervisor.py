@@ -484,4 +484,5 @@ def _client(name: str, endpoint: str | None, region: str) -> Any:
         # A local emulator accepts any credentials; do not fail a test machine that has none.
         creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     config = botocore.config.Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=5)
-    return session.client(name, endpoint_url=endpoint, region_name=region, config=config, **creds)
+    make_client: Any = session.client  # the service name is a runtime value (boto3-stubs' overloads)
+    return make_client(name, endpoint_url=endpoint, region_name=region, config=config, **creds)
