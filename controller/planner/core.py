@@ -74,6 +74,10 @@ POLL = 2.0
 """Seconds to the next pass while waiting for AWS to show what was asked (task set running,
 weights applied). Short, because each step of a rollout waits on at least one such change."""
 
+AFTER_ACTIONS = 0.5
+"""Seconds to the next pass after a pass that asked AWS for changes: most show at once (a weight, a
+new task set record), so look again soon; what has not landed then falls back to POLL."""
+
 ECS_POLL = 5.0
 """While an ECS-controller deployment is in progress: ECS needs tens of seconds per task."""
 
@@ -131,6 +135,8 @@ class _Pass:
         requeue: float | None = min(self.waits) if self.waits else None
         if requeue is None and self.st.phase == Phase.PROGRESSING:
             requeue = POLL
+        if requeue is not None and self.actions:
+            requeue = min(requeue, AFTER_ACTIONS)
         return Decision(
             actions=tuple(self.actions), status=self.st, events=tuple(self.events), requeue_after=requeue,
             drift=self.drifted,
