@@ -30,7 +30,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,22 +43,15 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 import yaml  # noqa: E402
 
-from controller.api.crd import render  # noqa: E402
 from controller.aws.clients import AwsClients  # noqa: E402
 from controller.testing.aws_world import WorldIds, seed_network, seed_world  # noqa: E402
 from controller.testing.env import LocalEnvironment  # noqa: E402
+from controller.testing.kubectl import install_crd, kubectl  # noqa: E402
 from controller.testing.operator import OperatorProcess  # noqa: E402
 from controller.testing.releases import release_for  # noqa: E402
 
 NAMESPACE = "drift-bench"
 READ = re.compile(r"^(?:[a-z0-9-]+:)?(Describe|Get|List)")  # operations are named "ecs:DescribeServices"
-
-
-def kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(["kubectl", *args], input=stdin, env=dict(env), capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
 
 
 def phases(env: Mapping[str, str]) -> dict[str, str]:
@@ -124,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         local.up()
         env = {**os.environ, **local.env_vars()}
-        kubectl(env, "apply", "--server-side", "-f", "-", stdin=render())
-        kubectl(env, "wait", "--for=condition=Established", "crd/releases.delivery.pratiko.ai", "--timeout=30s")
+        install_crd(env)
         kubectl(env, "create", "namespace", NAMESPACE)
         aws = AwsClients.from_env(env)
         network = seed_network(aws, "drift")

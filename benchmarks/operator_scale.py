@@ -58,6 +58,7 @@ from controller.aws.clients import AwsClients  # noqa: E402
 from controller.kube import load_api_client  # noqa: E402
 from controller.testing.aws_world import WorldIds, seed_network, seed_world  # noqa: E402
 from controller.testing.env import LocalEnvironment  # noqa: E402
+from controller.testing.kubectl import install_crd  # noqa: E402
 from controller.testing.operator import OperatorProcess  # noqa: E402
 from controller.testing.ports import free_port, wait_until  # noqa: E402
 from controller.testing.releases import release_for  # noqa: E402
@@ -530,11 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env.up()
         report.add("local environment up", f"{env.startup_seconds:.1f}s")
-        subprocess.run(["kubectl", "apply", "--server-side", "-f", str(ROOT / "crds" / "release.yaml")],
-                       env={**os.environ, **env.env_vars()}, check=True, capture_output=True)
-        subprocess.run(["kubectl", "wait", "--for=condition=Established", "--timeout=60s",
-                        "crd/releases.delivery.pratiko.ai"], env={**os.environ, **env.env_vars()}, check=True,
-                       capture_output=True)
+        install_crd({**os.environ, **env.env_vars()})
         operator = measure_operator(args, env, workdir, report)
         modes = ("daemon", "timer") if args.baseline == "both" else (args.baseline,)
         for mode in modes:

@@ -52,19 +52,18 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from controller.api.crd import render  # noqa: E402
 from controller.api.types import parse_duration  # noqa: E402
 from controller.aws.clients import AwsClients  # noqa: E402
 from controller.testing.aws_world import WorldIds, seed_world  # noqa: E402
 from controller.testing.dataplane import DataPlane, LoadGenerator, read_log, write_behaviour  # noqa: E402
 from controller.testing.dataplane.scenario import (  # noqa: E402
     STEADY_RATE,
-    _kubectl,
     canary_release,
     traffic_of,
     wait_for_phase,
 )
 from controller.testing.env import LocalEnvironment  # noqa: E402
+from controller.testing.kubectl import install_crd, kubectl  # noqa: E402
 from controller.testing.operator import OperatorProcess  # noqa: E402
 from controller.testing.prometheus import query  # noqa: E402
 
@@ -156,11 +155,11 @@ def one_run(i: int, env: dict[str, str], local: LocalEnvironment, aws: AwsClient
                    poll_interval=args.dataplane_poll) as plane:
         plane.wait_serving({"1.0.0"}, timeout=30)
         with LoadGenerator(plane.balancer_url, rate=STEADY_RATE):
-            _kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(canary_release(world, version="1.0.0", **release)))
+            kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(canary_release(world, version="1.0.0", **release)))
             wait_for_phase(env, NAMESPACE, name, {"Succeeded"}, 60)
             poller = WeightPoller(aws, world, local.prometheus.url).start()
             started = time.time()
-            _kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(canary_release(world, version="2.0.0", **release)))
+            kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(canary_release(world, version="2.0.0", **release)))
             status = wait_for_phase(env, NAMESPACE, name, {"RolledBack", "Failed", "Succeeded"}, 120)
             # Let in-flight requests land in the log and the poller see the change.
             deadline = time.monotonic() + 5
@@ -209,9 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         local.up()
         env = {**os.environ, **local.env_vars()}
-        _kubectl(env, "apply", "--server-side", "-f", "-", stdin=render())
-        _kubectl(env, "wait", "--for=condition=Established", "crd/releases.delivery.pratiko.ai", "--timeout=30s")
-        _kubectl(env, "create", "namespace", NAMESPACE)
+        install_crd(env)
+        kubectl(env, "create", "namespace", NAMESPACE)
         aws = AwsClients.from_env(env)
         operator = OperatorProcess(env, namespaces=(NAMESPACE,), resync=args.resync,
                                    log_path=workdir / "operator.log").start()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +26,13 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from controller.api.crd import render
 from controller.api.release import Release
 from controller.aws.clients import AwsClients
 from controller.cli import render_status
 from controller.testing.aws_world import seed_world
 from controller.testing.dataplane import DataPlane, LoadGenerator, write_behaviour
 from controller.testing.env import LocalEnvironment
+from controller.testing.kubectl import install_crd, kubectl
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 
@@ -44,13 +43,6 @@ ERROR_RATE = (
     'sum(rate(http_requests_total{version="{{version}}",status=~"5.."}[5s])) '
     '/ sum(rate(http_requests_total{version="{{version}}"}[5s]))'
 )
-
-
-def kubectl(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(["kubectl", *args], input=stdin, env=env, capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr}")
-    return proc.stdout
 
 
 def status_of(env: dict[str, str]) -> dict[str, Any]:
@@ -130,8 +122,7 @@ def main() -> int:
         env = {**os.environ, **local.env_vars()}
         os.environ.update(local.env_vars())
         console.print(f"local environment up in {time.monotonic() - started:.1f}s: kube-apiserver, etcd, moto, Prometheus")
-        kubectl(env, "apply", "--server-side", "-f", "-", stdin=render())
-        kubectl(env, "wait", "--for=condition=Established", "crd/releases.delivery.pratiko.ai", "--timeout=30s")
+        install_crd(env)
         kubectl(env, "create", "namespace", NAMESPACE)
 
         aws = AwsClients.from_env(env)

@@ -20,7 +20,6 @@ and never writes to AWS.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import yaml
 
 from controller.testing.aws_world import WorldIds
+from controller.testing.kubectl import kubectl
 from controller.testing.releases import release_for
 
 STEADY_RATE = 40.0
@@ -177,16 +177,9 @@ class ScenarioResult:
         return self.phase == "RolledBack"
 
 
-def _kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(["kubectl", *args], input=stdin, env=dict(env), capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
 def release_status(env: Mapping[str, str], namespace: str, name: str) -> tuple[int, dict[str, Any]]:
     """(metadata.generation, status) of a Release, read with kubectl."""
-    obj = json.loads(_kubectl(env, "get", "release", name, "-n", namespace, "-o", "json"))
+    obj = json.loads(kubectl(env, "get", "release", name, "-n", namespace, "-o", "json"))
     return int(obj["metadata"].get("generation", 1)), obj.get("status") or {}
 
 
@@ -238,7 +231,7 @@ def run_canary_scenario(
     prometheus = release.pop("prometheus_url", None) or env_vars["PROMETHEUS_URL"]
     body = canary_release(world, name=name, namespace=namespace, version=version, prometheus_url=prometheus, **release)
     started = time.time()
-    _kubectl(env_vars, "apply", "-f", "-", stdin=yaml.safe_dump(body))
+    kubectl(env_vars, "apply", "-f", "-", stdin=yaml.safe_dump(body))
     status = wait_for_phase(env_vars, namespace, name, {"Succeeded", "RolledBack", "Failed"}, timeout, on_poll)
     canary = traffic_of(read_log(plane.request_log), version, since=started)
     verdict = (status.get("analysis") or {}).get("verdict")
