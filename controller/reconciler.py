@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from controller import metrics
 from controller.api.release import (
-    Analysis,
     ConditionType,
     Measurement,
     Phase,
@@ -234,7 +233,3 @@ def _comparable(raw_status: Mapping[str, Any]) -> dict[str, Any]:
         return ReleaseStatus.model_validate(raw_status).to_wire()
     except ValidationError:
         return dict(raw_status)
-
-
-def analysis_window(analysis: Analysis) -> float:
-    return analysis.interval.total_seconds()
