@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
+from controller.api.release import FrontendCanary, Phase, ReleaseSpec, ReleaseStatus  # noqa: F401 - the doctests use it
 from controller.api.types import satisfies
 from controller.planner.actions import PublishFlags, SetOriginPath
 from controller.planner.steps import PauseStep, SetStep, Step, pause_label
