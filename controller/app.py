@@ -74,5 +74,5 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     aws = AwsClients.from_env(env)
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
-    reconciler, observer = build_reconciler(aws, kube, api_client=api_client)
-    return Runtime(reconciler, resync_seconds=settings.resync_seconds, prefetch=observer.prefetch)
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client)
+    return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)

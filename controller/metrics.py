@@ -9,7 +9,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONCILE_TOTAL = Counter(
-    "release_controller_reconcile_total", "Reconcile passes by result.", ["result"], registry=REGISTRY
+    "release_controller_reconcile_total",
+    "Reconciles by result: ok and error (a pass), unchanged (a settled Release the resync round found as its "
+    "last pass left it, so no pass was needed).",
+    ["result"],
+    registry=REGISTRY,
 )
 RECONCILE_SECONDS = Histogram(
     "release_controller_reconcile_seconds",

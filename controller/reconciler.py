@@ -5,6 +5,11 @@ A pass reads the Release and the world, asks the pure planner what to do, applie
 interrupted at any line: the next one re-observes AWS and the planner derives progress from what it
 sees, so repeating a pass never duplicates an effect.
 
+Settled Releases (the last pass found nothing to do and asked for no timer) are checked in bulk
+by `Reconciler.resync`: one batched read of AWS for all of them, and a full pass only for those
+whose object or world differs from what that last pass saw. The planner is pure, so the same inputs
+would give the same empty decision; skipping it is what keeps a fleet of steady Releases cheap.
+
 This module must not import kopf; the operator calls `Reconciler.reconcile` from a worker thread.
 """
 
@@ -40,9 +45,19 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
 
+Key = tuple[str, str]
+
 
 class ObserverLike(Protocol):
-    def observe(self, key: tuple[str, str], spec: ReleaseSpec, fresh: bool) -> Observation: ...
+    def observe(self, key: Key, spec: ReleaseSpec, fresh: bool) -> Observation: ...
+
+    def observe_many(self, items: Sequence[tuple[Key, ReleaseSpec]]) -> Mapping[Key, Observation]:
+        """Many worlds in batched reads; each is kept as that Release's snapshot (`fresh=False`)."""
+        ...
+
+    def forget(self, key: Key) -> None:
+        """Drop the snapshot of a Release."""
+        ...
 
 
 class Applier(Protocol):
@@ -92,15 +107,76 @@ class Reconciler:
     measurer: Measurer | None = None
     contracts: ContractChecker | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
-    _failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    _failures: dict[Key, int] = field(default_factory=dict)
     # The status this process last wrote, per Release: the watch may not have delivered it yet, and
     # deciding from an older status would repeat a step. Read-your-writes without an extra GET.
-    _written: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _written: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    # Per Release, the inputs and the world of its last pass that found nothing to do (see resync).
+    _settled: dict[Key, tuple[tuple[Any, ...], Observation]] = field(default_factory=dict)
+    # The parsed spec per (uid, generation): a spec never changes without a new generation.
+    _specs: dict[Key, tuple[tuple[Any, Any], ReleaseSpec]] = field(default_factory=dict)
 
-    def forget(self, key: tuple[str, str]) -> None:
+    def forget(self, key: Key) -> None:
         """Drop what this process remembers of a Release (a new worker starts from the API's view)."""
         self._failures.pop(key, None)
         self._written.pop(key, None)
+        self._settled.pop(key, None)
+        self._specs.pop(key, None)
+        self.observer.forget(key)
+
+    def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
+        """The periodic check of settled Releases; returns those that need a full pass.
+
+        One batched read of AWS serves them all. A Release whose object (generation, status, user
+        requests) and world are exactly what its last pass saw, when that pass found nothing to do
+        and asked for no timer, is done: counted as an `unchanged` reconcile, its snapshot dropped.
+        Every other one (drift, a new status, an invalid spec) is returned; its worker runs a full
+        pass on the snapshot just read, without reading AWS again.
+        """
+        need: list[Key] = []
+        specs: list[tuple[Key, ReleaseSpec]] = []
+        for key, obj in items:
+            spec = self._spec(key, obj)
+            if spec is None:
+                need.append(key)
+            else:
+                specs.append((key, spec))
+        if not specs:
+            return need
+        seen = self.observer.observe_many(specs)
+        bodies = dict(items)
+        for key, _ in specs:
+            settled = self._settled.get(key)
+            if settled is not None and settled == (self._inputs(key, bodies[key]), seen.get(key)):
+                self.observer.forget(key)
+                metrics.RECONCILE_TOTAL.labels("unchanged").inc()
+            else:
+                need.append(key)
+        return need
+
+    def _spec(self, key: Key, obj: Mapping[str, Any]) -> ReleaseSpec | None:
+        """The spec of `obj`, parsed once per generation; None when it does not validate."""
+        meta = obj.get("metadata", {})
+        version = (meta.get("uid"), meta.get("generation"))
+        cached = self._specs.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        try:
+            spec = ReleaseSpec.model_validate(obj.get("spec") or {})
+        except ValidationError:
+            return None
+        self._specs[key] = (version, spec)
+        return spec
+
+    def _inputs(self, key: Key, obj: Mapping[str, Any]) -> tuple[Any, ...]:
+        """Everything a pass decides from besides the world and the clock."""
+        meta = obj.get("metadata", {})
+        annotations = meta.get("annotations") or {}
+        return (
+            meta.get("uid"), meta.get("generation"), meta.get("deletionTimestamp"),
+            tuple(annotations.get(a) for a in REQUEST_ANNOTATIONS.values()),
+            self._written.get(key) or obj.get("status") or {},
+        )
 
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
@@ -122,6 +198,8 @@ class Reconciler:
         ref = ObjectRef(namespace, name, meta.get("uid"))
         generation = int(meta.get("generation", 1))
         now = self.clock()
+        self._settled.pop(key, None)
+        inputs = self._inputs(key, obj)
         raw_status = self._written.get(key) or obj.get("status") or {}
         try:
             status = ReleaseStatus.model_validate(raw_status)
@@ -129,8 +207,9 @@ class Reconciler:
             log.warning("status of %s/%s is unreadable; starting from an empty one", namespace, name)
             status = ReleaseStatus()
 
+        parsed = self._spec(key, obj)
         try:
-            spec = ReleaseSpec.model_validate(obj.get("spec") or {})
+            spec = parsed or ReleaseSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
             message = explain(list(exc.errors()))
             new = status.model_copy(
@@ -179,6 +258,8 @@ class Reconciler:
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
+        if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
+            self._settled[key] = (inputs, observation)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
 
     def _blocked(

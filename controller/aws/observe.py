@@ -17,9 +17,10 @@ spec's target group is not in the listener's forward action (a group the listene
 exists: ALB refuses to delete it), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
 (+ ListDistributions to find the staging copy) for a frontend canary that has a policy attached.
 
-The operator's resync reads every steady Release in one batch (`prefetch`) and each worker then
-takes its own snapshot (`observe(key, spec, fresh=False)`), so steady state costs well under one
-call per Release per resync. A pass woken by a change reads afresh for its Release only.
+The operator's resync reads every settled Release in one batch (`observe_many`, called by
+`Reconciler.resync`); a Release whose world changed then gets a pass on its snapshot
+(`observe(key, spec, fresh=False)`), so steady state costs well under one call per Release per
+resync. A pass woken by a change reads afresh for its Release only.
 
 Not-found cases become `ObservationError`s with the contract's reasons; the rest of the world is
 still reported. This module must not change AWS.
@@ -148,7 +149,7 @@ class Observer:
 
     clients: AwsClients
     cache: TaskDefinitionCache = field(default_factory=TaskDefinitionCache)
-    snapshot_max_age: float = 120.0  # seconds a prefetched snapshot may serve a steady pass
+    snapshot_max_age: float = 120.0  # seconds a batched read's snapshot may serve a pass
     clock: Callable[[], float] = time.monotonic
     _snapshots: dict[Key, tuple[float, Observation]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -174,18 +175,6 @@ class Observer:
             for key, obs in seen.items():
                 self._snapshots[key] = (now, obs)
         return seen
-
-    def prefetch(self, steady: Sequence[tuple[Key, Mapping[str, Any]]]) -> None:
-        """The operator's resync hook: Release bodies in, snapshots stored. Invalid specs are
-        skipped (their own pass reports them)."""
-        items: list[tuple[Key, ReleaseSpec]] = []
-        for key, body in steady:
-            try:
-                items.append((key, ReleaseSpec.model_validate(body.get("spec") or {})))
-            except ValidationError:
-                continue
-        if items:
-            self.observe_many(items)
 
     def forget(self, key: Key) -> None:
         with self._lock:

@@ -4,6 +4,10 @@ Each Release gets one worker (a kopf daemon) that runs a pass, then sleeps until
 due by time (`requeue_after`, e.g. a canary pause ending), until its spec or a user request
 changes, or until the periodic resync. Passes run in a thread: boto3 and the Kubernetes client
 block, and the event loop must keep serving watches for every other Release.
+
+Settled workers (their last pass asked for no timer) are not woken by the resync: the resync loop
+hands all of them to `steady_round` (`Reconciler.resync`: one batched read, a comparison per
+Release) in one thread hop, and wakes only the workers whose Release needs a full pass.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +26,7 @@ from controller.reconciler import Reconciler
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+SteadyRound = Callable[[Sequence[tuple[Key, Mapping[str, Any]]]], list[Key]]
 
 
 def trigger_of(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -34,11 +40,13 @@ def trigger_of(body: Mapping[str, Any]) -> tuple[Any, ...]:
 class Runtime:
     reconciler: Reconciler
     resync_seconds: float = 30.0
-    prefetch: Any = None  # callable(list of (key, spec)) -> None: batched read for steady state
+    # (key, body) of settled Releases -> the keys that need a full pass. None: wake every worker.
+    steady_round: SteadyRound | None = None
     _wakeups: dict[Key, asyncio.Event] = field(default_factory=dict)
     _triggers: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     _steady: dict[Key, Any] = field(default_factory=dict)  # key -> body of Releases waiting on resync
     _resynced: set[Key] = field(default_factory=set)
+    _checked_at: dict[Key, float] = field(default_factory=dict)  # key -> monotonic time of its last round
 
     def wakeup(self, key: Key) -> asyncio.Event:
         return self._wakeups.setdefault(key, asyncio.Event())
@@ -48,12 +56,14 @@ class Runtime:
         trigger = trigger_of(body)
         if self._triggers.get(key) != trigger:
             self._triggers[key] = trigger
+            self._steady.pop(key, None)  # out of the next steady round: its worker passes now
             self.wakeup(key).set()
 
     def forget(self, key: Key) -> None:
         self._wakeups.pop(key, None)
         self._triggers.pop(key, None)
         self._steady.pop(key, None)
+        self._checked_at.pop(key, None)
 
     async def work(self, key: Key, body: Mapping[str, Any], stopped: Any) -> None:
         """The worker loop of one Release; returns when kopf stops the daemon."""
@@ -69,23 +79,28 @@ class Runtime:
                 delay = 10.0
             if delay is None:
                 self._steady[key] = body
-                # The resync loop wakes steady workers after its batched read; the timer is a fallback.
-                timeout = self.resync_seconds * (2 if self.prefetch is not None else 1)
+                # The resync loop checks settled Releases; the timer is a fallback should it fail.
+                timeout = self.resync_seconds * (2 if self.steady_round is not None else 1)
             else:
                 self._steady.pop(key, None)
                 timeout = min(delay, self.resync_seconds)
             woke = await _wait(wake, stopped, timeout)
+            while not woke and not stopped and self._checked_within(key, timeout):
+                woke = await _wait(wake, stopped, timeout)  # the resync loop has it in hand
             by_resync = key in self._resynced
             self._resynced.discard(key)
             # Woken by a change or a timer: read AWS afresh. Woken by the resync: its snapshot serves.
             fresh = not (woke and by_resync)
 
+    def _checked_within(self, key: Key, seconds: float) -> bool:
+        return key in self._steady and time.monotonic() - self._checked_at.get(key, -float("inf")) < seconds
+
     async def resync_loop(self) -> None:
-        """Every resync period, read AWS for all steady Releases in batches, then wake them."""
+        """Every resync period, check all settled Releases at once; wake the workers that must pass."""
         frozen = False
         while True:
             await asyncio.sleep(self.resync_seconds)
-            steady = list(self._steady.items())
+            steady = [(key, dict(body)) for key, body in self._steady.items()]
             if not steady:
                 continue
             if not frozen:
@@ -94,15 +109,19 @@ class Runtime:
                 # garbage collection in a steady pass from ~15% to ~3% (benchmarks/README.md).
                 gc.freeze()
                 frozen = True
-            if self.prefetch is not None:
+            need = [key for key, _ in steady]
+            if self.steady_round is not None:
                 try:
-                    await asyncio.to_thread(self.prefetch, steady)
+                    need = await asyncio.to_thread(self.steady_round, steady)
                 except Exception:
-                    log.exception("batched resync read failed; workers will read for themselves")
+                    log.exception("the resync round failed; each worker will read for itself after its fallback timer")
                     continue
-            for key, _ in steady:
-                self._resynced.add(key)
-                self.wakeup(key).set()
+                checked = time.monotonic()
+                self._checked_at.update((key, checked) for key, _ in steady)
+            for key in need:
+                if key in self._steady:  # not woken by a change meanwhile
+                    self._resynced.add(key)
+                    self.wakeup(key).set()
 
 
 async def _wait(event: asyncio.Event, stopped: Any, timeout: float) -> bool:

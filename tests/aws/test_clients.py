@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from controller.aws.clients import AwsClients, MissingRegion
+import pytest
+from botocore.utils import parse_timestamp
+
+from controller.aws.clients import AwsClients, MissingRegion, fast_timestamp
 from controller.testing.moto import MotoServer
 
 FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -45,3 +48,21 @@ def test_calls_are_counted_once_per_call_by_iam_action(moto_endpoint: MotoServer
         "cloudwatch:ListMetrics": 1,
     }
     assert clients.calls.total("ecs:") == 2
+
+
+@pytest.mark.parametrize("value", [
+    "2026-11-27T03:21:08Z", "2026-11-27T03:21:08.123456Z", "2026-11-27T03:21:08.123+01:00",
+    "Fri, 27 Nov 2026 03:21:08 GMT", "2026-11-27T03:21:08", "1764213668", 1764213668.5,
+])
+def test_the_fast_timestamp_parser_reads_what_botocore_reads(value: str | float) -> None:
+    assert fast_timestamp(value) == parse_timestamp(value)
+    assert fast_timestamp(value).utcoffset() == parse_timestamp(value).utcoffset()
+
+
+def test_response_timestamps_are_aware_datetimes(moto_endpoint: MotoServer) -> None:
+    clients = AwsClients.for_endpoint(moto_endpoint.endpoint)
+    clients.ssm.put_parameter(Name="/timestamps/probe", Value="{}", Type="String")
+    [param] = clients.ssm.get_parameters(Names=["/timestamps/probe"])["Parameters"]
+    modified = param["LastModifiedDate"]
+    assert isinstance(modified, dt.datetime) and modified.utcoffset() is not None
+    assert abs((dt.datetime.now(dt.timezone.utc) - modified).total_seconds()) < 300

@@ -168,14 +168,6 @@ def test_twelve_services_in_one_cluster_cost_two_describe_services(clients: AwsC
     assert clients.calls["ecs:DescribeServices"] == 1
 
 
-def test_prefetch_takes_release_bodies(clients: AwsClients, world: WorldIds) -> None:
-    observer = Observer(clients)
-    observer.prefetch([(KEY, {"spec": world.spec()}), (("x", "broken"), {"spec": {"environment": "nowhere"}})])
-    clients.calls.reset()
-    obs = observer.observe(KEY, spec_of(world), fresh=False)
-    assert clients.calls.total() == 0 and obs.backend_version_serving == "1.0.0"
-
-
 def test_old_snapshots_are_not_served(clients: AwsClients, world: WorldIds) -> None:
     now = [0.0]
     observer = Observer(clients, snapshot_max_age=60, clock=lambda: now[0])

@@ -309,6 +309,11 @@ def drift_metric(operator: OperatorProcess, namespace: str, resource: str) -> fl
     return sum(float(m) for m in pattern.findall(operator.metrics()))
 
 
+def unchanged_total(operator: OperatorProcess) -> float:
+    found = re.search(r'^release_controller_reconcile_total\{result="unchanged"\} ([0-9.e+]+)$', operator.metrics(), re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 # Detection waits for the next resync (3 s) and the revert takes a pass or two more (2 s polls),
 # on a machine shared with other test runs: this bound is "one resync", with room for the load.
 REVERT_WITHIN = RESYNC + 12.0
@@ -321,6 +326,10 @@ def test_hand_made_changes_are_detected_and_reverted_within_a_resync(
                                                     frontend_version="1.0.0", featureFlags={"a": True}))
     blue, green = world.stable_target_group_arn, world.canary_target_group_arn
     ours = [t["id"] for t in task_sets(aws, world)]
+    # Settled, it is checked by the resync round without a pass of its own (result="unchanged").
+    unchanged = unchanged_total(operator)
+    wait_for("a resync round finding Releases unchanged", lambda: unchanged_total(operator) > unchanged,
+             2 * RESYNC + 5)
 
     set_weights(aws, world, 60)
     took = wait_for("listener weights reverted", lambda: weights(aws, world) == {blue: 100, green: 0}, REVERT_WITHIN)
