@@ -774,11 +774,26 @@ class _Pass:
             self.flip_flags_back()  # asked again if the rollback's flag write did not land
         if self.spec.frontend is not None and staging_weight(self.obs, None) > 0:
             self.actions.append(DisableStaging(self.spec.frontend.cloudfront.distribution_id))
+        self.hold_frontend_origin()
         if self.ecs_controller:
             return
         acts, done = self.fleet.back_to_stable()
         self.actions += acts
         if not done or acts:
+            self.wait(POLL)
+
+    def hold_frontend_origin(self) -> None:
+        """A rollback's origin switch that did not land is asked again: while AWS still shows the
+        frontend rolled back from, the origin goes to the stable one. (Anything else on the origin
+        is a hand-made change, which the drift policy covers once a rollout succeeds.)"""
+        fe, live = self.spec.frontend, self.obs.frontend
+        stable = self.st.frontend.stable_version
+        if fe is None or live is None or not stable or stable == fe.version:
+            return
+        want = origin_path(self.spec, stable)
+        if want is not None and live.origin_path == origin_path(self.spec) != want:
+            cf = fe.cloudfront
+            self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, want, tuple(cf.invalidate_paths)))
             self.wait(POLL)
 
     # ------------------------------------------------------------------ after the backend

@@ -20,7 +20,7 @@ from controller.planner.actions import (
 )
 from controller.planner.conditions import find
 
-from tests.planner.sim import BLUE, DIST, GREEN, ctx, drive, image, make_spec, measurement, world
+from tests.planner.sim import BLUE, DIST, GREEN, Knobs, ctx, drive, image, make_spec, measurement, world
 
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "30s"}}]}}
 METRICS = {"interval": "10s", "failureLimit": 0, "minSamples": 1,
@@ -109,3 +109,32 @@ def test_failed_backend_canary_never_touches_the_frontend() -> None:
     assert run.observation.frontend.origin_path == "/releases/1.0.0"  # type: ignore[union-attr]
     assert [t.image for t in run.observation.service.task_sets] == [image("1.0.0")]  # type: ignore[union-attr]
     assert not any(isinstance(a, (DeleteTaskSet, ScaleTaskSet)) for a in run.passes[-1].decision.actions)
+
+
+def test_a_rollback_origin_switch_that_did_not_land_is_asked_again() -> None:
+    """The rollback asked CloudFront for the previous frontend and the write was lost (a pass died,
+    a throttled call ran out of retries): the RolledBack Release keeps asking until AWS shows it."""
+    base = drive(make_spec("1.0.0", CANARY, frontend=frontend("1.0.0"), analysis=METRICS),
+                 world("1.0.0", frontend_path="/releases/1.0.0"))
+    spec = make_spec("2.0.0", CANARY, frontend=frontend("2.0.0"), analysis=METRICS)
+    good = drive(spec, base.observation, base.status, now=base.now,
+                 measure=lambda now, obs, st: [measurement("error-rate", 0.0, now)],
+                 until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    lost = Knobs(lose=lambda a: isinstance(a, SetOriginPath))
+    bad = drive(spec, good.observation, good.status, now=good.now + timedelta(seconds=20),
+                measure=lambda now, obs, st: [measurement("error-rate", 0.5, now)], knobs=lost,
+                until=lambda p: p.decision.status.phase == Phase.ROLLED_BACK)
+    assert bad.observation.frontend.origin_path == "/releases/2.0.0"  # type: ignore[union-attr]
+
+    held = decide(spec, bad.status, bad.observation, ctx(bad.now + timedelta(seconds=2)))
+    origins = [a for a in held.actions if isinstance(a, SetOriginPath)]
+    assert [a.origin_path for a in origins] == ["/releases/1.0.0"]
+    assert held.requeue_after is not None  # and it looks again until the switch shows
+    after = drive(spec, bad.observation, bad.status, now=bad.now + timedelta(seconds=2))
+    assert after.observation.frontend.origin_path == "/releases/1.0.0"  # type: ignore[union-attr]
+    assert after.status.phase == Phase.ROLLED_BACK
+    # Once AWS shows it, holding costs nothing.
+    assert not any(isinstance(a, SetOriginPath) for a in after.passes[-1].decision.actions)
+    # A hand-made origin (neither version) is not this rollback's business.
+    elsewhere = replace(after.observation, frontend=replace(after.observation.frontend, origin_path="/releases/0.9.0"))  # type: ignore[type-var]
+    assert not any(isinstance(a, SetOriginPath) for a in decide(spec, after.status, elsewhere, ctx(after.now)).actions)
