@@ -385,6 +385,10 @@ class FrontendStatus(Model):
         default=None, ge=0,
         description="Step of the frontend canary (CloudFront continuous deployment) in progress; unset when none runs.",
     )
+    origin_requested: str | None = Field(
+        default=None,
+        description="Origin path a finished pass switched the distribution to (with its invalidation); unset once live.",
+    )
 
 
 class Verdict(StrEnum):

@@ -854,15 +854,23 @@ class _Pass:
                 return
         elif fs.action is not None:
             self.actions.append(fs.action)
+            self.frontend(origin_requested=fs.action.origin_path)
             self.waiting_on_aws(f"switching the frontend to {fs.action.origin_path}", deadline=False)
             return
         if self.st.frontend.current_step is not None:
             self.frontend(current_step=None, canary_weight=0)  # the canary was dropped from the spec
-        if self.spec.frontend is not None and self.st.frontend.stable_version != self.spec.frontend.version:
+        fe = self.spec.frontend
+        if fe is not None and self.st.frontend.stable_version != fe.version:
             if self.st.frontend.stable_version is not None:
-                self.event("FrontendSwitched", f"frontend {self.spec.frontend.version} live at {origin_path(self.spec)}")
-            self.update(frontend=self.st.frontend.model_copy(update={"stable_version": self.spec.frontend.version}))
-        self.update(frontend=self.st.frontend.model_copy(update={"canary_version": None}))
+                want = origin_path(self.spec)
+                if not frontend_canary_plan(self.spec) and self.st.frontend.origin_requested != want and want:
+                    # AWS shows the new path, yet no finished pass asked for it: the one that switched it
+                    # died before its invalidation. Asked again, the effector only invalidates (once).
+                    cf = fe.cloudfront
+                    self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, want, tuple(cf.invalidate_paths)))
+                self.event("FrontendSwitched", f"frontend {fe.version} live at {origin_path(self.spec)}")
+            self.frontend(stable_version=fe.version)
+        self.frontend(canary_version=None, origin_requested=None)
         self.finish(warm)
 
     def contract_gate(self, fs: FrontendStep) -> bool:

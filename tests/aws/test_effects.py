@@ -174,6 +174,21 @@ def test_origin_path_switch_invalidates_once(clients: AwsClients, world: WorldId
     assert obs.frontend is not None and obs.frontend.origin_path == "/releases/2.0.0"
 
 
+def test_a_switch_made_without_its_invalidation_gets_it_from_the_next_ask(clients: AwsClients, world: WorldIds) -> None:
+    """The pass that switched the origin died before CreateInvalidation: asked again, the effector
+    leaves the distribution alone and creates the one missing invalidation."""
+    got = clients.cloudfront.get_distribution_config(Id=world.distribution_id)
+    config = got["DistributionConfig"]
+    config["Origins"]["Items"][0]["OriginPath"] = "/releases/2.0.0"
+    clients.cloudfront.update_distribution(Id=world.distribution_id, IfMatch=got["ETag"], DistributionConfig=config)
+    clients.calls.reset()
+    action = SetOriginPath(world.distribution_id, "web", "/releases/2.0.0", ("/index.html",))
+    assert apply([action], clients) and apply([action], clients) == []
+    assert clients.calls["cloudfront:UpdateDistribution"] == 0 and clients.calls["cloudfront:CreateInvalidation"] == 1
+    invalidations = clients.cloudfront.list_invalidations(DistributionId=world.distribution_id)["InvalidationList"]
+    assert invalidations["Quantity"] == 1
+
+
 def test_flags_are_published_once(clients: AwsClients, world: WorldIds) -> None:
     flags = {"new_chat_interface": True, "enhanced_ai_models": {"enabled": True, "rolloutPercent": 20}}
     action = PublishFlags("/release-controller/production/pratiko/flags", flags, world.bucket,

@@ -138,3 +138,26 @@ def test_a_rollback_origin_switch_that_did_not_land_is_asked_again() -> None:
     # A hand-made origin (neither version) is not this rollback's business.
     elsewhere = replace(after.observation, frontend=replace(after.observation.frontend, origin_path="/releases/0.9.0"))  # type: ignore[type-var]
     assert not any(isinstance(a, SetOriginPath) for a in decide(spec, after.status, elsewhere, ctx(after.now)).actions)
+
+
+def test_a_switch_whose_pass_died_before_its_invalidation_is_invalidated_by_the_next_pass() -> None:
+    """UpdateDistribution landed, then the pass died before CreateInvalidation and before writing
+    status. The next pass sees the new path already live; it asks for the switch again, which the
+    effector turns into the missing invalidation (once per switch, by caller reference)."""
+    base = drive(make_spec("1.0.0", {"type": "Fast"}, frontend=frontend("1.0.0")),
+                 world("1.0.0", frontend_path="/releases/1.0.0"))
+    spec = make_spec("2.0.0", {"type": "Fast"}, frontend=frontend("2.0.0"))
+    run = drive(spec, base.observation, base.status, now=base.now,
+                until=lambda p: any(isinstance(a, SetOriginPath) for a in p.decision.actions))
+    assert run.observation.frontend.origin_path == "/releases/2.0.0"  # type: ignore[union-attr]
+    status_before = run.passes[-2].decision.status  # what the API server still holds
+
+    died = decide(spec, status_before, run.observation, ctx(run.now + timedelta(seconds=1)))
+    (again,) = [a for a in died.actions if isinstance(a, SetOriginPath)]
+    assert again.origin_path == "/releases/2.0.0" and "/index.html" in again.invalidate_paths
+    assert died.status.frontend.stable_version == "2.0.0"
+
+    # The pass that switched finished: the next one only records the frontend as live.
+    finished = decide(spec, run.status, run.observation, ctx(run.now + timedelta(seconds=1)))
+    assert not any(isinstance(a, SetOriginPath) for a in finished.actions)
+    assert finished.status.frontend.stable_version == "2.0.0" and finished.status.frontend.origin_requested is None
