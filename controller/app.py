@@ -71,7 +71,7 @@ def build_reconciler(
 
 
 def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = None) -> Runtime:
-    aws = AwsClients.from_env(env)
+    aws = AwsClients.from_env(env, lean_reads=True)
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client)

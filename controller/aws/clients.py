@@ -22,7 +22,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -111,6 +111,9 @@ class AwsClients:
     # The Session the clients came from: tooling (seeding a moto world) makes other clients with it.
     session: Any = field(default=None, compare=False, repr=False)
 
+    # Twins of the clients whose resync reads parse lean models (controller/aws/lean.py); None: use these.
+    reads: "AwsClients | None" = field(default=None, compare=False, repr=False)
+
     @classmethod
     def from_env(
         cls,
@@ -119,18 +122,36 @@ class AwsClients:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_pool_connections: int = 32,
+        lean_reads: bool = False,
     ) -> "AwsClients":
         """Build every client from the standard AWS environment (`os.environ` unless `env` is given).
 
         Credentials come from the default chain; when `env` carries AWS_ACCESS_KEY_ID and
         AWS_SECRET_ACCESS_KEY (tests, `dev up`'s env.sh) they are used for this Session only.
+        `lean_reads` also builds `reads`: clients of a second Session whose batched resync reads
+        parse only what the observer uses. They count their calls with these.
         """
         env = os.environ if env is None else env
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if not region:
             raise MissingRegion("set AWS_REGION (or AWS_DEFAULT_REGION): the controller never guesses a region")
+        timeouts = (connect_timeout, read_timeout, max_pool_connections)
+        clients = cls._build(env, region, CallCounter(), timeouts, lean=False)
+        if lean_reads:
+            clients = replace(clients, reads=cls._build(env, region, clients.calls, timeouts, lean=True))
+        return clients
+
+    @classmethod
+    def _build(
+        cls, env: Mapping[str, str], region: str, counter: CallCounter, timeouts: tuple[float, float, int], lean: bool
+    ) -> "AwsClients":
+        connect_timeout, read_timeout, max_pool_connections = timeouts
         core = botocore.session.get_session()
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
+        if lean:
+            from controller.aws import lean as lean_models
+
+            lean_models.register(core)
         session = boto3.session.Session(
             botocore_session=core,
             aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
@@ -139,7 +160,6 @@ class AwsClients:
             region_name=region,
         )
         endpoint = env.get("AWS_ENDPOINT_URL") or None
-        counter = CallCounter()
         built: dict[str, Any] = {}
         # The service name is a runtime value, which boto3-stubs' per-service overloads cannot type.
         make_client: Any = session.client

@@ -154,6 +154,11 @@ class Observer:
     _snapshots: dict[Key, tuple[float, Observation]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    @property
+    def _reads(self) -> AwsClients:
+        """Clients for the four batched reads: lean models when built with them (controller/aws/lean.py)."""
+        return self.clients.reads or self.clients
+
     # ------------------------------------------------------------------ the API the reconciler uses
 
     def observe(self, key: Key, spec: ReleaseSpec, fresh: bool = True) -> Observation:
@@ -236,7 +241,7 @@ class Observer:
             name = _name(t.service)
             if name not in by_cluster[t.cluster]:
                 by_cluster[t.cluster].append(name)
-        ecs = self.clients.ecs
+        ecs = self._reads.ecs
         found: dict[tuple[str, str], Mapping[str, Any] | ObservationError] = {}
         for cluster, names in by_cluster.items():
             for chunk in _chunks(names, SERVICES_PER_CALL):
@@ -303,7 +308,7 @@ class Observer:
 
     def _describe_listeners(self, arns: list[str]) -> dict[str, Listener | ObservationError]:
         try:
-            resp = self.clients.elbv2.describe_listeners(ListenerArns=arns)
+            resp = self._reads.elbv2.describe_listeners(ListenerArns=arns)
         except AwsFailure as exc:
             if is_not_found(exc, "ListenerNotFound") and len(arns) > 1:
                 # One missing listener fails the whole call: ask one by one to say which.
@@ -333,7 +338,6 @@ class Observer:
     def _frontends(self, targets: Sequence[Targets]) -> dict[Key, Frontend | ObservationError]:
         wanted = [t for t in targets if t.distribution_id]
         ids = list(dict.fromkeys(t.distribution_id for t in wanted if t.distribution_id))
-        cf = self.clients.cloudfront
         # id -> (status, DistributionConfig or a list summary: both carry Origins)
         configs: dict[str, tuple[str, Mapping[str, Any]] | ObservationError] = {}
         from_list = len(ids) > 1
@@ -343,7 +347,8 @@ class Observer:
                 remaining = set(ids)
                 marker = ""
                 while remaining:
-                    page = cf.list_distributions(**({"Marker": marker} if marker else {}), MaxItems="100")
+                    page = self._reads.cloudfront.list_distributions(
+                        **({"Marker": marker} if marker else {}), MaxItems="100")
                     dl = page["DistributionList"]
                     for summary in dl.get("Items", []) or []:
                         if summary["Id"] in remaining:
@@ -418,7 +423,7 @@ class Observer:
         out: dict[str, Mapping[str, Any] | ObservationError | None] = {}
         for chunk in _chunks(names, PARAMETERS_PER_CALL):
             try:
-                resp = self.clients.ssm.get_parameters(Names=chunk)
+                resp = self._reads.ssm.get_parameters(Names=chunk)
             except AwsFailure as exc:
                 out.update({n: observation_error(exc, f"SSM parameter {n}") for n in chunk})
                 continue
