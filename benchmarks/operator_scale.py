@@ -413,8 +413,10 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
             cpu=cpu, elapsed=elapsed, reconciles=passes, rss=peak_rss_mib(pid), periods=periods,
             calls_per=per_release_resync,
         )
+        unchanged = metric_sum(last.metrics, "release_controller_reconcile_total", result="unchanged") - metric_sum(
+            first.metrics, "release_controller_reconcile_total", result="unchanged")
         report.add("steady window", f"{elapsed:.0f}s", f"{periods:.1f} resync rounds of {n} reconciles "
-                   f"({passes:.0f}; every Release Succeeded, nothing to change)")
+                   f"({passes:.0f}, {unchanged:.0f} found unchanged by the round without a pass)")
         report.add("AWS calls per Release per resync", f"{per_release_resync:.3f}",
                    f"{total_calls:.0f} calls; target <= 1 read")
         for op, count in sorted(calls.items(), key=lambda kv: -kv[1]):
