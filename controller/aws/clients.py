@@ -31,6 +31,7 @@ from botocore.config import Config
 from botocore.utils import parse_timestamp
 
 from controller import metrics
+from controller.aws import lean as lean_models
 
 # boto3 client name -> (IAM action prefix, the service part of AWS_ENDPOINT_URL_<SERVICE>).
 SERVICES: Mapping[str, tuple[str, str]] = {
@@ -138,19 +139,18 @@ class AwsClients:
         timeouts = (connect_timeout, read_timeout, max_pool_connections)
         clients = cls._build(env, region, CallCounter(), timeouts, lean=False)
         if lean_reads:
-            clients = replace(clients, reads=cls._build(env, region, clients.calls, timeouts, lean=True))
+            clients = replace(clients, reads=cls._build(env, region, clients.calls, timeouts, lean=True, full=clients))
         return clients
 
     @classmethod
     def _build(
-        cls, env: Mapping[str, str], region: str, counter: CallCounter, timeouts: tuple[float, float, int], lean: bool
+        cls, env: Mapping[str, str], region: str, counter: CallCounter, timeouts: tuple[float, float, int], lean: bool,
+        full: "AwsClients | None" = None,
     ) -> "AwsClients":
         connect_timeout, read_timeout, max_pool_connections = timeouts
         core = botocore.session.get_session()
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
         if lean:
-            from controller.aws import lean as lean_models
-
             lean_models.register(core)
         session = boto3.session.Session(
             botocore_session=core,
@@ -164,6 +164,9 @@ class AwsClients:
         # The service name is a runtime value, which boto3-stubs' per-service overloads cannot type.
         make_client: Any = session.client
         for name, (prefix, env_name) in SERVICES.items():
+            if lean and full is not None and name not in lean_models.LEAN:
+                built[name] = getattr(full, name)  # nothing to trim: the twin shares the full client
+                continue
             config = Config(
                 region_name=region,
                 retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
