@@ -175,8 +175,12 @@ class Reconciler:
         return (
             meta.get("uid"), meta.get("generation"), meta.get("deletionTimestamp"),
             tuple(annotations.get(a) for a in REQUEST_ANNOTATIONS.values()),
-            self._written.get(key) or obj.get("status") or {},
+            self._raw_status(key, obj),
         )
+
+    def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The status to decide from: what this process last wrote, else what the API server holds."""
+        return self._written.get(key) or obj.get("status") or {}
 
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
@@ -200,7 +204,7 @@ class Reconciler:
         now = self.clock()
         self._settled.pop(key, None)
         inputs = self._inputs(key, obj)
-        raw_status = self._written.get(key) or obj.get("status") or {}
+        raw_status = self._raw_status(key, obj)
         try:
             status = ReleaseStatus.model_validate(raw_status)
         except ValidationError:

@@ -46,7 +46,6 @@ from controller.planner.actions import (
     Action,
     DisableStaging,
     PromoteStaging,
-    SetOriginPath,
     SetStagingWeight,
     UpdateServiceImage,
     external_id_for,
@@ -67,6 +66,7 @@ from controller.planner.tiers import (
     publish_flags,
     staged_at,
     staging_weight,
+    switch_origin,
 )
 from controller.planner.world import Observation
 
@@ -725,11 +725,8 @@ class _Pass:
         """The origin path back to the last good revision's frontend, when it differs. True: asked."""
         if not self.frontend_changed(prev):
             return False
-        assert self.spec.frontend is not None and prev is not None and prev.frontend_version is not None
-        cf = self.spec.frontend.cloudfront
-        path = origin_path(self.spec, prev.frontend_version)
-        assert path is not None
-        self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, path, tuple(cf.invalidate_paths)))
+        assert prev is not None and prev.frontend_version is not None
+        self.actions.append(switch_origin(self.spec, prev.frontend_version))
         self.update(frontend=FrontendStatus(stable_version=prev.frontend_version))
         return True
 
@@ -792,8 +789,7 @@ class _Pass:
             return
         want = origin_path(self.spec, stable)
         if want is not None and live.origin_path == origin_path(self.spec) != want:
-            cf = fe.cloudfront
-            self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, want, tuple(cf.invalidate_paths)))
+            self.actions.append(switch_origin(self.spec, stable))
             self.wait(POLL)
 
     # ------------------------------------------------------------------ after the backend
@@ -863,12 +859,11 @@ class _Pass:
         if fe is not None and self.st.frontend.stable_version != fe.version:
             if self.st.frontend.stable_version is not None:
                 want = origin_path(self.spec)
-                if not frontend_canary_plan(self.spec) and self.st.frontend.origin_requested != want and want:
+                if not frontend_canary_plan(self.spec) and self.st.frontend.origin_requested != want:
                     # AWS shows the new path, yet no finished pass asked for it: the one that switched it
                     # died before its invalidation. Asked again, the effector only invalidates (once).
-                    cf = fe.cloudfront
-                    self.actions.append(SetOriginPath(cf.distribution_id, cf.origin_id, want, tuple(cf.invalidate_paths)))
-                self.event("FrontendSwitched", f"frontend {fe.version} live at {origin_path(self.spec)}")
+                    self.actions.append(switch_origin(self.spec))
+                self.event("FrontendSwitched", f"frontend {fe.version} live at {want}")
             self.frontend(stable_version=fe.version)
         self.frontend(canary_version=None, origin_requested=None)
         self.finish(warm)

@@ -26,12 +26,11 @@ from controller.planner.actions import (
     Action,
     DisableStaging,
     EnsureTaskSet,
-    SetOriginPath,
     UpdateServiceImage,
     external_id_for,
 )
 from controller.planner.fleet import SCALE_TOLERANCE, STEADY, fleet
-from controller.planner.tiers import origin_path, publish_flags, staging_weight
+from controller.planner.tiers import origin_path, publish_flags, staging_weight, switch_origin
 from controller.planner.world import Observation, TaskSet
 
 RESOURCES = ("taskset", "service", "listener", "origin", "staging", "flags")
@@ -145,8 +144,7 @@ def detect(
         if obs.frontend.origin_path != want:
             differences.append(Difference(
                 "origin", f"origin {fe.cloudfront.origin_id} path is {obs.frontend.origin_path or '(none)'}, want {want}"))
-            cf = fe.cloudfront
-            revert.append(SetOriginPath(cf.distribution_id, cf.origin_id, want, tuple(cf.invalidate_paths)))
+            revert.append(switch_origin(spec))
         if staging_weight(obs, None) > 0:
             differences.append(Difference(
                 "staging", f"staging distribution takes {staging_weight(obs, None)}% of viewers with no frontend canary running"))

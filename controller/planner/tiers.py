@@ -35,6 +35,14 @@ def origin_path(spec: ReleaseSpec, version: str | None = None) -> str | None:
     return spec.frontend.cloudfront.origin_path_template.format(version=version or spec.frontend.version)
 
 
+def switch_origin(spec: ReleaseSpec, version: str | None = None) -> SetOriginPath:
+    """The distribution's origin to `version`'s path (the spec's frontend by default), entry documents invalidated."""
+    path = origin_path(spec, version)
+    assert spec.frontend is not None and path is not None
+    cf = spec.frontend.cloudfront
+    return SetOriginPath(cf.distribution_id, cf.origin_id, path, tuple(cf.invalidate_paths))
+
+
 def publish_flags(spec: ReleaseSpec, obs: Observation, namespace: str, name: str) -> PublishFlags | None:
     """The PublishFlags action when the published document differs from the spec, else None."""
     return publish_document(spec, obs, namespace, name, flags_document(spec))
@@ -89,13 +97,7 @@ def frontend_step(spec: ReleaseSpec, obs: Observation, stable_backend: str | Non
         return FrontendStep(None, True, compatible, message, serving)
     if compatible is False:
         return FrontendStep(None, False, False, message, serving)
-    action = SetOriginPath(
-        distribution_id=fe.cloudfront.distribution_id,
-        origin_id=fe.cloudfront.origin_id,
-        origin_path=want,
-        invalidate_paths=tuple(fe.cloudfront.invalidate_paths),
-    )
-    return FrontendStep(action, False, compatible, message, serving)
+    return FrontendStep(switch_origin(spec), False, compatible, message, serving)
 
 
 def backend_change_refused(spec: ReleaseSpec, obs: Observation, live_frontend: str | None) -> str | None:

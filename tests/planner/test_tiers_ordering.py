@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from controller.api.release import ConditionType, Phase
+from controller.api.release import ConditionType, Phase, ReleaseSpec
 from controller.planner import decide
 from controller.planner.actions import (
     DeleteTaskSet,
@@ -20,7 +20,7 @@ from controller.planner.actions import (
 )
 from controller.planner.conditions import find
 
-from tests.planner.sim import BLUE, DIST, GREEN, Knobs, ctx, drive, image, make_spec, measurement, world
+from tests.planner.sim import BLUE, DIST, GREEN, Knobs, Run, ctx, drive, image, make_spec, measurement, world
 
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "30s"}}]}}
 METRICS = {"interval": "10s", "failureLimit": 0, "minSamples": 1,
@@ -51,13 +51,19 @@ def test_both_tiers_change_backend_first_then_flags_then_frontend() -> None:
     assert run.status.history[-1].backend_version == "2.0.0" and run.status.history[-1].frontend_version == "2.0.0"
 
 
-def test_rollback_after_promotion_moves_the_frontend_back_before_the_backend() -> None:
+def promoted_with_frontend() -> tuple[ReleaseSpec, Run]:
+    """Backend and frontend 1.0.0 -> 2.0.0 through a healthy canary: the spec and the run that promoted it."""
     base = drive(make_spec("1.0.0", CANARY, frontend=frontend("1.0.0"), analysis=METRICS),
                  world("1.0.0", frontend_path="/releases/1.0.0"))
     spec = make_spec("2.0.0", CANARY, frontend=frontend("2.0.0"), analysis=METRICS)
     good = drive(spec, base.observation, base.status, now=base.now,
                  measure=lambda now, obs, st: [measurement("error-rate", 0.0, now)],
                  until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    return spec, good
+
+
+def test_rollback_after_promotion_moves_the_frontend_back_before_the_backend() -> None:
+    spec, good = promoted_with_frontend()
     assert good.observation.frontend.origin_path == "/releases/2.0.0"  # type: ignore[union-attr]
     bad = drive(spec, good.observation, good.status, now=good.now + timedelta(seconds=20),
                 measure=lambda now, obs, st: [measurement("error-rate", 0.5, now)],
@@ -114,12 +120,7 @@ def test_failed_backend_canary_never_touches_the_frontend() -> None:
 def test_a_rollback_origin_switch_that_did_not_land_is_asked_again() -> None:
     """The rollback asked CloudFront for the previous frontend and the write was lost (a pass died,
     a throttled call ran out of retries): the RolledBack Release keeps asking until AWS shows it."""
-    base = drive(make_spec("1.0.0", CANARY, frontend=frontend("1.0.0"), analysis=METRICS),
-                 world("1.0.0", frontend_path="/releases/1.0.0"))
-    spec = make_spec("2.0.0", CANARY, frontend=frontend("2.0.0"), analysis=METRICS)
-    good = drive(spec, base.observation, base.status, now=base.now,
-                 measure=lambda now, obs, st: [measurement("error-rate", 0.0, now)],
-                 until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    spec, good = promoted_with_frontend()
     lost = Knobs(lose=lambda a: isinstance(a, SetOriginPath))
     bad = drive(spec, good.observation, good.status, now=good.now + timedelta(seconds=20),
                 measure=lambda now, obs, st: [measurement("error-rate", 0.5, now)], knobs=lost,
