@@ -19,6 +19,7 @@ controller.testing.binaries` builds what is missing and prints the paths and tim
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -223,6 +224,90 @@ def _go(args: list[str], cwd: Path, log: TextIO) -> str:
         raise BuildError(f"`go {' '.join(args)}` failed ({proc.returncode}) in {cwd}:\n{tail}")
     print(f"[binaries]   ... {time.monotonic() - started:.0f}s", file=log, flush=True)
     return proc.stdout
+
+
+# --- other Go programs: tools built from their modules, and small programs of our own ----------
+
+
+def ensure_go_tool(
+    name: str,
+    package: str,
+    version: str,
+    *,
+    module: str | None = None,
+    inherit_replaces: bool = False,
+    ldflags: str = "",
+    cache_dir: Path | None = None,
+    log: TextIO | None = None,
+) -> Path:
+    """Build the main `package` of `module@version` (module defaults to the package) and cache it.
+
+    With `inherit_replaces`, the wrapper copies the module's own non-local `replace` lines, which
+    `go build` ignores in a dependency's go.mod (Flux's controllers, Helm and kubernetes have them).
+    """
+    out = log if log is not None else sys.stderr
+    mod = module or package
+
+    def build(name: str, version: str, work: Path, log: TextIO) -> None:
+        replaces = ""
+        if inherit_replaces:
+            scratch = work / "download"
+            scratch.mkdir()
+            (scratch / "go.mod").write_text(f"module download\n\ngo {_WRAPPER_GO}\n")
+            info = json.loads(_go(["mod", "download", "-json", f"{mod}@{version}"], scratch, log))
+            replaces = "".join(f"replace {line}\n" for line in module_replaces(Path(info["GoMod"]).read_text()))
+        (work / "go.mod").write_text(
+            f"module wrapper\n\ngo {_WRAPPER_GO}\n\nrequire {mod} {version}\n\n{replaces}"
+        )
+        # `go get` the module, not the package: this proxy answers 403 (not 404) for a package
+        # path probed as a module, and `go` gives up on a 403.
+        _go(["get", f"{mod}@{version}"], work, log)
+        args = ["build", "-trimpath"] + (["-ldflags", ldflags] if ldflags else [])
+        _go([*args, "-o", str(work / "out" / name), package], work, log)
+
+    return _ensure(name, version, build, cache_dir, out)
+
+
+def ensure_go_source(
+    name: str, source: Path, *, cache_dir: Path | None = None, log: TextIO | None = None
+) -> Path:
+    """Build a Go program kept in this repository (a directory with go.mod and *.go files).
+
+    The cache key is a hash of the directory's files, so an edit rebuilds and nothing else does;
+    `go mod tidy` resolves its requirements through the module proxy on the first build.
+    """
+
+    out = log if log is not None else sys.stderr
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    version = "src-" + digest.hexdigest()[:16]
+
+    def build(name: str, version: str, work: Path, log: TextIO) -> None:
+        shutil.copytree(source, work / "src")
+        _go(["mod", "tidy"], work / "src", log)
+        _go(["build", "-trimpath", "-o", str(work / "out" / name), "."], work / "src", log)
+
+    return _ensure(name, version, build, cache_dir, out)
+
+
+_REPLACE_BLOCK = re.compile(r"^replace\s*\((.*?)^\)", re.MULTILINE | re.DOTALL)
+_REPLACE_ONE = re.compile(r"^replace\s+([^(\s].*)$", re.MULTILINE)
+
+
+def module_replaces(gomod: str) -> list[str]:
+    """The `replace` directives of a go.mod that point at other modules (not at local paths).
+
+    >>> module_replaces("replace (\\n\\ta v1 => b v2\\n\\tc => ./c\\n)\\nreplace d => e v3\\n")
+    ['a v1 => b v2', 'd => e v3']
+    """
+    lines = [line for block in _REPLACE_BLOCK.findall(gomod) for line in block.splitlines()]
+    lines += _REPLACE_ONE.findall(gomod)
+    kept = []
+    for line in (raw.split("//", 1)[0].strip() for raw in lines):
+        if "=>" in line and not line.split("=>", 1)[1].strip().startswith((".", "/")):
+            kept.append(line)
+    return kept
 
 
 def _is_executable(path: Path) -> bool:
