@@ -68,9 +68,10 @@ def released(body: kopf.Body, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
     runtime.forget(key)
-    runtime.reconciler.forget(key)
+    freed = runtime.reconciler.released(key[0], key[1], body.metadata.uid)
     metrics.forget(*key)
     runtime.reconciler.sink.event(
         ObjectRef(key[0], key[1], body.metadata.uid), "Unmanaged",
-        "Release deleted: the controller stopped managing it and left AWS as it is",
+        "Release deleted: the controller stopped managing it and left AWS as it is"
+        + (f"; released its claim on {', '.join(freed)}" if freed else ""),
     )
