@@ -45,6 +45,8 @@ from controller.planner.world import Observation
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
+"""`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
 CONFLICT_RECHECK = 10.0
 """A Release in conflict looks again this often: its owner may be deleted or hand the service over."""
 AFTER_SPEC_CHANGE = 0.5
@@ -152,6 +154,35 @@ class Reconciler:
         if self.claims is None or not uid:
             return []
         return self.claims.release(Holder(namespace, name, uid))
+
+    def finalize(self, obj: Mapping[str, Any]) -> bool:
+        """One pass for a Release being deleted; True once it may go.
+
+        A Release in the middle of a rollout (a canary task set, or a frontend canary step) is
+        aborted first: all traffic back on the stable version, the canary removed, as `abort` does;
+        it may go once a pass finds nothing left to change. A settled Release goes at once and AWS
+        is left as it is. The annotation `delivery.pratiko.ai/on-delete: Orphan` leaves AWS as it is
+        in every case. A deletion never touches the task set that serves traffic.
+        """
+        meta = obj.get("metadata", {})
+        key = (meta["namespace"], meta["name"])
+        if (meta.get("annotations") or {}).get(ON_DELETE_ANNOTATION) == "Orphan":
+            return True
+        try:
+            status = ReleaseStatus.model_validate(self._raw_status(key, obj))
+        except ValidationError:
+            return True
+        if not _in_flight(status):
+            return True
+        token = f"deleted:{meta.get('uid')}"
+        if status.acknowledged.abort != token:
+            self.sink.event(ObjectRef(key[0], key[1], meta.get("uid")), "Deleting",
+                            "Release deleted mid-rollout: all traffic goes back on the stable version and the "
+                            "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
+                            "leave AWS as it is)", "Warning")
+        annotations = {**(meta.get("annotations") or {}), REQUEST_ANNOTATIONS["abort"]: token}
+        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True)
+        return outcome.actions == 0 and outcome.phase not in (Phase.PROGRESSING, Phase.PAUSED)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
         """The periodic check of settled Releases; returns those that need a full pass.
@@ -371,6 +402,12 @@ class Reconciler:
         metrics.record_phase(namespace, name, status.phase.value)
         metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
         metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+
+
+def _in_flight(status: ReleaseStatus) -> bool:
+    """A rollout has something that a deletion must put back: a backend or frontend canary."""
+    return (status.phase in (Phase.PROGRESSING, Phase.PAUSED) or status.backend.canary_image is not None
+            or status.frontend.current_step is not None)
 
 
 def _accepted(spec: ReleaseSpec) -> Event:

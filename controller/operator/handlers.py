@@ -79,14 +79,18 @@ async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: A
 
 @kopf.on.delete(*RELEASES, registry=registry)
 def released(body: kopf.Body, memo: Any, **_: Any) -> None:
-    """Deleting a Release stops managing it; what runs in AWS stays as it is."""
+    """Deleting a Release: a rollout in flight is aborted first (traffic back on stable, canary
+    removed), then the controller stops managing it and frees its claims (Reconciler.finalize)."""
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
+    ref = ObjectRef(key[0], key[1], body.metadata.uid)
+    if not runtime.reconciler.finalize(body):
+        raise kopf.TemporaryError("deleting: waiting for all traffic to be back on the stable version", delay=1)
     runtime.forget(key)
     freed = runtime.reconciler.released(key[0], key[1], body.metadata.uid)
     metrics.forget(*key)
     runtime.reconciler.sink.event(
-        ObjectRef(key[0], key[1], body.metadata.uid), "Unmanaged",
-        "Release deleted: the controller stopped managing it and left AWS as it is"
+        ref, "Unmanaged",
+        "Release deleted: the controller stopped managing it; AWS serves what the Release last left live"
         + (f"; released its claim on {', '.join(freed)}" if freed else ""),
     )
