@@ -89,9 +89,14 @@ class ReleaseApi:
                 GROUP, VERSION, namespace, PLURAL, name, ops, _content_type="application/json-patch+json",
             )
         except ApiException as exc:
-            # 422 is the failed `test`: the name now belongs to another object.
-            if exc.status == 404 or (exc.status == 422 and uid and "test operation" in str(exc.body or "")):
+            if exc.status == 404:
                 raise ObjectGone(namespace, name, uid) from None
+            # A failed `test` is a plain 422 "Invalid", as a bad status would be: look whose name it is.
+            if exc.status == 422 and uid:
+                found = self.current(namespace, name)
+                found_uid = (found or {}).get("metadata", {}).get("uid")
+                if found_uid != uid:
+                    raise ObjectGone(namespace, name, uid, found_uid) from None
             raise
 
     def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> dict[str, Any]:
