@@ -19,6 +19,7 @@ from controller.aws.apply import effector_for
 from controller.aws.clients import AwsClients
 from controller.aws.observe import Observer
 from controller.contract import ContractChecker, configmap_reader
+from controller.aws.traffic import TrafficChecker
 from controller.claims import Claims
 from controller.kube import ReleaseApi, load_api_client
 from controller.operator.runtime import Runtime
@@ -68,6 +69,7 @@ def build_reconciler(
         measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch)),
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
+        traffic=TrafficChecker(aws),
     )
     return reconciler, observer
 

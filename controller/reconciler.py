@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
 ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
 """`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
+REFUSED_RECHECK = 60.0
+"""A Release refused for its traffic looks again this often (a fixed listener needs no new spec)."""
 CONFLICT_RECHECK = 10.0
 """A Release in conflict looks again this often: its owner may be deleted or hand the service over."""
 AFTER_SPEC_CHANGE = 0.5
@@ -91,6 +93,12 @@ class ClaimsLike(Protocol):
         ...
 
 
+class TrafficCheck(Protocol):
+    def refusal(self, spec: ReleaseSpec, observation: Observation) -> str | None:
+        """Why the Release must not change the traffic it names (the wrong ARN named); None if its own."""
+        ...
+
+
 class Planner(Protocol):
     def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision: ...
 
@@ -130,6 +138,7 @@ class Reconciler:
     measurer: Measurer | None = None
     contracts: ContractChecker | None = None
     claims: ClaimsLike | None = None
+    traffic: TrafficCheck | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _failures: dict[Key, int] = field(default_factory=dict)
     # The status this process last wrote, per Release: the watch may not have delivered it yet, and
@@ -137,6 +146,8 @@ class Reconciler:
     _written: dict[Key, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
     # Per Release, the inputs and the world of its last pass that found nothing to do (see resync).
     _settled: dict[Key, tuple[tuple[Any, ...], Observation]] = field(default_factory=dict)
+    # The (uid, generation) whose traffic was found consistent before its first change.
+    _traffic_checked: dict[Key, tuple[Any, int]] = field(default_factory=dict)
     # The parsed spec per (uid, generation): a spec never changes without a new generation.
     _specs: dict[Key, tuple[tuple[Any, Any], ReleaseSpec]] = field(default_factory=dict)
 
@@ -146,6 +157,7 @@ class Reconciler:
         self._written.pop(key, None)
         self._settled.pop(key, None)
         self._specs.pop(key, None)
+        self._traffic_checked.pop(key, None)
         self.observer.forget(key)
 
     def released(self, namespace: str, name: str, uid: str | None) -> list[str]:
@@ -307,6 +319,17 @@ class Reconciler:
         if blocking:
             return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
 
+        if self.traffic is not None and self._traffic_checked.get(key) != (ref.uid, generation):
+            # Once per spec generation, before it adopts or changes anything: is this traffic its own?
+            try:
+                refusal = self.traffic.refusal(spec, observation)
+            except EffectError as exc:
+                return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
+            if refusal is not None:
+                outcome = self._blocked(ref, raw_status, status, generation, "InvalidTraffic", refusal, now, spec)
+                return replace(outcome, requeue_after=REFUSED_RECHECK)
+            self._traffic_checked[key] = (ref.uid, generation)
+
         measurements: tuple[Measurement, ...] = ()
         if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
             measurements = self.measurer(spec, status, now)
@@ -330,6 +353,7 @@ class Reconciler:
                 if again:
                     return self._reconcile(current, fresh=fresh, again=False)
                 return Outcome(AFTER_SPEC_CHANGE, status.phase, False, 0)
+
         try:
             self.applier(decision.actions, observation)
         except EffectError as exc:
