@@ -1,4 +1,5 @@
-"""The layering of DESIGN.md, checked by import-linter: a pure planner, kopf only in operator/."""
+"""The layering of the package, checked by import-linter with the contracts in pyproject.toml: a pure
+planner, kopf only in operator/."""
 
 import subprocess
 import sys
