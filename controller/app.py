@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import httpx
 
 from controller import planner
-from controller.analysis.providers import MeasureContext, Provider, build_providers, measure_all
+from controller.analysis.base import MeasureContext, Provider
+from controller.analysis.providers import measure_all
+from controller.analysis.registry import build_providers
 from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
 from controller.aws.apply import effector_for
 from controller.aws.clients import AwsClients

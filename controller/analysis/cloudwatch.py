@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controller.api.release import CloudWatchQuery, Metric
-from controller.analysis.providers import MeasureContext, Sample
+from controller.analysis.base import MeasureContext, Sample
 
 
 def to_api_query(query: CloudWatchQuery, ctx: MeasureContext, version: str | None = None) -> dict[str, Any]:

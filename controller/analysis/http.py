@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from controller.api.release import HttpCheck, Metric
-from controller.analysis.providers import MeasureContext, Sample
+from controller.analysis.base import MeasureContext, Sample
 
 HEALTHY = 1.0
 UNHEALTHY = 0.0

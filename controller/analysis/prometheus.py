@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from controller.api.release import Metric
-from controller.analysis.providers import MeasureContext, Sample
+from controller.analysis.base import MeasureContext, Sample
 
 
 class PrometheusError(Exception):

@@ -1,97 +1,20 @@
-"""The metric-provider interface, the registry that picks a provider, and `measure_all`.
+"""Judging what the providers measured: `to_measurement` and `measure_all`.
 
-A provider turns one `Metric` spec into numbers (`Sample`); it never judges them, and it never
-raises for an unreachable backend: it reports `Sample(error=...)` so the verdict can count provider
-errors apart from failures. `measure_all` asks the provider chosen by the spec field that is set
-(`prometheus`, `cloudwatch` or `http`) and judges each sample with `verdict.assess` / `compare`.
+`measure_all` asks the provider chosen by the spec field that is set (`prometheus`, `cloudwatch` or
+`http`, see `base.provider_key`) and judges each sample with `verdict.assess` / `compare`. The
+interface the providers implement is in `base.py`; `registry.build_providers` builds them.
 
-This module imports no network library itself; the concrete providers (`prometheus.py`,
-`cloudwatch.py`, `http.py`) receive their clients from the caller, never build global ones.
+This module imports no network library and no provider.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
 
 from controller.api.release import Measurement, Metric, Verdict
+from controller.analysis.base import MeasureContext, Provider, Sample, provider_key
 from controller.analysis.verdict import assess, compare
-
-
-@dataclass(frozen=True)
-class MeasureContext:
-    """What a query may refer to, and the clock, passed in.
-
-    `window` is how far back a comparison with the stable version looks (range queries); the
-    caller usually passes the time since the current step started, capped at a few minutes.
-    """
-
-    version: str
-    stable_version: str | None
-    environment: str
-    now: datetime
-    window: timedelta = timedelta(minutes=2)
-
-    def substitute(self, template: str, version: str | None = None) -> str:
-        """Fill `{{version}}`, `{{stableVersion}}` and `{{environment}}` (spaces inside the braces
-        allowed). `version` overrides `{{version}}`: the stable side of a comparison asks the same
-        query for the stable version.
-
-        >>> ctx = MeasureContext("2.0.0", "1.9.0", "production", datetime(2025, 1, 1))
-        >>> ctx.substitute('rate(x{version="{{version}}",env="{{ environment }}"}[1m])')
-        'rate(x{version="2.0.0",env="production"}[1m])'
-        >>> ctx.substitute('x{version="{{version}}"}', version=ctx.stable_version)
-        'x{version="1.9.0"}'
-        """
-        values = {
-            "version": version if version is not None else self.version,
-            "stableVersion": self.stable_version or "",
-            "environment": self.environment,
-        }
-        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """What a provider saw for one metric.
-
-    `value` None with no `error` means the source answered with nothing (NoData). `samples` and
-    `stable_samples` are the two versions' series over the window, filled only for
-    `compareWithStable`. `note` is a human explanation the provider adds (e.g. which health check
-    is down); it ends up in the measurement's message.
-    """
-
-    value: float | None = None
-    stable_value: float | None = None
-    samples: tuple[float, ...] = ()
-    stable_samples: tuple[float, ...] = ()
-    error: str | None = None
-    note: str = ""
-
-
-class Provider(Protocol):
-    def measure(self, metric: Metric, ctx: MeasureContext) -> Sample:
-        """Measure `metric` for `ctx.version`; report unreachable sources as `Sample(error=...)`."""
-        ...
-
-
-PROVIDER_FIELDS = ("prometheus", "cloudwatch", "http")
-
-
-def provider_key(metric: Metric) -> str | None:
-    """The spec field that is set, which is the registry key of the metric's provider.
-
-    >>> from controller.api.release import HttpCheck
-    >>> provider_key(Metric(name="health", http=HttpCheck(url="http://x/health")))
-    'http'
-    """
-    return next((name for name in PROVIDER_FIELDS if getattr(metric, name) is not None), None)
 
 
 def to_measurement(metric: Metric, sample: Sample, now: datetime, has_stable: bool = True) -> Measurement:
@@ -148,21 +71,3 @@ def measure_all(
                 sample = Sample(error=f"{type(exc).__name__}: {exc}")
         out.append(to_measurement(metric, sample, ctx.now, has_stable=bool(ctx.stable_version)))
     return tuple(out)
-
-
-def build_providers(http_client: Any, cloudwatch_client: Any | None = None) -> dict[str, Provider]:
-    """The registry of the three providers: `http_client` is an `httpx.Client` (Prometheus and
-    HTTP checks share it), `cloudwatch_client` a boto3 CloudWatch client (without one, CloudWatch
-    metrics report a provider error)."""
-    # Imported here, not at the top: the providers import this module for Sample and MeasureContext.
-    from controller.analysis.cloudwatch import CloudWatchProvider
-    from controller.analysis.http import HttpProvider
-    from controller.analysis.prometheus import PrometheusProvider
-
-    providers: dict[str, Provider] = {
-        "prometheus": PrometheusProvider(http_client),
-        "http": HttpProvider(http_client),
-    }
-    if cloudwatch_client is not None:
-        providers["cloudwatch"] = CloudWatchProvider(cloudwatch_client)
-    return providers

@@ -2,7 +2,7 @@
 
 This module judges numbers; it never fetches them. It imports only the standard library and
 `controller.api` (an import-linter contract forbids boto3, httpx, kopf, asyncio and kubernetes
-here), and it never reads the clock: `now` is a parameter. Providers (`providers.py` and its
+here), and it never reads the clock: `now` is a parameter. Providers (`base.py` and its
 neighbours) turn a metric spec into numbers; the planner turns the verdict into traffic changes.
 
 Vocabulary

@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, is_not_found
-from controller.aws.observe import forward_weights
+from controller.aws.shapes import forward_weights
 from controller.planner.actions import SetListenerWeights
 
 

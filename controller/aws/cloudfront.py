@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, is_not_found
-from controller.aws.observe import origin_path_of
+from controller.aws.shapes import origin_path_of
 from controller.planner.actions import DisableStaging, PromoteStaging, SetOriginPath, SetStagingWeight
 from controller.planner.world import StagingDistribution
 

@@ -20,7 +20,7 @@ from typing import Any
 from controller.aws.clients import AwsClients
 from controller.aws.cloudfront import caller_reference, invalidate
 from controller.aws.errors import AwsEffectError, AwsFailure, is_not_found
-from controller.aws.observe import parse_flags
+from controller.aws.shapes import parse_flags
 from controller.planner.actions import PublishFlags
 
 CACHE_CONTROL = "max-age=30, must-revalidate"  # short: a flag flip reaches browsers within a minute

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controller.aws.clients import AwsClients
+from controller.testing.specs import release_spec
 
 CONTAINER_NAME = "api"
 CONTAINER_PORT = 8000
@@ -60,30 +61,26 @@ class WorldIds:
 
     def spec(self, *, version: str = "1.0.0", image: str | None = None, frontend_version: str | None = "1.0.0",
              strategy: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
-        """A Release spec (wire form, camelCase) pointing at this world."""
-        spec: dict[str, Any] = {
-            "environment": "production",
-            "backend": {
-                "version": version,
-                "image": image or self.image.rsplit(":", 1)[0] + f":{version}",
-                "ecs": {"cluster": self.cluster, "service": self.service, "containerName": self.container_name},
-                "traffic": {
-                    "listenerArn": self.listener_arn,
-                    "stableTargetGroupArn": self.stable_target_group_arn,
-                    "canaryTargetGroupArn": self.canary_target_group_arn,
-                },
-            },
-            "strategy": strategy or {"type": "Fast"},
-        }
-        if frontend_version is not None:
-            spec["frontend"] = {
+        """A Release spec (wire form, camelCase) pointing at this world (`specs.release_spec`)."""
+        frontend = None
+        if "frontend" in more:  # a whole frontend given replaces the one built from `frontend_version`
+            frontend = more.pop("frontend")
+        elif frontend_version is not None:
+            frontend = {
                 "version": frontend_version,
-                "cloudfront": {
-                    "distributionId": self.distribution_id, "originId": self.origin_id, "bucket": self.bucket,
-                },
+                "cloudfront": {"distributionId": self.distribution_id, "originId": self.origin_id, "bucket": self.bucket},
             }
-        spec.update(more)
-        return spec
+        return release_spec(
+            version=version,
+            image=image or self.image.rsplit(":", 1)[0] + f":{version}",
+            cluster=self.cluster,
+            service=self.service,
+            container_name=self.container_name,
+            traffic=(self.listener_arn, self.stable_target_group_arn, self.canary_target_group_arn),
+            strategy=strategy,
+            frontend=frontend,
+            **more,
+        )
 
 
 def seed_network(clients: AwsClients, name: str) -> Network:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from controller.testing.aws_world import WorldIds
@@ -20,30 +19,10 @@ def release_for(
     **spec_extra: Any,
 ) -> dict[str, Any]:
     """A Release whose backend is `repo/...:<version>` in the world's ECS service and ALB."""
-    image = world.image.rsplit(":", 1)[0] + f":{version}"
-    spec: dict[str, Any] = {
-        "environment": environment,
-        "backend": {
-            "version": version,
-            "image": image,
-            "ecs": {"cluster": world.cluster, "service": world.service, "containerName": world.container_name},
-            "traffic": {
-                "listenerArn": world.listener_arn,
-                "stableTargetGroupArn": world.stable_target_group_arn,
-                "canaryTargetGroupArn": world.canary_target_group_arn,
-            },
-        },
-        "strategy": copy.deepcopy(strategy) if strategy else {"type": "Fast"},
-    }
-    if frontend_version:
-        spec["frontend"] = {
-            "version": frontend_version,
-            "cloudfront": {"distributionId": world.distribution_id, "originId": world.origin_id, "bucket": world.bucket},
-        }
-    spec.update(copy.deepcopy(spec_extra))
     return {
         "apiVersion": "delivery.pratiko.ai/v1alpha1",
         "kind": "Release",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
+        "spec": world.spec(version=version, frontend_version=frontend_version, strategy=strategy,
+                           environment=environment, **spec_extra),
     }

@@ -11,7 +11,9 @@ import pytest
 
 from controller.api.release import Analysis, Metric, Verdict
 from controller.analysis.http import HttpProvider
-from controller.analysis.providers import MeasureContext, Sample, build_providers, measure_all
+from controller.analysis.base import MeasureContext, Sample
+from controller.analysis.providers import measure_all
+from controller.analysis.registry import build_providers
 from controller.analysis.verdict import evaluate
 from controller.testing.ports import free_port
 

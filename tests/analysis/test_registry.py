@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from controller.api.release import Metric, Verdict
-from controller.analysis.providers import MeasureContext, Provider, Sample, measure_all, provider_key
+from controller.analysis.base import MeasureContext, Provider, Sample, provider_key
+from controller.analysis.providers import measure_all
 
 CTX = MeasureContext("2.0.0", None, "staging", datetime(2025, 6, 1, tzinfo=timezone.utc))
 PROM = Metric.model_validate({"name": "errors", "prometheus": {"address": "http://p", "query": "q"}, "max": 0.05})

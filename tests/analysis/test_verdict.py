@@ -15,7 +15,8 @@ from itertools import combinations
 import pytest
 
 from controller.api.release import Analysis, AnalysisStatus, Measurement, Metric, Verdict
-from controller.analysis.providers import Sample, to_measurement
+from controller.analysis.base import Sample
+from controller.analysis.providers import to_measurement
 from controller.analysis.verdict import KEEP_MEASUREMENTS, compare, evaluate, judge, mann_whitney_u
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)

@@ -10,8 +10,6 @@ listener weights in moto and the balancer's own request log.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from controller.testing.dataplane.scenario import STEADY_RATE, canary_release, t
 from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.prometheus import PrometheusServer
-from tests.e2e.conftest import Releases, condition
+from tests.e2e.helpers import Releases, cli, condition, live_versions, weights_by_colour
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -94,25 +92,6 @@ def start_plane(local_env: LocalEnvironment, env_vars: dict[str, str], tmp_path:
         plane.dataplane.stop()
 
 
-def weights(aws: AwsClients, world: WorldIds) -> dict[str, int]:
-    """The listener's weights in moto, by colour."""
-    listener = aws.elbv2.describe_listeners(ListenerArns=[world.listener_arn])["Listeners"][0]
-    groups = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
-    by_arn = {g["TargetGroupArn"]: int(g["Weight"]) for g in groups}
-    return {"blue": by_arn.get(world.stable_target_group_arn, 0), "green": by_arn.get(world.canary_target_group_arn, 0)}
-
-
-def live_versions(aws: AwsClients, world: WorldIds) -> set[str]:
-    """The versions of the task sets that are not draining away."""
-    service = aws.ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]
-    out = set()
-    for ts in service["taskSets"]:
-        if ts["status"] != "DRAINING":
-            td = aws.ecs.describe_task_definition(taskDefinition=ts["taskDefinition"])["taskDefinition"]
-            out.add(td["containerDefinitions"][0]["image"].rsplit(":", 1)[1])
-    return out
-
-
 def adopt(releases: Releases, world: WorldIds, namespace: str, prometheus: str, **release: Any) -> None:
     releases.apply(canary_release(world, name=NAME, namespace=namespace, version="1.0.0", prometheus_url=prometheus,
                                   **release))
@@ -124,8 +103,7 @@ def events(releases: Releases, namespace: str) -> list[tuple[str, str, str]]:
 
 
 def retry(env_vars: dict[str, str], namespace: str) -> None:
-    subprocess.run([sys.executable, "-m", "controller.cli", "retry", NAME, "-n", namespace], env=env_vars,
-                   check=True, capture_output=True, timeout=60)
+    cli(env_vars, "retry", NAME, "-n", namespace)
 
 
 def test_healthy_canary_is_promoted(operator: OperatorProcess, releases: Releases, namespace: str, world: WorldIds,
@@ -140,7 +118,7 @@ def test_healthy_canary_is_promoted(operator: OperatorProcess, releases: Release
 
     status = releases.wait_phase(namespace, NAME, "Succeeded", 120, generation=2)
     assert status["backend"]["stableVersion"] == "2.0.0"
-    assert weights(aws, world) == {"blue": 0, "green": 100}
+    assert weights_by_colour(aws, world) == {"blue": 0, "green": 100}
     assert [h["result"] for h in status["history"]][-1] == "Succeeded"
     reasons = [r for r, _, _ in events(releases, namespace)]
     assert "Promoted" in reasons and "RolledBack" not in reasons
@@ -169,7 +147,7 @@ def test_bad_canary_rolls_back_by_itself_and_stays_back_until_retry(
                                   steps=steps))
 
     status = releases.wait_phase(namespace, NAME, "RolledBack", 90, generation=2)
-    assert weights(aws, world) == {"blue": 100, "green": 0}
+    assert weights_by_colour(aws, world) == {"blue": 100, "green": 0}
     assert status["backend"]["stableVersion"] == "1.0.0" and status["backend"]["canaryWeight"] == 0
     healthy = condition(status, "Healthy")
     assert healthy["status"] == "False" and healthy["reason"] == "AnalysisFailed", healthy
@@ -194,7 +172,7 @@ def test_bad_canary_rolls_back_by_itself_and_stays_back_until_retry(
         st = releases.status(namespace, NAME)
         assert st["phase"] == "RolledBack" and st["backend"]["canaryWeight"] == 0, st
         time.sleep(1)
-    assert weights(aws, world) == {"blue": 100, "green": 0}
+    assert weights_by_colour(aws, world) == {"blue": 100, "green": 0}
     assert live_versions(aws, world) == {"1.0.0"}
     assert traffic_of(plane.log(), "2.0.0", since=held_since).requests == 0
 
@@ -236,7 +214,7 @@ def test_canary_with_too_little_traffic_is_not_promoted(
     assert st["currentStep"] == 1
     assert condition(st, "Progressing")["reason"] == "WaitingForAnalysis", st
     assert condition(st, "Healthy")["status"] == "Unknown", st
-    assert weights(aws, world) == {"blue": 99, "green": 1}
+    assert weights_by_colour(aws, world) == {"blue": 99, "green": 1}
     canary = traffic_of(plane.log(), "2.0.0", since=started)
     assert 0 < canary.requests < 40 and canary.errors == 0, canary  # some traffic, too little to judge
 
@@ -267,7 +245,7 @@ def test_prometheus_down_pauses_the_rollout(
             time.sleep(1)
         assert st["currentStep"] == 1
         assert condition(st, "Healthy")["status"] == "Unknown" and "provider down" in condition(st, "Healthy")["message"]
-        assert weights(aws, world) == {"blue": 80, "green": 20}
+        assert weights_by_colour(aws, world) == {"blue": 80, "green": 20}
         reasons = [r for r, _, _ in events(releases, namespace)]
         assert "RolledBack" not in reasons and "Promoted" not in reasons
 
@@ -292,7 +270,7 @@ def test_degradation_in_the_rollback_window_switches_traffic_back(
     releases.apply(canary_release(world, name=NAME, namespace=namespace, version="2.0.0", prometheus_url=prometheus,
                                   steps=steps, rollback_window="60s"))
     releases.wait_phase(namespace, NAME, "Succeeded", 90, generation=2)
-    assert weights(aws, world) == {"blue": 0, "green": 100}
+    assert weights_by_colour(aws, world) == {"blue": 0, "green": 100}
     plane.wait_weights(lambda w: w.get(world.stable_target_group_arn, 0) == 0, "all traffic on 2.0.0")
     assert live_versions(aws, world) == {"1.0.0", "2.0.0"}  # the previous version is kept warm
 
@@ -300,7 +278,7 @@ def test_degradation_in_the_rollback_window_switches_traffic_back(
     plane.behave("2.0.0", 0.3)
     status = releases.wait_phase(namespace, NAME, "RolledBack", 40, generation=2)
     assert time.time() - degraded < 20
-    assert weights(aws, world) == {"blue": 100, "green": 0}
+    assert weights_by_colour(aws, world) == {"blue": 100, "green": 0}
     assert status["backend"]["stableVersion"] == "1.0.0"
     last = status["history"][-1]
     assert (last["result"], last["backendVersion"]) == ("RolledBack", "2.0.0"), status["history"]

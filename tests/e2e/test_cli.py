@@ -19,8 +19,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases, condition
-from tests.e2e.test_strategies import assert_serving_only, cli, wait_converged
+from tests.e2e.helpers import Kubectl, Releases, assert_serving_only, cli, condition, wait_converged
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import Kubectl
+from tests.e2e.helpers import Kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = yaml.safe_load((ROOT / "manifests/examples/canary.yaml").read_text())

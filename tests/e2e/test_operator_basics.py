@@ -6,7 +6,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Releases, condition
+from tests.e2e.helpers import Releases, condition
 
 
 def test_new_release_gets_pending_status_and_an_event(operator: OperatorProcess, releases: Releases,

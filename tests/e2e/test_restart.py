@@ -15,14 +15,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Releases
-from tests.e2e.test_strategies import (
-    AwsWatch,
-    assert_serving_only,
-    task_definition_images,
-    wait_converged,
-    wait_for,
-)
+from tests.e2e.helpers import AwsWatch, Releases, assert_serving_only, task_definition_images, wait_converged, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -53,12 +46,12 @@ def test_a_killed_operator_resumes_the_canary_where_it_was(
             kills = []
             for weight in (20, 50):
                 # Killed as soon as moto shows the step: mid-pause, its status maybe not written yet.
-                wait_for(lambda w=weight: watch.latest().weights[green] == w, 90, f"canary weight {weight}")  # type: ignore[misc]
+                wait_for(f"canary weight {weight}", lambda w=weight: watch.latest().weights[green] == w, 90)  # type: ignore[misc]
                 proc.kill()
                 kills.append(weight)
                 proc = operator()
             status = wait_converged(releases, aws, world, ns, "app", "2.0.0", generation=2)
-            wait_for(lambda: len(watch.latest().task_sets) == 1, 20, "one live task set")
+            wait_for("one live task set", lambda: len(watch.latest().task_sets) == 1, 20)
     finally:
         proc.stop()
 

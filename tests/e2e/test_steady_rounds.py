@@ -21,7 +21,7 @@ from controller.kube import ReleaseApi
 from controller.reconciler import Outcome, Reconciler
 from controller.testing.aws_world import WorldIds
 from controller.testing.releases import release_for
-from tests.e2e.test_tiers import set_weights, weights
+from tests.e2e.helpers import listener_weights, set_weights
 
 READS = {"ecs:DescribeServices", "elasticloadbalancing:DescribeListeners", "cloudfront:GetDistribution",
          "ssm:GetParameters"}
@@ -95,7 +95,7 @@ def test_a_hand_made_change_gets_a_pass_on_the_snapshot_that_saw_it(
     outcome = d.reconciler.reconcile(d.obj(), fresh=False)
     calls = clients.calls.snapshot()
     assert outcome.actions >= 1
-    assert weights(clients, world) == {world.stable_target_group_arn: 100, world.canary_target_group_arn: 0}
+    assert listener_weights(clients, world) == {world.stable_target_group_arn: 100, world.canary_target_group_arn: 0}
     # The pass decided from the round's snapshot: no second read of the world; only the listener
     # effector's read-modify-write of the one listener it puts back.
     assert calls == {"elasticloadbalancing:DescribeListeners": 1, "elasticloadbalancing:DescribeTargetGroups": 1,

@@ -8,15 +8,9 @@ the status the controller claims. Pauses are seconds long so each test takes sec
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,169 +19,29 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Releases, condition
+from tests.e2e.helpers import (
+    AwsWatch,
+    Releases,
+    assert_serving_only,
+    cli,
+    condition,
+    flags_published,
+    image_of,
+    invalidated_paths,
+    live_task_sets,
+    origin_path,
+    snapshot,
+    target_group_of,
+    task_definition_images,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(240)
-
-CLI = str(Path(sys.executable).parent / "release-controller")
 
 CANARY_STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "2s"}}, {"setWeight": 60}, {"pause": {"duration": "2s"}}]
 CANARY = {"type": "Canary", "canary": {"steps": CANARY_STEPS}}
 SHORT_WINDOW = {"window": "1s"}  # the previous version is deleted a second after promotion
-
-
-# --------------------------------------------------------------------------- watching AWS
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float
-    weights: dict[str, int]  # target group ARN -> weight
-    task_sets: tuple[dict[str, Any], ...]  # live (not DRAINING) task sets, as DescribeServices says
-
-
-@dataclass
-class AwsWatch:
-    """Polls one world's listener (and task sets) in a thread while a test drives the operator.
-
-    The listener is read before the task sets in each sample: during a rollout capacity moves
-    before traffic, so a weight seen in a sample was backed by the scale seen right after it.
-    """
-
-    env: dict[str, str]
-    world: WorldIds
-    task_sets: bool = True
-    interval: float = 0.2
-    samples: list[Sample] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> "AwsWatch":
-        clients = AwsClients.from_env(self.env)  # its own clients: the test's are used meanwhile
-        self._thread = threading.Thread(target=self._run, args=(clients,), daemon=True)
-        self._thread.start()
-        wait_for(lambda: bool(self.samples), 20, "a first sample of the world")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self.errors:
-            raise AssertionError(f"watching AWS failed: {self.errors[0]!r}")
-
-    def _run(self, clients: AwsClients) -> None:
-        while not self._stop.is_set():
-            try:
-                weights = listener_weights(clients, self.world)
-                live = tuple(live_task_sets(clients, self.world)) if self.task_sets else ()
-                self.samples.append(Sample(time.monotonic(), weights, live))
-            except Exception as exc:  # noqa: BLE001 - reported by stop()
-                self.errors.append(exc)
-                return
-            self._stop.wait(self.interval)
-
-    def weights_of(self, target_group: str) -> list[int]:
-        """The weights `target_group` had, consecutive repeats collapsed: e.g. [0, 20, 60, 100]."""
-        out: list[int] = []
-        for s in list(self.samples):
-            w = s.weights.get(target_group, 0)
-            if not out or out[-1] != w:
-                out.append(w)
-        return out
-
-    def latest(self) -> Sample:
-        return self.samples[-1]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not seen in {timeout}s")
-
-
-def listener_weights(aws: AwsClients, world: WorldIds) -> dict[str, int]:
-    listener = aws.elbv2.describe_listeners(ListenerArns=[world.listener_arn])["Listeners"][0]
-    groups = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
-    return {g["TargetGroupArn"]: int(g.get("Weight", 0)) for g in groups}
-
-
-def live_task_sets(aws: AwsClients, world: WorldIds) -> list[dict[str, Any]]:
-    service = aws.ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]
-    return [t for t in service.get("taskSets", []) if t["status"] != "DRAINING"]
-
-
-_images: dict[str, str] = {}
-
-
-def image_of(aws: AwsClients, task_definition: str) -> str:
-    if task_definition not in _images:
-        td = aws.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-        _images[task_definition] = td["containerDefinitions"][0]["image"]
-    return _images[task_definition]
-
-
-def target_group_of(task_set: dict[str, Any]) -> str:
-    return str(task_set["loadBalancers"][0]["targetGroupArn"])
-
-
-def origin_path(aws: AwsClients, world: WorldIds) -> str:
-    config = aws.cloudfront.get_distribution_config(Id=world.distribution_id)["DistributionConfig"]
-    return str(config["Origins"]["Items"][0]["OriginPath"])
-
-
-def invalidated_paths(aws: AwsClients, world: WorldIds) -> list[list[str]]:
-    """The paths of every invalidation of the world's distribution, one list per invalidation."""
-    listing = aws.cloudfront.list_invalidations(DistributionId=world.distribution_id)["InvalidationList"]
-    out = []
-    for item in listing.get("Items", []):
-        inv = aws.cloudfront.get_invalidation(DistributionId=world.distribution_id, Id=item["Id"])["Invalidation"]
-        out.append(list(inv["InvalidationBatch"]["Paths"].get("Items", [])))
-    return out
-
-
-def flags_published(aws: AwsClients, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        value = aws.ssm.get_parameter(Name=f"/release-controller/{namespace}/{name}/flags")["Parameter"]["Value"]
-    except aws.ssm.exceptions.ParameterNotFound:
-        return None
-    found: dict[str, Any] = json.loads(value)
-    return found
-
-
-def task_definition_images(aws: AwsClients, world: WorldIds) -> list[str]:
-    """The image of every revision in the world's task definition family, oldest first."""
-    arns = aws.ecs.list_task_definitions(familyPrefix=f"{world.name}-backend", sort="ASC")["taskDefinitionArns"]
-    return [image_of(aws, arn) for arn in arns]
-
-
-def snapshot(aws: AwsClients, world: WorldIds, namespace: str, name: str) -> dict[str, Any]:
-    """What a Release could change in AWS: task sets, task definitions, weights, origin, flags."""
-    service = aws.ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]
-    return {
-        "task_sets": sorted((t["id"], t["status"], t["scale"]["value"], t["taskDefinition"])
-                            for t in service.get("taskSets", [])),
-        "service_task_definition": service.get("taskDefinition"),
-        "deployments": sorted(d["id"] for d in service.get("deployments", [])),
-        "task_definitions": task_definition_images(aws, world),
-        "weights": listener_weights(aws, world),
-        "origin_path": origin_path(aws, world),
-        "invalidations": len(invalidated_paths(aws, world)),
-        "flags": flags_published(aws, namespace, name),
-    }
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"release-controller {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 # --------------------------------------------------------------------------- shared assertions
@@ -206,31 +60,6 @@ def adopt(releases: Releases, aws: AwsClients, world: WorldIds, namespace: str, 
     assert {**after, "flags": None, "invalidations": 0} == {**before, "flags": None, "invalidations": 0}
     if world.initial_task_set_arn:
         assert [t["taskSetArn"] for t in live_task_sets(aws, world)] == [world.initial_task_set_arn]
-
-
-def wait_converged(releases: Releases, aws: AwsClients, world: WorldIds, namespace: str, name: str,
-                   version: str, generation: int, timeout: float = 120) -> dict[str, Any]:
-    """Succeeded at `version`, the previous backend deleted; returns the status."""
-    status = releases.wait(
-        namespace, name,
-        lambda s: s.get("phase") == "Succeeded" and s.get("observedGeneration") == generation
-        and condition(s, "Progressing").get("reason") == "RolloutCompleted",
-        timeout, f"Succeeded at {version} with the rollout completed",
-    )
-    assert status["backend"]["stableVersion"] == version
-    assert condition(status, "Ready")["status"] == "True"
-    return status
-
-
-def assert_serving_only(aws: AwsClients, world: WorldIds, version: str) -> None:
-    """Exactly one live task set, at `version`, primary, full scale, with all the traffic."""
-    live = live_task_sets(aws, world)
-    assert len(live) == 1, live
-    only = live[0]
-    assert image_of(aws, only["taskDefinition"]).endswith(f":{version}")
-    assert only["status"] == "PRIMARY" and only["scale"]["value"] == 100.0
-    weights = listener_weights(aws, world)
-    assert weights[target_group_of(only)] == 100 and sum(weights.values()) == 100, weights
 
 
 def assert_capacity_before_traffic(watch: AwsWatch) -> None:
@@ -284,7 +113,7 @@ def test_strategy_walks_its_steps_from_v1_to_v2(
                                    strategy=strategy, featureFlags={"new_chat_interface": True},
                                    rollback=SHORT_WINDOW))
         status = wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=2)
-        wait_for(lambda: len(watch.latest().task_sets) == 1, 20, "one live task set")
+        wait_for("one live task set", lambda: len(watch.latest().task_sets) == 1, 20)
 
     # The seeded world serves from the "blue" group; the new version comes in on "green".
     assert watch.weights_of(world.canary_target_group_arn) == weights
@@ -415,7 +244,7 @@ def test_indefinite_pause_waits_for_promote(operator: OperatorProcess, releases:
                                60, "WaitingForPromote")
         assert status["phase"] == "Paused" and status["backend"]["canaryWeight"] == 20
         held_from = time.monotonic()
-        wait_for(lambda: time.monotonic() - held_from > 5, 10, "a held pause")  # several resyncs pass
+        wait_for("a held pause", lambda: time.monotonic() - held_from > 5, 10)  # several resyncs pass
         assert releases.status(namespace, "app")["phase"] == "Paused"
         assert watch.weights_of(green) == [0, 20]
 
@@ -435,14 +264,14 @@ def test_paused_holds_the_weight_until_unpaused(operator: OperatorProcess, relea
     green = world.canary_target_group_arn
     with AwsWatch(env_vars, world) as watch:
         start_canary(releases, aws, world, namespace, steps)
-        wait_for(lambda: watch.latest().weights[green] == 20, 60, "canary weight 20")
+        wait_for("canary weight 20", lambda: watch.latest().weights[green] == 20, 60)
         start_canary(releases, aws, world, namespace, steps, paused=True)
         status = releases.wait(namespace, "app", lambda s: s.get("phase") == "Paused", 30, "Paused")
         assert condition(status, "Progressing")["reason"] == "Paused"
         held = watch.latest().weights[green]
         held_from = time.monotonic()
         # Longer than the 5 s step: the step timer is frozen too.
-        wait_for(lambda: time.monotonic() - held_from > 8, 12, "a held rollout")
+        wait_for("a held rollout", lambda: time.monotonic() - held_from > 8, 12)
         assert {s.weights[green] for s in watch.samples if s.at >= held_from} == {held}
         assert releases.status(namespace, "app")["phase"] == "Paused"
 
@@ -465,7 +294,7 @@ def test_spec_change_mid_rollout_restarts_from_stable(operator: OperatorProcess,
         assert watch.latest().weights[green] == 20
         start_canary(releases, aws, world, namespace, CANARY_STEPS, version="3.0.0")
         status = wait_converged(releases, aws, world, namespace, "app", "3.0.0", generation=3)
-        wait_for(lambda: len(watch.latest().task_sets) == 1, 20, "one live task set")
+        wait_for("one live task set", lambda: len(watch.latest().task_sets) == 1, 20)
     # 2.0.0's traffic goes back to stable, then 3.0.0 walks every step from the start.
     assert watch.weights_of(green) == [0, 20, 0, 20, 60, 100]
     assert max(len(s.task_sets) for s in watch.samples) == 2
@@ -488,7 +317,7 @@ def test_abort_puts_traffic_back_then_retry_starts_again(operator: OperatorProce
                       "the first pause")
         cli(env_vars, "abort", "app", "-n", namespace)
         status = releases.wait_phase(namespace, "app", "RolledBack", 30)
-        wait_for(lambda: len(watch.latest().task_sets) == 1, 20, "the canary task set deleted")
+        wait_for("the canary task set deleted", lambda: len(watch.latest().task_sets) == 1, 20)
         assert condition(status, "Progressing")["reason"] == "Aborted"
         assert status["history"][-1]["result"] == "Aborted" and status["history"][-1]["backendVersion"] == "2.0.0"
         # One listener change from 80/20 to 100/0: no sample in between.

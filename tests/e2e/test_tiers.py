@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,46 +25,22 @@ from controller.testing.aws_world import CONTAINER_NAME, CONTAINER_PORT, WorldId
 from controller.testing.dataplane.workload import openapi_document
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Releases, condition
+from tests.e2e.helpers import (
+    Releases,
+    condition,
+    image_of,
+    listener_weights,
+    live_task_sets,
+    origin_path,
+    set_origin,
+    set_weights,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
 RESYNC = 3.0  # the session operator's --resync
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "2s"}}]}}
-
-
-# --------------------------------------------------------------------------- reading AWS
-
-
-def weights(aws: AwsClients, world: WorldIds) -> dict[str, int]:
-    listener = aws.elbv2.describe_listeners(ListenerArns=[world.listener_arn])["Listeners"][0]
-    groups = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
-    return {g["TargetGroupArn"]: int(g.get("Weight", 0)) for g in groups}
-
-
-def origin_path(aws: AwsClients, world: WorldIds) -> str:
-    config = aws.cloudfront.get_distribution_config(Id=world.distribution_id)["DistributionConfig"]
-    return str(config["Origins"]["Items"][0].get("OriginPath", ""))
-
-
-def task_sets(aws: AwsClients, world: WorldIds) -> list[dict[str, Any]]:
-    service = aws.ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]
-    return [t for t in service.get("taskSets", []) if t["status"] != "DRAINING"]
-
-
-def image_of(aws: AwsClients, task_definition: str) -> str:
-    td = aws.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
-    return str(td["containerDefinitions"][0]["image"])
-
-
-def wait_for(what: str, predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> float:
-    """Poll until `predicate()`; return the seconds it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def settled(releases: Releases, namespace: str, name: str, body: dict[str, Any], generation: int = 1) -> dict[str, Any]:
@@ -129,7 +105,7 @@ def test_both_tiers_change_backend_moves_first_then_frontend(
     def watch() -> None:
         # Timestamps of what AWS shows: first canary traffic, backend fully on green, origin switched.
         while not stop.is_set():
-            w = weights(aws, world)
+            w = listener_weights(aws, world)
             now = time.monotonic()
             if w.get(green, 0) > 0:
                 seen.setdefault("canary", now)
@@ -178,7 +154,7 @@ def test_backend_change_that_breaks_the_live_frontend_is_refused(
 ) -> None:
     body = release_for(world, name="app", namespace=namespace, version="1.0.0", frontend_version="1.2.0")
     settled(releases, namespace, "app", with_frontend(body, requiresBackend="<2.0.0"))
-    before = (weights(aws, world), [t["id"] for t in task_sets(aws, world)], origin_path(aws, world))
+    before = (listener_weights(aws, world), [t["id"] for t in live_task_sets(aws, world)], origin_path(aws, world))
     body = release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.2.0")
     releases.apply(with_frontend(body, requiresBackend="<2.0.0"))
     status = releases.wait(namespace, "app", lambda s: condition(s, "Compatible").get("status") == "False", 60,
@@ -187,7 +163,7 @@ def test_backend_change_that_breaks_the_live_frontend_is_refused(
     assert compatible["reason"] == "IncompatibleBackend"
     assert "2.0.0" in compatible["message"] and "1.2.0" in compatible["message"]
     time.sleep(RESYNC)
-    assert (weights(aws, world), [t["id"] for t in task_sets(aws, world)], origin_path(aws, world)) == before
+    assert (listener_weights(aws, world), [t["id"] for t in live_task_sets(aws, world)], origin_path(aws, world)) == before
 
 
 def test_backend_whose_openapi_lacks_an_operation_blocks_the_frontend(
@@ -221,8 +197,8 @@ def test_flags_only_change_publishes_flags_and_touches_nothing_else(
 ) -> None:
     settled(releases, namespace, "app", release_for(world, name="app", namespace=namespace, version="1.0.0",
                                                     frontend_version="1.0.0", featureFlags={"new_chat": True}))
-    before_sets = [(t["id"], t["taskDefinition"], t["scale"]["value"]) for t in task_sets(aws, world)]
-    before = (weights(aws, world), origin_path(aws, world))
+    before_sets = [(t["id"], t["taskDefinition"], t["scale"]["value"]) for t in live_task_sets(aws, world)]
+    before = (listener_weights(aws, world), origin_path(aws, world))
     config_etag = aws.cloudfront.get_distribution_config(Id=world.distribution_id)["ETag"]
     flags = {"new_chat": False, "enhanced_ai": {"enabled": True, "rolloutPercent": 20}}
     status = settled(releases, namespace, "app", release_for(
@@ -236,8 +212,8 @@ def test_flags_only_change_publishes_flags_and_touches_nothing_else(
     paths = [aws.cloudfront.get_invalidation(DistributionId=world.distribution_id, Id=i["Id"])["Invalidation"]
              ["InvalidationBatch"]["Paths"]["Items"] for i in invalidations.get("Items", [])]
     assert ["/flags.json"] in paths
-    assert [(t["id"], t["taskDefinition"], t["scale"]["value"]) for t in task_sets(aws, world)] == before_sets
-    assert (weights(aws, world), origin_path(aws, world)) == before
+    assert [(t["id"], t["taskDefinition"], t["scale"]["value"]) for t in live_task_sets(aws, world)] == before_sets
+    assert (listener_weights(aws, world), origin_path(aws, world)) == before
     assert aws.cloudfront.get_distribution_config(Id=world.distribution_id)["ETag"] == config_etag
     history = status["history"]
     assert len(history) == 2 and history[-1]["result"] == "Succeeded"
@@ -247,7 +223,7 @@ def test_flags_only_change_publishes_flags_and_touches_nothing_else(
 def test_a_bad_flag_value_is_invalid_spec_naming_the_flag(
     operator: OperatorProcess, releases: Releases, namespace: str, world: WorldIds, aws: AwsClients,
 ) -> None:
-    before = (weights(aws, world), [t["id"] for t in task_sets(aws, world)], origin_path(aws, world))
+    before = (listener_weights(aws, world), [t["id"] for t in live_task_sets(aws, world)], origin_path(aws, world))
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
                                featureFlags={"fine": True, "new_chat": {"enabled": True, "rolloutPercent": 150}}))
     status = releases.wait(namespace, "app", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec", 30,
@@ -256,7 +232,7 @@ def test_a_bad_flag_value_is_invalid_spec_naming_the_flag(
     assert ready["status"] == "False" and "featureFlags.new_chat" in ready["message"]
     assert "fine" not in ready["message"]
     time.sleep(RESYNC)
-    assert (weights(aws, world), [t["id"] for t in task_sets(aws, world)], origin_path(aws, world)) == before
+    assert (listener_weights(aws, world), [t["id"] for t in live_task_sets(aws, world)], origin_path(aws, world)) == before
     params = aws.ssm.get_parameters(Names=[f"/release-controller/{namespace}/app/flags"])
     assert params["Parameters"] == []
 
@@ -282,20 +258,6 @@ def hand_made_task_set(aws: AwsClients, world: WorldIds, version: str) -> str:
     )["taskSet"]["taskSetArn"]
     aws.ecs.update_service_primary_task_set(cluster=world.cluster, service=world.service, primaryTaskSet=arn)
     return str(arn)
-
-
-def set_weights(aws: AwsClients, world: WorldIds, stable: int) -> None:
-    aws.elbv2.modify_listener(ListenerArn=world.listener_arn, DefaultActions=[{
-        "Type": "forward", "ForwardConfig": {"TargetGroups": [
-            {"TargetGroupArn": world.stable_target_group_arn, "Weight": stable},
-            {"TargetGroupArn": world.canary_target_group_arn, "Weight": 100 - stable}]}}])
-
-
-def set_origin(aws: AwsClients, world: WorldIds, path: str) -> None:
-    got = aws.cloudfront.get_distribution_config(Id=world.distribution_id)
-    config = got["DistributionConfig"]
-    config["Origins"]["Items"][0]["OriginPath"] = path
-    aws.cloudfront.update_distribution(Id=world.distribution_id, IfMatch=got["ETag"], DistributionConfig=config)
 
 
 def drift_events(releases: Releases, namespace: str) -> list[str]:
@@ -325,14 +287,14 @@ def test_hand_made_changes_are_detected_and_reverted_within_a_resync(
     settled(releases, namespace, "app", release_for(world, name="app", namespace=namespace, version="1.0.0",
                                                     frontend_version="1.0.0", featureFlags={"a": True}))
     blue, green = world.stable_target_group_arn, world.canary_target_group_arn
-    ours = [t["id"] for t in task_sets(aws, world)]
+    ours = [t["id"] for t in live_task_sets(aws, world)]
     # Settled, it is checked by the resync round without a pass of its own (result="unchanged").
     unchanged = unchanged_total(operator)
     wait_for("a resync round finding Releases unchanged", lambda: unchanged_total(operator) > unchanged,
              2 * RESYNC + 5)
 
     set_weights(aws, world, 60)
-    took = wait_for("listener weights reverted", lambda: weights(aws, world) == {blue: 100, green: 0}, REVERT_WITHIN)
+    took = wait_for("listener weights reverted", lambda: listener_weights(aws, world) == {blue: 100, green: 0}, REVERT_WITHIN)
     assert took <= REVERT_WITHIN
     wait_for("a DriftDetected event naming the listener",
              lambda: any("listener weights" in m for m in drift_events(releases, namespace)), 10, 0.5)
@@ -340,14 +302,14 @@ def test_hand_made_changes_are_detected_and_reverted_within_a_resync(
 
     hand = hand_made_task_set(aws, world, "9.9.9")
     wait_for("the hand-made task set deleted and ours primary again",
-             lambda: [t["id"] for t in task_sets(aws, world)] == ours
-             and task_sets(aws, world)[0]["status"] == "PRIMARY", REVERT_WITHIN)
+             lambda: [t["id"] for t in live_task_sets(aws, world)] == ours
+             and live_task_sets(aws, world)[0]["status"] == "PRIMARY", REVERT_WITHIN)
     assert any("unexpected task set" in m and "9.9.9" in m for m in drift_events(releases, namespace)), hand
 
     aws.ecs.update_task_set(cluster=world.cluster, service=world.service, taskSet=ours[0],
                             scale={"unit": "PERCENT", "value": 40.0})
     wait_for("the task set scaled back to 100%",
-             lambda: task_sets(aws, world)[0]["scale"]["value"] == 100.0, REVERT_WITHIN)
+             lambda: live_task_sets(aws, world)[0]["scale"]["value"] == 100.0, REVERT_WITHIN)
 
     set_origin(aws, world, "/releases/0.9.0")
     wait_for("the origin path reverted", lambda: origin_path(aws, world) == "/releases/1.0.0", REVERT_WITHIN)
@@ -355,7 +317,7 @@ def test_hand_made_changes_are_detected_and_reverted_within_a_resync(
     status = releases.wait(namespace, "app", lambda s: condition(s, "Drifted").get("status") == "False", 20,
                            "Drifted=False")
     assert status["phase"] == "Succeeded" and condition(status, "Drifted")["reason"] == "InSync"
-    assert image_of(aws, task_sets(aws, world)[0]["taskDefinition"]).endswith(":1.0.0")
+    assert image_of(aws, live_task_sets(aws, world)[0]["taskDefinition"]).endswith(":1.0.0")
 
 
 def test_under_report_drift_is_only_reported(
@@ -375,7 +337,7 @@ def test_under_report_drift_is_only_reported(
     assert "listener weights" in drifted["message"] and "/releases/0.9.0" in drifted["message"]
     reported = len(drift_events(releases, namespace))
     time.sleep(2 * RESYNC + 1)  # two more resyncs: nothing is put back
-    assert weights(aws, world) == {blue: 70, green: 30}
+    assert listener_weights(aws, world) == {blue: 70, green: 30}
     assert origin_path(aws, world) == "/releases/0.9.0"
     assert 1 <= len(drift_events(releases, namespace)) == reported  # reported once, not every resync
     assert releases.status(namespace, "app")["phase"] == "Succeeded"

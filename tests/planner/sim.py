@@ -1,31 +1,40 @@
-"""A tiny, pure world simulator for planner tests: applies actions to an Observation.
+"""The one fake AWS world for planner tests: a pure simulator that applies actions to an Observation.
 
-It does what ECS, the ALB, CloudFront and SSM would do with each action, instantly, so a test can
-iterate `decide` -> apply -> `decide` and watch a rollout walk its steps. Knobs make the world
-misbehave the ways that matter: task sets that never stabilise, actions that get lost, an ECS
-deployment that fails.
+It does what ECS, the ALB, CloudFront (including continuous deployment: staging copy, policy
+weight, promotion, disabling) and SSM would do with each action kind, instantly (the `APPLY` table,
+one handler per action kind), so a test can iterate `decide` -> apply -> `decide` with `drive` and
+watch a rollout walk its steps. Knobs make the world misbehave the ways that matter: task sets that
+never stabilise, actions that get lost, an ECS deployment that fails. `drive` also answers the
+planner's analysis (`measure`) and API-contract gate (`contract`), which the reconciler would find
+over the network, and lets a test edit the world between passes (`between`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus, Verdict
 from controller.planner import Context, Decision, Requests, analysis_due, decide
 from controller.planner.actions import (
     Action,
     DeleteTaskSet,
+    DisableStaging,
     EnsureTaskSet,
+    PromoteStaging,
     PublishFlags,
     ScaleTaskSet,
     SetListenerWeights,
     SetOriginPath,
     SetPrimaryTaskSet,
+    SetStagingWeight,
     UpdateServiceImage,
 )
-from controller.planner.world import Deployment, Frontend, Listener, Observation, Service, TaskSet
+from controller.planner.decision import ContractCheck
+from controller.planner.tiers import contract_target
+from controller.planner.world import Deployment, Frontend, Listener, Observation, Service, StagingDistribution, TaskSet
+from controller.testing.specs import merge, release_spec
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 NS, NAME = "production", "pratiko"
@@ -33,6 +42,7 @@ LISTENER = "arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/web/1/2"
 BLUE = "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/blue/1"
 GREEN = "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/green/2"
 DIST = "E2ABCDEF"
+STAGING = "E2STAGING"  # the staging copy CloudFront continuous deployment makes
 
 
 def image(version: str) -> str:
@@ -43,25 +53,12 @@ def version_of(img: str | None) -> str | None:
     return img.rsplit(":", 1)[1] if img else None
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def make_spec(version: str = "2.0.0", strategy: dict[str, Any] | None = None, **over: Any) -> ReleaseSpec:
-    body: dict[str, Any] = {
-        "environment": "production",
-        "backend": {
-            "version": version,
-            "image": image(version),
-            "ecs": {"cluster": "prod", "service": "backend", "containerName": "api"},
-            "traffic": {"listenerArn": LISTENER, "stableTargetGroupArn": BLUE, "canaryTargetGroupArn": GREEN},
-        },
-        "strategy": strategy or {"type": "Fast"},
-    }
-    return ReleaseSpec.model_validate(_merge(body, over))
+    """A spec on the fake world's ARNs (`controller.testing.specs.release_spec`); `over` is merged
+    in key by key (e.g. `backend={"ecs": {...}}` changes only what it names)."""
+    body = release_spec(version=version, image=image(version), cluster="prod", service="backend",
+                        traffic=(LISTENER, BLUE, GREEN), strategy=strategy)
+    return ReleaseSpec.model_validate(merge(body, over))
 
 
 def world(
@@ -96,9 +93,111 @@ def world(
 
 @dataclass
 class Knobs:
+    """The ways the world misbehaves that matter to the planner."""
+
     stabilizing: bool = False  # new task sets never reach STEADY_STATE
     lose: Callable[[Action], bool] = lambda a: False  # actions that silently do not land
     ecs_rollout_state: str = "COMPLETED"  # what an ECS-controller deployment ends in
+
+
+@dataclass
+class _World:
+    """The parts of an Observation that actions change, mutable while one batch is applied."""
+
+    task_sets: list[TaskSet]
+    listener: Listener | None
+    frontend: Frontend | None
+    flags: Mapping[str, Any] | None
+    service_image: str | None
+    deployments: tuple[Deployment, ...]
+    knobs: Knobs
+
+    def index(self, external_id: str, task_set_id: str | None) -> int:
+        for i, ts in enumerate(self.task_sets):
+            if (task_set_id and ts.id == task_set_id) or (external_id and ts.external_id == external_id):
+                return i
+        raise AssertionError(f"no task set {external_id or task_set_id}")
+
+
+# What ECS, the ALB, CloudFront and SSM do with each action kind, instantly.
+
+def _ensure_task_set(w: _World, a: EnsureTaskSet) -> None:
+    if not any(ts.external_id == a.external_id for ts in w.task_sets):
+        new_id = f"ts-{a.external_id.rsplit('.', 1)[-1]}"
+        w.task_sets.append(TaskSet(
+            id=new_id, arn=f"arn:{new_id}", external_id=a.external_id, task_definition=f"backend:{a.image}",
+            image=a.image, scale_percent=a.scale_percent,
+            status="PRIMARY" if not w.task_sets else "ACTIVE", target_group_arn=a.target_group_arn,
+            stability="STABILIZING" if w.knobs.stabilizing else "STEADY_STATE",
+        ))
+
+
+def _scale_task_set(w: _World, a: ScaleTaskSet) -> None:
+    i = w.index(a.external_id, a.task_set_id)
+    w.task_sets[i] = replace(w.task_sets[i], scale_percent=a.scale_percent)
+
+
+def _set_primary_task_set(w: _World, a: SetPrimaryTaskSet) -> None:
+    i = w.index(a.external_id, a.task_set_id)
+    w.task_sets = [replace(ts, status="PRIMARY" if j == i else "ACTIVE") for j, ts in enumerate(w.task_sets)]
+
+
+def _delete_task_set(w: _World, a: DeleteTaskSet) -> None:
+    w.task_sets = [ts for ts in w.task_sets if ts.id != a.task_set_id]
+
+
+def _set_listener_weights(w: _World, a: SetListenerWeights) -> None:
+    assert w.listener is not None
+    w.listener = replace(w.listener, weights=dict(a.weights))
+
+
+def _update_service_image(w: _World, a: UpdateServiceImage) -> None:
+    w.service_image = a.image
+    w.deployments = (Deployment(id="ecs-svc/1", status="PRIMARY", task_definition="backend:2", image=a.image,
+                                rollout_state=w.knobs.ecs_rollout_state, running_count=2, desired_count=2),)
+
+
+def _set_origin_path(w: _World, a: SetOriginPath) -> None:
+    # A fresh Frontend, as the world always did: the staging copy is not carried over.
+    w.frontend = Frontend(distribution_id=a.distribution_id, origin_id=a.origin_id, origin_path=a.origin_path)
+
+
+def _publish_flags(w: _World, a: PublishFlags) -> None:
+    w.flags = dict(a.flags)
+
+
+def _set_staging_weight(w: _World, a: SetStagingWeight) -> None:
+    assert w.frontend is not None
+    assert 0 <= a.weight_percent <= 15
+    staging = StagingDistribution(STAGING, a.origin_path, "policy-1", True, a.weight_percent)
+    w.frontend = replace(w.frontend, staging=staging)
+
+
+def _promote_staging(w: _World, a: PromoteStaging) -> None:
+    assert w.frontend is not None
+    if w.frontend.staging is not None:
+        w.frontend = replace(w.frontend, origin_path=w.frontend.staging.origin_path)
+
+
+def _disable_staging(w: _World, a: DisableStaging) -> None:
+    assert w.frontend is not None
+    if w.frontend.staging is not None:
+        w.frontend = replace(w.frontend, staging=replace(w.frontend.staging, policy_enabled=False))
+
+
+APPLY: dict[type, Callable[[_World, Any], None]] = {
+    EnsureTaskSet: _ensure_task_set,
+    ScaleTaskSet: _scale_task_set,
+    SetPrimaryTaskSet: _set_primary_task_set,
+    DeleteTaskSet: _delete_task_set,
+    SetListenerWeights: _set_listener_weights,
+    UpdateServiceImage: _update_service_image,
+    SetOriginPath: _set_origin_path,
+    PublishFlags: _publish_flags,
+    SetStagingWeight: _set_staging_weight,
+    PromoteStaging: _promote_staging,
+    DisableStaging: _disable_staging,
+}
 
 
 def apply(obs: Observation, actions: Iterable[Action], knobs: Knobs | None = None) -> Observation:
@@ -106,55 +205,18 @@ def apply(obs: Observation, actions: Iterable[Action], knobs: Knobs | None = Non
     knobs = knobs or Knobs()
     svc = obs.service
     assert svc is not None
-    task_sets = list(svc.task_sets)
-    listener = obs.listener
-    frontend = obs.frontend
-    flags = obs.flags
-    svc_image, deployments = svc.image, svc.deployments
-
-    def index(external_id: str, task_set_id: str | None) -> int:
-        for i, ts in enumerate(task_sets):
-            if (task_set_id and ts.id == task_set_id) or (external_id and ts.external_id == external_id):
-                return i
-        raise AssertionError(f"no task set {external_id or task_set_id}")
-
+    w = _World(list(svc.task_sets), obs.listener, obs.frontend, obs.flags, svc.image, svc.deployments, knobs)
     for a in actions:
         if knobs.lose(a):
             continue
-        if isinstance(a, EnsureTaskSet):
-            if not any(ts.external_id == a.external_id for ts in task_sets):
-                new_id = f"ts-{a.external_id.rsplit('.', 1)[-1]}"
-                task_sets.append(TaskSet(
-                    id=new_id, arn=f"arn:{new_id}", external_id=a.external_id, task_definition=f"backend:{a.image}",
-                    image=a.image, scale_percent=a.scale_percent,
-                    status="PRIMARY" if not task_sets else "ACTIVE", target_group_arn=a.target_group_arn,
-                    stability="STABILIZING" if knobs.stabilizing else "STEADY_STATE",
-                ))
-        elif isinstance(a, ScaleTaskSet):
-            i = index(a.external_id, a.task_set_id)
-            task_sets[i] = replace(task_sets[i], scale_percent=a.scale_percent)
-        elif isinstance(a, SetPrimaryTaskSet):
-            i = index(a.external_id, a.task_set_id)
-            task_sets = [replace(ts, status="PRIMARY" if j == i else "ACTIVE") for j, ts in enumerate(task_sets)]
-        elif isinstance(a, DeleteTaskSet):
-            task_sets = [ts for ts in task_sets if ts.id != a.task_set_id]
-        elif isinstance(a, SetListenerWeights):
-            assert listener is not None
-            listener = replace(listener, weights=dict(a.weights))
-        elif isinstance(a, UpdateServiceImage):
-            svc_image = a.image
-            deployments = (Deployment(id="ecs-svc/1", status="PRIMARY", task_definition="backend:2", image=a.image,
-                                      rollout_state=knobs.ecs_rollout_state, running_count=2, desired_count=2),)
-        elif isinstance(a, SetOriginPath):
-            frontend = Frontend(distribution_id=a.distribution_id, origin_id=a.origin_id, origin_path=a.origin_path)
-        elif isinstance(a, PublishFlags):
-            flags = dict(a.flags)
-        else:
+        handler = APPLY.get(type(a))
+        if handler is None:
             raise AssertionError(f"unexpected action {a}")
-    new_svc = replace(svc, task_sets=tuple(task_sets), image=svc_image, deployments=deployments)
+        handler(w, a)
+    new_svc = replace(svc, task_sets=tuple(w.task_sets), image=w.service_image, deployments=w.deployments)
     primary = new_svc.primary
-    serving = version_of(primary.image) if primary else version_of(svc_image) if svc.deployment_controller == "ECS" else None
-    return replace(obs, service=new_svc, listener=listener, frontend=frontend, flags=flags,
+    serving = version_of(primary.image) if primary else version_of(w.service_image) if svc.deployment_controller == "ECS" else None
+    return replace(obs, service=new_svc, listener=w.listener, frontend=w.frontend, flags=w.flags,
                    backend_version_serving=serving)
 
 
@@ -164,6 +226,16 @@ def measurement(metric: str, value: float, now: datetime, limit: float = 0.05) -
         metric=metric, value=value, verdict=Verdict.FAILED if failed else Verdict.PASSED,
         message=f"{metric} {value} > max {limit}" if failed else f"{metric} {value} <= max {limit}", time=now,
     )
+
+
+# A contract answer for the version the planner asks about: problems by backend version.
+Contracts = Callable[[str], ContractCheck]
+
+
+def contracts(problems: Mapping[str, Sequence[str]] | None = None, error: str | None = None) -> Contracts:
+    def check(version: str) -> ContractCheck:
+        return ContractCheck(version, tuple((problems or {}).get(version, ())), error)
+    return check
 
 
 Measure = Callable[[datetime, Observation, ReleaseStatus], Sequence[Measurement]]
@@ -214,32 +286,48 @@ def drive(
     now: datetime = T0,
     requests: Requests = Requests(),
     measure: Measure | None = None,
+    contract: Contracts | None = None,
     knobs: Knobs | None = None,
     max_passes: int = 300,
     until: Callable[[Pass], bool] | None = None,
+    between: Callable[[Observation, Pass], Observation] | None = None,
     tick: float | None = None,
+    exact: bool = False,
 ) -> Run:
     """Iterate decide -> apply, advancing the clock by each decision's requeue_after, until the
-    planner asks for no further pass (or `until` says stop). `tick` caps each clock step."""
+    planner asks for no further pass (or `until` says stop).
+
+    `measure` answers analysis when it is due; `contract` answers the API-contract gate for the
+    version the planner asks about (the reconciler finds it over the network); `knobs` make the world
+    misbehave; `between` edits the world between passes (a person changing AWS by hand); `tick` caps
+    each clock step; `exact`: run `max_passes` passes, at rest or not."""
     run = Run(spec=spec, status=status or ReleaseStatus(), observation=obs, now=now)
     for _ in range(max_passes):
         measurements: Sequence[Measurement] = ()
         if measure is not None and analysis_due(spec, run.status, run.now):
             measurements = measure(run.now, run.observation, run.status)
-        ctx = Context(namespace=NS, name=NAME, generation=1, now=run.now, requests=requests,
-                      measurements=tuple(measurements))
-        d = decide(spec, run.status, run.observation, ctx)
+        checked = None
+        if contract is not None:
+            version = contract_target(spec, run.status, run.observation)
+            checked = contract(version) if version is not None else None
+        context = Context(namespace=NS, name=NAME, generation=1, now=run.now, requests=requests,
+                          measurements=tuple(measurements), contract=checked)
+        d = decide(spec, run.status, run.observation, context)
         run.observation = apply(run.observation, d.actions, knobs)
         run.status = d.status
         p = Pass(now=run.now, decision=d, observation=run.observation)
         run.passes.append(p)
         if until is not None and until(p):
             break
+        if between is not None:
+            run.observation = between(run.observation, p)
         if d.requeue_after is None:
             break
         step = d.requeue_after if tick is None else min(d.requeue_after, tick)
         run.now = run.now + timedelta(seconds=step)
     else:
+        if exact:
+            return run
         raise AssertionError(f"no rest after {max_passes} passes; last status {run.status.phase} {run.status.message}")
     return run
 

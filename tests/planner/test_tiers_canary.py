@@ -14,8 +14,7 @@ from controller.planner.actions import DisableStaging, PromoteStaging, SetOrigin
 from controller.planner.conditions import find
 from controller.planner.world import Observation
 
-from tests.planner.sim import DIST, drive as sim_drive, make_spec, measurement, world
-from tests.planner.tiers_world import drive
+from tests.planner.sim import DIST, drive, make_spec, measurement, world
 
 FAST = {"type": "Fast"}
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "30s"}}]}}
@@ -42,7 +41,7 @@ def staging_trace(run: Any) -> list[int]:
 
 
 def base(strategy: dict[str, Any] = FAST, **spec: Any) -> Any:
-    return sim_drive(make_spec("1.0.0", strategy, frontend=frontend("1.0.0"), **spec),
+    return drive(make_spec("1.0.0", strategy, frontend=frontend("1.0.0"), **spec),
                      world("1.0.0", frontend_path="/releases/1.0.0"))
 
 
@@ -84,7 +83,7 @@ def test_frontend_canary_starts_only_after_the_backend_is_promoted() -> None:
 
 def test_failing_analysis_during_the_frontend_canary_rolls_back_the_frontend_only() -> None:
     b = base(CANARY, analysis=METRICS)
-    good = sim_drive(make_spec("1.5.0", CANARY, frontend=frontend("1.0.0"), analysis=METRICS), b.observation,
+    good = drive(make_spec("1.5.0", CANARY, frontend=frontend("1.0.0"), analysis=METRICS), b.observation,
                      b.status, now=b.now, measure=rates(0.0))
     assert good.status.phase == Phase.SUCCEEDED and good.status.backend.stable_version == "1.5.0"
     spec = make_spec("1.5.0", CANARY, frontend=frontend("2.0.0"), analysis=METRICS)

@@ -10,8 +10,7 @@ from controller.planner.actions import SetOriginPath
 from controller.planner.conditions import find
 from controller.planner.tiers import contract_target
 
-from tests.planner.sim import DIST, drive as sim_drive, make_spec, world
-from tests.planner.tiers_world import contracts, drive
+from tests.planner.sim import DIST, contracts, drive, make_spec, world
 
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "30s"}}]}}
 CONTRACT = {"openapiUrl": "http://api-{{version}}/openapi.json",
@@ -24,7 +23,7 @@ def frontend(version: str, **extra: Any) -> dict[str, Any]:
 
 
 def settled() -> Any:
-    return sim_drive(make_spec("1.0.0", CANARY, frontend=frontend("1.0.0")), world("1.0.0", frontend_path="/releases/1.0.0"))
+    return drive(make_spec("1.0.0", CANARY, frontend=frontend("1.0.0")), world("1.0.0", frontend_path="/releases/1.0.0"))
 
 
 def test_the_contract_is_checked_once_the_new_backend_serves_and_then_the_frontend_moves() -> None:

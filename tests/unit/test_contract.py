@@ -25,6 +25,7 @@ from controller.contract import (
     parse_operations,
 )
 from controller.testing.dataplane.workload import openapi_document
+from controller.testing.specs import release_spec
 
 
 def op(method: str, path: str, *fields: str) -> ApiOperation:
@@ -165,11 +166,10 @@ def spec(url: str, config_map: str | None = None) -> ReleaseSpec:
                                 "operations": [{"method": "POST", "path": "/api/v1/chat", "fields": ["answer"]}]}
     if config_map:
         contract["configMap"] = config_map
-    return ReleaseSpec.model_validate({
-        "environment": "staging",
-        "backend": {"version": "1.0.0", "image": "b:1.0.0", "ecs": {"cluster": "c", "service": "s", "containerName": "api"}},
-        "frontend": {"version": "1.0.0", "cloudfront": {"distributionId": "E1", "originId": "web"}, "apiContract": contract},
-    })
+    return ReleaseSpec.model_validate(release_spec(
+        version="1.0.0", image="b:1.0.0", cluster="c", service="s", environment="staging",
+        frontend={"version": "1.0.0", "cloudfront": {"distributionId": "E1", "originId": "web"}, "apiContract": contract},
+    ))
 
 
 def test_checker_fetches_the_versions_document_and_caches_it(served: tuple[str, list[str]]) -> None:

@@ -1,0 +1,91 @@
+"""What every metric provider shares: the `Provider` Protocol, the `Sample` it returns, the
+`MeasureContext` it is asked in, and which spec field selects it (`provider_key`).
+
+A provider turns one `Metric` spec into numbers (`Sample`); it never judges them, and it never
+raises for an unreachable backend: it reports `Sample(error=...)` so the verdict can count provider
+errors apart from failures. The concrete providers (`prometheus.py`, `cloudwatch.py`, `http.py`)
+import only this module of the package; `providers.py` judges samples and `registry.py` builds the
+providers, so nothing here imports a provider.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from controller.api.release import Metric
+
+
+@dataclass(frozen=True)
+class MeasureContext:
+    """What a query may refer to, and the clock, passed in.
+
+    `window` is how far back a comparison with the stable version looks (range queries); the
+    caller usually passes the time since the current step started, capped at a few minutes.
+    """
+
+    version: str
+    stable_version: str | None
+    environment: str
+    now: datetime
+    window: timedelta = timedelta(minutes=2)
+
+    def substitute(self, template: str, version: str | None = None) -> str:
+        """Fill `{{version}}`, `{{stableVersion}}` and `{{environment}}` (spaces inside the braces
+        allowed). `version` overrides `{{version}}`: the stable side of a comparison asks the same
+        query for the stable version.
+
+        >>> ctx = MeasureContext("2.0.0", "1.9.0", "production", datetime(2025, 1, 1))
+        >>> ctx.substitute('rate(x{version="{{version}}",env="{{ environment }}"}[1m])')
+        'rate(x{version="2.0.0",env="production"}[1m])'
+        >>> ctx.substitute('x{version="{{version}}"}', version=ctx.stable_version)
+        'x{version="1.9.0"}'
+        """
+        values = {
+            "version": version if version is not None else self.version,
+            "stableVersion": self.stable_version or "",
+            "environment": self.environment,
+        }
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a provider saw for one metric.
+
+    `value` None with no `error` means the source answered with nothing (NoData). `samples` and
+    `stable_samples` are the two versions' series over the window, filled only for
+    `compareWithStable`. `note` is a human explanation the provider adds (e.g. which health check
+    is down); it ends up in the measurement's message.
+    """
+
+    value: float | None = None
+    stable_value: float | None = None
+    samples: tuple[float, ...] = ()
+    stable_samples: tuple[float, ...] = ()
+    error: str | None = None
+    note: str = ""
+
+
+class Provider(Protocol):
+    def measure(self, metric: Metric, ctx: MeasureContext) -> Sample:
+        """Measure `metric` for `ctx.version`; report unreachable sources as `Sample(error=...)`."""
+        ...
+
+
+PROVIDER_FIELDS = ("prometheus", "cloudwatch", "http")
+
+
+def provider_key(metric: Metric) -> str | None:
+    """The spec field that is set, which is the registry key of the metric's provider.
+
+    >>> from controller.api.release import HttpCheck
+    >>> provider_key(Metric(name="health", http=HttpCheck(url="http://x/health")))
+    'http'
+    """
+    return next((name for name in PROVIDER_FIELDS if getattr(metric, name) is not None), None)
