@@ -10,7 +10,7 @@ from __future__ import annotations
 from controller.api.release import ReleaseSpec
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsFailure
-from controller.aws.observe import forward_weights
+from controller.aws.shapes import forward_weights
 from controller.errors import EffectError
 from controller.planner.consistency import TrafficFacts, traffic_refusal
 from controller.planner.world import Observation

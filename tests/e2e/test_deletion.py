@@ -10,8 +10,8 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases
-from tests.e2e.test_strategies import assert_serving_only, listener_weights, live_task_sets, snapshot, wait_for
+from tests.e2e.helpers import Kubectl, Releases
+from tests.e2e.helpers import assert_serving_only, listener_weights, live_task_sets, snapshot, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -22,7 +22,7 @@ def mid_canary(releases: Releases, aws: AwsClients, world: WorldIds, namespace: 
     releases.apply(release_for(world, name="app", namespace=namespace, version="1.0.0"))
     releases.wait_phase(namespace, "app", "Succeeded", 60, generation=1)
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", strategy=HELD))
-    wait_for(lambda: listener_weights(aws, world).get(world.canary_target_group_arn) == 30, 60, "canary at 30%")
+    wait_for("canary at 30%", lambda: listener_weights(aws, world).get(world.canary_target_group_arn) == 30, 60)
     releases.wait_phase(namespace, "app", "Paused", 30, generation=2)
 
 

@@ -22,8 +22,8 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases
-from tests.e2e.test_strategies import AwsWatch, assert_serving_only, task_definition_images, wait_converged
+from tests.e2e.helpers import Kubectl, Releases
+from tests.e2e.helpers import AwsWatch, assert_serving_only, task_definition_images, wait_converged
 
 pytestmark = pytest.mark.timeout(240)
 

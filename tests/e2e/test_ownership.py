@@ -14,8 +14,8 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases, condition
-from tests.e2e.test_strategies import assert_serving_only, snapshot, task_definition_images, wait_converged
+from tests.e2e.helpers import Kubectl, Releases, condition
+from tests.e2e.helpers import assert_serving_only, snapshot, task_definition_images, wait_converged
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -12,8 +12,8 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Releases, condition
-from tests.e2e.test_strategies import listener_weights, snapshot, task_definition_images
+from tests.e2e.helpers import Releases, condition
+from tests.e2e.helpers import listener_weights, snapshot, task_definition_images
 
 pytestmark = pytest.mark.timeout(180)
 
