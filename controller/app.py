@@ -21,6 +21,8 @@ from controller.aws.apply import effector_for
 from controller.aws.clients import AwsClients
 from controller.aws.observe import Observer
 from controller.contract import ContractChecker, configmap_reader
+from controller.aws.traffic import TrafficChecker
+from controller.claims import Claims
 from controller.kube import ReleaseApi, load_api_client
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
@@ -68,6 +70,8 @@ def build_reconciler(
         sink=kube,
         measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch)),
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
+        claims=Claims(api_client, kube) if api_client is not None else None,
+        traffic=TrafficChecker(aws),
     )
     return reconciler, observer
 

@@ -11,3 +11,17 @@ class EffectError(Exception):
         self.reason = reason
         self.message = message
         self.retryable = retryable
+
+
+class ObjectGone(Exception):
+    """The Release a pass works for was deleted, or replaced by a new object of the same name.
+
+    Raised before any AWS write (and by a status write that finds no object): the worker that
+    raised it must end at once, since nothing it decided applies to an object that exists.
+    """
+
+    def __init__(self, namespace: str, name: str, uid: str | None, found_uid: str | None = None) -> None:
+        what = "was deleted" if found_uid is None else f"was replaced (uid {found_uid})"
+        super().__init__(f"Release {namespace}/{name} (uid {uid}) {what}")
+        self.namespace = namespace
+        self.name = name

@@ -17,6 +17,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from controller.api.release import GROUP, KIND, PLURAL, VERSION
+from controller.errors import ObjectGone
 
 ANNOTATION_PREFIX = GROUP
 REQUEST_ANNOTATIONS = {
@@ -57,6 +58,15 @@ class ReleaseApi:
         obj: dict[str, Any] = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         return obj
 
+    def current(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the API server holds it now (not a watch cache), or None when it is gone."""
+        try:
+            return self.get(namespace, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def list_all(self, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
             found = self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
@@ -65,13 +75,29 @@ class ReleaseApi:
         return list(found.get("items", []))
 
     # -- writes
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Write the whole status in one request (JSON patch `add` replaces an existing member)."""
-        # JSON patch: `add` of /status replaces it whole, so fields that became empty disappear.
-        self._custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, [{"op": "add", "path": "/status", "value": status}],
-            _content_type="application/json-patch+json",
-        )
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
+        """Write the whole status in one request, to the object with `uid` only.
+
+        JSON patch: `add` of /status replaces it whole, so fields that became empty disappear; a
+        `test` of the uid makes the API server refuse the write to a new object of the same name.
+        Either refusal (no object, another uid) raises ObjectGone.
+        """
+        ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []
+        ops.append({"op": "add", "path": "/status", "value": status})
+        try:
+            self._custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, ops, _content_type="application/json-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise ObjectGone(namespace, name, uid) from None
+            # A failed `test` is a plain 422 "Invalid", as a bad status would be: look whose name it is.
+            if exc.status == 422 and uid:
+                found = self.current(namespace, name)
+                found_uid = (found or {}).get("metadata", {}).get("uid")
+                if found_uid != uid:
+                    raise ObjectGone(namespace, name, uid, found_uid) from None
+            raise
 
     def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> dict[str, Any]:
         body = {"metadata": {"annotations": annotations}}

@@ -10,7 +10,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 RECONCILE_TOTAL = Counter(
     "release_controller_reconcile_total",
-    "Reconciles by result: ok and error (a pass), unchanged (a settled Release the resync round found as its "
+    "Reconciles by result: ok and error (a pass), gone (the Release was deleted or re-created under the pass, "
+    "which then changed nothing), unchanged (a settled Release the resync round found as its "
     "last pass left it, so no pass was needed).",
     ["result"],
     registry=REGISTRY,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -33,7 +33,8 @@ from controller.api.release import (
     ReleaseStatus,
 )
 from controller.api.types import explain
-from controller.errors import EffectError
+from controller.claims import Conflict, Holder, resources_of
+from controller.errors import EffectError, ObjectGone
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
@@ -44,6 +45,14 @@ from controller.planner.world import Observation
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
+"""`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
+REFUSED_RECHECK = 60.0
+"""A Release refused for its traffic looks again this often (a fixed listener needs no new spec)."""
+CONFLICT_RECHECK = 10.0
+"""A Release in conflict looks again this often: its owner may be deleted or hand the service over."""
+AFTER_SPEC_CHANGE = 0.5
+"""A spec that changed twice within one pass is decided on the next pass, this soon."""
 
 Key = tuple[str, str]
 
@@ -74,6 +83,22 @@ class ContractChecker(Protocol):
     def __call__(self, namespace: str, spec: ReleaseSpec, backend_version: str) -> ContractCheck: ...
 
 
+class ClaimsLike(Protocol):
+    def claim(self, holder: Holder, resources: Iterable[str]) -> Conflict | None:
+        """Claim the resources for `holder`; a Conflict names the first owned by another Release."""
+        ...
+
+    def release(self, holder: Holder) -> list[str]:
+        """Drop every claim of `holder`; returns the resources it held."""
+        ...
+
+
+class TrafficCheck(Protocol):
+    def refusal(self, spec: ReleaseSpec, observation: Observation) -> str | None:
+        """Why the Release must not change the traffic it names (the wrong ARN named); None if its own."""
+        ...
+
+
 class Planner(Protocol):
     def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision: ...
 
@@ -81,7 +106,13 @@ class Planner(Protocol):
 
 
 class StatusSink(Protocol):
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    def current(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The object as the API server holds it now, None when it does not exist."""
+        ...
+
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
+        """Write the status of the object with `uid`; raise ObjectGone when it does not exist."""
+        ...
 
     def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...
 
@@ -106,13 +137,17 @@ class Reconciler:
     sink: StatusSink
     measurer: Measurer | None = None
     contracts: ContractChecker | None = None
+    claims: ClaimsLike | None = None
+    traffic: TrafficCheck | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _failures: dict[Key, int] = field(default_factory=dict)
     # The status this process last wrote, per Release: the watch may not have delivered it yet, and
     # deciding from an older status would repeat a step. Read-your-writes without an extra GET.
-    _written: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    _written: dict[Key, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
     # Per Release, the inputs and the world of its last pass that found nothing to do (see resync).
     _settled: dict[Key, tuple[tuple[Any, ...], Observation]] = field(default_factory=dict)
+    # The (uid, generation) whose traffic was found consistent before its first change.
+    _traffic_checked: dict[Key, tuple[Any, int]] = field(default_factory=dict)
     # The parsed spec per (uid, generation): a spec never changes without a new generation.
     _specs: dict[Key, tuple[tuple[Any, Any], ReleaseSpec]] = field(default_factory=dict)
 
@@ -122,7 +157,44 @@ class Reconciler:
         self._written.pop(key, None)
         self._settled.pop(key, None)
         self._specs.pop(key, None)
+        self._traffic_checked.pop(key, None)
         self.observer.forget(key)
+
+    def released(self, namespace: str, name: str, uid: str | None) -> list[str]:
+        """The Release is gone: forget it and free what it claimed, for another Release to take."""
+        self.forget((namespace, name))
+        if self.claims is None or not uid:
+            return []
+        return self.claims.release(Holder(namespace, name, uid))
+
+    def finalize(self, obj: Mapping[str, Any]) -> bool:
+        """One pass for a Release being deleted; True once it may go.
+
+        A Release in the middle of a rollout (a canary task set, or a frontend canary step) is
+        aborted first: all traffic back on the stable version, the canary removed, as `abort` does;
+        it may go once a pass finds nothing left to change. A settled Release goes at once and AWS
+        is left as it is. The annotation `delivery.pratiko.ai/on-delete: Orphan` leaves AWS as it is
+        in every case. A deletion never touches the task set that serves traffic.
+        """
+        meta = obj.get("metadata", {})
+        key = (meta["namespace"], meta["name"])
+        if (meta.get("annotations") or {}).get(ON_DELETE_ANNOTATION) == "Orphan":
+            return True
+        try:
+            status = ReleaseStatus.model_validate(self._raw_status(key, obj))
+        except ValidationError:
+            return True
+        if not _in_flight(status):
+            return True
+        token = f"deleted:{meta.get('uid')}"
+        if status.acknowledged.abort != token:
+            self.sink.event(ObjectRef(key[0], key[1], meta.get("uid")), "Deleting",
+                            "Release deleted mid-rollout: all traffic goes back on the stable version and the "
+                            "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
+                            "leave AWS as it is)", "Warning")
+        annotations = {**(meta.get("annotations") or {}), REQUEST_ANNOTATIONS["abort"]: token}
+        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True)
+        return outcome.actions == 0 and outcome.phase not in (Phase.PROGRESSING, Phase.PAUSED)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
         """The periodic check of settled Releases; returns those that need a full pass.
@@ -179,8 +251,12 @@ class Reconciler:
         )
 
     def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The status to decide from: what this process last wrote, else what the API server holds."""
-        return self._written.get(key) or obj.get("status") or {}
+        """The status to decide from: what this process last wrote to this very object (same uid;
+        a Release deleted and created again under its name starts afresh), else the API server's."""
+        uid, written = self._written.get(key, (None, None))
+        if written and uid == obj.get("metadata", {}).get("uid"):
+            return written
+        return obj.get("status") or {}
 
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
@@ -189,13 +265,16 @@ class Reconciler:
             outcome = self._reconcile(obj, fresh=fresh)
             metrics.RECONCILE_TOTAL.labels("ok").inc()
             return outcome
+        except ObjectGone:
+            metrics.RECONCILE_TOTAL.labels("gone").inc()
+            raise
         except Exception:
             metrics.RECONCILE_TOTAL.labels("error").inc()
             raise
         finally:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
 
-    def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool) -> Outcome:
+    def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
         key = (namespace, name)
@@ -227,10 +306,29 @@ class Reconciler:
             wrote = self._write(ref, raw_status, new, [Event("InvalidSpec", message, "Warning")])
             return Outcome(None, new.phase, wrote, 0)
 
+        if self.claims is not None and ref.uid:
+            conflict = self.claims.claim(Holder(namespace, name, ref.uid), resources_of(spec))
+            if conflict is not None:
+                # Another Release owns what this one points at: change nothing, say who, look again
+                # now and then (its owner's deletion frees the claim).
+                outcome = self._blocked(ref, raw_status, status, generation, "Conflict", conflict.message, now, spec)
+                return replace(outcome, requeue_after=CONFLICT_RECHECK)
+
         observation = self.observer.observe(key, spec, fresh)
         blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
         if blocking:
             return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
+
+        if self.traffic is not None and self._traffic_checked.get(key) != (ref.uid, generation):
+            # Once per spec generation, before it adopts or changes anything: is this traffic its own?
+            try:
+                refusal = self.traffic.refusal(spec, observation)
+            except EffectError as exc:
+                return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
+            if refusal is not None:
+                outcome = self._blocked(ref, raw_status, status, generation, "InvalidTraffic", refusal, now, spec)
+                return replace(outcome, requeue_after=REFUSED_RECHECK)
+            self._traffic_checked[key] = (ref.uid, generation)
 
         measurements: tuple[Measurement, ...] = ()
         if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
@@ -249,6 +347,13 @@ class Reconciler:
         if not raw_status:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
 
+        if decision.actions:
+            current = self._current(ref, generation)
+            if current is not None:  # the spec changed under this pass: decide again from it, once
+                if again:
+                    return self._reconcile(current, fresh=fresh, again=False)
+                return Outcome(AFTER_SPEC_CHANGE, status.phase, False, 0)
+
         try:
             self.applier(decision.actions, observation)
         except EffectError as exc:
@@ -265,6 +370,22 @@ class Reconciler:
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
             self._settled[key] = (inputs, observation)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
+
+    def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
+        """Check, just before AWS is changed, that the object this pass decided for still exists.
+
+        The body a worker holds can be old: the operator may have been paused (a long GC, a frozen
+        node) while the Release was deleted or re-created. A watch event saying so may still be on
+        its way, so ask the API server itself. Gone or replaced: raise ObjectGone, nothing is
+        applied. The same object at a newer generation: return it, to be decided again.
+        """
+        found = self.sink.current(ref.namespace, ref.name)
+        found_uid = (found or {}).get("metadata", {}).get("uid")
+        if found is None or found_uid != ref.uid:
+            raise ObjectGone(ref.namespace, ref.name, ref.uid, found_uid)
+        if int(found["metadata"].get("generation", 1)) != generation:
+            return found
+        return None
 
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
@@ -294,8 +415,8 @@ class Reconciler:
         wire = status.to_wire()
         changed = wire != _comparable(raw_status)
         if changed:
-            self.sink.replace_status(ref.namespace, ref.name, wire)
-            self._written[(ref.namespace, ref.name)] = wire
+            self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid)
+            self._written[(ref.namespace, ref.name)] = (ref.uid, wire)
         for event in events:
             self.sink.event(ref, event.reason, event.message, event.type)
         return changed
@@ -305,6 +426,12 @@ class Reconciler:
         metrics.record_phase(namespace, name, status.phase.value)
         metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
         metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+
+
+def _in_flight(status: ReleaseStatus) -> bool:
+    """A rollout has something that a deletion must put back: a backend or frontend canary."""
+    return (status.phase in (Phase.PROGRESSING, Phase.PAUSED) or status.backend.canary_image is not None
+            or status.frontend.current_step is not None)
 
 
 def _accepted(spec: ReleaseSpec) -> Event:

@@ -18,6 +18,23 @@ RELEASES = (GROUP, VERSION, PLURAL)
 STORAGE_PREFIX = f"release-controller.{GROUP}"
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps no copy of the object's last handled spec.
+
+    kopf's default stores the whole spec in an annotation to compute diffs for on-create/update
+    handlers. We have none: every pass reconciles from the object and the observed world. The copy
+    would only double the object's size and, with `kubectl apply`'s own copy, push a large spec over
+    the 256 KiB annotation limit, after which no write to the object (not even the finalizer's
+    removal on delete) succeeds.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        return None
+
+
 def _runtime(memo: Any) -> Runtime:
     runtime: Runtime = memo.runtime
     return runtime
@@ -33,9 +50,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     # Our status schema is structural, so kopf's own state lives in annotations, not in status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=STORAGE_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -64,13 +79,18 @@ async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: A
 
 @kopf.on.delete(*RELEASES, registry=registry)
 def released(body: kopf.Body, memo: Any, **_: Any) -> None:
-    """Deleting a Release stops managing it; what runs in AWS stays as it is."""
+    """Deleting a Release: a rollout in flight is aborted first (traffic back on stable, canary
+    removed), then the controller stops managing it and frees its claims (Reconciler.finalize)."""
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
+    ref = ObjectRef(key[0], key[1], body.metadata.uid)
+    if not runtime.reconciler.finalize(body):
+        raise kopf.TemporaryError("deleting: waiting for all traffic to be back on the stable version", delay=1)
     runtime.forget(key)
-    runtime.reconciler.forget(key)
+    freed = runtime.reconciler.released(key[0], key[1], body.metadata.uid)
     metrics.forget(*key)
     runtime.reconciler.sink.event(
-        ObjectRef(key[0], key[1], body.metadata.uid), "Unmanaged",
-        "Release deleted: the controller stopped managing it and left AWS as it is",
+        ref, "Unmanaged",
+        "Release deleted: the controller stopped managing it; AWS serves what the Release last left live"
+        + (f"; released its claim on {', '.join(freed)}" if freed else ""),
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.errors import ObjectGone
 from controller.kube import REQUEST_ANNOTATIONS
 from controller.reconciler import Reconciler
 
@@ -74,6 +75,12 @@ class Runtime:
             try:
                 outcome = await asyncio.to_thread(self.reconciler.reconcile, dict(body), fresh=fresh)
                 delay = outcome.requeue_after
+            except ObjectGone as gone:
+                # Deleted or replaced while this worker held an old body: it has nothing left to do,
+                # and must not loop (each pass would act for an object that does not exist).
+                log.info("%s; its worker stops", gone)
+                self._steady.pop(key, None)
+                return
             except Exception:  # a bug or an API outage: log, back off, keep the worker alive
                 log.exception("reconcile of %s/%s failed", *key)
                 delay = 10.0

@@ -170,6 +170,8 @@ GRANTED = [
     ("create", "events", "-n", WATCHED),
     ("patch", "kopfpeerings.kopf.dev", "-n", WATCHED),
     ("get", "configmaps", "-n", WATCHED),
+    ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),  # claims (controller/claims.py)
+    ("update", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "namespaces"),
 ]
@@ -182,7 +184,8 @@ REFUSED = [
     ("create", "configmaps", "-n", WATCHED),
     ("list", "configmaps", "-n", WATCHED),
     ("patch", "events", "-n", WATCHED),
-    ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
+    ("create", "leases.coordination.k8s.io", "-n", WATCHED),  # claims live in the operator's namespace only
+    ("watch", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("get", "pods", "-n", WATCHED),
     ("patch", "deployments.apps", "-n", CONTROLLER_NS),
     # The namespaced rules are bound in `production` only.
@@ -237,16 +240,17 @@ class Replica(OperatorProcess):
         return [sys.executable, "-m", "controller.cli", "run", *args]
 
 
-def container_env(container: dict[str, Any], pod_name: str) -> dict[str, str]:
-    """The container's env as the kubelet resolves it (values and the pod-name field)."""
+def container_env(container: dict[str, Any], pod_name: str, pod_namespace: str = CONTROLLER_NS) -> dict[str, str]:
+    """The container's env as the kubelet resolves it (values, the pod's name and namespace fields)."""
     env: dict[str, str] = {}
+    fields = {"metadata.name": pod_name, "metadata.namespace": pod_namespace}
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
         else:
             field_path = item["valueFrom"]["fieldRef"]["fieldPath"]
-            assert field_path == "metadata.name", f"this test resolves only the pod name, not {field_path}"
-            env[item["name"]] = pod_name
+            assert field_path in fields, f"this test resolves only the pod's name and namespace, not {field_path}"
+            env[item["name"]] = fields[field_path]
     return env
 
 

@@ -27,7 +27,7 @@ BASE_KINDS = {
 }
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
 EXPECTED_KINDS = {
-    "development": BASE_KINDS | {"ClusterKopfPeering"},
+    "development": BASE_KINDS | {"ClusterKopfPeering", "RoleBinding"},
     "staging": BASE_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
     "production": BASE_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
 }
@@ -47,6 +47,8 @@ CLUSTER_RULES = {
     ("", "namespaces"): {"list", "watch"},
 }
 CLUSTERWIDE_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
+# controller/claims.py: one Lease per claimed AWS resource, in the operator's own namespace only.
+CLAIM_RULES = {("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "delete"}}
 Grants = dict[tuple[str, str], set[str]]
 
 
@@ -208,12 +210,13 @@ def test_rbac_grants_only_what_the_controller_uses(rendered: dict[str, list[dict
     cluster, namespaced = effective_grants(objs, subject)
     run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     params = run.make_context("run", list(controller_container(deployment)["args"])).params
+    own = deployment["metadata"]["namespace"]
     if params["all_namespaces"]:
         assert cluster == {**CLUSTER_RULES, **NAMESPACED_RULES, **CLUSTERWIDE_PEERING}
-        assert namespaced == {}
+        assert namespaced == {own: CLAIM_RULES}
     else:
         assert cluster == CLUSTER_RULES
-        assert namespaced == {ns: NAMESPACED_RULES for ns in params["namespace"]}
+        assert namespaced == {ns: NAMESPACED_RULES for ns in params["namespace"]} | {own: CLAIM_RULES}
 
 
 def _metric_names() -> set[str]:

@@ -1,0 +1,63 @@
+"""One owner per ECS service: a second Release that points at a claimed service changes nothing in
+AWS and says who owns it, in its own namespace or another; the owner's deletion frees the claim and
+the waiting Release takes over on its next pass."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from controller.aws.clients import AwsClients
+from controller.testing.aws_world import WorldIds
+from controller.testing.operator import OperatorProcess
+from controller.testing.releases import release_for
+from tests.e2e.helpers import Kubectl, Releases, condition
+from tests.e2e.helpers import assert_serving_only, snapshot, task_definition_images, wait_converged
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture()
+def second_namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
+    name = f"test-{os.getpid()}-other-{time.monotonic_ns() % 100_000}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def in_conflict(releases: Releases, namespace: str, name: str, owner: str) -> dict[str, object]:
+    status = releases.wait(namespace, name, lambda s: condition(s, "Ready").get("reason") == "Conflict", 30,
+                           "Ready=False/Conflict")
+    ready = condition(status, "Ready")
+    assert ready["status"] == "False"
+    assert f"owned by Release {owner}" in ready["message"], ready
+    return status
+
+
+def test_a_second_release_on_a_claimed_service_waits_for_the_owner(
+    operator: OperatorProcess, releases: Releases, kubectl: Kubectl, namespace: str, second_namespace: str,
+    world: WorldIds, aws: AwsClients,
+) -> None:
+    releases.apply(release_for(world, name="owner", namespace=namespace, version="1.0.0"))
+    releases.wait_phase(namespace, "owner", "Succeeded", 60, generation=1)
+    before = snapshot(aws, world, namespace, "owner")
+
+    releases.apply(release_for(world, name="intruder", namespace=namespace, version="2.0.0"))
+    releases.apply(release_for(world, name="intruder", namespace=second_namespace, version="3.0.0"))
+    in_conflict(releases, namespace, "intruder", f"{namespace}/owner")
+    in_conflict(releases, second_namespace, "intruder", f"{namespace}/owner")
+    time.sleep(4)  # more passes of both: still nothing moves
+    assert snapshot(aws, world, namespace, "owner") == before
+    assert task_definition_images(aws, world) == [world.image]
+    warnings = [e for e in releases.events(namespace, "intruder") if e["reason"] == "Conflict"]
+    assert warnings and warnings[0]["type"] == "Warning" and f"{namespace}/owner" in warnings[0]["message"]
+    assert releases.status(namespace, "owner")["phase"] == "Succeeded"
+
+    # The other namespace's claimant gives up; the owner goes: the first claimant takes over.
+    kubectl("delete", "release", "intruder", "-n", second_namespace, "--wait=true", "--timeout=30s")
+    kubectl("delete", "release", "owner", "-n", namespace, "--wait=true", "--timeout=30s")
+    wait_converged(releases, aws, world, namespace, "intruder", "2.0.0", generation=1, timeout=90)
+    assert_serving_only(aws, world, "2.0.0")
