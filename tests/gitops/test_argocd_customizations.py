@@ -70,3 +70,13 @@ def test_the_runner_is_built_from_the_pinned_gopher_lua() -> None:
     gomod = (Path(__file__).resolve().parents[2] / "controller/testing/go/argocd-lua/go.mod").read_text()
     assert "github.com/yuin/gopher-lua v1.1.1" in gomod  # the version Argo CD v2.x/v3.x requires
     assert argocd_lua_binary().is_file()
+
+
+def test_the_argocd_cm_snippet_carries_the_scripts_verbatim() -> None:
+    """integrations/argocd/argocd-cm.yaml is what a user installs: the same scripts these tests run."""
+    data = yaml.safe_load((ARGOCD_RELEASE.parents[2] / "argocd-cm.yaml").read_text())["data"]
+    assert data["resource.customizations.health.delivery.pratiko.ai_Release"] == (ARGOCD_RELEASE / "health.lua").read_text()
+    actions = yaml.safe_load(data["resource.customizations.actions.delivery.pratiko.ai_Release"])
+    assert actions["discovery.lua"] == (ARGOCD_RELEASE / "actions" / "discovery.lua").read_text()
+    on_disk = {p.parent.name: p.read_text() for p in (ARGOCD_RELEASE / "actions").glob("*/action.lua")}
+    assert {d["name"]: d["action.lua"] for d in actions["definitions"]} == on_disk
