@@ -165,7 +165,7 @@ def undo(
     raw = api.get(ns, name)
     owner = gitops_owner(raw)
     if owner:
-        Console(stderr=True).print(undo_warning(owner), style="yellow", highlight=False)
+        Console(stderr=True).print(undo_warning(owner), style="yellow", highlight=False, soft_wrap=True)
     release = Release.model_validate(raw)
     current = release.spec.backend.version, release.spec.frontend.version if release.spec.frontend else None
     candidates = [h for h in reversed(release.status.history) if h.result == "Succeeded"]

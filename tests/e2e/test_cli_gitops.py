@@ -49,13 +49,14 @@ def test_list_shows_phase_versions_weight_step_and_age(operator: OperatorProcess
     out = cli(env_vars, "list", "-n", namespace).stdout
     rows = [line.split() for line in out.splitlines()]
     assert rows[0] == ["NAME", "PHASE", "BACKEND", "FRONTEND", "WEIGHT", "STEP", "AGE"]
-    assert rows[1][:6] == ["app", "Paused", "1.0.0->2.0.0", "1.0.0", "20%", "1/3"], out
+    # Both tiers go from 1.0.0 to 2.0.0 in this rollout (the frontend's turn comes after the backend's).
+    assert rows[1][:6] == ["app", "Paused", "1.0.0->2.0.0", "1.0.0->2.0.0", "20%", "1/3"], out
     assert rows[1][6][-1] in "sm" and len(rows) == 2
 
     rows = [line.split() for line in cli(env_vars, "list", "-A").stdout.splitlines()]
     assert rows[0][:2] == ["NAMESPACE", "NAME"]
     mine = {(r[0], r[1]): r[2:] for r in rows[1:] if r[0] in (namespace, own_namespace)}
-    assert mine[(namespace, "app")][:5] == ["Paused", "1.0.0->2.0.0", "1.0.0", "20%", "1/3"]
+    assert mine[(namespace, "app")][:5] == ["Paused", "1.0.0->2.0.0", "1.0.0->2.0.0", "20%", "1/3"]
     assert mine[(own_namespace, "other")][:5] == ["Pending", "3.0.0", "-", "0%", "0/0"]
 
 
@@ -154,3 +155,39 @@ def test_undo_of_a_release_no_gitops_tool_manages_says_nothing_about_gitops(
                   and s.get("backend", {}).get("stableVersion") == "2.0.0", 90, "Succeeded at 2.0.0")
     proc = cli(env_vars, "undo", "app", "-n", namespace)
     assert "managed by" not in proc.stderr + proc.stdout
+
+
+def test_watch_on_a_terminal_redraws_in_place(operator: OperatorProcess, releases: Releases, namespace: str,
+                                              world: WorldIds, env_vars: dict[str, str]) -> None:
+    """On a terminal (a pty here) the view is a rich Live display, redrawn as the rollout moves."""
+    import os
+    import pty
+    import select
+
+    live(releases, world, namespace, QUICK)
+    releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
+                               strategy=QUICK))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([CLI, "status", "app", "-n", namespace, "--watch", "--timeout", "120"], stdin=slave,
+                            stdout=slave, stderr=slave, env={**env_vars, "TERM": "xterm-256color", "COLUMNS": "120"})
+    os.close(slave)
+    screen = b""
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the program exited and the pty closed
+                break
+            if not data:
+                break
+            screen += data
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=30) == 0, screen.decode(errors="replace")
+    text = screen.decode(errors="replace")
+    assert "\x1b[?25l" in text  # Live hides the cursor while it redraws
+    assert "\x1b[1A" in text or "\x1b[2K" in text  # and moves back over the previous frame
+    assert "Progressing" in text and "Succeeded" in text and "live: " in text
