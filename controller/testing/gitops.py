@@ -78,6 +78,31 @@ def run_argocd_tests(*dirs: Path) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
+def render_argocd_cm() -> str:
+    """integrations/argocd/argocd-cm.yaml: the customization's scripts as argocd-cm keys, verbatim."""
+
+    def block(text: str, indent: int) -> str:
+        pad = " " * indent
+        return "".join(pad + line if line.strip() else "\n" for line in text.splitlines(True))
+
+    actions = "    discovery.lua: |\n" + block((ARGOCD_RELEASE / "actions" / "discovery.lua").read_text(), 6)
+    actions += "    definitions:\n"
+    for verb in ("promote", "abort", "retry", "pause", "resume"):
+        actions += f"    - name: {verb}\n      action.lua: |\n"
+        actions += block((ARGOCD_RELEASE / "actions" / verb / "action.lua").read_text(), 8)
+    return (
+        "# Argo CD: health and actions for delivery.pratiko.ai/Release, from resource_customizations/.\n"
+        "# Merge into your argocd-cm (kubectl -n argocd patch configmap argocd-cm --patch-file argocd-cm.yaml).\n"
+        "# Generated: python -m controller.testing.gitops > integrations/argocd/argocd-cm.yaml\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\n  labels:\n"
+        "    app.kubernetes.io/name: argocd-cm\n    app.kubernetes.io/part-of: argocd\ndata:\n"
+        "  resource.customizations.health.delivery.pratiko.ai_Release: |\n"
+        + block(HEALTH_LUA.read_text(), 4)
+        + "  resource.customizations.actions.delivery.pratiko.ai_Release: |\n"
+        + actions
+    )
+
+
 _VOLATILE_METADATA = ("managedFields", "uid", "resourceVersion", "creationTimestamp", "selfLink")
 
 
@@ -95,3 +120,7 @@ def capture(obj: dict[str, Any], path: Path, note: str = "") -> None:
     with open(path, "w") as out:
         out.write(f"# Captured from a real e2e run{': ' + note if note else ''} (tests/e2e/test_gitops_health.py).\n")
         yaml.safe_dump(kept, out, sort_keys=False)
+
+
+if __name__ == "__main__":
+    print(render_argocd_cm(), end="")

@@ -9,12 +9,14 @@ observedGeneration on conditions); they flip to failures, loudly, once those lan
 
 RELEASE_CAPTURE_TESTDATA=1 writes each live object over the Argo CD testdata file of its phase
 (integrations/argocd/.../Release/testdata/), so the fixtures become captures from real runs; the
-messages in health_test.yaml then need the captured wording.
+messages in health_test.yaml then need the captured wording. RELEASE_CAPTURE_TESTDATA=DIR writes
+them into DIR instead, to compare.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +37,10 @@ SLOW = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"du
 def verdicts(releases: Releases, namespace: str, name: str, testdata: str) -> tuple[str, str, dict[str, Any]]:
     """(kstatus, Argo CD health, the object) for the live Release; captured when asked to."""
     obj = releases.get(namespace, name)
-    if os.environ.get("RELEASE_CAPTURE_TESTDATA"):
-        capture(obj, ARGOCD_RELEASE / "testdata" / testdata, note=testdata.removesuffix(".yaml"))
+    into = os.environ.get("RELEASE_CAPTURE_TESTDATA")
+    if into:
+        capture(obj, (ARGOCD_RELEASE / "testdata" if into == "1" else Path(into)) / testdata,
+                note=testdata.removesuffix(".yaml"))
     return kstatus(obj).status, argo_health(obj).status, obj
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.testing.gitops import ARGOCD_RELEASE, argo_health, argocd_lua_binary, run_argocd_tests
+from controller.testing.gitops import ARGOCD_RELEASE, argo_health, argocd_lua_binary, render_argocd_cm, run_argocd_tests
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds the runner from its Go module
 
@@ -74,7 +74,9 @@ def test_the_runner_is_built_from_the_pinned_gopher_lua() -> None:
 
 def test_the_argocd_cm_snippet_carries_the_scripts_verbatim() -> None:
     """integrations/argocd/argocd-cm.yaml is what a user installs: the same scripts these tests run."""
-    data = yaml.safe_load((ARGOCD_RELEASE.parents[2] / "argocd-cm.yaml").read_text())["data"]
+    text = (ARGOCD_RELEASE.parents[2] / "argocd-cm.yaml").read_text()
+    assert text == render_argocd_cm(), "regenerate: python -m controller.testing.gitops > integrations/argocd/argocd-cm.yaml"
+    data = yaml.safe_load(text)["data"]
     assert data["resource.customizations.health.delivery.pratiko.ai_Release"] == (ARGOCD_RELEASE / "health.lua").read_text()
     actions = yaml.safe_load(data["resource.customizations.actions.delivery.pratiko.ai_Release"])
     assert actions["discovery.lua"] == (ARGOCD_RELEASE / "actions" / "discovery.lua").read_text()

@@ -55,8 +55,19 @@ if phase == "RolledBack" or phase == "Failed" then
   return {status = "Degraded", message = phase .. ": " .. text(status.message, "the rollout did not complete")}
 end
 
+-- What the rollout is doing now, in the words of the most specific condition that says it.
+local function doing(fallback)
+  for _, kind in ipairs({"Reconciling", "Progressing"}) do
+    local c = condition(kind)
+    if c ~= nil and c.status ~= "False" and c.message ~= nil and c.message ~= "" then
+      return c.message
+    end
+  end
+  return text(status.message, fallback)
+end
+
 if phase == "Paused" then
-  return {status = "Suspended", message = text(status.message, "the rollout is paused")}
+  return {status = "Suspended", message = doing("the rollout is paused")}
 end
 
 local ready = condition("Ready")
@@ -64,8 +75,4 @@ if ready ~= nil and ready.status == "True" then
   return {status = "Healthy", message = text(ready.message, text(status.message, "the spec is live"))}
 end
 
-local reconciling = condition("Reconciling")
-if reconciling ~= nil and reconciling.status == "True" then
-  return {status = "Progressing", message = text(reconciling.message, text(status.message, "rolling out"))}
-end
-return {status = "Progressing", message = text(status.message, "Waiting for the rollout to finish")}
+return {status = "Progressing", message = doing("Waiting for the rollout to finish")}
