@@ -183,12 +183,23 @@ def watch(get: Callable[[], dict[str, Any]], console: Console, timeout: float, i
     deadline = time.monotonic() + timeout
     obj = get()
     verdict = outcome(obj)
+
+    def again() -> tuple[dict[str, Any], Outcome]:
+        """The next reading; a failed read keeps the last one (the deadline still bounds the wait),
+        a deleted Release ends the watch as not live."""
+        try:
+            new = get()
+        except Exception as exc:  # noqa: BLE001 - the API server restarting must not fail a CI gate
+            if getattr(exc, "status", None) == 404:
+                return obj, Outcome(True, False, "Deleted", "the Release was deleted")
+            return obj, verdict
+        return new, outcome(new)
+
     if console.is_terminal:
         with Live(view(obj, verdict), console=console, auto_refresh=False) as live:
             while not verdict.done and time.monotonic() < deadline:
                 time.sleep(interval)
-                obj = get()
-                verdict = outcome(obj)
+                obj, verdict = again()
                 live.update(view(obj, verdict), refresh=True)
     else:
         last = ""
@@ -200,8 +211,7 @@ def watch(get: Callable[[], dict[str, Any]], console: Console, timeout: float, i
             if verdict.done or time.monotonic() >= deadline:
                 break
             time.sleep(interval)
-            obj = get()
-            verdict = outcome(obj)
+            obj, verdict = again()
     if not verdict.done:
         console.print(f"timed out after {timeout:g}s: {verdict.reason} {verdict.message}".rstrip(), highlight=False)
         return EXIT_TIMEOUT

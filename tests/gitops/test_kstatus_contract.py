@@ -10,21 +10,27 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from controller.cli_gitops import EXIT_FAILED, EXIT_LIVE, outcome
 from controller.testing.gitops import ARGOCD_RELEASE, argo_health, kstatus
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds kstatus from cli-utils
 
-# testdata file -> (kstatus, Argo CD health)
+# testdata file -> (kstatus, Argo CD health, `status --watch`: None waits, else its exit code)
 TABLE = {
-    "succeeded.yaml": ("Current", "Healthy"),
-    "progressing.yaml": ("InProgress", "Progressing"),
-    "paused.yaml": ("InProgress", "Suspended"),
-    "paused_waitingForPromote.yaml": ("InProgress", "Suspended"),
-    "rolledBack_aborted.yaml": ("Failed", "Degraded"),
-    "failed_invalidSpec.yaml": ("Failed", "Degraded"),
-    "stalled_incompatibleFrontend.yaml": ("Failed", "Degraded"),
-    "progressing_newGeneration.yaml": ("InProgress", "Progressing"),
+    "succeeded.yaml": ("Current", "Healthy", EXIT_LIVE),
+    "progressing.yaml": ("InProgress", "Progressing", None),
+    "paused.yaml": ("InProgress", "Suspended", None),
+    "paused_waitingForPromote.yaml": ("InProgress", "Suspended", None),
+    "rolledBack_aborted.yaml": ("Failed", "Degraded", EXIT_FAILED),
+    "failed_invalidSpec.yaml": ("Failed", "Degraded", EXIT_FAILED),
+    "stalled_incompatibleFrontend.yaml": ("Failed", "Degraded", EXIT_FAILED),
+    "progressing_newGeneration.yaml": ("InProgress", "Progressing", None),
 }
+
+
+def watch_exit(obj: dict) -> int | None:  # type: ignore[type-arg]
+    verdict = outcome(obj)
+    return None if not verdict.done else (EXIT_LIVE if verdict.live else EXIT_FAILED)
 
 
 def load(name: str) -> dict:  # type: ignore[type-arg]
@@ -33,9 +39,9 @@ def load(name: str) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize(("name", "expected"), TABLE.items(), ids=list(TABLE))
-def test_kstatus_and_argo_cd_agree_with_the_table(name: str, expected: tuple[str, str]) -> None:
+def test_kstatus_argo_cd_and_watch_agree_with_the_table(name: str, expected: tuple[str, str, int | None]) -> None:
     obj = load(name)
-    assert (kstatus(obj).status, argo_health(obj).status) == expected
+    assert (kstatus(obj).status, argo_health(obj).status, watch_exit(obj)) == expected
 
 
 def test_a_stalled_release_fails_with_the_stalled_message() -> None:
@@ -50,6 +56,7 @@ def test_a_release_the_controller_has_not_seen_yet_is_current_for_kstatus() -> N
     obj = load("progressing_noStatus.yaml")
     assert kstatus(obj).status == "Current"
     assert argo_health(obj).status == "Progressing"
+    assert watch_exit(obj) is None
 
 
 def test_ready_false_without_stalled_never_fails() -> None:
