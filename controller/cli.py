@@ -118,6 +118,37 @@ def retry(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt =
 
 
 @app.command()
+def pause(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Hold the rollout at its current step, timers included (sets spec.paused)."""
+    ns = _namespace(namespace, kubeconfig)
+    _api(kubeconfig).patch_spec(ns, name, {"paused": True})
+    console.print(f"release {ns}/{name} paused")
+
+
+@app.command()
+def resume(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Go on with a paused rollout from where it stopped (clears spec.paused)."""
+    ns = _namespace(namespace, kubeconfig)
+    _api(kubeconfig).patch_spec(ns, name, {"paused": False})
+    console.print(f"release {ns}/{name} resumed")
+
+
+@app.command("list")
+def list_releases(
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
+) -> None:
+    """List Releases: name, phase, backend and frontend versions, canary weight, step, age."""
+    import datetime as dt
+
+    from controller.cli_gitops import format_columns, list_rows
+
+    items = _api(kubeconfig).list_all(None if all_namespaces else _namespace(namespace, kubeconfig))
+    sys.stdout.write(format_columns(list_rows(items, all_namespaces, dt.datetime.now(dt.timezone.utc))))
+
+
+@app.command()
 def undo(
     name: str,
     namespace: NamespaceOpt = None,
@@ -127,9 +158,15 @@ def undo(
     """Set the spec back to a previous successful revision from status.history."""
     from controller.api.release import Release
 
+    from controller.cli_gitops import gitops_owner, undo_warning
+
     ns = _namespace(namespace, kubeconfig)
     api = _api(kubeconfig)
-    release = Release.model_validate(api.get(ns, name))
+    raw = api.get(ns, name)
+    owner = gitops_owner(raw)
+    if owner:
+        Console(stderr=True).print(undo_warning(owner), style="yellow", highlight=False, soft_wrap=True)
+    release = Release.model_validate(raw)
     current = release.spec.backend.version, release.spec.frontend.version if release.spec.frontend else None
     candidates = [h for h in reversed(release.status.history) if h.result == "Succeeded"]
     if to_revision is not None:
@@ -156,11 +193,19 @@ def status(
     namespace: NamespaceOpt = None,
     kubeconfig: KubeconfigOpt = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw until the rollout ends; exit 0 when the "
+                                        "spec is live, 1 when rolled back, failed or stalled, 3 on timeout.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --watch waits at most.")] = 1800.0,
 ) -> None:
     """Show a Release: phase, steps, weights, conditions, the last analysis and the history."""
     from controller.api.release import Release
 
     ns = _namespace(namespace, kubeconfig)
+    if watch:
+        from controller.cli_gitops import watch as watch_release
+
+        api = _api(kubeconfig)
+        raise typer.Exit(watch_release(lambda: api.get(ns, name), console, timeout))
     raw = _api(kubeconfig).get(ns, name)
     if output == "json":
         sys.stdout.write(json.dumps(raw.get("status", {}), indent=2) + "\n")
