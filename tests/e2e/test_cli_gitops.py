@@ -13,8 +13,8 @@ import pytest
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Releases, condition
-from tests.e2e.test_strategies import cli
+from tests.e2e.helpers import Releases, condition
+from tests.e2e.helpers import cli
 
 pytestmark = pytest.mark.timeout(240)
 

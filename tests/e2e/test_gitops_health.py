@@ -25,7 +25,7 @@ from controller.testing.aws_world import WorldIds
 from controller.testing.gitops import ARGOCD_RELEASE, argo_action, argo_health, capture, kstatus
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases, condition
+from tests.e2e.helpers import Kubectl, Releases, condition
 
 pytestmark = pytest.mark.timeout(300)
 
