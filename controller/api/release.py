@@ -385,6 +385,11 @@ class FrontendStatus(Model):
         default=None, ge=0,
         description="Step of the frontend canary (CloudFront continuous deployment) in progress; unset when none runs.",
     )
+    step_started_at: datetime | None = Field(
+        default=None,
+        description="When the frontend canary's current (or last) step began; its pause timer. "
+        "A status without it keeps that time in stepStartedAt.",
+    )
     origin_requested: str | None = Field(
         default=None,
         description="Origin path a finished pass switched the distribution to (with its invalidation); unset once live.",
@@ -466,6 +471,13 @@ class ReleaseStatus(Model):
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
+
+    @property
+    def step_since(self) -> datetime | None:
+        """When the step in progress began, whichever tier walks its steps (the later timer): the
+        start of the window an analysis measures."""
+        times = [t for t in (self.step_started_at, self.frontend.step_started_at) if t is not None]
+        return max(times) if times else None
 
 
 class Release(Model):

@@ -10,6 +10,8 @@ UpdateService and follows ECS's own deployment.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseStatus
 from controller.api.types import format_duration
@@ -19,8 +21,8 @@ from controller.planner.fleet import STEADY, Fleet
 from controller.planner.phases import rollback
 from controller.planner.phases.rollback import waiting_on_aws
 from controller.planner.phases.start import enter
-from controller.planner.phases.walker import pause_holds
-from controller.planner.steps import PauseStep, SetStep
+from controller.planner.phases.walker import TierSteps, walk
+from controller.planner.steps import Plan, SetStep, Step
 
 ECS_POLL = 5.0
 """While an ECS-controller deployment is in progress: ECS needs tens of seconds per task."""
@@ -50,6 +52,8 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         held = d.now - d.st.paused_at
         started = d.st.step_started_at + held if d.st.step_started_at else None
         d.update(paused_at=None, step_started_at=started)
+        if d.st.frontend.current_step is not None and d.st.frontend.step_started_at is not None:
+            d.frontend(step_started_at=d.st.frontend.step_started_at + held)
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
     return d.close()
@@ -64,9 +68,47 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
     return d.close(holds=not done)
 
 
+class BackendSteps(TierSteps):
+    """The backend tier: task sets and ALB weights; its step state is `status.currentStep` and
+    `status.stepStartedAt`."""
+
+    name = "step"
+
+    def __init__(self, plan: Plan, f: Fleet) -> None:
+        self.plan, self.fleet, self.steps = plan, f, plan.steps
+
+    def index(self, d: Draft) -> int:
+        return d.st.current_step
+
+    def started_at(self, d: Draft) -> datetime | None:
+        return d.st.step_started_at
+
+    def advance(self, d: Draft, index: int, skipped: bool) -> None:
+        d.update(current_step=index, step_started_at=d.now)
+
+    def landed(self, d: Draft, step: Step, held: SetStep | None, label: str) -> bool:
+        f = self.fleet
+        if isinstance(step, SetStep):
+            acts = f.converge(step)
+            if acts or not f.at(step):
+                d.actions += acts
+                waiting_on_aws(d, f"{label}: waiting for the canary task set and weights")
+                return False
+        elif held is not None and not f.at(held):
+            d.actions += f.converge(held)
+            waiting_on_aws(d, f"{label}: restoring {held.label}")
+            return False
+        return True
+
+    def entered(self, d: Draft, index: int) -> None:
+        if index < len(self.steps):
+            enter(d, index, self.plan)
+        else:
+            d.event(Reason.PROMOTING, f"steps done: promoting backend {d.st.backend.canary_version}")
+
+
 def task_set_rollout(d: Draft) -> bool:
-    """Walk the plan's steps as far as the observation allows. True once promoted."""
-    plan = d.plan
+    """Walk the plan's steps as far as the observation allows, then promote. True once promoted."""
     f = d.fleet
     d.backend(canary_weight=f.canary_weight)
     # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
@@ -74,41 +116,8 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions += f.set_weights(0)
     for ts in f.others:
         d.actions += f.delete(ts, drain=True)
-    index = d.st.current_step
-    n = len(plan.steps)
-    step_now = plan.steps[index] if index < n else None
-    advance_pause = False
-    if d.inp.promote:
-        if isinstance(step_now, PauseStep) and step_now.duration is None:
-            advance_pause = True
-        elif index < n:
-            d.event(Reason.PROMOTE_FULL, f"promote requested: skipping steps {index + 1}..{n}")
-            index = n
-            d.update(current_step=n, step_started_at=d.now)
-    while index < n:
-        step = plan.steps[index]
-        label = f"step {index + 1}/{n} {step.label}"
-        if isinstance(step, SetStep):
-            acts = f.converge(step)
-            if acts or not f.at(step):
-                d.actions += acts
-                waiting_on_aws(d, f"{label}: waiting for the canary task set and weights")
-                return False
-        else:
-            hold = plan.holding(index)
-            if hold is not None and not f.at(hold):
-                d.actions += f.converge(hold)
-                waiting_on_aws(d, f"{label}: restoring {hold.label}")
-                return False
-            if pause_holds(d, step, label, advance_pause):
-                return False
-            advance_pause = False
-        index += 1
-        d.update(current_step=index, step_started_at=d.now)
-        if index < n:
-            enter(d, index, plan)
-        else:
-            d.event(Reason.PROMOTING, f"steps done: promoting backend {d.st.backend.canary_version}")
+    if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
+        return False
     return promote(d, f)
 
 

@@ -9,6 +9,8 @@ weights, pauses) and is promoted onto the primary distribution.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseStatus
 from controller.planner.actions import DisableStaging, PromoteStaging, SetStagingWeight
@@ -16,8 +18,8 @@ from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases.rollback import waiting_on_aws
 from controller.planner.phases.start import REFUSED_RECHECK
-from controller.planner.phases.walker import pause_holds
-from controller.planner.steps import PauseStep, SetStep
+from controller.planner.phases.walker import TierSteps, walk
+from controller.planner.steps import SetStep, Step
 from controller.planner.tiers import (
     FrontendStep,
     frontend_canary_plan,
@@ -125,52 +127,63 @@ def contract_gate(d: Draft, fs: FrontendStep) -> bool:
     return True
 
 
+class FrontendSteps(TierSteps):
+    """The frontend tier: the CloudFront staging distribution's weight; its step state is
+    `status.frontend.currentStep` and `status.frontend.stepStartedAt` (a status written before that
+    field existed kept the frontend's timer in `status.stepStartedAt`, which is read then)."""
+
+    name = "frontend step"
+
+    def __init__(self, d: Draft, want: str) -> None:
+        self.steps = frontend_canary_plan(d.spec)
+        self.want = want
+        self.live = d.obs.frontend.origin_path if d.obs.frontend is not None else None
+
+    def index(self, d: Draft) -> int:
+        return d.st.frontend.current_step or 0
+
+    def started_at(self, d: Draft) -> datetime | None:
+        return d.st.frontend.step_started_at or d.st.step_started_at
+
+    def advance(self, d: Draft, index: int, skipped: bool) -> None:
+        if skipped:
+            d.frontend(current_step=index)
+        else:
+            d.frontend(current_step=index, step_started_at=d.now)
+
+    def landed(self, d: Draft, step: Step, held: SetStep | None, label: str) -> bool:
+        if held is not None and not staged_at(d.obs, self.want, held.canary_weight):
+            cf = d.spec.frontend.cloudfront if d.spec.frontend is not None else None
+            assert cf is not None
+            d.actions.append(SetStagingWeight(cf.distribution_id, cf.origin_id, self.want, held.canary_weight))
+            waiting_on_aws(d, f"{label}: waiting for the staging distribution at {held.canary_weight}%", deadline=False)
+            return False
+        return True
+
+    def more(self, d: Draft) -> bool:
+        return self.live != self.want  # the primary already serves the new path: nothing left to stage
+
+    def entered(self, d: Draft, index: int) -> None:
+        if index < len(self.steps):
+            d.event(self.steps[index].kind, f"{self.steps[index].label} (frontend step {index + 1}/{len(self.steps)})")
+
+
 def frontend_canary(d: Draft) -> bool:
     """CloudFront continuous deployment: staging weights stepped up, then promotion. True once the
     primary serves the new origin path and staging takes no traffic."""
     fe = d.spec.frontend
     assert fe is not None
-    cf = fe.cloudfront
     want = origin_path(d.spec)
     assert want is not None
-    steps = frontend_canary_plan(d.spec)
-    n = len(steps)
-    index = d.st.frontend.current_step
-    if index is None:
-        index = 0
-        d.frontend(current_step=0, canary_weight=0)
-        d.update(step_started_at=d.now)
-        d.event(Reason.FRONTEND_CANARY, f"frontend {fe.version}: continuous deployment in {n} steps, staging at {want}")
+    tier = FrontendSteps(d, want)
+    if d.st.frontend.current_step is None:
+        d.frontend(current_step=0, canary_weight=0, step_started_at=d.now)
+        d.event(Reason.FRONTEND_CANARY,
+                f"frontend {fe.version}: continuous deployment in {len(tier.steps)} steps, staging at {want}")
     d.frontend(canary_weight=staging_weight(d.obs, want))
-    live_path = d.obs.frontend.origin_path if d.obs.frontend is not None else None
-    advance_pause = False
-    if d.inp.promote and index < n:
-        step_now = steps[index]
-        if isinstance(step_now, PauseStep) and step_now.duration is None:
-            advance_pause = True
-        else:
-            d.event(Reason.PROMOTE_FULL, f"promote requested: skipping frontend steps {index + 1}..{n}")
-            index = n
-            d.frontend(current_step=n)
-    while index < n and live_path != want:
-        step = steps[index]
-        label = f"frontend step {index + 1}/{n} {step.label}"
-        held = step if isinstance(step, SetStep) else next(
-            (s for s in reversed(steps[:index]) if isinstance(s, SetStep)), None)
-        if held is not None and not staged_at(d.obs, want, held.canary_weight):
-            d.actions.append(SetStagingWeight(cf.distribution_id, cf.origin_id, want, held.canary_weight))
-            waiting_on_aws(d, f"{label}: waiting for the staging distribution at {held.canary_weight}%", deadline=False)
-            return False
-        if isinstance(step, PauseStep):
-            if pause_holds(d, step, label, advance_pause):
-                return False
-            advance_pause = False
-        index += 1
-        d.frontend(current_step=index)
-        d.update(step_started_at=d.now)
-        if index < n:
-            d.event(steps[index].kind, f"{steps[index].label} (frontend step {index + 1}/{n})")
-    return promote_staging(d, live_path, want)
+    if not walk(d, tier, d.inp.promote):
+        return False
+    return promote_staging(d, tier.live, want)
 
 
 def promote_staging(d: Draft, live_path: str | None, want: str) -> bool:
