@@ -32,12 +32,14 @@ from controller.api.release import (
     ReleaseSpec,
     ReleaseStatus,
 )
+from controller.api.reasons import Reason
 from controller.api.types import explain
 from controller.errors import EffectError
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
 from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
+from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
 
@@ -221,10 +223,11 @@ class Reconciler:
                     "phase": Phase.FAILED,
                     "observed_generation": generation,
                     "message": message,
-                    "conditions": set_condition(status.conditions, ConditionType.READY, "False", "InvalidSpec", message, now),
+                    "conditions": set_condition(
+                        status.conditions, ConditionType.READY, "False", Reason.INVALID_SPEC, message, now),
                 }
             )
-            wrote = self._write(ref, raw_status, new, [Event("InvalidSpec", message, "Warning")])
+            wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
             return Outcome(None, new.phase, wrote, 0)
 
         observation = self.observer.observe(key, spec, fresh)
@@ -257,8 +260,8 @@ class Reconciler:
         self._failures.pop(key, None)
         for resource in decision.drift:
             metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
-        if any(event.reason == "RolledBack" for event in decision.events):
-            why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), "RolledBack")
+        if decision.outcome == PassOutcome.ROLLED_BACK:
+            why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
@@ -309,7 +312,7 @@ class Reconciler:
 
 def _accepted(spec: ReleaseSpec) -> Event:
     tiers = f"backend {spec.backend.version}" + (f", frontend {spec.frontend.version}" if spec.frontend else "")
-    return Event("Accepted", f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
+    return Event(Reason.ACCEPTED, f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
 
 
 def _comparable(raw_status: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.alias_generators import to_camel
 
+from controller.api.reasons import CONDITION_REASONS_DOC
 from controller.api.types import RANGE_PATTERN, Duration, SemVer
 
 GROUP = "delivery.pratiko.ai"
@@ -467,7 +468,9 @@ class ReleaseStatus(Model):
         description="The flags document live before this rollout changed the flags: a rollback publishes it first.",
         json_schema_extra={"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
     )
-    conditions: list[Condition] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    conditions: list[Condition] = Field(
+        default_factory=list, description=CONDITION_REASONS_DOC, json_schema_extra={"maxItems": 10}
+    )
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)

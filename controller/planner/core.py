@@ -21,10 +21,12 @@ traffic back on the stable version; `paused: true` freezes everything including 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
 from controller.planner.actions import Action
-from controller.planner.decision import Context, Decision, Event
+from controller.planner import standing
+from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
 from controller.planner.phases import backend, flags, frontend, gate, settle, start
 from controller.planner.phases.backend import ECS_POLL
@@ -43,7 +45,7 @@ __all__ = ["AFTER_ACTIONS", "ECS_POLL", "HISTORY_LIMIT", "POLL", "REFUSED_RECHEC
 def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
     """One pass: see the module docstring. Pure and deterministic."""
     inp = Inputs(spec, observation, ctx, target_hash(spec))
-    run = _Run(status.model_copy(update={"observed_generation": ctx.generation}))
+    run = _Run(status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now)
     if run.fold(start.check_world(inp, run.status)):
         return run.decision()
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
@@ -84,16 +86,22 @@ def _settled(inp: Inputs, run: _Run) -> None:
 class _Run:
     """The phases' results folded in order: the one mutable thing of a pass, local to `decide`."""
 
-    def __init__(self, status: ReleaseStatus) -> None:
-        self.status = status
+    def __init__(self, given: ReleaseStatus, status: ReleaseStatus, now: datetime) -> None:
+        self.given, self.status, self.now = given, status, now
+        self.outcome: Outcome | None = None
         self.actions: list[Action] = []
         self.events: list[Event] = []
         self.waits: list[float] = []
         self.drift: tuple[str, ...] = ()
 
     def fold(self, result: Result) -> bool:
-        """Take one phase's result; True when it ends the pass."""
+        """Take one phase's result; True when it ends the pass. Ready and Progressing are derived
+        here, from where the phase says the rollout stands."""
         self.status = result.status
+        for stood in result.standings:
+            self.status = self.status.model_copy(
+                update={"conditions": standing.apply(self.status.conditions, stood, self.now)})
+            self.outcome = stood.outcome or self.outcome
         self.actions += result.actions
         self.events += result.events
         self.waits += result.waits
@@ -106,7 +114,11 @@ class _Run:
             requeue = POLL
         if requeue is not None and self.actions:
             requeue = min(requeue, AFTER_ACTIONS)
+        outcome = self.outcome
+        if outcome is None:
+            moved = self.actions or self.events or self.status != self.given
+            outcome = Outcome.PROGRESSED if moved else Outcome.UNCHANGED
         return Decision(
             actions=tuple(self.actions), status=self.status, events=tuple(self.events), requeue_after=requeue,
-            drift=self.drift,
+            drift=self.drift, outcome=outcome,
         )

@@ -18,6 +18,7 @@ from controller.planner.actions import Action
 from controller.planner.conditions import Status, set_condition
 from controller.planner.decision import Context, Event
 from controller.planner.fleet import Fleet, fleet
+from controller.planner.standing import Standing
 from controller.planner.steps import Plan
 from controller.planner.strategy import plan_for, resolve
 from controller.planner.world import Observation
@@ -55,6 +56,7 @@ class Result:
     events: tuple[Event, ...] = ()
     waits: tuple[float, ...] = ()
     holds: bool = False  # the pass stops after this phase
+    standings: tuple[Standing, ...] = ()  # where the rollout stands: Ready and Progressing follow
     drift: tuple[str, ...] = ()  # resources found newly drifted
     warm: bool = False  # settle.keep_warm: the previous backend is still kept warm
 
@@ -69,9 +71,13 @@ class Draft:
     events: list[Event] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)
     drift: tuple[str, ...] = ()
+    standings: list[Standing] = field(default_factory=list)
 
     def close(self, holds: bool = False, warm: bool = False) -> Result:
-        return Result(self.st, tuple(self.actions), tuple(self.events), tuple(self.waits), holds, self.drift, warm)
+        return Result(
+            self.st, tuple(self.actions), tuple(self.events), tuple(self.waits), holds, tuple(self.standings),
+            self.drift, warm,
+        )
 
     # ------------------------------------------------------------------ shorthands
 
@@ -112,6 +118,10 @@ class Draft:
 
     def cond(self, type_: ConditionType, status: Status, reason: str, message: str = "") -> None:
         self.update(conditions=set_condition(self.st.conditions, type_, status, reason, message, self.now))
+
+    def stand(self, standing: Standing) -> None:
+        """Where the rollout stands now (see `planner.standing`): Ready and Progressing follow."""
+        self.standings.append(standing)
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(Event(reason=reason, message=message, type="Warning" if warning else "Normal"))

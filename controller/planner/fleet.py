@@ -21,7 +21,7 @@ from controller.planner.actions import (
     SetPrimaryTaskSet,
     external_id_for,
 )
-from controller.planner.steps import SetStep
+from controller.planner.steps import PROMOTION, SetStep
 from controller.planner.world import Listener, Observation, TaskSet
 
 STEADY = "STEADY_STATE"
@@ -130,7 +130,7 @@ class Fleet:
 
     def promote(self) -> list[Action]:
         """Toward promotion: canary at 100% and all traffic, then primary. Empty when observed."""
-        out = self.converge(_FULL)
+        out = self.converge(PROMOTION)
         if self.canary is None or self.canary.stability != STEADY or any(
             not isinstance(a, SetListenerWeights) for a in out
         ):
@@ -159,8 +159,6 @@ class Fleet:
             out += self.delete(ts, drain=True)
         return out, not out
 
-
-_FULL = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote")
 
 
 def _find(obs: Observation, spec: ReleaseSpec, namespace: str, name: str, image: str | None) -> TaskSet | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from controller.api.reasons import Reason
-from controller.api.release import ConditionType, Phase, ReleaseStatus
+from controller.api.release import Phase, ReleaseStatus
+from controller.planner import standing
 from controller.api.types import format_duration
 from controller.planner.actions import UpdateServiceImage
 from controller.planner.draft import Draft, Inputs, Result
@@ -44,8 +45,7 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         if d.st.paused_at is None:
             d.event(Reason.PAUSED, f"spec.paused: holding at step {d.st.current_step + 1}/{d.st.step_count}")
         d.update(phase=Phase.PAUSED, paused_at=d.st.paused_at or d.now)
-        d.cond(ConditionType.PROGRESSING, "Unknown", Reason.PAUSED, "spec.paused is true: holding at the current step")
-        d.cond(ConditionType.READY, "False", Reason.PAUSED, "the rollout is paused")
+        d.stand(standing.paused(Reason.PAUSED, "spec.paused is true: holding at the current step", "the rollout is paused"))
         return d.close(holds=True)
     if d.st.paused_at is not None:
         # Unpaused: timers resume where they stopped, as if the pause had not happened.

@@ -14,6 +14,7 @@ from datetime import datetime
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseStatus
 from controller.planner.actions import DisableStaging, PromoteStaging, SetStagingWeight
+from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases.rollback import waiting_on_aws
@@ -38,8 +39,7 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
     fs = frontend_step(inp.spec, inp.obs, d.st.backend.stable_version)
     compatibility(d, fs)
     if not fs.done and fs.compatible is False:
-        d.cond(ConditionType.PROGRESSING, "False", Reason.INCOMPATIBLE_BACKEND, fs.message)
-        d.cond(ConditionType.READY, "False", Reason.INCOMPATIBLE_BACKEND, fs.message)
+        d.stand(standing.held(Reason.INCOMPATIBLE_BACKEND, fs.message))
         d.update(message=f"frontend held: {fs.message}")
         d.wait(REFUSED_RECHECK / 2)
         return d.close(holds=True)
@@ -104,8 +104,7 @@ def contract_gate(d: Draft, fs: FrontendStep) -> bool:
     if check.error is not None:
         text = f"API contract of frontend {fe.version} not checked against backend {serving}: {check.error}"
         d.cond(ConditionType.COMPATIBLE, "Unknown", Reason.API_CONTRACT_UNAVAILABLE, text)
-        d.cond(ConditionType.PROGRESSING, "True", Reason.WAITING, text)
-        d.cond(ConditionType.READY, "False", Reason.ROLLOUT_IN_PROGRESS, text)
+        d.stand(standing.waiting(text, text))
         d.update(message=f"frontend held: {text}")
         d.wait(10.0)
         return False
@@ -115,8 +114,7 @@ def contract_gate(d: Draft, fs: FrontendStep) -> bool:
             + "; ".join(check.problems)
         )
         d.cond(ConditionType.COMPATIBLE, "False", Reason.API_CONTRACT_BROKEN, text)
-        d.cond(ConditionType.PROGRESSING, "False", Reason.API_CONTRACT_BROKEN, text)
-        d.cond(ConditionType.READY, "False", Reason.API_CONTRACT_BROKEN, text)
+        d.stand(standing.held(Reason.API_CONTRACT_BROKEN, text))
         if d.st.message != f"frontend held: {text}":
             d.event(Reason.API_CONTRACT_BROKEN, text, warning=True)
         d.update(message=f"frontend held: {text}")

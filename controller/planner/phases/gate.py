@@ -12,6 +12,7 @@ from controller.analysis.verdict import evaluate
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, DegradationAction, Phase, ReleaseStatus, Verdict
 from controller.planner import analysis as analysis_rules
+from controller.planner import standing
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases import rollback
 
@@ -58,8 +59,7 @@ def failed(d: Draft, message: str) -> bool:
         return False
     if pause:
         d.update(phase=Phase.PAUSED)
-        d.cond(ConditionType.PROGRESSING, "Unknown", Reason.ANALYSIS_FAILED, f"paused: {message}")
-        d.cond(ConditionType.READY, "False", Reason.ANALYSIS_FAILED, message)
+        d.stand(standing.paused(Reason.ANALYSIS_FAILED, f"paused: {message}", message))
         if d.st.message != f"paused: {message}":
             d.event(Reason.ANALYSIS_FAILED, f"paused: {message}", warning=True)
         d.update(message=f"paused: {message}")

@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from controller.api.reasons import Reason
-from controller.api.release import ConditionType, FrontendStatus, HistoryEntry, Phase
+from controller.api.release import FrontendStatus, HistoryEntry, Phase
+from controller.planner import standing
 from controller.api.types import format_duration
 from controller.planner.actions import DisableStaging, UpdateServiceImage, external_id_for
+from controller.planner.decision import Outcome
 from controller.planner.draft import Draft
 from controller.planner.tiers import origin_path, publish_document, staging_weight, switch_origin
 
@@ -27,8 +29,7 @@ weights applied). Short, because each step of a rollout waits on at least one su
 def end(d: Draft, phase: Phase, reason: Reason, text: str, event: Reason = Reason.ROLLED_BACK, **changes: Any) -> None:
     """A rollout ends going back: phase and message, Progressing and Ready False, a Warning Event."""
     d.update(phase=phase, message=text, **changes)
-    d.cond(ConditionType.PROGRESSING, "False", reason, text)
-    d.cond(ConditionType.READY, "False", reason, text)
+    d.stand(standing.held(reason, text, Outcome.ROLLED_BACK if event == Reason.ROLLED_BACK else Outcome.FAILED))
     d.event(event, text, warning=True)
 
 
@@ -43,8 +44,7 @@ def waiting_on_aws(d: Draft, what: str, poll: float = POLL, deadline: bool = Tru
         message = f"{what}: no progress for {format_duration(d.spec.progress_deadline)} (progressDeadline)"
         roll_back(d, Reason.PROGRESS_DEADLINE_EXCEEDED, "Failed", message, Phase.FAILED)
         return
-    d.cond(ConditionType.PROGRESSING, "True", Reason.WAITING, what)
-    d.cond(ConditionType.READY, "False", Reason.ROLLOUT_IN_PROGRESS, d.st.message)
+    d.stand(standing.waiting(what, d.st.message))
     d.wait(poll)
 
 

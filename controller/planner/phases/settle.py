@@ -11,6 +11,7 @@ from __future__ import annotations
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, DriftAction, Phase, ReleaseStatus
 from controller.planner import drift as drift_rules
+from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases.rollback import POLL
@@ -41,18 +42,16 @@ def keep_warm(inp: Inputs, status: ReleaseStatus) -> Result:
 def finish(inp: Inputs, status: ReleaseStatus, warm: bool) -> Result:
     """Succeeded (once), Ready True, and Progressing: the rollback window or the rollout completed."""
     d = Draft(inp, status)
-    if d.st.phase != Phase.SUCCEEDED:
+    now_succeeded = d.st.phase != Phase.SUCCEEDED
+    if now_succeeded:
         d.update(phase=Phase.SUCCEEDED, message=summary(d))
         d.record("Succeeded", d.st.message, d.st.backend.stable_version, d.st.backend.stable_image)
         d.event(Reason.SUCCEEDED, f"revision {d.st.revision}: {d.st.message}")
-    d.cond(ConditionType.READY, "True", Reason.SUCCEEDED, d.st.message)
+    until = None
     if warm:
         assert d.st.promoted_at is not None
         until = d.st.promoted_at + d.plan.keep_warm
-        d.cond(ConditionType.PROGRESSING, "True", Reason.ROLLBACK_WINDOW,
-               f"previous version kept warm until {until.isoformat()}")
-    else:
-        d.cond(ConditionType.PROGRESSING, "False", Reason.ROLLOUT_COMPLETED, d.st.message)
+    d.stand(standing.succeeded(d.st.message, until, now_succeeded))
     return d.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseSpec, ReleaseStatus, StrategyType
 from controller.planner.actions import DisableStaging, external_id_for
+from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.decision import Context, Requests
 from controller.planner.draft import Draft, Inputs, Result
@@ -46,7 +47,7 @@ def check_world(inp: Inputs, status: ReleaseStatus) -> Result:
     lasted = 0.0
     if previous is not None and previous.reason == reason and previous.status == "False":
         lasted = (inp.now - previous.last_transition_time).total_seconds()
-    d.cond(ConditionType.READY, "False", reason, message)
+    d.stand(standing.world_missing(reason, message))
     d.wait(min(300.0, max(5.0, lasted)))
     if previous is None or previous.reason != reason:
         d.event(reason, message, warning=True)
@@ -170,9 +171,9 @@ def refuse(d: Draft, type_: ConditionType, reason: Reason, message: str) -> None
     if before is None or before.reason != reason:
         # Once per refusal, not per recheck: the condition holds it meanwhile.
         d.event(reason, message, warning=True)
-    d.cond(type_, "False", reason, message)
     if type_ != ConditionType.PROGRESSING:
-        d.cond(ConditionType.PROGRESSING, "False", reason, message)
+        d.cond(type_, "False", reason, message)
+    d.stand(standing.refused(reason, message))
     d.update(message=message)
     d.wait(REFUSED_RECHECK)
 
@@ -218,7 +219,7 @@ def start(d: Draft, superseding: bool = False) -> bool:
         # Same image (flags, frontend or a version label changed): no task set moves.
         d.backend(canary_version=None, canary_image=None, canary_weight=0, stable_version=spec.backend.version)
     begin_frontend_target(d)
-    d.cond(ConditionType.PROGRESSING, "True", Reason.ROLLOUT_STARTED, d.st.message)
+    d.stand(standing.started(d.st.message))
     d.event(Reason.ROLLOUT_STARTED, f"revision {d.st.revision}: {d.st.message}")
     if backend_change and not d.ecs_controller and plan.steps:
         enter(d, 0, plan)

@@ -17,8 +17,9 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 
 from controller.api.reasons import Reason
-from controller.api.release import ConditionType, Phase, Verdict
+from controller.api.release import Phase, Verdict
 from controller.planner import analysis as analysis_rules
+from controller.planner import standing
 from controller.planner.draft import Draft
 from controller.planner.steps import PauseStep, SetStep, Step
 
@@ -96,26 +97,21 @@ def pause_holds(d: Draft, step: PauseStep, label: str, promote_requested: bool, 
     if step.duration is None:
         if not promote_requested:
             d.update(phase=Phase.PAUSED)
-            d.cond(ConditionType.PROGRESSING, "Unknown", Reason.WAITING_FOR_PROMOTE, f"{label}: run promote")
-            d.cond(ConditionType.READY, "False", Reason.ROLLOUT_IN_PROGRESS, d.st.message)
+            d.stand(standing.in_progress(Reason.WAITING_FOR_PROMOTE, f"{label}: run promote", d.st.message, "Unknown"))
             return True
         d.event(Reason.PROMOTE, f"{label}: promoted by request")
         return False
     assert started_at is not None
     remaining = (started_at + step.duration - d.now).total_seconds()
     if remaining > 0:
-        d.cond(ConditionType.PROGRESSING, "True", Reason.PAUSING, f"{label}: {remaining:.0f}s left")
-        d.cond(ConditionType.READY, "False", Reason.ROLLOUT_IN_PROGRESS, d.st.message)
+        d.stand(standing.in_progress(Reason.PAUSING, f"{label}: {remaining:.0f}s left", d.st.message))
         d.wait(remaining)
         return True
     verdict = d.st.analysis.verdict if d.st.analysis else None
     if step.analysed and verdict != Verdict.PASSED:
         why = d.st.analysis.message if d.st.analysis else "not measured yet"
-        d.cond(
-            ConditionType.PROGRESSING, "True", Reason.WAITING_FOR_ANALYSIS,
-            f"{label}: the pause is over but the analysis is {verdict.value if verdict else 'pending'}: {why}",
-        )
-        d.cond(ConditionType.READY, "False", Reason.ROLLOUT_IN_PROGRESS, d.st.message)
+        pending = f"{label}: the pause is over but the analysis is {verdict.value if verdict else 'pending'}: {why}"
+        d.stand(standing.in_progress(Reason.WAITING_FOR_ANALYSIS, pending, d.st.message))
         d.wait(analysis_rules.seconds_until_due(d.spec, d.st, d.now))
         return True
     return False
