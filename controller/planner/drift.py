@@ -29,6 +29,7 @@ from controller.planner.actions import (
     UpdateServiceImage,
     external_id_for,
 )
+from controller.planner import identity
 from controller.planner.fleet import SCALE_TOLERANCE, STEADY, fleet
 from controller.planner.tiers import origin_path, publish_flags, staging_weight, switch_origin
 from controller.planner.world import Observation, TaskSet
@@ -61,13 +62,6 @@ class Drift:
         return "; ".join(d.message for d in self.differences)
 
 
-def _ours(service_task_sets: tuple[TaskSet, ...], namespace: str, name: str, image: str) -> TaskSet | None:
-    """The task set that runs the spec's image: ours by external id, else one made by hand with it."""
-    ext = external_id_for(namespace, name, image)
-    candidates = [t for t in service_task_sets if t.external_id == ext or (t.external_id is None and t.image == image)]
-    return next((t for t in candidates if t.status == "PRIMARY"), candidates[0] if candidates else None)
-
-
 def detect(
     spec: ReleaseSpec,
     status: ReleaseStatus,
@@ -97,7 +91,7 @@ def detect(
             differences.append(Difference("service", f"service {service.name} runs {service.image}, spec says {image}"))
             revert.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, image))
     elif service is not None:
-        ours = _ours(service.task_sets, namespace, name, image)
+        ours = identity.running(service.task_sets, namespace, name, image)
         if ours is None:
             capacity_ready = False
             differences.append(Difference("taskset", f"no task set runs {image}"))

@@ -16,7 +16,8 @@ from controller.api.reasons import Reason
 from controller.api.release import FrontendStatus, HistoryEntry, Phase
 from controller.planner import standing
 from controller.api.types import format_duration
-from controller.planner.actions import DisableStaging, UpdateServiceImage, external_id_for
+from controller.planner import identity
+from controller.planner.actions import DisableStaging, UpdateServiceImage
 from controller.planner.decision import Outcome
 from controller.planner.draft import Draft
 from controller.planner.tiers import origin_path, publish_document, staging_weight, switch_origin
@@ -97,8 +98,7 @@ def roll_back_promoted(d: Draft, message: str) -> None:
     flipped = flip_flags_back(d)
     same_backend = prev is None or prev.backend_image in (None, d.st.backend.stable_image)
     if prev is not None and prev.backend_image is not None and not same_backend:
-        ext = external_id_for(d.inp.ctx.namespace, d.inp.ctx.name, prev.backend_image)
-        old = next((t for t in f.others if t.external_id == ext or t.image == prev.backend_image), None)
+        old = identity.warm_copy(f.others, d.inp.ctx.namespace, d.inp.ctx.name, prev.backend_image)
     if same_backend or old is None:
         roll_back_without_backend(d, prev, message, flipped, same_backend)
         return

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseSpec, ReleaseStatus, StrategyType
-from controller.planner.actions import DisableStaging, external_id_for
+from controller.planner import identity
+from controller.planner.actions import DisableStaging
 from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.decision import Context, Requests
@@ -105,20 +106,14 @@ def runs_spec_backend(inp: Inputs) -> bool:
     image = inp.spec.backend.image
     if inp.ecs_controller:
         return service.image == image
-    primary = service.primary
-    ext = external_id_for(inp.ctx.namespace, inp.ctx.name, image)
-    return primary is not None and (primary.image == image or primary.external_id == ext)
+    return identity.serves(service.primary, inp.ctx.namespace, inp.ctx.name, image)
 
 
 def adopt(d: Draft) -> None:
     """First sight of a service that already runs the spec: record it as stable, touch nothing."""
     service, spec = d.obs.service, d.spec
     assert service is not None
-    tg: str | None = None
-    traffic = spec.backend.traffic
-    if service.primary is not None and traffic is not None:
-        if service.primary.target_group_arn in (traffic.stable_target_group_arn, traffic.canary_target_group_arn):
-            tg = service.primary.target_group_arn
+    tg = identity.traffic_group(spec, service.primary.target_group_arn if service.primary is not None else None)
     d.update(
         revision=1, target_hash=d.inp.hash, strategy=resolve(spec), phase=Phase.PROGRESSING,
         current_step=0, step_count=0, step_started_at=d.now, rollout_started_at=d.now,
