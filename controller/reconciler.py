@@ -101,6 +101,20 @@ def _requests(annotations: Mapping[str, str]) -> Requests:
 
 
 @dataclass
+class Memory:
+    """What this process remembers of one Release between passes; dropped in one piece."""
+
+    failures: int = 0  # passes in a row that AWS refused (the back-off's exponent)
+    # The status this process last wrote: the watch may not have delivered it yet, and deciding
+    # from an older status would repeat a step. Read-your-writes without an extra GET.
+    written: dict[str, Any] | None = None
+    # The inputs and the world of the last pass that found nothing to do (see `Reconciler.resync`).
+    settled: tuple[tuple[Any, ...], Observation] | None = None
+    # The parsed spec and its (uid, generation): a spec never changes without a new generation.
+    spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
+
+
+@dataclass
 class Reconciler:
     observer: ObserverLike
     applier: Applier
@@ -109,22 +123,20 @@ class Reconciler:
     measurer: Measurer | None = None
     contracts: ContractChecker | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
-    _failures: dict[Key, int] = field(default_factory=dict)
-    # The status this process last wrote, per Release: the watch may not have delivered it yet, and
-    # deciding from an older status would repeat a step. Read-your-writes without an extra GET.
-    _written: dict[Key, dict[str, Any]] = field(default_factory=dict)
-    # Per Release, the inputs and the world of its last pass that found nothing to do (see resync).
-    _settled: dict[Key, tuple[tuple[Any, ...], Observation]] = field(default_factory=dict)
-    # The parsed spec per (uid, generation): a spec never changes without a new generation.
-    _specs: dict[Key, tuple[tuple[Any, Any], ReleaseSpec]] = field(default_factory=dict)
+    _memory: dict[Key, Memory] = field(default_factory=dict)
+
+    def _mem(self, key: Key) -> Memory:
+        return self._memory.setdefault(key, Memory())
 
     def forget(self, key: Key) -> None:
         """Drop what this process remembers of a Release (a new worker starts from the API's view)."""
-        self._failures.pop(key, None)
-        self._written.pop(key, None)
-        self._settled.pop(key, None)
-        self._specs.pop(key, None)
+        self._memory.pop(key, None)
         self.observer.forget(key)
+
+    def release(self, key: Key) -> None:
+        """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
+        self.forget(key)
+        metrics.forget(*key)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
         """The periodic check of settled Releases; returns those that need a full pass.
@@ -148,7 +160,7 @@ class Reconciler:
         seen = self.observer.observe_many(specs)
         bodies = dict(items)
         for key, _ in specs:
-            settled = self._settled.get(key)
+            settled = self._mem(key).settled
             if settled is not None and settled == (self._inputs(key, bodies[key]), seen.get(key)):
                 self.observer.forget(key)
                 metrics.RECONCILE_TOTAL.labels("unchanged").inc()
@@ -160,14 +172,14 @@ class Reconciler:
         """The spec of `obj`, parsed once per generation; None when it does not validate."""
         meta = obj.get("metadata", {})
         version = (meta.get("uid"), meta.get("generation"))
-        cached = self._specs.get(key)
+        cached = self._mem(key).spec
         if cached is not None and cached[0] == version:
             return cached[1]
         try:
             spec = ReleaseSpec.model_validate(obj.get("spec") or {})
         except ValidationError:
             return None
-        self._specs[key] = (version, spec)
+        self._mem(key).spec = (version, spec)
         return spec
 
     def _inputs(self, key: Key, obj: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -182,7 +194,8 @@ class Reconciler:
 
     def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """The status to decide from: what this process last wrote, else what the API server holds."""
-        return self._written.get(key) or obj.get("status") or {}
+        mem = self._memory.get(key)
+        return (mem.written if mem is not None else None) or obj.get("status") or {}
 
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
@@ -204,7 +217,7 @@ class Reconciler:
         ref = ObjectRef(namespace, name, meta.get("uid"))
         generation = int(meta.get("generation", 1))
         now = self.clock()
-        self._settled.pop(key, None)
+        self._mem(key).settled = None
         inputs = self._inputs(key, obj)
         raw_status = self._raw_status(key, obj)
         try:
@@ -257,7 +270,7 @@ class Reconciler:
         except EffectError as exc:
             return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
 
-        self._failures.pop(key, None)
+        self._mem(key).failures = 0
         for resource in decision.drift:
             metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
         if decision.outcome == PassOutcome.ROLLED_BACK:
@@ -266,7 +279,7 @@ class Reconciler:
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
-            self._settled[key] = (inputs, observation)
+            self._mem(key).settled = (inputs, observation)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
 
     def _blocked(
@@ -275,8 +288,9 @@ class Reconciler:
     ) -> Outcome:
         """AWS cannot be read or changed as asked: say why, change nothing, retry with backoff."""
         key = (ref.namespace, ref.name)
-        attempts = self._failures.get(key, 0) + 1
-        self._failures[key] = attempts
+        mem = self._mem(key)
+        mem.failures += 1
+        attempts = mem.failures
         new = status.model_copy(
             update={
                 "observed_generation": generation,
@@ -298,7 +312,7 @@ class Reconciler:
         changed = wire != _comparable(raw_status)
         if changed:
             self.sink.replace_status(ref.namespace, ref.name, wire)
-            self._written[(ref.namespace, ref.name)] = wire
+            self._mem((ref.namespace, ref.name)).written = wire
         for event in events:
             self.sink.event(ref, event.reason, event.message, event.type)
         return changed

@@ -8,7 +8,6 @@ from typing import Any
 
 import kopf
 
-from controller import metrics
 from controller.api.release import GROUP, PLURAL, VERSION
 from controller.kube import ObjectRef
 from controller.operator.runtime import Runtime
@@ -68,8 +67,6 @@ def released(body: kopf.Body, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
     runtime.forget(key)
-    runtime.reconciler.forget(key)
-    metrics.forget(*key)
     runtime.reconciler.sink.event(
         ObjectRef(key[0], key[1], body.metadata.uid), "Unmanaged",
         "Release deleted: the controller stopped managing it and left AWS as it is",
