@@ -248,17 +248,7 @@ class Reconciler:
         if blocking:
             return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
 
-        measurements: tuple[Measurement, ...] = ()
-        if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
-            measurements = self.measurer(spec, status, now)
-            for m in measurements:
-                metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
-
-        contract: ContractCheck | None = None
-        version = contract_target(spec, status, observation) if self.contracts is not None else None
-        if self.contracts is not None and version is not None:
-            contract = self.contracts(namespace, spec, version)
-
+        measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
                       contract)
         decision = self.planner.decide(spec, status, observation, ctx)
@@ -281,6 +271,21 @@ class Reconciler:
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
             self._mem(key).settled = (inputs, observation)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
+
+    def _measure(
+        self, namespace: str, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, now: dt.datetime,
+    ) -> tuple[tuple[Measurement, ...], ContractCheck | None]:
+        """The networked inputs of a pass, when due: analysis measurements and the API-contract check."""
+        measurements: tuple[Measurement, ...] = ()
+        if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
+            measurements = self.measurer(spec, status, now)
+            for m in measurements:
+                metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
+        contract: ContractCheck | None = None
+        version = contract_target(spec, status, observation) if self.contracts is not None else None
+        if self.contracts is not None and version is not None:
+            contract = self.contracts(namespace, spec, version)
+        return measurements, contract
 
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
