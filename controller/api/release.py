@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.alias_generators import to_camel
 
+from controller.api.reasons import CONDITION_REASONS_DOC
 from controller.api.types import RANGE_PATTERN, Duration, SemVer
 
 GROUP = "delivery.pratiko.ai"
@@ -385,6 +386,11 @@ class FrontendStatus(Model):
         default=None, ge=0,
         description="Step of the frontend canary (CloudFront continuous deployment) in progress; unset when none runs.",
     )
+    step_started_at: datetime | None = Field(
+        default=None,
+        description="When the frontend canary's current (or last) step began; its pause timer. "
+        "A status without it keeps that time in stepStartedAt.",
+    )
     origin_requested: str | None = Field(
         default=None,
         description="Origin path a finished pass switched the distribution to (with its invalidation); unset once live.",
@@ -462,10 +468,19 @@ class ReleaseStatus(Model):
         description="The flags document live before this rollout changed the flags: a rollback publishes it first.",
         json_schema_extra={"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
     )
-    conditions: list[Condition] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    conditions: list[Condition] = Field(
+        default_factory=list, description=CONDITION_REASONS_DOC, json_schema_extra={"maxItems": 10}
+    )
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
+
+    @property
+    def step_since(self) -> datetime | None:
+        """When the step in progress began, whichever tier walks its steps (the later timer): the
+        start of the window an analysis measures."""
+        times = [t for t in (self.step_started_at, self.frontend.step_started_at) if t is not None]
+        return max(times) if times else None
 
 
 class Release(Model):
