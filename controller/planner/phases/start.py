@@ -196,6 +196,13 @@ def start(d: Draft, superseding: bool = False) -> bool:
             stable_image=service.image if d.ecs_controller else (service.primary.image if service.primary else None),
             stable_version=d.st.backend.stable_version or d.obs.backend_version_serving,
         )
+        if d.st.revision == 0 and d.st.backend.stable_image is not None:
+            # What ran before this Release is its revision 1, as an adoption would have recorded: so
+            # the first rollout keeps it warm for the window (and can go back to it) like every later
+            # one, instead of taking the untagged task set for drift.
+            d.update(revision=1, rollout_started_at=d.now)
+            d.record("Succeeded", "running before this Release: adopted as the version to come back to",
+                     d.st.backend.stable_version or _tag(d.st.backend.stable_image), d.st.backend.stable_image)
     plan = plan_for(strategy, spec)
     steps = 1 if d.ecs_controller and backend_change else (len(plan.steps) if backend_change else 0)
     # The flags live now are what a rollback of this rollout flips back to, first.
@@ -219,6 +226,16 @@ def start(d: Draft, superseding: bool = False) -> bool:
     if backend_change and not d.ecs_controller and plan.steps:
         enter(d, 0, plan)
     return True
+
+
+def _tag(image: str) -> str:
+    """The tag of an image as its version label, when nothing better is known.
+
+    >>> _tag("repo/app:1.2.3"), _tag("repo/app@sha256:ab")
+    ('1.2.3', 'repo/app@sha256:ab')
+    """
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag and "@" not in image else image
 
 
 def begin_frontend_target(d: Draft) -> None:
