@@ -7,7 +7,6 @@ GitOps revert would.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,9 +93,10 @@ def crds() -> None:
 
 
 def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None) -> None:
+    from controller.cli_verbs import request
+
     ns = _namespace(namespace, kubeconfig)
-    token = _api(kubeconfig).request(ns, name, kind)
-    console.print(f"[bold]{kind}[/bold] requested for release {ns}/{name} ({token})")
+    print(request(_api(kubeconfig), kind, ns, name))
 
 
 @app.command()
@@ -127,9 +127,11 @@ def undo(
     """Set the spec back to a previous successful revision from status.history."""
     from controller.api.release import Release
 
+    from controller.cli_verbs import get_release
+
     ns = _namespace(namespace, kubeconfig)
     api = _api(kubeconfig)
-    release = Release.model_validate(api.get(ns, name))
+    release = Release.model_validate(get_release(api, ns, name))
     current = release.spec.backend.version, release.spec.frontend.version if release.spec.frontend else None
     candidates = [h for h in reversed(release.status.history) if h.result == "Succeeded"]
     if to_revision is not None:
@@ -137,7 +139,7 @@ def undo(
     else:
         candidates = [h for h in candidates if (h.backend_version, h.frontend_version) != current]
     if not candidates:
-        console.print("[red]no previous successful revision to go back to[/red]")
+        print(f"error: nothing to undo: {name} has no previous successful revision to go back to", file=sys.stderr)
         raise typer.Exit(1)
     target = candidates[0]
     patch: dict[str, Any] = {"backend": {"version": target.backend_version}}
@@ -155,18 +157,16 @@ def status(
     name: str,
     namespace: NamespaceOpt = None,
     kubeconfig: KubeconfigOpt = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    output: Annotated[str, typer.Option("--output", "-o", help="text, json or yaml (json and yaml: the status)")] = "text",
 ) -> None:
     """Show a Release: phase, steps, weights, conditions, the last analysis and the history."""
     from controller.api.release import Release
+    from controller.cli_verbs import check_output, get_release, render_object
 
+    check_output(output)
     ns = _namespace(namespace, kubeconfig)
-    raw = _api(kubeconfig).get(ns, name)
-    if output == "json":
-        sys.stdout.write(json.dumps(raw.get("status", {}), indent=2) + "\n")
-        return
-    release = Release.model_validate(raw)
-    render_status(release)
+    raw = get_release(_api(kubeconfig), ns, name)
+    render_object(raw.get("status", {}), output, lambda: render_status(Release.model_validate(raw)))
 
 
 def render_status(release: Any) -> None:
@@ -185,9 +185,16 @@ def render_status(release: Any) -> None:
     versions.add_row("backend", spec.backend.version, st.backend.stable_version or "-",
                      st.backend.canary_version or "-", f"{st.backend.canary_weight}%")
     if spec.frontend:
+        # status.frontend.canaryVersion is the rollout's frontend target from its start; it serves
+        # viewers only while a frontend canary (CloudFront staging) runs, so only then is it a canary.
+        frontend_canary = st.frontend.current_step is not None or st.frontend.canary_weight > 0
         versions.add_row("frontend", spec.frontend.version, st.frontend.stable_version or "-",
-                         st.frontend.canary_version or "-", f"{st.frontend.canary_weight}%")
+                         (st.frontend.canary_version or "-") if frontend_canary else "-",
+                         f"{st.frontend.canary_weight}%")
     console.print(versions)
+    if spec.frontend and st.frontend.canary_version and not frontend_canary:
+        console.print(f"frontend {st.frontend.canary_version} is next: it follows once the backend rollout is done "
+                      "(and the backend serving satisfies requiresBackend)")
     if st.conditions:
         conds = Table("condition", "status", "reason", "message")
         for c in st.conditions:
@@ -282,7 +289,10 @@ def contract_check(
 
 
 def main() -> None:
-    app()
+    from controller.cli_verbs import one_line_errors
+
+    with one_line_errors():
+        app()
 
 
 if __name__ == "__main__":

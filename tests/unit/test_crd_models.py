@@ -25,7 +25,10 @@ def test_crd_has_the_public_names() -> None:
     assert spec["names"]["shortNames"] == ["rel"]
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Backend", "Frontend", "Weight", "Age"]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    fixed = ["Phase", "Backend", "Frontend", "Weight", "Age"]  # DESIGN.md: present, in this order
+    assert [c for c in columns if c in fixed] == fixed
+    assert columns == ["Phase", "Backend", "Live", "Frontend", "Weight", "Step", "Age", "Live-Frontend", "Reason"]
 
 
 def _structural_problems(node: object, path: str = "") -> list[str]:
