@@ -61,6 +61,9 @@ def run(
     """Run the operator against the current kubeconfig (or in-cluster config)."""
     if not namespace and not all_namespaces:
         raise typer.BadParameter("give --namespace (repeatable) or --all-namespaces")
+    from controller.preflight import check_all
+
+    check_all(liveness_port or None, metrics_port or None)  # a taken port, no cluster, no AWS: one line
     from controller.operator.main import run_operator
     from controller.settings import OperatorSettings
 
@@ -262,6 +265,17 @@ def dev_down(directory: Annotated[Path, typer.Option("--dir", help="The director
 
     LocalEnvironment(directory).down()
     console.print("local environment down")
+
+
+@dev_app.command("world")
+def dev_world(
+    name: str,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the printed Release.")] = "default",
+) -> None:
+    """Seed an ECS service, ALB and CloudFront running NAME 1.0.0 in the local moto; print a Release for it."""
+    from controller.testing.first_release import seed_and_manifest
+
+    sys.stdout.write(seed_and_manifest(name, namespace))
 
 
 contract_app = typer.Typer(help="The frontend's API contract against a backend's OpenAPI document.",

@@ -19,10 +19,12 @@ unreachable, credentials refused).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -61,6 +63,9 @@ def explain_exception(exc: BaseException) -> CliError | None:
     if isinstance(exc, CliError):
         return exc
     if isinstance(exc, ConfigException):
+        path = os.environ.get("KUBECONFIG")
+        if path and not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
+            return CliError(f"no cluster access: kubeconfig {path} (KUBECONFIG) does not exist", EXIT_NO_CLUSTER)
         return CliError(f"no cluster access: {exc} (set KUBECONFIG or --kubeconfig; for the local environment: "
                         "source .dev/env.sh after `release-controller dev up --dir .dev`)", EXIT_NO_CLUSTER)
     if isinstance(exc, FileNotFoundError) and exc.filename:
