@@ -60,8 +60,14 @@ def explain_exception(exc: BaseException) -> CliError | None:
     from kubernetes.config.config_exception import ConfigException
     from urllib3.exceptions import HTTPError as Urllib3Error
 
+    from pydantic import ValidationError
+
+    from controller.api.types import explain
+
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, ValidationError):  # an object stored before the schema refused what it holds
+        return CliError(f"the Release as stored is not valid: {explain(list(exc.errors()))}", EXIT_REFUSED)
     if isinstance(exc, ConfigException):
         path = os.environ.get("KUBECONFIG")
         if path and not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
@@ -115,8 +121,13 @@ def get_release(api: Any, namespace: str, name: str) -> dict[str, Any]:
     except ApiException as exc:
         if exc.status != 404:
             raise
-    # A namespaced GET answers 404 whether or not the namespace exists: ask about the namespace.
-    if not api.namespace_exists(namespace):
+    # A namespaced GET answers 404 whether or not the namespace exists: ask about the namespace
+    # (a user who may not read namespaces is told about the Release only).
+    try:
+        exists = api.namespace_exists(namespace)
+    except ApiException:
+        exists = True
+    if not exists:
         raise CliError(f"namespace {namespace} does not exist", EXIT_NOT_FOUND)
     raise CliError(f"release {name} not found in namespace {namespace}", EXIT_NOT_FOUND)
 
