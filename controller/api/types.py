@@ -95,7 +95,7 @@ SEMVER_HINT = "must be a semantic version MAJOR.MINOR.PATCH, like 1.4.0 (a pre-r
 
 
 def _check_semver(value: Any) -> str:
-    if isinstance(value, str) and value[:1] in ("v", "V"):
+    if isinstance(value, str) and value[:1] in ("v", "V") and semver.Version.is_valid(value[1:]):
         raise ValueError(leading_v_hint(value))
     if not isinstance(value, str) or not semver.Version.is_valid(value):
         raise ValueError(f"{value!r} {SEMVER_HINT}")
@@ -109,15 +109,16 @@ def _cel_regex(pattern: str) -> str:
 
 
 # A regular expression in an OpenAPI `pattern` is refused with the expression itself as the message;
-# CEL rules say what to write instead. The leading-v rule comes first and the shape rule stays quiet
-# when it fires, so `v1.2.3` gets the one hint that helps.
+# CEL rules say what to write instead. A git tag (v + a version) gets the leading-v hint and the shape
+# rule stays quiet for it, so `v1.2.3` gets the one hint that helps; `v2` is simply not a version.
+_TAG_LIKE = "(self.startsWith('v') || self.startsWith('V')) && self.substring(1).matches({})"
 SEMVER_SCHEMA: dict[str, Any] = {
     "type": "string",
     "maxLength": 128,
     "x-kubernetes-validations": [
-        {"rule": "!self.startsWith('v') && !self.startsWith('V')",
+        {"rule": "!(" + _TAG_LIKE.format(_cel_regex(SEMVER_PATTERN)) + ")",
          "messageExpression": "'write ' + self.substring(1) + ', not ' + self"},
-        {"rule": f"self.startsWith('v') || self.startsWith('V') || self.matches({_cel_regex(SEMVER_PATTERN)})",
+        {"rule": f"self.matches({_cel_regex(SEMVER_PATTERN)}) || " + _TAG_LIKE.format(_cel_regex(SEMVER_PATTERN)),
          "messageExpression": f"\"'\" + self + \"' {SEMVER_HINT}\""},
     ],
 }

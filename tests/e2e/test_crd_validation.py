@@ -138,6 +138,8 @@ HINTED = [
      "spec.frontend.version", ["write 2.1.0, not v2.1.0"]),
     ("version-not-semver-hint", _set("spec.backend.version", "1.4"),
      "spec.backend.version", ["must be a semantic version MAJOR.MINOR.PATCH, like 1.4.0"]),
+    ("v-but-not-a-version", _set("spec.frontend.version", "v2"),
+     "spec.frontend.version", ["'v2' must be a semantic version MAJOR.MINOR.PATCH, like 1.4.0"]),
     ("requires-backend-leading-v", _set("spec.frontend.requiresBackend", ">=v1.4.0"),
      "spec.frontend.requiresBackend", ["without a leading v", ">=1.4.0, not >=v1.4.0"]),
     ("requires-backend-not-a-range", _set("spec.frontend.requiresBackend", "newest"),
