@@ -8,15 +8,34 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import json
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from controller.api.types import DURATION_PATTERN, Duration, SemVer, VersionRange
+from controller.api.types import (
+    DURATION_HINT,
+    DURATION_PATTERN,
+    Duration,
+    SemVer,
+    VersionRange,
+    format_duration,
+    parse_duration,
+)
 
 GROUP = "delivery.pratiko.ai"
 VERSION = "v1alpha1"
@@ -411,6 +430,18 @@ _FLAG_SCHEMA: dict[str, Any] = {
 
 PROGRESS_DEADLINE_HINT = ("must be more than 0s: write how long a rollout may go without progress "
                           "before it fails, e.g. 10m")
+# progressDeadline's own schema: no `pattern` (whose message is the expression), CEL rules instead.
+DeadlineDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "maxLength": 64, "x-kubernetes-validations": [
+        {"rule": f"self.startsWith('-') || self.matches(r'{DURATION_PATTERN}')",
+         "messageExpression": f"\"'\" + self + \"' {DURATION_HINT}\""},
+        cel(f"!self.startsWith('-') && (!self.matches(r'{DURATION_PATTERN}') || duration(self) > duration('0s'))",
+            PROGRESS_DEADLINE_HINT),
+    ]}),
+]
 REQUIRES_TAG_HINT = ("is judged on the version the running image's tag names: with backend.imageTagIsVersion: false "
                      "there is none; tag the image with the version, or leave requiresBackend out")
 # SSM's parameter value limits; controller/aws/flags.py publishes over 4 KB in the Advanced tier.
@@ -454,12 +485,7 @@ class ReleaseSpec(Model):
     feature_flags: dict[str, FlagValue] = Field(default_factory=dict, json_schema_extra=_FLAG_SCHEMA)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     paused: bool = False
-    progress_deadline: Duration = Field(
-        default=timedelta(minutes=10),
-        json_schema_extra={"x-kubernetes-validations": [cel(
-            f"!self.startsWith('-') && (!self.matches(r'{DURATION_PATTERN}') || duration(self) > duration('0s'))",
-            PROGRESS_DEADLINE_HINT)], "maxLength": 64},
-    )
+    progress_deadline: DeadlineDuration = Field(default=timedelta(minutes=10))
 
     @field_validator("progress_deadline")
     @classmethod

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+DURATION_HINT = "is not a duration like 30s, 5m, 1h30m or 250ms"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 # semver.org's regular expression, anchored: what the API server checks for every version field.
@@ -43,7 +44,7 @@ def parse_duration(value: Any) -> timedelta:
             raise ValueError("a duration must not be negative")
         return timedelta(seconds=value)
     if not isinstance(value, str) or not re.fullmatch(DURATION_PATTERN, value):
-        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 1h30m or 250ms")
+        raise ValueError(f"{value!r} {DURATION_HINT}")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value))
     return timedelta(seconds=seconds)
 

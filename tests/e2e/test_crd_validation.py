@@ -30,7 +30,7 @@ def test_valid_release_is_accepted_and_listed_with_columns(kubectl: Kubectl, nam
     assert proc.returncode == 0, proc.stderr
     table = kubectl("get", "rel", "-n", namespace).stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "PHASE", "BACKEND", "FRONTEND", "WEIGHT", "AGE"]
+    assert header == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "STEP", "AGE"]
     row = table.splitlines()[1].split()
     assert row[0] == "pratiko" and "1.4.0" in row and "2.1.0" in row
 
@@ -123,6 +123,8 @@ HINTED = [
      "spec.progressDeadline", ["must be more than 0s", "e.g. 10m"]),
     ("negative-progress-deadline", _set("spec.progressDeadline", "-5m"),
      "spec.progressDeadline", ["must be more than 0s", "e.g. 10m"]),
+    ("progress-deadline-not-a-duration", _set("spec.progressDeadline", "ten minutes"),
+     "spec.progressDeadline", ["'ten minutes' is not a duration like 30s, 5m, 1h30m or 250ms"]),
     ("image-without-tag", _set("spec.backend.image", _IMAGE),
      "spec.backend.image", ["has no tag or digest", "repo:1.4.0", "repo@sha256:"]),
     ("image-registry-port-but-no-tag", _set("spec.backend.image", "registry.local:5000/pratiko-backend"),
