@@ -126,6 +126,7 @@ def test_status_prints_yaml_and_json(operator: OperatorProcess, releases: Releas
     assert yaml.safe_load(out.stdout)["phase"] == "Succeeded"
 
 
+WINDOW = {"window": "1s"}  # the promoted rollout completes at once, not after the default 10m watch
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}]}}
 
 
@@ -133,13 +134,13 @@ def test_promote_while_paused_is_queued_until_resume(
     operator: OperatorProcess, releases: Releases, namespace: str, world: WorldIds, aws: AwsClients,
     env_vars: dict[str, str],
 ) -> None:
-    _adopted(releases, world, namespace, strategy=CANARY)
+    _adopted(releases, world, namespace, strategy=CANARY, rollback=WINDOW)
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0",
-                               strategy=CANARY))
+                               strategy=CANARY, rollback=WINDOW))
     releases.wait(namespace, "app", lambda s: condition(s, "Progressing").get("reason") == "WaitingForPromote",
                   60, "WaitingForPromote")
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0",
-                               strategy=CANARY, paused=True))
+                               strategy=CANARY, rollback=WINDOW, paused=True))
     releases.wait(namespace, "app", lambda s: condition(s, "Progressing").get("reason") == "Paused"
                   and s.get("observedGeneration") == 3, 30, "Paused")
     proc = run(env_vars, "promote", "app", "-n", namespace)
@@ -147,7 +148,7 @@ def test_promote_while_paused_is_queued_until_resume(
     assert proc.stdout.strip() == ("promote queued for app: spec.paused is true, so it applies when the Release is "
                                    "resumed (spec.paused: false)")
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0",
-                               strategy=CANARY, paused=False))
+                               strategy=CANARY, rollback=WINDOW, paused=False))
     # Resumed, the queued promote skips the indefinite pause and the last step.
     wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=4)
 
@@ -156,9 +157,9 @@ def test_abort_then_columns_show_what_serves(
     operator: OperatorProcess, releases: Releases, namespace: str, world: WorldIds, env_vars: dict[str, str],
     kubectl: Kubectl,
 ) -> None:
-    _adopted(releases, world, namespace, strategy=CANARY)
+    _adopted(releases, world, namespace, strategy=CANARY, rollback=WINDOW)
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
-                               strategy=CANARY))
+                               strategy=CANARY, rollback=WINDOW))
     releases.wait(namespace, "app", lambda s: condition(s, "Progressing").get("reason") == "WaitingForPromote",
                   60, "WaitingForPromote")
 
