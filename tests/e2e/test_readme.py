@@ -1,9 +1,9 @@
 """The README's "First Release" walk-through works as written.
 
-The `sh` block under "## First Release" is run by bash, as a user pastes it, in a copy-free
-temporary directory (the repository's manifests are not needed: the block uses installed
-commands), with its own local environment (`dev up`, `dev down`): real kube-apiserver, moto,
-Prometheus and the operator. Its output is checked for what the comments promise.
+The `sh` block under "## First Release" is run by bash (-euo pipefail), as a user pastes it, in
+a temporary directory whose `.venv` is this one (the block needs only installed commands), with its
+own local environment (`dev up`, `dev down`): real kube-apiserver, moto, Prometheus and the
+operator. Its output is checked for what the comments promise.
 """
 
 from __future__ import annotations
