@@ -19,7 +19,7 @@ from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases import rollback
 from controller.planner.steps import Plan
 from controller.planner.strategy import NEEDS_TRAFFIC, flags_document, plan_for, resolve
-from controller.planner.tiers import backend_change_refused
+from controller.planner.tiers import backend_change_refused, origin_path
 
 REFUSED_RECHECK = 60.0
 """A refused change waits for a new spec; this only notices a changed world (say, the service's
@@ -240,7 +240,13 @@ def _tag(image: str) -> str:
 
 def begin_frontend_target(d: Draft) -> None:
     fe = d.spec.frontend
-    target = fe.version if fe is not None and fe.version != d.st.frontend.stable_version else None
+    live = d.st.frontend.stable_version
+    if live is None and fe is not None and d.obs.frontend is not None and d.obs.frontend.origin_path == origin_path(d.spec):
+        # First sight of a distribution that already serves the spec's frontend: it is the stable
+        # one, and this rollout has nothing to do for it (not a "canary" of it).
+        live = fe.version
+        d.frontend(stable_version=live)
+    target = fe.version if fe is not None and fe.version != live else None
     d.frontend(canary_version=target)
     if d.st.frontend.current_step is not None:
         # A frontend canary of a superseded rollout: its staging traffic stops; the new one starts over.
