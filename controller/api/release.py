@@ -311,8 +311,10 @@ class ApiOperation(Model):
 
 class ApiContract(Model):
     operations: list[ApiOperation] = Field(default_factory=list, json_schema_extra={"maxItems": 500})
-    config_map: str | None = Field(default=None, description="A ConfigMap whose `contract.yaml` holds operations.")
-    openapi_url: str | None = Field(default=None, description="Where the backend serves its OpenAPI document.")
+    config_map: str | None = Field(default=None, max_length=253,
+                                   description="A ConfigMap whose `contract.yaml` holds operations.")
+    openapi_url: str | None = Field(default=None, max_length=2048,
+                                    description="Where the backend serves its OpenAPI document.")
 
 
 class Frontend(Model):
@@ -329,25 +331,26 @@ class PrometheusQuery(Model):
 
 
 class CloudWatchDimension(Model):
-    name: str
-    value: str
+    # CloudWatch's own limits (255 and 1024 characters).
+    name: str = Field(max_length=255)
+    value: str = Field(max_length=1024)
 
 
 class CloudWatchMetric(Model):
-    namespace: str
-    metric_name: str
+    namespace: str = Field(max_length=255)
+    metric_name: str = Field(max_length=255)
     dimensions: list[CloudWatchDimension] = Field(default_factory=list, json_schema_extra={"maxItems": 30})
 
 
 class CloudWatchMetricStat(Model):
     metric: CloudWatchMetric
     period: int = Field(default=60, ge=1)
-    stat: str = "Average"
+    stat: str = Field(default="Average", max_length=64)
 
 
 class CloudWatchQuery(Model):
     id: str = Field(pattern=r"^[a-z][a-zA-Z0-9_]*$", max_length=255)
-    expression: str | None = None
+    expression: str | None = Field(default=None, max_length=2048)  # GetMetricData's limit
     metric_stat: CloudWatchMetricStat | None = None
     return_data: bool | None = None
 
@@ -360,8 +363,9 @@ class CloudWatchMetricSource(Model):
 class HttpCheck(Model):
     url: str = Field(min_length=1, max_length=2048)
     expect_status: int = Field(default=200, ge=100, le=599)
-    json_path: str | None = Field(default=None, description="Dotted path into the JSON body, e.g. checks.database")
-    expect_value: str | None = None
+    json_path: str | None = Field(default=None, max_length=256,
+                                  description="Dotted path into the JSON body, e.g. checks.database")
+    expect_value: str | None = Field(default=None, max_length=1024)
     timeout: Duration = Field(default=timedelta(seconds=2))
 
 
@@ -427,6 +431,9 @@ _FLAG_SCHEMA: dict[str, Any] = {
     "description": "Flag name -> true/false, or {enabled: bool, rolloutPercent: 0..100}.",
     "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
 }
+# The flags' values are free-form to the schema (a bool or an object): CEL cannot type them, neither
+# on the map nor from the spec (the field is left out of the spec's CEL type), so the API server
+# bounds only their number; the models bound names and the document's size (InvalidSpec, no AWS change).
 
 
 PROGRESS_DEADLINE_HINT = ("must be more than 0s: write how long a rollout may go without progress "
@@ -511,6 +518,9 @@ class ReleaseSpec(Model):
     @field_validator("feature_flags")
     @classmethod
     def _flags_fit_ssm(cls, value: dict[str, Any]) -> dict[str, Any]:
+        long = next((k for k in value if len(k) > 128), None)
+        if long is not None:
+            raise ValueError(f"a feature flag name has at most 128 characters ({long[:20]}... has {len(long)})")
         size = flags_document_size(value)
         if size > SSM_ADVANCED_LIMIT:
             raise ValueError(flags_too_large(size))
