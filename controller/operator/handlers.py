@@ -23,6 +23,12 @@ def _runtime(memo: Any) -> Runtime:
     return runtime
 
 
+def in_shard(labels: kopf.Labels, memo: Any, **_: Any) -> bool:
+    """`run --selector`: only the Releases of this Deployment's shard (controller/selector.py)."""
+    selects = getattr(memo, "selector", None)
+    return selects is None or bool(selects(labels))
+
+
 @kopf.on.login(registry=registry)
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod, the ServiceAccount; elsewhere, the kubeconfig (KUBECONFIG or ~/.kube/config)."""
@@ -49,12 +55,12 @@ async def cleanup(memo: Any, **_: Any) -> None:
         task.cancel()
 
 
-@kopf.on.event(*RELEASES, registry=registry)
+@kopf.on.event(*RELEASES, registry=registry, when=in_shard)
 def noticed(body: kopf.Body, memo: Any, **_: Any) -> None:
     _runtime(memo).notice((body.metadata.namespace or "", body.metadata.name or ""), body)
 
 
-@kopf.daemon(*RELEASES, registry=registry, cancellation_timeout=30, initial_delay=0)
+@kopf.daemon(*RELEASES, registry=registry, cancellation_timeout=30, initial_delay=0, when=in_shard)
 async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
@@ -62,7 +68,7 @@ async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: A
     await runtime.work(key, body, stopped)
 
 
-@kopf.on.delete(*RELEASES, registry=registry)
+@kopf.on.delete(*RELEASES, registry=registry, when=in_shard)
 def released(body: kopf.Body, memo: Any, **_: Any) -> None:
     """Deleting a Release stops managing it; what runs in AWS stays as it is."""
     key = (body.metadata.namespace or "", body.metadata.name or "")
