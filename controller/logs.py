@@ -179,6 +179,8 @@ def configure(
     root.handlers[:] = [h for h in root.handlers if h.get_name() != "release-controller"]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Python's warnings (deprecations from libraries) would otherwise reach stderr unformatted.
+    logging.captureWarnings(True)
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
         # Peering changes (pausing in favour of a higher-priority replica, resuming) are rare and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any
 
@@ -43,6 +44,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         prefix=STORAGE_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    shard = getattr(memo, "shard", None)
+    if shard:
+        # Each shard owns its finalizer: with one shared name, a shard that stops selecting a
+        # relabelled Release would remove the finalizer the new shard has just added, and so on.
+        digest = hashlib.sha256(shard.encode()).hexdigest()[:10]
+        settings.persistence.finalizer = f"{STORAGE_PREFIX}/shard-{digest}"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     memo.resync_task = asyncio.get_running_loop().create_task(_runtime(memo).resync_loop())

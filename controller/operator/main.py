@@ -23,6 +23,7 @@ def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None 
     memo = kopf.Memo(
         runtime=build_runtime(settings),
         selector=parse_selector(settings.selector) if settings.selector else None,
+        shard=settings.selector,
     )
     kopf.run(
         registry=registry,
