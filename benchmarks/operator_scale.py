@@ -601,12 +601,20 @@ def print_summary(summary: Sequence[tuple[int, Mapping[str, float], Sequence[str
     print()
     print(f"summary: resync {args.resync:g}s, burst {args.burst:.0%} of the Releases, baseline {args.baseline}")
     header = ("Releases", "steady CPU/Release/round", "steady CPU (% core)", "moto CPU (% core)",
-              "peak RSS", "bare kopf RSS", "RSS/Release above bare", "AWS calls/Release/resync",
-              "burst first change p50 / p99", "burst all Succeeded")
+              "peak RSS", "bare kopf RSS", "RSS/Release above bare", "marginal RSS/Release above bare",
+              "AWS calls/Release/resync", "burst first change p50 / p99", "burst all Succeeded")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
+    previous: tuple[int, Mapping[str, float]] | None = None
     for n, f, failed in summary:
         elapsed = f.get("elapsed") or float("nan")
+        # The growth of (operator - bare kopf) RSS from the previous size, per added Release: the
+        # operator's fixed overhead (boto3's clients and models, metrics) cancels out.
+        marginal = "n/a"
+        if previous is not None and "rss" in f and "bare_rss" in f and "rss" in previous[1] and "bare_rss" in previous[1]:
+            grown = (f["rss"] - f["bare_rss"]) - (previous[1]["rss"] - previous[1]["bare_rss"])
+            marginal = f"{grown * 1024 / (n - previous[0]):.0f} KiB"
+        previous = (n, f)
         row = (
             str(n),
             f"{f['cpu'] / (n * max(f['periods'], 1e-9)) * 1000:.3f} ms" if "cpu" in f else "n/a",
@@ -615,6 +623,7 @@ def print_summary(summary: Sequence[tuple[int, Mapping[str, float], Sequence[str
             cell(f, "{:.0f} MiB", "rss"),
             cell(f, "{:.0f} MiB", "bare_rss"),
             cell(f, "{:.0f} KiB", "rss_above_per"),
+            marginal,
             cell(f, "{:.3f}", "calls_per"),
             cell(f, "{:.1f} s / {:.1f} s", "burst_p50", "burst_p99"),
             cell(f, "{:.1f} s", "burst_all"),
