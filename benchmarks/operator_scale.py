@@ -265,15 +265,29 @@ def seed(aws: AwsClients, n: int, per_cluster: int, report: Report) -> dict[str,
     network = seed_network(aws, "bench")
     clusters = max(1, math.ceil(n / per_cluster))
 
+    retried: list[int] = []
+
     def one(i: int) -> tuple[str, WorldIds]:
         name = f"rel-{i:03d}"
-        world = seed_world(aws, name=f"b{i:03d}", cluster=f"bench-{i % clusters}", network=network,
-                           image=f"repo/pratiko-backend:{OLD}", frontend_version=OLD)
-        return name, world
+        # moto's server is not thread-safe everywhere: concurrent elbv2 CreateTargetGroup calls
+        # sometimes fail with HTTP 500 ("OrderedDict mutated during iteration" in moto). Seed that
+        # world again under a new name; the half-made one is left unused.
+        for attempt in range(4):
+            try:
+                world = seed_world(aws, name=f"b{i:03d}" + (f"r{attempt}" if attempt else ""),
+                                   cluster=f"bench-{i % clusters}", network=network,
+                                   image=f"repo/pratiko-backend:{OLD}", frontend_version=OLD)
+                return name, world
+            except Exception:
+                if attempt == 3:
+                    raise
+                retried.append(i)
+        raise AssertionError("unreachable")
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # moto's server is threaded; 4 keeps it busy
         worlds = dict(pool.map(one, range(n)))
-    report.add("seed AWS worlds in moto", f"{time.monotonic() - started:.1f}s", f"{n} worlds, {clusters} clusters")
+    report.add("seed AWS worlds in moto", f"{time.monotonic() - started:.1f}s",
+               f"{n} worlds, {clusters} clusters" + (f", {len(retried)} re-seeded after a moto error" if retried else ""))
     return worlds
 
 
