@@ -14,6 +14,7 @@ Security) is in test_chart_cluster.py, with the other tests that need servers.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,11 @@ def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
     assert params["selector"] == "team=payments" and params["peering"] == "rc-payments"
     cluster_scoped = [o["metadata"]["name"] for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")]
     assert cluster_scoped and all(name.startswith("rc-payments") for name in cluster_scoped), cluster_scoped
+    # Its alert rules watch its own scrape job (the metrics Service's name).
+    monitored = template(helm, "--set", "name=rc-payments", "--set", "monitoring.prometheusRule.enabled=true")
+    rules = json.dumps(one(monitored, "PrometheusRule", "rc-payments")["spec"])
+    assert 'job=\\"rc-payments-metrics\\"' in rules and "release-controller-metrics" not in rules
+    assert one(monitored, "Service", "rc-payments-metrics")
 
 
 @pytest.mark.parametrize(
