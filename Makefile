@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint deps binaries checkov crds benchmark clean
+.PHONY: demo test test-fast lint deps binaries checkov crds chart helm benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ checkov: $(STAMP)
 demo: deps binaries
 	$(PY) -m controller.demo
 
-test: deps binaries checkov
+test: deps binaries checkov helm
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -41,9 +41,21 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(VENV)/bin/release-controller crds > crds/release.yaml
+	cp crds/release.yaml charts/release-controller/crds/release.yaml
 
 benchmark: deps binaries
 	$(PY) benchmarks/operator_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache *.egg-info
+
+# The chart keeps copies of the files helm cannot reach outside it (tests/ship/test_chart.py checks them).
+chart: crds
+	cp crds/release.yaml charts/release-controller/crds/release.yaml
+	cp manifests/crds/kopf-peerings.yaml charts/release-controller/crds/kopf-peerings.yaml
+	cp manifests/monitoring/dashboard.json charts/release-controller/files/dashboard.json
+	cp manifests/monitoring/prometheusrule.yaml charts/release-controller/files/prometheusrule.yaml
+
+# helm built from its Go module (controller/testing/helm.py), cached like the other binaries.
+helm: $(STAMP)
+	$(PY) -m controller.testing.helm

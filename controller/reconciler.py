@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from controller import metrics
+from controller import logs, metrics
 from controller.api.release import (
     ConditionType,
     Measurement,
@@ -125,6 +125,8 @@ class Outcome:
     phase: str
     wrote_status: bool
     actions: int
+    revision: int = 0
+    step: int = 0
 
 
 def _requests(annotations: Mapping[str, str]) -> Requests:
@@ -274,18 +276,28 @@ class Reconciler:
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
         started = time.perf_counter()
-        try:
-            outcome = self._reconcile(obj, fresh=fresh)
-            metrics.RECONCILE_TOTAL.labels("ok").inc()
+        meta = obj.get("metadata", {})
+        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")):
+            try:
+                outcome = self._reconcile(obj, fresh=fresh)
+                metrics.RECONCILE_TOTAL.labels("ok").inc()
+            except ObjectGone:
+                metrics.RECONCILE_TOTAL.labels("gone").inc()
+                raise
+            except Exception:
+                metrics.RECONCILE_TOTAL.labels("error").inc()
+                raise
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            # One line per pass, for log pipelines (controller/logs.py adds the Release and the
+            # AWS request id of the pass's last change).
+            logs.note(revision=outcome.revision, phase=str(outcome.phase), step=outcome.step)
+            log.info("pass", extra={
+                "actions": outcome.actions, "wrote_status": outcome.wrote_status,
+                "requeue_after": outcome.requeue_after, "fresh": fresh,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            })
             return outcome
-        except ObjectGone:
-            metrics.RECONCILE_TOTAL.labels("gone").inc()
-            raise
-        except Exception:
-            metrics.RECONCILE_TOTAL.labels("error").inc()
-            raise
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
 
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
         meta = obj.get("metadata", {})
@@ -318,7 +330,7 @@ class Reconciler:
                 }
             )
             wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
-            return Outcome(None, new.phase, wrote, 0)
+            return Outcome(None, new.phase, wrote, 0, new.revision, new.current_step)
 
         if self.claims is not None and ref.uid:
             conflict = self.claims.claim(Holder(namespace, name, ref.uid), resources_of(spec))
@@ -374,7 +386,8 @@ class Reconciler:
         self._record(namespace, name, decision.status)
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
             self._mem(key).settled = (inputs, observation)
-        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
+        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions),
+                       decision.status.revision, decision.status.current_step)
 
     def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
         """Check, just before AWS is changed, that the object this pass decided for still exists.
@@ -430,7 +443,7 @@ class Reconciler:
         if not raw_status and spec is not None:
             events.insert(0, _accepted(spec))
         wrote = self._write(ref, raw_status, new, events)
-        return Outcome(min(2.0**attempts, MAX_BACKOFF_SECONDS), new.phase, wrote, 0)
+        return Outcome(min(2.0**attempts, MAX_BACKOFF_SECONDS), new.phase, wrote, 0, new.revision, new.current_step)
 
     def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
         wire = status.to_wire()

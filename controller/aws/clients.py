@@ -30,7 +30,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
-from controller import metrics
+from controller import logs, metrics
 from controller.aws import lean as lean_models
 
 # boto3 client name -> (IAM action prefix, the service part of AWS_ENDPOINT_URL_<SERVICE>).
@@ -202,3 +202,9 @@ def _count_calls(client: Any, prefix: str, counter: CallCounter) -> None:
         counter.add(f"{prefix}:{model.name}")
 
     client.meta.events.register("before-call.*.*", hook)
+
+    # The request id of each response, for the pass's log line (controller/logs.py).
+    def after(model: Any, parsed: Any = None, **_: Any) -> None:
+        logs.aws_request(model.name, parsed)
+
+    client.meta.events.register("after-call.*.*", after)
