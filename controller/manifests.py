@@ -344,7 +344,7 @@ def validate_body(body: Any) -> list[str]:
         try:
             ReleaseSpec.model_validate(body["spec"])
         except ValidationError as exc:
-            problems += explain(exc.errors()).split("; ")  # type: ignore[arg-type]
+            problems += explain(exc.errors()).split("; ")
     return problems
 
 

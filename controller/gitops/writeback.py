@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from dulwich.client import GitClient, get_transport_and_path
 from dulwich.objects import Blob, Commit, Tree
@@ -201,13 +201,14 @@ class DulwichGitWriter:
         raise GitWriteBackError("GitPushRace", f"the branch kept moving: gave up after {self.max_attempts} attempts")
 
     def _attempt(self, client: GitClient, path: str, gitops: GitOps, rollback: Rollback, attempt: int) -> WriteBackResult:
-        base_ref = f"refs/heads/{gitops.branch}".encode()
+        # dulwich types refs and SHAs as NewTypes of bytes; ours are plain bytes.
+        base_ref: Any = f"refs/heads/{gitops.branch}".encode()
         branch_mode = gitops.on_rollback == GitOpsOnRollback.BRANCH
-        target_ref = f"refs/heads/{rollback.branch_name}".encode() if branch_mode else base_ref
+        target_ref: Any = f"refs/heads/{rollback.branch_name}".encode() if branch_mode else base_ref
 
         repo = MemoryRepo()
-        fetched = client.fetch(path, repo, determine_wants=_want({base_ref, target_ref}))
-        refs = fetched.refs
+        fetched = client.fetch(path, repo, determine_wants=cast(Any, _want({base_ref, target_ref})))
+        refs: dict[Any, Any] = dict(fetched.refs)
         tip = refs.get(base_ref)
         if tip is None:
             raise GitWriteBackError("GitBranchNotFound", f"branch {gitops.branch!r} not found in {gitops.repository}",
@@ -234,7 +235,7 @@ class DulwichGitWriter:
         if self._before_push is not None:
             self._before_push(attempt)
 
-        def update_refs(remote: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        def update_refs(remote: dict[Any, Any]) -> dict[Any, Any]:
             # The server's refs at push time: refuse to push over a tip we did not build on.
             current = remote.get(target_ref)
             expected = None if branch_mode else tip
@@ -243,7 +244,7 @@ class DulwichGitWriter:
             return {**remote, target_ref: commit}
 
         sent = client.send_pack(path.encode() if isinstance(path, str) else path, update_refs,
-                                generate_pack_data=repo.generate_pack_data)
+                                generate_pack_data=cast(Any, repo.generate_pack_data))
         status = (sent.ref_status or {}).get(target_ref)
         if status is not None:
             # e.g. "failed to update ref" or "non-fast-forward": the branch moved under us.
@@ -262,7 +263,7 @@ def _want(refs: set[bytes]) -> Callable[..., list[bytes]]:
     return determine_wants
 
 
-def _find_trailer(repo: MemoryRepo, tip: bytes, trailer: str) -> str | None:
+def _find_trailer(repo: MemoryRepo, tip: Any, trailer: str) -> str | None:
     needle = trailer.encode()
     for entry in repo.get_walker(include=[tip], max_entries=SCAN_DEPTH):
         if any(line.strip() == needle for line in entry.commit.message.splitlines()):
@@ -270,8 +271,8 @@ def _find_trailer(repo: MemoryRepo, tip: bytes, trailer: str) -> str | None:
     return None
 
 
-def _read_file(repo: MemoryRepo, tip: bytes, path: str) -> str:
-    tree = repo[repo[tip].tree]  # type: ignore[attr-defined]
+def _read_file(repo: MemoryRepo, tip: Any, path: str) -> str:
+    tree: Any = repo[repo[tip].tree]  # type: ignore[attr-defined]
     try:
         _mode, sha = tree.lookup_path(repo.__getitem__, path.encode())
     except KeyError:
@@ -282,14 +283,14 @@ def _read_file(repo: MemoryRepo, tip: bytes, path: str) -> str:
     return bytes(blob.data).decode()
 
 
-def _commit(repo: MemoryRepo, parent: bytes, path: str, data: bytes, message: str) -> bytes:
+def _commit(repo: MemoryRepo, parent: Any, path: str, data: bytes, message: str) -> bytes:
     """A commit on `parent` whose tree differs only in `path` (every other tree object is reused)."""
-    store = repo.object_store
+    store: Any = repo.object_store
     blob = Blob.from_string(data)
     store.add_object(blob)
     parts = path.encode().split(b"/")
 
-    def rebuild(tree_id: bytes, depth: int) -> bytes:
+    def rebuild(tree_id: Any, depth: int) -> Any:
         tree = store[tree_id]
         assert isinstance(tree, Tree)
         name = parts[depth]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.api.release import GitOps, GitOpsOnRollback
 from controller.gitops.writeback import DulwichGitWriter, GitCredentials, GitWriteBackError, Rollback
@@ -162,3 +163,33 @@ def test_the_token_appears_in_no_log_and_no_exception(git: GitServer, caplog: py
     assert "dulwich" in caplog.text or "urllib3" in caplog.text or "pushed rollback" in caplog.text
     for text in [caplog.text, *errors, repr(_creds(git))]:
         assert token not in text and basic not in text
+
+
+def test_the_reconciler_call_writes_what_the_status_says_serves(git: GitServer) -> None:
+    from controller.api.release import ReleaseSpec, ReleaseStatus
+    from controller.gitops.rollback import write_back_rollback
+
+    body = yaml.safe_load(MANIFEST.split("---\n")[2])
+    body["spec"]["gitops"] = {"repository": git.url("releases"), "branch": "main", "path": PATH,
+                              "secretRef": {"name": "releases-git"}}
+    spec = ReleaseSpec.model_validate(body["spec"])
+    status = ReleaseStatus.model_validate({
+        "phase": "RolledBack", "revision": 7, "message": "rolled back",
+        "backend": {"stableVersion": "2.0.0", "stableImage": ROLLBACK.backend_image},
+        "frontend": {"stableVersion": "2.1.0"},
+        "conditions": [{"type": "Ready", "status": "False", "reason": "RolledBack", "message": ROLLBACK.reason,
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    })
+    asked = []
+
+    def secrets(namespace: str, name: str) -> dict[str, bytes]:
+        asked.append((namespace, name))
+        return {"username": git.username.encode(), "password": git.password.encode()}
+
+    result = write_back_rollback(DulwichGitWriter(), secrets, "production", "pratiko", spec, status)
+    assert result is not None and result.pushed and asked == [("production", "releases-git")]
+    assert git.log("releases")[0][1] == ROLLBACK.message(PATH).strip()
+    # Not rolled back: nothing to write, and the Secret is not even read.
+    progressing = status.model_copy(update={"phase": ReleaseStatus().phase})
+    assert write_back_rollback(DulwichGitWriter(), secrets, "production", "pratiko", spec, progressing) is None
+    assert len(asked) == 1
