@@ -22,9 +22,11 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends git >/dev/null; }
 
-# etcd and kube-apiserver built from Go modules, cached under ~/.cache/release-controller.
+# etcd, kube-apiserver and Flux's two controllers built from Go modules, cached under
+# ~/.cache/release-controller.
 binaries: $(STAMP)
 	$(PY) -m controller.testing.binaries
+	$(PY) -m controller.testing.flux
 
 # checkov in a venv of its own (its pins clash with ours), built once per pinned set.
 checkov: $(STAMP)
