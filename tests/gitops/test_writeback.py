@@ -193,3 +193,13 @@ def test_the_reconciler_call_writes_what_the_status_says_serves(git: GitServer) 
     progressing = status.model_copy(update={"phase": ReleaseStatus().phase})
     assert write_back_rollback(DulwichGitWriter(), secrets, "production", "pratiko", spec, progressing) is None
     assert len(asked) == 1
+
+
+def test_a_release_without_namespace_in_the_file_is_found_by_name(git: GitServer) -> None:
+    # With Flux or kustomize setting the namespace, the file often names none.
+    git.commit_files("releases", {PATH: MANIFEST.replace("  namespace: production\n", "")}, "no namespace")
+    result = DulwichGitWriter().write_back(_gitops(git), _creds(git), ROLLBACK)
+    assert result.pushed and "version: 2.0.0   #" in git.show("releases", PATH)
+    other = dataclasses.replace(ROLLBACK, name="someone-else", revision=9)
+    with pytest.raises(GitWriteBackError, match="no Release production/someone-else"):
+        DulwichGitWriter().write_back(_gitops(git), _creds(git), other)
