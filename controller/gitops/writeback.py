@@ -22,6 +22,9 @@ in-process, never on a command line or in a credential file another process coul
 refusals are values (`ref_status`) we act on, not stderr text to parse. Our own Git server for tests
 is Debian's `git http-backend`, so client and server here are independent implementations.
 
+SSH (`identity`, optional `known_hosts`) goes through dulwich's subprocess vendor, so it needs an
+`ssh` client where the operator runs (the image ships none: HTTPS with a token is the tested path).
+
 Credentials come only from the Secret (username + password/token, or an SSH key as `identity`);
 they never reach a log, an exception message, an Event or the status: every error is re-raised as
 `GitWriteBackError` with a scrubbed message and no chained cause.
