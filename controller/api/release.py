@@ -462,7 +462,10 @@ class HistoryEntry(Model):
     message: str = ""
     started_at: datetime
     finished_at: datetime
-    revert_commit: str | None = Field(default=None, description="The commit that wrote a rollback back to Git (spec.gitops).")
+    revert_commit: str | None = Field(
+        default=None,
+        description="The commit that wrote this rollback back to Git (spec.gitops); empty when Git already named the live versions.",
+    )
 
 
 class Acknowledged(Model):

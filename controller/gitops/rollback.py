@@ -1,7 +1,9 @@
 """The one call the reconciler makes after a pass that moved a Release to RolledBack.
 
-    result = write_back_rollback(writer, secrets, namespace, name, spec, status)
-    # result.commit -> status.history[-1].revertCommit and an Event `RollbackWrittenBack`
+    if write_back_due(spec, status):
+        result = write_back_rollback(writer, secrets, namespace, name, spec, status)
+        status = with_revert_commit(status, result)   # history[-1].revertCommit
+        # and an Event `RollbackWrittenBack` naming result.commit
 
 It derives what to write from the status the pass just decided (what serves again, the revision,
 the reason), reads the credentials from the Secret named by spec.gitops.secretRef, and hands both
@@ -64,6 +66,35 @@ def rollback_of(namespace: str, name: str, spec: ReleaseSpec, status: ReleaseSta
         failed_frontend_version=spec.frontend.version if spec.frontend else None,
         frontend_version=frontend_live, reason=reason,
     )
+
+
+def _rollback_entry(status: ReleaseStatus) -> int | None:
+    """Index of the history entry of the rollback in force, if the last entry is one."""
+    if status.phase != Phase.ROLLED_BACK or not status.history or status.history[-1].result != "RolledBack":
+        return None
+    return len(status.history) - 1
+
+
+def write_back_due(spec: ReleaseSpec, status: ReleaseStatus) -> bool:
+    """True while a rollback asks for a write-back that the status does not record yet.
+
+    Derived from the status, not from the event of the transition, so a pass after a crash (between
+    the rollback's status write and the push) asks again; the writer then finds its own commit.
+    """
+    index = _rollback_entry(status)
+    return (index is not None and spec.gitops is not None and spec.gitops.on_rollback != GitOpsOnRollback.NONE
+            and status.history[index].revert_commit is None)
+
+
+def with_revert_commit(status: ReleaseStatus, result: WriteBackResult | None) -> ReleaseStatus:
+    """`status` with the rollback's history entry naming the commit (pushed now or found earlier)."""
+    index = _rollback_entry(status)
+    if index is None or result is None:
+        return status
+    # "" records that Git already named the live versions: nothing was due, and nothing is again.
+    history = list(status.history)
+    history[index] = history[index].model_copy(update={"revert_commit": result.commit or ""})
+    return status.model_copy(update={"history": history})
 
 
 def write_back_rollback(

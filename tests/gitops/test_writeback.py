@@ -203,3 +203,24 @@ def test_a_release_without_namespace_in_the_file_is_found_by_name(git: GitServer
     other = dataclasses.replace(ROLLBACK, name="someone-else", revision=9)
     with pytest.raises(GitWriteBackError, match="no Release production/someone-else"):
         DulwichGitWriter().write_back(_gitops(git), _creds(git), other)
+
+
+def test_the_status_says_when_a_write_back_is_due_and_records_the_commit() -> None:
+    from controller.api.release import ReleaseSpec, ReleaseStatus
+    from controller.gitops.rollback import with_revert_commit, write_back_due
+    from controller.gitops.writeback import WriteBackResult
+
+    body = yaml.safe_load(MANIFEST.split("---\n")[2])
+    plain = ReleaseSpec.model_validate(body["spec"])
+    spec = plain.model_copy(update={"gitops": GitOps(repository="https://git.example.com/r.git", path=PATH)})
+    entry = {"revision": 7, "backendVersion": "3.0.0", "result": "RolledBack",
+             "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:05:00Z"}
+    status = ReleaseStatus.model_validate({"phase": "RolledBack", "revision": 7, "history": [entry]})
+    assert write_back_due(spec, status) and not write_back_due(plain, status)
+    assert not write_back_due(spec, status.model_copy(update={"phase": ReleaseStatus().phase}))
+    done = with_revert_commit(status, WriteBackResult("abc123", "main", True))
+    assert done.history[-1].revert_commit == "abc123" and not write_back_due(spec, done)
+    assert done.to_wire()["history"][-1]["revertCommit"] == "abc123"
+    nothing = with_revert_commit(status, WriteBackResult(None, "main", False))
+    assert nothing.history[-1].revert_commit == "" and not write_back_due(spec, nothing)
+    assert with_revert_commit(status, None) == status
