@@ -12,13 +12,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages: Prometheus (the real one the analysis queries).
+# Debian packages: Prometheus (the real one the analysis queries); git (its `git http-backend` is
+# the local Git server, controller/testing/gitserver.py).
 deps:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v git >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends git >/dev/null; }
 
-# etcd and kube-apiserver built from Go modules, cached under ~/.cache/release-controller.
+# etcd, kube-apiserver and Flux's two controllers built from Go modules, cached under
+# ~/.cache/release-controller.
 binaries: $(STAMP)
 	$(PY) -m controller.testing.binaries
 

@@ -362,6 +362,12 @@ def contract_check(
         raise typer.Exit(1)
 
 
+from controller import cli_manifests  # noqa: E402 - the verbs' logic lives in their own module
+
+app.command("set-version")(cli_manifests.set_version)
+app.command("validate")(cli_manifests.validate)
+
+
 def main() -> None:
     from controller.cli_verbs import one_line_errors
 

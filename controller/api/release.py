@@ -468,6 +468,38 @@ def flags_too_large(size: int) -> str:
             f"(Advanced tier; {SSM_STANDARD_LIMIT} in Standard): write fewer flags or shorter names")
 
 
+class GitOpsOnRollback(StrEnum):
+    COMMIT = "Commit"
+    BRANCH = "Branch"
+    NONE = "None"
+
+
+class SecretRef(Model):
+    name: str = Field(min_length=1, max_length=253)
+
+
+class GitOps(Model):
+    """Where this Release comes from in Git, so that a rollback can be written back there."""
+
+    repository: str = Field(
+        min_length=1, max_length=2048, pattern=r"^(https?://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:).+$",
+        description="Clone URL: https://host/path.git, ssh://git@host/path.git or git@host:path.git.",
+    )
+    branch: str = Field(default="main", min_length=1, max_length=255, pattern=r"^[^\s~^:?*\[\\]+$")
+    path: str = Field(
+        min_length=1, max_length=4096, pattern=r"^[^/].*$",
+        description="The file in the repository that holds this Release, relative to its root.",
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="A Secret in the Release's namespace with `username` + `password` (a token), or `identity` (an SSH key).",
+    )
+    on_rollback: GitOpsOnRollback = Field(
+        default=GitOpsOnRollback.COMMIT,
+        description="Commit: push the revert to the branch; Branch: push it to a new branch (for a pull request); None: write nothing.",
+    )
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -494,6 +526,7 @@ class ReleaseSpec(Model):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     paused: bool = False
     progress_deadline: DeadlineDuration = Field(default=timedelta(minutes=10))
+    gitops: GitOps | None = None
 
     @field_validator("progress_deadline")
     @classmethod
@@ -625,6 +658,10 @@ class HistoryEntry(Model):
     message: str = ""
     started_at: datetime
     finished_at: datetime
+    revert_commit: str | None = Field(
+        default=None,
+        description="The commit that wrote this rollback back to Git (spec.gitops); empty when Git already named the live versions.",
+    )
 
 
 class Acknowledged(Model):
