@@ -59,6 +59,7 @@ class Reason(StrEnum):
     DELETING = "Deleting"  # deleted mid-rollout: traffic goes back on stable before the object goes
     UNMANAGED = "Unmanaged"  # deleted: the controller no longer manages it
     FLAGS_ROLLED_BACK = "FlagsRolledBack"
+    ROLLBACK_WRITTEN_BACK = "RollbackWrittenBack"  # the revert commit is in Git (spec.gitops)
     # Flags and frontend
     FLAGS_PUBLISHED = "FlagsPublished"
     COMPATIBLE = "Compatible"

@@ -20,6 +20,11 @@ from typing import Any
 from controller.api.release import GitOpsOnRollback, Phase, ReleaseSpec, ReleaseStatus
 from controller.gitops.writeback import GitCredentials, GitWriteBackError, GitWriter, Rollback, WriteBackResult
 
+# Every way a rollout goes back puts traffic on the stable version: analysis (RolledBack), `abort`
+# (Aborted, phase RolledBack) and the progress deadline (Failed, phase Failed).
+_WENT_BACK = (Phase.ROLLED_BACK, Phase.FAILED)
+_GOING_BACK = ("RolledBack", "Aborted", "Failed")
+
 # (namespace, name) -> the Secret's decoded data.
 SecretReader = Callable[[str, str], Mapping[str, bytes]]
 
@@ -46,7 +51,7 @@ def secret_reader(api_client: Any) -> SecretReader:
 
 def rollback_of(namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus) -> Rollback | None:
     """What to write for a RolledBack Release: the live versions from the status; None otherwise."""
-    if status.phase != Phase.ROLLED_BACK or not status.backend.stable_version:
+    if status.phase not in _WENT_BACK or not status.backend.stable_version:
         return None
     live = status.backend.stable_version
     image = status.backend.stable_image
@@ -70,7 +75,7 @@ def rollback_of(namespace: str, name: str, spec: ReleaseSpec, status: ReleaseSta
 
 def _rollback_entry(status: ReleaseStatus) -> int | None:
     """Index of the history entry of the rollback in force, if the last entry is one."""
-    if status.phase != Phase.ROLLED_BACK or not status.history or status.history[-1].result != "RolledBack":
+    if status.phase not in _WENT_BACK or not status.history or status.history[-1].result not in _GOING_BACK:
         return None
     return len(status.history) - 1
 
