@@ -52,7 +52,7 @@ from controller.planner.actions import (
 )
 from controller.planner.conditions import Status, find, set_condition
 from controller.planner.decision import Context, Decision, Event
-from controller.planner.fleet import STEADY, Fleet, fleet
+from controller.planner.fleet import STEADY, Fleet, fleet, tasks_keep_stopping
 from controller.planner.steps import PauseStep, Plan, SetStep
 from controller.planner.strategy import NEEDS_TRAFFIC, flags_document, flags_hash, plan_for, resolve, target_hash
 from controller.planner.tiers import (
@@ -460,6 +460,13 @@ class _Pass:
         plan = self.plan
         f = self.fleet
         self.backend(canary_weight=f.canary_weight)
+        stopped = tasks_keep_stopping(f.canary)
+        if stopped is not None:
+            assert f.canary is not None
+            message = (f"{len(f.canary.stopped_tasks)} tasks of task set {f.canary.id} stopped, the last: "
+                       f"{stopped.describe()}")
+            self.roll_back("TasksStopped", "RolledBack", message, Phase.ROLLED_BACK)
+            return False
         # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
         if (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0:
             self.actions += f.set_weights(0)

@@ -66,7 +66,7 @@ def install() -> None:
     # once. Here a task set starts with no task; the agent reports the ones it really starts.
     def create_task_set(self: Any, *args: Any, **kwargs: Any) -> Any:
         scale = kwargs.pop("scale", None)
-        task_set = original_create(self, *args, **kwargs)
+        task_set: Any = original_create(self, *args, **kwargs)
         task_set.scale = scale or {"value": 100.0, "unit": "PERCENT"}
         task_set.running_count = 0
         task_set.pending_count = 0
@@ -113,15 +113,15 @@ def install() -> None:
 def _local_task_class() -> Any:
     from moto.ecs.models import Task
 
-    class LocalTask(Task):  # type: ignore[misc]
+    class LocalTask(Task):
         """A task whose state the agent sets: moto's managed-state progression is switched off."""
 
         # moto's model metaclass files each model under the service its module names.
         __module__ = "moto.ecs.models"
 
         @property
-        def status(self) -> str | None:  # type: ignore[override]
-            return self._local_status  # type: ignore[no-any-return]
+        def status(self) -> str | None:
+            return self._local_status
 
         @status.setter
         def status(self, value: str) -> None:
@@ -165,11 +165,11 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
         ecs = ecs_backends[ACCOUNT_ID][region]
         elbv2 = elbv2_backends[ACCOUNT_ID][region]
         cluster = ecs._get_cluster(report["cluster"])
-        service = ecs._get_service(report["cluster"], report["service"])
+        service: Any = ecs._get_service(report["cluster"], report["service"])
         now = _now()
         stale = stale_seconds()
         # LEAVES MOTO'S PUBLIC API from here on: moto's model objects are written directly.
-        by_id = {ts.id: ts for ts in service.task_sets}
+        by_id: dict[str, Any] = {ts.id: ts for ts in service.task_sets}
         for entry in report.get("task_sets", []):
             ts = by_id.get(entry["id"])
             if ts is None:
@@ -230,7 +230,7 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
                 container.exitCode = t.get("exit_code")
                 container.reason = t.get("container_reason")
             ip = _task_ip(task)
-            tg = elbv2.target_groups.get(t["target_group"]) if t.get("target_group") else None
+            tg: Any = elbv2.target_groups.get(t["target_group"]) if t.get("target_group") else None
             if tg is not None and ip:
                 health: dict[str, Any] = getattr(tg, "_local_health", {})
                 tg._local_health = health

@@ -19,7 +19,16 @@ converges the local processes to it, the way ECS converges tasks to a task set:
 - the balancer's routing table (listener weights, ready workloads per target group) is replaced
   after every poll, so a weight change reaches traffic within one poll interval.
 
-It only reads AWS, never writes it. A DataPlane runs once (start, stop). Used as a context manager
+As the local ECS's agent it then reports, every poll, what runs: one task per computed desired
+task (ceil(desiredCount * scale)), all served by the task set's one process; PENDING until the
+process listens, RUNNING after; each task's target initial until `/health` answers 200 (and, for a
+task added by a scale-up, the version's `start_seconds` have passed), healthy, then unhealthy
+after two failed checks, when ECS stops it ("Task failed ELB health checks") and starts another.
+An exited process stops its tasks ("Essential container in task exited", its exit code); an ECR
+image missing from the emulator's ECR never starts ("CannotPullContainerError"); both are retried
+with back-off (1, 2, 4 ... 30 s). A task set's runningCount / pendingCount / stabilityStatus follow.
+It writes only through the local ECS's report route, never the controller's state.
+A DataPlane runs once (start, stop). Used as a context manager
 it leaves no process behind; each workload also exits by itself when this process dies.
 """
 
@@ -48,7 +57,9 @@ import botocore.config
 import botocore.exceptions
 
 import controller
+from controller.aws.observe import ecr_reference
 from controller.testing.dataplane.balancer import Balancer, Router, Target
+from controller.testing.dataplane.workload import behaviour_for
 from controller.testing.local_ecs import REPORT_PATH
 from controller.testing.ports import free_port
 from controller.testing.prometheus import register_target, unregister_target
@@ -163,17 +174,6 @@ def computed_desired_count(desired_count: int, scale_percent: float) -> int:
     return max(1, math.ceil(desired_count * scale_percent / 100.0 - 1e-9))
 
 
-_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(.+))?$")
-
-
-def ecr_reference(image: str | None) -> tuple[str, dict[str, str]] | None:
-    """(repository, imageId for DescribeImages) of an ECR image; None for any other registry."""
-    match = _ECR_IMAGE.match(image or "")
-    if not match:
-        return None
-    repository, tag, digest = match[3], match[4], match[5]
-    return repository, ({"imageDigest": digest} if digest else {"imageTag": tag or "latest"})
-
 
 def _file_key(key: str) -> str:
     """A file name for a task set id (`ecs-svc/123` holds a slash)."""
@@ -194,6 +194,8 @@ class RunningWorkload:
     health: str = "initial"  # its target's health: initial | healthy | unhealthy
     failing_checks: int = 0
     slots: int = 0  # how many tasks of its task set it has reported
+    slot_started: dict[int, float] = field(default_factory=dict)  # task slot -> when that task started
+    start_seconds: float = 0.0  # the version's start time: each task passes its health check after it
     exit_reported: bool = False
 
     def task_key(self, slot: int) -> str:
@@ -541,11 +543,22 @@ class DataPlane:
                 tasks.update(self._reports)
             w.slots = w.spec.count
             status = "RUNNING" if w.listening else "PENDING"
-            health = (w.health if w.spec.target_group else None) if w.listening else None
+            now = time.monotonic()
+            healthy_slots = 0
             for slot in range(w.slots):
+                # One process serves every task of the task set; a task added by a scale-up still
+                # takes the version's start time to pass its own health check.
+                started = w.slot_started.setdefault(slot, now)
+                slot_healthy = w.ready and now - started >= w.start_seconds
+                healthy_slots += slot_healthy
+                health = None
+                if w.listening and w.spec.target_group:
+                    health = "healthy" if slot_healthy else ("unhealthy" if w.health == "unhealthy" else "initial")
                 tasks[w.task_key(slot)] = self._task_doc(w, status, "RUNNING", health)
+            for slot in [s for s in w.slot_started if s >= w.slots]:
+                del w.slot_started[slot]
             running = w.slots if w.listening else 0
-            steady = running == w.spec.count and (w.ready or w.spec.count == 0)
+            steady = running == w.spec.count and healthy_slots == w.spec.count
             counts[w.spec.key] = (w.spec.count, running, w.spec.count - running, steady)
         task_sets = []
         for ts_id in self._task_sets:
@@ -594,6 +607,14 @@ class DataPlane:
 
     # -- processes and Prometheus registration ---------------------------------------------------
 
+    def _start_seconds(self, version: str) -> float:
+        if self.behaviour_file is None:
+            return 0.0
+        try:
+            return behaviour_for(json.loads(self.behaviour_file.read_text()), version).start_seconds
+        except (OSError, ValueError):
+            return 0.0
+
     def _pull_error(self, image: str | None) -> str | None:
         """Why `image` cannot be pulled from the local ECR, or None (any other registry: it can)."""
         ref = ecr_reference(image)
@@ -633,7 +654,8 @@ class DataPlane:
             process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
         log.info("started workload %s version %s on port %d (pid %d)", spec.key, spec.version, port, process.pid)
-        running = RunningWorkload(spec, port, process, log_path, restarts=restarts)
+        running = RunningWorkload(spec, port, process, log_path, restarts=restarts,
+                                  start_seconds=self._start_seconds(spec.version))
         # Registered with Prometheus while its task is PENDING, as service discovery knows a task
         # before its load balancer admits it: the first request it serves is already scraped.
         self._register(running)
