@@ -154,7 +154,7 @@ def one_run(i: int, env: dict[str, str], local: LocalEnvironment, aws: AwsClient
     name = f"run{i}"
     release: dict[str, Any] = dict(
         name=name, namespace=NAMESPACE, prometheus_url=local.prometheus.url, steps=STEPS,
-        interval=args.interval, failure_limit=1, min_samples=3, window=args.rate_window,
+        interval=args.interval, failure_limit=args.failure_limit, min_samples=3, window=args.rate_window,
     )
     with DataPlane(env["AWS_ENDPOINT_URL"], env["AWS_REGION"], world.cluster, world.service, world.listener_arn,
                    workdir / f"dataplane{i}", local.prometheus.targets_dir, behaviour,
@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-window", default="5s", help="the PromQL rate() range")
     parser.add_argument("--dataplane-poll", type=float, default=0.25, help="seconds between the balancer's moto polls")
     parser.add_argument("--resync", type=float, default=5.0, help="the operator's --resync")
+    parser.add_argument("--failure-limit", type=int, default=1,
+                        help="failureLimit: failed measurements tolerated (0: roll back on the first)")
     parser.add_argument("--start-seconds", type=float, default=5.0,
                         help="the canary's time to pass its health check (start_seconds in the behaviour file)")
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
@@ -251,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     target = interval + 1.0
     worst = max(r.failed_measurement_to_weight0 for r in runs)
     console.print(
-        f"analysis interval {args.interval}, failureLimit 1, minSamples 3, rate window [{args.rate_window}], "
+        f"analysis interval {args.interval}, failureLimit {args.failure_limit}, minSamples 3, rate window [{args.rate_window}], "
         f"Prometheus scrape interval {args.scrape}, data plane poll {args.dataplane_poll}s, load {STEADY_RATE:g} req/s, "
         f"canary first at 20%, 2.0.0 answering 30% 5xx, canary start_seconds {args.start_seconds:g} "
         f"(local ECS: PENDING and scraped from its start, traffic once healthy)", highlight=False)
