@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import threading
 import time
@@ -92,6 +93,23 @@ def install() -> None:
             tasks = [t for t in tasks if t.group == f"service:{service_name.rsplit('/', 1)[-1]}"]
         return tasks
 
+    original_describe_services = backend.describe_services
+
+    # LEAVES MOTO'S PUBLIC API: with no agent reporting for a service (no data plane runs), the
+    # local ECS plays an ideal one itself, once the stale moment after a change is over: every
+    # computed task RUNNING and healthy in its target group, STEADY_STATE reported then.
+    def describe_services(self: Any, cluster_str: str, service_names_or_arns: list[str]) -> Any:
+        result = original_describe_services(self, cluster_str, service_names_or_arns)
+        services = result[0] if isinstance(result, tuple) else result
+        for service in services:
+            if not getattr(service, "_local_agent", False) and service.task_sets:
+                try:
+                    _ideal_agent(self, service)
+                except Exception:  # noqa: BLE001 - moto's own answer stands if the stand-in fails
+                    pass
+        return result
+
+    backend.describe_services = describe_services  # type: ignore[method-assign]
     backend.create_task_set = create_task_set  # type: ignore[method-assign]
     backend.update_task_set = update_task_set  # type: ignore[method-assign]
     backend.list_tasks = list_tasks  # type: ignore[method-assign]
@@ -166,6 +184,12 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
         elbv2 = elbv2_backends[ACCOUNT_ID][region]
         cluster = ecs._get_cluster(report["cluster"])
         service: Any = ecs._get_service(report["cluster"], report["service"])
+        if not report.get("_ideal") and not getattr(service, "_local_agent", False):
+            # A real agent takes over from the stand-in: its tasks stop, their targets go.
+            service._local_agent = True
+            for key, task in list(getattr(service, "_local_tasks", {}).items()):
+                if key.startswith("ideal:"):
+                    _stop_ideal(elbv2, task)
         now = _now()
         stale = stale_seconds()
         # LEAVES MOTO'S PUBLIC API from here on: moto's model objects are written directly.
@@ -248,6 +272,62 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
         for key in [k for k in known if k not in {t["key"] for t in report.get("tasks", [])}]:
             del known[key]
         return out
+
+
+def _stop_ideal(elbv2: Any, task: Any) -> None:
+    task.status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = "Scaling activity initiated by (deployment)"
+    task.stop_code = "ServiceSchedulerInitiated"
+    ip = _task_ip(task)
+    for tg in elbv2.target_groups.values():
+        if ip and ip in tg.targets:
+            tg.targets.pop(ip)
+            getattr(tg, "_local_health", {}).pop(ip, None)
+            tg.deregistered_targets[ip] = {"Id": ip}
+
+
+def _ideal_agent(ecs: Any, service: Any) -> None:
+    """Report, for an agentless service, that every computed task runs and is healthy."""
+    now = _now()
+    stale = stale_seconds()
+    tasks: list[dict[str, Any]] = []
+    entries = []
+    for ts in service.task_sets:
+        if (now - ts.updatedAt).total_seconds() < stale:
+            return  # the old figures stand for every task set until ECS notices
+        scale = float((ts.scale or {}).get("value", 0.0))
+        computed = 0 if scale <= 0 or service.desired_count <= 0 else max(
+            1, math.ceil(service.desired_count * scale / 100.0 - 1e-9))
+        entries.append({"id": ts.id, "computed_desired": computed, "running": computed, "pending": 0,
+                        "stability": "STEADY_STATE"})
+        lb = (ts.load_balancers or [{}])[0]
+        slots = getattr(ts, "_local_ideal_slots", 0)
+        for i in range(max(slots, computed)):
+            running = i < computed
+            tasks.append({"key": f"ideal:{ts.id}:{i}", "task_definition": ts.task_definition, "started_by": ts.id,
+                          "last_status": "RUNNING" if running else "STOPPED",
+                          "desired_status": "RUNNING" if running else "STOPPED",
+                          "target_group": lb.get("targetGroupArn"), "port": lb.get("containerPort"),
+                          "health": "healthy" if running else None,
+                          "stopped_reason": None if running else "Scaling activity initiated by (deployment)",
+                          "stop_code": None if running else "ServiceSchedulerInitiated"})
+        ts._local_ideal_slots = computed
+    from moto.elbv2.models import elbv2_backends
+
+    live = {ts.id for ts in service.task_sets}
+    with _lock:
+        for key, task in list(getattr(service, "_local_tasks", {}).items()):
+            if key.startswith("ideal:") and key.split(":")[1] not in live and task.status != "STOPPED":
+                _stop_ideal(elbv2_backends[ACCOUNT_ID][service.region_name], task)  # its task set is gone
+    # Only when something changed since the last report, so stabilityStatusAt stays put.
+    fresh = [ts for ts in service.task_sets if ts.updatedAt >= getattr(ts, "_local_reported_at", ts.createdAt)]
+    if not fresh:
+        return
+    region = service.region_name
+    # The known ideal tasks are kept across calls: drop those of task sets that are gone.
+    apply_report({"region": region, "cluster": service.cluster_name, "service": service.name,
+                  "task_sets": entries, "service_counts": None, "tasks": tasks, "_ideal": True})
 
 
 def _task_ip(task: Any) -> str | None:
