@@ -51,7 +51,9 @@ def test_a_crashing_container_is_stopped_with_its_exit_code_and_replaced(world: 
         def stopped() -> list[dict[str, Any]]:
             arns = ecs.list_tasks(cluster=world.cluster, startedBy=task_set(world, "1.5.0")["id"],
                                   desiredStatus="STOPPED")["taskArns"]
-            return ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
+            tasks = ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
+            # Not the stand-in's tasks, stopped when the data plane took over as the agent.
+            return [t for t in tasks if t.get("stopCode") != "ServiceSchedulerInitiated"]
 
         # Replaced with back-off (1 s, 2 s, ...): two starts, each stopping its two tasks.
         wait_until(lambda: len(stopped()) >= 4, 20, "two rounds of stopped tasks")
@@ -74,7 +76,9 @@ def test_an_image_missing_from_ecr_cannot_be_pulled(world: World, tmp_path: Path
         def stopped() -> list[dict[str, Any]]:
             arns = ecs.list_tasks(cluster=world.cluster, startedBy=task_set(world, "1.6.0")["id"],
                                   desiredStatus="STOPPED")["taskArns"]
-            return ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
+            tasks = ecs.describe_tasks(cluster=world.cluster, tasks=arns)["tasks"] if arns else []
+            # Not the stand-in's tasks, stopped when the data plane took over as the agent.
+            return [t for t in tasks if t.get("stopCode") != "ServiceSchedulerInitiated"]
 
         wait_until(lambda: bool(stopped()), 15, "a task that could not pull")
         task = stopped()[0]
