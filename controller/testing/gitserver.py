@@ -96,6 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         url = urlsplit(self.path)
+        if self.command == "POST" and url.path.endswith("/git-receive-pack") and self.server.hold.is_set():
+            # A test holds pushes (to kill the pusher mid-push): the push is here, whole, and waits.
+            self.server.held.set()
+            self.server.release.wait(timeout=120)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": str(self.server.root),
@@ -146,6 +150,7 @@ class _Server(ThreadingHTTPServer):
         self.root, self.username, self.password, self.verbose = root, username, password, verbose
         self.backend = _http_backend()
         self.requests = 0
+        self.hold, self.held, self.release = threading.Event(), threading.Event(), threading.Event()
 
 
 class GitServer:
@@ -168,6 +173,20 @@ class GitServer:
     def requests(self) -> int:
         """How many HTTP requests reached the server (authenticated or not)."""
         return self._server.requests
+
+    def hold_pushes(self) -> None:
+        """From now on a push waits, received whole, until `release_pushes`; `push_held` says one did."""
+        self._server.release.clear()
+        self._server.held.clear()
+        self._server.hold.set()
+
+    def push_held(self, timeout: float) -> bool:
+        return self._server.held.wait(timeout)
+
+    def release_pushes(self) -> None:
+        """Held pushes go on (applied, even if their client is gone meanwhile); later ones pass."""
+        self._server.hold.clear()
+        self._server.release.set()
 
     def url(self, repo: str) -> str:
         return f"http://127.0.0.1:{self.port}/{repo}.git"

@@ -84,6 +84,12 @@ def test_a_commit_is_applied_by_flux_rolled_out_by_the_operator_and_the_kustomiz
                  kustomization(namespace, "pratiko", "releases", "./apps", target_namespace=namespace)]:
         kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
 
+    deadline = time.monotonic() + 180
+    while kubectl("get", "release", "pratiko", "-n", namespace, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            out = kubectl("get", "kustomization,gitrepository", "-n", namespace, "-o", "yaml").stdout
+            raise AssertionError(f"Flux did not apply the Release in 180s:\n{out}\n{flux.logs()[-4000:]}")
+        time.sleep(1)
     status = releases.wait_phase(namespace, "pratiko", "Succeeded", 180)
     assert status["backend"]["stableVersion"] == "2.0.0"
     applied = _wait_ready(kubectl, flux, namespace, "pratiko", first)

@@ -85,3 +85,42 @@ def test_an_abort_is_written_back_to_git_once_and_the_revert_changes_nothing(
     basic = base64.b64encode(f"{git.username}:{token}".encode()).decode()
     assert token not in text and basic not in text
     assert len(git.log("releases")) == 3
+
+
+def test_an_operator_killed_mid_push_still_makes_exactly_one_revert_commit(
+    own_namespace: str, releases: Releases, kubectl: Kubectl, world: WorldIds, aws: AwsClients,
+    env_vars: dict[str, str], git: GitServer, tmp_path: Path,
+) -> None:
+    """SIGKILL while the push is at the Git server (received, not yet answered); the push then lands
+    anyway. The restarted operator finds that commit by its trailer instead of pushing another."""
+    ns = own_namespace
+    kubectl("create", "secret", "generic", "releases-git", "-n", ns,
+            "--from-literal=username=" + git.username, "--from-literal=password=" + git.password)
+    log = tmp_path / "operator.log"
+
+    def operator() -> OperatorProcess:
+        return OperatorProcess(env_vars, namespaces=(ns,), resync=2.0, log_path=log).start()
+
+    proc = operator()
+    try:
+        git.commit_files("releases", {PATH: manifest(world, ns, "1.0.0", git)}, "app 1.0.0")
+        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
+        releases.wait_phase(ns, "app", "Succeeded", 60, generation=1)
+        git.commit_files("releases", {PATH: manifest(world, ns, "2.0.0", git)}, "app 2.0.0")
+        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
+        wait_for("canary at 20%", lambda: listener_weights(aws, world).get(world.canary_target_group_arn) == 20, 60)
+        git.hold_pushes()
+        cli(env_vars, "abort", "app", "-n", ns)
+        assert git.push_held(60), "the operator never pushed"
+        proc.kill()
+        git.release_pushes()
+        wait_for("the held push applied", lambda: len(git.log("releases")) == 3, 30)
+        proc = operator()
+        status = releases.wait(ns, "app", lambda s: (s.get("history") or [{}])[-1].get("revertCommit") is not None,
+                               60, "the revert commit recorded")
+        time.sleep(4)
+    finally:
+        proc.stop()
+    commits = git.log("releases")
+    assert len(commits) == 3, commits
+    assert status["history"][-1]["revertCommit"] == commits[0][0]
