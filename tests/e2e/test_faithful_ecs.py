@@ -22,8 +22,8 @@ from controller.testing.dataplane import write_behaviour
 from controller.testing.dataplane.scenario import canary_release, traffic_of
 from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
-from tests.e2e.conftest import Releases, condition
-from tests.e2e.test_analysis import HEALTHY, NAME, Plane, adopt, events, start_plane, weights
+from tests.e2e.helpers import Releases, condition, weights_by_colour as weights
+from tests.e2e.test_analysis import HEALTHY, NAME, Plane, adopt, events, start_plane
 
 pytestmark = pytest.mark.timeout(420)
 
