@@ -38,7 +38,7 @@ from controller.claims import Conflict, Holder, resources_of
 from controller.errors import EffectError, ObjectGone
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
-from controller.planner.conditions import set_condition
+from controller.planner import standing
 from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
 from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.tiers import contract_target
@@ -313,8 +313,7 @@ class Reconciler:
                     "phase": Phase.FAILED,
                     "observed_generation": generation,
                     "message": message,
-                    "conditions": set_condition(
-                        status.conditions, ConditionType.READY, "False", Reason.INVALID_SPEC, message, now),
+                    "conditions": _conditions(status, standing.invalid(message), now, generation),
                 }
             )
             wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
@@ -420,7 +419,7 @@ class Reconciler:
             update={
                 "observed_generation": generation,
                 "message": message,
-                "conditions": set_condition(status.conditions, ConditionType.READY, "False", reason, message, now),
+                "conditions": _conditions(status, standing.blocked(reason, message), now, generation),
             }
         )
         previous_reason = next(
@@ -448,6 +447,11 @@ class Reconciler:
         metrics.record_phase(namespace, name, status.phase.value)
         metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
         metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+
+
+def _conditions(status: ReleaseStatus, stood: standing.Standing, now: dt.datetime, generation: int) -> list[Any]:
+    """The status' conditions as `stood` says, for `generation` (the planner's derivation, reused)."""
+    return standing.stamp(standing.apply(status.conditions, stood, now), generation)
 
 
 def _in_flight(status: ReleaseStatus) -> bool:
