@@ -134,7 +134,12 @@ def test_invalid_spec_is_failed_degraded_and_stalled(operator: OperatorProcess, 
                                featureFlags={"new_chat": {"enabled": "yes"}}))
     releases.wait(namespace, "app", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec"
                   and s.get("observedGeneration") == 2, 60, "Ready=False InvalidSpec")
-    assert verdicts(releases, namespace, "app", "failed_invalidSpec.yaml")[:2] == ("Failed", "Degraded")
+    ks, health, obj = verdicts(releases, namespace, "app", "failed_invalidSpec.yaml")
+    assert (ks, health) == ("Failed", "Degraded")
+    # Nothing of the previous rollout is left: not its Progressing=False RolloutCompleted, nor Ready=True.
+    progressing = condition(obj["status"], "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "InvalidSpec")
+    assert {c["observedGeneration"] for c in obj["status"]["conditions"]} == {2}
     assert wait_condition(kubectl, namespace, "app", "Stalled", "30s")
     assert not wait_condition(kubectl, namespace, "app", "Ready", "3s")
 
