@@ -40,7 +40,8 @@ from controller.gitops.rollback import SecretReader, with_revert_commit, write_b
 from controller.gitops.writeback import GitWriteBackError, GitWriter
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
-from controller.planner.conditions import set_condition
+from controller.planner.phases.backend import hold_timers
+from controller.planner import standing
 from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
 from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.tiers import contract_target
@@ -57,6 +58,10 @@ REFUSED_RECHECK = 60.0
 """A Release refused for its traffic looks again this often (a fixed listener needs no new spec)."""
 CONFLICT_RECHECK = 10.0
 """A Release in conflict looks again this often: its owner may be deleted or hand the service over."""
+UNREACHABLE_AFTER = 8.0
+"""Seconds AWS may fail to answer (a pass or two) before the Release says AwsUnreachable."""
+UNREACHABLE_POLL = 5.0
+"""The back-off's cap while AWS does not answer: the rollout goes on soon after it answers again."""
 AFTER_SPEC_CHANGE = 0.5
 """A spec that changed twice within one pass is decided on the next pass, this soon."""
 
@@ -152,6 +157,9 @@ class Memory:
     spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
     # The (uid, generation) whose traffic was found its own before it adopted or changed anything.
     traffic_checked: tuple[Any, int] | None = None
+    # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
+    # are moved on by the outage when it ends, so a pause does not run down unseen.
+    unreachable_since: dt.datetime | None = None
 
 
 @dataclass
@@ -330,8 +338,7 @@ class Reconciler:
                     "phase": Phase.FAILED,
                     "observed_generation": generation,
                     "message": message,
-                    "conditions": set_condition(
-                        status.conditions, ConditionType.READY, "False", Reason.INVALID_SPEC, message, now),
+                    "conditions": _conditions(status, standing.invalid(message), now, generation),
                 }
             )
             wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
@@ -362,6 +369,7 @@ class Reconciler:
                 return replace(outcome, requeue_after=REFUSED_RECHECK)
             self._mem(key).traffic_checked = (ref.uid, generation)
 
+        status = self._reachable(key, status, now)
         measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
                       contract)
@@ -458,21 +466,42 @@ class Reconciler:
         mem = self._mem(key)
         mem.failures += 1
         attempts = mem.failures
+        backoff = min(2.0**attempts, MAX_BACKOFF_SECONDS)
+        if reason == Reason.AWS_UNREACHABLE:
+            since = mem.unreachable_since = mem.unreachable_since or now
+            if (self.clock() - since).total_seconds() < UNREACHABLE_AFTER:
+                return Outcome(min(backoff, UNREACHABLE_POLL), status.phase, False, 0)  # a blip, so far
+            message = (f"AWS has not answered since {since.isoformat(timespec='seconds')}; the rollout's step and "
+                       f"pause timers are held until it does. Last error: {message}")
+            backoff = min(backoff, UNREACHABLE_POLL)
         new = status.model_copy(
             update={
                 "observed_generation": generation,
                 "message": message,
-                "conditions": set_condition(status.conditions, ConditionType.READY, "False", reason, message, now),
+                "conditions": _conditions(status, standing.blocked(reason, message), now, generation),
             }
         )
         previous_reason = next(
             (c.get("reason") for c in raw_status.get("conditions", []) if c.get("type") == "Ready"), None
         )
         events = [Event(reason, message, "Warning")] if previous_reason != reason else []
+        if events and reason == Reason.AWS_UNREACHABLE:
+            log.warning("%s/%s: %s", ref.namespace, ref.name, message)
         if not raw_status and spec is not None:
             events.insert(0, _accepted(spec))
         wrote = self._write(ref, raw_status, new, events)
-        return Outcome(min(2.0**attempts, MAX_BACKOFF_SECONDS), new.phase, wrote, 0, new.revision, new.current_step)
+        return Outcome(backoff, new.phase, wrote, 0, new.revision, new.current_step)
+
+    def _reachable(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
+        """AWS answered this pass: after an outage, the rollout's timers move on by its length."""
+        mem = self._mem(key)
+        since, mem.unreachable_since = mem.unreachable_since, None
+        if since is None:
+            return status
+        held = now - since
+        log.info("%s/%s: AWS answers again after %.0fs; step timers moved on by that", key[0], key[1],
+                 held.total_seconds())
+        return hold_timers(status, held) if status.phase == Phase.PROGRESSING else status
 
     def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
         wire = status.to_wire()
@@ -490,6 +519,11 @@ class Reconciler:
         metrics.record_phase(namespace, name, status.phase.value)
         metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
         metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+
+
+def _conditions(status: ReleaseStatus, stood: standing.Standing, now: dt.datetime, generation: int) -> list[Any]:
+    """The status' conditions as `stood` says, for `generation` (the planner's derivation, reused)."""
+    return standing.stamp(standing.apply(status.conditions, stood, now), generation)
 
 
 def _in_flight(status: ReleaseStatus) -> bool:

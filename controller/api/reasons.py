@@ -78,10 +78,14 @@ class Reason(StrEnum):
     DRIFT_REVERTING = "DriftReverting"
     DRIFT_RESOLVED = "DriftResolved"
     IN_SYNC = "InSync"
+    # kstatus
+    IDLE = "Idle"  # Reconciling or Stalled is False: nothing under way, nothing stuck
+    AWS_UNREACHABLE = "AwsUnreachable"  # AWS did not answer for several passes: timers are held
 
 
 CONDITION_REASONS_DOC = (
-    "Kubernetes-style conditions (Ready, Progressing, Healthy, Compatible, Drifted). Reasons the "
+    "Kubernetes-style conditions (Ready, Progressing, Healthy, Compatible, Drifted, and kstatus' Reconciling and "
+    "Stalled), each with the observedGeneration it was written for. Reasons the "
     "controller writes on them and on its Events: " + ", ".join(r.value for r in Reason)
     + "; or, on Ready, the name of an AWS error that kept the world from being read or changed."
 )

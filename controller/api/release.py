@@ -578,6 +578,8 @@ class ConditionType(StrEnum):
     HEALTHY = "Healthy"
     COMPATIBLE = "Compatible"
     DRIFTED = "Drifted"
+    RECONCILING = "Reconciling"  # kstatus: True while the controller is still working towards the spec
+    STALLED = "Stalled"  # kstatus: True when the spec will not be reached without a change
 
 
 class Condition(Model):
@@ -586,6 +588,8 @@ class Condition(Model):
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
     message: str = Field(default="", max_length=32768)
     last_transition_time: datetime
+    # The spec generation this condition was written for (kstatus, Kubernetes API conventions).
+    observed_generation: int | None = Field(default=None, ge=0)
 
 
 class BackendStatus(Model):

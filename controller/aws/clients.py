@@ -12,6 +12,12 @@ counted once however many HTTP attempts botocore's retries make. The names are t
 for every operation this controller uses (S3 differs for a few operations we never call, e.g.
 ListObjectsV2 is s3:ListBucket).
 
+An endpoint that does not answer (refused, or accepting connections and never replying, as a
+stopped process does) would cost every call its read timeout times botocore's attempts, and a pass
+makes several calls: a minute or more before the Release could say AwsUnreachable. `Breaker`
+makes the calls that follow a transport failure fail at once for a few seconds, so a pass against a
+dead endpoint ends within one read timeout.
+
 This module must not hold clients in globals: callers receive an `AwsClients` and pass it on.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +35,8 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+
+from controller.aws.errors import TRANSPORT_FAILURES, EndpointDown
 from botocore.utils import parse_timestamp
 
 from controller import logs, metrics
@@ -116,6 +125,7 @@ class AwsClients:
 
     # Twins of the clients whose resync reads parse lean models (controller/aws/lean.py); None: use these.
     reads: "AwsClients | None" = field(default=None, compare=False, repr=False)
+    breaker: "Breaker | None" = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_env(
@@ -123,7 +133,7 @@ class AwsClients:
         env: Mapping[str, str] | None = None,
         *,
         connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
+        read_timeout: float = 10.0,  # an AWS API answer takes well under a second; see Breaker
         max_pool_connections: int = 32,
         lean_reads: bool = False,
     ) -> "AwsClients":
@@ -162,6 +172,7 @@ class AwsClients:
             region_name=region,
         )
         endpoint = env.get("AWS_ENDPOINT_URL") or None
+        breaker = (full.breaker if full is not None else None) or Breaker()
         built: dict[str, Any] = {}
         # The service name is a runtime value, which boto3-stubs' per-service overloads cannot type.
         make_client: Any = session.client
@@ -182,8 +193,10 @@ class AwsClients:
             service_endpoint = env.get(f"AWS_ENDPOINT_URL_{env_name}") or endpoint
             client = make_client(name, region_name=region, endpoint_url=service_endpoint, config=config)
             _count_calls(client, prefix, counter)
+            client.meta.events.register("before-send", breaker.before_send)
+            client.meta.events.register("needs-retry", breaker.needs_retry)
             built[name] = client
-        return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, **built)
+        return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker, **built)
 
     @classmethod
     def for_endpoint(cls, endpoint_url: str, region: str = "eu-west-1") -> "AwsClients":
@@ -196,6 +209,44 @@ class AwsClients:
                 "AWS_SECRET_ACCESS_KEY": "testing",
             }
         )
+
+
+class Breaker:
+    """After a transport failure (no answer at all), calls to the same endpoint fail at once for
+    `hold` seconds instead of each waiting out its timeouts; shared by every client of a Session.
+
+    EndpointDown is raised from `before-send`, outside botocore's retry loop (which retries only
+    HTTP-client errors), so a call fails without more attempts.
+    """
+
+    FAILURES = TRANSPORT_FAILURES
+
+    def __init__(self, hold: float = 3.0, clock: Any = time.monotonic) -> None:
+        self.hold, self.clock = hold, clock
+        self._down: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _endpoint(url: str) -> str:
+        parts = url.split("/", 3)
+        return "/".join(parts[:3])
+
+    def before_send(self, request: Any, **_: Any) -> None:
+        endpoint = self._endpoint(str(request.url))
+        with self._lock:
+            down = self._down.get(endpoint)
+        if down is not None and self.clock() - down[0] < self.hold:
+            raise EndpointDown(endpoint_url=endpoint, seconds=self.clock() - down[0], error=down[1])
+
+    def needs_retry(self, caught_exception: BaseException | None = None, request_dict: Any = None, **_: Any) -> None:
+        if request_dict is None:
+            return
+        endpoint = self._endpoint(str(request_dict.get("url", "")))
+        with self._lock:
+            if isinstance(caught_exception, self.FAILURES):
+                self._down[endpoint] = (self.clock(), str(caught_exception))
+            elif caught_exception is None:
+                self._down.pop(endpoint, None)
 
 
 def _count_calls(client: Any, prefix: str, counter: CallCounter) -> None:

@@ -4,14 +4,23 @@ Observation turns failures into `ObservationError` values (the pass blocks with 
 effectors raise `AwsEffectError`, which the reconciler catches as its `EffectError` and turns into
 the same condition. Both use the reason names of the contract: ClusterNotFound, ServiceNotFound,
 ListenerNotFound, TargetGroupNotFound, DistributionNotFound, OriginNotFound, TaskSetNotFound,
-ContainerNotFound, and AwsError for everything else (retryable when AWS throttled or failed with a
-5xx even after botocore's adaptive retries, or could not be reached).
+ContainerNotFound, AwsUnreachable when the endpoint did not answer at all (refused, timed out, the
+connection dropped: retryable, and the reconciler holds the rollout's timers), and AwsError for
+everything else (retryable when AWS throttled or failed with a 5xx even after botocore's retries).
 """
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
+from controller.api.reasons import Reason
 from controller.planner.world import ObservationError
 from controller.errors import EffectError
 
@@ -59,6 +68,23 @@ def is_not_found(exc: BaseException, *codes: str) -> bool:
     return code is not None and (code in codes if codes else code in NOT_FOUND)
 
 
+UNREACHABLE: str = Reason.AWS_UNREACHABLE
+# Transport failures: no answer from the endpoint at all (EndpointConnectionError covers a refused
+# connection; ConnectTimeout and ReadTimeout a host, or an emulator, that accepts but never answers).
+TRANSPORT_FAILURES = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+
+
+class EndpointDown(BotoCoreError):
+    """A call not sent: its endpoint failed to answer a moment ago (controller/aws/clients.py, Breaker)."""
+
+    fmt = "Not sent: {endpoint_url} did not answer {seconds:.0f}s ago ({error})"
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The endpoint did not answer (as opposed to answering with an error)."""
+    return isinstance(exc, (*TRANSPORT_FAILURES, EndpointDown))
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Throttling, 5xx and transport failures: AWS may answer next time. Other 4xx will not change."""
     if isinstance(exc, BotoCoreError):
@@ -75,6 +101,8 @@ def classify(exc: BaseException, what: str) -> tuple[str, str, bool]:
     if code in NOT_FOUND:
         return NOT_FOUND[code], f"{what}: not found ({code})", False
     detail = str(exc)
+    if is_unreachable(exc):
+        return UNREACHABLE, f"{what}: {detail}", True
     return "AwsError", f"{what}: {detail}", is_retryable(exc)
 
 

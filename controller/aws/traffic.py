@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from controller.api.release import ReleaseSpec
 from controller.aws.clients import AwsClients
-from controller.aws.errors import AwsFailure
+from controller.aws.errors import UNREACHABLE, AwsFailure, is_unreachable
 from controller.aws.shapes import forward_weights
 from controller.errors import EffectError
 from controller.planner.consistency import TrafficFacts, traffic_refusal
@@ -29,7 +29,8 @@ class TrafficChecker:
             facts = self.facts(traffic.listener_arn, traffic.stable_target_group_arn,
                                traffic.canary_target_group_arn, observation)
         except AwsFailure as exc:
-            raise EffectError("AwsError", f"reading listener {traffic.listener_arn} and its target groups: {exc}") from exc
+            reason = UNREACHABLE if is_unreachable(exc) else "AwsError"
+            raise EffectError(reason, f"reading listener {traffic.listener_arn} and its target groups: {exc}") from exc
         return traffic_refusal(traffic.stable_target_group_arn, traffic.canary_target_group_arn, facts)
 
     def facts(self, listener_arn: str, stable: str, canary: str, observation: Observation) -> TrafficFacts:

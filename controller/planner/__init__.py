@@ -7,7 +7,7 @@ applies the actions in order and writes the status once.
 
 Reading order for a newcomer: `core` (the pass as a list of phases), `phases/__init__` (the
 phases in the order a rollout meets them), `draft` (what a phase gets and returns), `standing`
-(how Ready and Progressing follow), then the phase a change is about.
+(how Ready, Progressing, Reconciling and Stalled follow), then the phase a change is about.
 """
 
 from controller.planner.analysis import analysis_due

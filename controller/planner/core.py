@@ -45,7 +45,7 @@ __all__ = ["AFTER_ACTIONS", "ECS_POLL", "HISTORY_LIMIT", "POLL", "REFUSED_RECHEC
 def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
     """One pass: see the module docstring. Pure and deterministic."""
     inp = Inputs(spec, observation, ctx, target_hash(spec))
-    run = _Run(status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now)
+    run = _Run(status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now, ctx.generation)
     if run.fold(start.check_world(inp, run.status)):
         return run.decision()
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
@@ -86,8 +86,8 @@ def _settled(inp: Inputs, run: _Run) -> None:
 class _Run:
     """The phases' results folded in order: the one mutable thing of a pass, local to `decide`."""
 
-    def __init__(self, given: ReleaseStatus, status: ReleaseStatus, now: datetime) -> None:
-        self.given, self.status, self.now = given, status, now
+    def __init__(self, given: ReleaseStatus, status: ReleaseStatus, now: datetime, generation: int) -> None:
+        self.given, self.status, self.now, self.generation = given, status, now, generation
         self.outcome: Outcome | None = None
         self.actions: list[Action] = []
         self.events: list[Event] = []
@@ -96,7 +96,7 @@ class _Run:
 
     def fold(self, result: Result) -> bool:
         """Take one phase's result; True when it ends the pass. Ready and Progressing are derived
-        here, from where the phase says the rollout stands."""
+        here (with Reconciling and Stalled), from where the phase says the rollout stands."""
         self.status = result.status
         for stood in result.standings:
             self.status = self.status.model_copy(
@@ -109,6 +109,8 @@ class _Run:
         return result.holds
 
     def decision(self) -> Decision:
+        self.status = self.status.model_copy(
+            update={"conditions": standing.stamp(self.status.conditions, self.generation)})
         requeue: float | None = min(self.waits) if self.waits else None
         if requeue is None and self.status.phase == Phase.PROGRESSING:
             requeue = POLL

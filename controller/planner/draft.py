@@ -117,8 +117,10 @@ class Draft:
         self.update(frontend=self.st.frontend.model_copy(update=changes))
 
     def cond(self, type_: ConditionType, status: Status, reason: str, message: str = "") -> None:
-        """A phase's own condition (Healthy, Compatible, Drifted); Ready and Progressing follow `stand`."""
-        assert type_ not in (ConditionType.READY, ConditionType.PROGRESSING), "use Draft.stand"
+        """A phase's own condition (Healthy, Compatible, Drifted); Ready, Progressing, Reconciling and
+        Stalled follow `stand`."""
+        assert type_ not in (ConditionType.READY, ConditionType.PROGRESSING, ConditionType.RECONCILING,
+                             ConditionType.STALLED), "use Draft.stand"
         self.update(conditions=set_condition(self.st.conditions, type_, status, reason, message, self.now))
 
     def stand(self, standing: Standing) -> None:

@@ -106,3 +106,73 @@ def test_a_commit_is_applied_by_flux_rolled_out_by_the_operator_and_the_kustomiz
     _wait_ready(kubectl, flux, namespace, "pratiko", second)
     # Flux fetched over HTTP with the Secret's credentials: the password is in none of its logs.
     assert git.password not in flux.logs()
+
+
+class _Health:
+    """A health endpoint on loopback whose answer the test sets (the analysis's HTTP metric)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.status = 200
+        health = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the base class's name
+                self.send_response(health.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+
+
+def test_a_failed_canary_is_reverted_in_git_and_flux_brings_the_revert_back(
+    flux: FluxControllers, operator: OperatorProcess, releases: Releases, kubectl: Kubectl, namespace: str,
+    world: WorldIds, git: GitServer,
+) -> None:
+    """The whole loop, no step by hand: 2.0.0 committed and live; 3.0.0 committed, its canary fails
+    its analysis, the operator rolls back and pushes one revert commit; Flux applies the revert and
+    the Release is Succeeded at 2.0.0 with the Kustomization Ready again."""
+    health = _Health()
+    path = "apps/pratiko.yaml"
+    gitops = {"repository": git.url("releases"), "branch": "main", "path": path,
+              "secretRef": {"name": "releases-git"}, "onRollback": "Commit"}
+    analysis = {"interval": "1s", "failureLimit": 0, "minSamples": 1,
+                "metrics": [{"name": "health", "http": {"url": health.url, "expectStatus": 200}, "min": 1}]}
+    canary = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "5s"}}]}}
+    first = git.commit_files("releases", {path: _manifest(release_for(
+        world, name="pratiko", namespace=namespace, version="2.0.0", strategy=canary, gitops=gitops,
+        analysis=analysis, rollback={"window": "1s"}))}, "pratiko 2.0.0")
+    for body in [basic_auth_secret(namespace, "releases-git", git.username, git.password),
+                 git_repository(namespace, "releases", git.url("releases"), "releases-git"),
+                 kustomization(namespace, "pratiko", "releases", "./apps", target_namespace=namespace)]:
+        kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+    _wait_ready(kubectl, flux, namespace, "pratiko", first)
+    assert releases.status(namespace, "pratiko")["backend"]["stableVersion"] == "2.0.0"
+
+    from controller.manifests import set_version
+
+    health.status = 500  # 3.0.0 is bad
+    bad = git.commit_files("releases", {path: set_version(
+        git.show("releases", path), backend="3.0.0", image=world.image.rsplit(":", 1)[0] + ":3.0.0")}, "pratiko 3.0.0")
+    releases.wait(namespace, "pratiko", lambda s: s.get("phase") == "RolledBack"
+                  and (s.get("history") or [{}])[-1].get("revertCommit"), 180, "rolled back and written back")
+    health.status = 200
+    log = git.log("releases")
+    revert_sha, message = log[0]
+    assert [sha for sha, _ in log[1:]][:1] == [bad]
+    assert "3.0.0" in message and "2.0.0" in message and "Release-Rollback:" in message, message
+    assert sum("Release-Rollback:" in m for _, m in log) == 1
+
+    _wait_ready(kubectl, flux, namespace, "pratiko", revert_sha)
+    status = releases.wait_phase(namespace, "pratiko", "Succeeded", 120, generation=3)
+    assert status["backend"]["stableVersion"] == "2.0.0"
+    assert sum("Release-Rollback:" in m for _, m in git.log("releases")) == 1
+    assert git.password not in flux.logs()
+    assert operator.log_path is None or git.password not in operator.log_path.read_text()

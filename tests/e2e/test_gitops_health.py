@@ -4,9 +4,6 @@ The real operator drives a Release into each phase of the table in the README ("
 the live object then goes to the real kstatus library (cli-utils v0.37.2) and to health.lua under
 gopher-lua, and `kubectl wait` is asked about the Ready and Stalled conditions.
 
-Cases marked xfail(strict) need the planner's kstatus conditions (Stalled, Reconciling,
-observedGeneration on conditions); they flip to failures, loudly, once those land: then drop the mark.
-
 RELEASE_CAPTURE_TESTDATA=1 writes each live object over the Argo CD testdata file of its phase
 (integrations/argocd/.../Release/testdata/), so the fixtures become captures from real runs; the
 messages in health_test.yaml then need the captured wording. RELEASE_CAPTURE_TESTDATA=DIR writes
@@ -29,7 +26,6 @@ from tests.e2e.helpers import Kubectl, Releases, condition
 
 pytestmark = pytest.mark.timeout(300)
 
-NEEDS_CONDITIONS = pytest.mark.xfail(strict=True, reason="needs planner kstatus conditions")
 HELD = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}]}}
 SLOW = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"setWeight": 60}]}}
 
@@ -124,7 +120,6 @@ def test_rolled_back_after_abort_is_degraded_for_argo(operator: OperatorProcess,
     assert not wait_condition(kubectl, namespace, "app", "Ready", "3s")
 
 
-@NEEDS_CONDITIONS
 def test_rolled_back_after_abort_is_failed_and_stalled(operator: OperatorProcess, releases: Releases, namespace: str,
                                                        world: WorldIds, kubectl: Kubectl) -> None:
     abort_rollout(releases, world, namespace, kubectl)
@@ -132,7 +127,6 @@ def test_rolled_back_after_abort_is_failed_and_stalled(operator: OperatorProcess
     assert wait_condition(kubectl, namespace, "app", "Stalled", "30s")
 
 
-@NEEDS_CONDITIONS
 def test_invalid_spec_is_failed_degraded_and_stalled(operator: OperatorProcess, releases: Releases, namespace: str,
                                                      world: WorldIds, kubectl: Kubectl) -> None:
     live(releases, world, namespace)
@@ -140,12 +134,16 @@ def test_invalid_spec_is_failed_degraded_and_stalled(operator: OperatorProcess, 
                                featureFlags={"new_chat": {"enabled": "yes"}}))
     releases.wait(namespace, "app", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec"
                   and s.get("observedGeneration") == 2, 60, "Ready=False InvalidSpec")
-    assert verdicts(releases, namespace, "app", "failed_invalidSpec.yaml")[:2] == ("Failed", "Degraded")
+    ks, health, obj = verdicts(releases, namespace, "app", "failed_invalidSpec.yaml")
+    assert (ks, health) == ("Failed", "Degraded")
+    # Nothing of the previous rollout is left: not its Progressing=False RolloutCompleted, nor Ready=True.
+    progressing = condition(obj["status"], "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "InvalidSpec")
+    assert {c["observedGeneration"] for c in obj["status"]["conditions"]} == {2}
     assert wait_condition(kubectl, namespace, "app", "Stalled", "30s")
     assert not wait_condition(kubectl, namespace, "app", "Ready", "3s")
 
 
-@NEEDS_CONDITIONS
 def test_incompatible_frontend_is_failed_degraded_and_stalled(operator: OperatorProcess, releases: Releases,
                                                               namespace: str, world: WorldIds,
                                                               kubectl: Kubectl) -> None:

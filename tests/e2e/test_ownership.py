@@ -34,6 +34,9 @@ def in_conflict(releases: Releases, namespace: str, name: str, owner: str) -> di
     ready = condition(status, "Ready")
     assert ready["status"] == "False"
     assert f"owned by Release {owner}" in ready["message"], ready
+    stalled, reconciling = condition(status, "Stalled"), condition(status, "Reconciling")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Conflict") and reconciling["status"] == "False"
+    assert f"owned by Release {owner}" in stalled["message"]
     return status
 
 

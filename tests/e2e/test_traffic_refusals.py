@@ -28,6 +28,9 @@ def refused(releases: Releases, namespace: str, name: str) -> str:
     status = releases.wait(namespace, name, lambda s: condition(s, "Ready").get("reason") == "InvalidTraffic", 30,
                            "Ready=False/InvalidTraffic")
     message: str = condition(status, "Ready")["message"]
+    stalled = condition(status, "Stalled")
+    assert (stalled["status"], stalled["reason"], stalled["message"]) == ("True", "InvalidTraffic", message)
+    assert condition(status, "Reconciling")["status"] == "False"
     return message
 
 

@@ -333,9 +333,12 @@ def test_canary_on_ecs_controller_is_refused_with_a_condition() -> None:
     d = decide(make_spec("2.0.0", {"type": "Canary"}), base.status, obs, ctx(base.now))
     assert d.actions == ()
     assert cond(d.status, ConditionType.PROGRESSING) == ("False", "DeploymentControllerNotExternal")
-    assert d.status.phase == Phase.SUCCEEDED and d.status.backend.stable_version == "1.0.0"
+    # A refused spec is Failed and Stalled (phase and conditions agree; README "GitOps health"); what runs stays.
+    assert d.status.phase == Phase.FAILED and d.status.backend.stable_version == "1.0.0"
+    assert cond(d.status, ConditionType.STALLED) == ("True", "DeploymentControllerNotExternal")
+    assert cond(d.status, ConditionType.READY) == ("False", "DeploymentControllerNotExternal")
     fresh = decide(make_spec("2.0.0", {"type": "Canary"}), ReleaseStatus(), obs, ctx())
-    assert fresh.actions == () and fresh.status.phase == Phase.PENDING
+    assert fresh.actions == () and fresh.status.phase == Phase.FAILED  # refused before it began: Failed, Stalled
 
 
 def test_scale_and_primary_use_task_set_id_for_adopted_task_sets() -> None:

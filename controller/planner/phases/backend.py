@@ -10,7 +10,7 @@ UpdateService and follows ECS's own deployment.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.api.reasons import Reason
 from controller.api.release import Phase, ReleaseStatus
@@ -50,13 +50,27 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
     if d.st.paused_at is not None:
         # Unpaused: timers resume where they stopped, as if the pause had not happened.
         held = d.now - d.st.paused_at
-        started = d.st.step_started_at + held if d.st.step_started_at else None
-        d.update(paused_at=None, step_started_at=started)
-        if d.st.frontend.current_step is not None and d.st.frontend.step_started_at is not None:
-            d.frontend(step_started_at=d.st.frontend.step_started_at + held)
+        shifted = hold_timers(d.st.model_copy(update={"paused_at": None}), held)
+        d.update(paused_at=None, step_started_at=shifted.step_started_at)
+        d.frontend(step_started_at=shifted.frontend.step_started_at)
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
     return d.close()
+
+
+def hold_timers(status: ReleaseStatus, held: timedelta) -> ReleaseStatus:
+    """The step timers (backend and frontend) moved on by `held`, as if that time had not passed:
+    after an unpause, and after AWS could not be reached (the reconciler calls it when AWS answers
+    again). A paused rollout's timers are held by the pause itself (`paused_at`), so stay as they are."""
+    if held <= timedelta(0) or status.paused_at is not None:
+        return status
+    update: dict[str, object] = {}
+    if status.step_started_at is not None:
+        update["step_started_at"] = status.step_started_at + held
+    if status.frontend.current_step is not None and status.frontend.step_started_at is not None:
+        update["frontend"] = status.frontend.model_copy(
+            update={"step_started_at": status.frontend.step_started_at + held})
+    return status.model_copy(update=update) if update else status
 
 
 def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:

@@ -169,6 +169,10 @@ def refuse(d: Draft, type_: ConditionType, reason: Reason, message: str) -> None
     if type_ != ConditionType.PROGRESSING:
         d.cond(type_, "False", reason, message)
     d.stand(standing.refused(reason, message))
+    # Phase and conditions agree: a refused spec is Failed (Stalled) unless a rollout of an earlier
+    # spec is still open; that one stays Progressing/Paused, frozen, until a spec can be rolled out.
+    if d.st.phase not in (Phase.PROGRESSING, Phase.PAUSED):
+        d.update(phase=Phase.FAILED)
     d.update(message=message)
     d.wait(REFUSED_RECHECK)
 
