@@ -151,6 +151,25 @@ def resume(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt 
     console.print(f"release {ns}/{name} resumed")
 
 
+@app.command()
+def handover(
+    name: str,
+    to: Annotated[str, typer.Option("--to", help="The Release that takes over: [namespace/]name.")],
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    claims_namespace: Annotated[Optional[str], typer.Option(
+        envvar="RELEASE_CONTROLLER_NAMESPACE", help="Where the operator keeps its claims (its own namespace).")] = None,
+) -> None:
+    """Hand the ECS service, listener and distribution NAME owns to another Release."""
+    from controller.claims import claims_namespace as default_claims_namespace
+    from controller.cli_claims import handover as hand_over
+    from controller.kube import ReleaseApi, load_api_client
+
+    client = load_api_client(kubeconfig)
+    ns = _namespace(namespace, kubeconfig)
+    console.print(hand_over(client, ReleaseApi(client), ns, name, to, claims_namespace or default_claims_namespace()))
+
+
 @app.command("list")
 def list_releases(
     namespace: NamespaceOpt = None,

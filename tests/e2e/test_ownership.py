@@ -15,7 +15,7 @@ from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from tests.e2e.helpers import Kubectl, Releases, condition
-from tests.e2e.helpers import assert_serving_only, snapshot, task_definition_images, wait_converged
+from tests.e2e.helpers import assert_serving_only, cli, snapshot, task_definition_images, wait_converged
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -63,4 +63,20 @@ def test_a_second_release_on_a_claimed_service_waits_for_the_owner(
     kubectl("delete", "release", "intruder", "-n", second_namespace, "--wait=true", "--timeout=30s")
     kubectl("delete", "release", "owner", "-n", namespace, "--wait=true", "--timeout=30s")
     wait_converged(releases, aws, world, namespace, "intruder", "2.0.0", generation=1, timeout=90)
+    assert_serving_only(aws, world, "2.0.0")
+
+
+def test_a_handover_gives_the_service_to_another_release(
+    operator: OperatorProcess, releases: Releases, namespace: str, world: WorldIds, aws: AwsClients,
+    env_vars: dict[str, str],
+) -> None:
+    releases.apply(release_for(world, name="old", namespace=namespace, version="1.0.0"))
+    releases.wait_phase(namespace, "old", "Succeeded", 60, generation=1)
+    releases.apply(release_for(world, name="new", namespace=namespace, version="2.0.0"))
+    in_conflict(releases, namespace, "new", f"{namespace}/old")
+
+    out = cli(env_vars, "handover", "old", "-n", namespace, "--to", f"{namespace}/new").stdout
+    assert "handed" in out and "ecs-service:" in out, out
+    wait_converged(releases, aws, world, namespace, "new", "2.0.0", generation=1, timeout=90)
+    in_conflict(releases, namespace, "old", f"{namespace}/new")  # the old owner now changes nothing
     assert_serving_only(aws, world, "2.0.0")
