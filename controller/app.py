@@ -72,6 +72,7 @@ def build_reconciler(
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
+        upstream=kube.current,
     )
     return reconciler, observer
 

@@ -39,8 +39,9 @@ from controller.errors import EffectError, ObjectGone
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
-from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
+from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests, Upstream
 from controller.planner.decision import Outcome as PassOutcome
+from controller.planner.phases.upstream import due as upstream_due
 from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
 
@@ -83,6 +84,13 @@ class ContractChecker(Protocol):
     """The API-contract gate's I/O: the backend's OpenAPI document (and a ConfigMap) read and checked."""
 
     def __call__(self, namespace: str, spec: ReleaseSpec, backend_version: str) -> ContractCheck: ...
+
+
+class UpstreamReader(Protocol):
+    """Reads another Release (`spec.promotion.requires`): the object, None when it does not exist;
+    raises when it cannot be read (no RBAC grant in that namespace, say)."""
+
+    def __call__(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
 
 class ClaimsLike(Protocol):
@@ -158,6 +166,7 @@ class Reconciler:
     contracts: ContractChecker | None = None
     claims: ClaimsLike | None = None
     traffic: TrafficCheck | None = None
+    upstream: UpstreamReader | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -347,7 +356,7 @@ class Reconciler:
 
         measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
-                      contract)
+                      contract, self._upstream(spec, status))
         decision = self.planner.decide(spec, status, observation, ctx)
         if not raw_status:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
@@ -407,6 +416,23 @@ class Reconciler:
             contract = self.contracts(namespace, spec, version)
         return measurements, contract
 
+    def _upstream(self, spec: ReleaseSpec, status: ReleaseStatus) -> tuple[Upstream, ...]:
+        """The Releases `spec.promotion.requires` names, read when a rollout may start."""
+        if self.upstream is None or not upstream_due(spec, status):
+            return ()
+        found: list[Upstream] = []
+        for req in spec.promotion.requires:
+            ref = req.release
+            try:
+                obj = self.upstream(ref.namespace, ref.name)
+                up = ReleaseStatus.model_validate((obj or {}).get("status") or {}) if obj is not None else None
+                found.append(Upstream(ref.namespace, ref.name, up))
+            except ValidationError:
+                found.append(Upstream(ref.namespace, ref.name, error="its status is unreadable"))
+            except Exception as exc:  # the API server's answer, named for the condition (no body: it may be long)
+                found.append(Upstream(ref.namespace, ref.name, error=_api_error(exc)))
+        return tuple(found)
+
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
         reason: str, message: str, now: dt.datetime, spec: ReleaseSpec | None = None,
@@ -454,6 +480,13 @@ def _in_flight(status: ReleaseStatus) -> bool:
     """A rollout has something that a deletion must put back: a backend or frontend canary."""
     return (status.phase in (Phase.PROGRESSING, Phase.PAUSED) or status.backend.canary_image is not None
             or status.frontend.current_step is not None)
+
+
+def _api_error(exc: Exception) -> str:
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    if status is not None:
+        return f"{status} {reason or ''}".strip()
+    return type(exc).__name__
 
 
 def _accepted(spec: ReleaseSpec) -> Event:

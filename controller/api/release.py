@@ -311,6 +311,34 @@ _FLAG_SCHEMA: dict[str, Any] = {
 }
 
 
+class ReleaseRef(Model):
+    """Another Release, by namespace and name."""
+
+    namespace: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+
+
+class UpstreamRequirement(Model):
+    """A Release that must have had this Release's versions Succeeded and live for `soak` first."""
+
+    release: ReleaseRef
+    soak: Duration = Field(
+        default=timedelta(0),
+        description="How long the upstream Release must have run the same backend (and frontend) version, "
+        "Succeeded and live, before this Release starts rolling it out.",
+    )
+
+
+class Promotion(Model):
+    requires: list[UpstreamRequirement] = Field(
+        default_factory=list,
+        description="Verified-upstream promotion: a rollout of a new backend (or frontend) version waits "
+        "(Ready=False, reason AwaitingUpstream) until each named Release has had that version Succeeded "
+        "and live for its soak. The operator needs get on Releases in those namespaces.",
+        json_schema_extra={"maxItems": 10},
+    )
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -335,6 +363,7 @@ class ReleaseSpec(Model):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     paused: bool = False
     progress_deadline: Duration = Field(default=timedelta(minutes=10))
+    promotion: Promotion = Field(default_factory=Promotion)
 
 
 # --------------------------------------------------------------------------- status

@@ -2,6 +2,7 @@
 
   start.check_world      the service (and listener) exist; else say so and stop
   start.take_requests    acknowledge new promote / abort / retry requests, once
+  upstream.gate          spec.promotion.requires: a new version waits until verified upstream
   start.reconcile        adopt, start, supersede, retry, or hold a rolled-back Release
   backend.gate           abort, `paused: true`, resume after a pause
   gate.analyse           fold this pass's measurements in; a Failed verdict pauses or rolls back
