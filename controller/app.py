@@ -24,6 +24,7 @@ from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
 from controller.claims import Claims
 from controller.kube import ReleaseApi, load_api_client
+from controller.notify import Notifications, Notifier, http_poster, secret_reader
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
 from controller.planner.world import Observation
@@ -59,7 +60,8 @@ class ProviderMeasurer:
 
 
 def build_reconciler(
-    aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None
+    aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None,
+    notifier: Notifier | None = None,
 ) -> tuple[Reconciler, Observer]:
     observer = Observer(aws)
     http = http or httpx.Client(timeout=5.0)
@@ -73,6 +75,7 @@ def build_reconciler(
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
         upstream=kube.current,
+        notifications=Notifications(notifier) if notifier is not None else None,
     )
     return reconciler, observer
 
@@ -81,5 +84,7 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     aws = AwsClients.from_env(env, lean_reads=True)
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
-    reconciler, _ = build_reconciler(aws, kube, api_client=api_client)
+    # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
+    notifier = Notifier(secret_reader(api_client), http_poster(httpx.Client(timeout=10.0)), aws.events, kube).start()
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
     return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)

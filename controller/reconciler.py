@@ -93,6 +93,14 @@ class UpstreamReader(Protocol):
     def __call__(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
 
+class NotificationPlanner(Protocol):
+    """`controller.notify.Notifications`: queues this pass's notifications (never blocking) and
+    returns the decision with their keys recorded in its status."""
+
+    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
+             now: dt.datetime) -> Decision: ...
+
+
 class ClaimsLike(Protocol):
     def claim(self, holder: Holder, resources: Iterable[str]) -> Conflict | None:
         """Claim the resources for `holder`; a Conflict names the first owned by another Release."""
@@ -167,6 +175,7 @@ class Reconciler:
     claims: ClaimsLike | None = None
     traffic: TrafficCheck | None = None
     upstream: UpstreamReader | None = None
+    notifications: NotificationPlanner | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -379,6 +388,8 @@ class Reconciler:
         if decision.outcome == PassOutcome.ROLLED_BACK:
             why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
+        if self.notifications is not None:  # after AWS took the actions: the moments happened
+            decision = self.notifications.plan(ref, spec, status, decision, now)
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:

@@ -77,6 +77,8 @@ class Reason(StrEnum):
     DRIFT_REVERTING = "DriftReverting"
     DRIFT_RESOLVED = "DriftResolved"
     IN_SYNC = "InSync"
+    # Around a rollout
+    NOTIFICATION_FAILED = "NotificationFailed"  # a sink kept failing; the rollout goes on
 
 
 CONDITION_REASONS_DOC = (

@@ -339,6 +339,50 @@ class Promotion(Model):
     )
 
 
+class Moment(StrEnum):
+    """What a notification is about (`spec.notifications[].on`)."""
+
+    STARTED = "Started"
+    STEP_COMPLETED = "StepCompleted"
+    PAUSED = "Paused"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    PROMOTED = "Promoted"
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    STALLED = "Stalled"
+    HOOK_FAILED = "HookFailed"
+    DRIFT_REVERTED = "DriftReverted"
+
+
+class SecretKeyRef(Model):
+    """A key of a Secret in the Release's namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class WebhookSink(Model):
+    url_secret_ref: SecretKeyRef = Field(description="The URL is a secret: it is read from this Secret key, never given here.")
+    format: Literal["json", "slack", "teams"] = "json"
+
+
+class EventBridgeSink(Model):
+    event_bus_name: str = Field(default="default", min_length=1, max_length=1600)
+
+
+class Notification(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            cel("has(self.webhook) != has(self.eventBridge)", "a notification has exactly one of webhook or eventBridge"),
+        ]}
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    on: list[Moment] = Field(min_length=1, json_schema_extra={"maxItems": 10})
+    webhook: WebhookSink | None = None
+    event_bridge: EventBridgeSink | None = None
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -364,6 +408,7 @@ class ReleaseSpec(Model):
     paused: bool = False
     progress_deadline: Duration = Field(default=timedelta(minutes=10))
     promotion: Promotion = Field(default_factory=Promotion)
+    notifications: list[Notification] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
 
 
 # --------------------------------------------------------------------------- status
@@ -474,6 +519,15 @@ class Acknowledged(Model):
     retry: str | None = None
 
 
+class NotificationsStatus(Model):
+    sent: list[str] = Field(
+        default_factory=list,
+        description="Keys (sink/revision/moment[/step]) of the notifications queued for this revision: each "
+        "is sent once, also across an operator restart.",
+        json_schema_extra={"maxItems": 200},
+    )
+
+
 class ReleaseStatus(Model):
     phase: Phase = Phase.PENDING
     observed_generation: int | None = None
@@ -503,6 +557,7 @@ class ReleaseStatus(Model):
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
+    notifications: NotificationsStatus | None = None
 
     @property
     def step_since(self) -> datetime | None:

@@ -41,6 +41,7 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "s3": ("s3", "S3"),
     "ssm": ("ssm", "SSM"),
     "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
+    "events": ("events", "EVENTBRIDGE"),  # notifications' eventBridge sink (controller/notify.py)
 }
 
 # Adaptive mode: client-side rate limiting on throttling, and retries of 5xx and throttling errors.
@@ -108,6 +109,7 @@ class AwsClients:
     cloudwatch: Any
     region: str
     endpoint_url: str | None = None
+    events: Any = None  # EventBridge: only the notifications' eventBridge sink uses it
     calls: CallCounter = field(default_factory=CallCounter, compare=False)
     # The Session the clients came from: tooling (seeding a moto world) makes other clients with it.
     session: Any = field(default=None, compare=False, repr=False)

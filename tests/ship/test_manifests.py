@@ -41,6 +41,7 @@ NAMESPACED_RULES = {
     ("", "events"): {"create"},
     ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
     ("", "configmaps"): {"get"},  # the API-contract gate's `apiContract.configMap`
+    ("", "secrets"): {"get"},  # a notification webhook's `urlSecretRef` (controller/notify.py)
 }
 CLUSTER_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
