@@ -24,6 +24,7 @@ from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
 from controller.claims import Claims
 from controller.kube import ReleaseApi, load_api_client
+from controller.hooks import CALL_TIMEOUT, WebhookHooks
 from controller.notify import Notifications, Notifier, http_poster, secret_reader
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
@@ -76,6 +77,8 @@ def build_reconciler(
         traffic=TrafficChecker(aws),
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
+        hooks=WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT),
+                           secret_reader(api_client) if api_client is not None else None),
     )
     return reconciler, observer
 

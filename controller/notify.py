@@ -78,9 +78,16 @@ def moments(before: ReleaseStatus, decision: Decision, spec: ReleaseSpec) -> lis
         out.append((Moment.ROLLED_BACK, None))
     elif decision.outcome == Outcome.FAILED:
         out.append((Moment.STALLED, None))
+    for reason, moment in ((Reason.ROLLBACK_UNSAFE, Moment.STALLED), (Reason.HOOK_FAILED, Moment.HOOK_FAILED)):
+        if _ready_reason(after) == reason and _ready_reason(before) != reason:
+            out.append((moment, None))
     if decision.drift and spec.rollback.on_drift == DriftAction.REVERT:
         out.append((Moment.DRIFT_REVERTED, None))
     return out
+
+
+def _ready_reason(status: ReleaseStatus) -> str | None:
+    return next((c.reason for c in status.conditions if c.type == ConditionType.READY), None)
 
 
 def _progressing_reason(status: ReleaseStatus) -> str | None:
@@ -330,6 +337,11 @@ class _Redact(logging.Filter):
 _REDACT = _Redact()
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_REDACT)
+
+
+def register_secret_url(url: str) -> None:
+    """A URL that must not appear in the HTTP libraries' log lines."""
+    _REDACT.add(url)
 
 
 def http_poster(client: Any) -> Poster:

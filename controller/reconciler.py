@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from controller import metrics
 from controller.api.release import (
     ConditionType,
+    Hook,
     Measurement,
     Phase,
     ReleaseSpec,
@@ -39,7 +40,8 @@ from controller.errors import EffectError, ObjectGone
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
-from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests, Upstream
+from controller.planner.decision import Context, ContractCheck, Decision, Event, HookResult, Requests, Upstream
+from controller.planner.phases.hooks import due as hooks_due
 from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.phases.upstream import due as upstream_due
 from controller.planner.tiers import contract_target
@@ -99,6 +101,13 @@ class NotificationPlanner(Protocol):
 
     def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
              now: dt.datetime) -> Decision: ...
+
+
+class HookRunner(Protocol):
+    """`controller.hooks.WebhookHooks`: one hook call, its result for the planner."""
+
+    def __call__(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+                 hook: Hook) -> HookResult: ...
 
 
 class ClaimsLike(Protocol):
@@ -176,6 +185,7 @@ class Reconciler:
     traffic: TrafficCheck | None = None
     upstream: UpstreamReader | None = None
     notifications: NotificationPlanner | None = None
+    hooks: HookRunner | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -365,7 +375,7 @@ class Reconciler:
 
         measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
-                      contract, self._upstream(spec, status))
+                      contract, self._upstream(spec, status), self._hooks(namespace, name, spec, status, now))
         decision = self.planner.decide(spec, status, observation, ctx)
         if not raw_status:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
@@ -443,6 +453,14 @@ class Reconciler:
             except Exception as exc:  # the API server's answer, named for the condition (no body: it may be long)
                 found.append(Upstream(ref.namespace, ref.name, error=_api_error(exc)))
         return tuple(found)
+
+    def _hooks(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus,
+               now: dt.datetime) -> tuple[HookResult, ...]:
+        """The hook calls the planner asked for (`phases.hooks.due`), made now."""
+        if self.hooks is None or not spec.hooks.pre_promotion:
+            return ()
+        return tuple(self.hooks(namespace, name, spec, status, point, hook)
+                     for point, hook in hooks_due(spec, status, now))
 
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,

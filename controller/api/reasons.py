@@ -79,6 +79,10 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     # Around a rollout
     NOTIFICATION_FAILED = "NotificationFailed"  # a sink kept failing; the rollout goes on
+    HOOK_PENDING = "HookPending"  # a hook has not answered 2xx yet; asked again with back-off
+    HOOK_PASSED = "HookPassed"
+    HOOK_FAILED = "HookFailed"  # a hook kept failing until its timeout
+    ROLLBACK_UNSAFE = "RollbackUnsafe"  # an irreversible hook passed: an automatic rollback pauses instead
 
 
 CONDITION_REASONS_DOC = (

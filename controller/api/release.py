@@ -383,6 +383,47 @@ class Notification(Model):
     event_bridge: EventBridgeSink | None = None
 
 
+class HookFailure(StrEnum):
+    ROLLBACK = "Rollback"
+    PAUSE = "Pause"
+
+
+class WebhookHook(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("has(self.url) != has(self.urlSecretRef)", "a webhook hook has exactly one of url or urlSecretRef"),
+    ]})
+
+    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    url_secret_ref: SecretKeyRef | None = None
+    timeout: Duration = Field(default=timedelta(minutes=5), description="Asked again with back-off until then; then the hook fails.")
+
+
+class Hook(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("has(self.webhook)", "only webhook hooks are supported by this controller version (ecsTask is not yet)"),
+    ]})
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    webhook: WebhookHook | None = None
+    ecs_task: dict[str, Any] | None = Field(
+        default=None, description="Not supported yet: a Release naming one is refused by the API server.",
+        json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    irreversible: bool = False
+    on_failure: HookFailure = HookFailure.ROLLBACK
+
+
+class Hooks(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(self.preRollout) && !has(self.postPromotion) && !has(self.onRollback)",
+            "only prePromotion hooks are supported by this controller version"),
+    ]})
+
+    pre_rollout: list[Hook] | None = None
+    pre_promotion: list[Hook] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    post_promotion: list[Hook] | None = None
+    on_rollback: list[Hook] | None = None
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -409,6 +450,7 @@ class ReleaseSpec(Model):
     progress_deadline: Duration = Field(default=timedelta(minutes=10))
     promotion: Promotion = Field(default_factory=Promotion)
     notifications: list[Notification] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    hooks: Hooks = Field(default_factory=Hooks)
 
 
 # --------------------------------------------------------------------------- status
@@ -528,6 +570,17 @@ class NotificationsStatus(Model):
     )
 
 
+class HookStatus(Model):
+    point: str
+    name: str
+    revision: int
+    started_at: datetime
+    attempts: int = 0
+    next_at: datetime | None = None
+    passed_at: datetime | None = None
+    message: str = ""
+
+
 class ReleaseStatus(Model):
     phase: Phase = Phase.PENDING
     observed_generation: int | None = None
@@ -558,6 +611,7 @@ class ReleaseStatus(Model):
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
     notifications: NotificationsStatus | None = None
+    hooks: list[HookStatus] | None = Field(default=None, json_schema_extra={"maxItems": 20})
 
     @property
     def step_since(self) -> datetime | None:

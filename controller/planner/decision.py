@@ -65,6 +65,17 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class HookResult:
+    """One hook call the reconciler made this pass (`phases.hooks.due` named it)."""
+
+    point: str
+    name: str
+    revision: int
+    passed: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Context:
     """Identity of the Release and the clock, passed in so the planner never reads either."""
 
@@ -76,6 +87,7 @@ class Context:
     measurements: tuple[Measurement, ...] = ()  # taken this pass, when analysis was due
     contract: ContractCheck | None = None  # checked this pass, when `tiers.contract_target` named a version
     upstream: tuple[Upstream, ...] = ()  # read this pass, when `phases.upstream.due` said so
+    hooks: tuple[HookResult, ...] = ()  # called this pass, when `phases.hooks.due` said so
 
 
 class Outcome(StrEnum):

@@ -31,7 +31,8 @@ from controller.planner.actions import (
     SetStagingWeight,
     UpdateServiceImage,
 )
-from controller.planner.decision import ContractCheck, Upstream
+from controller.planner.decision import ContractCheck, HookResult, Upstream
+from controller.planner.phases.hooks import due as hooks_due
 from controller.planner.tiers import contract_target
 from controller.planner.world import Deployment, Frontend, Listener, Observation, Service, StagingDistribution, TaskSet
 from controller.testing.specs import merge, release_spec
@@ -294,6 +295,7 @@ def drive(
     tick: float | None = None,
     exact: bool = False,
     upstream: Callable[[datetime], Sequence[Upstream]] | None = None,
+    hooks: Callable[[str, str, datetime], int] | None = None,
 ) -> Run:
     """Iterate decide -> apply, advancing the clock by each decision's requeue_after, until the
     planner asks for no further pass (or `until` says stop).
@@ -302,7 +304,8 @@ def drive(
     version the planner asks about (the reconciler finds it over the network); `knobs` make the world
     misbehave; `between` edits the world between passes (a person changing AWS by hand); `tick` caps
     each clock step; `exact`: run `max_passes` passes, at rest or not; `upstream` answers the
-    Releases `spec.promotion.requires` names, as the reconciler reads them, at a given time."""
+    Releases `spec.promotion.requires` names, as the reconciler reads them, at a given time; `hooks`
+    answers a hook call (point, name, time) with an HTTP status, when `phases.hooks.due` asks."""
     run = Run(spec=spec, status=status or ReleaseStatus(), observation=obs, now=now)
     for _ in range(max_passes):
         measurements: Sequence[Measurement] = ()
@@ -314,7 +317,12 @@ def drive(
             checked = contract(version) if version is not None else None
         context = Context(namespace=NS, name=NAME, generation=1, now=run.now, requests=requests,
                           measurements=tuple(measurements), contract=checked,
-                          upstream=tuple(upstream(run.now)) if upstream is not None else ())
+                          upstream=tuple(upstream(run.now)) if upstream is not None else (),
+                          hooks=tuple(HookResult(point, hook.name, run.status.revision,
+                                                 200 <= (code := hooks(point, hook.name, run.now)) < 300,
+                                                 f"HTTP {code}")
+                                      for point, hook in hooks_due(spec, run.status, run.now))
+                          if hooks is not None else ())
         d = decide(spec, run.status, run.observation, context)
         run.observation = apply(run.observation, d.actions, knobs)
         run.status = d.status
