@@ -45,6 +45,13 @@ AWS_CALLS = Counter(
     "release_controller_aws_calls_total", "AWS API calls by operation.", ["operation"], registry=REGISTRY
 )
 
+NOTIFICATIONS_TOTAL = Counter(
+    "release_controller_notifications_total",
+    "Notification delivery attempts by sink kind and result: sent, retried (an attempt failed, another "
+    "follows), failed (gave up after the last attempt), dropped (the queue was full).",
+    ["sink", "result"], registry=REGISTRY,
+)
+
 PHASES = ("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed")
 
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from controller import logs, metrics
 from controller.api.release import (
     ConditionType,
+    Hook,
     Measurement,
     Phase,
     ReleaseSpec,
@@ -41,9 +42,11 @@ from controller.gitops.writeback import GitWriteBackError, GitWriter
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.phases.backend import hold_timers
+from controller.planner.phases.hooks import due as hooks_due
 from controller.planner import standing
-from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
+from controller.planner.decision import Context, ContractCheck, Decision, Event, HookResult, Requests, Upstream
 from controller.planner.decision import Outcome as PassOutcome
+from controller.planner.phases.upstream import due as upstream_due
 from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
 
@@ -92,6 +95,28 @@ class ContractChecker(Protocol):
     """The API-contract gate's I/O: the backend's OpenAPI document (and a ConfigMap) read and checked."""
 
     def __call__(self, namespace: str, spec: ReleaseSpec, backend_version: str) -> ContractCheck: ...
+
+
+class UpstreamReader(Protocol):
+    """Reads another Release (`spec.promotion.requires`): the object, None when it does not exist;
+    raises when it cannot be read (no RBAC grant in that namespace, say)."""
+
+    def __call__(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+
+class NotificationPlanner(Protocol):
+    """`controller.notify.Notifications`: queues this pass's notifications (never blocking) and
+    returns the decision with their keys recorded in its status."""
+
+    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
+             now: dt.datetime) -> Decision: ...
+
+
+class HookRunner(Protocol):
+    """`controller.hooks.WebhookHooks`: one hook call, its result for the planner."""
+
+    def __call__(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+                 hook: Hook) -> HookResult: ...
 
 
 class ClaimsLike(Protocol):
@@ -173,6 +198,9 @@ class Reconciler:
     claims: ClaimsLike | None = None
     traffic: TrafficCheck | None = None
     git: tuple[GitWriter, SecretReader] | None = None  # the GitOps write-back (spec.gitops)
+    upstream: UpstreamReader | None = None
+    notifications: NotificationPlanner | None = None
+    hooks: HookRunner | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -372,7 +400,7 @@ class Reconciler:
         status = self._reachable(key, status, now)
         measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
-                      contract)
+                      contract, self._upstream(spec, status), self._hooks(namespace, name, spec, status, now))
         decision = self.planner.decide(spec, status, observation, ctx)
         if not raw_status:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
@@ -397,6 +425,8 @@ class Reconciler:
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
         if self.git is not None and write_back_due(spec, decision.status):
             decision = self._write_back(namespace, name, spec, decision)
+        if self.notifications is not None:  # after AWS took the actions: the moments happened
+            decision = self.notifications.plan(ref, spec, status, decision, now)
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
@@ -456,6 +486,31 @@ class Reconciler:
         if self.contracts is not None and version is not None:
             contract = self.contracts(namespace, spec, version)
         return measurements, contract
+
+    def _upstream(self, spec: ReleaseSpec, status: ReleaseStatus) -> tuple[Upstream, ...]:
+        """The Releases `spec.promotion.requires` names, read when a rollout may start."""
+        if self.upstream is None or not upstream_due(spec, status):
+            return ()
+        found: list[Upstream] = []
+        for req in spec.promotion.requires:
+            ref = req.release
+            try:
+                obj = self.upstream(ref.namespace, ref.name)
+                up = ReleaseStatus.model_validate((obj or {}).get("status") or {}) if obj is not None else None
+                found.append(Upstream(ref.namespace, ref.name, up))
+            except ValidationError:
+                found.append(Upstream(ref.namespace, ref.name, error="its status is unreadable"))
+            except Exception as exc:  # the API server's answer, named for the condition (no body: it may be long)
+                found.append(Upstream(ref.namespace, ref.name, error=_api_error(exc)))
+        return tuple(found)
+
+    def _hooks(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus,
+               now: dt.datetime) -> tuple[HookResult, ...]:
+        """The hook calls the planner asked for (`phases.hooks.due`), made now."""
+        if self.hooks is None or not spec.hooks.pre_promotion:
+            return ()
+        return tuple(self.hooks(namespace, name, spec, status, point, hook)
+                     for point, hook in hooks_due(spec, status, now))
 
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
@@ -530,6 +585,13 @@ def _in_flight(status: ReleaseStatus) -> bool:
     """A rollout has something that a deletion must put back: a backend or frontend canary."""
     return (status.phase in (Phase.PROGRESSING, Phase.PAUSED) or status.backend.canary_image is not None
             or status.frontend.current_step is not None)
+
+
+def _api_error(exc: Exception) -> str:
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    if status is not None:
+        return f"{status} {reason or ''}".strip()
+    return type(exc).__name__
 
 
 def _accepted(spec: ReleaseSpec) -> Event:

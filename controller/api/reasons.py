@@ -26,6 +26,7 @@ class Reason(StrEnum):
     NO_TRAFFIC_ROUTING = "NoTrafficRouting"
     CONFLICT = "Conflict"  # another Release owns the service, listener or distribution (claims)
     INVALID_TRAFFIC = "InvalidTraffic"  # the listener or its target groups are not this Release's to move
+    AWAITING_UPSTREAM = "AwaitingUpstream"  # spec.promotion.requires: an upstream Release has not verified the version
     # Steps (backend and frontend)
     SET_WEIGHT = "SetWeight"
     PREVIEW = "Preview"
@@ -81,6 +82,12 @@ class Reason(StrEnum):
     # kstatus
     IDLE = "Idle"  # Reconciling or Stalled is False: nothing under way, nothing stuck
     AWS_UNREACHABLE = "AwsUnreachable"  # AWS did not answer for several passes: timers are held
+    # Around a rollout
+    NOTIFICATION_FAILED = "NotificationFailed"  # a sink kept failing; the rollout goes on
+    HOOK_PENDING = "HookPending"  # a hook has not answered 2xx yet; asked again with back-off
+    HOOK_PASSED = "HookPassed"
+    HOOK_FAILED = "HookFailed"  # a hook kept failing until its timeout
+    ROLLBACK_UNSAFE = "RollbackUnsafe"  # an irreversible hook passed: an automatic rollback pauses instead
 
 
 CONDITION_REASONS_DOC = (

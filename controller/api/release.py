@@ -500,6 +500,119 @@ class GitOps(Model):
     )
 
 
+class ReleaseRef(Model):
+    """Another Release, by namespace and name."""
+
+    namespace: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+
+
+class UpstreamRequirement(Model):
+    """A Release that must have had this Release's versions Succeeded and live for `soak` first."""
+
+    release: ReleaseRef
+    soak: Duration = Field(
+        default=timedelta(0),
+        description="How long the upstream Release must have run the same backend (and frontend) version, "
+        "Succeeded and live, before this Release starts rolling it out.",
+    )
+
+
+class Promotion(Model):
+    requires: list[UpstreamRequirement] = Field(
+        default_factory=list,
+        description="Verified-upstream promotion: a rollout of a new backend (or frontend) version waits "
+        "(Ready=False, reason AwaitingUpstream) until each named Release has had that version Succeeded "
+        "and live for its soak. The operator needs get on Releases in those namespaces.",
+        json_schema_extra={"maxItems": 10},
+    )
+
+
+class Moment(StrEnum):
+    """What a notification is about (`spec.notifications[].on`)."""
+
+    STARTED = "Started"
+    STEP_COMPLETED = "StepCompleted"
+    PAUSED = "Paused"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    PROMOTED = "Promoted"
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    STALLED = "Stalled"
+    HOOK_FAILED = "HookFailed"
+    DRIFT_REVERTED = "DriftReverted"
+
+
+class SecretKeyRef(Model):
+    """A key of a Secret in the Release's namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class WebhookSink(Model):
+    url_secret_ref: SecretKeyRef = Field(description="The URL is a secret: it is read from this Secret key, never given here.")
+    format: Literal["json", "slack", "teams"] = "json"
+
+
+class EventBridgeSink(Model):
+    event_bus_name: str = Field(default="default", min_length=1, max_length=1600)
+
+
+class Notification(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            cel("has(self.webhook) != has(self.eventBridge)", "a notification has exactly one of webhook or eventBridge"),
+        ]}
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    on: list[Moment] = Field(min_length=1, json_schema_extra={"maxItems": 10})
+    webhook: WebhookSink | None = None
+    event_bridge: EventBridgeSink | None = None
+
+
+class HookFailure(StrEnum):
+    ROLLBACK = "Rollback"
+    PAUSE = "Pause"
+
+
+class WebhookHook(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("has(self.url) != has(self.urlSecretRef)", "a webhook hook has exactly one of url or urlSecretRef"),
+    ]})
+
+    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    url_secret_ref: SecretKeyRef | None = None
+    timeout: Duration = Field(default=timedelta(minutes=5), description="Asked again with back-off until then; then the hook fails.")
+
+
+class Hook(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("has(self.webhook)", "only webhook hooks are supported by this controller version (ecsTask is not yet)"),
+    ]})
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    webhook: WebhookHook | None = None
+    ecs_task: dict[str, Any] | None = Field(
+        default=None, description="Not supported yet: a Release naming one is refused by the API server.",
+        json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    irreversible: bool = False
+    on_failure: HookFailure = HookFailure.ROLLBACK
+
+
+class Hooks(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(self.preRollout) && !has(self.postPromotion) && !has(self.onRollback)",
+            "only prePromotion hooks are supported by this controller version"),
+    ]})
+
+    pre_rollout: list[Hook] | None = None
+    pre_promotion: list[Hook] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    post_promotion: list[Hook] | None = None
+    on_rollback: list[Hook] | None = None
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -527,6 +640,9 @@ class ReleaseSpec(Model):
     paused: bool = False
     progress_deadline: DeadlineDuration = Field(default=timedelta(minutes=10))
     gitops: GitOps | None = None
+    promotion: Promotion = Field(default_factory=Promotion)
+    notifications: list[Notification] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    hooks: Hooks = Field(default_factory=Hooks)
 
     @field_validator("progress_deadline")
     @classmethod
@@ -676,6 +792,26 @@ class Acknowledged(Model):
     retry: str | None = None
 
 
+class NotificationsStatus(Model):
+    sent: list[str] = Field(
+        default_factory=list,
+        description="Keys (sink/revision/moment[/step]) of the notifications queued for this revision: each "
+        "is sent once, also across an operator restart.",
+        json_schema_extra={"maxItems": 200},
+    )
+
+
+class HookStatus(Model):
+    point: str
+    name: str
+    revision: int
+    started_at: datetime
+    attempts: int = 0
+    next_at: datetime | None = None
+    passed_at: datetime | None = None
+    message: str = ""
+
+
 class ReleaseStatus(Model):
     phase: Phase = Phase.PENDING
     observed_generation: int | None = None
@@ -705,6 +841,8 @@ class ReleaseStatus(Model):
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
+    notifications: NotificationsStatus | None = None
+    hooks: list[HookStatus] | None = Field(default=None, json_schema_extra={"maxItems": 20})
 
     @property
     def step_since(self) -> datetime | None:

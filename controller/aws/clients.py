@@ -51,6 +51,7 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "ssm": ("ssm", "SSM"),
     "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
     "ecr": ("ecr", "ECR"),  # DescribeImages only: an image is checked to exist before it is deployed
+    "events": ("events", "EVENTBRIDGE"),  # notifications' eventBridge sink (controller/notify.py)
 }
 
 # Adaptive mode: client-side rate limiting on throttling, and retries of 5xx and throttling errors.
@@ -119,6 +120,7 @@ class AwsClients:
     region: str
     endpoint_url: str | None = None
     ecr: Any = None
+    events: Any = None  # EventBridge: only the notifications' eventBridge sink uses it
     calls: CallCounter = field(default_factory=CallCounter, compare=False)
     # The Session the clients came from: tooling (seeding a moto world) makes other clients with it.
     session: Any = field(default=None, compare=False, repr=False)

@@ -28,7 +28,7 @@ from controller.planner.actions import Action
 from controller.planner import standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
-from controller.planner.phases import backend, flags, frontend, gate, settle, start
+from controller.planner.phases import backend, flags, frontend, gate, settle, start, upstream
 from controller.planner.phases.backend import ECS_POLL
 from controller.planner.phases.rollback import POLL
 from controller.planner.phases.start import REFUSED_RECHECK
@@ -51,6 +51,8 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, c
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
     run.status = acknowledged
     inp = replace(inp, promote=bool(honoured.promote), abort=bool(honoured.abort), retry=bool(honoured.retry))
+    if run.fold(upstream.gate(inp, run.status)):
+        return run.decision()
     if run.fold(start.reconcile(inp, run.status)):
         return run.decision()
     if run.status.phase == Phase.SUCCEEDED:

@@ -51,6 +51,31 @@ class ContractCheck:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """One Release named by `spec.promotion.requires`, as the reconciler read it this pass.
+
+    `status` None: the Release does not exist. `error`: it could not be read (say, no RBAC grant
+    in its namespace); the gate then waits, naming the error.
+    """
+
+    namespace: str
+    name: str
+    status: ReleaseStatus | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """One hook call the reconciler made this pass (`phases.hooks.due` named it)."""
+
+    point: str
+    name: str
+    revision: int
+    passed: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Context:
     """Identity of the Release and the clock, passed in so the planner never reads either."""
 
@@ -61,6 +86,8 @@ class Context:
     requests: Requests = field(default_factory=Requests)
     measurements: tuple[Measurement, ...] = ()  # taken this pass, when analysis was due
     contract: ContractCheck | None = None  # checked this pass, when `tiers.contract_target` named a version
+    upstream: tuple[Upstream, ...] = ()  # read this pass, when `phases.upstream.due` said so
+    hooks: tuple[HookResult, ...] = ()  # called this pass, when `phases.hooks.due` said so
 
 
 class Outcome(StrEnum):

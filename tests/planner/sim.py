@@ -31,7 +31,8 @@ from controller.planner.actions import (
     SetStagingWeight,
     UpdateServiceImage,
 )
-from controller.planner.decision import ContractCheck
+from controller.planner.decision import ContractCheck, HookResult, Upstream
+from controller.planner.phases.hooks import due as hooks_due
 from controller.planner.tiers import contract_target
 from controller.planner.world import Deployment, Frontend, Listener, Observation, Service, StagingDistribution, TaskSet
 from controller.testing.specs import merge, release_spec
@@ -293,6 +294,8 @@ def drive(
     between: Callable[[Observation, Pass], Observation] | None = None,
     tick: float | None = None,
     exact: bool = False,
+    upstream: Callable[[datetime], Sequence[Upstream]] | None = None,
+    hooks: Callable[[str, str, datetime], int] | None = None,
 ) -> Run:
     """Iterate decide -> apply, advancing the clock by each decision's requeue_after, until the
     planner asks for no further pass (or `until` says stop).
@@ -300,7 +303,9 @@ def drive(
     `measure` answers analysis when it is due; `contract` answers the API-contract gate for the
     version the planner asks about (the reconciler finds it over the network); `knobs` make the world
     misbehave; `between` edits the world between passes (a person changing AWS by hand); `tick` caps
-    each clock step; `exact`: run `max_passes` passes, at rest or not."""
+    each clock step; `exact`: run `max_passes` passes, at rest or not; `upstream` answers the
+    Releases `spec.promotion.requires` names, as the reconciler reads them, at a given time; `hooks`
+    answers a hook call (point, name, time) with an HTTP status, when `phases.hooks.due` asks."""
     run = Run(spec=spec, status=status or ReleaseStatus(), observation=obs, now=now)
     for _ in range(max_passes):
         measurements: Sequence[Measurement] = ()
@@ -311,7 +316,13 @@ def drive(
             version = contract_target(spec, run.status, run.observation)
             checked = contract(version) if version is not None else None
         context = Context(namespace=NS, name=NAME, generation=1, now=run.now, requests=requests,
-                          measurements=tuple(measurements), contract=checked)
+                          measurements=tuple(measurements), contract=checked,
+                          upstream=tuple(upstream(run.now)) if upstream is not None else (),
+                          hooks=tuple(HookResult(point, hook.name, run.status.revision,
+                                                 200 <= (code := hooks(point, hook.name, run.now)) < 300,
+                                                 f"HTTP {code}")
+                                      for point, hook in hooks_due(spec, run.status, run.now))
+                          if hooks is not None else ())
         d = decide(spec, run.status, run.observation, context)
         run.observation = apply(run.observation, d.actions, knobs)
         run.status = d.status

@@ -35,6 +35,7 @@ IAM_PREFIX = {
     "ssm": "ssm",
     "cloudwatch": "cloudwatch",
     "ecr": "ecr",
+    "events": "events",
 }
 # Names a client is held under in the code -> the client.
 RECEIVERS = {
@@ -45,6 +46,7 @@ RECEIVERS = {
     "ssm": "ssm", "_ssm": "ssm",
     "cloudwatch": "cloudwatch", "_cloudwatch": "cloudwatch", "cw": "cloudwatch", "_cw": "cloudwatch",
     "ecr": "ecr", "_ecr": "ecr",
+    "events": "events", "events_client": "events",
 }
 # Generic names: the service is the one whose model has the operation (it must be unique).
 GENERIC_RECEIVERS = {"client", "_client"}

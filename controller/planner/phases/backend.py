@@ -19,7 +19,7 @@ from controller.api.types import format_duration
 from controller.planner.actions import UpdateServiceImage
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
-from controller.planner.phases import rollback
+from controller.planner.phases import hooks, rollback
 from controller.planner.phases.rollback import waiting_on_aws
 from controller.planner.phases.start import enter
 from controller.planner.phases.walker import TierSteps, walk
@@ -140,6 +140,8 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions += f.delete(ts, drain=True)
     if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
         return False
+    if d.st.promoted_at is None and not hooks.pre_promotion(d):
+        return False  # a prePromotion hook has not passed (or failed: rolled back or paused)
     return promote(d, f)
 
 

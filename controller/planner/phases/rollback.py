@@ -51,6 +51,8 @@ def waiting_on_aws(d: Draft, what: str, poll: float = POLL, deadline: bool = Tru
 
 def roll_back(d: Draft, reason: Reason, result: str, message: str, phase: Phase, issue_actions: bool = True) -> None:
     """Back to the stable version before promotion: traffic first, then the canary goes."""
+    if reason != Reason.ABORTED and unsafe(d, message):
+        return
     attempted, image = d.st.backend.canary_version, d.st.backend.canary_image
     if issue_actions:
         flip_flags_back(d)
@@ -86,9 +88,29 @@ def roll_back_frontend(d: Draft, reason: Reason, result: str, message: str) -> N
     end(d, Phase.ROLLED_BACK, reason, text)
 
 
+def unsafe(d: Draft, message: str) -> bool:
+    """An irreversible hook (a migration that cannot be undone) passed in this rollout: an automatic
+    rollback would put old code on the new schema, so it pauses instead (Ready=False, reason
+    RollbackUnsafe: this branch has no Stalled condition yet). True when it did."""
+    names = {h.name for h in d.spec.hooks.pre_promotion if h.irreversible}
+    passed = [h.name for h in d.st.hooks or [] if h.name in names and h.passed_at is not None
+              and h.revision == d.st.revision]
+    if not passed:
+        return False
+    text = (f"rollback unsafe after irreversible hook {', '.join(passed)}: paused instead of rolling back "
+            f"({message}); a person decides")
+    if d.st.message != text:
+        d.event(Reason.ROLLBACK_UNSAFE, text, warning=True)
+    d.update(phase=Phase.PAUSED, message=text)
+    d.stand(standing.paused(Reason.ROLLBACK_UNSAFE, text, text))
+    return True
+
+
 def roll_back_promoted(d: Draft, message: str) -> None:
     """Degradation inside the keep-warm window: the previous version takes the traffic back.
     The frontend goes back first (it may need the newer backend), then the backend."""
+    if unsafe(d, message):
+        return
     st = d.st
     prev = next((h for h in reversed(st.history) if h.result == "Succeeded" and h.revision < st.revision), None)
     current = st.backend.stable_version

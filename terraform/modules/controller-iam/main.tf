@@ -203,6 +203,13 @@ data "aws_iam_policy_document" "controller" {
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]
   }
+
+  # Notifications' eventBridge sink (controller/notify.py): PutEvents to a bus of this account.
+  statement {
+    sid       = "EventBridgeNotifications"
+    actions   = ["events:PutEvents"]
+    resources = ["arn:${local.partition}:events:${var.region}:${local.account}:event-bus/*"]
+  }
 }
 
 resource "aws_iam_role" "controller" {

@@ -1,0 +1,61 @@
+"""The I/O of hooks (`spec.hooks`): one webhook call, made by the reconciler when the planner's
+`phases.hooks.due` names a hook, its result handed to the planner in `Context.hooks`.
+
+POST of this JSON document: `{"hook", "point", "namespace", "name", "revision", "phase", "backend":
+{"stableVersion", "canaryVersion", "canaryWeight"}, "frontend": {"stableVersion", "canaryVersion"},
+"step", "stepCount"}`. A 2xx answer passes; anything else, or no answer within `CALL_TIMEOUT`, is
+a failed attempt (the planner asks again with back-off until the hook's timeout). A URL from
+`urlSecretRef` is a secret: results name the HTTP status or the error's kind, never the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
+from controller.notify import http_poster, register_secret_url
+from controller.planner.decision import HookResult
+
+CALL_TIMEOUT = 5.0
+
+
+@dataclass
+class WebhookHooks:
+    client: Any  # httpx.Client
+    secrets: Callable[[str, str, str], str] | None
+
+    def __call__(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+                 hook: Hook) -> HookResult:
+        assert hook.webhook is not None
+        ref = hook.webhook.url_secret_ref
+
+        def result(passed: bool, message: str) -> HookResult:
+            return HookResult(point, hook.name, status.revision, passed, message)
+
+        if ref is not None:
+            if self.secrets is None:
+                return result(False, "no Secret reader")
+            try:
+                url = self.secrets(namespace, ref.name, ref.key)
+            except Exception as exc:  # the kind only: the API's answer may be long
+                return result(False, f"Secret {ref.name} key {ref.key} cannot be read ({type(exc).__name__})")
+            register_secret_url(url)
+        else:
+            assert hook.webhook.url is not None
+            url = hook.webhook.url
+        doc = {
+            "hook": hook.name, "point": point, "namespace": namespace, "name": name, "revision": status.revision,
+            "phase": status.phase.value,
+            "backend": {"stableVersion": status.backend.stable_version, "canaryVersion": status.backend.canary_version,
+                        "canaryWeight": status.backend.canary_weight},
+            "frontend": {"stableVersion": status.frontend.stable_version,
+                         "canaryVersion": status.frontend.canary_version},
+            "step": status.current_step, "stepCount": status.step_count,
+        }
+        try:
+            code = http_poster(self.client)(url, doc)
+        except Exception as exc:
+            return result(False, f"no answer ({type(exc).__name__})")
+        return result(200 <= code < 300, f"HTTP {code}")

@@ -1,0 +1,245 @@
+"""Notifications: moments read from real planner passes, delivery to a loopback HTTP receiver (with a
+failed first answer, retried), once per revision across a new process's planner (the keys in the
+status), a sink that keeps failing (Event + metric, the URL nowhere), and EventBridge PutEvents to
+a rule with an SQS target in the moto server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from controller import metrics
+from controller.api.release import Moment, ReleaseSpec
+from controller.aws.clients import AwsClients
+from controller.kube import ObjectRef
+from controller.notify import Notifications, Notifier, http_poster, moments
+from controller.planner import Requests
+from controller.testing.moto import MotoServer
+
+from tests.planner.sim import drive, make_spec, settled
+from tests.planner.test_strategies import CANARY_PROMOTE
+
+REF = ObjectRef("production", "pratiko", "uid-1")
+SECRET_URL_TOKEN = "s3cr3t-token"
+ALL = [m.value for m in Moment]
+
+
+class Receiver:
+    """A loopback HTTP receiver: answers `fail_first` 503s, then 200; records what it got."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.got: list[dict[str, Any]] = []
+        self.answers: list[int] = []
+        self.fail_first = fail_first
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                code = 503 if len(outer.answers) < outer.fail_first else 200
+                outer.answers.append(code)
+                if code == 200:
+                    outer.got.append(body)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/{SECRET_URL_TOKEN}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(fail_first=1)
+    yield r
+    r.close()
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None:
+        self.seen.append((reason, message, type_))
+
+
+def with_sinks(spec: ReleaseSpec, **sink: Any) -> ReleaseSpec:
+    wire = spec.to_wire()
+    wire["notifications"] = [{"name": "team", "on": ALL, **sink}]
+    return ReleaseSpec.model_validate(wire)
+
+
+def notifier(url: str, events: Events, aws: Any = None) -> Notifier:
+    secrets = {("production", "team-webhook", "url"): url}
+    return Notifier(lambda ns, name, key: secrets[(ns, name, key)], http_poster(httpx.Client(timeout=5.0)),
+                    aws, events, backoff=0.05).start()
+
+
+WEBHOOK = {"webhook": {"urlSecretRef": {"name": "team-webhook", "key": "url"}, "format": "json"}}
+
+
+def carried(decision: Any, before: Any) -> Any:
+    """The pass's decision as the reconciler sees it: the planner keeps the status' notifications
+    (the simulator's passes ran without them)."""
+    status = decision.status.model_copy(update={"notifications": before.notifications})
+    return decision.__class__(**{**decision.__dict__, "status": status})
+
+
+def canary_run(spec: ReleaseSpec) -> Any:
+    base = settled("1.0.0", CANARY_PROMOTE)
+    waiting = drive(spec, base.observation, base.status, now=base.now)
+    return base, waiting, drive(spec, waiting.observation, waiting.status, now=waiting.now,
+                                requests=Requests(promote="p"))
+
+
+def test_moments_of_a_canary_rollout_come_from_its_decisions() -> None:
+    spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), **WEBHOOK)
+    base, waiting, done = canary_run(spec)
+    seen: list[tuple[Moment, int | None]] = []
+    before = base.status
+    for p in [*waiting.passes, *done.passes]:
+        seen += moments(before, p.decision, spec)
+        before = p.decision.status
+    names = [m for m, _ in seen]
+    assert names[0] == Moment.STARTED
+    assert names.count(Moment.AWAITING_APPROVAL) == 1 and names.count(Moment.PROMOTED) == 1
+    assert names[-1] == Moment.SUCCEEDED and names.count(Moment.SUCCEEDED) == 1
+    assert [s for m, s in seen if m == Moment.STEP_COMPLETED] == [0, 1, 2]
+    aborted = decide_abort(spec)
+    assert [m for m, _ in aborted] == [Moment.ROLLED_BACK]
+
+
+def decide_abort(spec: ReleaseSpec) -> list[tuple[Moment, int | None]]:
+    from controller.planner import decide
+    from tests.planner.sim import ctx
+
+    base = settled("1.0.0", CANARY_PROMOTE)
+    waiting = drive(spec, base.observation, base.status, now=base.now)
+    d = decide(spec, waiting.status, waiting.observation, ctx(waiting.now + timedelta(seconds=1), Requests(abort="a")))
+    return moments(waiting.status, d, spec)
+
+
+def test_each_moment_is_delivered_once_with_fresh_state_even_after_a_failed_first_try_and_a_restart(
+    receiver: Receiver,
+) -> None:
+    spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), **WEBHOOK)
+    base, waiting, done = canary_run(spec)
+    events = Events()
+    first = notifier(receiver.url, events)
+    plan = Notifications(first)
+    before = base.status
+    statuses = []
+    for p in waiting.passes:
+        decision = plan.plan(REF, spec, before, carried(p.decision, before), p.now)
+        statuses.append(decision.status)
+        before = decision.status
+    first.drain()
+    first.stop()
+    # "Restart": a new notifier and planner, from the status the old process wrote. The new process
+    # repeats the last pass from the status before it (as if that pass's other effects were lost):
+    # its moments come again, and their keys in the status keep them from being sent twice.
+    second = notifier(receiver.url, events)
+    plan = Notifications(second)
+    last = waiting.passes[-1]
+    again = moments(statuses[-2], last.decision, spec)
+    assert again, "the repeated pass must produce a moment for this to test anything"
+    before = statuses[-2].model_copy(update={"notifications": before.notifications})
+    replay = [last, *done.passes]
+    for p in replay:
+        decision = plan.plan(REF, spec, before, carried(p.decision, before), p.now)
+        before = decision.status
+    second.drain()
+    second.stop()
+
+    got = [(b["moment"], b["step"]) for b in receiver.got]
+    assert len(got) == len(set(got)), got  # no duplicate
+    moments_got = [m for m, _ in got]
+    assert moments_got[0] == "Started" and moments_got[-1] == "Succeeded"
+    assert {"AwaitingApproval", "Promoted", "StepCompleted"} <= set(moments_got)
+    assert receiver.answers[0] == 503 and len(receiver.answers) == len(receiver.got) + 1  # retried once
+    started = receiver.got[0]
+    assert started["namespace"] == "production" and started["name"] == "pratiko"
+    assert started["backend"]["canaryVersion"] == "2.0.0" and started["backend"]["stableVersion"] == "1.0.0"
+    assert set(started) >= {"moment", "revision", "phase", "step", "stepCount", "weight", "analysis", "condition",
+                            "message", "time"}
+    promoted = next(b for b in receiver.got if b["moment"] == "Promoted")
+    assert promoted["weight"] in (0, 100)
+    succeeded = receiver.got[-1]
+    assert succeeded["condition"]["reason"] == "Succeeded" and succeeded["phase"] == "Succeeded"
+    assert events.seen == []
+    assert before.notifications is not None and "team/2/Started" in before.notifications.sent
+
+
+def test_a_sink_that_keeps_failing_gives_an_event_and_a_metric_and_never_the_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    always = Receiver(fail_first=10_000)
+    try:
+        spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), **WEBHOOK)
+        base = settled("1.0.0", CANARY_PROMOTE)
+        first = drive(spec, base.observation, base.status, now=base.now, max_passes=1, exact=True)
+        events = Events()
+        n = notifier(always.url, events)
+        failed_before = metrics.NOTIFICATIONS_TOTAL.labels("webhook", "failed")._value.get()
+        decision = Notifications(n).plan(REF, spec, base.status, first.passes[0].decision, first.now)
+        n.drain()
+        n.stop()
+        assert decision.actions == first.passes[0].decision.actions  # the pass goes on as decided
+        assert metrics.NOTIFICATIONS_TOTAL.labels("webhook", "failed")._value.get() == failed_before + 1
+        ((reason, message, type_),) = events.seen
+        assert (reason, type_) == ("NotificationFailed", "Warning") and "HTTP 503" in message
+        assert SECRET_URL_TOKEN not in message and SECRET_URL_TOKEN not in json.dumps(decision.status.to_wire())
+        assert "POST" in caplog.text and SECRET_URL_TOKEN not in caplog.text  # httpx logs each request
+    finally:
+        always.close()
+
+
+def test_event_bridge_events_reach_an_sqs_target_of_a_rule(moto_server: MotoServer) -> None:
+    aws = AwsClients.for_endpoint(moto_server.endpoint)
+    sqs = aws.session.client("sqs", endpoint_url=moto_server.endpoint, region_name=aws.region)
+    bus = f"releases-{uuid.uuid4().hex[:8]}"  # the moto server is shared by the session
+    queue_url = sqs.create_queue(QueueName=bus)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.events.create_event_bus(Name=bus)
+    aws.events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["release-controller"]}))
+    aws.events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), eventBridge={"eventBusName": bus})
+    base, waiting, done = canary_run(spec)
+    events = Events()
+    n = notifier("unused", events, aws.events)
+    plan = Notifications(n)
+    before = base.status
+    for p in [*waiting.passes, *done.passes]:
+        before = plan.plan(REF, spec, before, carried(p.decision, before), p.now).status
+    n.drain()
+    n.stop()
+    received: list[dict[str, Any]] = []
+    for _ in range(10):
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            break
+        received += [json.loads(m["Body"]) for m in batch]
+    kinds = [r["detail-type"] for r in received]
+    assert "Release Started" in kinds and "Release Succeeded" in kinds and len(kinds) == len(set(
+        (r["detail-type"], r["detail"]["step"]) for r in received))
+    assert all(r["source"] == "release-controller" and r["detail"]["name"] == "pratiko" for r in received)
+    assert events.seen == []
