@@ -12,8 +12,10 @@ A key that is missing is inserted as a new line in its block mapping, indented l
 Validation follows the API server where it can: the structural schema of the CRD (the same one
 `crds/release.yaml` is rendered from) for types, enums, patterns, bounds, required and unknown
 fields, with the API server's field paths (`spec.strategy.canary.steps[0].setWeight`) and wording;
-then each CEL rule of the CRD by an equivalent Python check (a test fails when a CEL rule has none);
-then the pydantic models the controller itself parses with. This module does no I/O besides what
+then each CEL rule of the CRD by an equivalent Python check built from the models' own patterns and
+hints (a test fails when a CEL rule has none; a messageExpression rule says what its expression would),
+each on the parts of the object that are sound, so one run reports a missing field and a bad version
+together where the API server would stop at the first; then the pydantic models the controller parses with. This module does no I/O besides what
 its callers hand it.
 """
 
