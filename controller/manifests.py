@@ -12,8 +12,10 @@ A key that is missing is inserted as a new line in its block mapping, indented l
 Validation follows the API server where it can: the structural schema of the CRD (the same one
 `crds/release.yaml` is rendered from) for types, enums, patterns, bounds, required and unknown
 fields, with the API server's field paths (`spec.strategy.canary.steps[0].setWeight`) and wording;
-then each CEL rule of the CRD by an equivalent Python check (a test fails when a CEL rule has none);
-then the pydantic models the controller itself parses with. This module does no I/O besides what
+then each CEL rule of the CRD by an equivalent Python check built from the models' own patterns and
+hints (a test fails when a CEL rule has none; a messageExpression rule says what its expression would),
+each on the parts of the object that are sound, so one run reports a missing field and a bad version
+together where the API server would stop at the first; then the pydantic models the controller parses with. This module does no I/O besides what
 its callers hand it.
 """
 
@@ -24,6 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import yaml
@@ -32,8 +35,34 @@ from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from controller.api.crd import schema_of
-from controller.api.release import GROUP, KIND, ReleaseSpec
-from controller.api.types import explain
+from controller.api.release import (
+    _IMAGE_DIGEST as IMAGE_DIGEST,
+    _IMAGE_TAG as IMAGE_TAG,
+    CANARY_EMPTY_HINT,
+    FRONTEND_CANARY_EMPTY_HINT,
+    GROUP,
+    IMAGE_LATEST_HINT,
+    IMAGE_TAG_HINT,
+    KIND,
+    PROGRESS_DEADLINE_HINT,
+    REQUIRES_TAG_HINT,
+    ROLLING_EMPTY_HINT,
+    ReleaseSpec,
+    image_tag_mismatch,
+)
+from controller.api.types import (
+    _RANGE_LEADING_V as RANGE_LEADING_V,
+    DURATION_HINT,
+    DURATION_PATTERN,
+    RANGE_HINT,
+    RANGE_PATTERN,
+    RANGE_V_HINT,
+    SEMVER_HINT,
+    SEMVER_PATTERN,
+    explain,
+    leading_v_hint,
+    parse_duration,
+)
 
 
 class ManifestError(ValueError):
@@ -265,7 +294,40 @@ def _structural(value: Any, schema: dict[str, Any], at: list[str | int], out: li
                 _structural(sub, schema["additionalProperties"], [*at, key], out)
 
 
-# Each CEL rule of the CRD, said in Python and keyed by its message (tests check none is missing).
+# Each CEL rule of the CRD, said in Python and keyed by its message, or by its messageExpression for a
+# rule whose message is built from the value (tests check none is missing). The constants and helpers
+# are the models' own, so the words are the ones controller/api builds its rules and refusals from.
+@dataclass(frozen=True)
+class CelCheck:
+    """One CEL rule offline: whether it holds for a value and, for a messageExpression, what it says."""
+
+    holds: Callable[[Any], bool]
+    says: Callable[[Any], str] | None = None
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """CEL's `matches`: an RE2 search, where `$` is the end of the text and `\\d` an ASCII digit."""
+    if pattern.endswith("$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.search(pattern, value, re.ASCII) is not None
+
+
+def _tag_like(v: str) -> bool:
+    return v[:1] in ("v", "V") and _matches(SEMVER_PATTERN, v[1:])
+
+
+def _quoted(hint: str, sep: str = " ") -> str:
+    """The messageExpression `"'" + self + "' <hint>"` the models write for a refused string."""
+    return f"\"'\" + self + \"'{sep}{hint}\""
+
+
+# The rule on backend that the image's tag is backend.version (controller.api.release.Backend).
+_TAG_MISMATCH_EXPRESSION = (
+    "'image tag ' + self.image.substring(self.image.lastIndexOf(':') + 1) + ' is not backend.version ' + self.version"
+    " + ': write the image as ...:' + self.version + ', or set backend.imageTagIsVersion: false if this tag"
+    " does not name the version'")
+
+
 def _steps_sorted(v: Any) -> bool:
     weights = [s["setWeight"] for s in v if isinstance(s, dict) and "setWeight" in s]
     return weights == sorted(weights)
@@ -278,41 +340,98 @@ def _traffic_needed(v: Any) -> bool:
     return not needs or "traffic" in (v.get("backend") or {})
 
 
-CEL_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "a canary step is exactly one of setWeight or pause": lambda v: ("setWeight" in v) != ("pause" in v),
-    "canary weights must not decrease from one setWeight step to the next": _steps_sorted,
+def _requires_backend_judged(v: Any) -> bool:
+    frontend, backend = v.get("frontend") or {}, v.get("backend") or {}
+    return "requiresBackend" not in frontend or backend.get("imageTagIsVersion", True) is not False
+
+
+def _tag_is_version(v: Any) -> bool:
+    image, version = v["image"], v["version"]
+    return (v.get("imageTagIsVersion", True) is False or "@" in image or version[:1] in ("v", "V")
+            or not _matches(IMAGE_TAG, image) or image.endswith(":" + version))
+
+
+def _deadline_positive(v: str) -> bool:
+    return not v.startswith("-") and (not _matches(DURATION_PATTERN, v) or parse_duration(v) > timedelta(0))
+
+
+CEL_CHECKS: dict[str, CelCheck] = {
+    "a canary step is exactly one of setWeight or pause": CelCheck(lambda v: ("setWeight" in v) != ("pause" in v)),
+    "canary weights must not decrease from one setWeight step to the next": CelCheck(_steps_sorted),
     "a frontend canary weight is at most 15 (CloudFront continuous deployment)":
-        lambda v: all(not isinstance(s, dict) or s.get("setWeight", 0) <= 15 for s in v),
-    "rolling steps must not decrease": lambda v: list(v) == sorted(v),
-    "strategy Auto needs changeClass": lambda v: v.get("type", "Auto") != "Auto" or "changeClass" in v,
+        CelCheck(lambda v: all(not isinstance(s, dict) or s.get("setWeight", 0) <= 15 for s in v)),
+    f"steps {CANARY_EMPTY_HINT}": CelCheck(lambda v: len(v) > 0),
+    f"steps {FRONTEND_CANARY_EMPTY_HINT}": CelCheck(lambda v: len(v) > 0),
+    f"steps {ROLLING_EMPTY_HINT}": CelCheck(lambda v: len(v) > 0),
+    "rolling steps must not decrease": CelCheck(lambda v: list(v) == sorted(v)),
+    "strategy Auto needs changeClass": CelCheck(lambda v: v.get("type", "Auto") != "Auto" or "changeClass" in v),
     "a metric has exactly one provider: prometheus, cloudwatch or http":
-        lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1,
-    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)": _traffic_needed,
+        CelCheck(lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1),
+    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)": CelCheck(_traffic_needed),
+    REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),
+    # backend: the image's tag is backend.version
+    _TAG_MISMATCH_EXPRESSION:
+        CelCheck(_tag_is_version, lambda v: image_tag_mismatch(v["image"], v["version"])),
+    # backend.image
+    IMAGE_LATEST_HINT: CelCheck(lambda v: not v.endswith(":latest")),
+    _quoted(IMAGE_TAG_HINT): CelCheck(
+        lambda v: v.endswith(":latest") or _matches(IMAGE_DIGEST, v) or _matches(IMAGE_TAG, v),
+        lambda v: f"'{v}' {IMAGE_TAG_HINT}"),
+    # backend.version, frontend.version
+    "'write ' + self.substring(1) + ', not ' + self": CelCheck(lambda v: not _tag_like(v), leading_v_hint),
+    _quoted(SEMVER_HINT): CelCheck(
+        lambda v: _matches(SEMVER_PATTERN, v) or _tag_like(v), lambda v: f"'{v}' {SEMVER_HINT}"),
+    # frontend.requiresBackend
+    RANGE_V_HINT: CelCheck(lambda v: not _matches(RANGE_LEADING_V, v)),
+    _quoted(RANGE_HINT, ": "): CelCheck(
+        lambda v: _matches(RANGE_LEADING_V, v) or _matches(RANGE_PATTERN, v), lambda v: f"'{v}': {RANGE_HINT}"),
+    # progressDeadline
+    _quoted(DURATION_HINT): CelCheck(
+        lambda v: v.startswith("-") or _matches(DURATION_PATTERN, v), lambda v: f"'{v}' {DURATION_HINT}"),
+    PROGRESS_DEADLINE_HINT: CelCheck(_deadline_positive),
 }
 
 
-def _cel(value: Any, schema: dict[str, Any], at: list[str | int], out: list[str]) -> None:
-    """The schema's `x-kubernetes-validations`, bottom up, where the structure is already sound."""
+def _rule_key(rule: dict[str, Any]) -> str:
+    return str(rule["message"] if "message" in rule else rule["messageExpression"])
+
+
+def _cel(value: Any, schema: dict[str, Any], at: list[str | int], out: list[str]) -> bool:
+    """The schema's `x-kubernetes-validations`, bottom up; whether this part of the object is sound.
+
+    The API server runs no CEL rule once a field is missing, mistyped or out of an enum, and would
+    report the rest only on the next try; offline, each rule runs where its part of the object is
+    sound (structurally, and no rule below it refused it), so one run reports what it can and no
+    rule speaks about a part already refused (a tag compared with a version that is not one)."""
+    sound = True
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _cel(item, schema.get("items", {}), [*at, i], out)
+            sound = _cel(item, schema.get("items", {}), [*at, i], out) and sound
     elif isinstance(value, dict):
         for key, sub in value.items():
             if key in schema.get("properties", {}):
-                _cel(sub, schema["properties"][key], [*at, key], out)
+                sound = _cel(sub, schema["properties"][key], [*at, key], out) and sound
+    structural: list[str] = []
+    _structural(value, schema, at, structural)
+    if not sound or structural:
+        return False
     for rule in schema.get("x-kubernetes-validations", []):
-        check = CEL_CHECKS.get(rule["message"])
+        check = CEL_CHECKS.get(_rule_key(rule))
         if check is None:
-            raise AssertionError(f"no offline check for the CEL rule {rule['message']!r}")
-        if not check(value):
-            where = _path(at) + rule.get("fieldPath", "")
-            out.append(f"{where}: Invalid value: \"object\": {rule['message']}")
+            raise AssertionError(f"no offline check for the CEL rule {_rule_key(rule)!r}")
+        if not check.holds(value):
+            message = check.says(value) if check.says else rule["message"]
+            # The API server names the type of the value the rule is on, even with a fieldPath.
+            out.append(f"{_path(at)}{rule.get('fieldPath', '')}: Invalid value: \"{schema.get('type', 'object')}\": {message}")
+            sound = False
+    return sound
 
 
 def cel_messages(schema: dict[str, Any]) -> Iterator[str]:
-    """Every CEL rule message in a schema (for the test that each has an offline check)."""
+    """Every CEL rule of a schema by its message, or its messageExpression (for the test that each
+    has an offline check)."""
     for rule in schema.get("x-kubernetes-validations", []):
-        yield rule["message"]
+        yield _rule_key(rule)
     for sub in schema.get("properties", {}).values():
         yield from cel_messages(sub)
     if isinstance(schema.get("items"), dict):
@@ -337,8 +456,6 @@ def validate_body(body: Any) -> list[str]:
     structural: list[str] = []
     _structural(body["spec"], schema, ["spec"], structural)
     problems += structural
-    if structural:
-        return problems  # CEL runs only on a structurally valid object, as at the API server
     _cel(body["spec"], schema, ["spec"], problems)
     if not problems:
         try:

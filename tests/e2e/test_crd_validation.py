@@ -189,6 +189,27 @@ def test_models_refuse_the_same_with_the_same_words(
         assert hint in message, f"{case}: {hint!r} not in {message!r}"
 
 
+REFUSED = [(c[0], c[1]) for c in [*BAD_INPUTS, *HINTED]]
+
+
+@pytest.mark.parametrize(("case", "mutate"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_offline_validate_says_what_the_api_server_says(
+    kubectl: Kubectl, namespace: str, case: str, mutate: Callable[[dict[str, Any]], None],
+) -> None:
+    """`release-controller validate` (controller.manifests) gives the API server's own lines: the
+    same field path, value type and message, messageExpression rules included."""
+    from controller.manifests import validate_body
+
+    body = copy.deepcopy(EXAMPLE)
+    mutate(body)
+    proc = _apply(kubectl, namespace, body)
+    assert proc.returncode != 0, f"{case} was accepted"
+    offline = validate_body({**body, "metadata": {"name": "pratiko", "namespace": namespace}})
+    assert offline, f"{case}: accepted offline"
+    for line in offline:
+        assert line in proc.stderr, f"{case}: {line!r} not in {proc.stderr!r}"
+
+
 ACCEPTED = [
     ("partial-requires-backend", _set("spec.frontend.requiresBackend", ">=1.4,<2")),
     ("image-by-digest", _set("spec.backend.image", f"{_IMAGE}@sha256:{'a' * 64}")),

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from controller.cli import app
 from controller.manifests import CEL_CHECKS, ManifestError, cel_messages, set_version, spec_schema, validate_text
-from tests.e2e.test_crd_validation import BAD_INPUTS, EXAMPLE
+from tests.e2e.test_crd_validation import ACCEPTED, BAD_INPUTS, EXAMPLE, HINTED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +39,24 @@ def test_validate_refuses_what_the_api_server_refuses_naming_the_field(
     assert problems, f"{case} was accepted"
     for fragment in expected:
         assert any(fragment in p for p in problems), f"{case}: {fragment!r} not in {problems!r}"
+
+
+@pytest.mark.parametrize(("case", "mutate", "field", "hints"), HINTED, ids=[c[0] for c in HINTED])
+def test_validate_refuses_with_the_field_and_what_to_write(
+    case: str, mutate: Callable[[dict[str, Any]], None], field: str, hints: list[str]
+) -> None:
+    body = copy.deepcopy(EXAMPLE)
+    mutate(body)
+    problems = validate_text(_text(body))
+    assert any(p.startswith(field + ":") and all(h in p for h in hints) for p in problems), f"{case}: {problems!r}"
+    assert not any("should match" in p for p in problems), f"{case}: refused with a regular expression: {problems!r}"
+
+
+@pytest.mark.parametrize(("case", "mutate"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_validate_accepts_the_near_misses(case: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    body = copy.deepcopy(EXAMPLE)
+    mutate(body)
+    assert validate_text(_text(body)) == []
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "manifests/examples").glob("*.yaml")), ids=lambda p: p.name)
@@ -148,5 +166,7 @@ def test_set_version_finds_the_release_by_name_among_several() -> None:
     text = MANIFEST + "---\n" + other
     with pytest.raises(ManifestError, match="2 Releases match"):
         set_version(text, backend="1.5.0")
-    out = set_version(text, backend="1.5.0", name="other", namespace="production")
-    assert out == MANIFEST + "---\n" + other.replace("'1.4.0'", "'1.5.0'")
+    # The image's tag is backend.version (a CEL rule), so the image moves with it, as CI sets both.
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:1.5.0"
+    out = set_version(text, backend="1.5.0", image=image, name="other", namespace="production")
+    assert out == MANIFEST + "---\n" + other.replace("'1.4.0'", "'1.5.0'").replace("pratiko-backend:1.4.0", "pratiko-backend:1.5.0")
