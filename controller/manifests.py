@@ -356,6 +356,14 @@ def _deadline_positive(v: str) -> bool:
 
 
 CEL_CHECKS: dict[str, CelCheck] = {
+    # spec.notifications, spec.hooks
+    "a notification has exactly one of webhook or eventBridge":
+        CelCheck(lambda v: ("webhook" in v) != ("eventBridge" in v)),
+    "only prePromotion hooks are supported by this controller version":
+        CelCheck(lambda v: not any(k in v for k in ("preRollout", "postPromotion", "onRollback"))),
+    "only webhook hooks are supported by this controller version (ecsTask is not yet)":
+        CelCheck(lambda v: "webhook" in v),
+    "a webhook hook has exactly one of url or urlSecretRef": CelCheck(lambda v: ("url" in v) != ("urlSecretRef" in v)),
     "a canary step is exactly one of setWeight or pause": CelCheck(lambda v: ("setWeight" in v) != ("pause" in v)),
     "canary weights must not decrease from one setWeight step to the next": CelCheck(_steps_sorted),
     "a frontend canary weight is at most 15 (CloudFront continuous deployment)":
