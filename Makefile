@@ -26,6 +26,7 @@ deps:
 # ~/.cache/release-controller.
 binaries: $(STAMP)
 	$(PY) -m controller.testing.binaries
+	$(PY) -m controller.testing.flux
 
 # checkov in a venv of its own (its pins clash with ours), built once per pinned set.
 checkov: $(STAMP)
