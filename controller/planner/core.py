@@ -44,8 +44,10 @@ from controller.api.release import DriftAction
 from controller.planner import drift as drift_rules
 from controller.planner.actions import (
     Action,
+    DeleteTaskSet,
     DisableStaging,
     PromoteStaging,
+    ScaleTaskSet,
     SetStagingWeight,
     UpdateServiceImage,
     external_id_for,
@@ -93,6 +95,21 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, c
     return _Pass(spec, status, observation, ctx).run()
 
 
+def _after_deletes(actions: list[Action]) -> tuple[Action, ...]:
+    """The actions without any that name a task set deleted earlier in the same pass: two steps of
+    one pass (leftovers first, keep-warm after) may both drain and delete the same task set, and
+    ECS refuses to scale one that is gone, which would stop the rest of the pass."""
+    out: list[Action] = []
+    deleted: set[str] = set()
+    for a in actions:
+        if isinstance(a, (ScaleTaskSet, DeleteTaskSet)) and a.task_set_id in deleted:
+            continue
+        if isinstance(a, DeleteTaskSet):
+            deleted.add(a.task_set_id)
+        out.append(a)
+    return tuple(out)
+
+
 class _Pass:
     """The working state of one `decide` call. Mutable inside, frozen in and out."""
 
@@ -138,7 +155,7 @@ class _Pass:
         if requeue is not None and self.actions:
             requeue = min(requeue, AFTER_ACTIONS)
         return Decision(
-            actions=tuple(self.actions), status=self.st, events=tuple(self.events), requeue_after=requeue,
+            actions=_after_deletes(self.actions), status=self.st, events=tuple(self.events), requeue_after=requeue,
             drift=self.drifted,
         )
 
@@ -260,11 +277,7 @@ class _Pass:
         """First sight of a service that already runs the spec: record it as stable, touch nothing."""
         service = self.obs.service
         assert service is not None
-        tg: str | None = None
-        traffic = self.spec.backend.traffic
-        if service.primary is not None and traffic is not None:
-            if service.primary.target_group_arn in (traffic.stable_target_group_arn, traffic.canary_target_group_arn):
-                tg = service.primary.target_group_arn
+        tg = self.primary_group()
         self.update(
             revision=1,
             target_hash=self.hash,
@@ -286,6 +299,14 @@ class _Pass:
         )
         self.begin_frontend_target()
         self.event("Adopted", f"backend {self.spec.backend.version} ({self.spec.backend.image}) is already running")
+
+    def primary_group(self) -> str | None:
+        """The spec's target group the primary task set serves from, if it is one of the two."""
+        service, traffic = self.obs.service, self.spec.backend.traffic
+        if service is None or service.primary is None or traffic is None:
+            return None
+        tg = service.primary.target_group_arn
+        return tg if tg in (traffic.stable_target_group_arn, traffic.canary_target_group_arn) else None
 
     def refusal(self, backend_change: bool) -> tuple[ConditionType, str, str] | None:
         """Why this spec cannot be rolled out here at all: (condition, reason, message)."""
@@ -323,7 +344,10 @@ class _Pass:
         """Begin the rollout to this spec. False when refused (nothing changed but conditions)."""
         service = self.obs.service
         assert service is not None
-        backend_change = not self.runs_spec_backend()
+        # Back to the stable version in the middle of a rollout (the canary may already be primary):
+        # not a new backend but the way home; the canary becomes a leftover and goes.
+        home = self.st.backend.canary_image is not None and self.spec.backend.image == self.st.backend.stable_image
+        backend_change = not home and not self.runs_spec_backend()
         refused = self.refusal(backend_change)
         if refused is not None:
             type_, reason, message = refused
@@ -350,6 +374,8 @@ class _Pass:
             self.backend(
                 stable_image=service.image if self.ecs_controller else (service.primary.image if service.primary else None),
                 stable_version=self.st.backend.stable_version or self.obs.backend_version_serving,
+                # and the group it serves from (a lost status must not swap the groups' roles)
+                stable_target_group_arn=self.st.backend.stable_target_group_arn or self.primary_group(),
             )
         plan = plan_for(strategy, self.spec)
         steps = 1 if self.ecs_controller and backend_change else (len(plan.steps) if backend_change else 0)
@@ -370,8 +396,9 @@ class _Pass:
             rollback_flags=rollback_flags,
             message=f"rolling out backend {self.spec.backend.version} with {strategy.value}{note}",
         )
-        if backend_change:
+        if backend_change or home:
             self.update(promoted_at=None)
+        if backend_change:
             self.backend(
                 canary_version=self.spec.backend.version,
                 canary_image=self.spec.backend.image,
@@ -380,6 +407,11 @@ class _Pass:
         else:
             # Same image (flags, frontend or a version label changed): no task set moves.
             self.backend(canary_version=None, canary_image=None, canary_weight=0, stable_version=self.spec.backend.version)
+            if not home:
+                # What serves is the spec's image (the status may be older than the world, after a
+                # restart): it is the stable one, in the group it serves from.
+                self.backend(stable_image=self.spec.backend.image,
+                             stable_target_group_arn=self.primary_group() or self.st.backend.stable_target_group_arn)
         self.begin_frontend_target()
         self.cond(ConditionType.PROGRESSING, "True", "RolloutStarted", self.st.message)
         self.event("RolloutStarted", f"revision {self.st.revision}: {self.st.message}")
@@ -446,6 +478,10 @@ class _Pass:
     def waiting_on_aws(self, what: str, poll: float = POLL, deadline: bool = True) -> None:
         """A step has not landed yet: poll, or fail once the progress deadline has passed."""
         if deadline and self.deadline_passed():
+            # The rollback replaces what this pass asked for so far: those actions move toward the
+            # step (a weight onto the canary) and the rollback, decided from the observation, would not
+            # undo them.
+            self.actions.clear()
             message = (
                 f"{what}: no progress for {format_duration(self.spec.progress_deadline)} (progressDeadline)"
             )
@@ -462,7 +498,18 @@ class _Pass:
         self.backend(canary_weight=f.canary_weight)
         # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
         if (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0:
+            # All traffic goes back to the stable task set only once it is at full scale and steady
+            # (a superseded Rolling step may have shrunk it), as in a rollback.
+            restore, ready = f.stable_ready()
+            if not ready:
+                self.actions += restore
+                self.waiting_on_aws("restoring the stable task set before taking traffic off the old canary")
+                return False
             self.actions += f.set_weights(0)
+        if f.stable is not None and any(ts.status == "PRIMARY" for ts in f.others):
+            # A leftover may be primary (a superseded promotion): the stable one is primary again
+            # before it goes, or the service is left with no primary task set.
+            self.actions.append(f.make_primary(f.stable))
         for ts in f.others:
             self.actions += f.delete(ts, drain=True)
         index = self.st.current_step

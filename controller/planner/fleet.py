@@ -109,17 +109,29 @@ class Fleet:
                     scale_percent=step.canary_scale,
                 )
             ]
-        if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:
+        if self.canary.scale_percent + SCALE_TOLERANCE < step.canary_scale:
             return [self.scale(self.canary, step.canary_scale)]
+        # The stable task set must hold the rest of the traffic: a step that leaves its scale alone
+        # still needs it large enough (a superseded Rolling step may have shrunk it).
+        stable_scale = step.stable_scale
+        if stable_scale is None and self.stable is not None and (
+            self.stable.scale_percent + SCALE_TOLERANCE < 100 - step.canary_weight
+        ):
+            stable_scale = 100.0
+        if self.stable is not None and stable_scale is not None and (
+            self.stable.scale_percent + SCALE_TOLERANCE < stable_scale
+        ):
+            return [self.scale(self.stable, stable_scale)]
         if self.canary.stability != STEADY:
             return []
+        # Traffic moves before capacity shrinks (actions are applied in order).
         out = self.set_weights(step.canary_weight)
-        if (
-            step.stable_scale is not None
-            and self.stable is not None
-            and abs(self.stable.scale_percent - step.stable_scale) > SCALE_TOLERANCE
+        if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:
+            out.append(self.scale(self.canary, step.canary_scale))
+        if self.stable is not None and stable_scale is not None and (
+            abs(self.stable.scale_percent - stable_scale) > SCALE_TOLERANCE
         ):
-            out.append(self.scale(self.stable, step.stable_scale))
+            out.append(self.scale(self.stable, stable_scale))
         return out
 
     def at(self, step: SetStep) -> bool:
@@ -138,6 +150,15 @@ class Fleet:
         if self.canary.status != "PRIMARY":
             out.append(self.make_primary(self.canary))
         return out
+
+    def stable_ready(self) -> tuple[list[Action], bool]:
+        """Whether the stable task set can take all traffic (at full scale and steady); if not, the
+        action toward it. No stable task set: nothing to wait for."""
+        if self.stable is None:
+            return [], True
+        if abs(self.stable.scale_percent - 100.0) > SCALE_TOLERANCE:
+            return [self.scale(self.stable, 100.0)], False
+        return [], self.stable.stability == STEADY
 
     def back_to_stable(self) -> tuple[list[Action], bool]:
         """Rollback actions: stable at full scale and primary, all traffic on it, canary drained
@@ -197,6 +218,12 @@ def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace:
         stable = service.primary
     if stable is not None and canary is not None and stable.id == canary.id:
         stable = None
+    if stable is not None and stable.target_group_arn in (stable_tg, canary_tg) and stable.target_group_arn != stable_tg:
+        # The status's stable group is older than the world (a restart from an older status): the
+        # groups' roles follow the stable task set, wherever it serves from (else the canary's).
+        stable_tg, canary_tg = canary_tg, stable_tg
+    elif stable is None and canary is not None and canary_tg is not None and canary.target_group_arn == stable_tg:
+        stable_tg, canary_tg = canary_tg, stable_tg  # the same, by the canary's group
     keep = {ts.id for ts in (stable, canary) if ts is not None}
     others = tuple(ts for ts in (service.task_sets if service else ()) if ts.id not in keep)
     return Fleet(
