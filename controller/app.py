@@ -50,7 +50,7 @@ class ProviderMeasurer:
     providers: Mapping[str, Provider]
 
     def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]:
-        since = status.step_started_at or status.rollout_started_at or now
+        since = status.step_since or status.rollout_started_at or now
         window = min(max(now - since, dt.timedelta(seconds=30)), ANALYSIS_WINDOW_CAP)
         version = status.backend.canary_version or spec.backend.version
         stable = status.backend.stable_version if status.backend.stable_version != version else None

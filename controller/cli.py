@@ -7,7 +7,6 @@ GitOps revert would.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +61,9 @@ def run(
     """Run the operator against the current kubeconfig (or in-cluster config)."""
     if not namespace and not all_namespaces:
         raise typer.BadParameter("give --namespace (repeatable) or --all-namespaces")
+    from controller.preflight import check_all
+
+    check_all(liveness_port or None, metrics_port or None)  # a taken port, no cluster, no AWS: one line
     from controller.operator.main import run_operator
     from controller.settings import OperatorSettings
 
@@ -94,9 +96,10 @@ def crds() -> None:
 
 
 def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None) -> None:
+    from controller.cli_verbs import request
+
     ns = _namespace(namespace, kubeconfig)
-    token = _api(kubeconfig).request(ns, name, kind)
-    console.print(f"[bold]{kind}[/bold] requested for release {ns}/{name} ({token})")
+    print(request(_api(kubeconfig), kind, ns, name))
 
 
 @app.command()
@@ -118,6 +121,37 @@ def retry(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt =
 
 
 @app.command()
+def pause(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Hold the rollout at its current step, timers included (sets spec.paused)."""
+    ns = _namespace(namespace, kubeconfig)
+    _api(kubeconfig).patch_spec(ns, name, {"paused": True})
+    console.print(f"release {ns}/{name} paused")
+
+
+@app.command()
+def resume(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+    """Go on with a paused rollout from where it stopped (clears spec.paused)."""
+    ns = _namespace(namespace, kubeconfig)
+    _api(kubeconfig).patch_spec(ns, name, {"paused": False})
+    console.print(f"release {ns}/{name} resumed")
+
+
+@app.command("list")
+def list_releases(
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
+) -> None:
+    """List Releases: name, phase, backend and frontend versions, canary weight, step, age."""
+    import datetime as dt
+
+    from controller.cli_gitops import format_columns, list_rows
+
+    items = _api(kubeconfig).list_all(None if all_namespaces else _namespace(namespace, kubeconfig))
+    sys.stdout.write(format_columns(list_rows(items, all_namespaces, dt.datetime.now(dt.timezone.utc))))
+
+
+@app.command()
 def undo(
     name: str,
     namespace: NamespaceOpt = None,
@@ -127,9 +161,16 @@ def undo(
     """Set the spec back to a previous successful revision from status.history."""
     from controller.api.release import Release
 
+    from controller.cli_gitops import gitops_owner, undo_warning
+    from controller.cli_verbs import get_release
+
     ns = _namespace(namespace, kubeconfig)
     api = _api(kubeconfig)
-    release = Release.model_validate(api.get(ns, name))
+    raw = get_release(api, ns, name)
+    owner = gitops_owner(raw)
+    if owner:
+        Console(stderr=True).print(undo_warning(owner), style="yellow", highlight=False, soft_wrap=True)
+    release = Release.model_validate(raw)
     current = release.spec.backend.version, release.spec.frontend.version if release.spec.frontend else None
     candidates = [h for h in reversed(release.status.history) if h.result == "Succeeded"]
     if to_revision is not None:
@@ -137,7 +178,7 @@ def undo(
     else:
         candidates = [h for h in candidates if (h.backend_version, h.frontend_version) != current]
     if not candidates:
-        console.print("[red]no previous successful revision to go back to[/red]")
+        print(f"error: nothing to undo: {name} has no previous successful revision to go back to", file=sys.stderr)
         raise typer.Exit(1)
     target = candidates[0]
     patch: dict[str, Any] = {"backend": {"version": target.backend_version}}
@@ -155,18 +196,25 @@ def status(
     name: str,
     namespace: NamespaceOpt = None,
     kubeconfig: KubeconfigOpt = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    output: Annotated[str, typer.Option("--output", "-o", help="text, json or yaml (json and yaml: the status)")] = "text",
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw until the rollout ends; exit 0 when the "
+                                        "spec is live, 1 when rolled back, failed or stalled, 3 on timeout.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --watch waits at most.")] = 1800.0,
 ) -> None:
     """Show a Release: phase, steps, weights, conditions, the last analysis and the history."""
     from controller.api.release import Release
+    from controller.cli_verbs import check_output, get_release, render_object
 
+    check_output(output)
     ns = _namespace(namespace, kubeconfig)
-    raw = _api(kubeconfig).get(ns, name)
-    if output == "json":
-        sys.stdout.write(json.dumps(raw.get("status", {}), indent=2) + "\n")
-        return
-    release = Release.model_validate(raw)
-    render_status(release)
+    if watch:
+        from controller.cli_gitops import watch as watch_release
+
+        api = _api(kubeconfig)
+        get_release(api, ns, name)  # a missing Release or namespace is one line, as for every verb
+        raise typer.Exit(watch_release(lambda: api.get(ns, name), console, timeout))
+    raw = get_release(_api(kubeconfig), ns, name)
+    render_object(raw.get("status", {}), output, lambda: render_status(Release.model_validate(raw)))
 
 
 def render_status(release: Any) -> None:
@@ -185,9 +233,16 @@ def render_status(release: Any) -> None:
     versions.add_row("backend", spec.backend.version, st.backend.stable_version or "-",
                      st.backend.canary_version or "-", f"{st.backend.canary_weight}%")
     if spec.frontend:
+        # status.frontend.canaryVersion is the rollout's frontend target from its start; it serves
+        # viewers only while a frontend canary (CloudFront staging) runs, so only then is it a canary.
+        frontend_canary = st.frontend.current_step is not None or st.frontend.canary_weight > 0
         versions.add_row("frontend", spec.frontend.version, st.frontend.stable_version or "-",
-                         st.frontend.canary_version or "-", f"{st.frontend.canary_weight}%")
+                         (st.frontend.canary_version or "-") if frontend_canary else "-",
+                         f"{st.frontend.canary_weight}%")
     console.print(versions)
+    if spec.frontend and st.frontend.canary_version and not frontend_canary:
+        console.print(f"frontend {st.frontend.canary_version} is next: it follows once the backend rollout is done "
+                      "(and the backend serving satisfies requiresBackend)")
     if st.conditions:
         conds = Table("condition", "status", "reason", "message")
         for c in st.conditions:
@@ -257,6 +312,17 @@ def dev_down(directory: Annotated[Path, typer.Option("--dir", help="The director
     console.print("local environment down")
 
 
+@dev_app.command("world")
+def dev_world(
+    name: str,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the printed Release.")] = "default",
+) -> None:
+    """Seed an ECS service, ALB and CloudFront running NAME 1.0.0 in the local moto; print a Release for it."""
+    from controller.testing.first_release import seed_and_manifest
+
+    sys.stdout.write(seed_and_manifest(name, namespace))
+
+
 contract_app = typer.Typer(help="The frontend's API contract against a backend's OpenAPI document.",
                            no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
@@ -282,7 +348,10 @@ def contract_check(
 
 
 def main() -> None:
-    app()
+    from controller.cli_verbs import one_line_errors
+
+    with one_line_errors():
+        app()
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ class ReleaseApi:
                 return None
             raise
 
+    def namespace_exists(self, namespace: str) -> bool:
+        try:
+            self._core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def list_all(self, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
             found = self._custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)

@@ -32,6 +32,7 @@ from controller.api.release import (
     ReleaseSpec,
     ReleaseStatus,
 )
+from controller.api.reasons import Reason
 from controller.api.types import explain
 from controller.claims import Conflict, Holder, resources_of
 from controller.errors import EffectError, ObjectGone
@@ -39,6 +40,7 @@ from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
 from controller.planner.decision import Context, ContractCheck, Decision, Event, Requests
+from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
 
@@ -130,6 +132,23 @@ def _requests(annotations: Mapping[str, str]) -> Requests:
 
 
 @dataclass
+class Memory:
+    """What this process remembers of one Release between passes; dropped in one piece."""
+
+    failures: int = 0  # passes in a row that AWS refused (the back-off's exponent)
+    # The status this process last wrote: the watch may not have delivered it yet, and deciding
+    # from an older status would repeat a step. Read-your-writes without an extra GET.
+    written: dict[str, Any] | None = None
+    written_uid: str | None = None  # the object it was written to: a re-created Release starts afresh
+    # The inputs and the world of the last pass that found nothing to do (see `Reconciler.resync`).
+    settled: tuple[tuple[Any, ...], Observation] | None = None
+    # The parsed spec and its (uid, generation): a spec never changes without a new generation.
+    spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
+    # The (uid, generation) whose traffic was found its own before it adopted or changed anything.
+    traffic_checked: tuple[Any, int] | None = None
+
+
+@dataclass
 class Reconciler:
     observer: ObserverLike
     applier: Applier
@@ -140,29 +159,23 @@ class Reconciler:
     claims: ClaimsLike | None = None
     traffic: TrafficCheck | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
-    _failures: dict[Key, int] = field(default_factory=dict)
-    # The status this process last wrote, per Release: the watch may not have delivered it yet, and
-    # deciding from an older status would repeat a step. Read-your-writes without an extra GET.
-    _written: dict[Key, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
-    # Per Release, the inputs and the world of its last pass that found nothing to do (see resync).
-    _settled: dict[Key, tuple[tuple[Any, ...], Observation]] = field(default_factory=dict)
-    # The (uid, generation) whose traffic was found consistent before its first change.
-    _traffic_checked: dict[Key, tuple[Any, int]] = field(default_factory=dict)
-    # The parsed spec per (uid, generation): a spec never changes without a new generation.
-    _specs: dict[Key, tuple[tuple[Any, Any], ReleaseSpec]] = field(default_factory=dict)
+    _memory: dict[Key, Memory] = field(default_factory=dict)
+
+    def _mem(self, key: Key) -> Memory:
+        return self._memory.setdefault(key, Memory())
 
     def forget(self, key: Key) -> None:
         """Drop what this process remembers of a Release (a new worker starts from the API's view)."""
-        self._failures.pop(key, None)
-        self._written.pop(key, None)
-        self._settled.pop(key, None)
-        self._specs.pop(key, None)
-        self._traffic_checked.pop(key, None)
+        self._memory.pop(key, None)
         self.observer.forget(key)
 
+    def release(self, key: Key) -> None:
+        """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
+        self.forget(key)
+        metrics.forget(*key)
+
     def released(self, namespace: str, name: str, uid: str | None) -> list[str]:
-        """The Release is gone: forget it and free what it claimed, for another Release to take."""
-        self.forget((namespace, name))
+        """The Release is gone: free what it claimed, for another Release to take; returns those."""
         if self.claims is None or not uid:
             return []
         return self.claims.release(Holder(namespace, name, uid))
@@ -188,7 +201,7 @@ class Reconciler:
             return True
         token = f"deleted:{meta.get('uid')}"
         if status.acknowledged.abort != token:
-            self.sink.event(ObjectRef(key[0], key[1], meta.get("uid")), "Deleting",
+            self.sink.event(ObjectRef(key[0], key[1], meta.get("uid")), Reason.DELETING,
                             "Release deleted mid-rollout: all traffic goes back on the stable version and the "
                             "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
                             "leave AWS as it is)", "Warning")
@@ -218,7 +231,7 @@ class Reconciler:
         seen = self.observer.observe_many(specs)
         bodies = dict(items)
         for key, _ in specs:
-            settled = self._settled.get(key)
+            settled = self._mem(key).settled
             if settled is not None and settled == (self._inputs(key, bodies[key]), seen.get(key)):
                 self.observer.forget(key)
                 metrics.RECONCILE_TOTAL.labels("unchanged").inc()
@@ -230,14 +243,14 @@ class Reconciler:
         """The spec of `obj`, parsed once per generation; None when it does not validate."""
         meta = obj.get("metadata", {})
         version = (meta.get("uid"), meta.get("generation"))
-        cached = self._specs.get(key)
+        cached = self._mem(key).spec
         if cached is not None and cached[0] == version:
             return cached[1]
         try:
             spec = ReleaseSpec.model_validate(obj.get("spec") or {})
         except ValidationError:
             return None
-        self._specs[key] = (version, spec)
+        self._mem(key).spec = (version, spec)
         return spec
 
     def _inputs(self, key: Key, obj: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -253,9 +266,9 @@ class Reconciler:
     def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """The status to decide from: what this process last wrote to this very object (same uid;
         a Release deleted and created again under its name starts afresh), else the API server's."""
-        uid, written = self._written.get(key, (None, None))
-        if written and uid == obj.get("metadata", {}).get("uid"):
-            return written
+        mem = self._memory.get(key)
+        if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
+            return mem.written
         return obj.get("status") or {}
 
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
@@ -281,7 +294,7 @@ class Reconciler:
         ref = ObjectRef(namespace, name, meta.get("uid"))
         generation = int(meta.get("generation", 1))
         now = self.clock()
-        self._settled.pop(key, None)
+        self._mem(key).settled = None
         inputs = self._inputs(key, obj)
         raw_status = self._raw_status(key, obj)
         try:
@@ -300,10 +313,11 @@ class Reconciler:
                     "phase": Phase.FAILED,
                     "observed_generation": generation,
                     "message": message,
-                    "conditions": set_condition(status.conditions, ConditionType.READY, "False", "InvalidSpec", message, now),
+                    "conditions": set_condition(
+                        status.conditions, ConditionType.READY, "False", Reason.INVALID_SPEC, message, now),
                 }
             )
-            wrote = self._write(ref, raw_status, new, [Event("InvalidSpec", message, "Warning")])
+            wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
             return Outcome(None, new.phase, wrote, 0)
 
         if self.claims is not None and ref.uid:
@@ -311,7 +325,7 @@ class Reconciler:
             if conflict is not None:
                 # Another Release owns what this one points at: change nothing, say who, look again
                 # now and then (its owner's deletion frees the claim).
-                outcome = self._blocked(ref, raw_status, status, generation, "Conflict", conflict.message, now, spec)
+                outcome = self._blocked(ref, raw_status, status, generation, Reason.CONFLICT, conflict.message, now, spec)
                 return replace(outcome, requeue_after=CONFLICT_RECHECK)
 
         observation = self.observer.observe(key, spec, fresh)
@@ -319,28 +333,19 @@ class Reconciler:
         if blocking:
             return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
 
-        if self.traffic is not None and self._traffic_checked.get(key) != (ref.uid, generation):
+        if self.traffic is not None and self._mem(key).traffic_checked != (ref.uid, generation):
             # Once per spec generation, before it adopts or changes anything: is this traffic its own?
             try:
                 refusal = self.traffic.refusal(spec, observation)
             except EffectError as exc:
                 return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
             if refusal is not None:
-                outcome = self._blocked(ref, raw_status, status, generation, "InvalidTraffic", refusal, now, spec)
+                outcome = self._blocked(ref, raw_status, status, generation, Reason.INVALID_TRAFFIC, refusal,
+                                        now, spec)
                 return replace(outcome, requeue_after=REFUSED_RECHECK)
-            self._traffic_checked[key] = (ref.uid, generation)
+            self._mem(key).traffic_checked = (ref.uid, generation)
 
-        measurements: tuple[Measurement, ...] = ()
-        if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
-            measurements = self.measurer(spec, status, now)
-            for m in measurements:
-                metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
-
-        contract: ContractCheck | None = None
-        version = contract_target(spec, status, observation) if self.contracts is not None else None
-        if self.contracts is not None and version is not None:
-            contract = self.contracts(namespace, spec, version)
-
+        measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
                       contract)
         decision = self.planner.decide(spec, status, observation, ctx)
@@ -359,16 +364,16 @@ class Reconciler:
         except EffectError as exc:
             return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
 
-        self._failures.pop(key, None)
+        self._mem(key).failures = 0
         for resource in decision.drift:
             metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
-        if any(event.reason == "RolledBack" for event in decision.events):
-            why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), "RolledBack")
+        if decision.outcome == PassOutcome.ROLLED_BACK:
+            why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
-            self._settled[key] = (inputs, observation)
+            self._mem(key).settled = (inputs, observation)
         return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
 
     def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
@@ -387,14 +392,30 @@ class Reconciler:
             return found
         return None
 
+    def _measure(
+        self, namespace: str, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, now: dt.datetime,
+    ) -> tuple[tuple[Measurement, ...], ContractCheck | None]:
+        """The networked inputs of a pass, when due: analysis measurements and the API-contract check."""
+        measurements: tuple[Measurement, ...] = ()
+        if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
+            measurements = self.measurer(spec, status, now)
+            for m in measurements:
+                metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
+        contract: ContractCheck | None = None
+        version = contract_target(spec, status, observation) if self.contracts is not None else None
+        if self.contracts is not None and version is not None:
+            contract = self.contracts(namespace, spec, version)
+        return measurements, contract
+
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
         reason: str, message: str, now: dt.datetime, spec: ReleaseSpec | None = None,
     ) -> Outcome:
         """AWS cannot be read or changed as asked: say why, change nothing, retry with backoff."""
         key = (ref.namespace, ref.name)
-        attempts = self._failures.get(key, 0) + 1
-        self._failures[key] = attempts
+        mem = self._mem(key)
+        mem.failures += 1
+        attempts = mem.failures
         new = status.model_copy(
             update={
                 "observed_generation": generation,
@@ -416,7 +437,8 @@ class Reconciler:
         changed = wire != _comparable(raw_status)
         if changed:
             self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid)
-            self._written[(ref.namespace, ref.name)] = (ref.uid, wire)
+            mem = self._mem((ref.namespace, ref.name))
+            mem.written, mem.written_uid = wire, ref.uid
         for event in events:
             self.sink.event(ref, event.reason, event.message, event.type)
         return changed
@@ -436,7 +458,7 @@ def _in_flight(status: ReleaseStatus) -> bool:
 
 def _accepted(spec: ReleaseSpec) -> Event:
     tiers = f"backend {spec.backend.version}" + (f", frontend {spec.frontend.version}" if spec.frontend else "")
-    return Event("Accepted", f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
+    return Event(Reason.ACCEPTED, f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
 
 
 def _comparable(raw_status: Mapping[str, Any]) -> dict[str, Any]:

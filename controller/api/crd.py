@@ -18,12 +18,27 @@ from controller.api.types import format_duration
 
 from controller.api.release import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, ReleaseSpec, ReleaseStatus
 
+# The fixed columns of DESIGN.md (Phase, Backend, Frontend, Weight, Age) stay; Backend and Frontend
+# are what the spec asks for, Live is the backend version that serves (status), so a rolled-back
+# Release reads Backend 2.0.0, Live 1.0.0. `-o wide` (priority 1) adds the live frontend and why
+# the Release is or is not Ready.
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-    {"name": "Backend", "type": "string", "jsonPath": ".spec.backend.version"},
-    {"name": "Frontend", "type": "string", "jsonPath": ".spec.frontend.version"},
-    {"name": "Weight", "type": "integer", "jsonPath": ".status.backend.canaryWeight"},
+    {"name": "Backend", "type": "string", "jsonPath": ".spec.backend.version",
+     "description": "The backend version the spec asks for."},
+    {"name": "Live", "type": "string", "jsonPath": ".status.backend.stableVersion",
+     "description": "The backend version serving (the stable one; a canary takes Weight percent)."},
+    {"name": "Frontend", "type": "string", "jsonPath": ".spec.frontend.version",
+     "description": "The frontend version the spec asks for."},
+    {"name": "Weight", "type": "integer", "jsonPath": ".status.backend.canaryWeight",
+     "description": "Percent of traffic on the backend canary."},
+    {"name": "Step", "type": "integer", "jsonPath": ".status.currentStep",
+     "description": "Steps of the rollout done (of status.stepCount)."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Live-Frontend", "type": "string", "jsonPath": ".status.frontend.stableVersion", "priority": 1,
+     "description": "The frontend version viewers get."},
+    {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason', "priority": 1,
+     "description": "Reason of the Ready condition."},
 ]
 
 _DROP = {"title", "$defs"}

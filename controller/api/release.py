@@ -8,12 +8,35 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+import json
+import re
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from controller.api.types import RANGE_PATTERN, Duration, SemVer
+from controller.api.reasons import CONDITION_REASONS_DOC
+from controller.api.types import (
+    DURATION_HINT,
+    DURATION_PATTERN,
+    Duration,
+    SemVer,
+    VersionRange,
+    format_duration,
+    parse_duration,
+)
 
 GROUP = "delivery.pratiko.ai"
 VERSION = "v1alpha1"
@@ -81,11 +104,79 @@ class Traffic(Model):
     canary_target_group_arn: str = Field(min_length=1, max_length=2048, description='The "green" target group.')
 
 
+# An image reference ends in a tag (after the last ':', with no '/' after it) or a digest.
+_IMAGE_TAG = r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+_IMAGE_DIGEST = r"@sha256:[a-f0-9]{64}$"
+IMAGE_TAG_HINT = ("has no tag or digest: write the version as its tag (repo:1.4.0) "
+                  "or pin a digest (repo@sha256:...)")
+IMAGE_LATEST_HINT = ("write the version as the tag (repo:1.4.0), not :latest: "
+                     ":latest changes under a running release, and a rollback cannot find the old image by it")
+
+
+def image_tag_mismatch(image: str, version: str) -> str:
+    """The refusal of an image whose tag is not backend.version; the CEL rule builds the same text."""
+    tag = image[image.rindex(":") + 1:]
+    return (f"image tag {tag} is not backend.version {version}: write the image as ...:{version}, "
+            "or set backend.imageTagIsVersion: false if this tag does not name the version")
+
+
+def _check_image(value: str) -> str:
+    if value.endswith(":latest"):
+        raise ValueError(IMAGE_LATEST_HINT)
+    if not (re.search(_IMAGE_DIGEST, value) or re.search(_IMAGE_TAG, value)):
+        raise ValueError(f"'{value}' {IMAGE_TAG_HINT}")
+    return value
+
+
 class Backend(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # A version with a leading v has its own hint (on backend.version); one message is enough.
+                    "rule": "(has(self.imageTagIsVersion) && !self.imageTagIsVersion) || self.image.contains('@')"
+                            " || self.version.startsWith('v') || self.version.startsWith('V')"
+                            f" || !self.image.matches(r'{_IMAGE_TAG}') || self.image.endsWith(':' + self.version)",
+                    "messageExpression": "'image tag ' + self.image.substring(self.image.lastIndexOf(':') + 1)"
+                                         " + ' is not backend.version ' + self.version + ': write the image as ...:'"
+                                         " + self.version + ', or set backend.imageTagIsVersion: false if this tag"
+                                         " does not name the version'",
+                    "fieldPath": ".image",
+                }
+            ]
+        }
+    )
+
     version: SemVer
-    image: str = Field(min_length=1, max_length=1024)
+    image: str = Field(
+        min_length=1, max_length=1024,
+        json_schema_extra={"x-kubernetes-validations": [
+            cel("!self.endsWith(':latest')", IMAGE_LATEST_HINT),
+            {"rule": f"self.endsWith(':latest') || self.matches(r'{_IMAGE_DIGEST}') || self.matches(r'{_IMAGE_TAG}')",
+             "messageExpression": f"\"'\" + self + \"' {IMAGE_TAG_HINT}\""},
+        ]},
+    )
+    image_tag_is_version: bool = Field(
+        default=True,
+        description="The image tag is backend.version, and the API server checks that they agree. Set false "
+        "for an image tagged otherwise (a commit hash, a build number): the tags are then not compared. The "
+        "version the status reports as serving is read from the running image's tag, so frontend.requiresBackend "
+        "cannot be judged then and is refused with it.",
+    )
     ecs: EcsTarget
     traffic: Traffic | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str) -> str:
+        return _check_image(value)
+
+    @model_validator(mode="after")
+    def _tag_is_version(self) -> Backend:
+        if (self.image_tag_is_version and "@" not in self.image and re.search(_IMAGE_TAG, self.image)
+                and not self.image.endswith(f":{self.version}")):
+            raise ValueError(image_tag_mismatch(self.image, self.version))
+        return self
 
 
 class Pause(Model):
@@ -110,10 +201,29 @@ class CanaryStep(Model):
     pause: Pause | None = None
 
 
-def _steps_never_decrease(max_weight: int) -> dict[str, Any]:
+CANARY_EMPTY_HINT = ("is empty: write at least one step, e.g. [{setWeight: 20}, {pause: {duration: 1m}}], "
+                     "or leave steps out for the default plan (10%, pause 30s, 50%, pause 30s)")
+FRONTEND_CANARY_EMPTY_HINT = ("is empty: write at least one step, e.g. [{setWeight: 5}, {pause: {duration: 5m}}], "
+                              "or leave frontend.canary out for an atomic switch")
+ROLLING_EMPTY_HINT = "is empty: write at least one percentage, e.g. [50, 100], or leave steps out for [25, 50, 75, 100]"
+
+
+def _not_empty(hint: str) -> Any:
+    """A field validator refusing an explicit empty list with `hint` (the CEL rule's message)."""
+
+    def check(value: list[Any]) -> list[Any]:
+        if not value:
+            raise ValueError(f"steps {hint}")
+        return value
+
+    return check
+
+
+def _steps_never_decrease(max_weight: int, empty_hint: str) -> dict[str, Any]:
     return {
         "maxItems": 50,
         "x-kubernetes-validations": [
+            cel("self.size() > 0", f"steps {empty_hint}"),
             cel(
                 "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
                 "canary weights must not decrease from one setWeight step to the next",
@@ -129,7 +239,10 @@ def _steps_never_decrease(max_weight: int) -> dict[str, Any]:
 
 
 class CanaryStrategy(Model):
-    steps: list[CanaryStep] = Field(default_factory=list, json_schema_extra=_steps_never_decrease(100))
+    steps: list[CanaryStep] = Field(default_factory=list,
+                                    json_schema_extra=_steps_never_decrease(100, CANARY_EMPTY_HINT))
+
+    _steps_given = field_validator("steps")(_not_empty(CANARY_EMPTY_HINT))
 
 
 class BlueGreenStrategy(Model):
@@ -144,9 +257,12 @@ class RollingStrategy(Model):
         json_schema_extra={
             "maxItems": 20,
             "items": {"type": "integer", "minimum": 1, "maximum": 100},
-            "x-kubernetes-validations": [cel("self.isSorted()", "rolling steps must not decrease")],
+            "x-kubernetes-validations": [cel("self.size() > 0", f"steps {ROLLING_EMPTY_HINT}"),
+                                         cel("self.isSorted()", "rolling steps must not decrease")],
         },
     )
+
+    _steps_given = field_validator("steps")(_not_empty(ROLLING_EMPTY_HINT))
     interval: Duration = Field(default=timedelta(seconds=10), description="Health check wait between steps.")
 
 
@@ -180,7 +296,10 @@ class CloudFrontTarget(Model):
 
 
 class FrontendCanary(Model):
-    steps: list[CanaryStep] = Field(default_factory=list, json_schema_extra=_steps_never_decrease(15))
+    steps: list[CanaryStep] = Field(default_factory=list,
+                                    json_schema_extra=_steps_never_decrease(15, FRONTEND_CANARY_EMPTY_HINT))
+
+    _steps_given = field_validator("steps")(_not_empty(FRONTEND_CANARY_EMPTY_HINT))
 
 
 class ApiOperation(Model):
@@ -199,7 +318,7 @@ class ApiContract(Model):
 class Frontend(Model):
     version: SemVer
     cloudfront: CloudFrontTarget
-    requires_backend: str | None = Field(default=None, pattern=RANGE_PATTERN, max_length=256)
+    requires_backend: VersionRange | None = None
     canary: FrontendCanary | None = None
     api_contract: ApiContract | None = None
 
@@ -310,6 +429,38 @@ _FLAG_SCHEMA: dict[str, Any] = {
 }
 
 
+PROGRESS_DEADLINE_HINT = ("must be more than 0s: write how long a rollout may go without progress "
+                          "before it fails, e.g. 10m")
+# progressDeadline's own schema: no `pattern` (whose message is the expression), CEL rules instead.
+DeadlineDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "maxLength": 64, "x-kubernetes-validations": [
+        {"rule": f"self.startsWith('-') || self.matches(r'{DURATION_PATTERN}')",
+         "messageExpression": f"\"'\" + self + \"' {DURATION_HINT}\""},
+        cel(f"!self.startsWith('-') && (!self.matches(r'{DURATION_PATTERN}') || duration(self) > duration('0s'))",
+            PROGRESS_DEADLINE_HINT),
+    ]}),
+]
+REQUIRES_TAG_HINT = ("is judged on the version the running image's tag names: with backend.imageTagIsVersion: false "
+                     "there is none; tag the image with the version, or leave requiresBackend out")
+# SSM's parameter value limits; controller/aws/flags.py publishes over 4 KB in the Advanced tier.
+SSM_STANDARD_LIMIT = 4096
+SSM_ADVANCED_LIMIT = 8192
+
+
+def flags_document_size(flags: dict[str, Any]) -> int:
+    """Bytes of the flags document as controller/aws/flags.py publishes it (sorted, no spaces)."""
+    doc = {k: v if isinstance(v, bool) else v.model_dump(mode="json", by_alias=True) for k, v in flags.items()}
+    return len(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+
+
+def flags_too_large(size: int) -> str:
+    return (f"the flags document is {size} bytes, over SSM's limit of {SSM_ADVANCED_LIMIT} bytes for a parameter "
+            f"(Advanced tier; {SSM_STANDARD_LIMIT} in Standard): write fewer flags or shorter names")
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -320,7 +471,9 @@ class ReleaseSpec(Model):
                     " || has(self.backend.traffic)",
                     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)",
                     fieldPath=".backend.traffic",
-                )
+                ),
+                cel("!has(self.frontend) || !has(self.frontend.requiresBackend) || !has(self.backend.imageTagIsVersion)"
+                    " || self.backend.imageTagIsVersion", REQUIRES_TAG_HINT, fieldPath=".frontend.requiresBackend"),
             ]
         }
     )
@@ -333,7 +486,35 @@ class ReleaseSpec(Model):
     feature_flags: dict[str, FlagValue] = Field(default_factory=dict, json_schema_extra=_FLAG_SCHEMA)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     paused: bool = False
-    progress_deadline: Duration = Field(default=timedelta(minutes=10))
+    progress_deadline: DeadlineDuration = Field(default=timedelta(minutes=10))
+
+    @field_validator("progress_deadline")
+    @classmethod
+    def _deadline_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(PROGRESS_DEADLINE_HINT)
+        return value
+
+    @model_validator(mode="after")
+    def _requires_backend_needs_tag(self) -> ReleaseSpec:
+        if self.frontend is not None and self.frontend.requires_backend and not self.backend.image_tag_is_version:
+            raise ValueError(f"frontend.requiresBackend: {REQUIRES_TAG_HINT}")
+        return self
+
+    @field_validator("progress_deadline", mode="before")
+    @classmethod
+    def _deadline_not_negative(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("-"):
+            raise ValueError(PROGRESS_DEADLINE_HINT)
+        return value
+
+    @field_validator("feature_flags")
+    @classmethod
+    def _flags_fit_ssm(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = flags_document_size(value)
+        if size > SSM_ADVANCED_LIMIT:
+            raise ValueError(flags_too_large(size))
+        return value
 
 
 # --------------------------------------------------------------------------- status
@@ -384,6 +565,11 @@ class FrontendStatus(Model):
     current_step: int | None = Field(
         default=None, ge=0,
         description="Step of the frontend canary (CloudFront continuous deployment) in progress; unset when none runs.",
+    )
+    step_started_at: datetime | None = Field(
+        default=None,
+        description="When the frontend canary's current (or last) step began; its pause timer. "
+        "A status without it keeps that time in stepStartedAt.",
     )
     origin_requested: str | None = Field(
         default=None,
@@ -462,10 +648,19 @@ class ReleaseStatus(Model):
         description="The flags document live before this rollout changed the flags: a rollback publishes it first.",
         json_schema_extra={"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
     )
-    conditions: list[Condition] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    conditions: list[Condition] = Field(
+        default_factory=list, description=CONDITION_REASONS_DOC, json_schema_extra={"maxItems": 10}
+    )
     analysis: AnalysisStatus | None = None
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
+
+    @property
+    def step_since(self) -> datetime | None:
+        """When the step in progress began, whichever tier walks its steps (the later timer): the
+        start of the window an analysis measures."""
+        times = [t for t in (self.step_started_at, self.frontend.step_started_at) if t is not None]
+        return max(times) if times else None
 
 
 class Release(Model):

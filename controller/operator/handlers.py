@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from controller import metrics
+from controller.api.reasons import Reason
 from controller.api.release import GROUP, PLURAL, VERSION
 from controller.kube import ObjectRef
 from controller.operator.runtime import Runtime
@@ -88,9 +88,8 @@ def released(body: kopf.Body, memo: Any, **_: Any) -> None:
         raise kopf.TemporaryError("deleting: waiting for all traffic to be back on the stable version", delay=1)
     runtime.forget(key)
     freed = runtime.reconciler.released(key[0], key[1], body.metadata.uid)
-    metrics.forget(*key)
     runtime.reconciler.sink.event(
-        ref, "Unmanaged",
+        ref, Reason.UNMANAGED,
         "Release deleted: the controller stopped managing it; AWS serves what the Release last left live"
         + (f"; released its claim on {', '.join(freed)}" if freed else ""),
     )

@@ -61,10 +61,13 @@ class Runtime:
             self.wakeup(key).set()
 
     def forget(self, key: Key) -> None:
+        """A Release is no longer managed: everything this process keeps for it goes, in one call
+        (its worker's wake-up state here, the reconciler's memory, snapshot and metric series)."""
         self._wakeups.pop(key, None)
         self._triggers.pop(key, None)
         self._steady.pop(key, None)
         self._checked_at.pop(key, None)
+        self.reconciler.release(key)
 
     async def work(self, key: Key, body: Mapping[str, Any], stopped: Any) -> None:
         """The worker loop of one Release; returns when kopf stops the daemon."""

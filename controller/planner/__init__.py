@@ -4,6 +4,10 @@ Everything in this package is a function of its arguments. It imports no boto3, 
 kubernetes or network library and never reads the clock (an import-linter contract checks the
 imports; `ctx.now` is the only time). The reconciler observes, calls `analysis_due` and `decide`,
 applies the actions in order and writes the status once.
+
+Reading order for a newcomer: `core` (the pass as a list of phases), `phases/__init__` (the
+phases in the order a rollout meets them), `draft` (what a phase gets and returns), `standing`
+(how Ready and Progressing follow), then the phase a change is about.
 """
 
 from controller.planner.analysis import analysis_due

@@ -45,7 +45,7 @@ def analysis_due(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> boo
     >>> from controller.api.release import Analysis, Metric
     >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
     >>> spec = ReleaseSpec.model_validate({"environment": "staging", "backend": {"version": "1.0.0",
-    ...     "image": "b:1", "ecs": {"cluster": "c", "service": "s", "containerName": "api"}},
+    ...     "image": "b:1.0.0", "ecs": {"cluster": "c", "service": "s", "containerName": "api"}},
     ...     "strategy": {"type": "Rolling"}, "analysis": {"metrics": [{"name": "m", "max": 1}]}})
     >>> status = ReleaseStatus(phase="Progressing", strategy="Rolling", backend={"canaryImage": "b:2"})
     >>> analysis_due(spec, status, t)

@@ -10,6 +10,7 @@ Worked example, previewDuration 60s, scaleDownDelay 5m:
 
 from __future__ import annotations
 
+from controller.api.reasons import Reason
 from controller.api.release import BlueGreenStrategy, ReleaseSpec, StrategyType
 from controller.planner.steps import Plan, PauseStep, SetStep, pause_label
 
@@ -19,7 +20,7 @@ def plan(spec: ReleaseSpec) -> Plan:
     bg = spec.strategy.blue_green or BlueGreenStrategy()
     analysed = bool(spec.analysis.metrics)
     steps = (
-        SetStep(100.0, 100.0, 0, "Preview", kind="Preview"),
+        SetStep(100.0, 100.0, 0, "Preview", kind=Reason.PREVIEW),
         PauseStep(bg.preview_duration, analysed, pause_label(bg.preview_duration)),
     )
     return Plan(strategy=StrategyType.BLUE_GREEN, steps=steps, keep_warm=bg.scale_down_delay, analysed=analysed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from controller.api.release import Measurement, ReleaseStatus
 from controller.planner.actions import Action
@@ -62,6 +63,18 @@ class Context:
     contract: ContractCheck | None = None  # checked this pass, when `tiers.contract_target` named a version
 
 
+class Outcome(StrEnum):
+    """What a pass amounted to, for metrics and logs (read this, not an Event's reason)."""
+
+    PROGRESSED = "Progressed"  # asked AWS for something, or moved the status on
+    UNCHANGED = "Unchanged"  # nothing to do, nothing written
+    SUCCEEDED = "Succeeded"  # the rollout reached Succeeded this pass
+    ROLLED_BACK = "RolledBack"  # this pass ended the rollout by going back
+    FAILED = "Failed"  # this pass failed the rollout (the progress deadline)
+    REFUSED = "Refused"  # the spec cannot be rolled out here; nothing changes in AWS
+    WORLD_MISSING = "WorldMissing"  # the service or listener the spec names does not exist
+
+
 @dataclass(frozen=True)
 class Decision:
     actions: tuple[Action, ...]
@@ -69,3 +82,4 @@ class Decision:
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None  # seconds until the next pass is needed, None: none by time
     drift: tuple[str, ...] = ()  # resources found drifted this pass, newly (the reconciler counts them)
+    outcome: Outcome = Outcome.PROGRESSED

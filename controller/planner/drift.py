@@ -29,9 +29,10 @@ from controller.planner.actions import (
     UpdateServiceImage,
     external_id_for,
 )
-from controller.planner.fleet import SCALE_TOLERANCE, STEADY, fleet
+from controller.planner import identity
+from controller.planner.fleet import SCALE_TOLERANCE, STEADY, Fleet, fleet
 from controller.planner.tiers import origin_path, publish_flags, staging_weight, switch_origin
-from controller.planner.world import Observation, TaskSet
+from controller.planner.world import Observation, Service, TaskSet
 
 RESOURCES = ("taskset", "service", "listener", "origin", "staging", "flags")
 """The `resource` label values of `release_controller_drift_detected_total`."""
@@ -59,13 +60,6 @@ class Drift:
     @property
     def message(self) -> str:
         return "; ".join(d.message for d in self.differences)
-
-
-def _ours(service_task_sets: tuple[TaskSet, ...], namespace: str, name: str, image: str) -> TaskSet | None:
-    """The task set that runs the spec's image: ours by external id, else one made by hand with it."""
-    ext = external_id_for(namespace, name, image)
-    candidates = [t for t in service_task_sets if t.external_id == ext or (t.external_id is None and t.image == image)]
-    return next((t for t in candidates if t.status == "PRIMARY"), candidates[0] if candidates else None)
 
 
 def detect(
@@ -97,37 +91,7 @@ def detect(
             differences.append(Difference("service", f"service {service.name} runs {service.image}, spec says {image}"))
             revert.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, image))
     elif service is not None:
-        ours = _ours(service.task_sets, namespace, name, image)
-        if ours is None:
-            capacity_ready = False
-            differences.append(Difference("taskset", f"no task set runs {image}"))
-            revert.append(EnsureTaskSet(
-                cluster=ecs.cluster, service=ecs.service, external_id=external_id_for(namespace, name, image),
-                container_name=ecs.container_name, image=image, target_group_arn=f.stable_tg,
-                container_port=None, scale_percent=100.0,
-            ))
-        else:
-            if abs(ours.scale_percent - 100.0) > SCALE_TOLERANCE:
-                capacity_ready = False
-                differences.append(Difference(
-                    "taskset", f"task set {ours.id} ({image}) at {ours.scale_percent:g}% scale, want 100%"))
-                revert.append(f.scale(ours, 100.0))
-            elif ours.stability != STEADY:
-                capacity_ready = False
-            if ours.status != "PRIMARY":
-                primary = service.primary
-                now = f"{primary.id} running {primary.image}" if primary is not None else "none"
-                differences.append(Difference("taskset", f"task set {ours.id} ({image}) is not primary (primary: {now})"))
-                if capacity_ready:
-                    revert.append(f.make_primary(ours))
-        strangers = [
-            t for t in service.task_sets
-            if ours is None or t.id != ours.id
-            if t.image is None or t.image not in warm_images
-        ]
-        for t in strangers:
-            differences.append(Difference(
-                "taskset", f"unexpected task set {t.id} running {t.image or t.task_definition} at {t.scale_percent:g}%"))
+        capacity_ready, strangers = _task_sets(spec, f, service, namespace, name, warm_images, differences, revert)
     if f.listener is not None and f.stable_tg is not None and not f.weights_are(0):
         seen = ", ".join(f"{_short(tg)} {w}" for tg, w in sorted(f.listener.weights.items()))
         differences.append(Difference("listener", f"listener weights {seen}: want all on {_short(f.stable_tg)}"))
@@ -137,6 +101,59 @@ def detect(
         # Leftovers go last, once traffic is on the spec's task set: drained, then deleted.
         for t in strangers:
             revert += f.delete(t, drain=True)
+    more, undo = _frontend_and_flags(spec, obs, namespace, name)
+    return Drift(tuple(differences + more), tuple(revert + undo))
+
+
+def _task_sets(
+    spec: ReleaseSpec, f: Fleet, service: Service, namespace: str, name: str, warm_images: frozenset[str],
+    differences: list[Difference], revert: list[Action],
+) -> tuple[bool, list[TaskSet]]:
+    """Task-set drift (EXTERNAL controller): the spec's task set at 100% and primary, no strangers.
+    Appends to `differences` and `revert`; returns (capacity ready, the strangers to delete last)."""
+    image = spec.backend.image
+    ecs = spec.backend.ecs
+    capacity_ready = True
+    ours = identity.running(service.task_sets, namespace, name, image)
+    if ours is None:
+        capacity_ready = False
+        differences.append(Difference("taskset", f"no task set runs {image}"))
+        revert.append(EnsureTaskSet(
+            cluster=ecs.cluster, service=ecs.service, external_id=external_id_for(namespace, name, image),
+            container_name=ecs.container_name, image=image, target_group_arn=f.stable_tg,
+            container_port=None, scale_percent=100.0,
+        ))
+    else:
+        if abs(ours.scale_percent - 100.0) > SCALE_TOLERANCE:
+            capacity_ready = False
+            differences.append(Difference(
+                "taskset", f"task set {ours.id} ({image}) at {ours.scale_percent:g}% scale, want 100%"))
+            revert.append(f.scale(ours, 100.0))
+        elif ours.stability != STEADY:
+            capacity_ready = False
+        if ours.status != "PRIMARY":
+            primary = service.primary
+            now = f"{primary.id} running {primary.image}" if primary is not None else "none"
+            differences.append(Difference("taskset", f"task set {ours.id} ({image}) is not primary (primary: {now})"))
+            if capacity_ready:
+                revert.append(f.make_primary(ours))
+    strangers = [
+        t for t in service.task_sets
+        if ours is None or t.id != ours.id
+        if t.image is None or t.image not in warm_images
+    ]
+    for t in strangers:
+        differences.append(Difference(
+            "taskset", f"unexpected task set {t.id} running {t.image or t.task_definition} at {t.scale_percent:g}%"))
+    return capacity_ready, strangers
+
+
+def _frontend_and_flags(
+    spec: ReleaseSpec, obs: Observation, namespace: str, name: str
+) -> tuple[list[Difference], list[Action]]:
+    """The origin path, staging traffic and published flags at rest (checked after the backend)."""
+    differences: list[Difference] = []
+    revert: list[Action] = []
     fe = spec.frontend
     if fe is not None and obs.frontend is not None:
         want = origin_path(spec)
@@ -156,7 +173,7 @@ def detect(
         keys = sorted(k for k in set(live) | set(want_flags) if live.get(k) != want_flags.get(k))
         differences.append(Difference("flags", f"published flags differ from the spec in: {', '.join(keys) or '(document)'}"))
         revert.append(flags)
-    return Drift(tuple(differences), tuple(revert))
+    return differences, revert
 
 
 def _short(arn: str) -> str:

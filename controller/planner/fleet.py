@@ -21,7 +21,8 @@ from controller.planner.actions import (
     SetPrimaryTaskSet,
     external_id_for,
 )
-from controller.planner.steps import SetStep
+from controller.planner import identity
+from controller.planner.steps import PROMOTION, SetStep
 from controller.planner.world import Listener, Observation, TaskSet
 
 STEADY = "STEADY_STATE"
@@ -142,7 +143,7 @@ class Fleet:
 
     def promote(self) -> list[Action]:
         """Toward promotion: canary at 100% and all traffic, then primary. Empty when observed."""
-        out = self.converge(_FULL)
+        out = self.converge(PROMOTION)
         if self.canary is None or self.canary.stability != STEADY or any(
             not isinstance(a, SetListenerWeights) for a in out
         ):
@@ -181,39 +182,16 @@ class Fleet:
         return out, not out
 
 
-_FULL = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote")
-
-
-def _find(obs: Observation, spec: ReleaseSpec, namespace: str, name: str, image: str | None) -> TaskSet | None:
-    if image is None or obs.service is None:
-        return None
-    found = obs.service.task_set(external_id_for(namespace, name, image))
-    if found is not None:
-        return found
-    # A task set made outside the controller (adopted) has no external id: match it by image.
-    return next((t for t in obs.service.task_sets if t.external_id is None and t.image == image), None)
-
-
-def stable_target_group(spec: ReleaseSpec, status: ReleaseStatus) -> tuple[str | None, str | None]:
-    """(stable, canary) target groups: the status's stable group if it is one of the spec's two."""
-    traffic = spec.backend.traffic
-    if traffic is None:
-        return None, None
-    pair = (traffic.stable_target_group_arn, traffic.canary_target_group_arn)
-    stable = status.backend.stable_target_group_arn
-    if stable == pair[1]:
-        return pair[1], pair[0]
-    return pair
-
 
 def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace: str, name: str) -> Fleet:
     """Name the observed task sets: stable by the status's stable image (else the primary),
     canary by the spec image's external id, everything else a leftover."""
-    stable_tg, canary_tg = stable_target_group(spec, status)
+    stable_tg, canary_tg = identity.target_groups(spec, status)
     service = obs.service
     canary_image = status.backend.canary_image
-    canary = _find(obs, spec, namespace, name, canary_image)
-    stable = _find(obs, spec, namespace, name, status.backend.stable_image)
+    task_sets = service.task_sets if service is not None else ()
+    canary = identity.find(task_sets, namespace, name, canary_image)
+    stable = identity.find(task_sets, namespace, name, status.backend.stable_image)
     if stable is None and service is not None and service.primary is not None and service.primary is not canary:
         stable = service.primary
     if stable is not None and canary is not None and stable.id == canary.id:

@@ -6,7 +6,8 @@ A strategy is a `Plan`: a list of steps, then a promotion. A `SetStep` names a d
 full scale and full weight and makes it the primary task set; the previous stable task set then
 stays warm for `keep_warm` so a rollback is one weight change.
 
-This module only describes plans; `rollout.py` executes them against an observation.
+This module only describes plans; `phases.walker` walks them (`phases.backend` for task sets,
+`phases.frontend` for the CloudFront staging canary) and `fleet.Fleet.promote` converges on `PROMOTION`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from controller.api.reasons import Reason
 from controller.api.release import StrategyType
 from controller.api.types import format_duration
 
@@ -27,7 +29,7 @@ class SetStep:
     stable_scale: float | None  # None: leave the stable task set's scale as it is
     canary_weight: int
     label: str
-    kind: str = "SetWeight"  # the Event reason when the step begins
+    kind: str = Reason.SET_WEIGHT  # the Event reason when the step begins
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class PauseStep:
     duration: timedelta | None  # None: until a promote request
     analysed: bool  # when the time is up, advance only on a Passed analysis verdict
     label: str
-    kind: str = "Pause"
+    kind: str = Reason.PAUSE
 
 
 Step = SetStep | PauseStep
@@ -74,4 +76,5 @@ def pause_label(duration: timedelta | None) -> str:
     return f"Pause {format_duration(duration)}" if duration is not None else "Pause until promote"
 
 
-PROMOTION = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote", kind="Promoting")
+PROMOTION = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote", kind=Reason.PROMOTING)
+"""The state promotion converges on: the canary at full scale with all traffic (then primary)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from controller.api.reasons import Reason
 from controller.api.release import FrontendCanary, Phase, ReleaseSpec, ReleaseStatus  # noqa: F401 - the doctests use it
 from controller.api.types import satisfies
 from controller.planner.actions import PublishFlags, SetOriginPath
@@ -185,11 +186,11 @@ def frontend_canary_plan(spec: ReleaseSpec) -> tuple[Step, ...]:
     out: list[Step] = []
     for s in fe.canary.steps:
         if s.set_weight is not None:
-            out.append(SetStep(0.0, None, s.set_weight, f"frontend SetWeight {s.set_weight}", kind="FrontendSetWeight"))
+            out.append(SetStep(0.0, None, s.set_weight, f"frontend SetWeight {s.set_weight}", kind=Reason.FRONTEND_SET_WEIGHT))
         else:
             duration = s.pause.duration if s.pause is not None else None
             out.append(PauseStep(duration, analysed and duration is not None, f"frontend {pause_label(duration)}",
-                                 kind="FrontendPause"))
+                                 kind=Reason.FRONTEND_PAUSE))
     return tuple(out)
 
 

@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.testing.ports import free_port, wait_until
@@ -22,6 +23,7 @@ class MotoServer:
     log_path: Path | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. INITIAL_NO_AUTH_ACTION_COUNT=0: check credentials
 
     @property
     def endpoint(self) -> str:
@@ -35,7 +37,7 @@ class MotoServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true", **self.extra_env},
         )
 
         def ready() -> bool:

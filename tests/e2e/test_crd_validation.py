@@ -30,7 +30,7 @@ def test_valid_release_is_accepted_and_listed_with_columns(kubectl: Kubectl, nam
     assert proc.returncode == 0, proc.stderr
     table = kubectl("get", "rel", "-n", namespace).stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "PHASE", "BACKEND", "FRONTEND", "WEIGHT", "AGE"]
+    assert header == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "STEP", "AGE"]
     row = table.splitlines()[1].split()
     assert row[0] == "pratiko" and "1.4.0" in row and "2.1.0" in row
 
@@ -102,3 +102,126 @@ def test_bad_input_is_rejected_naming_the_field(
     for fragment in expected:
         assert fragment in proc.stderr, f"{case}: {fragment!r} not in {proc.stderr!r}"
     assert kubectl("get", "rel", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------- refusals with a hint
+#
+# Each input a new user gets wrong: the API server refuses it naming the field and saying what to
+# write instead, and the pydantic models (what the controller and offline validation use) refuse it
+# with the same words.
+
+_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend"
+
+HINTED = [
+    ("empty-canary-steps", _set("spec.strategy.canary.steps", []),
+     "spec.strategy.canary.steps", ["steps is empty", "write at least one step", "leave steps out"]),
+    ("empty-frontend-canary-steps", _set("spec.frontend.canary", {"steps": []}),
+     "spec.frontend.canary.steps", ["steps is empty", "leave frontend.canary out for an atomic switch"]),
+    ("empty-rolling-steps", _set("spec.strategy", {"type": "Rolling", "rolling": {"steps": []}}),
+     "spec.strategy.rolling.steps", ["steps is empty", "write at least one percentage"]),
+    ("zero-progress-deadline", _set("spec.progressDeadline", "0s"),
+     "spec.progressDeadline", ["must be more than 0s", "e.g. 10m"]),
+    ("negative-progress-deadline", _set("spec.progressDeadline", "-5m"),
+     "spec.progressDeadline", ["must be more than 0s", "e.g. 10m"]),
+    ("progress-deadline-not-a-duration", _set("spec.progressDeadline", "ten minutes"),
+     "spec.progressDeadline", ["'ten minutes' is not a duration like 30s, 5m, 1h30m or 250ms"]),
+    ("image-without-tag", _set("spec.backend.image", _IMAGE),
+     "spec.backend.image", ["has no tag or digest", "repo:1.4.0", "repo@sha256:"]),
+    ("image-registry-port-but-no-tag", _set("spec.backend.image", "registry.local:5000/pratiko-backend"),
+     "spec.backend.image", ["has no tag or digest"]),
+    ("image-latest", _set("spec.backend.image", f"{_IMAGE}:latest"),
+     "spec.backend.image", ["not :latest", "repo:1.4.0"]),
+    ("image-tag-is-not-the-version", _set("spec.backend.image", f"{_IMAGE}:1.4.O"),
+     "spec.backend.image", ["image tag 1.4.O is not backend.version 1.4.0", "...:1.4.0",
+                            "backend.imageTagIsVersion: false"]),
+    ("version-with-leading-v", _set("spec.backend.version", "v1.4.0"),
+     "spec.backend.version", ["write 1.4.0, not v1.4.0"]),
+    ("frontend-version-with-leading-v", _set("spec.frontend.version", "v2.1.0"),
+     "spec.frontend.version", ["write 2.1.0, not v2.1.0"]),
+    ("version-not-semver-hint", _set("spec.backend.version", "1.4"),
+     "spec.backend.version", ["must be a semantic version MAJOR.MINOR.PATCH, like 1.4.0"]),
+    ("v-but-not-a-version", _set("spec.frontend.version", "v2"),
+     "spec.frontend.version", ["'v2' must be a semantic version MAJOR.MINOR.PATCH, like 1.4.0"]),
+    ("requires-backend-leading-v", _set("spec.frontend.requiresBackend", ">=v1.4.0"),
+     "spec.frontend.requiresBackend", ["without a leading v", ">=1.4.0, not >=v1.4.0"]),
+    ("requires-backend-not-a-range", _set("spec.frontend.requiresBackend", "newest"),
+     "spec.frontend.requiresBackend", ["write comparisons separated by commas, like >=1.4.0,<2.0.0"]),
+    ("requires-backend-without-tag-version", lambda b: b["spec"]["backend"].update(
+        image=f"{_IMAGE}:0a1b2c3", imageTagIsVersion=False),
+     "spec.frontend.requiresBackend", ["backend.imageTagIsVersion: false", "leave requiresBackend out"]),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "field", "hints"), HINTED, ids=[c[0] for c in HINTED])
+def test_refused_with_the_field_and_what_to_write(
+    kubectl: Kubectl, namespace: str, case: str, mutate: Callable[[dict[str, Any]], None], field: str,
+    hints: list[str],
+) -> None:
+    body = copy.deepcopy(EXAMPLE)
+    mutate(body)
+    proc = _apply(kubectl, namespace, body)
+    assert proc.returncode != 0, f"{case} was accepted"
+    assert field in proc.stderr, f"{case}: {field!r} not in {proc.stderr!r}"
+    for hint in hints:
+        assert hint in proc.stderr, f"{case}: {hint!r} not in {proc.stderr!r}"
+    assert "should match" not in proc.stderr, f"{case}: refused with a regular expression: {proc.stderr}"
+    assert kubectl("get", "rel", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("case", "mutate", "field", "hints"), HINTED, ids=[c[0] for c in HINTED])
+def test_models_refuse_the_same_with_the_same_words(
+    case: str, mutate: Callable[[dict[str, Any]], None], field: str, hints: list[str]
+) -> None:
+    from pydantic import ValidationError
+
+    from controller.api.release import ReleaseSpec
+    from controller.api.types import explain
+
+    body = copy.deepcopy(EXAMPLE)
+    mutate(body)
+    with pytest.raises(ValidationError) as refused:
+        ReleaseSpec.model_validate(body["spec"])
+    message = explain(list(refused.value.errors()))
+    for hint in hints:
+        assert hint in message, f"{case}: {hint!r} not in {message!r}"
+
+
+ACCEPTED = [
+    ("partial-requires-backend", _set("spec.frontend.requiresBackend", ">=1.4,<2")),
+    ("image-by-digest", _set("spec.backend.image", f"{_IMAGE}@sha256:{'a' * 64}")),
+    ("image-tag-opt-out", lambda b: (b["spec"]["backend"].update(image=f"{_IMAGE}:0a1b2c3", imageTagIsVersion=False),
+                                     b["spec"]["frontend"].pop("requiresBackend"))),
+    ("registry-with-port", _set("spec.backend.image", "registry.local:5000/pratiko-backend:1.4.0")),
+    ("canary-without-steps-takes-the-default", _set("spec.strategy.canary", {})),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_near_misses_are_accepted(kubectl: Kubectl, namespace: str, case: str,
+                                  mutate: Callable[[dict[str, Any]], None]) -> None:
+    from controller.api.release import ReleaseSpec
+
+    body = copy.deepcopy(EXAMPLE)
+    mutate(body)
+    proc = _apply(kubectl, namespace, body)
+    assert proc.returncode == 0, f"{case}: {proc.stderr}"
+    ReleaseSpec.model_validate(body["spec"])
+
+
+def test_flags_over_ssm_limit_are_refused_by_the_controller_before_any_aws_change(
+    operator: Any, releases: Any, namespace: str, world: Any, aws: Any,
+) -> None:
+    """A flags document over SSM's 8 KB: no schema can sum it (values are untyped), so the controller
+    refuses it with Ready=False InvalidSpec, naming the field, the size and the limit; SSM is untouched."""
+    from controller.testing.releases import release_for
+    from tests.e2e.conftest import condition
+
+    flags = {f"flag_{i:03d}_{'x' * 40}": {"enabled": True, "rolloutPercent": 50} for i in range(150)}
+    releases.apply(release_for(world, name="app", namespace=namespace, version="1.0.0", featureFlags=flags))
+    status = releases.wait(namespace, "app", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec", 30,
+                           "Ready=False InvalidSpec")
+    message = condition(status, "Ready")["message"]
+    assert "spec.featureFlags" in message and "over SSM's limit of 8192 bytes" in message, message
+    assert "fewer flags or shorter names" in message
+    params = aws.ssm.get_parameters(Names=[f"/release-controller/{namespace}/app/flags"])
+    assert params["Parameters"] == []

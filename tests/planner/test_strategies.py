@@ -224,9 +224,29 @@ def test_adoption_records_the_running_version_without_actions() -> None:
 
 def test_first_pass_on_a_different_image_rolls_out() -> None:
     d = decide(make_spec("2.0.0", {"type": "Canary"}), ReleaseStatus(), world("1.0.0"), ctx())
-    assert d.status.phase == Phase.PROGRESSING and d.status.revision == 1
+    # What ran before the Release is its revision 1 (the way back); this rollout is revision 2.
+    assert d.status.phase == Phase.PROGRESSING and d.status.revision == 2
+    (before,) = d.status.history
+    assert (before.revision, before.backend_version, before.backend_image, before.result) == (
+        1, "1.0.0", image("1.0.0"), "Succeeded")
     (ensure,) = d.actions
     assert isinstance(ensure, EnsureTaskSet) and ensure.target_group_arn == GREEN and ensure.scale_percent == 10
+
+
+def test_the_first_bluegreen_rollout_keeps_the_version_that_ran_before_warm() -> None:
+    """A Release created on a running service at a new version: the old (untagged) task set is the
+    way back, kept warm for scaleDownDelay like any later rollout's, not deleted as drift."""
+    spec = make_spec("2.0.0", {"type": "BlueGreen", "blueGreen": {"previewDuration": "0s", "scaleDownDelay": "5m"}})
+    run = drive(spec, world("1.0.0"), until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    assert run.status.phase == Phase.SUCCEEDED and run.status.revision == 2
+    assert run.status.promoted_at is not None
+    images = sorted(ts.image or "" for ts in run.observation.service.task_sets)  # type: ignore[union-attr]
+    assert images == [image("1.0.0"), image("2.0.0")]
+    later = drive(spec, run.observation, run.status, now=run.now)
+    deleted_at = next(p.now for p in later.passes if any(isinstance(a, DeleteTaskSet) for a in p.decision.actions))
+    assert deleted_at >= run.status.promoted_at + timedelta(minutes=5)
+    assert not any(e.reason == "DriftDetected" for r in (run, later) for p in r.passes for e in p.decision.events)
+    assert [ts.image for ts in later.observation.service.task_sets] == [image("2.0.0")]  # type: ignore[union-attr]
 
 
 def test_empty_service_deploys_directly() -> None:

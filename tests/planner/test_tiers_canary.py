@@ -127,3 +127,14 @@ def test_without_canary_steps_the_frontend_switches_atomically() -> None:
     b = base()
     run = drive(make_spec("1.0.0", FAST, frontend=frontend("2.0.0", canary=None)), b.observation, b.status, now=b.now)
     assert [type(a) for a in run.actions] == [SetOriginPath]
+
+
+def test_a_frontend_already_served_at_first_sight_is_stable_not_a_canary() -> None:
+    """A Release created with the frontend CloudFront already serves: nothing to roll out for it,
+    so `status` must not show it as a frontend canary (the phantom canary a new user saw)."""
+    spec = make_spec("2.0.0", {"type": "Canary", "canary": {"steps": [{"setWeight": 10}, {"pause": {}}]}},
+                     frontend=frontend("2.0.0"))
+    run = drive(spec, world("1.0.0", frontend_path="/releases/2.0.0"),
+                until=lambda p: p.decision.status.phase == Phase.PAUSED)
+    assert run.status.frontend.stable_version == "2.0.0"
+    assert run.status.frontend.canary_version is None

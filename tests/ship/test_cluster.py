@@ -43,7 +43,7 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases
+from tests.e2e.helpers import Kubectl, Releases
 from tests.ship.conftest import OVERLAYS, ROOT, kustomize, one
 from tests.ship.test_iam_actions import S3_ACTIONS, actions_in_code, actions_in_policy
 

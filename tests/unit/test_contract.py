@@ -228,7 +228,7 @@ def test_cli_contract_check_from_a_release_manifest_and_a_file(served: tuple[str
     release = tmp_path / "release.yaml"
     body = {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release", "metadata": {"name": "r"},
             "spec": spec(url).to_wire()}
-    body["spec"]["backend"]["version"] = "2.1.0"
+    body["spec"]["backend"].update(version="2.1.0", image="b:2.1.0")  # the tag is the version
     release.write_text(yaml.safe_dump(body))
     runner = CliRunner()
     # No --openapi: the Release's openapiUrl at its backend version.

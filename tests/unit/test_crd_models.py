@@ -25,7 +25,10 @@ def test_crd_has_the_public_names() -> None:
     assert spec["names"]["shortNames"] == ["rel"]
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Phase", "Backend", "Frontend", "Weight", "Age"]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    fixed = ["Phase", "Backend", "Frontend", "Weight", "Age"]  # DESIGN.md: present, in this order
+    assert [c for c in columns if c in fixed] == fixed
+    assert columns == ["Phase", "Backend", "Live", "Frontend", "Weight", "Step", "Age", "Live-Frontend", "Reason"]
 
 
 def _structural_problems(node: object, path: str = "") -> list[str]:
@@ -82,7 +85,12 @@ def test_model_refuses_non_semver_version() -> None:
 @pytest.mark.parametrize(
     ("version", "requirement", "ok"),
     [("1.4.0", ">=1.4.0,<2.0.0", True), ("1.3.9", ">=1.4.0,<2.0.0", False), ("2.0.0", ">=1.4.0,<2.0.0", False),
-     ("1.10.0", ">=1.9.0", True)],
+     ("1.10.0", ">=1.9.0", True),
+     # Partial versions, as npm reads them.
+     ("1.4.0", ">=1.4", True), ("1.3.9", ">=1.4", False), ("1.4.9", "<=1.4", True), ("1.5.0", "<=1.4", False),
+     ("1.4.9", ">1.4", False), ("1.5.0", ">1.4", True), ("1.9.9", "<2", True), ("2.0.0", "<2", False),
+     ("1.4.2", "1.4", True), ("1.5.0", "==1.4", False), ("1.4.2", "!=1.4", False), ("1.5.0", "!=1.4", True),
+     ("2.3.0", ">=1.4,<3", True), ("1.2.3", "=1.2.3", True)],
 )
 def test_semver_ranges(version: str, requirement: str, ok: bool) -> None:
     assert satisfies(version, requirement) is ok

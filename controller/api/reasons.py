@@ -1,0 +1,85 @@
+"""Every reason the controller writes on a condition or an Event, named once.
+
+The planner and the reconciler use these members, never string literals, so a reason is renamed or
+documented in one place; the CRD's description of `status.conditions` lists them (see
+`CONDITION_REASONS_DOC`). A world that cannot be read or changed adds one more kind of reason: the
+AWS error's own name (`AccessDenied`, `ClusterNotFound`, ...), written on Ready by the reconciler.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # Starting, or refusing to start
+    ACCEPTED = "Accepted"
+    ADOPTED = "Adopted"
+    ROLLOUT_STARTED = "RolloutStarted"
+    SUPERSEDED = "Superseded"
+    RETRY = "Retry"
+    INVALID_SPEC = "InvalidSpec"
+    SERVICE_NOT_FOUND = "ServiceNotFound"
+    LISTENER_NOT_FOUND = "ListenerNotFound"
+    DEPLOYMENT_CONTROLLER_NOT_SUPPORTED = "DeploymentControllerNotSupported"
+    DEPLOYMENT_CONTROLLER_NOT_EXTERNAL = "DeploymentControllerNotExternal"
+    NO_TRAFFIC_ROUTING = "NoTrafficRouting"
+    CONFLICT = "Conflict"  # another Release owns the service, listener or distribution (claims)
+    INVALID_TRAFFIC = "InvalidTraffic"  # the listener or its target groups are not this Release's to move
+    # Steps (backend and frontend)
+    SET_WEIGHT = "SetWeight"
+    PREVIEW = "Preview"
+    PAUSE = "Pause"
+    FRONTEND_SET_WEIGHT = "FrontendSetWeight"
+    FRONTEND_PAUSE = "FrontendPause"
+    PAUSING = "Pausing"
+    PAUSED = "Paused"
+    RESUMED = "Resumed"
+    WAITING = "Waiting"
+    WAITING_FOR_PROMOTE = "WaitingForPromote"
+    WAITING_FOR_ANALYSIS = "WaitingForAnalysis"
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    PROMOTE = "Promote"
+    PROMOTE_FULL = "PromoteFull"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    SCALED_DOWN = "ScaledDown"
+    # Analysis
+    ANALYSIS_PASSED = "AnalysisPassed"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    ANALYSIS_NO_DATA = "AnalysisNoData"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ANALYSIS_OVERRIDDEN = "AnalysisOverridden"
+    # Going back
+    ABORTED = "Aborted"
+    ROLLED_BACK = "RolledBack"
+    ROLLBACK_UNAVAILABLE = "RollbackUnavailable"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    DEPLOYMENT_FAILED = "DeploymentFailed"
+    DELETING = "Deleting"  # deleted mid-rollout: traffic goes back on stable before the object goes
+    UNMANAGED = "Unmanaged"  # deleted: the controller no longer manages it
+    FLAGS_ROLLED_BACK = "FlagsRolledBack"
+    # Flags and frontend
+    FLAGS_PUBLISHED = "FlagsPublished"
+    COMPATIBLE = "Compatible"
+    INCOMPATIBLE_BACKEND = "IncompatibleBackend"
+    API_CONTRACT_BROKEN = "ApiContractBroken"
+    API_CONTRACT_UNAVAILABLE = "ApiContractUnavailable"
+    FRONTEND_CANARY = "FrontendCanary"
+    FRONTEND_PROMOTED = "FrontendPromoted"
+    FRONTEND_SWITCHED = "FrontendSwitched"
+    # Settled
+    SUCCEEDED = "Succeeded"
+    ROLLOUT_COMPLETED = "RolloutCompleted"
+    ROLLBACK_WINDOW = "RollbackWindow"
+    DRIFT_DETECTED = "DriftDetected"
+    DRIFT_REVERTING = "DriftReverting"
+    DRIFT_RESOLVED = "DriftResolved"
+    IN_SYNC = "InSync"
+
+
+CONDITION_REASONS_DOC = (
+    "Kubernetes-style conditions (Ready, Progressing, Healthy, Compatible, Drifted). Reasons the "
+    "controller writes on them and on its Events: " + ", ".join(r.value for r in Reason)
+    + "; or, on Ready, the name of an AWS error that kept the world from being read or changed."
+)

@@ -1,0 +1,190 @@
+"""Phase 2: the backend tier in progress.
+
+`gate` runs first on a rollout in progress: an abort request rolls back (even while paused),
+`paused: true` freezes everything including timers, and an unpause shifts the step timer by the
+time paused. After the analysis gate, `reconcile` walks the strategy's steps (`steps.Plan`) on task
+sets as far as the observation allows, then promotes (the canary takes all traffic and becomes the
+primary task set; the target groups swap roles); or, with the ECS deployment controller, makes one
+UpdateService and follows ECS's own deployment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.api.reasons import Reason
+from controller.api.release import Phase, ReleaseStatus
+from controller.planner import standing
+from controller.api.types import format_duration
+from controller.planner.actions import UpdateServiceImage
+from controller.planner.draft import Draft, Inputs, Result
+from controller.planner.fleet import STEADY, Fleet
+from controller.planner.phases import rollback
+from controller.planner.phases.rollback import waiting_on_aws
+from controller.planner.phases.start import enter
+from controller.planner.phases.walker import TierSteps, walk
+from controller.planner.steps import Plan, SetStep, Step
+
+ECS_POLL = 5.0
+"""While an ECS-controller deployment is in progress: ECS needs tens of seconds per task."""
+
+
+def gate(inp: Inputs, status: ReleaseStatus) -> Result:
+    """Abort, pause and resume. `holds`: aborted or paused, the pass stops here."""
+    d = Draft(inp, status)
+    if inp.abort and d.st.backend.canary_image is not None:
+        # Honoured even while paused: abort is the way out of a held rollout.
+        d.update(paused_at=None)
+        rollback.roll_back(d, Reason.ABORTED, "Aborted", "aborted by request", Phase.ROLLED_BACK)
+        return d.close(holds=True)
+    if inp.abort and d.st.frontend.current_step is not None:
+        d.update(paused_at=None)
+        rollback.roll_back_frontend(d, Reason.ABORTED, "Aborted", "aborted by request")
+        return d.close(holds=True)
+    if inp.spec.paused:
+        if d.st.paused_at is None:
+            d.event(Reason.PAUSED, f"spec.paused: holding at step {d.st.current_step + 1}/{d.st.step_count}")
+        d.update(phase=Phase.PAUSED, paused_at=d.st.paused_at or d.now)
+        d.stand(standing.paused(Reason.PAUSED, "spec.paused is true: holding at the current step", "the rollout is paused"))
+        return d.close(holds=True)
+    if d.st.paused_at is not None:
+        # Unpaused: timers resume where they stopped, as if the pause had not happened.
+        held = d.now - d.st.paused_at
+        started = d.st.step_started_at + held if d.st.step_started_at else None
+        d.update(paused_at=None, step_started_at=started)
+        if d.st.frontend.current_step is not None and d.st.frontend.step_started_at is not None:
+            d.frontend(step_started_at=d.st.frontend.step_started_at + held)
+        d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
+    d.update(phase=Phase.PROGRESSING)
+    return d.close()
+
+
+def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
+    """The backend's steps and promotion. `holds` until the backend is promoted."""
+    d = Draft(inp, status)
+    if d.st.backend.canary_image is None:
+        return d.close()  # no backend change in this rollout, or promoted already
+    done = ecs_rollout(d) if d.ecs_controller else task_set_rollout(d)
+    return d.close(holds=not done)
+
+
+class BackendSteps(TierSteps):
+    """The backend tier: task sets and ALB weights; its step state is `status.currentStep` and
+    `status.stepStartedAt`."""
+
+    name = "step"
+
+    def __init__(self, plan: Plan, f: Fleet) -> None:
+        self.plan, self.fleet, self.steps = plan, f, plan.steps
+
+    def index(self, d: Draft) -> int:
+        return d.st.current_step
+
+    def started_at(self, d: Draft) -> datetime | None:
+        return d.st.step_started_at
+
+    def advance(self, d: Draft, index: int, skipped: bool) -> None:
+        d.update(current_step=index, step_started_at=d.now)
+
+    def landed(self, d: Draft, step: Step, held: SetStep | None, label: str) -> bool:
+        f = self.fleet
+        if isinstance(step, SetStep):
+            acts = f.converge(step)
+            if acts or not f.at(step):
+                d.actions += acts
+                waiting_on_aws(d, f"{label}: waiting for the canary task set and weights")
+                return False
+        elif held is not None and not f.at(held):
+            d.actions += f.converge(held)
+            waiting_on_aws(d, f"{label}: restoring {held.label}")
+            return False
+        return True
+
+    def entered(self, d: Draft, index: int) -> None:
+        if index < len(self.steps):
+            enter(d, index, self.plan)
+        else:
+            d.event(Reason.PROMOTING, f"steps done: promoting backend {d.st.backend.canary_version}")
+
+
+def task_set_rollout(d: Draft) -> bool:
+    """Walk the plan's steps as far as the observation allows, then promote. True once promoted."""
+    f = d.fleet
+    d.backend(canary_weight=f.canary_weight)
+    # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
+    if (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0:
+        # All traffic goes back to the stable task set only once it is at full scale and steady
+        # (a superseded Rolling step may have shrunk it), as in a rollback.
+        restore, ready = f.stable_ready()
+        if not ready:
+            d.actions += restore
+            waiting_on_aws(d, "restoring the stable task set before taking traffic off the old canary")
+            return False
+        d.actions += f.set_weights(0)
+    if f.stable is not None and any(ts.status == "PRIMARY" for ts in f.others):
+        # A leftover may be primary (a superseded promotion): the stable one is primary again
+        # before it goes, or the service is left with no primary task set.
+        d.actions.append(f.make_primary(f.stable))
+    for ts in f.others:
+        d.actions += f.delete(ts, drain=True)
+    if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
+        return False
+    return promote(d, f)
+
+
+def promote(d: Draft, f: Fleet) -> bool:
+    """Promotion: the canary takes full scale and all traffic, then becomes primary. True once done."""
+    acts = f.promote()
+    canary = f.canary
+    if acts or canary is None or canary.status != "PRIMARY" or not f.weights_are(100):
+        d.actions += acts
+        waiting_on_aws(d, "promoting: canary to 100% and primary")
+        return False
+    promoted(d, f)
+    return True
+
+
+def promoted(d: Draft, f: Fleet | None) -> None:
+    version = d.st.backend.canary_version
+    d.backend(
+        stable_version=version,
+        stable_image=d.st.backend.canary_image,
+        stable_target_group_arn=f.canary_tg if f is not None else d.st.backend.stable_target_group_arn,
+        canary_version=None,
+        canary_image=None,
+        canary_weight=0,
+    )
+    d.update(promoted_at=d.now, current_step=d.st.step_count, analysis=None)
+    d.event(Reason.PROMOTED, f"backend {version} promoted: all traffic on it")
+
+
+def ecs_rollout(d: Draft) -> bool:
+    """ECS deployment controller: one UpdateService, then ECS's own deployment (circuit breaker)."""
+    service = d.obs.service
+    assert service is not None
+    image = d.spec.backend.image
+    ecs = d.spec.backend.ecs
+    if d.st.current_step == 0:
+        if service.image != image:
+            d.actions.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, image))
+            waiting_on_aws(d, "updating the service's task definition", ECS_POLL)
+            return False
+        d.update(current_step=1, step_started_at=d.now)
+    deployments = [dep for dep in service.deployments if dep.image == image]
+    deployment = next((dep for dep in deployments if dep.status == "PRIMARY"), deployments[0] if deployments else None)
+    if service.image != image or (deployment is not None and deployment.rollout_state == "FAILED"):
+        # The circuit breaker rolled the service back itself: record it, do not try again.
+        rollback.roll_back(
+            d, Reason.DEPLOYMENT_FAILED, "RolledBack",
+            f"ECS deployment of {image} failed and was rolled back by the circuit breaker",
+            Phase.ROLLED_BACK, issue_actions=False,
+        )
+        return False
+    if deployment is not None and deployment.rollout_state == "IN_PROGRESS":
+        waiting_on_aws(
+            d, f"ECS deployment {deployment.id}: {deployment.running_count}/{deployment.desired_count} running",
+            ECS_POLL,
+        )
+        return False
+    promoted(d, None)
+    return True

@@ -1,0 +1,204 @@
+"""The ways back, shared by the phases that decide to go back (abort, analysis, the deadline).
+
+`roll_back` before promotion (traffic to the stable task set, the canary deleted, or the ECS
+service's image restored); `roll_back_frontend` for a failed CloudFront canary; `roll_back_promoted`
+inside the keep-warm window (flags, then the frontend, then the backend go back to the last good
+revision); `hold_rolled_back` keeps AWS on the stable version until a retry or a new spec. Each
+ending is written by `end`: the phase, the message, Progressing and Ready False, one Warning Event.
+Also here: `waiting_on_aws`, the wait for a step to land that fails the rollout at its deadline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.api.reasons import Reason
+from controller.api.release import FrontendStatus, HistoryEntry, Phase
+from controller.planner import standing
+from controller.api.types import format_duration
+from controller.planner import identity
+from controller.planner.actions import DisableStaging, UpdateServiceImage
+from controller.planner.decision import Outcome
+from controller.planner.draft import Draft
+from controller.planner.tiers import origin_path, publish_document, staging_weight, switch_origin
+
+POLL = 2.0
+"""Seconds to the next pass while waiting for AWS to show what was asked (task set running,
+weights applied). Short, because each step of a rollout waits on at least one such change."""
+
+
+def end(d: Draft, phase: Phase, reason: Reason, text: str, event: Reason = Reason.ROLLED_BACK, **changes: Any) -> None:
+    """A rollout ends going back: phase and message, Progressing and Ready False, a Warning Event."""
+    d.update(phase=phase, message=text, **changes)
+    d.stand(standing.held(reason, text, Outcome.ROLLED_BACK if event == Reason.ROLLED_BACK else Outcome.FAILED))
+    d.event(event, text, warning=True)
+
+
+def deadline_passed(d: Draft) -> bool:
+    started = d.st.step_started_at or d.st.rollout_started_at
+    return started is not None and d.now - started > d.spec.progress_deadline
+
+
+def waiting_on_aws(d: Draft, what: str, poll: float = POLL, deadline: bool = True) -> None:
+    """A step has not landed yet: poll, or fail once the progress deadline has passed."""
+    if deadline and deadline_passed(d):
+        # The rollback replaces what this pass asked for so far: those actions move toward the
+        # step (a weight onto the canary) and the rollback, decided from the observation, would not
+        # undo them.
+        d.actions.clear()
+        message = f"{what}: no progress for {format_duration(d.spec.progress_deadline)} (progressDeadline)"
+        roll_back(d, Reason.PROGRESS_DEADLINE_EXCEEDED, "Failed", message, Phase.FAILED)
+        return
+    d.stand(standing.waiting(what, d.st.message))
+    d.wait(poll)
+
+
+def roll_back(d: Draft, reason: Reason, result: str, message: str, phase: Phase, issue_actions: bool = True) -> None:
+    """Back to the stable version before promotion: traffic first, then the canary goes."""
+    attempted, image = d.st.backend.canary_version, d.st.backend.canary_image
+    if issue_actions:
+        flip_flags_back(d)
+        if d.ecs_controller:
+            service = d.obs.service
+            stable = d.st.backend.stable_image
+            if service is not None and stable and service.image != stable:
+                ecs = d.spec.backend.ecs
+                d.actions.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, stable))
+        else:
+            d.backend(canary_version=None, canary_image=None)
+            acts, done = d.fleet.back_to_stable()
+            d.actions += acts
+            if not done:
+                d.wait(POLL)
+    d.backend(canary_version=None, canary_image=None, canary_weight=0)
+    d.record(result, message, attempted, image)
+    text = f"backend {attempted}: {message}; traffic back on {d.st.backend.stable_version}"
+    end(d, phase, reason, text, event=Reason.ROLLED_BACK if phase == Phase.ROLLED_BACK else reason)
+
+
+def roll_back_frontend(d: Draft, reason: Reason, result: str, message: str) -> None:
+    """A frontend canary failed or was aborted: staging traffic stops; the backend stays as promoted."""
+    fe = d.spec.frontend
+    assert fe is not None
+    flip_flags_back(d)
+    d.actions.append(DisableStaging(fe.cloudfront.distribution_id))
+    attempted = d.st.frontend.canary_version or fe.version
+    d.record(result, f"frontend {attempted}: {message}", d.st.backend.stable_version, d.st.backend.stable_image)
+    d.frontend(canary_version=None, current_step=None, canary_weight=0)
+    live = d.st.frontend.stable_version or "the previous version"
+    text = f"frontend {attempted}: {message}; all viewers back on frontend {live}, backend stays {d.st.backend.stable_version}"
+    end(d, Phase.ROLLED_BACK, reason, text)
+
+
+def roll_back_promoted(d: Draft, message: str) -> None:
+    """Degradation inside the keep-warm window: the previous version takes the traffic back.
+    The frontend goes back first (it may need the newer backend), then the backend."""
+    st = d.st
+    prev = next((h for h in reversed(st.history) if h.result == "Succeeded" and h.revision < st.revision), None)
+    current = st.backend.stable_version
+    f = d.fleet
+    old = None
+    # Flags first: a flag flip is one small write and the cheapest way back.
+    flipped = flip_flags_back(d)
+    same_backend = prev is None or prev.backend_image in (None, d.st.backend.stable_image)
+    if prev is not None and prev.backend_image is not None and not same_backend:
+        old = identity.warm_copy(f.others, d.inp.ctx.namespace, d.inp.ctx.name, prev.backend_image)
+    if same_backend or old is None:
+        roll_back_without_backend(d, prev, message, flipped, same_backend)
+        return
+    assert prev is not None
+    roll_back_frontend_origin(d, prev)
+    d.backend(
+        stable_version=prev.backend_version, stable_image=prev.backend_image,
+        stable_target_group_arn=old.target_group_arn or f.canary_tg,
+        canary_version=None, canary_image=None, canary_weight=0,
+    )
+    d.update(promoted_at=None)
+    acts, done = d.fleet.back_to_stable()
+    d.actions += acts
+    if not done:
+        d.wait(POLL)
+    d.record("RolledBack", message, current, d.spec.backend.image)
+    end(d, Phase.ROLLED_BACK, Reason.ANALYSIS_FAILED, f"backend {current}: {message}; traffic back on {prev.backend_version}")
+
+
+def roll_back_without_backend(
+    d: Draft, prev: HistoryEntry | None, message: str, flipped: bool, same_backend: bool
+) -> None:
+    """The backend is not going back (unchanged, or its previous version is gone): flags and frontend do."""
+    current = d.st.backend.stable_version
+    if not flipped and not frontend_changed(d, prev):
+        text = f"backend {current}: {message}; no warm previous version to go back to"
+        if d.st.message != text:
+            d.event(Reason.ROLLBACK_UNAVAILABLE, text, warning=True)
+        d.update(message=text)
+        return
+    undone = ["feature flags"] if flipped else []
+    if roll_back_frontend_origin(d, prev):
+        undone.append(f"frontend {d.st.frontend.stable_version}")
+    d.record("RolledBack", message, current, d.st.backend.stable_image)
+    text = f"{message}; back to the previous revision's {' and '.join(undone)}"
+    if not same_backend:
+        text += f"; backend {current} stays (no warm previous version)"
+    end(d, Phase.ROLLED_BACK, Reason.ANALYSIS_FAILED, text, promoted_at=None)
+
+
+def roll_back_frontend_origin(d: Draft, prev: HistoryEntry | None) -> bool:
+    """The origin path back to the last good revision's frontend, when it differs. True: asked."""
+    if not frontend_changed(d, prev):
+        return False
+    assert prev is not None and prev.frontend_version is not None
+    d.actions.append(switch_origin(d.spec, prev.frontend_version))
+    d.update(frontend=FrontendStatus(stable_version=prev.frontend_version))
+    return True
+
+
+def frontend_changed(d: Draft, prev: HistoryEntry | None) -> bool:
+    """Whether the last good revision ran another frontend than the live one (rollback moves it too)."""
+    return (
+        d.spec.frontend is not None and prev is not None and bool(prev.frontend_version)
+        and prev.frontend_version != d.st.frontend.stable_version
+    )
+
+
+def flip_flags_back(d: Draft) -> bool:
+    """Publish the flags live before this rollout, if this rollout changed them. True: asked."""
+    if d.st.rollback_flags is None:
+        return False
+    ctx = d.inp.ctx
+    back = publish_document(d.spec, d.obs, ctx.namespace, ctx.name, d.st.rollback_flags)
+    if back is None:
+        return False
+    d.actions.append(back)
+    d.event(Reason.FLAGS_ROLLED_BACK, f"feature flags back to: {', '.join(sorted(d.st.rollback_flags)) or '(none)'}",
+            warning=True)
+    return True
+
+
+def hold_rolled_back(d: Draft) -> None:
+    """RolledBack or Failed for this spec: keep AWS on the stable version until retry or a new spec."""
+    if d.st.rollback_flags is not None and d.st.history and d.st.history[-1].result != "Succeeded":
+        flip_flags_back(d)  # asked again if the rollback's flag write did not land
+    if d.spec.frontend is not None and staging_weight(d.obs, None) > 0:
+        d.actions.append(DisableStaging(d.spec.frontend.cloudfront.distribution_id))
+    hold_frontend_origin(d)
+    if d.ecs_controller:
+        return
+    acts, done = d.fleet.back_to_stable()
+    d.actions += acts
+    if not done or acts:
+        d.wait(POLL)
+
+
+def hold_frontend_origin(d: Draft) -> None:
+    """A rollback's origin switch that did not land is asked again: while AWS still shows the
+    frontend rolled back from, the origin goes to the stable one. (Anything else on the origin
+    is a hand-made change, which the drift policy covers once a rollout succeeds.)"""
+    fe, live = d.spec.frontend, d.obs.frontend
+    stable = d.st.frontend.stable_version
+    if fe is None or live is None or not stable or stable == fe.version:
+        return
+    want = origin_path(d.spec, stable)
+    if want is not None and live.origin_path == origin_path(d.spec) != want:
+        d.actions.append(switch_origin(d.spec, stable))
+        d.wait(POLL)

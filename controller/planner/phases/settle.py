@@ -1,0 +1,89 @@
+"""Phase: the end of a rollout, and a Succeeded Release at rest.
+
+`keep_warm` keeps the previous backend task set for the plan's window (a rollback is then one
+weight change) and deletes it after; `finish` records Succeeded once, with Progressing saying
+whether the rollback window is still open; `drift` (Succeeded only) compares what AWS shows with
+the spec (`planner.drift`), reports it and, with `onDrift: Revert`, undoes it.
+"""
+
+from __future__ import annotations
+
+from controller.api.reasons import Reason
+from controller.api.release import ConditionType, DriftAction, Phase, ReleaseStatus
+from controller.planner import drift as drift_rules
+from controller.planner import standing
+from controller.planner.conditions import find
+from controller.planner.draft import Draft, Inputs, Result
+from controller.planner.phases.rollback import POLL
+
+
+def keep_warm(inp: Inputs, status: ReleaseStatus) -> Result:
+    """Keep the previous backend for the plan's window, then delete it. `warm` while warm."""
+    d = Draft(inp, status)
+    if inp.ecs_controller:
+        return d.close()
+    f = d.fleet
+    if not f.others:
+        return d.close()
+    promoted = d.st.promoted_at
+    window = d.plan.keep_warm
+    if promoted is not None and inp.now < promoted + window:
+        d.wait((promoted + window - inp.now).total_seconds())
+        return d.close(warm=True)
+    acts, done = f.back_to_stable()
+    d.actions += acts
+    if acts:
+        d.event(Reason.SCALED_DOWN, f"previous backend task set(s) deleted: {', '.join(t.id for t in f.others)}")
+    if not done:
+        d.wait(POLL)
+    return d.close()
+
+
+def finish(inp: Inputs, status: ReleaseStatus, warm: bool) -> Result:
+    """Succeeded (once), Ready True, and Progressing: the rollback window or the rollout completed."""
+    d = Draft(inp, status)
+    now_succeeded = d.st.phase != Phase.SUCCEEDED
+    if now_succeeded:
+        d.update(phase=Phase.SUCCEEDED, message=summary(d))
+        d.record("Succeeded", d.st.message, d.st.backend.stable_version, d.st.backend.stable_image)
+        d.event(Reason.SUCCEEDED, f"revision {d.st.revision}: {d.st.message}")
+    until = None
+    if warm:
+        assert d.st.promoted_at is not None
+        until = d.st.promoted_at + d.plan.keep_warm
+    d.stand(standing.succeeded(d.st.message, until, now_succeeded))
+    return d.close()
+
+
+def summary(d: Draft) -> str:
+    parts = [f"backend {d.st.backend.stable_version}"]
+    if d.spec.frontend is not None:
+        parts.append(f"frontend {d.spec.frontend.version}")
+    return " and ".join(parts) + " live"
+
+
+def drift(inp: Inputs, status: ReleaseStatus) -> Result:
+    """Drift at rest (see `planner.drift`). `holds`: drift was found and this pass stops here."""
+    d = Draft(inp, status)
+    st = d.st
+    # Earlier versions of this Release are the controller's own leftovers (kept warm, then deleted
+    # by `keep_warm`), not drift.
+    warm_images = frozenset(h.backend_image for h in st.history if h.backend_image and h.revision < st.revision)
+    found = drift_rules.detect(inp.spec, st, inp.obs, inp.ctx.namespace, inp.ctx.name, warm_images)
+    previous = find(st.conditions, ConditionType.DRIFTED)
+    if not found.drifted:
+        if previous is not None and previous.status == "True":
+            d.cond(ConditionType.DRIFTED, "False", Reason.IN_SYNC, "AWS matches the Release again")
+            d.event(Reason.DRIFT_RESOLVED, "AWS matches the Release again")
+        return d.close()
+    revert = inp.spec.rollback.on_drift == DriftAction.REVERT
+    text = found.message
+    if previous is None or previous.status != "True" or previous.message != text:
+        d.drift = found.resources
+        verb = "reverting" if revert else "reported only (onDrift: Report)"
+        d.event(Reason.DRIFT_DETECTED, f"{text}; {verb}", warning=True)
+    d.cond(ConditionType.DRIFTED, "True", Reason.DRIFT_REVERTING if revert else Reason.DRIFT_DETECTED, text)
+    if revert:
+        d.actions += found.revert
+        d.wait(POLL)
+    return d.close(holds=True)

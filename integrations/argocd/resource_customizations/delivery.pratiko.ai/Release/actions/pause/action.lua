@@ -1,0 +1,3 @@
+-- Hold the rollout at its current step, timers included, as `kubectl release pause` does.
+obj.spec.paused = true
+return obj
