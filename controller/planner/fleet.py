@@ -91,9 +91,10 @@ class Fleet:
     def converge(self, step: SetStep) -> list[Action]:
         """Actions toward `step`; empty when the observation already shows it.
 
-        Capacity moves before traffic: the canary is created or scaled first and the weights
-        change only once the canary is observed at its scale and steady; the stable task set shrinks
-        in the same pass as the weights move away from it (actions are applied in order).
+        Capacity moves before traffic: the canary is created or grown first (and the stable task set
+        grown back if it is too small for the rest of the traffic), and the weights change only once
+        the canary is observed at its scale and steady; a task set shrinks in the same pass as the
+        weights move away from it, after them (actions are applied in order).
         """
         ecs = self.spec.backend.ecs
         if self.canary is None:
@@ -192,10 +193,10 @@ def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace:
     task_sets = service.task_sets if service is not None else ()
     canary = identity.find(task_sets, namespace, name, canary_image)
     stable = identity.find(task_sets, namespace, name, status.backend.stable_image)
+    if stable is not None and canary is not None and stable.id == canary.id:
+        stable = None  # a status older than the world may name the canary's image as stable
     if stable is None and service is not None and service.primary is not None and service.primary is not canary:
         stable = service.primary
-    if stable is not None and canary is not None and stable.id == canary.id:
-        stable = None
     if stable is not None and stable.target_group_arn in (stable_tg, canary_tg) and stable.target_group_arn != stable_tg:
         # The status's stable group is older than the world (a restart from an older status): the
         # groups' roles follow the stable task set, wherever it serves from (else the canary's).

@@ -150,3 +150,38 @@ def test_a_restart_from_a_status_older_than_the_world_follows_the_groups_the_tas
         {"op": "version", "version": "1.0.0"},
         {"op": "restart", "back": 3},
     ])
+
+
+def test_a_frontend_canary_is_analysed_whatever_the_backend_strategy() -> None:
+    # seed 519: with metrics, a frontend canary's timed pause waits for a Passed analysis, but with a
+    # Fast backend no analysis was ever due: the rollout waited forever ("analysis is pending").
+    replay([
+        {"op": "start", "strategy": {"type": "Auto", "changeClass": "core"}, "analysis": True,
+         "frontend": {**FRONTEND, "canary": {"steps": [{"setWeight": 4}, {"pause": {"duration": "2m"}},
+                                                       {"setWeight": 11}, {"pause": {"duration": "30s"}}]}},
+         "flags": {"new_chat": False}},
+        {"op": "fault", "kind": "throttle_read"},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"}}},
+        {"op": "undo"},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+    ])
+
+
+def test_a_status_naming_the_new_canary_as_stable_still_keeps_the_primary() -> None:
+    # seed 269: a restart decided from an older status that named 1.1.0 stable (since rolled back; 1.0.0
+    # served); undo then rolled out 1.1.0 again, the canary matched the status's stable image, and the
+    # task set that served (1.0.0) was taken for a leftover and deleted.
+    replay([
+        {"op": "start", "strategy": {"type": "Fast"}, "analysis": True, "frontend": FRONTEND, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Auto"}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "pass"},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "restart", "back": 3},
+        {"op": "request", "kind": "abort"},
+        {"op": "undo"},
+    ])
