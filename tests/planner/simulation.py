@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from controller.api.release import ConditionType, Measurement, Phase, ReleaseSpec, ReleaseStatus, Verdict
 from controller.planner import Context, Decision, Requests, analysis_due, decide, target_hash
-from controller.planner.actions import Action, SetListenerWeights
+from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
 from controller.planner.core import HISTORY_LIMIT
 from controller.planner.world import Observation, ObservationError, TaskSet
@@ -176,7 +176,6 @@ class PassRecord:
     again: Decision | None  # the same pass decided a second time (None: decide was not called)
     intent: Observation  # `seen` after the decision's actions, as the planner meant them
     refused: str | None  # why the spec was not taken on (invalid, conflict, the planner's refusal)
-    faulty: bool  # a fault touched this pass or the one before (the world may differ from `intent`)
     impossible: str | None = None  # an action the world shown to the planner cannot do
 
 
@@ -337,7 +336,6 @@ class _Sim:
     verdict: Verdict = Verdict.PASSED
     unstable: bool = False
     conflict: bool = False
-    fault_before: bool = False
     records: list[PassRecord] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
@@ -397,7 +395,7 @@ class _Sim:
         self.conflict = False
         intent, impossible = apply_each(seen, decision.actions)
         record = PassRecord(len(self.records), spec, self.status, seen, decision, again, intent, refused,
-                            faulty=bool(kind) or self.fault_before, impossible=impossible)
+                            impossible=impossible)
         self.records.append(record)
         self.stats.passes += 1
 
@@ -429,7 +427,6 @@ class _Sim:
         self.previous_obs, self.obs = before, world_now
         self.status = status
         self.written.append(status)
-        self.fault_before = bool(kind)
         if spec is not None and status.phase == Phase.SUCCEEDED and status.target_hash == target_hash(spec):
             self.good_raw = dict(self.spec_raw)
         step = decision.requeue_after if decision.requeue_after is not None else 30.0
@@ -607,9 +604,3 @@ def run_seeds(seeds: Iterable[int], steps: int = 40, decide_fn: Decide = decide,
             if found.invariant == until:
                 break
     return report
-
-
-__all__ = [
-    "BLUE", "GREEN", "LISTENER", "INVARIANTS", "Report", "Stats", "Step", "Violation",
-    "reproduction", "run", "run_seeds", "scenario", "shrink", "SetListenerWeights",
-]

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from controller.planner.actions import SetListenerWeights
 
-from tests.planner.simulation import PassRecord, run
+from tests.planner.simulation import PassRecord, Step, run
 
 ROLLING = {"type": "Rolling", "rolling": {"steps": [20, 51, 62, 100], "interval": "5s"}}
 FRONTEND = {"version": "1.0.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"}}
 
 
-def replay(steps: list[dict]) -> list[PassRecord]:
+def replay(steps: list[Step]) -> list[PassRecord]:
     trace: list[PassRecord] = []
     found = run(steps, trace=trace)
     assert found is None, str(found)
