@@ -86,6 +86,10 @@ class Fleet:
     def set_weights(self, canary_weight: int) -> list[Action]:
         if self.weights_are(canary_weight) or self.listener is None:
             return []
+        if self.stable is None and canary_weight < 100:
+            # No stable task set to take the rest (a status older than the world names one long
+            # gone): traffic is not sent to a target group with nothing behind it.
+            return []
         return [SetListenerWeights(self.listener.arn, self.weights(canary_weight))]
 
     def converge(self, step: SetStep) -> list[Action]:

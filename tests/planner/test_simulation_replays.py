@@ -185,3 +185,32 @@ def test_a_status_naming_the_new_canary_as_stable_still_keeps_the_primary() -> N
         {"op": "request", "kind": "abort"},
         {"op": "undo"},
     ])
+
+
+def test_a_promote_before_the_first_frontend_canary_step_switches_the_origin() -> None:
+    # seed 7902 (10,000-seed run): promote while the frontend canary had not started skipped every
+    # step and asked CloudFront to promote a staging copy that did not exist: asked again forever.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Rolling"}, "analysis": False, "frontend": FRONTEND,
+         "flags": {"new_chat": False}},
+        {"op": "paused", "value": True},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"},
+                                        "requiresBackend": ">=1.0.0", "canary": {"steps": [{"setWeight": 3}, {"setWeight": 7}]}}},
+        {"op": "request", "kind": "promote"},
+    ])
+    assert trace[-1].seen.frontend is not None and trace[-1].seen.frontend.origin_path == "/releases/1.1.0"
+
+
+def test_a_status_naming_a_stable_task_set_long_gone_sends_no_traffic_to_an_empty_group() -> None:
+    # seed 3481 (10,000-seed run): status lost, then a restart from an older one (mid BlueGreen, 1.0.0
+    # stable, since deleted; 2.1.0 primary with all traffic): the preview step put all traffic back on
+    # the stable group, where nothing ran.
+    replay([
+        {"op": "start", "strategy": {"type": "Auto"}, "analysis": False, "frontend": None, "flags": None},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "5m"}}},
+        {"op": "version", "version": "2.1.0"},
+        {"op": "measure", "verdict": "Passed"},
+        {"op": "measure", "verdict": "Passed"},
+        {"op": "restart", "back": "empty"},
+        {"op": "restart", "back": 2},
+    ])
