@@ -46,4 +46,4 @@ EXPOSE 8080 9090
 HEALTHCHECK NONE
 
 ENTRYPOINT ["release-controller", "run"]
-CMD ["--all-namespaces", "--liveness-port", "8080", "--metrics-port", "9090"]
+CMD ["--all-namespaces", "--liveness-port", "8080", "--metrics-port", "9090", "--log-format", "json"]

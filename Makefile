@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint deps binaries checkov crds benchmark clean
+.PHONY: demo test test-fast lint deps binaries checkov crds chart helm benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +12,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages: Prometheus (the real one the analysis queries).
+# Debian packages: Prometheus (the real one the analysis queries); git (its `git http-backend` is
+# the local Git server, controller/testing/gitserver.py).
 deps:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v git >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends git >/dev/null; }
 
-# etcd and kube-apiserver built from Go modules, cached under ~/.cache/release-controller.
+# etcd, kube-apiserver and Flux's two controllers built from Go modules, cached under
+# ~/.cache/release-controller.
 binaries: $(STAMP)
 	$(PY) -m controller.testing.binaries
 
@@ -29,7 +34,7 @@ checkov: $(STAMP)
 demo: deps binaries
 	$(PY) -m controller.demo
 
-test: deps binaries checkov
+test: deps binaries checkov helm
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -41,9 +46,21 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(VENV)/bin/release-controller crds > crds/release.yaml
+	cp crds/release.yaml charts/release-controller/crds/release.yaml
 
 benchmark: deps binaries
 	$(PY) benchmarks/operator_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache *.egg-info
+
+# The chart keeps copies of the files helm cannot reach outside it (tests/ship/test_chart.py checks them).
+chart: crds
+	cp crds/release.yaml charts/release-controller/crds/release.yaml
+	cp manifests/crds/kopf-peerings.yaml charts/release-controller/crds/kopf-peerings.yaml
+	cp manifests/monitoring/dashboard.json charts/release-controller/files/dashboard.json
+	cp manifests/monitoring/prometheusrule.yaml charts/release-controller/files/prometheusrule.yaml
+
+# helm built from its Go module (controller/testing/helm.py), cached like the other binaries.
+helm: $(STAMP)
+	$(PY) -m controller.testing.helm

@@ -5,6 +5,9 @@ benchmarks/README.md explains the set-up, the figures and how to read them.
 
     .venv/bin/python benchmarks/operator_scale.py              # 200 Releases, ~6 minutes
     .venv/bin/python benchmarks/operator_scale.py --quick      # 20 Releases, smoke run
+    .venv/bin/python benchmarks/operator_scale.py --sizes 200,1000,2000 --baseline daemon
+                                                               # one fresh environment per size,
+                                                               # then one summary table
 
 What it does, in order, all in one temporary directory:
 
@@ -16,12 +19,14 @@ What it does, in order, all in one temporary directory:
    operator started (`release-controller run --resync R`, its own log); the time until all are
    Succeeded is the adoption time.
 4. Latency: a few Releases changed to 2.0.0 one at a time while the others stay steady (time from
-   the API write to the new task set visible in moto, and to `phase: Succeeded`), then every other
-   Release changed at once (the burst), timed the same way by polling moto and the API.
+   the API write to the new task set visible in moto, and to `phase: Succeeded`), then a burst:
+   `--burst` (10%) of the Releases changed at once, timed the same way by polling moto and the API
+   (p50/p99 of the first AWS change, and when all of them are Succeeded).
 5. Steady state over `--periods` resync periods with every Release Succeeded: AWS calls per Release
    per resync by operation (from the operator's release_controller_aws_calls_total), CPU seconds of
    the operator process (/proc/<pid>/stat) per 100 reconciles (release_controller_reconcile_total),
-   and peak RSS (VmHWM).
+   the CPU of the emulators (moto, kube-apiserver, etcd) over the same window beside it, and peak
+   RSS (VmHWM).
 6. The operator stopped, benchmarks/bare_kopf.py started on the same N objects, the same steady
    window measured, and the ratios printed.
 
@@ -260,15 +265,29 @@ def seed(aws: AwsClients, n: int, per_cluster: int, report: Report) -> dict[str,
     network = seed_network(aws, "bench")
     clusters = max(1, math.ceil(n / per_cluster))
 
+    retried: list[int] = []
+
     def one(i: int) -> tuple[str, WorldIds]:
         name = f"rel-{i:03d}"
-        world = seed_world(aws, name=f"b{i:03d}", cluster=f"bench-{i % clusters}", network=network,
-                           image=f"repo/pratiko-backend:{OLD}", frontend_version=OLD)
-        return name, world
+        # moto's server is not thread-safe everywhere: concurrent elbv2 CreateTargetGroup calls
+        # sometimes fail with HTTP 500 ("OrderedDict mutated during iteration" in moto). Seed that
+        # world again under a new name; the half-made one is left unused.
+        for attempt in range(4):
+            try:
+                world = seed_world(aws, name=f"b{i:03d}" + (f"r{attempt}" if attempt else ""),
+                                   cluster=f"bench-{i % clusters}", network=network,
+                                   image=f"repo/pratiko-backend:{OLD}", frontend_version=OLD)
+                return name, world
+            except Exception:
+                if attempt == 3:
+                    raise
+                retried.append(i)
+        raise AssertionError("unreachable")
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # moto's server is threaded; 4 keeps it busy
         worlds = dict(pool.map(one, range(n)))
-    report.add("seed AWS worlds in moto", f"{time.monotonic() - started:.1f}s", f"{n} worlds, {clusters} clusters")
+    report.add("seed AWS worlds in moto", f"{time.monotonic() - started:.1f}s",
+               f"{n} worlds, {clusters} clusters" + (f", {len(retried)} re-seeded after a moto error" if retried else ""))
     return worlds
 
 
@@ -308,7 +327,10 @@ def time_window(pid: int, port: int, seconds: float) -> tuple[Sample, Sample]:
     return first, sample(pid, port)
 
 
-def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: Path, report: Report) -> dict[str, float]:
+def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: Path, report: Report,
+                     figures: dict[str, float] | None = None) -> dict[str, float]:
+    """Drive the operator through adoption, changes, a burst and a steady window; `figures` (if
+    given) is filled as the phases finish, so a later timeout keeps the earlier figures."""
     n = args.releases
     env_vars = {**os.environ, **env.env_vars()}
     aws = AwsClients.from_env(env.env_vars())
@@ -329,7 +351,7 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
     operator = OperatorProcess(env_vars, namespaces=(NAMESPACE,), resync=args.resync, log_path=log).start()
     assert operator.process is not None
     pid = operator.process.pid
-    figures: dict[str, float] = {}
+    figures = {} if figures is None else figures
     try:
         started = time.monotonic()
         poll(lambda: all_succeeded(cluster, names), args.timeout, f"all {n} Releases Succeeded at {OLD}", 1.0)
@@ -352,7 +374,8 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
                    f"{len(singles)} Releases one at a time; new task set seen in moto (poll 50 ms)")
         report.add("one change: apply -> Succeeded (Fast)", spread(to_succeeded), "poll 100 ms")
 
-        # The burst: every other Release changed at once.
+        # The burst: a share of the Releases changed at once.
+        rest = rest[: max(1, math.ceil(n * args.burst))] if rest else rest
         applied_at: dict[str, float] = {}
         for name in rest:
             applied_at[name] = time.monotonic()
@@ -381,9 +404,12 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         cpu_burst = {k: v - cpu_before.get(k, 0.0) for k, v in process_cpu(env, pid).items()}
         burst_wall = time.monotonic() - burst_started
         resolution = statistics.median(rounds) + 0.5 if rounds else 0.0
+        first_changes = [changed_at[x] - applied_at[x] for x in rest]
         report.add(f"burst of {len(rest)}: apply -> first AWS change",
-                   spread([changed_at[x] - applied_at[x] for x in rest]),
+                   spread(first_changes),
                    f"poll round {resolution:.1f}s (the resolution)")
+        figures.update(burst=len(rest), burst_p50=statistics.median(first_changes), burst_p99=pct(first_changes, 99),
+                       burst_all=max(done_at.values()) - burst_started)
         report.add(f"burst of {len(rest)}: apply -> Succeeded (Fast)",
                    spread([done_at[x] - applied_at[x] for x in rest]),
                    f"all done {max(done_at.values()) - burst_started:.1f}s after the first apply")
@@ -394,7 +420,9 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         # Steady state: let every worker settle on the resync, then measure whole rounds.
         time.sleep(args.resync * 1.5)
         versions_before = cluster.resource_versions()
+        others_before = process_cpu(env, pid)
         first, last = operator_window(pid, operator.metrics_port, args.periods, n, args.resync)
+        others = {k: v - others_before.get(k, 0.0) for k, v in process_cpu(env, pid).items() if k != "operator"}
         written = sum(1 for k, v in cluster.resource_versions().items() if versions_before.get(k) != v)
         if not all_succeeded(cluster, names, generations):
             report.failed.append("a Release left Succeeded during the steady window")
@@ -411,7 +439,7 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         cpu = last.cpu - first.cpu
         figures.update(
             cpu=cpu, elapsed=elapsed, reconciles=passes, rss=peak_rss_mib(pid), periods=periods,
-            calls_per=per_release_resync,
+            calls_per=per_release_resync, **{f"cpu_{k}": v for k, v in others.items()},
         )
         unchanged = metric_sum(last.metrics, "release_controller_reconcile_total", result="unchanged") - metric_sum(
             first.metrics, "release_controller_reconcile_total", result="unchanged")
@@ -426,6 +454,8 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         if per_release_resync > 1.0:
             report.failed.append(f"{per_release_resync:.2f} AWS calls per Release per resync (target <= 1)")
         report.add("operator CPU in steady window", f"{cpu:.2f}s", f"{cpu / elapsed * 100:.1f}% of one core")
+        report.add("emulators' CPU in the same window", ", ".join(f"{k} {v:.2f}s" for k, v in others.items()),
+                   "what answers the operator's reads (moto) and watches (kube-apiserver, etcd)")
         report.add("operator CPU per 100 reconciles", f"{cpu / max(passes, 1) * 100:.3f}s",
                    "incl. the batched AWS read of the round")
         report.add("Release objects written in steady window", f"{written}", "status write skipped when unchanged")
@@ -490,7 +520,7 @@ def measure_bare_kopf(args: argparse.Namespace, env: LocalEnvironment, workdir: 
                 proc.wait(timeout=10)
 
 
-def compare(report: Report, operator: Mapping[str, float], bare: Mapping[str, float], mode: str, n: int) -> None:
+def compare(report: Report, operator: dict[str, float], bare: Mapping[str, float], mode: str, n: int) -> None:
     # Per pass: a reconcile of the operator and a wake-up of the baseline each happen once per
     # Release per resync in steady state.
     op_rate = operator["cpu"] / max(operator["reconciles"], 1) * 100
@@ -503,6 +533,10 @@ def compare(report: Report, operator: Mapping[str, float], bare: Mapping[str, fl
     report.add(f"CPU ratio operator / bare kopf ({mode})", f"{ratio:.2f}x",
                "CPU per Release per resync; target <= 2x")
     report.add(f"RSS ratio operator / bare kopf ({mode})", f"{operator['rss'] / bare['rss']:.2f}x")
+    above = (operator["rss"] - bare["rss"]) * 1024 / n
+    report.add(f"RSS per Release above bare kopf ({mode})", f"{above:.0f} KiB", "target < 100 KiB")
+    operator.setdefault("bare_rss", bare["rss"])
+    operator.setdefault("rss_above_per", above)
     if ratio > 2.0:
         report.failed.append(f"operator CPU {ratio:.1f}x the bare kopf {mode} baseline (target <= 2x)")
 
@@ -511,7 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Operator scale benchmark (see the module docstring).")
     parser.add_argument("--releases", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="20 Releases, 2 periods: a smoke run")
-    parser.add_argument("--resync", type=float, default=10.0, help="operator --resync seconds")
+    parser.add_argument("--resync", type=float, default=30.0, help="operator --resync seconds (the default of `run`)")
+    parser.add_argument("--burst", type=float, default=0.1, help="share of the Releases changed at once")
+    parser.add_argument("--sizes", help="comma-separated Release counts, one fresh environment each (overrides --releases)")
     parser.add_argument("--periods", type=int, default=6, help="resync periods in each steady window")
     parser.add_argument("--singles", type=int, default=3, help="Releases changed one at a time")
     parser.add_argument("--services-per-cluster", type=int, default=50)
@@ -523,18 +559,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.releases, args.periods, args.singles = 20, 2, 2
     args.singles = min(args.singles, max(args.releases - 1, 0))
 
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.releases]
     began = time.monotonic()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rc-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    report = Report(args.releases, args.resync, max(1, math.ceil(args.releases / args.services_per_cluster)))
     print(f"benchmark workdir: {workdir}", flush=True)
+    code = 0
+    summary: list[tuple[int, dict[str, float], list[str]]] = []
+    for size in sizes:
+        args.releases = size
+        args.singles = min(args.singles, max(size - 1, 0))
+        figures, failed, size_code = run_size(args, workdir / f"n{size}" if len(sizes) > 1 else workdir)
+        summary.append((size, figures, failed))
+        code = max(code, size_code)
+    if len(sizes) > 1:
+        print_summary(summary, args)
+    print(f"logs: {workdir}  (total {time.monotonic() - began:.0f}s)")
+    return code
+
+
+def run_size(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, float], list[str], int]:
+    """One size in a fresh local environment: the operator, then the bare kopf baseline(s)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = Report(args.releases, args.resync, max(1, math.ceil(args.releases / args.services_per_cluster)))
+    print(f"--- {args.releases} Releases (workdir {workdir})", flush=True)
     env = LocalEnvironment(workdir / "env")
     code = 0
+    operator: dict[str, float] = {}
     try:
         env.up()
         report.add("local environment up", f"{env.startup_seconds:.1f}s")
         install_crd({**os.environ, **env.env_vars()})
-        operator = measure_operator(args, env, workdir, report)
+        measure_operator(args, env, workdir, report, operator)
         modes = ("daemon", "timer") if args.baseline == "both" else (args.baseline,)
         for mode in modes:
             compare(report, operator, measure_bare_kopf(args, env, workdir, mode), mode, args.releases)
@@ -545,9 +601,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         env.down()
     if report.rows:
         report.print()
-    print(f"logs: {workdir}  (total {time.monotonic() - began:.0f}s)")
-    return code
+    return operator, report.failed, code
 
+
+def print_summary(summary: Sequence[tuple[int, Mapping[str, float], Sequence[str]]], args: argparse.Namespace) -> None:
+    """One row per size (the table in benchmarks/README.md); n/a where a phase timed out."""
+    def cell(figures: Mapping[str, float], fmt: str, *keys: str) -> str:
+        try:
+            return fmt.format(*(figures[k] for k in keys))
+        except KeyError:
+            return "n/a"
+
+    print()
+    print(f"summary: resync {args.resync:g}s, burst {args.burst:.0%} of the Releases, baseline {args.baseline}")
+    header = ("Releases", "steady CPU/Release/round", "steady CPU (% core)", "moto CPU (% core)",
+              "peak RSS", "bare kopf RSS", "RSS/Release above bare", "marginal RSS/Release above bare",
+              "AWS calls/Release/resync", "burst first change p50 / p99", "burst all Succeeded")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    previous: tuple[int, Mapping[str, float]] | None = None
+    for n, f, failed in summary:
+        elapsed = f.get("elapsed") or float("nan")
+        # The growth of (operator - bare kopf) RSS from the previous size, per added Release: the
+        # operator's fixed overhead (boto3's clients and models, metrics) cancels out.
+        marginal = "n/a"
+        if previous is not None and "rss" in f and "bare_rss" in f and "rss" in previous[1] and "bare_rss" in previous[1]:
+            grown = (f["rss"] - f["bare_rss"]) - (previous[1]["rss"] - previous[1]["bare_rss"])
+            marginal = f"{grown * 1024 / (n - previous[0]):.0f} KiB"
+        previous = (n, f)
+        row = (
+            str(n),
+            f"{f['cpu'] / (n * max(f['periods'], 1e-9)) * 1000:.3f} ms" if "cpu" in f else "n/a",
+            f"{f['cpu'] / elapsed * 100:.1f}%" if "cpu" in f else "n/a",
+            f"{f['cpu_moto'] / elapsed * 100:.1f}%" if "cpu_moto" in f else "n/a",
+            cell(f, "{:.0f} MiB", "rss"),
+            cell(f, "{:.0f} MiB", "bare_rss"),
+            cell(f, "{:.0f} KiB", "rss_above_per"),
+            marginal,
+            cell(f, "{:.3f}", "calls_per"),
+            cell(f, "{:.1f} s / {:.1f} s", "burst_p50", "burst_p99"),
+            cell(f, "{:.1f} s", "burst_all"),
+        )
+        print("| " + " | ".join(row) + " |" + ("  (" + "; ".join(failed) + ")" if failed else ""))
 
 if __name__ == "__main__":
     sys.exit(main())

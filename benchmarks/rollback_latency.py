@@ -29,6 +29,12 @@ written to file_sd is first scraped 3-5 s later whatever the scrape interval (a 
 traffic in; the local workloads start in under a second, so the canary gets traffic while
 Prometheus does not know it yet. The data plane registers each workload when it starts, not when
 it serves, to give discovery that head start. The "where" rows show this split.
+
+On the local ECS (controller.testing.local_ecs) a task is registered with Prometheus while PENDING
+and gets traffic only once it passes its target group's health check and the controller sees it
+ready. `--start-seconds` (default 5, the discovery tick; real FastAPI tasks take 10-30 s) is the
+canary's time to pass it, so the canary is scraped before its first request and the first 5xx ->
+weight 0 is one scrape, the analysis intervals and one listener change.
 """
 
 from __future__ import annotations
@@ -144,11 +150,11 @@ def one_run(i: int, env: dict[str, str], local: LocalEnvironment, aws: AwsClient
     world = seed_world(aws, name=f"bench{i}", image="repo/pratiko-backend:1.0.0", with_frontend=False)
     behaviour = workdir / f"behaviour{i}.json"
     write_behaviour(behaviour, {"default": {"error_rate": 0.0, "latency_ms": 5},
-                                "2.0.0": {"error_rate": 0.3, "latency_ms": 5}})
+                                "2.0.0": {"error_rate": 0.3, "latency_ms": 5, "start_seconds": args.start_seconds}})
     name = f"run{i}"
     release: dict[str, Any] = dict(
         name=name, namespace=NAMESPACE, prometheus_url=local.prometheus.url, steps=STEPS,
-        interval=args.interval, failure_limit=1, min_samples=3, window=args.rate_window,
+        interval=args.interval, failure_limit=args.failure_limit, min_samples=3, window=args.rate_window,
     )
     with DataPlane(env["AWS_ENDPOINT_URL"], env["AWS_REGION"], world.cluster, world.service, world.listener_arn,
                    workdir / f"dataplane{i}", local.prometheus.targets_dir, behaviour,
@@ -196,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-window", default="5s", help="the PromQL rate() range")
     parser.add_argument("--dataplane-poll", type=float, default=0.25, help="seconds between the balancer's moto polls")
     parser.add_argument("--resync", type=float, default=5.0, help="the operator's --resync")
+    parser.add_argument("--failure-limit", type=int, default=1,
+                        help="failureLimit: failed measurements tolerated (0: roll back on the first)")
+    parser.add_argument("--start-seconds", type=float, default=5.0,
+                        help="the canary's time to pass its health check (start_seconds in the behaviour file)")
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
     args = parser.parse_args(argv)
 
@@ -243,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     target = interval + 1.0
     worst = max(r.failed_measurement_to_weight0 for r in runs)
     console.print(
-        f"analysis interval {args.interval}, failureLimit 1, minSamples 3, rate window [{args.rate_window}], "
+        f"analysis interval {args.interval}, failureLimit {args.failure_limit}, minSamples 3, rate window [{args.rate_window}], "
         f"Prometheus scrape interval {args.scrape}, data plane poll {args.dataplane_poll}s, load {STEADY_RATE:g} req/s, "
-        f"canary first at 20%, 2.0.0 answering 30% 5xx", highlight=False)
+        f"canary first at 20%, 2.0.0 answering 30% 5xx, canary start_seconds {args.start_seconds:g} "
+        f"(local ECS: PENDING and scraped from its start, traffic once healthy)", highlight=False)
     console.print(
         f"target: first failed measurement -> traffic restored within interval + 1 s = {target:.1f} s: "
         f"worst {worst:.2f} s ({'met' if worst <= target else 'missed'})", highlight=False)

@@ -23,6 +23,8 @@ from controller.aws.observe import Observer
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
 from controller.claims import Claims
+from controller.gitops.rollback import secret_reader
+from controller.gitops.writeback import DulwichGitWriter
 from controller.kube import ReleaseApi, load_api_client
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
@@ -72,6 +74,7 @@ def build_reconciler(
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
+        git=(DulwichGitWriter(), secret_reader(api_client)) if api_client is not None else None,
     )
     return reconciler, observer
 

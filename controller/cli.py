@@ -57,10 +57,24 @@ def run(
         help="kopf peering priority of this replica (the highest works). Default with --peering: a random "
              "one, so the replicas of one Deployment differ: kopf pauses every replica when two share it.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: Annotated[str, typer.Option(
+        help="json: one JSON object per line (the container's default); text: for a terminal.")] = "text",
+    selector: Annotated[Optional[str], typer.Option(
+        help="Handle only Releases whose labels match (key=value, key!=value, key, !key; comma-separated): "
+             "one shard of a fleet split across Deployments.")] = None,
 ) -> None:
     """Run the operator against the current kubeconfig (or in-cluster config)."""
     if not namespace and not all_namespaces:
         raise typer.BadParameter("give --namespace (repeatable) or --all-namespaces")
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter(f"{log_format!r} is not one of json, text", param_hint="--log-format")
+    if selector is not None:
+        from controller.selector import parse_selector
+
+        try:
+            parse_selector(selector)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--selector") from exc
     from controller.preflight import check_all
 
     check_all(liveness_port or None, metrics_port or None)  # a taken port, no cluster, no AWS: one line
@@ -72,6 +86,7 @@ def run(
             namespaces=tuple(namespace), all_namespaces=all_namespaces, resync_seconds=resync,
             liveness_port=liveness_port or None, metrics_port=metrics_port or None,
             peering=peering, priority=_peering_priority(peering, priority), verbose=verbose,
+            log_format=log_format, selector=selector,
         )
     )
 
@@ -345,6 +360,12 @@ def contract_check(
     print(render_problems(problems, source))
     if problems:
         raise typer.Exit(1)
+
+
+from controller import cli_manifests  # noqa: E402 - the verbs' logic lives in their own module
+
+app.command("set-version")(cli_manifests.set_version)
+app.command("validate")(cli_manifests.validate)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from controller import metrics
+from controller import logs, metrics
 from controller.api.release import (
     ConditionType,
     Measurement,
@@ -36,6 +36,8 @@ from controller.api.reasons import Reason
 from controller.api.types import explain
 from controller.claims import Conflict, Holder, resources_of
 from controller.errors import EffectError, ObjectGone
+from controller.gitops.rollback import SecretReader, with_revert_commit, write_back_due, write_back_rollback
+from controller.gitops.writeback import GitWriteBackError, GitWriter
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.actions import Action
 from controller.planner.conditions import set_condition
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
 ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
 """`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
+WRITE_BACK_RETRY = 15.0
+"""A rollback that could not be written back to Git is tried again this soon."""
 REFUSED_RECHECK = 60.0
 """A Release refused for its traffic looks again this often (a fixed listener needs no new spec)."""
 CONFLICT_RECHECK = 10.0
@@ -125,6 +129,8 @@ class Outcome:
     phase: str
     wrote_status: bool
     actions: int
+    revision: int = 0
+    step: int = 0
 
 
 def _requests(annotations: Mapping[str, str]) -> Requests:
@@ -158,6 +164,7 @@ class Reconciler:
     contracts: ContractChecker | None = None
     claims: ClaimsLike | None = None
     traffic: TrafficCheck | None = None
+    git: tuple[GitWriter, SecretReader] | None = None  # the GitOps write-back (spec.gitops)
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -274,18 +281,28 @@ class Reconciler:
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
         started = time.perf_counter()
-        try:
-            outcome = self._reconcile(obj, fresh=fresh)
-            metrics.RECONCILE_TOTAL.labels("ok").inc()
+        meta = obj.get("metadata", {})
+        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")):
+            try:
+                outcome = self._reconcile(obj, fresh=fresh)
+                metrics.RECONCILE_TOTAL.labels("ok").inc()
+            except ObjectGone:
+                metrics.RECONCILE_TOTAL.labels("gone").inc()
+                raise
+            except Exception:
+                metrics.RECONCILE_TOTAL.labels("error").inc()
+                raise
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            # One line per pass, for log pipelines (controller/logs.py adds the Release and the
+            # AWS request id of the pass's last change).
+            logs.note(revision=outcome.revision, phase=str(outcome.phase), step=outcome.step)
+            log.info("pass", extra={
+                "actions": outcome.actions, "wrote_status": outcome.wrote_status,
+                "requeue_after": outcome.requeue_after, "fresh": fresh,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            })
             return outcome
-        except ObjectGone:
-            metrics.RECONCILE_TOTAL.labels("gone").inc()
-            raise
-        except Exception:
-            metrics.RECONCILE_TOTAL.labels("error").inc()
-            raise
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
 
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
         meta = obj.get("metadata", {})
@@ -318,7 +335,7 @@ class Reconciler:
                 }
             )
             wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
-            return Outcome(None, new.phase, wrote, 0)
+            return Outcome(None, new.phase, wrote, 0, new.revision, new.current_step)
 
         if self.claims is not None and ref.uid:
             conflict = self.claims.claim(Holder(namespace, name, ref.uid), resources_of(spec))
@@ -370,11 +387,36 @@ class Reconciler:
         if decision.outcome == PassOutcome.ROLLED_BACK:
             why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
+        if self.git is not None and write_back_due(spec, decision.status):
+            decision = self._write_back(namespace, name, spec, decision)
         wrote = self._write(ref, raw_status, decision.status, decision.events)
         self._record(namespace, name, decision.status)
         if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
             self._mem(key).settled = (inputs, observation)
-        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions))
+        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions),
+                       decision.status.revision, decision.status.current_step)
+
+    def _write_back(self, namespace: str, name: str, spec: ReleaseSpec, decision: Decision) -> Decision:
+        """Git learns of the rollback: the file names what serves again (controller/gitops).
+
+        Asked on every pass while the status's rollback entry records no commit, so a crash between
+        the rollback's status write and the push asks again, and the writer finds its own commit
+        by its trailer instead of pushing a second one. A failure is an Event and a pass soon.
+        """
+        assert self.git is not None
+        writer, secrets = self.git
+        try:
+            result = write_back_rollback(writer, secrets, namespace, name, spec, decision.status)
+        except GitWriteBackError as exc:
+            event = Event(exc.reason, f"writing the rollback back to Git: {exc.message}", "Warning")
+            return replace(decision, events=(*decision.events, event),
+                           requeue_after=min(decision.requeue_after or WRITE_BACK_RETRY, WRITE_BACK_RETRY))
+        status = with_revert_commit(decision.status, result)
+        if result is None:
+            return replace(decision, status=status)
+        said = (f"pushed {result.commit[:12]} to {result.ref}" if result.commit
+                else "Git already names the versions that serve")
+        return replace(decision, status=status, events=(*decision.events, Event(Reason.ROLLBACK_WRITTEN_BACK, said)))
 
     def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
         """Check, just before AWS is changed, that the object this pass decided for still exists.
@@ -430,7 +472,7 @@ class Reconciler:
         if not raw_status and spec is not None:
             events.insert(0, _accepted(spec))
         wrote = self._write(ref, raw_status, new, events)
-        return Outcome(min(2.0**attempts, MAX_BACKOFF_SECONDS), new.phase, wrote, 0)
+        return Outcome(min(2.0**attempts, MAX_BACKOFF_SECONDS), new.phase, wrote, 0, new.revision, new.current_step)
 
     def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
         wire = status.to_wire()

@@ -19,3 +19,5 @@ class OperatorSettings(BaseSettings):
     peering: str | None = None  # kopf peering name: several replicas, one active
     priority: int = 0
     verbose: bool = False
+    log_format: str = "text"  # controller/logs.py: json or text
+    selector: str | None = None  # kopf label filter: this Deployment handles only matching Releases

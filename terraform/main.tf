@@ -1,6 +1,6 @@
 # One environment of the application the release controller ships: networking, ECR, the backend
-# on ECS behind an ALB, the frontend on S3 + CloudFront, feature-flag parameters, alarms, and the
-# controller's IAM role. `terraform apply -var-file=environments/<env>.tfvars`; the outputs are
+# on ECS behind an ALB with its PostgreSQL (RDS) and Redis (ElastiCache), the frontend on S3 +
+# CloudFront, feature-flag parameters, alarms and a dashboard, and the controller's IAM role. `terraform apply -var-file=environments/<env>.tfvars`; the outputs are
 # the ARNs and IDs a Release's spec needs (see outputs.tf).
 
 locals {
@@ -52,6 +52,36 @@ resource "aws_kms_alias" "logs" {
   target_key_id = aws_kms_key.logs.key_id
 }
 
+# Encrypts the data stores: the database's storage, Performance Insights and master-credentials
+# secret, the cache at rest and its AUTH token's secret. Kept apart from the logs key so that
+# access to logs never implies access to data.
+data "aws_iam_policy_document" "data_key" {
+  #checkov:skip=CKV_AWS_111:A key policy's "*" resource means this key only; the one statement hands the key to the account's IAM policies.
+  #checkov:skip=CKV_AWS_356:A key policy's "*" resource means this key only.
+  #checkov:skip=CKV_AWS_109:The account root statement is the standard key policy that lets IAM policies govern the key.
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "data" {
+  description             = "${local.name} database and cache"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.data_key.json
+}
+
+resource "aws_kms_alias" "data" {
+  name          = "alias/${local.name}-data"
+  target_key_id = aws_kms_key.data.key_id
+}
+
 module "networking" {
   source             = "./modules/networking"
   name               = local.name
@@ -73,6 +103,8 @@ module "flags" {
   releases = var.flag_releases
 }
 
+# The backend's environment says where the database and the cache are, and its secrets carry their
+# credentials (from Secrets Manager, read by ECS at task start): its health check reaches both.
 module "ecs" {
   source                = "./modules/ecs"
   name                  = local.name
@@ -95,6 +127,60 @@ module "ecs" {
   flag_parameter_arns   = module.flags.parameter_arns
   log_retention_days    = var.log_retention_days
   log_kms_key_arn       = aws_kms_key.logs.arn
+  environment = {
+    DATABASE_HOST = module.database.address
+    DATABASE_PORT = tostring(module.database.port)
+    DATABASE_NAME = module.database.database_name
+    DATABASE_SSL  = "require"
+    REDIS_HOST    = module.cache.primary_endpoint
+    REDIS_PORT    = tostring(module.cache.port)
+    REDIS_TLS     = "true"
+  }
+  secrets = {
+    DATABASE_USER     = "${module.database.credentials_secret_arn}:username::"
+    DATABASE_PASSWORD = "${module.database.credentials_secret_arn}:password::"
+    REDIS_AUTH_TOKEN  = module.cache.auth_token_secret_arn
+  }
+  secrets_kms_key_arn = aws_kms_key.data.arn
+}
+
+module "database" {
+  source                  = "./modules/database"
+  name                    = local.name
+  vpc_id                  = module.networking.vpc_id
+  private_subnet_ids      = module.networking.private_subnet_ids
+  tasks_security_group_id = module.networking.tasks_security_group_id
+  kms_key_arn             = aws_kms_key.data.arn
+  multi_az                = var.database.multi_az
+  instance_class          = var.database.instance_class
+  allocated_storage_gb    = var.database.allocated_storage_gb
+  database_name           = var.database.name
+  backup_retention_days   = var.database.backup_retention_days
+  deletion_protection     = var.deletion_protection
+}
+
+module "cache" {
+  source                  = "./modules/cache"
+  name                    = local.name
+  vpc_id                  = module.networking.vpc_id
+  private_subnet_ids      = module.networking.private_subnet_ids
+  tasks_security_group_id = module.networking.tasks_security_group_id
+  kms_key_arn             = aws_kms_key.data.arn
+  multi_az                = var.cache.multi_az
+  node_type               = var.cache.node_type
+  snapshot_retention_days = var.cache.snapshot_retention_days
+}
+
+module "monitoring" {
+  source           = "./modules/monitoring"
+  name             = local.name
+  region           = var.region
+  alb_arn_suffix   = module.ecs.alb_arn_suffix
+  ecs_cluster_name = module.ecs.cluster_name
+  ecs_service_name = module.ecs.service_name
+  db_instance_id   = module.database.instance_id
+  cache_node_ids   = module.cache.node_ids
+  alarm_actions    = var.alarm_actions
 }
 
 module "frontend" {

@@ -69,3 +69,23 @@ output "controller_role_arn" {
   description = "eks.amazonaws.com/role-arn of the release-controller ServiceAccount."
   value       = module.controller_iam.role_arn
 }
+
+output "database_address" {
+  description = "Host name of the backend's PostgreSQL."
+  value       = module.database.address
+}
+
+output "database_credentials_secret_arn" {
+  description = "Secrets Manager secret with the database's master credentials (kept by RDS)."
+  value       = module.database.credentials_secret_arn
+}
+
+output "cache_primary_endpoint" {
+  description = "Host name of the backend's Redis primary (TLS)."
+  value       = module.cache.primary_endpoint
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the backend, database and cache."
+  value       = module.monitoring.dashboard_name
+}

@@ -112,3 +112,23 @@ variable "controller" {
     oidc_issuer         = optional(string)
   })
 }
+
+variable "database" {
+  description = "The backend's PostgreSQL (RDS): Multi-AZ in production."
+  type = object({
+    name                  = string
+    instance_class        = string
+    allocated_storage_gb  = number
+    multi_az              = bool
+    backup_retention_days = number
+  })
+}
+
+variable "cache" {
+  description = "The backend's Redis (ElastiCache): a replica with automatic failover in production."
+  type = object({
+    node_type               = string
+    multi_az                = bool
+    snapshot_retention_days = number
+  })
+}

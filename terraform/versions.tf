@@ -6,6 +6,11 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.60"
     }
+    # The cache's AUTH token (modules/cache), kept in Secrets Manager.
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
 
   # State lives in S3 per environment: terraform init -backend-config=environments/<env>.s3.tfbackend

@@ -56,9 +56,11 @@ class Reason(StrEnum):
     ROLLBACK_UNAVAILABLE = "RollbackUnavailable"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     DEPLOYMENT_FAILED = "DeploymentFailed"
+    TASKS_STOPPED = "TasksStopped"  # the canary's tasks keep stopping (crash, pull error, failed health checks)
     DELETING = "Deleting"  # deleted mid-rollout: traffic goes back on stable before the object goes
     UNMANAGED = "Unmanaged"  # deleted: the controller no longer manages it
     FLAGS_ROLLED_BACK = "FlagsRolledBack"
+    ROLLBACK_WRITTEN_BACK = "RollbackWrittenBack"  # the revert commit is in Git (spec.gitops)
     # Flags and frontend
     FLAGS_PUBLISHED = "FlagsPublished"
     COMPATIBLE = "Compatible"

@@ -311,8 +311,10 @@ class ApiOperation(Model):
 
 class ApiContract(Model):
     operations: list[ApiOperation] = Field(default_factory=list, json_schema_extra={"maxItems": 500})
-    config_map: str | None = Field(default=None, description="A ConfigMap whose `contract.yaml` holds operations.")
-    openapi_url: str | None = Field(default=None, description="Where the backend serves its OpenAPI document.")
+    config_map: str | None = Field(default=None, max_length=253,
+                                   description="A ConfigMap whose `contract.yaml` holds operations.")
+    openapi_url: str | None = Field(default=None, max_length=2048,
+                                    description="Where the backend serves its OpenAPI document.")
 
 
 class Frontend(Model):
@@ -329,25 +331,26 @@ class PrometheusQuery(Model):
 
 
 class CloudWatchDimension(Model):
-    name: str
-    value: str
+    # CloudWatch's own limits (255 and 1024 characters).
+    name: str = Field(max_length=255)
+    value: str = Field(max_length=1024)
 
 
 class CloudWatchMetric(Model):
-    namespace: str
-    metric_name: str
+    namespace: str = Field(max_length=255)
+    metric_name: str = Field(max_length=255)
     dimensions: list[CloudWatchDimension] = Field(default_factory=list, json_schema_extra={"maxItems": 30})
 
 
 class CloudWatchMetricStat(Model):
     metric: CloudWatchMetric
     period: int = Field(default=60, ge=1)
-    stat: str = "Average"
+    stat: str = Field(default="Average", max_length=64)
 
 
 class CloudWatchQuery(Model):
     id: str = Field(pattern=r"^[a-z][a-zA-Z0-9_]*$", max_length=255)
-    expression: str | None = None
+    expression: str | None = Field(default=None, max_length=2048)  # GetMetricData's limit
     metric_stat: CloudWatchMetricStat | None = None
     return_data: bool | None = None
 
@@ -360,8 +363,9 @@ class CloudWatchMetricSource(Model):
 class HttpCheck(Model):
     url: str = Field(min_length=1, max_length=2048)
     expect_status: int = Field(default=200, ge=100, le=599)
-    json_path: str | None = Field(default=None, description="Dotted path into the JSON body, e.g. checks.database")
-    expect_value: str | None = None
+    json_path: str | None = Field(default=None, max_length=256,
+                                  description="Dotted path into the JSON body, e.g. checks.database")
+    expect_value: str | None = Field(default=None, max_length=1024)
     timeout: Duration = Field(default=timedelta(seconds=2))
 
 
@@ -427,6 +431,9 @@ _FLAG_SCHEMA: dict[str, Any] = {
     "description": "Flag name -> true/false, or {enabled: bool, rolloutPercent: 0..100}.",
     "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
 }
+# The flags' values are free-form to the schema (a bool or an object): CEL cannot type them, neither
+# on the map nor from the spec (the field is left out of the spec's CEL type), so the API server
+# bounds only their number; the models bound names and the document's size (InvalidSpec, no AWS change).
 
 
 PROGRESS_DEADLINE_HINT = ("must be more than 0s: write how long a rollout may go without progress "
@@ -461,6 +468,38 @@ def flags_too_large(size: int) -> str:
             f"(Advanced tier; {SSM_STANDARD_LIMIT} in Standard): write fewer flags or shorter names")
 
 
+class GitOpsOnRollback(StrEnum):
+    COMMIT = "Commit"
+    BRANCH = "Branch"
+    NONE = "None"
+
+
+class SecretRef(Model):
+    name: str = Field(min_length=1, max_length=253)
+
+
+class GitOps(Model):
+    """Where this Release comes from in Git, so that a rollback can be written back there."""
+
+    repository: str = Field(
+        min_length=1, max_length=2048, pattern=r"^(https?://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:).+$",
+        description="Clone URL: https://host/path.git, ssh://git@host/path.git or git@host:path.git.",
+    )
+    branch: str = Field(default="main", min_length=1, max_length=255, pattern=r"^[^\s~^:?*\[\\]+$")
+    path: str = Field(
+        min_length=1, max_length=4096, pattern=r"^[^/].*$",
+        description="The file in the repository that holds this Release, relative to its root.",
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="A Secret in the Release's namespace with `username` + `password` (a token), or `identity` (an SSH key).",
+    )
+    on_rollback: GitOpsOnRollback = Field(
+        default=GitOpsOnRollback.COMMIT,
+        description="Commit: push the revert to the branch; Branch: push it to a new branch (for a pull request); None: write nothing.",
+    )
+
+
 class ReleaseSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -487,6 +526,7 @@ class ReleaseSpec(Model):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     paused: bool = False
     progress_deadline: DeadlineDuration = Field(default=timedelta(minutes=10))
+    gitops: GitOps | None = None
 
     @field_validator("progress_deadline")
     @classmethod
@@ -511,6 +551,9 @@ class ReleaseSpec(Model):
     @field_validator("feature_flags")
     @classmethod
     def _flags_fit_ssm(cls, value: dict[str, Any]) -> dict[str, Any]:
+        long = next((k for k in value if len(k) > 128), None)
+        if long is not None:
+            raise ValueError(f"a feature flag name has at most 128 characters ({long[:20]}... has {len(long)})")
         size = flags_document_size(value)
         if size > SSM_ADVANCED_LIMIT:
             raise ValueError(flags_too_large(size))
@@ -615,6 +658,10 @@ class HistoryEntry(Model):
     message: str = ""
     started_at: datetime
     finished_at: datetime
+    revert_commit: str | None = Field(
+        default=None,
+        description="The commit that wrote this rollback back to Git (spec.gitops); empty when Git already named the live versions.",
+    )
 
 
 class Acknowledged(Model):

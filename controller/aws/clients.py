@@ -30,7 +30,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
-from controller import metrics
+from controller import logs, metrics
 from controller.aws import lean as lean_models
 
 # boto3 client name -> (IAM action prefix, the service part of AWS_ENDPOINT_URL_<SERVICE>).
@@ -41,6 +41,7 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "s3": ("s3", "S3"),
     "ssm": ("ssm", "SSM"),
     "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
+    "ecr": ("ecr", "ECR"),  # DescribeImages only: an image is checked to exist before it is deployed
 }
 
 # Adaptive mode: client-side rate limiting on throttling, and retries of 5xx and throttling errors.
@@ -108,6 +109,7 @@ class AwsClients:
     cloudwatch: Any
     region: str
     endpoint_url: str | None = None
+    ecr: Any = None
     calls: CallCounter = field(default_factory=CallCounter, compare=False)
     # The Session the clients came from: tooling (seeding a moto world) makes other clients with it.
     session: Any = field(default=None, compare=False, repr=False)
@@ -202,3 +204,9 @@ def _count_calls(client: Any, prefix: str, counter: CallCounter) -> None:
         counter.add(f"{prefix}:{model.name}")
 
     client.meta.events.register("before-call.*.*", hook)
+
+    # The request id of each response, for the pass's log line (controller/logs.py).
+    def after(model: Any, parsed: Any = None, **_: Any) -> None:
+        logs.aws_request(model.name, parsed)
+
+    client.meta.events.register("after-call.*.*", after)

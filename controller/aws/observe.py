@@ -32,7 +32,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,6 +52,7 @@ from controller.planner.world import (
     ObservationError,
     Service,
     StagingDistribution,
+    StoppedTask,
     TaskSet,
 )
 
@@ -75,6 +77,7 @@ class Targets:
     origin_id: str | None = None
     frontend_canary: bool = False
     flags_parameter: str | None = None
+    image: str | None = None
 
     @classmethod
     def of(cls, key: Key, spec: ReleaseSpec) -> "Targets":
@@ -90,6 +93,7 @@ class Targets:
             origin_id=fe.cloudfront.origin_id if fe else None,
             frontend_canary=bool(fe and fe.canary and fe.canary.steps),
             flags_parameter=flags_parameter(*key),
+            image=spec.backend.image,
         )
 
 
@@ -134,6 +138,7 @@ class Observer:
     clock: Callable[[], float] = time.monotonic
     _snapshots: dict[Key, tuple[float, Observation]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _images_seen: set[str] = field(default_factory=set, repr=False)  # ECR images found: they stay
 
     @property
     def _reads(self) -> AwsClients:
@@ -206,6 +211,11 @@ class Observer:
                 errors.append(published)
                 published = None
             svc = _service(service, t.container_name, self.cache) if service is not None else None
+            if svc is not None:
+                svc = self._in_motion(svc, t.cluster)
+                missing = self._missing_image(t, svc)
+                if missing is not None:
+                    errors.append(missing)
             out[t.key] = Observation(
                 service=svc,
                 listener=listener,
@@ -215,6 +225,73 @@ class Observer:
                 backend_version_serving=serving_version(svc, listener),
             )
         return out
+
+    def _in_motion(self, svc: Service, cluster: str) -> Service:
+        """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
+        leftover), which weight may move to; a settled service costs no extra call."""
+        if not any(ts.status != "PRIMARY" for ts in svc.task_sets):
+            return svc
+        health: dict[str, int | None] = {}
+        task_sets = []
+        for ts in svc.task_sets:
+            if ts.status == "PRIMARY":
+                task_sets.append(ts)
+                continue
+            extra: dict[str, Any] = {}
+            if ts.target_group_arn:
+                if ts.target_group_arn not in health:
+                    health[ts.target_group_arn] = self._healthy_targets(ts.target_group_arn)
+                extra["healthy_targets"] = health[ts.target_group_arn]
+            extra["stopped_tasks"] = self._failed_tasks(cluster, ts.id)
+            task_sets.append(replace(ts, **extra))
+        return replace(svc, task_sets=tuple(task_sets))
+
+    def _healthy_targets(self, target_group_arn: str) -> int | None:
+        try:
+            resp = self.clients.elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+        except AwsFailure:
+            return None  # unread: the other figures still hold the task set back if it is not ready
+        return sum(1 for d in resp.get("TargetHealthDescriptions", [])
+                   if (d.get("TargetHealth") or {}).get("State") == "healthy")
+
+    def _failed_tasks(self, cluster: str, task_set_id: str) -> tuple[StoppedTask, ...]:
+        ecs = self.clients.ecs
+        try:
+            arns = ecs.list_tasks(cluster=cluster, startedBy=task_set_id, desiredStatus="STOPPED").get("taskArns", [])
+            if not arns:
+                return ()
+            tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
+        except AwsFailure:
+            return ()
+        failed = sorted((t for t in tasks if is_failed_task(t)), key=lambda t: _seconds(t.get("stoppedAt")) or 0.0)
+        return tuple(stopped_task(t) for t in failed)
+
+    def _missing_image(self, t: Targets, svc: Service) -> ObservationError | None:
+        """An ECR image the spec asks for that is neither running nor in its repository.
+
+        Checked before anything is created, so a typo in a tag is refused instead of becoming a
+        task set whose tasks never pull. Only ECR images: another registry (Docker Hub, GHCR, a
+        private one) cannot be asked with the controller's AWS credentials, so those are let through
+        and a bad one shows as stopped tasks (CannotPullContainerError), rolled back like a crash.
+        """
+        image = t.image
+        if not image or self.clients.ecr is None or image in self._images_seen:
+            return None
+        if image == svc.image or any(ts.image == image for ts in svc.task_sets):
+            return None
+        ref = ecr_reference(image)
+        if ref is None:
+            return None
+        repository, image_id = ref
+        try:
+            self.clients.ecr.describe_images(repositoryName=repository, imageIds=[image_id])
+        except AwsFailure as exc:
+            if is_not_found(exc, "ImageNotFoundException") or is_not_found(exc, "RepositoryNotFoundException"):
+                return ObservationError("ImageNotFound", f"image {image} is not in ECR repository {repository}")
+            return observation_error(exc, f"ECR repository {repository}")
+        with self._lock:
+            self._images_seen.add(image)
+        return None
 
     def _services(self, targets: Sequence[Targets]) -> dict[tuple[str, str], Mapping[str, Any] | ObservationError]:
         by_cluster: dict[str, list[str]] = defaultdict(list)
@@ -432,6 +509,10 @@ def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionC
             running_count=int(ts.get("runningCount", 0)),
             pending_count=int(ts.get("pendingCount", 0)),
             stability=ts.get("stabilityStatus", "STEADY_STATE"),
+            computed_desired_count=(int(ts["computedDesiredCount"]) if ts.get("computedDesiredCount") is not None
+                                    else None),
+            stability_at=_seconds(ts.get("stabilityStatusAt")),
+            updated_at=_seconds(ts.get("updatedAt")),
         )
         for ts in raw.get("taskSets", [])
     )
@@ -461,6 +542,54 @@ def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionC
         task_sets=task_sets,
         deployments=deployments,
     )
+
+
+def _seconds(value: Any) -> float | None:
+    """A timestamp botocore parsed (datetime, or a float with the fast parser) as Unix seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    stamp = getattr(value, "timestamp", None)
+    return float(stamp()) if stamp is not None else None
+
+
+# Stopped tasks that count as failures (ECS's circuit breaker): the task never started, its
+# essential container exited, or its load balancer failed it. A scale-down's stops do not count.
+FAILED_STOP_CODES = frozenset({"TaskFailedToStart", "EssentialContainerExited"})
+
+
+def is_failed_task(task: Mapping[str, Any]) -> bool:
+    return task.get("stopCode") in FAILED_STOP_CODES or "health checks" in str(task.get("stoppedReason", ""))
+
+
+def stopped_task(task: Mapping[str, Any]) -> StoppedTask:
+    containers = task.get("containers") or [{}]
+    exit_code = next((c.get("exitCode") for c in containers if c.get("exitCode") is not None), None)
+    reason = str(task.get("stoppedReason") or "")
+    container_reason = next((c.get("reason") for c in containers if c.get("reason")), None)
+    if container_reason and container_reason not in reason:
+        reason = f"{reason}: {container_reason}" if reason else str(container_reason)
+    return StoppedTask(arn=str(task.get("taskArn", "")), reason=reason, exit_code=exit_code,
+                       stop_code=task.get("stopCode"))
+
+
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(.+))?$")
+
+
+def ecr_reference(image: str | None) -> tuple[str, dict[str, str]] | None:
+    """(repository, imageId for DescribeImages) of an ECR image; None for any other registry.
+
+    >>> ecr_reference("123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:1.4.0")
+    ('pratiko-backend', {'imageTag': '1.4.0'})
+    >>> ecr_reference("ghcr.io/pratiko/backend:1.4.0") is None
+    True
+    """
+    match = _ECR_IMAGE.match(image or "")
+    if not match:
+        return None
+    repository, tag, digest = match[3], match[4], match[5]
+    return repository, ({"imageDigest": digest} if digest else {"imageTag": tag or "latest"})
 
 
 def _name(service: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any
 
@@ -40,6 +41,12 @@ def _runtime(memo: Any) -> Runtime:
     return runtime
 
 
+def in_shard(labels: kopf.Labels, memo: Any, **_: Any) -> bool:
+    """`run --selector`: only the Releases of this Deployment's shard (controller/selector.py)."""
+    selects = getattr(memo, "selector", None)
+    return selects is None or bool(selects(labels))
+
+
 @kopf.on.login(registry=registry)
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod, the ServiceAccount; elsewhere, the kubeconfig (KUBECONFIG or ~/.kube/config)."""
@@ -52,6 +59,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING
+    shard = getattr(memo, "shard", None)
+    if shard:
+        # Each shard owns its finalizer: with one shared name, a shard that stops selecting a
+        # relabelled Release would remove the finalizer the new shard has just added, and so on.
+        digest = hashlib.sha256(shard.encode()).hexdigest()[:10]
+        settings.persistence.finalizer = f"{STORAGE_PREFIX}/shard-{digest}"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     memo.resync_task = asyncio.get_running_loop().create_task(_runtime(memo).resync_loop())
@@ -64,12 +77,12 @@ async def cleanup(memo: Any, **_: Any) -> None:
         task.cancel()
 
 
-@kopf.on.event(*RELEASES, registry=registry)
+@kopf.on.event(*RELEASES, registry=registry, when=in_shard)
 def noticed(body: kopf.Body, memo: Any, **_: Any) -> None:
     _runtime(memo).notice((body.metadata.namespace or "", body.metadata.name or ""), body)
 
 
-@kopf.daemon(*RELEASES, registry=registry, cancellation_timeout=30, initial_delay=0)
+@kopf.daemon(*RELEASES, registry=registry, cancellation_timeout=30, initial_delay=0, when=in_shard)
 async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
@@ -77,7 +90,7 @@ async def worker(body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: A
     await runtime.work(key, body, stopped)
 
 
-@kopf.on.delete(*RELEASES, registry=registry)
+@kopf.on.delete(*RELEASES, registry=registry, when=in_shard)
 def released(body: kopf.Body, memo: Any, **_: Any) -> None:
     """Deleting a Release: a rollout in flight is aborted first (traffic back on stable, canary
     removed), then the controller stops managing it and frees its claims (Reconciler.finalize)."""

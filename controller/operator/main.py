@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import kopf
 from prometheus_client import start_http_server
 
+from controller import logs
 from controller.app import build_runtime
 from controller.metrics import REGISTRY
 from controller.operator.handlers import registry
+from controller.selector import parse_selector
 from controller.settings import OperatorSettings
 
 
 def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = None) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if settings.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not settings.verbose:
-        logging.getLogger("kopf").setLevel(logging.WARNING)
-        # Peering changes (pausing in favour of a higher-priority replica, resuming) are rare and
-        # say which replica works: keep them.
-        logging.getLogger("kopf._core.engines.peering").setLevel(logging.INFO)
-        logging.getLogger("botocore").setLevel(logging.WARNING)
+    # kopf's loggers propagate to the root handler installed here (kopf.run does not add its own).
+    logs.configure("json" if settings.log_format == "json" else "text", verbose=settings.verbose)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=REGISTRY)
-    memo = kopf.Memo(runtime=build_runtime(settings))
+    memo = kopf.Memo(
+        runtime=build_runtime(settings),
+        selector=parse_selector(settings.selector) if settings.selector else None,
+        shard=settings.selector,
+    )
     kopf.run(
         registry=registry,
         memo=memo,

@@ -23,9 +23,10 @@ from controller.planner.actions import (
 )
 from controller.planner import identity
 from controller.planner.steps import PROMOTION, SetStep
-from controller.planner.world import Listener, Observation, TaskSet
+from controller.planner.world import Listener, Observation, StoppedTask, TaskSet
 
 STEADY = "STEADY_STATE"
+TASK_FAILURE_LIMIT = 3  # stopped tasks of a canary that roll it back, as ECS's circuit breaker would
 SCALE_TOLERANCE = 0.5  # percent; ECS reports the scale it was given, this only absorbs float noise
 
 
@@ -128,7 +129,7 @@ class Fleet:
             self.stable.scale_percent + SCALE_TOLERANCE < stable_scale
         ):
             return [self.scale(self.stable, stable_scale)]
-        if self.canary.stability != STEADY:
+        if not self.canary.ready_for_traffic():
             return []
         # Traffic moves before capacity shrinks (actions are applied in order).
         out = self.set_weights(step.canary_weight)
@@ -142,14 +143,14 @@ class Fleet:
 
     def at(self, step: SetStep) -> bool:
         """Whether the observation shows `step` (canary steady at its scale, weights, stable scale)."""
-        if self.canary is None or self.canary.stability != STEADY:
+        if self.canary is None or not self.canary.ready_for_traffic():
             return False
         return not self.converge(step)
 
     def promote(self) -> list[Action]:
         """Toward promotion: canary at 100% and all traffic, then primary. Empty when observed."""
         out = self.converge(PROMOTION)
-        if self.canary is None or self.canary.stability != STEADY or any(
+        if self.canary is None or not self.canary.ready_for_traffic() or any(
             not isinstance(a, SetListenerWeights) for a in out
         ):
             return out  # capacity first
@@ -185,6 +186,13 @@ class Fleet:
         for ts in doomed:
             out += self.delete(ts, drain=True)
         return out, not out
+
+
+def tasks_keep_stopping(ts: TaskSet | None, limit: int = TASK_FAILURE_LIMIT) -> StoppedTask | None:
+    """The last of `limit` or more stopped tasks of `ts` (ECS's deployment circuit breaker), else None."""
+    if ts is None or len(ts.stopped_tasks) < limit:
+        return None
+    return ts.stopped_tasks[-1]
 
 
 

@@ -11,8 +11,26 @@ from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
+class StoppedTask:
+    """A task of a task set that ECS stopped: why, and its container's exit code."""
+
+    arn: str
+    reason: str  # stoppedReason, e.g. "Essential container in task exited"
+    exit_code: int | None = None
+    stop_code: str | None = None  # EssentialContainerExited | TaskFailedToStart | ...
+
+    def describe(self) -> str:
+        code = "" if self.exit_code is None else f" (exit code {self.exit_code})"
+        return f"{self.reason}{code}"
+
+
+@dataclass(frozen=True)
 class TaskSet:
-    """One ECS task set of an EXTERNAL-controller service."""
+    """One ECS task set of an EXTERNAL-controller service.
+
+    None in an optional figure means "not read": the predicate below does not hold it against the
+    task set (the observer reads target health and stopped tasks only for task sets in motion).
+    """
 
     id: str
     arn: str
@@ -25,6 +43,32 @@ class TaskSet:
     running_count: int = 0
     pending_count: int = 0
     stability: str = "STEADY_STATE"  # STEADY_STATE | STABILIZING
+    computed_desired_count: int | None = None
+    stability_at: float | None = None  # stabilityStatusAt, Unix seconds
+    updated_at: float | None = None  # updatedAt: the last CreateTaskSet / UpdateTaskSet
+    healthy_targets: int | None = None  # healthy targets in its target group
+    stopped_tasks: tuple[StoppedTask, ...] = ()
+
+    def ready_for_traffic(self) -> bool:
+        """Whether weight may move onto this task set: what ECS reports shows the capacity runs.
+
+        STEADY_STATE alone is not enough: ECS reports the old stability for a moment after a
+        change, so the report must be newer than the last change; all computed tasks running, none
+        pending, and (when read) as many healthy targets in its target group as tasks.
+        """
+        if self.stability != "STEADY_STATE" or self.pending_count > 0:
+            return False
+        if self.stability_at is not None and self.updated_at is not None and self.stability_at <= self.updated_at:
+            return False
+        wanted = self.computed_desired_count
+        if wanted is not None:
+            if self.scale_percent > 0 and wanted < 1:
+                return False  # ECS has not computed the task count of the new scale yet
+            if self.running_count < wanted:
+                return False
+            if self.healthy_targets is not None and self.healthy_targets < wanted:
+                return False
+        return True
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ This module must not be imported by the controller itself: it is test and dev to
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -99,6 +101,36 @@ def seed_network(clients: AwsClients, name: str) -> Network:
     return Network(vpc_id, subnets, sg)
 
 
+def push_image(clients: AwsClients, image: str) -> bool:
+    """Put `image` into the emulator's ECR (repository created if needed), as `docker push` would.
+
+    Only ECR images (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`) can be pushed; for
+    any other registry this does nothing and returns False: the local ECS pulls those as they are.
+    """
+    from controller.aws.observe import ecr_reference
+
+    ref = ecr_reference(image)
+    if ref is None:
+        return False
+    repository, image_id = ref
+    ecr = clients.session.client("ecr", region_name=clients.region, endpoint_url=clients.endpoint_url)
+    try:
+        ecr.create_repository(repositoryName=repository)
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+                   "digest": "sha256:" + hashlib.sha256(image.encode()).hexdigest()},
+        "layers": [],
+    })
+    try:
+        ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=image_id.get("imageTag", "latest"))
+    except ecr.exceptions.ImageAlreadyExistsException:
+        pass
+    return True
+
+
 def seed_world(
     target: AwsClients | str,
     *,
@@ -120,6 +152,7 @@ def seed_world(
     """
     clients = target if isinstance(target, AwsClients) else AwsClients.for_endpoint(target)
     ecs, elbv2 = clients.ecs, clients.elbv2
+    push_image(clients, image)  # what runs in production was pushed once
     network = network or seed_network(clients, name)
     cluster_name = cluster or f"{name}-cluster"
     cluster_arn = ecs.create_cluster(clusterName=cluster_name)["cluster"]["clusterArn"]

@@ -1,7 +1,9 @@
 """A moto server over HTTP on a loopback port: the AWS the controller talks to locally.
 
-Started as a separate process (`python -m moto.server`), so the operator, the tests and the
-data plane all see one shared AWS, exactly as they would see the real one.
+Started as a separate process, so the operator, the tests and the data plane all see one shared
+AWS, exactly as they would see the real one. The process is `controller.testing.local_ecs`: moto's
+own server plus the ECS behaviour moto lacks (tasks, stability, target health as the data plane
+really runs them); see that module for where it leaves moto's public API.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class MotoServer:
         self.port = self.port or free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "controller.testing.local_ecs", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

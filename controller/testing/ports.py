@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +117,7 @@ class StartedProcess:
 
 
 def spawn(
-    name: str, argv: Sequence[str], log_path: Path
+    name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], StartedProcess]:
     """Start `argv` in a new session (so it outlives the caller), output appended to `log_path`."""
     with open(log_path, "ab") as log:
@@ -127,6 +127,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=dict(env) if env is not None else None,
         )
     return proc, StartedProcess(name, proc.pid, process_start_time(proc.pid))
 

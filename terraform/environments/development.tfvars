@@ -35,6 +35,20 @@ flag_releases = {
   }
 }
 
+database = {
+  name                  = "pratiko"
+  instance_class        = "db.t4g.small"
+  allocated_storage_gb  = 20
+  multi_az              = false
+  backup_retention_days = 7
+}
+
+cache = {
+  node_type               = "cache.t4g.micro"
+  multi_az                = false
+  snapshot_retention_days = 1
+}
+
 alarm_actions = ["arn:aws:sns:eu-west-1:123456789012:pratiko-development-alerts"]
 
 controller = {

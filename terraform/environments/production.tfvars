@@ -35,6 +35,20 @@ flag_releases = {
   }
 }
 
+database = {
+  name                  = "pratiko"
+  instance_class        = "db.r6g.large"
+  allocated_storage_gb  = 100
+  multi_az              = true
+  backup_retention_days = 30
+}
+
+cache = {
+  node_type               = "cache.r7g.large"
+  multi_az                = true
+  snapshot_retention_days = 7
+}
+
 alarm_actions = ["arn:aws:sns:eu-west-1:123456789012:pratiko-production-alerts"]
 
 controller = {

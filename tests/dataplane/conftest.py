@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from controller.aws.clients import AwsClients
-from controller.testing.aws_world import WorldIds, seed_world
+from controller.testing.aws_world import WorldIds, push_image, seed_world
 from controller.testing.moto import MotoServer
 from controller.testing.prometheus import PrometheusServer
 
@@ -64,6 +64,7 @@ class World:
         return {"awsvpcConfiguration": {"subnets": list(net.subnet_ids), "securityGroups": [net.security_group_id]}}
 
     def task_definition(self, version: str) -> str:
+        push_image(self.clients, f"123456789012.dkr.ecr.{REGION}.amazonaws.com/pratiko-backend:{version}")
         # A sidecar first: the workload must run the image of the container the target group names.
         return str(self.clients.ecs.register_task_definition(
             family=f"{self.ids.name}-backend", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],

@@ -20,8 +20,8 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.conftest import Kubectl, Releases, condition
-from tests.e2e.test_strategies import wait_converged
+from tests.e2e.helpers import Kubectl, Releases, condition
+from tests.e2e.helpers import wait_converged
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -88,6 +88,9 @@ BAD_INPUTS = [
     ("bad-requires-backend", _set("spec.frontend.requiresBackend", "newest"), ["spec.frontend.requiresBackend"]),
     ("metric-without-provider", _set("spec.analysis.metrics.0", {"name": "x", "max": 1}),
      ["spec.analysis.metrics[0]", "exactly one provider"]),
+    ("cloudwatch-expression-too-long", _set("spec.analysis.metrics", [{
+        "name": "p99", "max": 1, "cloudwatch": {"metricDataQueries": [{"id": "q", "expression": "x" * 5000}]}}]),
+     ["spec.analysis.metrics[0].cloudwatch.metricDataQueries[0].expression", "2048"]),
 ]
 
 
@@ -214,7 +217,7 @@ def test_flags_over_ssm_limit_are_refused_by_the_controller_before_any_aws_chang
     """A flags document over SSM's 8 KB: no schema can sum it (values are untyped), so the controller
     refuses it with Ready=False InvalidSpec, naming the field, the size and the limit; SSM is untouched."""
     from controller.testing.releases import release_for
-    from tests.e2e.conftest import condition
+    from tests.e2e.helpers import condition
 
     flags = {f"flag_{i:03d}_{'x' * 40}": {"enabled": True, "rolloutPercent": 50} for i in range(150)}
     releases.apply(release_for(world, name="app", namespace=namespace, version="1.0.0", featureFlags=flags))

@@ -1,5 +1,5 @@
-"""checkov over terraform/, the rendered overlays and the Dockerfile: no failed check, and every
-skipped check carries its reason in the file (`#checkov:skip=ID:reason` in Terraform,
+"""checkov over terraform/, the rendered overlays, the Helm chart (defaults) and the Dockerfile: no
+failed check, and every skipped check carries its reason in the file (`#checkov:skip=ID:reason` in Terraform,
 `checkov.io/skipN: ID=reason` annotations in manifests).
 
 The overlays are scanned as rendered by kustomize, i.e. exactly what `kubectl apply -k` sends.
@@ -19,6 +19,7 @@ import yaml
 
 from tests.ship.checkov_env import ATTEMPTS, INSTALL_TIMEOUT
 from tests.ship.conftest import OVERLAYS, ROOT
+from tests.ship.test_chart import helm, template  # noqa: F401  (helm: a fixture)
 
 # The first test builds checkov's virtualenv with pip when it is not cached (about 35 s on a
 # fast index): pip's own timeouts bound it, not pytest's default per-test timeout.
@@ -41,10 +42,14 @@ def _documents(text: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def report(checkov: Path, rendered: dict[str, list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def report(checkov: Path, rendered: dict[str, list[dict[str, Any]]], helm: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     scan = tmp_path_factory.mktemp("checkov-scan")
     for overlay in OVERLAYS:
         (scan / f"{overlay}.yaml").write_text(yaml.safe_dump_all(rendered[overlay]))
+    # The Helm chart as `helm template` renders it with its defaults (the overlays' values render
+    # what the overlays render: tests/ship/test_chart.py).
+    (scan / "chart-defaults.yaml").write_text(yaml.safe_dump_all(template(helm)))
     shutil.copy(ROOT / "Dockerfile", scan / "Dockerfile")
     out = subprocess.run(
         [str(checkov), "-d", str(ROOT / "terraform"), "-d", str(scan),

@@ -34,6 +34,7 @@ IAM_PREFIX = {
     "s3": "s3",
     "ssm": "ssm",
     "cloudwatch": "cloudwatch",
+    "ecr": "ecr",
 }
 # Names a client is held under in the code -> the client.
 RECEIVERS = {
@@ -43,6 +44,7 @@ RECEIVERS = {
     "s3": "s3", "_s3": "s3",
     "ssm": "ssm", "_ssm": "ssm",
     "cloudwatch": "cloudwatch", "_cloudwatch": "cloudwatch", "cw": "cloudwatch", "_cw": "cloudwatch",
+    "ecr": "ecr", "_ecr": "ecr",
 }
 # Generic names: the service is the one whose model has the operation (it must be unique).
 GENERIC_RECEIVERS = {"client", "_client"}

@@ -41,6 +41,7 @@ NAMESPACED_RULES = {
     ("", "events"): {"create"},
     ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
     ("", "configmaps"): {"get"},  # the API-contract gate's `apiContract.configMap`
+    ("", "secrets"): {"get"},  # the GitOps write-back's `gitops.secretRef` (never list or watch)
 }
 CLUSTER_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},

@@ -121,3 +121,76 @@ def test_frontend_origin_and_flags_parameter_names() -> None:
     flags = doubly_labelled(load_dir(TERRAFORM / "modules" / "flags")["resource"])
     name = unq(flags[("aws_ssm_parameter", "flags")]["name"])
     assert name == "/release-controller/${each.value.namespace}/${each.value.name}/flags"
+
+
+# --------------------------------------------------------------------------- the data stores
+
+
+def _resources(module: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return doubly_labelled(load_dir(TERRAFORM / "modules" / module)["resource"])
+
+
+def _by_env(key: str) -> dict[str, dict[str, Any]]:
+    return {p.stem: load_tfvars(p)[key] for p in ENVIRONMENTS}
+
+
+def test_the_database_is_private_encrypted_and_multi_az_in_production() -> None:
+    db = _resources("database")[("aws_db_instance", "this")]
+    assert unq(db["engine"]) == "postgres"
+    assert db["storage_encrypted"] is True and "var.kms_key_arn" in str(db["kms_key_id"])
+    assert db["publicly_accessible"] is False
+    # RDS generates the password and keeps it in Secrets Manager: no password argument at all.
+    assert db["manage_master_user_password"] is True and "password" not in db
+    assert "multi_az" in str(db["multi_az"])
+    assert {env: v["multi_az"] for env, v in _by_env("database").items()} == {"development": False, "production": True}
+    call = MODULE_CALLS["database"]
+    assert unq(call["private_subnet_ids"]) == "${module.networking.private_subnet_ids}"
+    assert unq(call["tasks_security_group_id"]) == "${module.networking.tasks_security_group_id}"
+    params = {unq(p["name"]): unq(p["value"]) for p in _resources("database")[("aws_db_parameter_group", "this")]["parameter"]}
+    assert params["rds.force_ssl"] == "1", "TLS in transit is required"
+    ingress = _resources("database")[("aws_vpc_security_group_ingress_rule", "db_from_tasks")]
+    assert unq(ingress["referenced_security_group_id"]) == "${var.tasks_security_group_id}" and ingress["from_port"] == 5432
+
+
+def test_the_cache_is_private_and_encrypted_at_rest_and_in_transit() -> None:
+    cache = _resources("cache")
+    group = cache[("aws_elasticache_replication_group", "this")]
+    assert group["at_rest_encryption_enabled"] is True and group["transit_encryption_enabled"] is True
+    assert "var.kms_key_arn" in str(group["kms_key_id"])
+    assert "random_password.auth.result" in str(group["auth_token"])
+    secret = cache[("aws_secretsmanager_secret_version", "auth")]
+    assert "random_password.auth.result" in str(secret["secret_string"])
+    assert "var.kms_key_arn" in str(cache[("aws_secretsmanager_secret", "auth")]["kms_key_id"])
+    assert {env: v["multi_az"] for env, v in _by_env("cache").items()} == {"development": False, "production": True}
+    assert unq(MODULE_CALLS["cache"]["private_subnet_ids"]) == "${module.networking.private_subnet_ids}"
+
+
+def test_the_backend_task_gets_where_the_stores_are_and_their_credentials_as_secrets() -> None:
+    call = MODULE_CALLS["ecs"]
+    env = {k: unq(v) for k, v in call["environment"].items()}
+    secrets = {k: unq(v) for k, v in call["secrets"].items()}
+    assert env["DATABASE_HOST"] == "${module.database.address}"
+    assert env["REDIS_HOST"] == "${module.cache.primary_endpoint}"
+    assert all("password" not in k.lower() and "token" not in k.lower() for k in env), "a credential as a plain value"
+    assert secrets["DATABASE_PASSWORD"].startswith("${module.database.credentials_secret_arn}")
+    assert secrets["REDIS_AUTH_TOKEN"] == "${module.cache.auth_token_secret_arn}"
+    ecs = load_dir(TERRAFORM / "modules" / "ecs")
+    definition = str(doubly_labelled(ecs["resource"])[("aws_ecs_task_definition", "backend")]["container_definitions"])
+    assert "var.environment" in definition and "var.secrets" in definition and "healthCheck" in definition
+    # The execution role reads exactly those secrets (ECS fetches them when it starts a task).
+    policy = doubly_labelled(ecs["data"])[("aws_iam_policy_document", "execution_secrets")]
+    statements = {unq(s["actions"][0]): str(s["resources"]) for s in policy["statement"]}
+    assert "var.secrets" in statements["secretsmanager:GetSecretValue"]
+    assert "var.secrets_kms_key_arn" in statements["kms:Decrypt"]
+
+
+def test_monitoring_alarms_on_the_backend_the_database_and_the_cache() -> None:
+    monitoring = _resources("monitoring")
+    namespaces = {unq(body["namespace"]) for (kind, _), body in monitoring.items() if kind == "aws_cloudwatch_metric_alarm"}
+    assert namespaces == {"AWS/ECS", "AWS/RDS", "AWS/ElastiCache"}
+    dashboard = str(monitoring[("aws_cloudwatch_dashboard", "stack")]) + str(load_dir(TERRAFORM / "modules" / "monitoring")["locals"])
+    for metric_namespace in ("AWS/ApplicationELB", "AWS/ECS", "AWS/RDS", "AWS/ElastiCache"):
+        assert metric_namespace in dashboard, metric_namespace
+    call = MODULE_CALLS["monitoring"]
+    assert unq(call["db_instance_id"]) == "${module.database.instance_id}"
+    assert unq(call["cache_node_ids"]) == "${module.cache.node_ids}"

@@ -18,7 +18,7 @@ from controller.planner import standing
 from controller.api.types import format_duration
 from controller.planner.actions import UpdateServiceImage
 from controller.planner.draft import Draft, Inputs, Result
-from controller.planner.fleet import STEADY, Fleet
+from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
 from controller.planner.phases import rollback
 from controller.planner.phases.rollback import waiting_on_aws
 from controller.planner.phases.start import enter
@@ -111,6 +111,14 @@ def task_set_rollout(d: Draft) -> bool:
     """Walk the plan's steps as far as the observation allows, then promote. True once promoted."""
     f = d.fleet
     d.backend(canary_weight=f.canary_weight)
+    stopped = tasks_keep_stopping(f.canary)
+    if stopped is not None and f.canary is not None:
+        # As ECS's deployment circuit breaker: a canary whose tasks keep stopping will not get
+        # healthy by waiting; go back before the progress deadline, saying why the tasks stopped.
+        message = (f"{len(f.canary.stopped_tasks)} tasks of task set {f.canary.id} stopped, the last: "
+                   f"{stopped.describe()}")
+        rollback.roll_back(d, Reason.TASKS_STOPPED, "RolledBack", message, Phase.ROLLED_BACK)
+        return False
     # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
     if (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0:
         # All traffic goes back to the stable task set only once it is at full scale and steady

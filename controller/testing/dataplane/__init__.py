@@ -10,7 +10,9 @@ into real HTTP traffic on loopback, so health analysis measures something:
 - `balancer`: splits requests between target groups by the listener's weights and logs each one;
 - `loadgen`: a steady request rate against the balancer.
 
-Nothing here may write to AWS (moto): the controller owns that state; the data plane only follows it.
+The data plane never changes what the controller owns (task sets, listeners). It is the local ECS's
+agent: against `controller.testing.local_ecs` it reports the tasks it really runs (states, stop
+reasons, exit codes, target health), which ECS itself would record; against a plain moto it only reads.
 """
 
 from __future__ import annotations

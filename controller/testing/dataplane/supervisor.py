@@ -19,17 +19,30 @@ converges the local processes to it, the way ECS converges tasks to a task set:
 - the balancer's routing table (listener weights, ready workloads per target group) is replaced
   after every poll, so a weight change reaches traffic within one poll interval.
 
-It only reads AWS, never writes it. A DataPlane runs once (start, stop). Used as a context manager
+As the local ECS's agent it then reports, every poll, what runs: one task per computed desired
+task (ceil(desiredCount * scale)), all served by the task set's one process; PENDING until the
+process listens, RUNNING after; each task's target initial until `/health` answers 200 (and, for a
+task added by a scale-up, the version's `start_seconds` have passed), healthy, then unhealthy
+after two failed checks, when ECS stops it ("Task failed ELB health checks") and starts another.
+An exited process stops its tasks ("Essential container in task exited", its exit code); an ECR
+image missing from the emulator's ECR never starts ("CannotPullContainerError"); both are retried
+with back-off (1, 2, 4 ... 30 s). A task set's runningCount / pendingCount / stabilityStatus follow.
+It writes only through the local ECS's report route, never the controller's state.
+A DataPlane runs once (start, stop). Used as a context manager
 it leaves no process behind; each workload also exits by itself when this process dies.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import re
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 import sys
 import threading
 import time
@@ -44,7 +57,10 @@ import botocore.config
 import botocore.exceptions
 
 import controller
+from controller.aws.observe import ecr_reference
 from controller.testing.dataplane.balancer import Balancer, Router, Target
+from controller.testing.dataplane.workload import behaviour_for
+from controller.testing.local_ecs import REPORT_PATH
 from controller.testing.ports import free_port
 from controller.testing.prometheus import register_target, unregister_target
 
@@ -97,6 +113,12 @@ class DesiredWorkload:
     image: str | None
     target_group: str | None
     task_set: str
+    # What ECS computes from the service's desiredCount and the task set's scale: how many tasks
+    # the one workload process stands for. Not part of the identity: a scale change keeps the process.
+    count: int = field(default=1, compare=False)
+    task_definition: str = field(default="", compare=False)
+    container_port: int | None = field(default=None, compare=False)
+    task_set_id: str | None = field(default=None, compare=False)
 
 
 def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str | None], str | None]) -> list[DesiredWorkload]:
@@ -111,6 +133,7 @@ def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str |
                 continue
             lbs = ts.get("loadBalancers") or [{}]
             image = image_of(ts["taskDefinition"], lbs[0].get("containerName"))
+            scale = float((ts.get("scale") or {}).get("value", 0.0))
             out.append(
                 DesiredWorkload(
                     key=ts["id"],
@@ -118,6 +141,10 @@ def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str |
                     image=image,
                     target_group=lbs[0].get("targetGroupArn"),
                     task_set=ts["id"],
+                    count=computed_desired_count(int(service.get("desiredCount", 0)), scale),
+                    task_definition=ts["taskDefinition"],
+                    container_port=lbs[0].get("containerPort"),
+                    task_set_id=ts["id"],
                 )
             )
         return out
@@ -132,9 +159,20 @@ def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str |
                 image=image,
                 target_group=lbs[0].get("targetGroupArn"),
                 task_set=service.get("serviceName", "service"),
+                count=int(service.get("desiredCount", 0)),
+                task_definition=task_definition,
+                container_port=lbs[0].get("containerPort"),
             )
         )
     return out
+
+
+def computed_desired_count(desired_count: int, scale_percent: float) -> int:
+    """ECS's computedDesiredCount of a task set: the service's desired count times its scale, up."""
+    if scale_percent <= 0 or desired_count <= 0:
+        return 0
+    return max(1, math.ceil(desired_count * scale_percent / 100.0 - 1e-9))
+
 
 
 def _file_key(key: str) -> str:
@@ -146,11 +184,22 @@ def _file_key(key: str) -> str:
 class RunningWorkload:
     spec: DesiredWorkload
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None  # None: the image could not be pulled
     log_path: Path
-    ready: bool = False
+    ready: bool = False  # passes its target group's health check (or listens, without one): gets traffic
     restarts: int = 0
     last_start: float = field(default_factory=time.monotonic)
+    pull_error: str | None = None
+    listening: bool = False  # the container runs: its tasks are RUNNING
+    health: str = "initial"  # its target's health: initial | healthy | unhealthy
+    failing_checks: int = 0
+    slots: int = 0  # how many tasks of its task set it has reported
+    slot_started: dict[int, float] = field(default_factory=dict)  # task slot -> when that task started
+    start_seconds: float = 0.0  # the version's start time: each task passes its health check after it
+    exit_reported: bool = False
+
+    def task_key(self, slot: int) -> str:
+        return f"{self.spec.key}#{self.restarts}#{slot}"
 
 
 @dataclass(frozen=True)
@@ -160,7 +209,7 @@ class WorkloadInfo:
     key: str
     version: str
     port: int
-    pid: int
+    pid: int | None
     target_group: str | None
     ready: bool
 
@@ -189,6 +238,8 @@ class DataPlane:
         deregistration_delay: float = 0.5,
         ecs_client: Any = None,
         elbv2_client: Any = None,
+        ecr_client: Any = None,
+        agent: bool | None = None,
     ) -> None:
         self.region = region
         self.cluster = cluster
@@ -204,6 +255,14 @@ class DataPlane:
         self.request_log = request_log or self.workdir / "balancer.jsonl"
         self.ecs = ecs_client or _client("ecs", endpoint, region)
         self.elbv2 = elbv2_client or _client("elbv2", endpoint, region)
+        self.ecr = ecr_client or _client("ecr", endpoint, region)
+        # The local ECS agent: report what runs to the local ECS (controller.testing.local_ecs).
+        # On by default against a local endpoint; switched off for good if it answers 404 (plain moto).
+        self.endpoint = endpoint
+        self.agent = bool(endpoint) if agent is None else agent
+        self._reports: dict[str, dict[str, Any]] = {}  # task key -> its last state not yet reported final
+        self._task_sets: dict[str, str] = {}  # every task set id moto lists -> its task definition
+        self._pulled: set[str] = set()
         self.router = Router()
         self.balancer = Balancer(self.router, log_path=self.request_log, port=balancer_port)
         self._images: dict[tuple[str, str | None], str | None] = {}
@@ -264,7 +323,8 @@ class DataPlane:
     def workloads(self) -> list[WorkloadInfo]:
         with self._lock:
             return [
-                WorkloadInfo(w.spec.key, w.spec.version, w.port, w.process.pid, w.spec.target_group, w.ready)
+                WorkloadInfo(w.spec.key, w.spec.version, w.port, w.process.pid if w.process else None,
+                             w.spec.target_group, w.ready)
                 for w in self._running.values()
             ]
 
@@ -309,7 +369,10 @@ class DataPlane:
             if weights is not None:
                 self._weights = weights
             self._publish()
+            report = self._report() if self.agent and desired is not None else None
             self.polls += 1
+        if report is not None:
+            self._send_report(report)
 
     def _observe(self) -> tuple[dict[str, DesiredWorkload] | None, dict[str, int] | None]:
         """What moto asks for; None for a part that could not be read (keep the last state)."""
@@ -319,6 +382,8 @@ class DataPlane:
             resp = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
             services = [s for s in resp.get("services", []) if s.get("status") == "ACTIVE"]
             desired = {}
+            self._task_sets = {ts["id"]: ts.get("taskDefinition", "") for svc in services
+                               for ts in svc.get("taskSets", [])}
             for svc in services:
                 for d in desired_workloads(svc, self._image):
                     desired[d.key] = d
@@ -358,8 +423,12 @@ class DataPlane:
     def _converge(self, desired: Mapping[str, DesiredWorkload]) -> None:
         gone = [w for key, w in self._running.items() if key not in desired or desired[key] != w.spec]
         now = time.monotonic()
+        for key, w in self._running.items():
+            if key in desired and desired[key] == w.spec:
+                w.spec = desired[key]  # the same workload; only its task count may have moved
         for w in gone:
             del self._running[w.spec.key]
+            self._stop_tasks(w, 0, "Scaling activity initiated by (deployment)", "ServiceSchedulerInitiated")
             replaced_in_group = w.spec.key not in desired and any(
                 d.target_group == w.spec.target_group for d in desired.values())
             if w.ready and w.spec.target_group and replaced_in_group:
@@ -396,20 +465,135 @@ class DataPlane:
     def _check_health(self) -> None:
         now = time.monotonic()
         for key, w in list(self._running.items()):
-            if w.process.poll() is not None:
-                # A crashed task: ECS would replace it, so do we, but not in a tight loop.
-                if w.ready:
-                    log.warning("workload %s (%s) exited with %s", key, w.spec.version, w.process.returncode)
-                    w.ready = False
+            exited = w.process is None or w.process.poll() is not None
+            if exited:
+                # A stopped task: ECS replaces it, so do we, but not in a tight loop.
+                if not w.exit_reported:
+                    w.exit_reported = True
+                    if w.process is None:
+                        self._stop_tasks(w, 0, f"CannotPullContainerError: {w.pull_error}", "TaskFailedToStart",
+                                         container_reason=f"CannotPullContainerError: {w.pull_error}")
+                    else:
+                        code = w.process.returncode
+                        log.warning("workload %s (%s) exited with %s", key, w.spec.version, code)
+                        self._stop_tasks(w, 0, "Essential container in task exited", "EssentialContainerExited",
+                                         exit_code=code)
+                    if w.ready:
+                        w.ready = False
                     self._unregister(key)
                 if now - w.last_start >= min(30.0, 1.0 * 2 ** min(w.restarts, 5)):
-                    restarted = self._spawn(w.spec)
-                    restarted.restarts = w.restarts + 1
+                    restarted = self._spawn(w.spec, restarts=w.restarts + 1)
                     self._running[key] = restarted
                 continue
-            if not w.ready and _listening(w.port):
+            if not w.listening:
+                w.listening = _listening(w.port)
+                if not w.listening:
+                    continue
+            if w.spec.target_group is None:
+                w.health = "healthy"
                 w.ready = True
-                self._register(w)
+                continue
+            # The target group's health check (healthy threshold 1, unhealthy threshold 2).
+            if _health_ok(w.port):
+                w.health, w.failing_checks, w.ready = "healthy", 0, True
+                continue
+            w.failing_checks += 1
+            if w.health == "healthy" and w.failing_checks >= 2:
+                w.health, w.ready = "unhealthy", False
+                # ECS stops a task its load balancer calls unhealthy, and starts another.
+                assert w.process is not None
+                w.process.terminate()
+                try:
+                    w.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    w.process.kill()
+                    w.process.wait(timeout=5)
+                w.exit_reported = True
+                self._stop_tasks(w, 0, f"Task failed ELB health checks in (target-group {w.spec.target_group})",
+                                 "ServiceSchedulerInitiated", exit_code=w.process.returncode)
+                self._unregister(key)
+                w.last_start = now
+
+    def _stop_tasks(self, w: RunningWorkload, keep: int, reason: str, stop_code: str, *,
+                    exit_code: int | None = None, container_reason: str | None = None) -> None:
+        """Report `w`'s tasks from slot `keep` on as STOPPED (ECS keeps them listed with the reason)."""
+        for slot in range(keep, w.slots):
+            self._reports[w.task_key(slot)] = self._task_doc(
+                w, "STOPPED", "STOPPED", None, stopped_reason=reason, stop_code=stop_code,
+                exit_code=exit_code, container_reason=container_reason)
+        w.slots = min(w.slots, keep)
+
+    def _task_doc(self, w: RunningWorkload, last_status: str, desired_status: str, health: str | None,
+                  **stopped: Any) -> dict[str, Any]:
+        return {"task_definition": w.spec.task_definition, "started_by": w.spec.task_set_id or "",
+                "last_status": last_status, "desired_status": desired_status, "target_group": w.spec.target_group,
+                "port": w.spec.container_port, "health": health, **stopped}
+
+    def _report(self) -> dict[str, Any]:
+        """What runs, as ECS would record it: tasks, their target health, the task sets' counts."""
+        tasks: dict[str, dict[str, Any]] = dict(self._reports)
+        counts: dict[str, tuple[int, int, int, bool]] = {}
+        for w in self._running.values():
+            if w.process is None or w.process.poll() is not None or w.exit_reported:
+                counts[w.spec.key] = (w.spec.count, 0, 0, False)
+                continue
+            if w.slots > w.spec.count:
+                self._stop_tasks(w, w.spec.count, "Scaling activity initiated by (deployment)",
+                                 "ServiceSchedulerInitiated")
+                tasks.update(self._reports)
+            w.slots = w.spec.count
+            status = "RUNNING" if w.listening else "PENDING"
+            now = time.monotonic()
+            healthy_slots = 0
+            for slot in range(w.slots):
+                # One process serves every task of the task set; a task added by a scale-up still
+                # takes the version's start time to pass its own health check.
+                started = w.slot_started.setdefault(slot, now)
+                slot_healthy = w.ready and now - started >= w.start_seconds
+                healthy_slots += slot_healthy
+                health = None
+                if w.listening and w.spec.target_group:
+                    health = "healthy" if slot_healthy else ("unhealthy" if w.health == "unhealthy" else "initial")
+                tasks[w.task_key(slot)] = self._task_doc(w, status, "RUNNING", health)
+            for slot in [s for s in w.slot_started if s >= w.slots]:
+                del w.slot_started[slot]
+            running = w.slots if w.listening else 0
+            steady = running == w.spec.count and healthy_slots == w.spec.count
+            counts[w.spec.key] = (w.spec.count, running, w.spec.count - running, steady)
+        task_sets = []
+        for ts_id in self._task_sets:
+            computed, running, pending, steady = counts.get(ts_id, (0, 0, 0, True))
+            task_sets.append({"id": ts_id, "computed_desired": computed, "running": running, "pending": pending,
+                              "stability": "STEADY_STATE" if steady else "STABILIZING"})
+        service_counts = None
+        if not self._task_sets:
+            services = [c for k, c in counts.items() if k.startswith("service:")]
+            service_counts = {"running": sum(c[1] for c in services), "pending": sum(c[2] for c in services),
+                              "steady": all(c[3] for c in services)}
+        return {"region": self.region, "cluster": self.cluster, "service": self.service, "task_sets": task_sets,
+                "service_counts": service_counts, "tasks": [{"key": k, **v} for k, v in tasks.items()]}
+
+    def _send_report(self, report: dict[str, Any]) -> None:
+        assert self.endpoint is not None
+        request = urllib.request.Request(f"{self.endpoint.rstrip('/')}{REPORT_PATH}", data=json.dumps(report).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                log.warning("the AWS endpoint is not the local ECS: tasks are not reported")
+                self.agent = False
+            else:
+                self.last_error = f"local ECS report: {exc.code} {exc.read()[:500]!r}"
+            return
+        except OSError as exc:
+            self.last_error = f"local ECS report: {exc}"
+            return
+        sent = {t["key"] for t in report["tasks"] if t["last_status"] == "STOPPED"}
+        with self._lock:
+            for key in sent:
+                self._reports.pop(key, None)
 
     def _publish(self) -> None:
         targets: dict[str, list[Target]] = {}
@@ -423,9 +607,42 @@ class DataPlane:
 
     # -- processes and Prometheus registration ---------------------------------------------------
 
-    def _spawn(self, spec: DesiredWorkload) -> RunningWorkload:
+    def _start_seconds(self, version: str) -> float:
+        if self.behaviour_file is None:
+            return 0.0
+        try:
+            return behaviour_for(json.loads(self.behaviour_file.read_text()), version).start_seconds
+        except (OSError, ValueError):
+            return 0.0
+
+    def _pull_error(self, image: str | None) -> str | None:
+        """Why `image` cannot be pulled from the local ECR, or None (any other registry: it can)."""
+        ref = ecr_reference(image)
+        if ref is None or image in self._pulled:
+            return None
+        repository, image_id = ref
+        try:
+            self.ecr.describe_images(repositoryName=repository, imageIds=[image_id])
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                return (f"pull image manifest has been retried 1 time(s): failed to resolve ref {image}: "
+                        f"{image}: not found")
+            return f"pull access denied for {image}: {code}"
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            return f"failed to reach the registry for {image}: {exc}"
+        self._pulled.add(image or "")
+        return None
+
+    def _spawn(self, spec: DesiredWorkload, restarts: int = 0) -> RunningWorkload:
         port = free_port()
         log_path = self.workdir / "workloads" / f"{_file_key(spec.key)}.log"
+        pull_error = self._pull_error(spec.image)
+        if pull_error is not None:
+            log.warning("task set %s: CannotPullContainerError: %s", spec.key, pull_error)
+            failed = RunningWorkload(spec, port, None, log_path, restarts=restarts, pull_error=pull_error)
+            failed.slots = spec.count
+            return failed
         cmd = [sys.executable, "-m", "controller.testing.dataplane.workload", "--version", spec.version, "--port", str(port),
                "--parent-pid", str(os.getpid())]
         if self.behaviour_file is not None:
@@ -437,15 +654,20 @@ class DataPlane:
             process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
         log.info("started workload %s version %s on port %d (pid %d)", spec.key, spec.version, port, process.pid)
-        running = RunningWorkload(spec, port, process, log_path)
+        running = RunningWorkload(spec, port, process, log_path, restarts=restarts,
+                                  start_seconds=self._start_seconds(spec.version))
+        # Registered with Prometheus while its task is PENDING, as service discovery knows a task
+        # before its load balancer admits it: the first request it serves is already scraped.
         self._register(running)
         return running
 
     def _stop_processes(self, workloads: list[RunningWorkload]) -> None:
         for w in workloads:
-            if w.process.poll() is None:
+            if w.process is not None and w.process.poll() is None:
                 w.process.terminate()
         for w in workloads:
+            if w.process is None:
+                continue
             try:
                 w.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -467,6 +689,15 @@ class DataPlane:
     def _unregister(self, key: str) -> None:
         if self.targets_dir is not None:
             unregister_target(self.targets_dir, _file_key(key))
+
+
+def _health_ok(port: int) -> bool:
+    """The target group's health check: GET /health answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except (OSError, ValueError):
+        return False
 
 
 def _listening(port: int) -> bool:

@@ -16,6 +16,10 @@ can degrade a version that is already serving:
 
     {"1.4.0": {"error_rate": 0.3, "latency_ms": 20}, "default": {"error_rate": 0, "latency_ms": 5}}
 
+How a version starts, read once when the process starts (as a container's image decides it):
+`start_seconds` (its health check fails until then: a slow start), `crash_on_start` (it exits at
+once with code 3, before listening), `unhealthy_after_seconds` (its health check fails from then on).
+
 Errors are deterministic, not random: with error rate r the n-th request (from 0) fails exactly when
 floor((n+1)*r) > floor(n*r), so 0.3 fails 3 requests in every 10, evenly spread, and a test that
 sends 100 requests sees exactly 30 errors. Changing the behaviour restarts that sequence.
@@ -44,6 +48,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 # the simulated latencies live in, and coarse above where only "far too slow" matters.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+CRASH_EXIT_CODE = 3  # what a crash_on_start container exits with
+
 PROBE_PATHS = frozenset({"/health", "/healthz", "/metrics", "/openapi.json"})
 
 
@@ -55,6 +61,9 @@ class Behaviour:
     latency_ms: float = 0.0
     healthy: bool = True
     openapi: Mapping[str, Any] | None = None  # served as is instead of the built-in document
+    start_seconds: float = 0.0
+    crash_on_start: bool = False
+    unhealthy_after_seconds: float | None = None
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> "Behaviour":
@@ -66,13 +75,29 @@ class Behaviour:
             latency_ms=max(0.0, float(raw.get("latency_ms", 0.0))),
             healthy=bool(raw.get("healthy", True)),
             openapi=raw.get("openapi"),
+            start_seconds=max(0.0, float(raw.get("start_seconds", 0.0))),
+            crash_on_start=bool(raw.get("crash_on_start", False)),
+            unhealthy_after_seconds=(None if raw.get("unhealthy_after_seconds") is None
+                                     else max(0.0, float(raw["unhealthy_after_seconds"]))),
         )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error_rate": self.error_rate, "latency_ms": self.latency_ms, "healthy": self.healthy}
         if self.openapi is not None:
             out["openapi"] = dict(self.openapi)
+        if self.start_seconds:
+            out["start_seconds"] = self.start_seconds
+        if self.crash_on_start:
+            out["crash_on_start"] = True
+        if self.unhealthy_after_seconds is not None:
+            out["unhealthy_after_seconds"] = self.unhealthy_after_seconds
         return out
+
+    def passes_health_check(self, age: float) -> bool:
+        """Whether /health answers 200 `age` seconds after the process started."""
+        if not self.healthy or age < self.start_seconds:
+            return False
+        return self.unhealthy_after_seconds is None or age < self.unhealthy_after_seconds
 
 
 def behaviour_for(document: Mapping[str, Any], version: str) -> Behaviour:
@@ -218,6 +243,7 @@ class Workload:
         self._seq = 0
         self._seq_generation = 0
         self.started = time.time()
+        self.started_monotonic = time.monotonic()
 
     def next_fails(self, behaviour: Behaviour, generation: int) -> bool:
         with self._lock:
@@ -262,10 +288,12 @@ def make_handler(workload: Workload) -> type[BaseHTTPRequestHandler]:
                 self._json(200, dict(behaviour.openapi) if behaviour.openapi else openapi_document(workload.version))
                 return
             if path in ("/health", "/healthz"):
-                status = "ok" if behaviour.healthy else "failing"
+                age = time.monotonic() - workload.started_monotonic
+                passing = behaviour.passes_health_check(age)
+                status = "ok" if passing else ("starting" if age < behaviour.start_seconds else "failing")
                 components = {"api": "ok", "database": status, "cache": "ok", "dependencies": "ok"}
                 self._json(
-                    200 if behaviour.healthy else 503,
+                    200 if passing else 503,
                     {"status": status, "version": workload.version, "components": components},
                 )
                 return
@@ -309,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workload = Workload(args.version, args.behaviour_file)
+    if workload.source.get(time.monotonic())[0].crash_on_start:
+        print(f"workload {args.version}: crash_on_start: exiting with code {CRASH_EXIT_CODE}", file=sys.stderr)
+        return CRASH_EXIT_CODE
     # Pre-create both label series so Prometheus sees a 0 for errors before the first error:
     # rate() over a series that appears mid-window would undercount the first errors.
     for status in ("200", "500"):

@@ -12,6 +12,15 @@ locals {
   partition = data.aws_partition.current.partition
   account   = data.aws_caller_identity.current.account_id
   sa_sub    = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
+  # Clusters and tasks of the managed services: arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE
+  cluster_arns = distinct([
+    for service_arn in var.ecs_service_arns :
+    replace(service_arn, "/:service\\/([^/]+)\\/.*$/", ":cluster/$1")
+  ])
+  task_arns = distinct([
+    for service_arn in var.ecs_service_arns :
+    replace(service_arn, "/:service\\/([^/]+)\\/.*$/", ":task/$1/*")
+  ])
   # Task sets of the managed services: arn:aws:ecs:REGION:ACCOUNT:task-set/CLUSTER/SERVICE/ID
   task_set_arns = [
     for service_arn in var.ecs_service_arns :
@@ -74,6 +83,31 @@ data "aws_iam_policy_document" "controller" {
 
   # A new version is a new revision of the service's task definition family. These calls have
   # no resource-level permissions.
+  # Why a canary's tasks stop (the circuit breaker): ListTasks of its task set, then DescribeTasks.
+  statement {
+    sid       = "EcsTasksList"
+    actions   = ["ecs:ListTasks"]
+    resources = ["*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = local.cluster_arns
+    }
+  }
+
+  statement {
+    sid       = "EcsTasksDescribe"
+    actions   = ["ecs:DescribeTasks"]
+    resources = local.task_arns
+  }
+
+  # An ECR image is checked to exist before a task set is made for it (any repository the spec names).
+  statement {
+    sid       = "EcrImages"
+    actions   = ["ecr:DescribeImages"]
+    resources = ["arn:${local.partition}:ecr:*:${local.account}:repository/*"]
+  }
+
   statement {
     sid       = "EcsTaskDefinitions"
     actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition"]
@@ -94,7 +128,7 @@ data "aws_iam_policy_document" "controller" {
 
   statement {
     sid       = "AlbObserve"
-    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups"]
+    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
     resources = ["*"]
   }
 

@@ -46,6 +46,25 @@ resource "aws_iam_role_policy_attachment" "execution" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
+# ECS reads the container's secrets (database credentials, cache AUTH token) when it starts a
+# task, with the execution role: exactly those secrets, and their key for decryption only.
+data "aws_iam_policy_document" "execution_secrets" {
+  statement {
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = distinct([for arn in values(var.secrets) : regex("^arn:[^:]+:secretsmanager:[^:]+:[^:]+:secret:[^:]+", arn)])
+  }
+  statement {
+    actions   = ["kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "execution_secrets" {
+  name   = "read-container-secrets"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution_secrets.json
+}
+
 # The application's own identity: reads its feature flags and nothing else.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-${var.service_name}-task"
@@ -81,6 +100,18 @@ resource "aws_ecs_task_definition" "backend" {
     essential              = true
     readonlyRootFilesystem = true
     portMappings           = [{ containerPort = var.container_port, protocol = "tcp" }]
+    # Where the database and the cache are; the credentials come as secrets, never as values.
+    environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
+    secrets     = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
+    # The seed's multi-layer health: the health path answers 200 only when the process, the
+    # database and the cache all answer (the ALB's target group checks the same path).
+    healthCheck = {
+      command     = ["CMD-SHELL", "python -c \"import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:${var.container_port}${var.health_check_path}', timeout=4).status != 200)\""]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
     logConfiguration = {
       logDriver = "awslogs"
       options = {

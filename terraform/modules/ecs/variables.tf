@@ -99,6 +99,23 @@ variable "log_kms_key_arn" {
   type        = string
 }
 
+variable "environment" {
+  description = "Plain environment variables of the container (where the database and cache are)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "secrets" {
+  description = "Container environment variables read from Secrets Manager: name -> secret ARN (optionally :json-key::)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "secrets_kms_key_arn" {
+  description = "KMS key of those secrets (the execution role may decrypt with it)."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

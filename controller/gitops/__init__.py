@@ -1,0 +1,1 @@
+"""GitOps integration: writing a rollback back to the Git file a Release comes from."""

@@ -1,0 +1,390 @@
+"""Release manifests as files: find a Release in a (multi-document) YAML file, change a few values
+in place, and validate it offline.
+
+Used by CI (`release-controller set-version`, `release-controller validate`) and by the GitOps
+write-back (controller.gitops), which must leave every other byte of a file people own alone.
+
+Edits are targeted, not a re-dump: ruamel.yaml composes the file into nodes that carry the exact
+character offsets of each scalar, and only those spans are replaced (in their original quoting
+style), so comments, key order, indentation, blank lines and other documents stay byte-identical.
+A key that is missing is inserted as a new line in its block mapping, indented like its siblings.
+
+Validation follows the API server where it can: the structural schema of the CRD (the same one
+`crds/release.yaml` is rendered from) for types, enums, patterns, bounds, required and unknown
+fields, with the API server's field paths (`spec.strategy.canary.steps[0].setWeight`) and wording;
+then each CEL rule of the CRD by an equivalent Python check (a test fails when a CEL rule has none);
+then the pydantic models the controller itself parses with. This module does no I/O besides what
+its callers hand it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from controller.api.crd import schema_of
+from controller.api.release import GROUP, KIND, ReleaseSpec
+from controller.api.types import explain
+
+
+class ManifestError(ValueError):
+    """The file cannot be edited as asked (no such Release, a flow mapping to insert into, ...)."""
+
+
+# --------------------------------------------------------------------------- locating
+
+
+@dataclass(frozen=True)
+class ReleaseDoc:
+    """One Release document of a file: its composed node and its identity."""
+
+    index: int
+    node: MappingNode
+    name: str | None
+    namespace: str | None
+
+
+def _compose_all(text: str) -> list[Node | None]:
+    return list(YAML(typ="rt").compose_all(io.StringIO(text)))
+
+
+def _get(node: Node, key: str) -> Node | None:
+    if not isinstance(node, MappingNode):
+        return None
+    for k, v in node.value:
+        if isinstance(k, ScalarNode) and k.value == key:
+            return v  # type: ignore[no-any-return]
+    return None
+
+
+def _scalar(node: Node | None) -> str | None:
+    return node.value if isinstance(node, ScalarNode) else None
+
+
+def release_docs(text: str) -> list[ReleaseDoc]:
+    """Every document of `text` that is a Release of our API group."""
+    found = []
+    for index, doc in enumerate(_compose_all(text)):
+        if doc is None:
+            continue
+        api = _scalar(_get(doc, "apiVersion")) or ""
+        if _scalar(_get(doc, "kind")) != KIND or not api.startswith(GROUP + "/"):
+            continue
+        meta = _get(doc, "metadata")
+        assert isinstance(doc, MappingNode)
+        found.append(ReleaseDoc(index, doc, _scalar(_get(meta, "name")) if meta else None,
+                                _scalar(_get(meta, "namespace")) if meta else None))
+    return found
+
+
+def find_release(text: str, name: str | None = None, namespace: str | None = None) -> ReleaseDoc:
+    """The one Release named `name` in `namespace` (a document without a namespace matches any,
+    as a Kustomization's `namespace:` may set it); with no name, the file's only Release."""
+    docs = release_docs(text)
+    if name is not None:
+        docs = [d for d in docs if d.name == name and (namespace is None or d.namespace in (None, namespace))]
+    if not docs:
+        who = f" {namespace}/{name}" if name else ""
+        raise ManifestError(f"no Release{who} in the file")
+    if len(docs) > 1:
+        raise ManifestError(f"{len(docs)} Releases match; name one (documents {[d.index for d in docs]})")
+    return docs[0]
+
+
+# --------------------------------------------------------------------------- editing
+
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*$")
+
+
+def _render(value: str, style: str | None) -> str:
+    """A scalar in the quoting style the old one had; plain only when YAML reads it back as is."""
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if style == '"':
+        return json.dumps(value)
+    if _PLAIN_SAFE.match(value) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class _Edit:
+    start: int
+    end: int
+    text: str
+
+
+def _line_start(text: str, index: int) -> int:
+    return text.rfind("\n", 0, index) + 1
+
+
+def _line_end(text: str, index: int) -> int:
+    """Just past the newline ending the line that holds `index` (or the end of the text)."""
+    at = text.find("\n", index)
+    return len(text) if at < 0 else at + 1
+
+
+def _plan_set(text: str, root: MappingNode, path: list[str], value: str) -> _Edit | None:
+    """The edit that makes root[path...] == value, or None when it already is."""
+    node: Node = root
+    for depth, key in enumerate(path):
+        child = _get(node, key)
+        if child is None:
+            return _plan_insert(text, node, path[depth:], value)
+        node = child
+    if not isinstance(node, ScalarNode):
+        raise ManifestError(f"{'.'.join(path)} is not a scalar")
+    if node.value == value:
+        return None
+    return _Edit(node.start_mark.index, node.end_mark.index, _render(value, node.style))
+
+
+def _plan_insert(text: str, parent: Node, rest: list[str], value: str) -> _Edit:
+    if not isinstance(parent, MappingNode) or parent.flow_style or not parent.value:
+        raise ManifestError(f"cannot add {'.'.join(rest)}: its parent is not a block mapping")
+    first_key = parent.value[0][0]
+    indent = first_key.start_mark.column
+    last_value = parent.value[-1][1]
+    # The new key goes on the line after the parent's last entry (a trailing comment on that
+    # line stays where it is).
+    at = _line_end(text, max(last_value.end_mark.index - 1, last_value.start_mark.index))
+    step = 2
+    lines = []
+    for depth, key in enumerate(rest[:-1]):
+        lines.append(" " * (indent + step * depth) + f"{key}:\n")
+    lines.append(" " * (indent + step * (len(rest) - 1)) + f"{rest[-1]}: {_render(value, None)}\n")
+    prefix = "" if at == 0 or text[at - 1] == "\n" else "\n"
+    return _Edit(at, at, prefix + "".join(lines))
+
+
+def set_values(
+    text: str, values: Mapping[str, str], *, name: str | None = None, namespace: str | None = None
+) -> str:
+    """`text` with the Release's fields at the dotted `values` paths (under `spec`) set.
+
+    >>> doc = "kind: Release\\napiVersion: delivery.pratiko.ai/v1alpha1\\nspec:\\n  backend:\\n    version: 1.0.0  # pinned\\n"
+    >>> print(set_values(doc, {"backend.version": "1.1.0"}), end="")
+    kind: Release
+    apiVersion: delivery.pratiko.ai/v1alpha1
+    spec:
+      backend:
+        version: 1.1.0  # pinned
+    """
+    doc = find_release(text, name, namespace)
+    edits = [e for e in (_plan_set(text, doc.node, ["spec", *p.split(".")], v) for p, v in values.items()) if e]
+    # Apply from the end so earlier offsets stay valid.
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        text = text[: edit.start] + edit.text + text[edit.end :]
+    return text
+
+
+def release_bodies(text: str) -> Iterator[tuple[int, Any]]:
+    """(document index, plain body) of every Release document in `text`."""
+    for index, body in enumerate(yaml.safe_load_all(text)):
+        if isinstance(body, dict) and body.get("kind") == KIND and str(body.get("apiVersion", "")).startswith(GROUP + "/"):
+            yield index, body
+
+
+# --------------------------------------------------------------------------- validating
+
+
+def _path(parts: list[str | int]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def _go(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else ("true" if value is True else "false" if value is False else str(value))
+
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+}
+
+
+def _structural(value: Any, schema: dict[str, Any], at: list[str | int], out: list[str]) -> None:
+    """The OpenAPI checks the API server runs on a structural schema, with its messages."""
+    where = _path(at)
+    if schema.get("x-kubernetes-preserve-unknown-fields") and "type" not in schema:
+        return
+    kind = schema.get("type")
+    if kind and not _TYPES[kind](value):
+        out.append(f'{where}: Invalid value: "{type(value).__name__}": {where} in body must be of type {kind}: "{type(value).__name__}"')
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(_go(v) for v in schema["enum"])
+        out.append(f"{where}: Unsupported value: {_go(value)}: supported values: {allowed}")
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            out.append(f'{where}: Invalid value: {_go(value)}: {where} in body should match \'{schema["pattern"]}\'')
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            out.append(f"{where}: Invalid value: {_go(value)}: {where} in body should be at least {schema['minLength']} chars long")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            out.append(f"{where}: Too long: may not be more than {schema['maxLength']} bytes")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            out.append(f"{where}: Invalid value: {value}: {where} in body should be greater than or equal to {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            out.append(f"{where}: Invalid value: {value}: {where} in body should be less than or equal to {schema['maximum']}")
+    if isinstance(value, list):
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            out.append(f"{where}: Too many: {len(value)}: must have at most {schema['maxItems']} items")
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            out.append(f"{where}: Invalid value: {len(value)}: {where} in body should have at least {schema['minItems']} items")
+        for i, item in enumerate(value):
+            _structural(item, schema.get("items", {}), [*at, i], out)
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        for key in schema.get("required", []):
+            if key not in value:
+                out.append(f"{_path([*at, key])}: Required value")
+        if props is not None:
+            for key, sub in value.items():
+                if key in props:
+                    _structural(sub, props[key], [*at, key], out)
+                elif not schema.get("x-kubernetes-preserve-unknown-fields"):
+                    out.append(f'unknown field "{_path([*at, key])}"')
+        elif isinstance(schema.get("additionalProperties"), dict):
+            for key, sub in value.items():
+                _structural(sub, schema["additionalProperties"], [*at, key], out)
+
+
+# Each CEL rule of the CRD, said in Python and keyed by its message (tests check none is missing).
+def _steps_sorted(v: Any) -> bool:
+    weights = [s["setWeight"] for s in v if isinstance(s, dict) and "setWeight" in s]
+    return weights == sorted(weights)
+
+
+def _traffic_needed(v: Any) -> bool:
+    strategy = v.get("strategy") or {}
+    kind, change = strategy.get("type", "Auto"), strategy.get("changeClass")
+    needs = kind in ("Canary", "BlueGreen") or (kind == "Auto" and change in ("api", "infrastructure"))
+    return not needs or "traffic" in (v.get("backend") or {})
+
+
+CEL_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "a canary step is exactly one of setWeight or pause": lambda v: ("setWeight" in v) != ("pause" in v),
+    "canary weights must not decrease from one setWeight step to the next": _steps_sorted,
+    "a frontend canary weight is at most 15 (CloudFront continuous deployment)":
+        lambda v: all(not isinstance(s, dict) or s.get("setWeight", 0) <= 15 for s in v),
+    "rolling steps must not decrease": lambda v: list(v) == sorted(v),
+    "strategy Auto needs changeClass": lambda v: v.get("type", "Auto") != "Auto" or "changeClass" in v,
+    "a metric has exactly one provider: prometheus, cloudwatch or http":
+        lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1,
+    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)": _traffic_needed,
+}
+
+
+def _cel(value: Any, schema: dict[str, Any], at: list[str | int], out: list[str]) -> None:
+    """The schema's `x-kubernetes-validations`, bottom up, where the structure is already sound."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _cel(item, schema.get("items", {}), [*at, i], out)
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            if key in schema.get("properties", {}):
+                _cel(sub, schema["properties"][key], [*at, key], out)
+    for rule in schema.get("x-kubernetes-validations", []):
+        check = CEL_CHECKS.get(rule["message"])
+        if check is None:
+            raise AssertionError(f"no offline check for the CEL rule {rule['message']!r}")
+        if not check(value):
+            where = _path(at) + rule.get("fieldPath", "")
+            out.append(f"{where}: Invalid value: \"object\": {rule['message']}")
+
+
+def cel_messages(schema: dict[str, Any]) -> Iterator[str]:
+    """Every CEL rule message in a schema (for the test that each has an offline check)."""
+    for rule in schema.get("x-kubernetes-validations", []):
+        yield rule["message"]
+    for sub in schema.get("properties", {}).values():
+        yield from cel_messages(sub)
+    if isinstance(schema.get("items"), dict):
+        yield from cel_messages(schema["items"])
+
+
+def spec_schema() -> dict[str, Any]:
+    return schema_of(ReleaseSpec)
+
+
+def validate_body(body: Any) -> list[str]:
+    """Problems with one Release body, one line each; empty when the API server would accept it."""
+    if not isinstance(body, dict):
+        return ["a Release must be a mapping"]
+    problems: list[str] = []
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        problems.append("metadata.name: Required value: name or generateName is required")
+    if "spec" not in body:
+        return [*problems, "spec: Required value"]
+    schema = spec_schema()
+    structural: list[str] = []
+    _structural(body["spec"], schema, ["spec"], structural)
+    problems += structural
+    if structural:
+        return problems  # CEL runs only on a structurally valid object, as at the API server
+    _cel(body["spec"], schema, ["spec"], problems)
+    if not problems:
+        try:
+            ReleaseSpec.model_validate(body["spec"])
+        except ValidationError as exc:
+            problems += explain(exc.errors()).split("; ")
+    return problems
+
+
+def validate_text(text: str) -> list[str]:
+    """Problems with every Release in a file, each line prefixed with its document number."""
+    try:
+        bodies = list(release_bodies(text))
+    except yaml.YAMLError as exc:
+        return [f"not YAML: {exc}".replace("\n", " ")]
+    if not bodies:
+        return ["no Release (apiVersion delivery.pratiko.ai/*, kind Release) in the file"]
+    multi = len(list(yaml.safe_load_all(text))) > 1
+    return [f"document {i}: {p}" if multi else p for i, body in bodies for p in validate_body(body)]
+
+
+# --------------------------------------------------------------------------- set-version
+
+SET_VERSION_PATHS = {
+    "backend": "backend.version",
+    "image": "backend.image",
+    "frontend": "frontend.version",
+    "change_class": "strategy.changeClass",
+}
+
+
+def set_version(
+    text: str, *, backend: str | None = None, image: str | None = None, frontend: str | None = None,
+    change_class: str | None = None, name: str | None = None, namespace: str | None = None,
+) -> str:
+    """The file with the given values set, refused (ManifestError) when the result would not validate."""
+    given = {"backend": backend, "image": image, "frontend": frontend, "change_class": change_class}
+    values = {SET_VERSION_PATHS[k]: v for k, v in given.items() if v is not None}
+    if not values:
+        raise ManifestError("nothing to set: give --backend, --image, --frontend or --change-class")
+    doc = find_release(text, name, namespace)
+    if "frontend.version" in values and _get(_get(doc.node, "spec") or doc.node, "frontend") is None:
+        raise ManifestError("the Release has no spec.frontend to set a version in")
+    updated = set_values(text, values, name=doc.name, namespace=doc.namespace)
+    body = list(yaml.safe_load_all(updated))[doc.index]
+    problems = validate_body(body)
+    if problems:
+        raise ManifestError("the result would not validate: " + "; ".join(problems))
+    return updated
