@@ -131,6 +131,11 @@ class Fleet:
             return [self.scale(self.stable, stable_scale)]
         if not self.canary.ready_for_traffic():
             return []
+        if (
+            self.stable is not None and self.stable_tg is not None and self.listener is not None
+            and self.listener.weight(self.stable_tg) < 100 - step.canary_weight and self.stable.stability != STEADY
+        ):
+            return []  # more traffic for the stable task set only once it is steady
         # Traffic moves before capacity shrinks (actions are applied in order).
         out = self.set_weights(step.canary_weight)
         if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:

@@ -214,3 +214,19 @@ def test_a_status_naming_a_stable_task_set_long_gone_sends_no_traffic_to_an_empt
         {"op": "restart", "back": "empty"},
         {"op": "restart", "back": 2},
     ])
+
+
+def test_a_canary_that_fails_as_its_promotion_lands_is_not_declared_promoted() -> None:
+    # seed 6350 (10,000-seed run): a late promotion write landed while the new task set stopped being
+    # steady; the pass took its traffic away (to 1.0.0) and, from the same observation, declared it
+    # promoted; the next rollout then moved all traffic onto that unsteady task set.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m"}},
+         "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "fault", "kind": "throttle_write", "index": 2},
+        {"op": "fault", "kind": "late"},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
+        {"op": "version", "version": "1.0.0"},
+    ])

@@ -16,7 +16,7 @@ from controller.api.reasons import Reason
 from controller.api.release import Phase, ReleaseStatus
 from controller.planner import standing
 from controller.api.types import format_duration
-from controller.planner.actions import UpdateServiceImage
+from controller.planner.actions import SetListenerWeights, UpdateServiceImage
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
 from controller.planner.phases import rollback
@@ -144,7 +144,10 @@ def promote(d: Draft, f: Fleet) -> bool:
     """Promotion: the canary takes full scale and all traffic, then becomes primary. True once done."""
     acts = f.promote()
     canary = f.canary
-    if acts or canary is None or canary.status != "PRIMARY" or not f.weights_are(100):
+    # Not promoted in a pass that took traffic off the canary (it stopped being ready): the
+    # observation of its weight no longer holds.
+    moved = any(isinstance(a, SetListenerWeights) for a in d.actions)
+    if acts or moved or canary is None or canary.status != "PRIMARY" or not f.weights_are(100):
         d.actions += acts
         waiting_on_aws(d, "promoting: canary to 100% and primary")
         return False
