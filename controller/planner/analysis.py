@@ -26,7 +26,11 @@ def in_window(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> bool:
 
 
 def analysed_state(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> bool:
-    if not spec.analysis.metrics or status.strategy not in ANALYSED:
+    if not spec.analysis.metrics:
+        return False
+    # A frontend canary's timed pauses are analysed whatever the backend's strategy (see
+    # `tiers.frontend_canary_plan`): without it a Fast backend's frontend canary waits forever.
+    if status.strategy not in ANALYSED and status.frontend.current_step is None:
         return False
     if status.analysis is not None and status.analysis.verdict == Verdict.FAILED:
         return False  # the verdict is final: rolled back, or paused for a person to decide

@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
-from controller.planner.actions import Action
+from controller.planner.actions import Action, DeleteTaskSet, ScaleTaskSet
 from controller.planner import standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
@@ -85,6 +85,21 @@ def _settled(inp: Inputs, run: _Run) -> None:
     run.fold(settle.finish(inp, run.status, warm.warm))
 
 
+def _after_deletes(actions: list[Action]) -> tuple[Action, ...]:
+    """The actions without any that name a task set deleted earlier in the same pass: two phases of
+    one pass (leftovers first, keep-warm after) may both drain and delete the same task set, and
+    ECS refuses to scale one that is gone, which would stop the rest of the pass."""
+    out: list[Action] = []
+    deleted: set[str] = set()
+    for a in actions:
+        if isinstance(a, (ScaleTaskSet, DeleteTaskSet)) and a.task_set_id in deleted:
+            continue
+        if isinstance(a, DeleteTaskSet):
+            deleted.add(a.task_set_id)
+        out.append(a)
+    return tuple(out)
+
+
 class _Run:
     """The phases' results folded in order: the one mutable thing of a pass, local to `decide`."""
 
@@ -123,6 +138,6 @@ class _Run:
             moved = self.actions or self.events or self.status != self.given
             outcome = Outcome.PROGRESSED if moved else Outcome.UNCHANGED
         return Decision(
-            actions=tuple(self.actions), status=self.status, events=tuple(self.events), requeue_after=requeue,
+            actions=_after_deletes(self.actions), status=self.status, events=tuple(self.events), requeue_after=requeue,
             drift=self.drift, outcome=outcome,
         )

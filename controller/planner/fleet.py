@@ -87,14 +87,19 @@ class Fleet:
     def set_weights(self, canary_weight: int) -> list[Action]:
         if self.weights_are(canary_weight) or self.listener is None:
             return []
+        if self.stable is None and canary_weight < 100:
+            # No stable task set to take the rest (a status older than the world names one long
+            # gone): traffic is not sent to a target group with nothing behind it.
+            return []
         return [SetListenerWeights(self.listener.arn, self.weights(canary_weight))]
 
     def converge(self, step: SetStep) -> list[Action]:
         """Actions toward `step`; empty when the observation already shows it.
 
-        Capacity moves before traffic: the canary is created or scaled first and the weights
-        change only once the canary is observed at its scale and steady; the stable task set shrinks
-        in the same pass as the weights move away from it (actions are applied in order).
+        Capacity moves before traffic: the canary is created or grown first (and the stable task set
+        grown back if it is too small for the rest of the traffic), and the weights change only once
+        the canary is observed at its scale and steady; a task set shrinks in the same pass as the
+        weights move away from it, after them (actions are applied in order).
         """
         ecs = self.spec.backend.ecs
         if self.canary is None:
@@ -111,17 +116,34 @@ class Fleet:
                     scale_percent=step.canary_scale,
                 )
             ]
-        if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:
+        if self.canary.scale_percent + SCALE_TOLERANCE < step.canary_scale:
             return [self.scale(self.canary, step.canary_scale)]
+        # The stable task set must hold the rest of the traffic: a step that leaves its scale alone
+        # still needs it large enough (a superseded Rolling step may have shrunk it).
+        stable_scale = step.stable_scale
+        if stable_scale is None and self.stable is not None and (
+            self.stable.scale_percent + SCALE_TOLERANCE < 100 - step.canary_weight
+        ):
+            stable_scale = 100.0
+        if self.stable is not None and stable_scale is not None and (
+            self.stable.scale_percent + SCALE_TOLERANCE < stable_scale
+        ):
+            return [self.scale(self.stable, stable_scale)]
         if not self.canary.ready_for_traffic():
             return []
-        out = self.set_weights(step.canary_weight)
         if (
-            step.stable_scale is not None
-            and self.stable is not None
-            and abs(self.stable.scale_percent - step.stable_scale) > SCALE_TOLERANCE
+            self.stable is not None and self.stable_tg is not None and self.listener is not None
+            and self.listener.weight(self.stable_tg) < 100 - step.canary_weight and self.stable.stability != STEADY
         ):
-            out.append(self.scale(self.stable, step.stable_scale))
+            return []  # more traffic for the stable task set only once it is steady
+        # Traffic moves before capacity shrinks (actions are applied in order).
+        out = self.set_weights(step.canary_weight)
+        if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:
+            out.append(self.scale(self.canary, step.canary_scale))
+        if self.stable is not None and stable_scale is not None and (
+            abs(self.stable.scale_percent - stable_scale) > SCALE_TOLERANCE
+        ):
+            out.append(self.scale(self.stable, stable_scale))
         return out
 
     def at(self, step: SetStep) -> bool:
@@ -140,6 +162,15 @@ class Fleet:
         if self.canary.status != "PRIMARY":
             out.append(self.make_primary(self.canary))
         return out
+
+    def stable_ready(self) -> tuple[list[Action], bool]:
+        """Whether the stable task set can take all traffic (at full scale and steady); if not, the
+        action toward it. No stable task set: nothing to wait for."""
+        if self.stable is None:
+            return [], True
+        if abs(self.stable.scale_percent - 100.0) > SCALE_TOLERANCE:
+            return [self.scale(self.stable, 100.0)], False
+        return [], self.stable.stability == STEADY
 
     def back_to_stable(self) -> tuple[list[Action], bool]:
         """Rollback actions: stable at full scale and primary, all traffic on it, canary drained
@@ -179,10 +210,16 @@ def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace:
     task_sets = service.task_sets if service is not None else ()
     canary = identity.find(task_sets, namespace, name, canary_image)
     stable = identity.find(task_sets, namespace, name, status.backend.stable_image)
+    if stable is not None and canary is not None and stable.id == canary.id:
+        stable = None  # a status older than the world may name the canary's image as stable
     if stable is None and service is not None and service.primary is not None and service.primary is not canary:
         stable = service.primary
-    if stable is not None and canary is not None and stable.id == canary.id:
-        stable = None
+    if stable is not None and stable.target_group_arn in (stable_tg, canary_tg) and stable.target_group_arn != stable_tg:
+        # The status's stable group is older than the world (a restart from an older status): the
+        # groups' roles follow the stable task set, wherever it serves from (else the canary's).
+        stable_tg, canary_tg = canary_tg, stable_tg
+    elif stable is None and canary is not None and canary_tg is not None and canary.target_group_arn == stable_tg:
+        stable_tg, canary_tg = canary_tg, stable_tg  # the same, by the canary's group
     keep = {ts.id for ts in (stable, canary) if ts is not None}
     others = tuple(ts for ts in (service.task_sets if service else ()) if ts.id not in keep)
     return Fleet(

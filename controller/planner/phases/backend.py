@@ -16,7 +16,7 @@ from controller.api.reasons import Reason
 from controller.api.release import Phase, ReleaseStatus
 from controller.planner import standing
 from controller.api.types import format_duration
-from controller.planner.actions import UpdateServiceImage
+from controller.planner.actions import SetListenerWeights, UpdateServiceImage
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
 from controller.planner.phases import hooks, rollback
@@ -135,7 +135,18 @@ def task_set_rollout(d: Draft) -> bool:
         return False
     # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
     if (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0:
+        # All traffic goes back to the stable task set only once it is at full scale and steady
+        # (a superseded Rolling step may have shrunk it), as in a rollback.
+        restore, ready = f.stable_ready()
+        if not ready:
+            d.actions += restore
+            waiting_on_aws(d, "restoring the stable task set before taking traffic off the old canary")
+            return False
         d.actions += f.set_weights(0)
+    if f.stable is not None and any(ts.status == "PRIMARY" for ts in f.others):
+        # A leftover may be primary (a superseded promotion): the stable one is primary again
+        # before it goes, or the service is left with no primary task set.
+        d.actions.append(f.make_primary(f.stable))
     for ts in f.others:
         d.actions += f.delete(ts, drain=True)
     if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
@@ -149,7 +160,10 @@ def promote(d: Draft, f: Fleet) -> bool:
     """Promotion: the canary takes full scale and all traffic, then becomes primary. True once done."""
     acts = f.promote()
     canary = f.canary
-    if acts or canary is None or canary.status != "PRIMARY" or not f.weights_are(100):
+    # Not promoted in a pass that took traffic off the canary (it stopped being ready): the
+    # observation of its weight no longer holds.
+    moved = any(isinstance(a, SetListenerWeights) for a in d.actions)
+    if acts or moved or canary is None or canary.status != "PRIMARY" or not f.weights_are(100):
         d.actions += acts
         waiting_on_aws(d, "promoting: canary to 100% and primary")
         return False

@@ -191,6 +191,13 @@ def promote_staging(d: Draft, live_path: str | None, want: str) -> bool:
     cf = fe.cloudfront
     if live_path != want:
         d.update(phase=Phase.PROGRESSING)
+        staging = d.obs.frontend.staging if d.obs.frontend is not None else None
+        if staging is None or staging.origin_path != want:
+            # Promoted before any staging step (a promote request skips them all): there is no
+            # staging copy of `want` to promote, so the origin switches directly.
+            d.actions.append(switch_origin(d.spec))
+            waiting_on_aws(d, f"switching the frontend to {want}", deadline=False)
+            return False
         d.actions.append(PromoteStaging(cf.distribution_id))
         waiting_on_aws(d, f"promoting the staging distribution onto {cf.distribution_id}", deadline=False)
         return False

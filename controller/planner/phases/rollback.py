@@ -42,6 +42,10 @@ def deadline_passed(d: Draft) -> bool:
 def waiting_on_aws(d: Draft, what: str, poll: float = POLL, deadline: bool = True) -> None:
     """A step has not landed yet: poll, or fail once the progress deadline has passed."""
     if deadline and deadline_passed(d):
+        # The rollback replaces what this pass asked for so far: those actions move toward the
+        # step (a weight onto the canary) and the rollback, decided from the observation, would not
+        # undo them.
+        d.actions.clear()
         message = f"{what}: no progress for {format_duration(d.spec.progress_deadline)} (progressDeadline)"
         roll_back(d, Reason.PROGRESS_DEADLINE_EXCEEDED, "Failed", message, Phase.FAILED)
         return

@@ -181,7 +181,10 @@ def start(d: Draft, superseding: bool = False) -> bool:
     """Begin the rollout to this spec. False when refused (nothing changed but conditions)."""
     service, spec = d.obs.service, d.spec
     assert service is not None
-    backend_change = not runs_spec_backend(d.inp)
+    # Back to the stable version in the middle of a rollout (the canary may already be primary):
+    # not a new backend but the way home; the canary becomes a leftover and goes.
+    home = d.st.backend.canary_image is not None and spec.backend.image == d.st.backend.stable_image
+    backend_change = not home and not runs_spec_backend(d.inp)
     refused = refusal(d, backend_change)
     if refused is not None:
         refuse(d, *refused)
@@ -199,6 +202,8 @@ def start(d: Draft, superseding: bool = False) -> bool:
         d.backend(
             stable_image=service.image if d.ecs_controller else (service.primary.image if service.primary else None),
             stable_version=d.st.backend.stable_version or d.obs.backend_version_serving,
+            # and the group it serves from (a lost status must not swap the groups' roles)
+            stable_target_group_arn=d.st.backend.stable_target_group_arn or _primary_group(d),
         )
         if d.st.revision == 0 and d.st.backend.stable_image is not None:
             # What ran before this Release is its revision 1, as an adoption would have recorded: so
@@ -218,18 +223,30 @@ def start(d: Draft, superseding: bool = False) -> bool:
         analysis=None, rollback_flags=rollback_flags,
         message=f"rolling out backend {spec.backend.version} with {strategy.value}{note}",
     )
-    if backend_change:
+    if backend_change or home:
         d.update(promoted_at=None)
+    if backend_change:
         d.backend(canary_version=spec.backend.version, canary_image=spec.backend.image, canary_weight=0)
     else:
         # Same image (flags, frontend or a version label changed): no task set moves.
         d.backend(canary_version=None, canary_image=None, canary_weight=0, stable_version=spec.backend.version)
+        if not home:
+            # What serves is the spec's image (the status may be older than the world, after a
+            # restart): it is the stable one, in the group it serves from.
+            d.backend(stable_image=spec.backend.image,
+                      stable_target_group_arn=_primary_group(d) or d.st.backend.stable_target_group_arn)
     begin_frontend_target(d)
     d.stand(standing.started(d.st.message))
     d.event(Reason.ROLLOUT_STARTED, f"revision {d.st.revision}: {d.st.message}")
     if backend_change and not d.ecs_controller and plan.steps:
         enter(d, 0, plan)
     return True
+
+
+def _primary_group(d: Draft) -> str | None:
+    """The spec's target group the primary task set serves from, if it is one of the two."""
+    primary = d.obs.service.primary if d.obs.service is not None else None
+    return identity.traffic_group(d.spec, primary.target_group_arn if primary is not None else None)
 
 
 def _tag(image: str) -> str:

@@ -1,0 +1,132 @@
+"""The planner simulation on a bounded number of seeds, and proof that its checker catches each
+invariant: a deliberately broken planner (a wrapper around `decide`) per invariant must be caught.
+
+More seeds: `benchmarks/simulation.py --seeds 10000`. A failing seed prints a shrunk reproduction
+to paste into tests/planner/test_simulation_replays.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
+from controller.planner import Context, Decision, decide, target_hash
+from controller.planner.actions import EnsureTaskSet, ScaleTaskSet, SetListenerWeights
+from controller.planner.world import Observation
+
+from tests.planner.sim import BLUE, GREEN, LISTENER
+from tests.planner.simulation import CONVERGES, INVARIANTS, Step, reproduction, run, run_seeds, scenario, shrink
+
+SEEDS = 200  # ~8 s here (2 cores, shared); the benchmark runs thousands
+
+
+def test_no_invariant_is_violated_on_the_first_seeds() -> None:
+    report = run_seeds(range(SEEDS))
+    assert report.stats.passes > SEEDS * 20 and all(report.stats.faults[k] > 0 for k in report.stats.faults)
+    if report.failing:
+        seed, found = report.failing[0]
+        steps = shrink(scenario(seed), found.invariant)
+        pytest.fail(f"{len(report.failing)} failing seeds; the first, shrunk:\n"
+                    f"{reproduction(steps, run(steps) or found, seed)}")
+
+
+# --------------------------------------------------------------------------- broken planners
+
+def weight_on_a_new_task_set(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    if any(isinstance(a, EnsureTaskSet) for a in d.actions):
+        d = replace(d, actions=(*d.actions, SetListenerWeights(LISTENER, {BLUE: 90, GREEN: 10})))
+    return d
+
+
+def a_third_task_set(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    extra = [replace(a, external_id=a.external_id + "x") for a in d.actions if isinstance(a, EnsureTaskSet)]
+    return replace(d, actions=(*d.actions, *extra))
+
+
+def canary_in_the_stable_group(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    stable = d.status.backend.stable_target_group_arn or BLUE
+    return replace(d, actions=tuple(replace(a, target_group_arn=stable) if isinstance(a, EnsureTaskSet) else a
+                                    for a in d.actions))
+
+
+def writes_on_refusal(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    if d.status.target_hash != target_hash(spec) and obs.listener is not None:
+        d = replace(d, actions=(*d.actions, SetListenerWeights(LISTENER, dict(obs.listener.weights))))
+    return d
+
+
+_calls = itertools.count()
+
+
+def nondeterministic(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    return replace(d, requeue_after=(d.requeue_after or 1.0) + next(_calls) % 2)
+
+
+def unbounded_history(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    history = [*status.history, *d.status.history[-1:]]
+    return replace(d, status=d.status.model_copy(update={"history": history}))
+
+
+def never_settles(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    if d.status.phase == Phase.SUCCEEDED:
+        d = replace(d, status=d.status.model_copy(update={"phase": Phase.PROGRESSING}), requeue_after=2.0)
+    return d
+
+
+def scales_what_it_did_not_see(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    ecs = spec.backend.ecs
+    return replace(d, actions=(*d.actions, ScaleTaskSet(ecs.cluster, ecs.service, "rc.gone", 0.0)))
+
+
+BROKEN: dict[str, Any] = {
+    "acts_only_on_what_it_saw": scales_what_it_did_not_see,
+    "weight_only_on_ready_capacity": weight_on_a_new_task_set,
+    "at_most_two_task_sets": a_third_task_set,
+    "stable_keeps_the_rest": canary_in_the_stable_group,
+    "refused_spec_writes_nothing": writes_on_refusal,
+    "deterministic": nondeterministic,
+    "history_bounded": unbounded_history,
+    CONVERGES: never_settles,
+}
+
+
+def test_every_invariant_has_a_broken_planner() -> None:
+    assert sorted(BROKEN) == sorted(INVARIANTS)
+
+
+@pytest.mark.parametrize("invariant", sorted(BROKEN))
+def test_the_checker_catches_a_planner_broken_against(invariant: str) -> None:
+    report = run_seeds(range(40), decide_fn=BROKEN[invariant], until=invariant)
+    assert report.violations[invariant] > 0, dict(report.violations)
+
+
+def test_a_failing_seed_shrinks_to_a_reproduction_that_replays() -> None:
+    broken = BROKEN["weight_only_on_ready_capacity"]
+    seed, found = next((s, v) for s, v in run_seeds(range(40), decide_fn=broken, until="weight_only_on_ready_capacity").failing
+                       if v.invariant == "weight_only_on_ready_capacity")
+    steps = shrink(scenario(seed), found.invariant, broken)
+    assert len(steps) < len(scenario(seed))
+    text = reproduction(steps, found, seed)
+    namespace: dict[str, Any] = {}
+    exec(text.rsplit("\n", 1)[0], namespace)  # the STEPS literal, as a replay test pastes it
+    replayed: list[Step] = namespace["STEPS"]
+    assert replayed == steps
+    again = run(replayed, broken)
+    assert again is not None and again.invariant == "weight_only_on_ready_capacity"
+    assert run(replayed) is None  # the real planner passes the same steps
+
+
+def test_a_seed_is_the_same_scenario_every_time() -> None:
+    assert scenario(7) == scenario(7) and scenario(7) != scenario(8)

@@ -1,0 +1,232 @@
+"""Replays of the bugs the planner simulation found (tests/planner/simulation.py), each the shrunk
+step list it printed, named after what went wrong. Each failed before its fix in the planner; the
+seed that found it is in the comment (`benchmarks/simulation.py --start SEED --seeds 1` shows it
+again)."""
+
+from __future__ import annotations
+
+from controller.planner.actions import SetListenerWeights
+
+from tests.planner.simulation import PassRecord, Step, run
+
+ROLLING = {"type": "Rolling", "rolling": {"steps": [20, 51, 62, 100], "interval": "5s"}}
+FRONTEND = {"version": "1.0.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"}}
+
+
+def replay(steps: list[Step]) -> list[PassRecord]:
+    trace: list[PassRecord] = []
+    found = run(steps, trace=trace)
+    assert found is None, str(found)
+    return trace
+
+
+def test_superseding_a_rolling_step_restores_the_stable_scale_before_it_takes_all_traffic() -> None:
+    # seed 4: Rolling had shrunk 1.0.0 to 80% for a 20% canary; a new version superseded it and all
+    # traffic went back to the 80% task set in the same pass.
+    trace = replay([
+        {"op": "start", "strategy": ROLLING, "analysis": True, "frontend": None, "flags": None},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "pass"},
+        {"op": "version", "version": "2.1.0"},
+    ])
+    back = next(p for p in trace if any(isinstance(a, SetListenerWeights) and max(a.weights.values()) == 100
+                                        for a in p.decision.actions))
+    assert all(ts.scale_percent == 100.0 for ts in back.seen.service.task_sets if ts.image.endswith(":1.0.0"))  # type: ignore[union-attr]
+
+
+def test_going_back_to_the_stable_version_mid_promotion_keeps_the_task_set_that_serves() -> None:
+    # seed 8: the canary 1.1.0 was primary with all traffic (promotion half done) when the spec went
+    # back to 1.0.0: the planner took 1.0.0 for a new canary, deleted the 1.1.0 task set that served
+    # 100% and shrank 1.0.0 to 17%.
+    replay([
+        {"op": "start", "strategy": {"type": "Rolling", "rolling": {"steps": [17, 25, 100], "interval": "5s"}},
+         "analysis": True, "frontend": FRONTEND, "flags": None},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "request", "kind": "retry"},
+        {"op": "version", "version": "1.0.0"},
+    ])
+
+
+def test_an_invalid_spec_mid_promotion_then_the_stable_version_again_keeps_the_serving_task_set() -> None:
+    # seed 9: the same, with an invalid spec in between (the reconciler writes phase Failed over the
+    # rollout's status, so the spec change was not seen as superseding a rollout).
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "measure", "verdict": "Passed"},
+        {"op": "invalid", "patch": 0},
+        {"op": "version", "version": "1.0.0"},
+    ])
+
+
+def test_a_lost_status_mid_rollout_keeps_the_groups_roles() -> None:
+    # seed 9 (after the fix above): the status was lost while 1.1.0 served from green; starting afresh
+    # the planner took blue for the stable group, "promoted" onto green and deleted what served there.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "measure", "verdict": "Passed"},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "restart", "back": "empty"},
+    ])
+
+
+def test_a_canary_step_with_less_weight_moves_traffic_before_it_shrinks_the_canary() -> None:
+    # seed 20: a Rolling canary at 13% switched to a Canary strategy whose first step is 12%: the canary
+    # was scaled to 12% while it still took 13% of the traffic.
+    replay([
+        {"op": "start", "strategy": {"type": "Rolling", "rolling": {"steps": [13, 42, 74, 100], "interval": "5s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "pass"},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 12}, {"setWeight": 55}]}}},
+    ])
+
+
+def test_a_restart_from_an_older_status_records_what_serves_as_stable() -> None:
+    # seed 43: after 1.3.0 succeeded, a restart decided from the status of revision 1 (1.0.0 stable in
+    # blue); 1.3.0 already served from green, so nothing moved, but the status kept 1.0.0 and blue as
+    # stable and the drift revert then sent all traffic to the empty blue group.
+    replay([
+        {"op": "start", "strategy": {"type": "Fast"}, "analysis": True, "frontend": None, "flags": None},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "restart", "back": 3},
+    ])
+
+
+def test_a_progress_deadline_does_not_put_weight_on_the_canary_it_deletes() -> None:
+    # seed 58: a clock jump past the progress deadline in the pass that set the canary's first weight:
+    # the pass asked for 10% on the canary, then, rolling back, deleted the canary.
+    replay([
+        {"op": "start", "strategy": {"type": "Auto", "changeClass": "api"}, "analysis": True, "frontend": None,
+         "flags": None},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "clock", "seconds": 3600},
+    ])
+
+
+def test_superseding_a_half_done_promotion_makes_the_stable_task_set_primary_again() -> None:
+    # seed 542: 1.1.0 had become primary (promotion half done) when 2.1.0 superseded it; the pass moved
+    # traffic back and deleted 1.1.0 but left 1.0.0 ACTIVE, so the service had no primary task set, and
+    # a planner that lost its status then took it for an empty service and deleted what served.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}},
+         "analysis": False, "frontend": FRONTEND, "flags": {"new_chat": False}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "version", "version": "2.1.0"},
+        {"op": "paused", "value": True},
+        {"op": "restart", "back": "empty"},
+        {"op": "version", "version": "1.3.0"},
+    ])
+    assert all(p.intent.service is not None and p.intent.service.primary is not None for p in trace)
+
+
+def test_a_restart_from_a_status_older_than_the_world_follows_the_groups_the_task_sets_serve_from() -> None:
+    # seed 539: two restarts (status lost, then an older one) left the status naming green as the
+    # stable group while 1.2.0 served from blue and the new canary ran in green; the planner took the
+    # canary's weight for blue, "promoted" and deleted 1.2.0, which served all traffic. With that
+    # fixed, the promoted pass drained and deleted the same leftover twice (leftovers first, keep-warm
+    # after): ECS refuses to scale a deleted task set, and the rest of the pass was lost.
+    replay([
+        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 97}, {"pause": {"duration": "2m"}}]}},
+         "analysis": True, "frontend": {**FRONTEND, "canary": {"steps": [{"setWeight": 4}, {"pause": {"duration": "2m"}}]}},
+         "flags": {"new_chat": False}},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "pass"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "pass"},
+        {"op": "restart", "back": "empty"},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "restart", "back": 3},
+    ])
+
+
+def test_a_frontend_canary_is_analysed_whatever_the_backend_strategy() -> None:
+    # seed 519: with metrics, a frontend canary's timed pause waits for a Passed analysis, but with a
+    # Fast backend no analysis was ever due: the rollout waited forever ("analysis is pending").
+    replay([
+        {"op": "start", "strategy": {"type": "Auto", "changeClass": "core"}, "analysis": True,
+         "frontend": {**FRONTEND, "canary": {"steps": [{"setWeight": 4}, {"pause": {"duration": "2m"}},
+                                                       {"setWeight": 11}, {"pause": {"duration": "30s"}}]}},
+         "flags": {"new_chat": False}},
+        {"op": "fault", "kind": "throttle_read"},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"}}},
+        {"op": "undo"},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+    ])
+
+
+def test_a_status_naming_the_new_canary_as_stable_still_keeps_the_primary() -> None:
+    # seed 269: a restart decided from an older status that named 1.1.0 stable (since rolled back; 1.0.0
+    # served); undo then rolled out 1.1.0 again, the canary matched the status's stable image, and the
+    # task set that served (1.0.0) was taken for a leftover and deleted.
+    replay([
+        {"op": "start", "strategy": {"type": "Fast"}, "analysis": True, "frontend": FRONTEND, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Auto"}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "pass"},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "restart", "back": 3},
+        {"op": "request", "kind": "abort"},
+        {"op": "undo"},
+    ])
+
+
+def test_a_promote_before_the_first_frontend_canary_step_switches_the_origin() -> None:
+    # seed 7902 (10,000-seed run): promote while the frontend canary had not started skipped every
+    # step and asked CloudFront to promote a staging copy that did not exist: asked again forever.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Rolling"}, "analysis": False, "frontend": FRONTEND,
+         "flags": {"new_chat": False}},
+        {"op": "paused", "value": True},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"},
+                                        "requiresBackend": ">=1.0.0", "canary": {"steps": [{"setWeight": 3}, {"setWeight": 7}]}}},
+        {"op": "request", "kind": "promote"},
+    ])
+    assert trace[-1].seen.frontend is not None and trace[-1].seen.frontend.origin_path == "/releases/1.1.0"
+
+
+def test_a_status_naming_a_stable_task_set_long_gone_sends_no_traffic_to_an_empty_group() -> None:
+    # seed 3481 (10,000-seed run): status lost, then a restart from an older one (mid BlueGreen, 1.0.0
+    # stable, since deleted; 2.1.0 primary with all traffic): the preview step put all traffic back on
+    # the stable group, where nothing ran.
+    replay([
+        {"op": "start", "strategy": {"type": "Auto"}, "analysis": False, "frontend": None, "flags": None},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "5m"}}},
+        {"op": "version", "version": "2.1.0"},
+        {"op": "measure", "verdict": "Passed"},
+        {"op": "measure", "verdict": "Passed"},
+        {"op": "restart", "back": "empty"},
+        {"op": "restart", "back": 2},
+    ])
+
+
+def test_a_canary_that_fails_as_its_promotion_lands_is_not_declared_promoted() -> None:
+    # seed 6350 (10,000-seed run): a late promotion write landed while the new task set stopped being
+    # steady; the pass took its traffic away (to 1.0.0) and, from the same observation, declared it
+    # promoted; the next rollout then moved all traffic onto that unsteady task set.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m"}},
+         "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "fault", "kind": "throttle_write", "index": 2},
+        {"op": "fault", "kind": "late"},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
+        {"op": "version", "version": "1.0.0"},
+    ])
