@@ -288,14 +288,14 @@ INVARIANTS = tuple(f.__name__ for f in PASS_INVARIANTS) + (CONVERGES,)
 
 
 def at_rest(p: PassRecord) -> bool:
-    """A Release at rest: Succeeded, RolledBack or Failed (or a refused spec), asking AWS for nothing."""
+    """A Release at rest: Succeeded, RolledBack or Failed, or Stalled (a refused spec), asking AWS for nothing."""
     if p.decision.actions:
         return False
     if p.refused is not None:
         return True
-    held = next((c for c in p.decision.status.conditions if c.type == ConditionType.PROGRESSING), None)
-    if held is not None and held.status == "False" and held.reason in ("IncompatibleBackend", "ApiContractBroken"):
-        return True  # the frontend refused: waits for a new spec
+    stalled = next((c for c in p.decision.status.conditions if c.type == ConditionType.STALLED), None)
+    if stalled is not None and stalled.status == "True":
+        return True  # it will not get further without a new spec (a refused frontend, say): kstatus's Failed
     return p.decision.status.phase in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED)
 
 
