@@ -360,42 +360,18 @@ class Reconciler:
         try:
             spec = parsed or ReleaseSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
-            message = explain(list(exc.errors()))
-            new = status.model_copy(
-                update={
-                    "phase": Phase.FAILED,
-                    "observed_generation": generation,
-                    "message": message,
-                    "conditions": _conditions(status, standing.invalid(message), now, generation),
-                }
-            )
-            wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
-            return Outcome(None, new.phase, wrote, 0, new.revision, new.current_step)
+            return self._invalid(ref, raw_status, status, generation, explain(list(exc.errors())), now)
 
-        if self.claims is not None and ref.uid:
-            conflict = self.claims.claim(Holder(namespace, name, ref.uid), resources_of(spec))
-            if conflict is not None:
-                # Another Release owns what this one points at: change nothing, say who, look again
-                # now and then (its owner's deletion frees the claim).
-                outcome = self._blocked(ref, raw_status, status, generation, Reason.CONFLICT, conflict.message, now, spec)
-                return replace(outcome, requeue_after=CONFLICT_RECHECK)
-
+        refused = self._claim(ref, raw_status, status, generation, spec, now)
+        if refused is not None:
+            return refused
         observation = self.observer.observe(key, spec, fresh)
         blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
         if blocking:
             return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
-
-        if self.traffic is not None and self._mem(key).traffic_checked != (ref.uid, generation):
-            # Once per spec generation, before it adopts or changes anything: is this traffic its own?
-            try:
-                refusal = self.traffic.refusal(spec, observation)
-            except EffectError as exc:
-                return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
-            if refusal is not None:
-                outcome = self._blocked(ref, raw_status, status, generation, Reason.INVALID_TRAFFIC, refusal,
-                                        now, spec)
-                return replace(outcome, requeue_after=REFUSED_RECHECK)
-            self._mem(key).traffic_checked = (ref.uid, generation)
+        refused = self._check_traffic(ref, raw_status, status, generation, spec, observation, now)
+        if refused is not None:
+            return refused
 
         status = self._reachable(key, status, now)
         measurements, contract = self._measure(namespace, spec, status, observation, now)
@@ -418,6 +394,61 @@ class Reconciler:
             return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
 
         self._mem(key).failures = 0
+        decision = self._applied(ref, spec, status, decision, now)
+        wrote = self._write(ref, raw_status, decision.status, decision.events)
+        self._record(namespace, name, decision.status)
+        if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
+            self._mem(key).settled = (inputs, observation)
+        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions),
+                       decision.status.revision, decision.status.current_step)
+
+    def _invalid(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
+                 message: str, now: dt.datetime) -> Outcome:
+        """A spec the models refuse: Failed and Stalled, InvalidSpec naming the fields; AWS untouched."""
+        new = status.model_copy(
+            update={
+                "phase": Phase.FAILED,
+                "observed_generation": generation,
+                "message": message,
+                "conditions": _conditions(status, standing.invalid(message), now, generation),
+            }
+        )
+        wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
+        return Outcome(None, new.phase, wrote, 0, new.revision, new.current_step)
+
+    def _claim(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
+               spec: ReleaseSpec, now: dt.datetime) -> Outcome | None:
+        """Claim what the spec names; None when this Release owns it all (controller/claims.py)."""
+        if self.claims is None or not ref.uid:
+            return None
+        conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
+        if conflict is None:
+            return None
+        # Another Release owns what this one points at: change nothing, say who, look again now and
+        # then (its owner's deletion, or a handover, frees the claim).
+        outcome = self._blocked(ref, raw_status, status, generation, Reason.CONFLICT, conflict.message, now, spec)
+        return replace(outcome, requeue_after=CONFLICT_RECHECK)
+
+    def _check_traffic(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
+                       spec: ReleaseSpec, observation: Observation, now: dt.datetime) -> Outcome | None:
+        """Once per spec generation, before it adopts or changes anything: is this traffic its own?"""
+        mem = self._mem((ref.namespace, ref.name))
+        if self.traffic is None or mem.traffic_checked == (ref.uid, generation):
+            return None
+        try:
+            refusal = self.traffic.refusal(spec, observation)
+        except EffectError as exc:
+            return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
+        if refusal is not None:
+            outcome = self._blocked(ref, raw_status, status, generation, Reason.INVALID_TRAFFIC, refusal, now, spec)
+            return replace(outcome, requeue_after=REFUSED_RECHECK)
+        mem.traffic_checked = (ref.uid, generation)
+        return None
+
+    def _applied(self, ref: ObjectRef, spec: ReleaseSpec, status: ReleaseStatus, decision: Decision,
+                 now: dt.datetime) -> Decision:
+        """After AWS took the actions: metrics, the GitOps write-back, notifications of the moments."""
+        namespace, name = ref.namespace, ref.name
         for resource in decision.drift:
             metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
         if decision.outcome == PassOutcome.ROLLED_BACK:
@@ -425,14 +456,9 @@ class Reconciler:
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
         if self.git is not None and write_back_due(spec, decision.status):
             decision = self._write_back(namespace, name, spec, decision)
-        if self.notifications is not None:  # after AWS took the actions: the moments happened
+        if self.notifications is not None:
             decision = self.notifications.plan(ref, spec, status, decision, now)
-        wrote = self._write(ref, raw_status, decision.status, decision.events)
-        self._record(namespace, name, decision.status)
-        if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
-            self._mem(key).settled = (inputs, observation)
-        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions),
-                       decision.status.revision, decision.status.current_step)
+        return decision
 
     def _write_back(self, namespace: str, name: str, spec: ReleaseSpec, decision: Decision) -> Decision:
         """Git learns of the rollback: the file names what serves again (controller/gitops).
