@@ -43,6 +43,17 @@ def manifest(world: WorldIds, namespace: str, version: str, git: GitServer) -> s
     return "# the app's production release; CI bumps the versions\n" + yaml.safe_dump(body, sort_keys=False)
 
 
+def canary_from_git(releases: Releases, kubectl: Kubectl, world: WorldIds, aws: AwsClients, ns: str,
+                    git: GitServer) -> None:
+    """1.0.0 committed and live, then 2.0.0 committed and applied: its canary at 20%, held there."""
+    for version, generation in (("1.0.0", 1), ("2.0.0", 2)):
+        git.commit_files("releases", {PATH: manifest(world, ns, version, git)}, f"app {version}")
+        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
+        if generation == 1:
+            releases.wait_phase(ns, "app", "Succeeded", 60, generation=1)
+    wait_for("canary at 20%", lambda: listener_weights(aws, world).get(world.canary_target_group_arn) == 20, 60)
+
+
 def test_an_abort_is_written_back_to_git_once_and_the_revert_changes_nothing(
     own_namespace: str, releases: Releases, kubectl: Kubectl, world: WorldIds, aws: AwsClients,
     env_vars: dict[str, str], git: GitServer, tmp_path: Path,
@@ -54,12 +65,7 @@ def test_an_abort_is_written_back_to_git_once_and_the_revert_changes_nothing(
     log = tmp_path / "operator.log"
     proc = OperatorProcess(env_vars, namespaces=(ns,), resync=2.0, log_path=log).start()
     try:
-        git.commit_files("releases", {PATH: manifest(world, ns, "1.0.0", git)}, "app 1.0.0")
-        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
-        releases.wait_phase(ns, "app", "Succeeded", 60, generation=1)
-        git.commit_files("releases", {PATH: manifest(world, ns, "2.0.0", git)}, "app 2.0.0")
-        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
-        wait_for("canary at 20%", lambda: listener_weights(aws, world).get(world.canary_target_group_arn) == 20, 60)
+        canary_from_git(releases, kubectl, world, aws, ns, git)
         cli(env_vars, "abort", "app", "-n", ns)
         status = releases.wait(ns, "app", lambda s: s.get("phase") == "RolledBack"
                                and (s.get("history") or [{}])[-1].get("revertCommit") is not None, 60,
@@ -103,12 +109,7 @@ def test_an_operator_killed_mid_push_still_makes_exactly_one_revert_commit(
 
     proc = operator()
     try:
-        git.commit_files("releases", {PATH: manifest(world, ns, "1.0.0", git)}, "app 1.0.0")
-        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
-        releases.wait_phase(ns, "app", "Succeeded", 60, generation=1)
-        git.commit_files("releases", {PATH: manifest(world, ns, "2.0.0", git)}, "app 2.0.0")
-        kubectl("apply", "-f", "-", stdin=git.show("releases", PATH))
-        wait_for("canary at 20%", lambda: listener_weights(aws, world).get(world.canary_target_group_arn) == 20, 60)
+        canary_from_git(releases, kubectl, world, aws, ns, git)
         git.hold_pushes()
         cli(env_vars, "abort", "app", "-n", ns)
         assert git.push_held(60), "the operator never pushed"
