@@ -186,9 +186,15 @@ def test_the_backend_task_gets_where_the_stores_are_and_their_credentials_as_sec
 
 def test_monitoring_alarms_on_the_backend_the_database_and_the_cache() -> None:
     monitoring = _resources("monitoring")
-    namespaces = {unq(body["namespace"]) for (kind, _), body in monitoring.items() if kind == "aws_cloudwatch_metric_alarm"}
-    assert namespaces == {"AWS/ECS", "AWS/RDS", "AWS/ElastiCache"}
-    dashboard = str(monitoring[("aws_cloudwatch_dashboard", "stack")]) + str(load_dir(TERRAFORM / "modules" / "monitoring")["locals"])
+    locals_ = load_dir(TERRAFORM / "modules" / "monitoring")["locals"]
+    alarm = monitoring[("aws_cloudwatch_metric_alarm", "stack")]
+    assert unq(alarm["for_each"]) == "${local.alarms}"
+    assert unq(alarm["namespace"]) == "${each.value.namespace}"
+    groups = {name: str(body[name]) for body in locals_ for name in body if name.endswith("_alarms")}
+    assert "AWS/ECS" in groups["backend_alarms"] and "AWS/RDS" in groups["database_alarms"]
+    assert "AWS/ElastiCache" in groups["cache_alarms"] and "var.cache_node_ids" in groups["cache_alarms"]
+    assert any("local.backend_alarms, local.database_alarms, local.cache_alarms" in str(b.get("alarms")) for b in locals_)
+    dashboard = str(monitoring[("aws_cloudwatch_dashboard", "stack")]) + str(locals_)
     for metric_namespace in ("AWS/ApplicationELB", "AWS/ECS", "AWS/RDS", "AWS/ElastiCache"):
         assert metric_namespace in dashboard, metric_namespace
     call = MODULE_CALLS["monitoring"]

@@ -63,135 +63,74 @@ resource "aws_cloudwatch_dashboard" "stack" {
   })
 }
 
-# --- backend tasks -----------------------------------------------------------------------------
+# --- alarms --------------------------------------------------------------------------------------
+# One map, one resource: each alarm differs only in its metric, threshold and dimensions. A missing
+# datapoint breaches for the database and the cache (no metrics from them means they are down) and
+# not for the backend's tasks (no tasks is the controller's business, not an alarm's).
 
-resource "aws_cloudwatch_metric_alarm" "ecs_cpu" {
-  alarm_name          = "${var.name}-backend-cpu"
-  alarm_description   = "Backend tasks use more than ${var.cpu_percent}% CPU"
-  namespace           = "AWS/ECS"
-  metric_name         = "CPUUtilization"
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.cpu_percent
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  dimensions          = { ClusterName = var.ecs_cluster_name, ServiceName = var.ecs_service_name }
-  tags                = var.tags
+locals {
+  sustained = { period = 60, evaluation_periods = 5, datapoints_to_alarm = 3, comparison = "GreaterThanThreshold" }
+  backend_alarms = {
+    "backend-cpu" = merge(local.sustained, {
+      description = "Backend tasks use more than ${var.cpu_percent}% CPU", namespace = "AWS/ECS",
+      metric      = "CPUUtilization", statistic = "Average", threshold = var.cpu_percent, missing = "notBreaching",
+      dimensions  = { ClusterName = var.ecs_cluster_name, ServiceName = var.ecs_service_name },
+    })
+    "backend-memory" = merge(local.sustained, {
+      description = "Backend tasks use more than ${var.memory_percent}% of their memory", namespace = "AWS/ECS",
+      metric      = "MemoryUtilization", statistic = "Average", threshold = var.memory_percent, missing = "notBreaching",
+      dimensions  = { ClusterName = var.ecs_cluster_name, ServiceName = var.ecs_service_name },
+    })
+  }
+  database_alarms = {
+    "db-cpu" = merge(local.sustained, {
+      description = "Database CPU above ${var.cpu_percent}%", namespace = "AWS/RDS",
+      metric      = "CPUUtilization", statistic = "Average", threshold = var.cpu_percent, missing = "breaching",
+      dimensions  = { DBInstanceIdentifier = var.db_instance_id },
+    })
+    "db-free-storage" = {
+      description = "Database free storage below ${var.db_free_storage_gb} GiB", namespace = "AWS/RDS",
+      metric      = "FreeStorageSpace", statistic = "Minimum", threshold = var.db_free_storage_gb * 1073741824,
+      missing     = "breaching", period = 300, evaluation_periods = 2, datapoints_to_alarm = 2,
+      comparison  = "LessThanThreshold", dimensions = { DBInstanceIdentifier = var.db_instance_id },
+    }
+    "db-connections" = merge(local.sustained, {
+      description = "More than ${var.db_max_connections} database connections", namespace = "AWS/RDS",
+      metric      = "DatabaseConnections", statistic = "Maximum", threshold = var.db_max_connections,
+      missing     = "notBreaching", dimensions = { DBInstanceIdentifier = var.db_instance_id },
+    })
+  }
+  # Per node: ElastiCache publishes engine metrics by CacheClusterId.
+  cache_alarms = merge([for node in var.cache_node_ids : {
+    "cache-${node}-cpu" = merge(local.sustained, {
+      description = "Redis engine CPU of ${node} above ${var.cpu_percent}%", namespace = "AWS/ElastiCache",
+      metric      = "EngineCPUUtilization", statistic = "Average", threshold = var.cpu_percent, missing = "breaching",
+      dimensions  = { CacheClusterId = node },
+    })
+    "cache-${node}-memory" = merge(local.sustained, {
+      description = "Redis memory of ${node} above ${var.memory_percent}%", namespace = "AWS/ElastiCache",
+      metric      = "DatabaseMemoryUsagePercentage", statistic = "Average", threshold = var.memory_percent,
+      missing     = "breaching", dimensions = { CacheClusterId = node },
+    })
+  }]...)
+  alarms = merge(local.backend_alarms, local.database_alarms, local.cache_alarms)
 }
 
-resource "aws_cloudwatch_metric_alarm" "ecs_memory" {
-  alarm_name          = "${var.name}-backend-memory"
-  alarm_description   = "Backend tasks use more than ${var.memory_percent}% of their memory"
-  namespace           = "AWS/ECS"
-  metric_name         = "MemoryUtilization"
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.memory_percent
-  treat_missing_data  = "notBreaching"
+resource "aws_cloudwatch_metric_alarm" "stack" {
+  for_each            = local.alarms
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.evaluation_periods
+  datapoints_to_alarm = each.value.datapoints_to_alarm
+  comparison_operator = each.value.comparison
+  threshold           = each.value.threshold
+  treat_missing_data  = each.value.missing
   alarm_actions       = var.alarm_actions
   ok_actions          = var.alarm_actions
-  dimensions          = { ClusterName = var.ecs_cluster_name, ServiceName = var.ecs_service_name }
-  tags                = var.tags
-}
-
-# --- database ----------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "db_cpu" {
-  alarm_name          = "${var.name}-db-cpu"
-  alarm_description   = "Database CPU above ${var.cpu_percent}%"
-  namespace           = "AWS/RDS"
-  metric_name         = "CPUUtilization"
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.cpu_percent
-  treat_missing_data  = "breaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  dimensions          = { DBInstanceIdentifier = var.db_instance_id }
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "db_storage" {
-  alarm_name          = "${var.name}-db-free-storage"
-  alarm_description   = "Database free storage below ${var.db_free_storage_gb} GiB"
-  namespace           = "AWS/RDS"
-  metric_name         = "FreeStorageSpace"
-  statistic           = "Minimum"
-  period              = 300
-  evaluation_periods  = 2
-  comparison_operator = "LessThanThreshold"
-  threshold           = var.db_free_storage_gb * 1073741824
-  treat_missing_data  = "breaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  dimensions          = { DBInstanceIdentifier = var.db_instance_id }
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "db_connections" {
-  alarm_name          = "${var.name}-db-connections"
-  alarm_description   = "More than ${var.db_max_connections} database connections"
-  namespace           = "AWS/RDS"
-  metric_name         = "DatabaseConnections"
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.db_max_connections
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  dimensions          = { DBInstanceIdentifier = var.db_instance_id }
-  tags                = var.tags
-}
-
-# --- cache (per node: ElastiCache publishes engine metrics by CacheClusterId) -------------------
-
-resource "aws_cloudwatch_metric_alarm" "cache_cpu" {
-  for_each            = toset(var.cache_node_ids)
-  alarm_name          = "${var.name}-cache-${each.key}-cpu"
-  alarm_description   = "Redis engine CPU of ${each.key} above ${var.cpu_percent}%"
-  namespace           = "AWS/ElastiCache"
-  metric_name         = "EngineCPUUtilization"
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.cpu_percent
-  treat_missing_data  = "breaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  dimensions          = { CacheClusterId = each.key }
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "cache_memory" {
-  for_each            = toset(var.cache_node_ids)
-  alarm_name          = "${var.name}-cache-${each.key}-memory"
-  alarm_description   = "Redis memory of ${each.key} above ${var.memory_percent}%"
-  namespace           = "AWS/ElastiCache"
-  metric_name         = "DatabaseMemoryUsagePercentage"
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.memory_percent
-  treat_missing_data  = "breaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  dimensions          = { CacheClusterId = each.key }
+  dimensions          = each.value.dimensions
   tags                = var.tags
 }
