@@ -7,6 +7,7 @@ module, so the same code serves the operator, the CLI and the tests.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import uuid
@@ -37,6 +38,26 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
         configuration = client.Configuration()
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     return client.ApiClient(configuration)
+
+
+class Secrets:
+    """Reads Secrets in a Release's namespace (core/v1 get), for the GitOps write-back's credentials
+    (the whole decoded data) and the webhook URLs of notifications and hooks (one key). Errors are
+    the client's ApiException (or KeyError for a missing key); callers name them without the body."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._core = client.CoreV1Api(api_client)
+
+    def data(self, namespace: str, name: str) -> dict[str, bytes]:
+        secret = self._core.read_namespaced_secret(name, namespace)
+        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+
+    def value(self, namespace: str, name: str, key: str) -> str:
+        """One key, decoded as text without surrounding whitespace (a URL, a token)."""
+        data = self.data(namespace, name)
+        if key not in data:
+            raise KeyError(key)
+        return data[key].decode().strip()
 
 
 @dataclass(frozen=True)

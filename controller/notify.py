@@ -354,21 +354,3 @@ def http_poster(client: Any) -> Poster:
         return code
 
     return post
-
-
-def secret_reader(api_client: Any) -> SecretReader:
-    """Reads one key of a Secret in the Release's namespace (core/v1 get)."""
-    import base64
-
-    from kubernetes import client as k8s
-
-    core = k8s.CoreV1Api(api_client)
-
-    def read(namespace: str, name: str, key: str) -> str:
-        secret = core.read_namespaced_secret(name, namespace)
-        data = (secret.data or {}).get(key)
-        if data is None:
-            raise KeyError(key)
-        return base64.b64decode(data).decode().strip()
-
-    return read
