@@ -108,15 +108,22 @@ class ReleaseApi:
     def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
         """Write the whole status in one request, to the object with `uid` only.
 
-        JSON patch: `add` of /status replaces it whole, so fields that became empty disappear; a
-        `test` of the uid makes the API server refuse the write to a new object of the same name.
-        Either refusal (no object, another uid) raises ObjectGone.
+        JSON patch: `add` of /status replaces it whole, so fields that became empty disappear.
         """
-        ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []
-        ops.append({"op": "add", "path": "/status", "value": status})
+        self.patch_status(namespace, name, [{"op": "add", "path": "/status", "value": status}], uid)
+
+    def patch_status(self, namespace: str, name: str, ops: list[dict[str, Any]], uid: str | None = None) -> None:
+        """Apply JSON patch `ops` to the status of the object with `uid` only, in one request.
+
+        A `test` of the uid first makes the API server refuse the write to a new object of the same
+        name. Either refusal (no object, another uid) raises ObjectGone; a failed `test` of the
+        caller's own ops is the client's ApiException 422.
+        """
+        patch: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []
+        patch.extend(ops)
         try:
             self._custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, ops, _content_type="application/json-patch+json",
+                GROUP, VERSION, namespace, PLURAL, name, patch, _content_type="application/json-patch+json",
             )
         except ApiException as exc:
             if exc.status == 404:
