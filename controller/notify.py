@@ -15,8 +15,9 @@ after the worker gave up a round of attempts (`RETRY_AFTER` later).
 So delivery is at least once, with a dedupe key: every message carries a stable `id` (the Release
 object's uid and the key: the json document's `id`, an `Idempotency-Key` header on every webhook
 POST, the EventBridge event's `detail.id`). A receiver sees a message twice only if the operator
-died between a sink's answer and the sent mark reaching the status; dropping an `id` it has seen
-makes that harmless. Bounded: a pending delivery no sink accepted within `EXPIRE_AFTER` (1 h) of its
+died between a sink's answer and the sent mark reaching the status (normally a fraction of a second;
+until the next pass, `PENDING_RECHECK`, when a pass's whole-status write crossed the mark); dropping
+an `id` it has seen makes that harmless. Bounded: a pending delivery no sink accepted within `EXPIRE_AFTER` (1 h) of its
 planning is given up (Warning Event NotificationExpired, `result="expired"`); at most
 `PENDING_LIMIT` are pending (the oldest beyond are dropped, `result="dropped"`) and `sent` keeps the
 newest keys, so the status stays small.
@@ -142,6 +143,35 @@ def document(moment: Moment, step: int | None, namespace: str, name: str, status
     }
 
 
+# The document's shape with every field null: the API server drops null fields from what the status
+# keeps of a pending delivery, and a receiver gets each documented field, null or not.
+_NULLS: dict[str, Any] = {
+    "id": None, "moment": None, "namespace": None, "name": None, "revision": None, "phase": None,
+    "backend": {"stableVersion": None, "canaryVersion": None},
+    "frontend": {"stableVersion": None, "canaryVersion": None},
+    "step": None, "stepCount": None, "weight": None,
+    "analysis": {"verdict": None, "message": None},
+    "condition": {"type": None, "status": None, "reason": None, "message": None},
+    "message": None, "time": None,
+}
+_NULLABLE_OBJECTS = ("analysis", "condition")  # null as a whole when absent
+
+
+def complete(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`doc` with the fields the status dropped (null ones) back, as null."""
+    out = dict(doc)
+    for field, empty in _NULLS.items():
+        value = out.get(field)
+        if isinstance(empty, dict):
+            if value is None:
+                out[field] = None if field in _NULLABLE_OBJECTS else dict(empty)
+            elif isinstance(value, Mapping):
+                out[field] = {**empty, **value}
+        elif field not in out:
+            out[field] = None
+    return out
+
+
 def _text(doc: Mapping[str, Any]) -> str:
     versions = doc["backend"]["canaryVersion"] or doc["backend"]["stableVersion"]
     condition = doc["condition"] or {}
@@ -245,7 +275,7 @@ class Notifications:
             else:
                 pending.append(entry)
                 if state == IDLE:
-                    again.append(Delivery(entry.key, ref, sink, entry.document))
+                    again.append(Delivery(entry.key, ref, sink, complete(entry.document)))
         new: list[Delivery] = []
         for moment, step in moments(before, decision, spec) if spec.notifications else ():
             doc = document(moment, step, ref.namespace, ref.name, status, now)

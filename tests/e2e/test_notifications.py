@@ -145,6 +145,10 @@ def test_a_delivery_pending_at_a_sigkill_arrives_once_after_the_restart(
 
     ((doc,),) = (started(2),)  # exactly once, the kill and the restart included
     assert doc["id"] == f"{uid}/team/2/Started" and doc["backend"]["canaryVersion"] == "2.0.0"
+    # The document kept in the status while pending is the one planned, every documented field included.
+    assert {"moment", "namespace", "name", "revision", "phase", "backend", "frontend", "step", "stepCount", "weight",
+            "analysis", "condition", "message", "time"} <= set(doc)
+    assert doc["phase"] == "Progressing" and doc["backend"]["stableVersion"] == "1.0.0"
     assert receiver.keys[receiver.got.index(doc)] == doc["id"]  # the Idempotency-Key header
     second = [(b["moment"], b.get("step") if b["moment"] == "StepCompleted" else None)
               for b in receiver.got if b["revision"] == 2]
