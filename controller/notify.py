@@ -306,7 +306,8 @@ class Notifications:
             # a pass's write), else when the wait after a failed round is over.
             held = any(self.notifier.state(ref, p.key) == HELD for p in pending)
             soon = PENDING_RECHECK if held else RETRY_AFTER
-            decision = replace(decision, requeue_after=min(decision.requeue_after or soon, soon))
+            after = soon if decision.requeue_after is None else min(decision.requeue_after, soon)
+            decision = replace(decision, requeue_after=after)
         return decision
 
 

@@ -105,8 +105,9 @@ class UpstreamReader(Protocol):
 
 
 class NotificationPlanner(Protocol):
-    """`controller.notify.Notifications`: queues this pass's notifications (never blocking) and
-    returns the decision with their keys recorded in its status."""
+    """`controller.notify.Notifications`: queues this pass's notifications (never blocking), and
+    again the pending ones no worker holds, and returns the decision with them recorded in its
+    status (pending until a sink accepted them, then sent)."""
 
     def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
              now: dt.datetime) -> Decision: ...
