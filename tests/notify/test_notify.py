@@ -254,6 +254,8 @@ def test_event_bridge_events_reach_an_sqs_target_of_a_rule(moto_server: MotoServ
     assert "Release Started" in kinds and "Release Succeeded" in kinds and len(kinds) == len(set(
         (r["detail-type"], r["detail"]["step"]) for r in received))
     assert all(r["source"] == "release-controller" and r["detail"]["name"] == "pratiko" for r in received)
+    ids = [r["detail"]["id"] for r in received]  # the receivers' dedupe key
+    assert len(set(ids)) == len(ids) and "uid-1/team/2/Started" in ids and "uid-1/team/2/Succeeded" in ids
     assert events.seen == []
 
 
