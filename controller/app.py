@@ -23,11 +23,11 @@ from controller.aws.observe import Observer
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
 from controller.claims import Claims
-from controller.gitops.rollback import secret_reader as git_secret_reader
+from controller.gitops.rollback import secret_reader
 from controller.gitops.writeback import DulwichGitWriter
-from controller.kube import ReleaseApi, load_api_client
+from controller.kube import ReleaseApi, Secrets, load_api_client
 from controller.hooks import CALL_TIMEOUT, WebhookHooks
-from controller.notify import Notifications, Notifier, http_poster, secret_reader
+from controller.notify import Notifications, Notifier, http_poster
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
 from controller.planner.world import Observation
@@ -68,6 +68,7 @@ def build_reconciler(
 ) -> tuple[Reconciler, Observer]:
     observer = Observer(aws)
     http = http or httpx.Client(timeout=5.0)
+    secrets = Secrets(api_client) if api_client is not None else None
     reconciler = Reconciler(
         observer=observer,
         applier=effector_for(observer),
@@ -77,11 +78,10 @@ def build_reconciler(
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
-        git=(DulwichGitWriter(), git_secret_reader(api_client)) if api_client is not None else None,
+        git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
-        hooks=WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT),
-                           secret_reader(api_client) if api_client is not None else None),
+        hooks=WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
     )
     return reconciler, observer
 
@@ -91,6 +91,7 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(secret_reader(api_client), http_poster(httpx.Client(timeout=10.0)), aws.events, kube).start()
+    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
+                        status=kube).start()
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
     return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)

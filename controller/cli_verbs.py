@@ -115,12 +115,9 @@ def get_release(api: Any, namespace: str, name: str) -> dict[str, Any]:
     """The Release as read, or a CliError naming what is missing: the namespace or the Release."""
     from kubernetes.client.rest import ApiException
 
-    try:
-        obj: dict[str, Any] = api.get(namespace, name)
+    obj: dict[str, Any] | None = api.current(namespace, name)
+    if obj is not None:
         return obj
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
     # A namespaced GET answers 404 whether or not the namespace exists: ask about the namespace
     # (a user who may not read namespaces is told about the Release only).
     try:

@@ -7,6 +7,7 @@ module, so the same code serves the operator, the CLI and the tests.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import uuid
@@ -37,6 +38,26 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
         configuration = client.Configuration()
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     return client.ApiClient(configuration)
+
+
+class Secrets:
+    """Reads Secrets in a Release's namespace (core/v1 get), for the GitOps write-back's credentials
+    (the whole decoded data) and the webhook URLs of notifications and hooks (one key). Errors are
+    the client's ApiException (or KeyError for a missing key); callers name them without the body."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._core = client.CoreV1Api(api_client)
+
+    def data(self, namespace: str, name: str) -> dict[str, bytes]:
+        secret = self._core.read_namespaced_secret(name, namespace)
+        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+
+    def value(self, namespace: str, name: str, key: str) -> str:
+        """One key, decoded as text without surrounding whitespace (a URL, a token)."""
+        data = self.data(namespace, name)
+        if key not in data:
+            raise KeyError(key)
+        return data[key].decode().strip()
 
 
 @dataclass(frozen=True)
@@ -87,15 +108,22 @@ class ReleaseApi:
     def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
         """Write the whole status in one request, to the object with `uid` only.
 
-        JSON patch: `add` of /status replaces it whole, so fields that became empty disappear; a
-        `test` of the uid makes the API server refuse the write to a new object of the same name.
-        Either refusal (no object, another uid) raises ObjectGone.
+        JSON patch: `add` of /status replaces it whole, so fields that became empty disappear.
         """
-        ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []
-        ops.append({"op": "add", "path": "/status", "value": status})
+        self.patch_status(namespace, name, [{"op": "add", "path": "/status", "value": status}], uid)
+
+    def patch_status(self, namespace: str, name: str, ops: list[dict[str, Any]], uid: str | None = None) -> None:
+        """Apply JSON patch `ops` to the status of the object with `uid` only, in one request.
+
+        A `test` of the uid first makes the API server refuse the write to a new object of the same
+        name. Either refusal (no object, another uid) raises ObjectGone; a failed `test` of the
+        caller's own ops is the client's ApiException 422.
+        """
+        patch: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []
+        patch.extend(ops)
         try:
             self._custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, PLURAL, name, ops, _content_type="application/json-patch+json",
+                GROUP, VERSION, namespace, PLURAL, name, patch, _content_type="application/json-patch+json",
             )
         except ApiException as exc:
             if exc.status == 404:

@@ -48,7 +48,8 @@ AWS_CALLS = Counter(
 NOTIFICATIONS_TOTAL = Counter(
     "release_controller_notifications_total",
     "Notification delivery attempts by sink kind and result: sent, retried (an attempt failed, another "
-    "follows), failed (gave up after the last attempt), dropped (the queue was full).",
+    "follows), failed (a round of attempts gave up; tried again later), expired (pending an hour, given "
+    "up), dropped (the queue was full, or more than 50 pending).",
     ["sink", "result"], registry=REGISTRY,
 )
 

@@ -105,8 +105,9 @@ class UpstreamReader(Protocol):
 
 
 class NotificationPlanner(Protocol):
-    """`controller.notify.Notifications`: queues this pass's notifications (never blocking) and
-    returns the decision with their keys recorded in its status."""
+    """`controller.notify.Notifications`: queues this pass's notifications (never blocking), and
+    again the pending ones no worker holds, and returns the decision with them recorded in its
+    status (pending until a sink accepted them, then sent)."""
 
     def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
              now: dt.datetime) -> Decision: ...
@@ -426,8 +427,8 @@ class Reconciler:
             return None
         # Another Release owns what this one points at: change nothing, say who, look again now and
         # then (its owner's deletion, or a handover, frees the claim).
-        outcome = self._blocked(ref, raw_status, status, generation, Reason.CONFLICT, conflict.message, now, spec)
-        return replace(outcome, requeue_after=CONFLICT_RECHECK)
+        return self._blocked(ref, raw_status, status, generation, Reason.CONFLICT, conflict.message, now, spec,
+                             requeue_after=CONFLICT_RECHECK)
 
     def _check_traffic(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
                        spec: ReleaseSpec, observation: Observation, now: dt.datetime) -> Outcome | None:
@@ -440,8 +441,8 @@ class Reconciler:
         except EffectError as exc:
             return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
         if refusal is not None:
-            outcome = self._blocked(ref, raw_status, status, generation, Reason.INVALID_TRAFFIC, refusal, now, spec)
-            return replace(outcome, requeue_after=REFUSED_RECHECK)
+            return self._blocked(ref, raw_status, status, generation, Reason.INVALID_TRAFFIC, refusal, now, spec,
+                                 requeue_after=REFUSED_RECHECK)
         mem.traffic_checked = (ref.uid, generation)
         return None
 
@@ -541,8 +542,10 @@ class Reconciler:
     def _blocked(
         self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
         reason: str, message: str, now: dt.datetime, spec: ReleaseSpec | None = None,
+        requeue_after: float | None = None,
     ) -> Outcome:
-        """AWS cannot be read or changed as asked: say why, change nothing, retry with backoff."""
+        """AWS cannot be read or changed as asked: say why, change nothing, retry with backoff (or
+        after `requeue_after`, for a refusal that only a change elsewhere lifts)."""
         key = (ref.namespace, ref.name)
         mem = self._mem(key)
         mem.failures += 1
@@ -571,7 +574,8 @@ class Reconciler:
         if not raw_status and spec is not None:
             events.insert(0, _accepted(spec))
         wrote = self._write(ref, raw_status, new, events)
-        return Outcome(backoff, new.phase, wrote, 0, new.revision, new.current_step)
+        after = backoff if requeue_after is None else requeue_after
+        return Outcome(after, new.phase, wrote, 0, new.revision, new.current_step)
 
     def _reachable(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
         """AWS answered this pass: after an outage, the rollout's timers move on by its length."""

@@ -84,6 +84,7 @@ class Reason(StrEnum):
     AWS_UNREACHABLE = "AwsUnreachable"  # AWS did not answer for several passes: timers are held
     # Around a rollout
     NOTIFICATION_FAILED = "NotificationFailed"  # a sink kept failing; the rollout goes on
+    NOTIFICATION_EXPIRED = "NotificationExpired"  # no sink accepted it within the pending bound: given up
     HOOK_PENDING = "HookPending"  # a hook has not answered 2xx yet; asked again with back-off
     HOOK_PASSED = "HookPassed"
     HOOK_FAILED = "HookFailed"  # a hook kept failing until its timeout

@@ -792,12 +792,30 @@ class Acknowledged(Model):
     retry: str | None = None
 
 
+class PendingNotification(Model):
+    """A notification a pass planned that no sink has accepted yet (kept until one does, or it expires)."""
+
+    key: str = Field(min_length=1, max_length=300, description="sink/revision/moment[/step]")
+    at: datetime = Field(description="When the pass that planned it decided.")
+    document: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The json document to send, as planned (its `id` is the receivers' dedupe key).",
+        json_schema_extra={"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
+    )
+
+
 class NotificationsStatus(Model):
     sent: list[str] = Field(
         default_factory=list,
-        description="Keys (sink/revision/moment[/step]) of the notifications queued for this revision: each "
-        "is sent once, also across an operator restart.",
+        description="Keys (sink/revision/moment[/step]) of the notifications a sink accepted (or that "
+        "expired): none is planned again, also across an operator restart.",
         json_schema_extra={"maxItems": 200},
+    )
+    pending: list[PendingNotification] = Field(
+        default_factory=list,
+        description="Notifications planned and not yet accepted by their sink: queued again after an "
+        "operator restart, dropped (Warning Event NotificationExpired) an hour after they were planned.",
+        json_schema_extra={"maxItems": 50},
     )
 
 

@@ -15,10 +15,13 @@ a reason for the condition/Event and a message with no secret in it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controller.api.release import GitOpsOnRollback, Phase, ReleaseSpec, ReleaseStatus
 from controller.gitops.writeback import GitCredentials, GitWriteBackError, GitWriter, Rollback, WriteBackResult
+
+if TYPE_CHECKING:
+    from controller.kube import Secrets
 
 # Every way a rollout goes back puts traffic on the stable version: analysis (RolledBack), `abort`
 # (Aborted, phase RolledBack) and the progress deadline (Failed, phase Failed).
@@ -29,22 +32,17 @@ _GOING_BACK = ("RolledBack", "Aborted", "Failed")
 SecretReader = Callable[[str, str], Mapping[str, bytes]]
 
 
-def secret_reader(api_client: Any) -> SecretReader:
-    """A Secret reader over the Kubernetes client (the one import of it here is lazy)."""
-    import base64
-
-    from kubernetes import client
-
-    core = client.CoreV1Api(api_client)
+def secret_reader(secrets: Secrets) -> SecretReader:
+    """The write-back's Secret reader: `secrets.data`, its refusals as GitWriteBackError."""
+    from kubernetes.client.rest import ApiException
 
     def read(namespace: str, name: str) -> Mapping[str, bytes]:
         try:
-            secret = core.read_namespaced_secret(name, namespace)
-        except client.ApiException as exc:
+            return secrets.data(namespace, name)
+        except ApiException as exc:
             # Only the status line: the body of an error response is not ours to show.
             raise GitWriteBackError("GitSecretUnavailable", f"Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}",
                                     retryable=exc.status != 404) from None
-        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
     return read
 

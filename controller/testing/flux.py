@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from controller.testing.binaries import cached_path, ensure_go_tool
+from controller.testing.binaries import ensure_go_tool
 from controller.testing.kubectl import kubectl
 from controller.testing.ports import StartedProcess, exited_error, free_port, spawn, wait_until
 
@@ -46,15 +46,6 @@ KUSTOMIZE_CONTROLLER_MODULE = "github.com/fluxcd/kustomize-controller"
 class FluxBinaries:
     source_controller: Path
     kustomize_controller: Path
-
-
-def flux_built(cache_dir: Path | None = None) -> bool:
-    """Whether both controllers are in the cache already (building them takes long)."""
-    return all(
-        cached_path(name, version, cache_dir).is_file()
-        for name, version in (("source-controller", SOURCE_CONTROLLER_VERSION),
-                              ("kustomize-controller", KUSTOMIZE_CONTROLLER_VERSION))
-    )
 
 
 def ensure_flux(cache_dir: Path | None = None, *, log: TextIO | None = None) -> FluxBinaries:

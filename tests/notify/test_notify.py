@@ -23,6 +23,7 @@ from controller.aws.clients import AwsClients
 from controller.kube import ObjectRef
 from controller.notify import Notifications, Notifier, http_poster, moments
 from controller.planner import Requests
+from controller.planner.decision import Decision
 from controller.testing.moto import MotoServer
 
 from tests.planner.sim import drive, make_spec, settled
@@ -34,21 +35,28 @@ ALL = [m.value for m in Moment]
 
 
 class Receiver:
-    """A loopback HTTP receiver: answers `fail_first` 503s, then 200; records what it got."""
+    """A loopback HTTP receiver: answers `fail_first` 503s, then 200 (503 while `refuse` is set);
+    records what it accepted, with its Idempotency-Key header."""
 
     def __init__(self, fail_first: int = 0) -> None:
         self.got: list[dict[str, Any]] = []
+        self.keys: list[str | None] = []  # the Idempotency-Key of each accepted POST
         self.answers: list[int] = []
+        self.refused: list[dict[str, Any]] = []
         self.fail_first = fail_first
+        self.refuse = False
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                code = 503 if len(outer.answers) < outer.fail_first else 200
+                code = 503 if outer.refuse or len(outer.answers) < outer.fail_first else 200
                 outer.answers.append(code)
                 if code == 200:
                     outer.got.append(body)
+                    outer.keys.append(self.headers.get("Idempotency-Key"))
+                else:
+                    outer.refused.append(body)
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -151,6 +159,10 @@ def test_each_moment_is_delivered_once_with_fresh_state_even_after_a_failed_firs
         statuses.append(decision.status)
         before = decision.status
     first.drain()
+    # The pass after the deliveries records them as sent (the worker's own status patch needs an API
+    # server: tests/e2e/test_notifications.py).
+    before = plan.plan(REF, spec, before, Decision((), before), waiting.now).status
+    assert before.notifications is not None and not before.notifications.pending
     first.stop()
     # "Restart": a new notifier and planner, from the status the old process wrote. The new process
     # repeats the last pass from the status before it (as if that pass's other effects were lost):
@@ -242,4 +254,51 @@ def test_event_bridge_events_reach_an_sqs_target_of_a_rule(moto_server: MotoServ
     assert "Release Started" in kinds and "Release Succeeded" in kinds and len(kinds) == len(set(
         (r["detail-type"], r["detail"]["step"]) for r in received))
     assert all(r["source"] == "release-controller" and r["detail"]["name"] == "pratiko" for r in received)
+    ids = [r["detail"]["id"] for r in received]  # the receivers' dedupe key
+    assert len(set(ids)) == len(ids) and "uid-1/team/2/Started" in ids and "uid-1/team/2/Succeeded" in ids
     assert events.seen == []
+
+
+def test_a_delivery_pending_when_the_process_died_is_sent_once_by_the_next_with_its_id(receiver: Receiver) -> None:
+    spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), **WEBHOOK)
+    base = settled("1.0.0", CANARY_PROMOTE)
+    first = drive(spec, base.observation, base.status, now=base.now, max_passes=1, exact=True)
+    events = Events()
+    dead = Notifier(lambda *_: receiver.url, http_poster(httpx.Client(timeout=5.0)), None, events)  # never started
+    planned = Notifications(dead).plan(REF, spec, base.status, first.passes[0].decision, first.now).status
+    assert planned.notifications is not None and [p.key for p in planned.notifications.pending] == ["team/2/Started"]
+    assert planned.notifications.sent == []
+
+    second = notifier(receiver.url, events)
+    plan = Notifications(second)
+    decision = plan.plan(REF, spec, planned, Decision((), planned), first.now + timedelta(seconds=5))
+    assert decision.requeue_after is not None  # a pass soon, to record the sent mark
+    second.drain()
+    after = plan.plan(REF, spec, decision.status, Decision((), decision.status), first.now + timedelta(seconds=10))
+    again = plan.plan(REF, spec, after.status, Decision((), after.status), first.now + timedelta(seconds=15))
+    second.drain()
+    second.stop()
+    assert [b["moment"] for b in receiver.got] == ["Started"]  # once, the 503 first answer retried
+    assert receiver.got[0]["id"] == receiver.keys[0] == "uid-1/team/2/Started"
+    assert after.status.notifications is not None and after.status.notifications.sent == ["team/2/Started"]
+    assert after.status.notifications.pending == [] and again.status == after.status
+    assert after.requeue_after is None and events.seen == []
+
+
+def test_a_pending_delivery_no_sink_accepted_for_an_hour_is_given_up_with_an_event() -> None:
+    spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), **WEBHOOK)
+    base = settled("1.0.0", CANARY_PROMOTE)
+    first = drive(spec, base.observation, base.status, now=base.now, max_passes=1, exact=True)
+    events = Events()
+    idle = Notifier(lambda *_: "http://127.0.0.1:9/", http_poster(httpx.Client(timeout=5.0)), None, events)
+    plan = Notifications(idle)  # never started: nothing is delivered
+    planned = plan.plan(REF, spec, base.status, first.passes[0].decision, first.now).status
+    expired_before = metrics.NOTIFICATIONS_TOTAL.labels("webhook", "expired")._value.get()
+    later = Notifications(Notifier(lambda *_: "http://127.0.0.1:9/", http_poster(httpx.Client(timeout=5.0)), None,
+                                   events))  # a new process, more than an hour on
+    decision = later.plan(REF, spec, planned, Decision((), planned), first.now + timedelta(minutes=61))
+    assert decision.status.notifications is not None and decision.status.notifications.pending == []
+    assert decision.status.notifications.sent == ["team/2/Started"]  # never planned again
+    ((event),) = decision.events
+    assert (event.reason, event.type) == ("NotificationExpired", "Warning") and "team/2/Started" in event.message
+    assert metrics.NOTIFICATIONS_TOTAL.labels("webhook", "expired")._value.get() == expired_before + 1
