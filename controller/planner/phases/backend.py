@@ -10,13 +10,15 @@ UpdateService and follows ECS's own deployment.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.api.reasons import Reason
-from controller.api.release import Phase, ReleaseStatus
+from controller.api.release import ConditionType, Phase, ReleaseStatus
 from controller.planner import standing
 from controller.api.types import format_duration
 from controller.planner.actions import SetListenerWeights, UpdateServiceImage
+from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
 from controller.planner.phases import hooks, rollback
@@ -32,6 +34,20 @@ ECS_POLL = 5.0
 def gate(inp: Inputs, status: ReleaseStatus) -> Result:
     """Abort, pause and resume. `holds`: aborted or paused, the pass stops here."""
     d = Draft(inp, status)
+    unsafe = find(d.st.conditions, ConditionType.READY)
+    held_unsafe = unsafe is not None and unsafe.reason == Reason.ROLLBACK_UNSAFE and d.st.phase == Phase.PAUSED
+    if inp.abort and (d.st.backend.canary_image is not None or held_unsafe) and not inp.ctx.requests.abort_forced:
+        passed = rollback.irreversible_passed(d)
+        if passed:
+            # The backend would go back onto what an irreversible hook changed: only with --force.
+            d.event(Reason.ROLLBACK_UNSAFE, f"abort not done: irreversible hook {', '.join(passed)} passed, so going "
+                    "back needs a person's informed choice: kubectl release abort --force", warning=True)
+            inp = replace(inp, abort=False)
+    if inp.abort and held_unsafe and d.st.backend.canary_image is None:
+        # Held as unsafe after promotion: the forced abort is the rollback that was refused.
+        d.update(paused_at=None)
+        rollback.roll_back_promoted(d, "aborted by request (--force)", force=True)
+        return d.close(holds=True)
     if inp.abort and d.st.backend.canary_image is not None:
         # Honoured even while paused: abort is the way out of a held rollout.
         d.update(paused_at=None)
@@ -149,6 +165,8 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions.append(f.make_primary(f.stable))
     for ts in f.others:
         d.actions += f.delete(ts, drain=True)
+    if d.st.current_step == 0 and not hooks.pre_rollout(d):
+        return False  # a preRollout hook has not passed (or failed): no task set of the new version yet
     if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
         return False
     if d.st.promoted_at is None and not hooks.pre_promotion(d):
@@ -192,6 +210,8 @@ def ecs_rollout(d: Draft) -> bool:
     image = d.spec.backend.image
     ecs = d.spec.backend.ecs
     if d.st.current_step == 0:
+        if service.image != image and not hooks.pre_rollout(d):
+            return False  # a preRollout hook has not passed (or failed): the service keeps its image
         if service.image != image:
             d.actions.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, image))
             waiting_on_aws(d, "updating the service's task definition", ECS_POLL)
