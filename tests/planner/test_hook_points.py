@@ -310,4 +310,5 @@ def test_a_forced_abort_after_promotion_rolls_the_promoted_revision_back() -> No
     forced = drive(spec, run.observation, run.status, now=run.now + timedelta(seconds=1),
                    requests=Requests(abort="t#force"), measure=measure, max_passes=400)
     assert forced.status.phase == Phase.ROLLED_BACK and forced.status.backend.stable_version == "1.0.0"
+    assert ready(forced).reason == "Aborted" and "--force" in ready(forced).message
     assert forced.observation.listener is not None and forced.observation.listener.weights[GREEN] == 0

@@ -136,7 +136,7 @@ def roll_back_promoted(d: Draft, message: str, force: bool = False) -> None:
     if prev is not None and prev.backend_image is not None and not same_backend:
         old = identity.warm_copy(f.others, d.inp.ctx.namespace, d.inp.ctx.name, prev.backend_image)
     if same_backend or old is None:
-        roll_back_without_backend(d, prev, message, flipped, same_backend)
+        roll_back_without_backend(d, prev, message, flipped, same_backend, Reason.ABORTED if force else None)
         return
     assert prev is not None
     roll_back_frontend_origin(d, prev)
@@ -151,11 +151,12 @@ def roll_back_promoted(d: Draft, message: str, force: bool = False) -> None:
     if not done:
         d.wait(POLL)
     d.record("RolledBack", message, current, d.spec.backend.image)
-    end(d, Phase.ROLLED_BACK, Reason.ANALYSIS_FAILED, f"backend {current}: {message}; traffic back on {prev.backend_version}")
+    end(d, Phase.ROLLED_BACK, Reason.ABORTED if force else Reason.ANALYSIS_FAILED,
+        f"backend {current}: {message}; traffic back on {prev.backend_version}")
 
 
 def roll_back_without_backend(
-    d: Draft, prev: HistoryEntry | None, message: str, flipped: bool, same_backend: bool
+    d: Draft, prev: HistoryEntry | None, message: str, flipped: bool, same_backend: bool, reason: Reason | None = None,
 ) -> None:
     """The backend is not going back (unchanged, or its previous version is gone): flags and frontend do."""
     current = d.st.backend.stable_version
@@ -172,7 +173,7 @@ def roll_back_without_backend(
     text = f"{message}; back to the previous revision's {' and '.join(undone)}"
     if not same_backend:
         text += f"; backend {current} stays (no warm previous version)"
-    end(d, Phase.ROLLED_BACK, Reason.ANALYSIS_FAILED, text, promoted_at=None)
+    end(d, Phase.ROLLED_BACK, reason or Reason.ANALYSIS_FAILED, text, promoted_at=None)
 
 
 def roll_back_frontend_origin(d: Draft, prev: HistoryEntry | None) -> bool:
