@@ -312,3 +312,23 @@ def test_a_forced_abort_after_promotion_rolls_the_promoted_revision_back() -> No
     assert forced.status.phase == Phase.ROLLED_BACK and forced.status.backend.stable_version == "1.0.0"
     assert ready(forced).reason == "Aborted" and "--force" in ready(forced).message
     assert forced.observation.listener is not None and forced.observation.listener.weights[GREEN] == 0
+
+
+@pytest.mark.parametrize("script, phase", [([RUNNING, EXIT0], Phase.SUCCEEDED), ([EXIT3], Phase.ROLLED_BACK)])
+def test_with_the_ecs_deployment_controller_pre_rollout_runs_before_the_service_changes(
+    script: list[int | HookResult], phase: Phase,
+) -> None:
+    from controller.planner.actions import UpdateServiceImage
+    from tests.planner.sim import world
+
+    rolling = {"type": "Rolling"}
+    base = drive(make_spec("1.0.0", rolling), world("1.0.0", controller="ECS"))
+    answers = Script({("preRollout", "migrate"): script})
+    spec = make_spec("2.0.0", rolling, hooks={"preRollout": [{"name": "migrate", **TASK}]})
+    run = drive(spec, base.observation, base.status, now=base.now, hooks=answers)
+    assert run.status.phase == phase
+    updates = [p.now for p in run.passes if any(isinstance(a, UpdateServiceImage) for a in p.decision.actions)]
+    if phase == Phase.SUCCEEDED:
+        assert updates and updates[0] >= answers.times("preRollout", "migrate")[-1]
+    else:
+        assert updates == [] and "exit code 3" in ready(run).message
