@@ -239,7 +239,7 @@ def test_an_irreversible_migration_then_a_failing_analysis_pauses_stalled_and_ab
         assert forced.returncode == 0, forced.stderr
         back = releases.wait(namespace, "app", lambda s: s.get("phase") == "RolledBack", 60, "rolled back by force")
         assert back["backend"]["stableVersion"] == "1.0.0" and condition(back, "Ready")["reason"] == "Aborted"
-        assert listener_weights(aws, world)[serving] == 0
+        wait_for("traffic off the new version", lambda: listener_weights(aws, world)[serving] == 0, 10)
         wait_for("the RolledBack notification", lambda: any(b["moment"] == "RolledBack" for b in notes.got), 30)
     finally:
         for e in (migrate, health):
