@@ -332,3 +332,17 @@ def test_with_the_ecs_deployment_controller_pre_rollout_runs_before_the_service_
         assert updates and updates[0] >= answers.times("preRollout", "migrate")[-1]
     else:
         assert updates == [] and "exit code 3" in ready(run).message
+
+
+def test_a_hook_held_by_spec_paused_longer_than_its_timeout_is_asked_again_after_resume() -> None:
+    base = settled("1.0.0", CANARY_TIMED)
+    hooks = {"prePromotion": [{"name": "approve", **WEBHOOK}]}  # timeout 20s
+    answers = Script({("prePromotion", "approve"): [503, 503, 200]})
+    waiting = drive(spec_with(hooks), base.observation, base.status, now=base.now, hooks=answers,
+                    until=lambda p: bool(p.decision.status.hooks) and p.decision.status.hooks[0].attempts == 1)
+    paused = drive(spec_with(hooks, paused=True), waiting.observation, waiting.status, now=waiting.now, hooks=answers)
+    assert paused.status.phase == Phase.PAUSED
+    run = drive(spec_with(hooks), paused.observation, paused.status, now=paused.now + timedelta(minutes=5),
+                hooks=answers)
+    assert run.status.phase == Phase.SUCCEEDED, run.status.message  # not failed at once: 5 minutes held do not count
+    assert len(answers.calls) == 3

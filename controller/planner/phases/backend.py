@@ -67,7 +67,7 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         # Unpaused: timers resume where they stopped, as if the pause had not happened.
         held = d.now - d.st.paused_at
         shifted = hold_timers(d.st.model_copy(update={"paused_at": None}), held)
-        d.update(paused_at=None, step_started_at=shifted.step_started_at)
+        d.update(paused_at=None, step_started_at=shifted.step_started_at, hooks=shifted.hooks)
         d.frontend(step_started_at=shifted.frontend.step_started_at)
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
@@ -75,9 +75,9 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
 
 
 def hold_timers(status: ReleaseStatus, held: timedelta) -> ReleaseStatus:
-    """The step timers (backend and frontend) moved on by `held`, as if that time had not passed:
-    after an unpause, and after AWS could not be reached (the reconciler calls it when AWS answers
-    again). A paused rollout's timers are held by the pause itself (`paused_at`), so stay as they are."""
+    """The step timers (backend and frontend) and the timers of hooks under way moved on by `held`,
+    as if that time had not passed: after an unpause, and after AWS could not be reached (the
+    reconciler calls it when AWS answers again). A paused rollout's timers are held by the pause itself (`paused_at`), so stay as they are."""
     if held <= timedelta(0) or status.paused_at is not None:
         return status
     update: dict[str, object] = {}
@@ -86,6 +86,11 @@ def hold_timers(status: ReleaseStatus, held: timedelta) -> ReleaseStatus:
     if status.frontend.current_step is not None and status.frontend.step_started_at is not None:
         update["frontend"] = status.frontend.model_copy(
             update={"step_started_at": status.frontend.step_started_at + held})
+    if any(h.passed_at is None and h.failed_at is None for h in status.hooks or []):
+        # A hook is not run while held: its timeout and its next attempt move on by the same time.
+        update["hooks"] = [h if h.passed_at is not None or h.failed_at is not None else h.model_copy(update={
+            "started_at": h.started_at + held, "next_at": h.next_at + held if h.next_at is not None else None})
+            for h in status.hooks or []]
     return status.model_copy(update=update) if update else status
 
 
