@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from controller.planner.decision import FORCE_SUFFIX
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -237,7 +239,7 @@ def request(api: Any, kind: str, namespace: str, name: str, force: bool = False)
     if not judgement.send:
         raise CliError(judgement.message, EXIT_REFUSED)
     if force:
-        api.request(namespace, name, kind, force=True)
+        api.request(namespace, name, kind, suffix=FORCE_SUFFIX)
     else:
         api.request(namespace, name, kind)
     return judgement.message

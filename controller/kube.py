@@ -18,7 +18,6 @@ from kubernetes.client.rest import ApiException
 
 from controller.api.release import GROUP, KIND, PLURAL, VERSION
 from controller.errors import ObjectGone
-from controller.planner.decision import FORCE_SUFFIX
 
 ANNOTATION_PREFIX = GROUP
 REQUEST_ANNOTATIONS = {
@@ -120,11 +119,10 @@ class ReleaseApi:
         )
         return obj
 
-    def request(self, namespace: str, name: str, kind: str, now: dt.datetime | None = None, force: bool = False) -> str:
-        """Record a user request (promote, abort, retry) as an annotation; returns its token. A
-        forced one (`abort --force`) ends with `FORCE_SUFFIX`."""
-        token = f"{(now or dt.datetime.now(dt.timezone.utc)).isoformat()}#{uuid.uuid4().hex[:6]}"
-        token += FORCE_SUFFIX if force else ""
+    def request(self, namespace: str, name: str, kind: str, now: dt.datetime | None = None, suffix: str = "") -> str:
+        """Record a user request (promote, abort, retry) as an annotation; returns its token.
+        `suffix` ends the token (`abort --force`: `planner.decision.FORCE_SUFFIX`)."""
+        token = f"{(now or dt.datetime.now(dt.timezone.utc)).isoformat()}#{uuid.uuid4().hex[:6]}{suffix}"
         self.annotate(namespace, name, {REQUEST_ANNOTATIONS[kind]: token})
         return token
 

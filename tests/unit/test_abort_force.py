@@ -29,8 +29,8 @@ class Api:
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self.obj
 
-    def request(self, namespace: str, name: str, kind: str, force: bool = False) -> str:
-        self.sent.append((kind, force))
+    def request(self, namespace: str, name: str, kind: str, suffix: str = "") -> str:
+        self.sent.append((kind, suffix))
         return "token"
 
 
@@ -59,7 +59,7 @@ def test_request_refuses_with_exit_1_and_sends_force(monkeypatch: pytest.MonkeyP
         request(api, "abort", "ns", "shop")
     assert err.value.code == EXIT_REFUSED and api.sent == []
     assert "abort --force requested" in request(api, "abort", "ns", "shop", force=True)
-    assert api.sent == [("abort", True)]
+    assert api.sent == [("abort", FORCE_SUFFIX)]
 
 
 def test_the_planner_reads_force_from_the_token() -> None:
