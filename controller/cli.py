@@ -110,11 +110,11 @@ def crds() -> None:
     sys.stdout.write(render())
 
 
-def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None) -> None:
+def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None, force: bool = False) -> None:
     from controller.cli_verbs import request
 
     ns = _namespace(namespace, kubeconfig)
-    print(request(_api(kubeconfig), kind, ns, name))
+    print(request(_api(kubeconfig), kind, ns, name, force))
 
 
 @app.command()
@@ -124,9 +124,14 @@ def promote(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt
 
 
 @app.command()
-def abort(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
+def abort(
+    name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+    force: Annotated[bool, typer.Option("--force", help=(
+        "Roll back even though an irreversible hook (a migration) passed in this rollout: old code then "
+        "runs on what it changed."))] = False,
+) -> None:
     """Put all traffic back on the stable version and stop the rollout."""
-    _request("abort", name, namespace, kubeconfig)
+    _request("abort", name, namespace, kubeconfig, force)
 
 
 @app.command()

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from controller.planner.decision import FORCE_SUFFIX
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -164,12 +166,22 @@ def _live(status: dict[str, Any], spec: dict[str, Any]) -> str:
     return str(backend.get("stableVersion") or spec.get("backend", {}).get("version", "?"))
 
 
-def judge_request(kind: str, obj: dict[str, Any]) -> Judgement:
+def irreversible_passed(spec: dict[str, Any], status: dict[str, Any]) -> list[str]:
+    """The irreversible preRollout/prePromotion hooks that passed in the Release's current rollout."""
+    hooks = spec.get("hooks") or {}
+    marked = {(point, h.get("name")) for point in ("preRollout", "prePromotion") for h in hooks.get(point) or []
+              if h.get("irreversible")}
+    return [str(h.get("name")) for h in status.get("hooks") or []
+            if (h.get("point"), h.get("name")) in marked and h.get("passedAt") and h.get("revision") == status.get("revision")]
+
+
+def judge_request(kind: str, obj: dict[str, Any], force: bool = False) -> Judgement:
     """Whether `kind` (promote, abort, retry) can act on the Release `obj` as read now.
 
     Mirrors the planner's rules (controller/planner/core.py `take_requests` and `progress`): promote
     and abort act on a rollout in progress, retry on one that rolled back or failed; a promote made
-    while `spec.paused` holds a rollout waits for the unpause. A spec the operator has not seen yet
+    while `spec.paused` holds a rollout waits for the unpause. An abort after an irreversible hook
+    passed (a migration) needs `force`: the operator does not roll back without it. A spec the operator has not seen yet
     (generation ahead of observedGeneration) starts a rollout, so the request is sent for it.
 
     >>> obj = {"metadata": {"name": "shop", "generation": 1},
@@ -198,6 +210,14 @@ def judge_request(kind: str, obj: dict[str, Any]) -> Judgement:
     if kind == "abort":
         if phase not in IN_ROLLOUT:
             return Judgement(False, f"nothing to abort: {name} is {phase} at {live}")
+        passed = irreversible_passed(spec, status)
+        if passed and not force:
+            return Judgement(False, f"abort refused: the irreversible hook {', '.join(passed)} passed in this rollout of "
+                                    f"{name}, so going back to {live} runs old code on what it changed; if that is what "
+                                    f"you want, run it again with --force (kubectl release abort {name} --force)")
+        if passed:
+            return Judgement(True, f"abort --force requested for {name}: despite the irreversible hook "
+                                   f"{', '.join(passed)}, all traffic goes back to {live} on the next pass")
         return Judgement(True, f"abort requested for {name}: all traffic goes back to {live} on the next pass")
     if kind == "retry":
         if phase not in ("RolledBack", "Failed"):
@@ -208,10 +228,15 @@ def judge_request(kind: str, obj: dict[str, Any]) -> Judgement:
     raise ValueError(f"unknown request {kind}")
 
 
-def request(api: Any, kind: str, namespace: str, name: str) -> str:
-    """Send `kind` if it can apply; the line to print. Raises CliError when it cannot apply now."""
-    judgement = judge_request(kind, get_release(api, namespace, name))
+def request(api: Any, kind: str, namespace: str, name: str, force: bool = False) -> str:
+    """Send `kind` if it can apply; the line to print. Raises CliError when it cannot apply now.
+    `force` (abort only) is recorded with the request: the planner then rolls back even after an
+    irreversible hook."""
+    judgement = judge_request(kind, get_release(api, namespace, name), force)
     if not judgement.send:
         raise CliError(judgement.message, EXIT_REFUSED)
-    api.request(namespace, name, kind)
+    if force:
+        api.request(namespace, name, kind, suffix=FORCE_SUFFIX)
+    else:
+        api.request(namespace, name, kind)
     return judgement.message

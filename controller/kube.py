@@ -147,9 +147,10 @@ class ReleaseApi:
         )
         return obj
 
-    def request(self, namespace: str, name: str, kind: str, now: dt.datetime | None = None) -> str:
-        """Record a user request (promote, abort, retry) as an annotation; returns its token."""
-        token = f"{(now or dt.datetime.now(dt.timezone.utc)).isoformat()}#{uuid.uuid4().hex[:6]}"
+    def request(self, namespace: str, name: str, kind: str, now: dt.datetime | None = None, suffix: str = "") -> str:
+        """Record a user request (promote, abort, retry) as an annotation; returns its token.
+        `suffix` ends the token (`abort --force`: `planner.decision.FORCE_SUFFIX`)."""
+        token = f"{(now or dt.datetime.now(dt.timezone.utc)).isoformat()}#{uuid.uuid4().hex[:6]}{suffix}"
         self.annotate(namespace, name, {REQUEST_ANNOTATIONS[kind]: token})
         return token
 

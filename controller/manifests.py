@@ -359,8 +359,6 @@ CEL_CHECKS: dict[str, CelCheck] = {
     # spec.notifications, spec.hooks
     "a notification has exactly one of webhook or eventBridge":
         CelCheck(lambda v: ("webhook" in v) != ("eventBridge" in v)),
-    "only prePromotion hooks are supported by this controller version":
-        CelCheck(lambda v: not any(k in v for k in ("preRollout", "postPromotion", "onRollback"))),
     "only webhook hooks are supported by this controller version (ecsTask is not yet)":
         CelCheck(lambda v: "webhook" in v),
     "a webhook hook has exactly one of url or urlSecretRef": CelCheck(lambda v: ("url" in v) != ("urlSecretRef" in v)),

@@ -105,6 +105,10 @@ def moments(before: ReleaseStatus, decision: Decision, spec: ReleaseSpec) -> lis
     for reason, moment in ((Reason.ROLLBACK_UNSAFE, Moment.STALLED), (Reason.HOOK_FAILED, Moment.HOOK_FAILED)):
         if _ready_reason(after) == reason and _ready_reason(before) != reason:
             out.append((moment, None))
+    failed_before = {(h.point, h.name, h.revision) for h in before.hooks or [] if h.failed_at is not None}
+    if any(h.failed_at is not None and (h.point, h.name, h.revision) not in failed_before for h in after.hooks or []) \
+            and (Moment.HOOK_FAILED, None) not in out:
+        out.append((Moment.HOOK_FAILED, None))  # also a postPromotion or onRollback hook: Ready says nothing
     if decision.drift and spec.rollback.on_drift == DriftAction.REVERT:
         out.append((Moment.DRIFT_REVERTED, None))
     return out

@@ -533,8 +533,8 @@ class Reconciler:
 
     def _hooks(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus,
                now: dt.datetime) -> tuple[HookResult, ...]:
-        """The hook calls the planner asked for (`phases.hooks.due`), made now."""
-        if self.hooks is None or not spec.hooks.pre_promotion:
+        """The hook runs the planner asked for (`phases.hooks.due`, any point), made now."""
+        if self.hooks is None:
             return ()
         return tuple(self.hooks(namespace, name, spec, status, point, hook)
                      for point, hook in hooks_due(spec, status, now))

@@ -601,16 +601,24 @@ class Hook(Model):
     on_failure: HookFailure = HookFailure.ROLLBACK
 
 
-class Hooks(Model):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        cel("!has(self.preRollout) && !has(self.postPromotion) && !has(self.onRollback)",
-            "only prePromotion hooks are supported by this controller version"),
-    ]})
+_HOOK_LIST: dict[str, Any] = {"maxItems": 10, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+"""Each point's hooks: at most 10, run in order, names unique within the point (the API server keeps them so)."""
 
-    pre_rollout: list[Hook] | None = None
-    pre_promotion: list[Hook] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
-    post_promotion: list[Hook] | None = None
-    on_rollback: list[Hook] | None = None
+
+class Hooks(Model):
+    pre_rollout: list[Hook] = Field(
+        default_factory=list, json_schema_extra=_HOOK_LIST,
+        description="After the rollout starts, before the new version's first task set is created: a migration runs "
+                    "before new code serves. A failure rolls back (the canary never gets weight) or pauses.")
+    pre_promotion: list[Hook] = Field(
+        default_factory=list, json_schema_extra=_HOOK_LIST,
+        description="After the steps, before full traffic: approvals and external checks. A failure rolls back or pauses.")
+    post_promotion: list[Hook] = Field(
+        default_factory=list, json_schema_extra=_HOOK_LIST,
+        description="After the backend is promoted and the rollout Succeeded. A failure is reported, nothing rolls back.")
+    on_rollback: list[Hook] = Field(
+        default_factory=list, json_schema_extra=_HOOK_LIST,
+        description="After a rollback happened (analysis, abort, deadline, a failed hook). A failure is reported.")
 
 
 class ReleaseSpec(Model):
@@ -827,6 +835,7 @@ class HookStatus(Model):
     attempts: int = 0
     next_at: datetime | None = None
     passed_at: datetime | None = None
+    failed_at: datetime | None = None
     message: str = ""
 
 
@@ -860,7 +869,7 @@ class ReleaseStatus(Model):
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
     notifications: NotificationsStatus | None = None
-    hooks: list[HookStatus] | None = Field(default=None, json_schema_extra={"maxItems": 20})
+    hooks: list[HookStatus] | None = Field(default=None, json_schema_extra={"maxItems": 40})
 
     @property
     def step_since(self) -> datetime | None:

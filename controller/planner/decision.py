@@ -22,6 +22,17 @@ class Requests:
     abort: str | None = None
     retry: str | None = None
 
+    @property
+    def abort_forced(self) -> bool:
+        """An abort made with `--force` (its token ends FORCE_SUFFIX), or by deleting the Release: it
+        rolls back even after an irreversible hook passed."""
+        token = self.abort or ""
+        return token.endswith(FORCE_SUFFIX) or token.startswith("deleted:")
+
+
+FORCE_SUFFIX = "#force"
+"""Ends the token of an abort request made with `--force` (`kubectl release abort NAME --force`)."""
+
 
 @dataclass(frozen=True)
 class Event:
@@ -66,13 +77,18 @@ class Upstream:
 
 @dataclass(frozen=True)
 class HookResult:
-    """One hook call the reconciler made this pass (`phases.hooks.due` named it)."""
+    """One hook call the reconciler made this pass (`phases.hooks.due` named it).
+
+    `passed`: the hook passed (a 2xx answer, a task that exited 0). Not passed and `final`: it failed
+    for good, at once (a task that exited non-zero). Not passed, not final: not yet (a refused or
+    unanswered webhook, a task still running): asked again, until the hook's timeout."""
 
     point: str
     name: str
     revision: int
     passed: bool
     message: str = ""
+    final: bool = False
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,14 @@ def paused(reason: Reason, detail: str, why: str) -> Standing:
     return _working(Standing(progressing=("Unknown", reason, detail), ready=("False", reason, why)), reason, detail)
 
 
+def unsafe(text: str) -> Standing:
+    """An automatic rollback refused after an irreversible hook passed (`rollback.unsafe`): phase
+    Paused, traffic where it was, and Stalled, since nothing happens until a person decides
+    (`abort --force`, or a new spec)."""
+    stood = Standing(progressing=("Unknown", Reason.ROLLBACK_UNSAFE, text), ready=("False", Reason.ROLLBACK_UNSAFE, text))
+    return _stuck(stood, Reason.ROLLBACK_UNSAFE, text)
+
+
 def held(reason: Reason, text: str, outcome: Outcome | None = None) -> Standing:
     """Stalled: ended going back (`outcome` RolledBack or Failed: the rollout is over, Progressing
     False), or held mid-rollout for a reason only a new spec resolves (an incompatible frontend, a

@@ -295,7 +295,7 @@ def drive(
     tick: float | None = None,
     exact: bool = False,
     upstream: Callable[[datetime], Sequence[Upstream]] | None = None,
-    hooks: Callable[[str, str, datetime], int] | None = None,
+    hooks: Callable[[str, str, datetime], int | HookResult] | None = None,
 ) -> Run:
     """Iterate decide -> apply, advancing the clock by each decision's requeue_after, until the
     planner asks for no further pass (or `until` says stop).
@@ -305,7 +305,8 @@ def drive(
     misbehave; `between` edits the world between passes (a person changing AWS by hand); `tick` caps
     each clock step; `exact`: run `max_passes` passes, at rest or not; `upstream` answers the
     Releases `spec.promotion.requires` names, as the reconciler reads them, at a given time; `hooks`
-    answers a hook call (point, name, time) with an HTTP status, when `phases.hooks.due` asks."""
+    answers a hook call (point, name, time) with an HTTP status (a webhook) or a `HookResult` (any
+    kind: an ECS task's), when `phases.hooks.due` asks."""
     run = Run(spec=spec, status=status or ReleaseStatus(), observation=obs, now=now)
     for _ in range(max_passes):
         measurements: Sequence[Measurement] = ()
@@ -318,9 +319,7 @@ def drive(
         context = Context(namespace=NS, name=NAME, generation=1, now=run.now, requests=requests,
                           measurements=tuple(measurements), contract=checked,
                           upstream=tuple(upstream(run.now)) if upstream is not None else (),
-                          hooks=tuple(HookResult(point, hook.name, run.status.revision,
-                                                 200 <= (code := hooks(point, hook.name, run.now)) < 300,
-                                                 f"HTTP {code}")
+                          hooks=tuple(_hook_result(point, hook.name, run.status.revision, hooks(point, hook.name, run.now))
                                       for point, hook in hooks_due(spec, run.status, run.now))
                           if hooks is not None else ())
         d = decide(spec, run.status, run.observation, context)
@@ -341,6 +340,12 @@ def drive(
             return run
         raise AssertionError(f"no rest after {max_passes} passes; last status {run.status.phase} {run.status.message}")
     return run
+
+
+def _hook_result(point: str, name: str, revision: int, answer: int | HookResult) -> HookResult:
+    if isinstance(answer, HookResult):
+        return HookResult(point, name, revision, answer.passed, answer.message, answer.final)
+    return HookResult(point, name, revision, 200 <= answer < 300, f"HTTP {answer}")
 
 
 def ctx(now: datetime = T0, requests: Requests = Requests(), measurements: Sequence[Measurement] = ()) -> Context:

@@ -10,13 +10,15 @@ UpdateService and follows ECS's own deployment.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.api.reasons import Reason
-from controller.api.release import Phase, ReleaseStatus
+from controller.api.release import ConditionType, Phase, ReleaseStatus
 from controller.planner import standing
 from controller.api.types import format_duration
 from controller.planner.actions import SetListenerWeights, UpdateServiceImage
+from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
 from controller.planner.phases import hooks, rollback
@@ -32,6 +34,20 @@ ECS_POLL = 5.0
 def gate(inp: Inputs, status: ReleaseStatus) -> Result:
     """Abort, pause and resume. `holds`: aborted or paused, the pass stops here."""
     d = Draft(inp, status)
+    unsafe = find(d.st.conditions, ConditionType.READY)
+    held_unsafe = unsafe is not None and unsafe.reason == Reason.ROLLBACK_UNSAFE and d.st.phase == Phase.PAUSED
+    if inp.abort and (d.st.backend.canary_image is not None or held_unsafe) and not inp.ctx.requests.abort_forced:
+        passed = rollback.irreversible_passed(d)
+        if passed:
+            # The backend would go back onto what an irreversible hook changed: only with --force.
+            d.event(Reason.ROLLBACK_UNSAFE, f"abort not done: irreversible hook {', '.join(passed)} passed, so going "
+                    "back needs a person's informed choice: kubectl release abort --force", warning=True)
+            inp = replace(inp, abort=False)
+    if inp.abort and held_unsafe and d.st.backend.canary_image is None:
+        # Held as unsafe after promotion: the forced abort is the rollback that was refused.
+        d.update(paused_at=None)
+        rollback.roll_back_promoted(d, "aborted by request (--force)", force=True)
+        return d.close(holds=True)
     if inp.abort and d.st.backend.canary_image is not None:
         # Honoured even while paused: abort is the way out of a held rollout.
         d.update(paused_at=None)
@@ -51,7 +67,7 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         # Unpaused: timers resume where they stopped, as if the pause had not happened.
         held = d.now - d.st.paused_at
         shifted = hold_timers(d.st.model_copy(update={"paused_at": None}), held)
-        d.update(paused_at=None, step_started_at=shifted.step_started_at)
+        d.update(paused_at=None, step_started_at=shifted.step_started_at, hooks=shifted.hooks)
         d.frontend(step_started_at=shifted.frontend.step_started_at)
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
@@ -59,9 +75,9 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
 
 
 def hold_timers(status: ReleaseStatus, held: timedelta) -> ReleaseStatus:
-    """The step timers (backend and frontend) moved on by `held`, as if that time had not passed:
-    after an unpause, and after AWS could not be reached (the reconciler calls it when AWS answers
-    again). A paused rollout's timers are held by the pause itself (`paused_at`), so stay as they are."""
+    """The step timers (backend and frontend) and the timers of hooks under way moved on by `held`,
+    as if that time had not passed: after an unpause, and after AWS could not be reached (the
+    reconciler calls it when AWS answers again). A paused rollout's timers are held by the pause itself (`paused_at`), so stay as they are."""
     if held <= timedelta(0) or status.paused_at is not None:
         return status
     update: dict[str, object] = {}
@@ -70,6 +86,11 @@ def hold_timers(status: ReleaseStatus, held: timedelta) -> ReleaseStatus:
     if status.frontend.current_step is not None and status.frontend.step_started_at is not None:
         update["frontend"] = status.frontend.model_copy(
             update={"step_started_at": status.frontend.step_started_at + held})
+    if any(h.passed_at is None and h.failed_at is None for h in status.hooks or []):
+        # A hook is not run while held: its timeout and its next attempt move on by the same time.
+        update["hooks"] = [h if h.passed_at is not None or h.failed_at is not None else h.model_copy(update={
+            "started_at": h.started_at + held, "next_at": h.next_at + held if h.next_at is not None else None})
+            for h in status.hooks or []]
     return status.model_copy(update=update) if update else status
 
 
@@ -149,6 +170,8 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions.append(f.make_primary(f.stable))
     for ts in f.others:
         d.actions += f.delete(ts, drain=True)
+    if d.st.current_step == 0 and not hooks.pre_rollout(d):
+        return False  # a preRollout hook has not passed (or failed): no task set of the new version yet
     if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
         return False
     if d.st.promoted_at is None and not hooks.pre_promotion(d):
@@ -192,6 +215,8 @@ def ecs_rollout(d: Draft) -> bool:
     image = d.spec.backend.image
     ecs = d.spec.backend.ecs
     if d.st.current_step == 0:
+        if service.image != image and not hooks.pre_rollout(d):
+            return False  # a preRollout hook has not passed (or failed): the service keeps its image
         if service.image != image:
             d.actions.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, image))
             waiting_on_aws(d, "updating the service's task definition", ECS_POLL)

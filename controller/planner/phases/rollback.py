@@ -32,6 +32,8 @@ def end(d: Draft, phase: Phase, reason: Reason, text: str, event: Reason = Reaso
     d.update(phase=phase, message=text, **changes)
     d.stand(standing.held(reason, text, Outcome.ROLLED_BACK if event == Reason.ROLLED_BACK else Outcome.FAILED))
     d.event(event, text, warning=True)
+    if d.spec.hooks.on_rollback:
+        d.wait(POLL)  # the onRollback hooks start on the next pass (`hooks.on_rollback`)
 
 
 def deadline_passed(d: Draft) -> bool:
@@ -92,28 +94,36 @@ def roll_back_frontend(d: Draft, reason: Reason, result: str, message: str) -> N
     end(d, Phase.ROLLED_BACK, reason, text)
 
 
+def irreversible_passed(d: Draft) -> list[str]:
+    """The irreversible preRollout and prePromotion hooks that passed in this rollout, by name."""
+    names = {("preRollout", h.name) for h in d.spec.hooks.pre_rollout if h.irreversible}
+    names |= {("prePromotion", h.name) for h in d.spec.hooks.pre_promotion if h.irreversible}
+    return [h.name for h in d.st.hooks or [] if (h.point, h.name) in names and h.passed_at is not None
+            and h.revision == d.st.revision]
+
+
 def unsafe(d: Draft, message: str) -> bool:
     """An irreversible hook (a migration that cannot be undone) passed in this rollout: an automatic
-    rollback would put old code on the new schema, so it pauses instead (Ready=False, reason
-    RollbackUnsafe: this branch has no Stalled condition yet). True when it did."""
-    names = {h.name for h in d.spec.hooks.pre_promotion if h.irreversible}
-    passed = [h.name for h in d.st.hooks or [] if h.name in names and h.passed_at is not None
-              and h.revision == d.st.revision]
+    rollback would put old code on the new schema, so it pauses instead, Stalled (reason
+    RollbackUnsafe) until a person decides: `abort --force` rolls back, a new spec rolls forward.
+    True when it did. Traffic stays where it is."""
+    passed = irreversible_passed(d)
     if not passed:
         return False
     text = (f"rollback unsafe after irreversible hook {', '.join(passed)}: paused instead of rolling back "
-            f"({message}); a person decides")
+            f"({message}); a person decides: abort --force rolls back, a new spec rolls forward")
     if d.st.message != text:
         d.event(Reason.ROLLBACK_UNSAFE, text, warning=True)
     d.update(phase=Phase.PAUSED, message=text)
-    d.stand(standing.paused(Reason.ROLLBACK_UNSAFE, text, text))
+    d.stand(standing.unsafe(text))
     return True
 
 
-def roll_back_promoted(d: Draft, message: str) -> None:
+def roll_back_promoted(d: Draft, message: str, force: bool = False) -> None:
     """Degradation inside the keep-warm window: the previous version takes the traffic back.
-    The frontend goes back first (it may need the newer backend), then the backend."""
-    if unsafe(d, message):
+    The frontend goes back first (it may need the newer backend), then the backend. `force`: an
+    `abort --force` of a rollback held as unsafe."""
+    if not force and unsafe(d, message):
         return
     st = d.st
     prev = next((h for h in reversed(st.history) if h.result == "Succeeded" and h.revision < st.revision), None)
@@ -126,7 +136,7 @@ def roll_back_promoted(d: Draft, message: str) -> None:
     if prev is not None and prev.backend_image is not None and not same_backend:
         old = identity.warm_copy(f.others, d.inp.ctx.namespace, d.inp.ctx.name, prev.backend_image)
     if same_backend or old is None:
-        roll_back_without_backend(d, prev, message, flipped, same_backend)
+        roll_back_without_backend(d, prev, message, flipped, same_backend, Reason.ABORTED if force else None)
         return
     assert prev is not None
     roll_back_frontend_origin(d, prev)
@@ -141,11 +151,12 @@ def roll_back_promoted(d: Draft, message: str) -> None:
     if not done:
         d.wait(POLL)
     d.record("RolledBack", message, current, d.spec.backend.image)
-    end(d, Phase.ROLLED_BACK, Reason.ANALYSIS_FAILED, f"backend {current}: {message}; traffic back on {prev.backend_version}")
+    end(d, Phase.ROLLED_BACK, Reason.ABORTED if force else Reason.ANALYSIS_FAILED,
+        f"backend {current}: {message}; traffic back on {prev.backend_version}")
 
 
 def roll_back_without_backend(
-    d: Draft, prev: HistoryEntry | None, message: str, flipped: bool, same_backend: bool
+    d: Draft, prev: HistoryEntry | None, message: str, flipped: bool, same_backend: bool, reason: Reason | None = None,
 ) -> None:
     """The backend is not going back (unchanged, or its previous version is gone): flags and frontend do."""
     current = d.st.backend.stable_version
@@ -162,7 +173,7 @@ def roll_back_without_backend(
     text = f"{message}; back to the previous revision's {' and '.join(undone)}"
     if not same_backend:
         text += f"; backend {current} stays (no warm previous version)"
-    end(d, Phase.ROLLED_BACK, Reason.ANALYSIS_FAILED, text, promoted_at=None)
+    end(d, Phase.ROLLED_BACK, reason or Reason.ANALYSIS_FAILED, text, promoted_at=None)
 
 
 def roll_back_frontend_origin(d: Draft, prev: HistoryEntry | None) -> bool:

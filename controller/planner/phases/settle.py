@@ -2,8 +2,9 @@
 
 `keep_warm` keeps the previous backend task set for the plan's window (a rollback is then one
 weight change) and deletes it after; `finish` records Succeeded once, with Progressing saying
-whether the rollback window is still open; `drift` (Succeeded only) compares what AWS shows with
-the spec (`planner.drift`), reports it and, with `onDrift: Revert`, undoes it.
+whether the rollback window is still open, and runs the postPromotion hooks; `drift` (Succeeded
+only) compares what AWS shows with the spec (`planner.drift`), reports it and, with `onDrift:
+Revert`, undoes it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from controller.planner import drift as drift_rules
 from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
+from controller.planner.phases import hooks
 from controller.planner.phases.rollback import POLL
 
 
@@ -52,6 +54,7 @@ def finish(inp: Inputs, status: ReleaseStatus, warm: bool) -> Result:
         assert d.st.promoted_at is not None
         until = d.st.promoted_at + d.plan.keep_warm
     d.stand(standing.succeeded(d.st.message, until, now_succeeded))
+    hooks.post_promotion(d)
     return d.close()
 
 

@@ -16,7 +16,7 @@ from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.decision import Context, Requests
 from controller.planner.draft import Draft, Inputs, Result
-from controller.planner.phases import rollback
+from controller.planner.phases import hooks, rollback
 from controller.planner.steps import Plan
 from controller.planner.strategy import NEEDS_TRAFFIC, flags_document, plan_for, resolve
 from controller.planner.tiers import backend_change_refused, origin_path
@@ -91,6 +91,7 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
     elif st.phase in (Phase.ROLLED_BACK, Phase.FAILED):
         if not inp.retry:
             rollback.hold_rolled_back(d)
+            hooks.on_rollback(d)
             return d.close(holds=True)
         d.event(Reason.RETRY, f"retrying the rollout to backend {inp.spec.backend.version}")
         d.update(target_hash=None)
