@@ -32,8 +32,22 @@ def kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None, timeou
 def install_crd(env: Mapping[str, str], wait: str = "60s") -> None:
     """Apply the Release CRD generated from the models and wait until the API server serves it."""
     kubectl(env, "apply", "--server-side", "-f", "-", stdin=render())
-    kubectl(env, "wait", "--for=condition=Established", CRD_NAME, f"--timeout={wait}")
+    wait_established(env, float(wait.rstrip("s")))
     install_flags_policy(env)
+
+
+def wait_established(env: Mapping[str, str], timeout: float = 60) -> None:
+    """Until the API server serves the Release CRD. Polled rather than `kubectl wait`, which fails
+    at once ("<nil> is of the type <nil>") when asked before the CRD has any status condition."""
+    def established() -> bool:
+        conditions = json.loads(kubectl(env, "get", CRD_NAME, "-o", "json")).get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    deadline = time.monotonic() + timeout
+    while not established():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{CRD_NAME} not Established after {timeout}s")
+        time.sleep(0.2)
 
 
 def install_flags_policy(env: Mapping[str, str], timeout: float = 30) -> None:

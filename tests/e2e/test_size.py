@@ -23,9 +23,10 @@ from pydantic import ValidationError
 from controller.api.release import SSM_ADVANCED_LIMIT, FlagRollout, ReleaseSpec, flags_document_size, flags_too_large
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
+from controller.testing.kubectl import install_flags_policy
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Kubectl, Releases, assert_serving_only, flags_published, wait_converged
+from tests.e2e.helpers import Kubectl, Releases, assert_serving_only, condition, flags_published, wait_converged, wait_for
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -117,6 +118,13 @@ def test_a_100_kb_flags_map_is_refused_by_the_api_server_naming_the_field(
     assert kubectl("get", "rel", "-n", namespace, "-o", "name").stdout.strip() == ""
 
 
+@pytest.mark.parametrize("value", [{"enabled": True, "rolloutPercnt": 10}, {"enabled": True, "rollout_percent": 10}])
+def test_a_misspelt_rollout_percent_is_refused_not_read_as_100(kubectl: Kubectl, namespace: str, value: Any) -> None:
+    proc = kubectl("apply", "-f", "-", stdin=json.dumps(release_body(namespace, "typo", {"checkout": value})), check=False)
+    assert proc.returncode != 0 and "spec.featureFlags.checkout: a flag is true, false or" in proc.stderr, proc.stderr
+    assert "Extra inputs are not permitted" in (model_refusal({"checkout": value}) or "")
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_the_api_server_and_the_models_draw_the_line_at_the_same_byte(kubectl: Kubectl, namespace: str, seed: int) -> None:
     """Flags documents of exactly 8192 bytes are accepted, of 8193 refused, with names full of
@@ -133,6 +141,34 @@ def test_the_api_server_and_the_models_draw_the_line_at_the_same_byte(kubectl: K
             assert proc.returncode != 0 and refused is not None
             assert f"spec.featureFlags: {flags_too_large(size)}" in proc.stderr, proc.stderr[:600]
             assert flags_too_large(size) in refused
+
+
+def test_a_release_stored_before_the_policy_can_still_be_deleted(
+    operator: OperatorProcess, releases: Releases, kubectl: Kubectl, namespace: str, world: WorldIds,
+    env_vars: dict[str, str],
+) -> None:
+    """The policy judges only writes of the flags: the operator's finalizer patches on a Release it
+    would refuse now (stored before it was installed) pass, so that Release deletes, not wedges."""
+    flags = _astral_names()
+    body = release_for(world, name="old", namespace=namespace, version="1.0.0", featureFlags=flags)
+    kubectl("delete", "validatingadmissionpolicybinding", "release-controller-flags")
+    try:
+        wait_for("the policy unbound", lambda: kubectl("create", "--dry-run=server", "-f", "-",
+                                                       stdin=json.dumps(body), check=False).returncode == 0, 30)
+        kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(body))
+    finally:
+        install_flags_policy(env_vars)
+    status = releases.wait(namespace, "old", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec", 60,
+                           "InvalidSpec")
+    assert flags_too_large(document_size(flags)) in condition(status, "Ready")["message"]
+    assert releases.get(namespace, "old")["metadata"].get("finalizers"), "the operator holds a finalizer"
+    kubectl("label", "release", "old", "-n", namespace, "team=payments")  # not the flags: allowed
+    changed = {"spec": {"featureFlags": {next(iter(flags)): False}}}  # one flag flipped: still too large
+    proc = kubectl("patch", "release", "old", "-n", namespace, "--type=merge", "-p", json.dumps(changed), check=False)
+    assert proc.returncode != 0 and "the flags document is" in proc.stderr, proc.stderr[:600]
+    proc = kubectl("delete", "release", "old", "-n", namespace, "--wait=true", "--timeout=60s", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert kubectl("get", "release", "old", "-n", namespace, check=False).returncode != 0
 
 
 # --------------------------------------------------------------------------- the largest Release
