@@ -463,6 +463,10 @@ SSM_STANDARD_LIMIT = 4096
 SSM_ADVANCED_LIMIT = 8192
 
 
+FLAG_NAME_LIMIT = 128  # characters; manifests/admission/release-flags-policy.yaml says the same
+FLAG_NAME_TOO_LONG = f"a feature flag name has at most {FLAG_NAME_LIMIT} characters"
+
+
 def flags_document_size(flags: dict[str, Any]) -> int:
     """Bytes of the flags document as controller/aws/flags.py publishes it (sorted, no spaces)."""
     doc = {k: v if isinstance(v, bool) else v.model_dump(mode="json", by_alias=True) for k, v in flags.items()}
@@ -673,9 +677,9 @@ class ReleaseSpec(Model):
     @field_validator("feature_flags")
     @classmethod
     def _flags_fit_ssm(cls, value: dict[str, Any]) -> dict[str, Any]:
-        long = next((k for k in value if len(k) > 128), None)
+        long = next((k for k in value if len(k) > FLAG_NAME_LIMIT), None)
         if long is not None:
-            raise ValueError(f"a feature flag name has at most 128 characters ({long[:20]}... has {len(long)})")
+            raise ValueError(f"{FLAG_NAME_TOO_LONG} ({long[:20]}... has {len(long)})")
         size = flags_document_size(value)
         if size > SSM_ADVANCED_LIMIT:
             raise ValueError(flags_too_large(size))
