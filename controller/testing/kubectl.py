@@ -56,7 +56,7 @@ def install_flags_policy(env: Mapping[str, str], timeout: float = 30) -> None:
     A new policy and binding take effect once the API server has compiled them (about a second),
     so this asks, with a server-side dry-run, until a Release with a 129-character flag name is
     refused by the policy."""
-    kubectl(env, "apply", "--server-side", "-f", str(FLAGS_POLICY))
+    kubectl(env, "apply", "--server-side", "--force-conflicts", "-f", str(FLAGS_POLICY))
     probe = {
         "apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
         "metadata": {"name": "flags-policy-probe", "namespace": "default"},
