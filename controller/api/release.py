@@ -465,6 +465,7 @@ SSM_ADVANCED_LIMIT = 8192
 
 FLAG_NAME_LIMIT = 128  # characters; manifests/admission/release-flags-policy.yaml says the same
 FLAG_NAME_TOO_LONG = f"a feature flag name has at most {FLAG_NAME_LIMIT} characters"
+FLAG_VALUE_HINT = "a flag is true, false or {enabled: true|false, rolloutPercent: 0..100}, with no other keys"
 
 
 def flags_document_size(flags: dict[str, Any]) -> int:

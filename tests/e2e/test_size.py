@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from controller.api.release import SSM_ADVANCED_LIMIT, FlagRollout, ReleaseSpec, flags_document_size, flags_too_large
 from controller.aws.clients import AwsClients
+from controller.manifests import validate_body
 from controller.testing.aws_world import WorldIds
 from controller.testing.kubectl import install_flags_policy
 from controller.testing.operator import OperatorProcess
@@ -115,6 +116,8 @@ def test_a_100_kb_flags_map_is_refused_by_the_api_server_naming_the_field(
         assert f"spec.featureFlags: {flags_too_large(size)}" in proc.stderr, proc.stderr[:600]
         assert str(SSM_ADVANCED_LIMIT) in proc.stderr
     assert model_refusal(flags) is not None, "the models must refuse what the API server refuses"
+    (offline,) = validate_body(release_body(namespace, "big", flags))  # `release-controller validate`
+    assert offline in proc.stderr, (offline[:300], proc.stderr[:600])
     assert kubectl("get", "rel", "-n", namespace, "-o", "name").stdout.strip() == ""
 
 
@@ -135,9 +138,11 @@ def test_the_api_server_and_the_models_draw_the_line_at_the_same_byte(kubectl: K
         body = release_body(namespace, f"edge-{seed}-{i}", flags)
         proc = kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(body), check=False)
         refused = model_refusal(flags)
+        offline = validate_body(body)  # `release-controller validate`
         if size <= SSM_ADVANCED_LIMIT:
-            assert proc.returncode == 0 and refused is None, (size, proc.stderr[:600], refused)
+            assert proc.returncode == 0 and refused is None and offline == [], (size, proc.stderr[:600], refused)
         else:
+            assert offline == [f"spec.featureFlags: {flags_too_large(size)}"], offline
             assert proc.returncode != 0 and refused is not None
             assert f"spec.featureFlags: {flags_too_large(size)}" in proc.stderr, proc.stderr[:600]
             assert flags_too_large(size) in refused

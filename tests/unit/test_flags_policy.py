@@ -8,7 +8,14 @@ from typing import Any
 
 import yaml
 
-from controller.api.release import FLAG_NAME_LIMIT, FLAG_NAME_TOO_LONG, SSM_ADVANCED_LIMIT, flags_too_large
+from controller.api.release import (
+    FLAG_NAME_LIMIT,
+    FLAG_NAME_TOO_LONG,
+    FLAG_VALUE_HINT,
+    SSM_ADVANCED_LIMIT,
+    flags_too_large,
+)
+from controller.manifests import validate_body
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "manifests" / "admission" / "release-flags-policy.yaml"
@@ -33,7 +40,27 @@ def test_the_policy_bounds_names_and_the_document_at_the_models_limits() -> None
     assert f'"{after}"' in size["messageExpression"]
     names = checks["variables.longNames.size() == 0"]
     assert f"'spec.featureFlags: {FLAG_NAME_TOO_LONG} ('" in names["messageExpression"]
+    values = checks["variables.badValues.size() == 0"]
+    assert f"': {FLAG_VALUE_HINT}'" in values["messageExpression"]
     assert all(v["reason"] == "Invalid" for v in spec["validations"])
+
+
+EXAMPLE = yaml.safe_load((ROOT / "manifests" / "examples" / "canary.yaml").read_text())
+
+
+def _validate(flags: dict[str, Any]) -> list[str]:
+    return validate_body({**EXAMPLE, "spec": {**EXAMPLE["spec"], "featureFlags": flags}})
+
+
+def test_offline_validation_says_what_the_policy_says() -> None:
+    """`release-controller validate` runs the policy's rules after the CRD's, one line each, the
+    first failing rule only (as the API server reports it), before the models."""
+    big = {f"f{i:03d}" + "x" * 120: True for i in range(80)}
+    assert _validate(big) == [f"spec.featureFlags: {flags_too_large(10561)}"]
+    assert _validate({"a": {"enabled": True, "rolloutPercnt": 5}}) == [f"spec.featureFlags.a: {FLAG_VALUE_HINT}"]
+    assert _validate({"x" * 200: True, "a": "no"}) == [
+        f"spec.featureFlags: {FLAG_NAME_TOO_LONG} (xxxxxxxxxxxxxxxxxxxx... has 200)"]
+    assert _validate({"a": True, "b": {"enabled": False, "rolloutPercent": 5}}) == []
 
 
 def test_the_policy_judges_creates_and_flag_changes_only() -> None:
