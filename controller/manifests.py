@@ -39,6 +39,9 @@ from controller.api.release import (
     _IMAGE_DIGEST as IMAGE_DIGEST,
     _IMAGE_TAG as IMAGE_TAG,
     CANARY_EMPTY_HINT,
+    FLAG_NAME_LIMIT,
+    FLAG_NAME_TOO_LONG,
+    FLAG_VALUE_HINT,
     FRONTEND_CANARY_EMPTY_HINT,
     GROUP,
     IMAGE_LATEST_HINT,
@@ -47,7 +50,11 @@ from controller.api.release import (
     PROGRESS_DEADLINE_HINT,
     REQUIRES_TAG_HINT,
     ROLLING_EMPTY_HINT,
+    SSM_ADVANCED_LIMIT,
+    FlagRollout,
     ReleaseSpec,
+    flags_document_size,
+    flags_too_large,
     image_tag_mismatch,
 )
 from controller.api.types import (
@@ -444,6 +451,34 @@ def cel_messages(schema: dict[str, Any]) -> Iterator[str]:
         yield from cel_messages(schema["items"])
 
 
+def _flag_value_ok(value: Any) -> bool:
+    """The policy's shape of a flag. A whole float counts as an int: kubectl sends 50.0 as 50."""
+    if isinstance(value, bool):
+        return True
+    if not isinstance(value, dict) or not set(value) <= {"enabled", "rolloutPercent"}:
+        return False
+    percent = value.get("rolloutPercent", 100)
+    whole = isinstance(percent, int) and not isinstance(percent, bool) or isinstance(percent, float) and percent.is_integer()
+    return isinstance(value.get("enabled"), bool) and whole and 0 <= percent <= 100
+
+
+def flags_policy(spec: Mapping[str, Any]) -> list[str]:
+    """The flags ValidatingAdmissionPolicy (manifests/admission) offline: what the API server says
+    of a spec its CRD schema accepted, the first failing rule only, as it does."""
+    flags = spec.get("featureFlags") or {}
+    if not isinstance(flags, dict):
+        return []
+    long = next((k for k in flags if len(k) > FLAG_NAME_LIMIT), None)
+    if long is not None:
+        return [f"spec.featureFlags: {FLAG_NAME_TOO_LONG} ({long[:20]}... has {len(long)})"]
+    bad = next((k for k, v in flags.items() if not _flag_value_ok(v)), None)
+    if bad is not None:
+        return [f"spec.featureFlags.{bad}: {FLAG_VALUE_HINT}"]
+    size = flags_document_size({k: v if isinstance(v, bool) else FlagRollout.model_validate({
+        **v, "rolloutPercent": int(v.get("rolloutPercent", 100))}) for k, v in flags.items()})
+    return [f"spec.featureFlags: {flags_too_large(size)}"] if size > SSM_ADVANCED_LIMIT else []
+
+
 def spec_schema() -> dict[str, Any]:
     return schema_of(ReleaseSpec)
 
@@ -463,6 +498,8 @@ def validate_body(body: Any) -> list[str]:
     _structural(body["spec"], schema, ["spec"], structural)
     problems += structural
     _cel(body["spec"], schema, ["spec"], problems)
+    if not problems:  # the admission policy sees only what the CRD accepted
+        problems += flags_policy(body["spec"])
     if not problems:
         try:
             ReleaseSpec.model_validate(body["spec"])

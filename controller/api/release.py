@@ -415,6 +415,10 @@ class RollbackPolicy(Model):
 
 
 class FlagRollout(Model):
+    # No other keys, and only the wire name: the API server keeps flag values as given (its policy
+    # refuses any other key too), and a misspelt `rolloutPercnt: 10` must not quietly mean 100%.
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)  # merged with Model's
+
     enabled: StrictBool
     rollout_percent: StrictInt = Field(default=100, ge=0, le=100)
 
@@ -423,8 +427,10 @@ class FlagRollout(Model):
 FlagValue = StrictBool | FlagRollout
 
 # A flag is a boolean or an object: a union that a structural schema cannot type, and CEL cannot see
-# into values it has no type for. The API server keeps the values as given; the controller validates
-# them and reports a bad one with condition Ready=False, reason InvalidSpec, before any AWS change.
+# into values it has no type for. The CRD keeps the values as given; a ValidatingAdmissionPolicy
+# (manifests/admission/release-flags-policy.yaml, shipped by every overlay and the chart) refuses at
+# the API server what the models refuse here, with the same words and byte count; where it is not
+# installed the controller reports a bad spec with Ready=False, reason InvalidSpec, before any AWS change.
 _FLAG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "maxProperties": 200,
@@ -432,8 +438,8 @@ _FLAG_SCHEMA: dict[str, Any] = {
     "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
 }
 # The flags' values are free-form to the schema (a bool or an object): CEL cannot type them, neither
-# on the map nor from the spec (the field is left out of the spec's CEL type), so the API server
-# bounds only their number; the models bound names and the document's size (InvalidSpec, no AWS change).
+# on the map nor from the spec (the field is left out of the spec's CEL type), so the CRD bounds only
+# their number; names, values and the document's size are the policy's (and the models') to bound.
 
 
 PROGRESS_DEADLINE_HINT = ("must be more than 0s: write how long a rollout may go without progress "
@@ -455,6 +461,11 @@ REQUIRES_TAG_HINT = ("is judged on the version the running image's tag names: wi
 # SSM's parameter value limits; controller/aws/flags.py publishes over 4 KB in the Advanced tier.
 SSM_STANDARD_LIMIT = 4096
 SSM_ADVANCED_LIMIT = 8192
+
+
+FLAG_NAME_LIMIT = 128  # characters; manifests/admission/release-flags-policy.yaml says the same
+FLAG_NAME_TOO_LONG = f"a feature flag name has at most {FLAG_NAME_LIMIT} characters"
+FLAG_VALUE_HINT = "a flag is true, false or {enabled: true|false, rolloutPercent: 0..100}, with no other keys"
 
 
 def flags_document_size(flags: dict[str, Any]) -> int:
@@ -675,9 +686,9 @@ class ReleaseSpec(Model):
     @field_validator("feature_flags")
     @classmethod
     def _flags_fit_ssm(cls, value: dict[str, Any]) -> dict[str, Any]:
-        long = next((k for k in value if len(k) > 128), None)
+        long = next((k for k in value if len(k) > FLAG_NAME_LIMIT), None)
         if long is not None:
-            raise ValueError(f"a feature flag name has at most 128 characters ({long[:20]}... has {len(long)})")
+            raise ValueError(f"{FLAG_NAME_TOO_LONG} ({long[:20]}... has {len(long)})")
         size = flags_document_size(value)
         if size > SSM_ADVANCED_LIMIT:
             raise ValueError(flags_too_large(size))

@@ -13,6 +13,7 @@ import pytest
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
+from controller.testing.kubectl import install_flags_policy, wait_established
 from controller.testing.operator import OperatorProcess
 from tests.e2e.helpers import Kubectl, Releases
 
@@ -32,7 +33,8 @@ def kubectl(env_vars: dict[str, str]) -> Kubectl:
 @pytest.fixture(scope="session")
 def crd_installed(kubectl: Kubectl) -> None:
     kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "release.yaml"))
-    kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/releases.delivery.pratiko.ai")
+    wait_established(kubectl.env, 30)
+    install_flags_policy(kubectl.env)  # the shipped admission policy, as every install has it
 
 
 _counter = iter(range(1, 10_000))

@@ -232,20 +232,25 @@ def test_near_misses_are_accepted(kubectl: Kubectl, namespace: str, case: str,
     ReleaseSpec.model_validate(body["spec"])
 
 
-def test_flags_over_ssm_limit_are_refused_by_the_controller_before_any_aws_change(
-    operator: Any, releases: Any, namespace: str, world: Any, aws: Any,
+def test_flags_over_ssm_limit_are_refused_by_the_api_server_before_any_aws_change(
+    operator: Any, kubectl: Kubectl, namespace: str, world: Any, aws: Any,
 ) -> None:
-    """A flags document over SSM's 8 KB: no schema can sum it (values are untyped), so the controller
-    refuses it with Ready=False InvalidSpec, naming the field, the size and the limit; SSM is untouched."""
+    """A flags document over SSM's 8 KB: no CRD schema can sum it (values are untyped), so the
+    shipped ValidatingAdmissionPolicy (manifests/admission) refuses it with the models' words,
+    naming the field, the size and the limit; SSM is untouched. (A Release stored before the policy
+    gets Ready=False InvalidSpec from the controller: tests/e2e/test_size.py.)"""
+    import json
+
+    from controller.api.release import FlagRollout, flags_document_size, flags_too_large
     from controller.testing.releases import release_for
-    from tests.e2e.helpers import condition
 
     flags = {f"flag_{i:03d}_{'x' * 40}": {"enabled": True, "rolloutPercent": 50} for i in range(150)}
-    releases.apply(release_for(world, name="app", namespace=namespace, version="1.0.0", featureFlags=flags))
-    status = releases.wait(namespace, "app", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec", 30,
-                           "Ready=False InvalidSpec")
-    message = condition(status, "Ready")["message"]
-    assert "spec.featureFlags" in message and "over SSM's limit of 8192 bytes" in message, message
-    assert "fewer flags or shorter names" in message
+    body = release_for(world, name="app", namespace=namespace, version="1.0.0", featureFlags=flags)
+    proc = kubectl("apply", "-f", "-", stdin=json.dumps(body), check=False)
+    assert proc.returncode != 0, "accepted"
+    size = flags_document_size({k: FlagRollout.model_validate(v) for k, v in flags.items()})
+    assert f"spec.featureFlags: {flags_too_large(size)}" in proc.stderr, proc.stderr
+    assert "over SSM's limit of 8192 bytes" in proc.stderr and "fewer flags or shorter names" in proc.stderr
+    assert kubectl("get", "rel", "-n", namespace, "-o", "name").stdout.strip() == ""
     params = aws.ssm.get_parameters(Names=[f"/release-controller/{namespace}/app/flags"])
     assert params["Parameters"] == []

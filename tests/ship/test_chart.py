@@ -37,6 +37,7 @@ COPIES = {
     "crds/kopf-peerings.yaml": ROOT / "manifests" / "crds" / "kopf-peerings.yaml",
     "files/dashboard.json": ROOT / "manifests" / "monitoring" / "dashboard.json",
     "files/prometheusrule.yaml": ROOT / "manifests" / "monitoring" / "prometheusrule.yaml",
+    "files/release-flags-policy.yaml": ROOT / "manifests" / "admission" / "release-flags-policy.yaml",
 }
 
 Objects = list[dict[str, Any]]

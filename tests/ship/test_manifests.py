@@ -26,10 +26,11 @@ BASE_KINDS = {
     "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy",
 }
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}  # manifests/admission
 EXPECTED_KINDS = {
-    "development": BASE_KINDS | {"ClusterKopfPeering", "RoleBinding"},
-    "staging": BASE_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
-    "production": BASE_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
+    "development": BASE_KINDS | ADMISSION_KINDS | {"ClusterKopfPeering", "RoleBinding"},
+    "staging": BASE_KINDS | ADMISSION_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
+    "production": BASE_KINDS | ADMISSION_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
 }
 
 # (apiGroup, resource) -> verbs: what controller/kube.py, controller/contract.py, controller/operator/
@@ -281,6 +282,21 @@ def test_service_monitor_scrapes_the_metrics_service(rendered: dict[str, list[di
     dashboard = one(objs, "ConfigMap", "release-controller-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     json.loads(dashboard["data"]["release-controller.json"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_ships_the_flags_policy_cluster_scoped(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """The ValidatingAdmissionPolicy of manifests/admission, bound, with no namespace (it is
+    cluster-scoped; kustomize would give it base's namespace if it lived there)."""
+    shipped = {o["kind"]: o for o in rendered[overlay] if o["kind"] in ADMISSION_KINDS}
+    source = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "manifests" / "admission" / "release-flags-policy.yaml").read_text())}
+    assert shipped.keys() == source.keys() == ADMISSION_KINDS
+    for kind, obj in shipped.items():
+        assert "namespace" not in obj["metadata"], kind
+        assert obj["spec"] == source[kind]["spec"], kind
+    policy, binding = shipped["ValidatingAdmissionPolicy"], shipped["ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"] and policy["spec"]["failurePolicy"] == "Fail"
 
 
 def test_crds_apply_on_their_own() -> None:
