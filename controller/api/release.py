@@ -290,7 +290,7 @@ class CloudFrontTarget(Model):
         default="/releases/{version}", pattern=r"^/.*\{version\}.*$", max_length=1024
     )
     bucket: str | None = Field(default=None, max_length=255, description="S3 bucket behind the origin (flags.json).")
-    invalidate_paths: list[str] = Field(
+    invalidate_paths: list[Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=lambda: ["/index.html", "/", "/flags.json"], json_schema_extra={"maxItems": 50}
     )
 
@@ -305,8 +305,8 @@ class FrontendCanary(Model):
 class ApiOperation(Model):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     path: str = Field(min_length=1, max_length=1024)
-    fields: list[str] = Field(default_factory=list, description="Response fields the frontend reads.",
-                              json_schema_extra={"maxItems": 200})
+    fields: list[Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=list, description="Response fields the frontend reads.", json_schema_extra={"maxItems": 200})
 
 
 class ApiContract(Model):

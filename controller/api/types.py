@@ -26,6 +26,9 @@ SEMVER_PATTERN = (
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
 
+# Every string in the spec is bounded, so the largest spec the schema allows is known.
+DURATION_MAX_LENGTH = 64
+
 
 def parse_duration(value: Any) -> timedelta:
     """Parse a Go-style duration string.
@@ -45,6 +48,8 @@ def parse_duration(value: Any) -> timedelta:
         return timedelta(seconds=value)
     if not isinstance(value, str) or not re.fullmatch(DURATION_PATTERN, value):
         raise ValueError(f"{value!r} {DURATION_HINT}")
+    if len(value) > DURATION_MAX_LENGTH:
+        raise ValueError(f"a duration is at most {DURATION_MAX_LENGTH} characters")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value))
     return timedelta(seconds=seconds)
 
@@ -79,7 +84,7 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN}),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": DURATION_MAX_LENGTH}),
 ]
 
 

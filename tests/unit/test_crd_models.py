@@ -94,3 +94,38 @@ def test_model_refuses_non_semver_version() -> None:
 )
 def test_semver_ranges(version: str, requirement: str, ok: bool) -> None:
     assert satisfies(version, requirement) is ok
+
+
+def _unbounded(node: dict, path: str) -> list[str]:
+    """Paths of the spec schema with no bound: a string without maxLength (or enum), a list without
+    maxItems, a map without maxProperties."""
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        return []  # featureFlags' values: bounded by the flags ValidatingAdmissionPolicy
+    kind = node.get("type")
+    if kind == "string":
+        return [] if "maxLength" in node or "enum" in node else [path]
+    if kind == "array":
+        own = [] if "maxItems" in node else [path]
+        return own + _unbounded(node.get("items", {}), f"{path}[]")
+    if kind == "object":
+        found = [p for key, sub in node.get("properties", {}).items() for p in _unbounded(sub, f"{path}.{key}")]
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            found += ([] if "maxProperties" in node else [f"{path}{{}}"]) + _unbounded(extra, f"{path}{{}}")
+        return found
+    return []
+
+
+def test_every_spec_value_is_bounded_by_the_schema() -> None:
+    """So the largest spec the API server accepts is known (benchmarks/spec_size.py prints it), and
+    no field lets a spec grow without a limit."""
+    version = yaml.safe_load((ROOT / "crds" / "release.yaml").read_text())["spec"]["versions"][0]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert _unbounded(spec, "spec") == []
+    assert _unbounded({"type": "object", "properties": {"d": {"type": "string"}}}, "x") == ["x.d"]
+
+
+def test_a_duration_longer_than_the_schema_allows_is_refused_by_the_models() -> None:
+    with pytest.raises(ValueError, match="at most 64 characters"):
+        parse_duration("1s" * 33)
+    assert parse_duration("1s" * 32).total_seconds() == 32
