@@ -314,6 +314,21 @@ class Notifications:
             decision = replace(decision, requeue_after=after)
         return decision
 
+    def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus:
+        """`status` with what a sink accepted moved from pending to sent, for a pass that writes the
+        status without planning (AWS unreachable, a refusal): its write must not put back as pending
+        what the worker already marked sent, or a restart would deliver it again."""
+        notes = status.notifications
+        if notes is None or not notes.pending:
+            return status
+        done = [p.key for p in notes.pending if self.notifier.state(ref, p.key) == DELIVERED]
+        if not done:
+            return status
+        kept = [p for p in notes.pending if p.key not in done]
+        sent = [*notes.sent, *(k for k in done if k not in notes.sent)]
+        recorded = NotificationsStatus(sent=sent[-(SENT_LIMIT - len(kept)):], pending=kept)
+        return status.model_copy(update={"notifications": recorded})
+
 
 def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:g} h"

@@ -112,6 +112,8 @@ class NotificationPlanner(Protocol):
     def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
              now: dt.datetime) -> Decision: ...
 
+    def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus: ...
+
 
 class HookRunner(Protocol):
     """`controller.hooks.WebhookHooks`: one hook call, its result for the planner."""
@@ -558,6 +560,8 @@ class Reconciler:
             message = (f"AWS has not answered since {since.isoformat(timespec='seconds')}; the rollout's step and "
                        f"pause timers are held until it does. Last error: {message}")
             backoff = min(backoff, UNREACHABLE_POLL)
+        if self.notifications is not None:
+            status = self.notifications.carry(ref, status)
         new = status.model_copy(
             update={
                 "observed_generation": generation,

@@ -302,3 +302,24 @@ def test_a_pending_delivery_no_sink_accepted_for_an_hour_is_given_up_with_an_eve
     ((event),) = decision.events
     assert (event.reason, event.type) == ("NotificationExpired", "Warning") and "team/2/Started" in event.message
     assert metrics.NOTIFICATIONS_TOTAL.labels("webhook", "expired")._value.get() == expired_before + 1
+
+
+def test_a_status_written_without_planning_keeps_what_a_sink_accepted_as_sent(receiver: Receiver) -> None:
+    """A pass blocked (AWS unreachable, a refusal) writes the status it read: `carry` moves what the
+    worker delivered meanwhile to sent, so that write cannot make it pending again (and due again
+    after a restart)."""
+    spec = with_sinks(make_spec("2.0.0", CANARY_PROMOTE), **WEBHOOK)
+    base = settled("1.0.0", CANARY_PROMOTE)
+    first = drive(spec, base.observation, base.status, now=base.now, max_passes=1, exact=True)
+    events = Events()
+    worker = notifier(receiver.url, events)
+    plan = Notifications(worker)
+    planned = plan.plan(REF, spec, base.status, first.passes[0].decision, first.now).status
+    assert planned.notifications is not None and [p.key for p in planned.notifications.pending] == ["team/2/Started"]
+    assert plan.carry(REF, planned) == planned  # not delivered yet: still pending
+    worker.drain()
+    worker.stop()
+    carried_status = plan.carry(REF, planned)
+    assert carried_status.notifications is not None
+    assert carried_status.notifications.pending == [] and carried_status.notifications.sent == ["team/2/Started"]
+    assert [b["moment"] for b in receiver.got] == ["Started"]
