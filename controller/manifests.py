@@ -41,13 +41,16 @@ from controller.api.release import (
     CANARY_EMPTY_HINT,
     FRONTEND_CANARY_EMPTY_HINT,
     GROUP,
+    HOOK_KIND_HINT,
     IMAGE_LATEST_HINT,
     IMAGE_TAG_HINT,
     KIND,
     PROGRESS_DEADLINE_HINT,
     REQUIRES_TAG_HINT,
     ROLLING_EMPTY_HINT,
+    TASK_ENV_NAME_HINT,
     ReleaseSpec,
+    _task_env_name_ok,
     image_tag_mismatch,
 )
 from controller.api.types import (
@@ -361,8 +364,8 @@ CEL_CHECKS: dict[str, CelCheck] = {
         CelCheck(lambda v: ("webhook" in v) != ("eventBridge" in v)),
     "only prePromotion hooks are supported by this controller version":
         CelCheck(lambda v: not any(k in v for k in ("preRollout", "postPromotion", "onRollback"))),
-    "only webhook hooks are supported by this controller version (ecsTask is not yet)":
-        CelCheck(lambda v: "webhook" in v),
+    HOOK_KIND_HINT: CelCheck(lambda v: ("webhook" in v) != ("ecsTask" in v)),
+    TASK_ENV_NAME_HINT: CelCheck(lambda v: all(_task_env_name_ok(k) for k in v)),
     "a webhook hook has exactly one of url or urlSecretRef": CelCheck(lambda v: ("url" in v) != ("urlSecretRef" in v)),
     "a canary step is exactly one of setWeight or pause": CelCheck(lambda v: ("setWeight" in v) != ("pause" in v)),
     "canary weights must not decrease from one setWeight step to the next": CelCheck(_steps_sorted),

@@ -73,6 +73,7 @@ class HookResult:
     revision: int
     passed: bool
     message: str = ""
+    final: bool = False
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,9 @@ def test_a_503_hook_holds_then_rolls_back_and_a_200_hook_promotes(
 @pytest.mark.parametrize("hooks, said", [
     ({"preRollout": [{"name": "migrate", "ecsTask": {"command": ["alembic", "upgrade", "head"]}}]},
      "only prePromotion hooks are supported"),
-    ({"prePromotion": [{"name": "migrate", "ecsTask": {"command": ["alembic", "upgrade", "head"]}}]},
-     "only webhook hooks are supported"),
+    ({"prePromotion": [{"name": "migrate", "ecsTask": {"command": ["alembic", "upgrade", "head"]},
+                        "webhook": {"url": "http://127.0.0.1:9/approve"}}]},
+     "a hook has exactly one of webhook or ecsTask"),
 ])
 def test_hooks_not_built_yet_are_refused_by_the_api_server(
     releases: Releases, namespace: str, world: WorldIds, hooks: dict[str, object], said: str,
