@@ -48,9 +48,7 @@ from controller.api.release import (
     PROGRESS_DEADLINE_HINT,
     REQUIRES_TAG_HINT,
     ROLLING_EMPTY_HINT,
-    TASK_ENV_NAME_HINT,
     ReleaseSpec,
-    _task_env_name_ok,
     image_tag_mismatch,
 )
 from controller.api.types import (
@@ -365,7 +363,6 @@ CEL_CHECKS: dict[str, CelCheck] = {
     "only prePromotion hooks are supported by this controller version":
         CelCheck(lambda v: not any(k in v for k in ("preRollout", "postPromotion", "onRollback"))),
     HOOK_KIND_HINT: CelCheck(lambda v: ("webhook" in v) != ("ecsTask" in v)),
-    TASK_ENV_NAME_HINT: CelCheck(lambda v: all(_task_env_name_ok(k) for k in v)),
     "a webhook hook has exactly one of url or urlSecretRef": CelCheck(lambda v: ("url" in v) != ("urlSecretRef" in v)),
     "a canary step is exactly one of setWeight or pause": CelCheck(lambda v: ("setWeight" in v) != ("pause" in v)),
     "canary weights must not decrease from one setWeight step to the next": CelCheck(_steps_sorted),
