@@ -92,14 +92,18 @@ def test_exit_0_passes_running_the_new_image_in_the_services_network(world: Worl
 
 def test_a_non_zero_exit_code_fails_for_good_with_the_code_and_reason(world: World, tmp_path: Path) -> None:
     push_image(world.clients, NEW_IMAGE)
+    # A sidecar first in the task definition (1.5.0's): the command runs in, and the code is read
+    # from, the backend container.
+    world.clients.ecs.update_service_primary_task_set(cluster=world.cluster, service=world.service,
+                                                      primaryTaskSet=world.task_sets["1.5.0"])
     runner = EcsTaskHooks(world.clients.ecs)
     with make_plane(world, tmp_path):
         result = until_final(world, runner, hook(["sh", "-c", "exit 3"]))
     assert not result.passed and result.final
     assert result.message.startswith("exit code 3: Essential container in task exited"), result.message
     [task] = tasks_started(world)
-    container = next(c for c in task["containers"] if c["name"] == world.ids.container_name)
-    assert container["exitCode"] == 3
+    exit_codes = {c["name"]: c.get("exitCode") for c in task["containers"]}
+    assert exit_codes == {"otel": None, world.ids.container_name: 3}
 
 
 def test_the_same_identity_finds_its_task_and_never_starts_a_second(world: World, tmp_path: Path) -> None:
@@ -169,3 +173,20 @@ def test_a_plane_that_stops_kills_the_tasks_it_runs(world: World, tmp_path: Path
     from tests.dataplane.conftest import pid_alive
 
     wait_until(lambda: not pid_alive(running.pid or 0), 5, "the task's process gone")
+
+
+def test_without_an_agent_a_run_task_waits_provisioning_with_every_container_and_no_exit_code(world: World) -> None:
+    """moto itself would say RUNNING at once, exit code 0, first container only (LEAVES MOTO'S PUBLIC API)."""
+    push_image(world.clients, NEW_IMAGE)
+    # The 1.5.0 task set's definition has a sidecar first: the new revision, and the task, keep it.
+    world.clients.ecs.update_service_primary_task_set(cluster=world.cluster, service=world.service,
+                                                      primaryTaskSet=world.task_sets["1.5.0"])
+    result = call(world, EcsTaskHooks(world.clients.ecs), hook(["true"]))
+    assert not result.passed and not result.final and result.message.endswith("PROVISIONING")
+    [task] = tasks_started(world)
+    assert task["lastStatus"] == "PROVISIONING" and task["desiredStatus"] == "RUNNING"
+    td = world.clients.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+    assert [c["name"] for c in task["containers"]] == ["otel", world.ids.container_name]
+    assert {c["name"]: c["image"] for c in td["containerDefinitions"]}[world.ids.container_name] == NEW_IMAGE
+    assert all("exitCode" not in c for c in task["containers"])
+    assert task["overrides"]["containerOverrides"] == [{"name": world.ids.container_name, "command": ["true"]}]
