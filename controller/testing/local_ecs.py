@@ -358,8 +358,9 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
                     health.pop(ip, None)
                     tg.deregistered_targets[ip] = {"Id": ip}
             out[t["key"]] = {"arn": task.task_arn, "ip": ip}
-        # A task the agent no longer reports is forgotten by the agent; ECS keeps it listed.
-        for key in [k for k in known if k not in {t["key"] for t in report.get("tasks", [])}]:
+        # A task the agent no longer reports is forgotten by the agent; ECS keeps it listed. (A
+        # report of one-off tasks only, the agent's last, says nothing of the service's tasks.)
+        for key in [k for k in known if "tasks" in report and k not in {t["key"] for t in report["tasks"]}]:
             del known[key]
         if report.get("one_off"):
             out[ONE_OFF_KEY] = _apply_one_off(ecs, cluster, report["one_off"], now)

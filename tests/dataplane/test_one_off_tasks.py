@@ -18,7 +18,7 @@ from controller.testing.aws_world import push_image
 from controller.testing.dataplane import DataPlane
 from controller.testing.ports import wait_until
 from controller.testing.specs import release_spec
-from tests.dataplane.conftest import REGION, World
+from tests.dataplane.conftest import REGION, World, pid_alive
 from tests.dataplane.test_dataplane import make_plane
 
 UID = "6a1f9f0e-2b7c-4d0a-9c3e-0f1e2d3c4b5a"
@@ -162,17 +162,17 @@ def test_an_aws_error_is_not_final_and_names_the_error(world: World, tmp_path: P
         UID, 3, POINT, "migrate"))["taskArns"] == []
 
 
-def test_a_plane_that_stops_kills_the_tasks_it_runs(world: World, tmp_path: Path) -> None:
+def test_a_plane_that_stops_kills_the_tasks_it_runs_and_ecs_says_they_stopped(world: World, tmp_path: Path) -> None:
     push_image(world.clients, NEW_IMAGE)
     plane: DataPlane
     with make_plane(world, tmp_path) as plane:
         call(world, EcsTaskHooks(world.clients.ecs), hook(["sleep", "600"]))
         wait_until(lambda: [t.last_status for t in plane.one_off_tasks()] == ["RUNNING"], 15, "the task running")
         [running] = plane.one_off_tasks()
-    assert running.pid is not None
-    from tests.dataplane.conftest import pid_alive
-
-    wait_until(lambda: not pid_alive(running.pid or 0), 5, "the task's process gone")
+    assert running.pid is not None and not pid_alive(running.pid)
+    result = call(world, EcsTaskHooks(world.clients.ecs), hook(["sleep", "600"]))
+    assert not result.passed and result.final
+    assert result.message.startswith("exit code 137: Host of the task stopped"), result.message
 
 
 def test_without_an_agent_a_run_task_waits_provisioning_with_every_container_and_no_exit_code(world: World) -> None:

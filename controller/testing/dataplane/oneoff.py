@@ -17,7 +17,8 @@ it stops. Here the data plane (`supervisor.DataPlane`) plays that agent for its 
   emulator's ECR is STOPPED with CannotPullContainerError and no exit code, a command that cannot
   be started with CannotStartContainerError;
 - a task still running after `timeout` seconds is killed (the machine's safety; ECS has no such
-  bound), and so is every task still running when the data plane stops.
+  bound), and so is every task still running when the data plane stops, which then reports it
+  STOPPED (its host is gone) rather than leave it RUNNING for ever.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 EXITED = "Essential container in task exited"
+HOST_STOPPED = "Host of the task stopped: the local ECS agent (data plane) stopped"
 
 
 @dataclass
@@ -206,11 +208,17 @@ class OneOffTasks:
                 if arn in stopped:
                     task.final_reported = True
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Kill every task still running, now STOPPED with its host; True if there was one."""
+        killed = False
         with self._lock:
             for task in self.tasks.values():
                 if task.process is not None and task.process.poll() is None:
                     _kill(task.process)
+                    task.stop(HOST_STOPPED, "TerminationNotice", exit_code_of(task.process.returncode),
+                              "the local ECS agent stopped")
+                    killed = True
+        return killed
 
     def info(self) -> list[OneOffInfo]:
         with self._lock:

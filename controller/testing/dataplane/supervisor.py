@@ -316,7 +316,10 @@ class DataPlane:
             self._draining.clear()
             self._retiring.clear()
         self._stop_processes(running)
-        self.one_off.stop()
+        if self.one_off.stop() and self.agent:
+            # Their host is gone: ECS says so, rather than listing them RUNNING for ever.
+            self._send_report({"region": self.region, "cluster": self.cluster, "service": self.service,
+                               "one_off": self.one_off.report()})
         self.router.update({}, {})
         self.balancer.stop()
 
@@ -615,7 +618,7 @@ class DataPlane:
         except OSError as exc:
             self.last_error = f"local ECS report: {exc}"
             return
-        sent = {t["key"] for t in report["tasks"] if t["last_status"] == "STOPPED"}
+        sent = {t["key"] for t in report.get("tasks", []) if t["last_status"] == "STOPPED"}
         with self._lock:
             for key in sent:
                 self._reports.pop(key, None)
