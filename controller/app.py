@@ -20,13 +20,14 @@ from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
 from controller.aws.apply import effector_for
 from controller.aws.clients import AwsClients
 from controller.aws.observe import Observer
+from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
 from controller.claims import Claims
 from controller.gitops.rollback import secret_reader
 from controller.gitops.writeback import DulwichGitWriter
 from controller.kube import ReleaseApi, Secrets, load_api_client
-from controller.hooks import CALL_TIMEOUT, WebhookHooks
+from controller.hooks import CALL_TIMEOUT, HookCalls, WebhookHooks
 from controller.notify import Notifications, Notifier, http_poster
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
@@ -81,7 +82,8 @@ def build_reconciler(
         git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
-        hooks=WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
+        hooks=HookCalls(WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
+                        EcsTaskHooks(aws.ecs, observer.cache)),
     )
     return reconciler, observer
 

@@ -1,7 +1,11 @@
-"""The I/O of hooks (`spec.hooks`): one webhook call, made by the reconciler when the planner's
+"""The I/O of hooks (`spec.hooks`): one hook call, made by the reconciler when the planner's
 `phases.hooks.due` names a hook, its result handed to the planner in `Context.hooks`.
 
-POST of this JSON document: `{"hook", "point", "namespace", "name", "revision", "phase", "backend":
+`HookCalls` sends each hook to its kind's runner: a webhook is called here (`WebhookHooks`), an
+`ecsTask` by `controller.aws.tasks.EcsTaskHooks` (a one-off ECS task, started once per Release uid,
+revision, point and hook, then read until it stops).
+
+A webhook is a POST of this JSON document: `{"hook", "point", "namespace", "name", "revision", "phase", "backend":
 {"stableVersion", "canaryVersion", "canaryWeight"}, "frontend": {"stableVersion", "canaryVersion"},
 "step", "stepCount"}`. A 2xx answer passes; anything else, or no answer within `CALL_TIMEOUT`, is
 a failed attempt (the planner asks again with back-off until the hook's timeout). A URL from
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.notify import http_poster, register_secret_url
@@ -26,7 +30,7 @@ class WebhookHooks:
     client: Any  # httpx.Client
     secrets: Callable[[str, str, str], str] | None
 
-    def __call__(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+    def __call__(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
                  hook: Hook) -> HookResult:
         assert hook.webhook is not None
         ref = hook.webhook.url_secret_ref
@@ -59,3 +63,24 @@ class WebhookHooks:
         except Exception as exc:
             return result(False, f"no answer ({type(exc).__name__})")
         return result(200 <= code < 300, f"HTTP {code}")
+
+
+class HookRunner(Protocol):
+    def __call__(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+                 hook: Hook) -> HookResult: ...
+
+
+@dataclass
+class HookCalls:
+    """One hook call, by the hook's kind. With no ecsTask runner (no ECS client) such a hook does not pass."""
+
+    webhook: HookRunner
+    ecs_task: HookRunner | None = None
+
+    def __call__(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+                 hook: Hook) -> HookResult:
+        if hook.ecs_task is not None:
+            if self.ecs_task is None:
+                return HookResult(point, hook.name, status.revision, False, "no ECS task runner")
+            return self.ecs_task(namespace, name, uid, spec, status, point, hook)
+        return self.webhook(namespace, name, uid, spec, status, point, hook)

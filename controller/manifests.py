@@ -44,6 +44,7 @@ from controller.api.release import (
     FLAG_VALUE_HINT,
     FRONTEND_CANARY_EMPTY_HINT,
     GROUP,
+    HOOK_KIND_HINT,
     IMAGE_LATEST_HINT,
     IMAGE_TAG_HINT,
     KIND,
@@ -366,8 +367,7 @@ CEL_CHECKS: dict[str, CelCheck] = {
     # spec.notifications, spec.hooks
     "a notification has exactly one of webhook or eventBridge":
         CelCheck(lambda v: ("webhook" in v) != ("eventBridge" in v)),
-    "only webhook hooks are supported by this controller version (ecsTask is not yet)":
-        CelCheck(lambda v: "webhook" in v),
+    HOOK_KIND_HINT: CelCheck(lambda v: ("webhook" in v) != ("ecsTask" in v)),
     "a webhook hook has exactly one of url or urlSecretRef": CelCheck(lambda v: ("url" in v) != ("urlSecretRef" in v)),
     "a canary step is exactly one of setWeight or pause": CelCheck(lambda v: ("setWeight" in v) != ("pause" in v)),
     "canary weights must not decrease from one setWeight step to the next": CelCheck(_steps_sorted),

@@ -116,9 +116,9 @@ class NotificationPlanner(Protocol):
 
 
 class HookRunner(Protocol):
-    """`controller.hooks.WebhookHooks`: one hook call, its result for the planner."""
+    """`controller.hooks.HookCalls`: one hook call, its result for the planner."""
 
-    def __call__(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+    def __call__(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
                  hook: Hook) -> HookResult: ...
 
 
@@ -379,7 +379,7 @@ class Reconciler:
         status = self._reachable(key, status, now)
         measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
-                      contract, self._upstream(spec, status), self._hooks(namespace, name, spec, status, now))
+                      contract, self._upstream(spec, status), self._hooks(namespace, name, ref.uid or "", spec, status, now))
         decision = self.planner.decide(spec, status, observation, ctx)
         if not raw_status:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
@@ -533,12 +533,12 @@ class Reconciler:
                 found.append(Upstream(ref.namespace, ref.name, error=_api_error(exc)))
         return tuple(found)
 
-    def _hooks(self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus,
+    def _hooks(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus,
                now: dt.datetime) -> tuple[HookResult, ...]:
         """The hook runs the planner asked for (`phases.hooks.due`, any point), made now."""
         if self.hooks is None:
             return ()
-        return tuple(self.hooks(namespace, name, spec, status, point, hook)
+        return tuple(self.hooks(namespace, name, uid, spec, status, point, hook)
                      for point, hook in hooks_due(spec, status, now))
 
     def _blocked(

@@ -598,18 +598,74 @@ class WebhookHook(Model):
     timeout: Duration = Field(default=timedelta(minutes=5), description="Asked again with back-off until then; then the hook fails.")
 
 
+# Bounds of an ecsTask hook's overrides. RunTask allows 8192 characters of overrides JSON in all:
+# 20 x 200 (command) + 10 x (64 + 256) (environment) + the JSON around them stays under it.
+TASK_COMMAND_ITEMS = 20
+TASK_COMMAND_ITEM_CHARS = 200
+TASK_ENV_ENTRIES = 10
+TASK_ENV_NAME_CHARS = 64
+TASK_ENV_VALUE_CHARS = 256
+HOOK_KIND_HINT = "a hook has exactly one of webhook or ecsTask"
+TASK_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TASK_ENV_NAME_HINT = (f"environment names are letters, digits and _ (not starting with a digit), "
+                      f"at most {TASK_ENV_NAME_CHARS} characters")
+
+
+def _task_env_name_ok(name: str) -> bool:
+    return 0 < len(name) <= TASK_ENV_NAME_CHARS and re.match(TASK_ENV_NAME, name) is not None
+
+
+def _task_env_schema(schema: dict[str, Any]) -> None:
+    # A structural schema has no patternProperties or propertyNames, and a CEL rule over the names
+    # (strings of unbounded length, in four hook lists) costs more than the API server's budget: the
+    # names are checked by the model (InvalidSpec, before any AWS change), the rest by the schema.
+    schema.clear()
+    schema.update({
+        "type": "object", "maxProperties": TASK_ENV_ENTRIES,
+        "additionalProperties": {"type": "string", "maxLength": TASK_ENV_VALUE_CHARS},
+        "description": "Extra environment of the container (plain values: a secret belongs in the task "
+                       f"definition's secrets, never in a Release); {TASK_ENV_NAME_HINT}.",
+    })
+
+
+class EcsTaskHook(Model):
+    """A one-off ECS task (RunTask) of the rollout's new backend image, with this command."""
+
+    command: list[Annotated[str, Field(min_length=1, max_length=TASK_COMMAND_ITEM_CHARS)]] = Field(
+        min_length=1, max_length=TASK_COMMAND_ITEMS,
+        description="The container's command override, e.g. [alembic, upgrade, head]. Exit code 0 passes.")
+    container_name: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="The container to run it in; by default backend.ecs.containerName.")
+    timeout: Duration = Field(default=timedelta(minutes=10),
+                              description="The task must have stopped with exit code 0 by then; else the hook fails.")
+    environment: dict[str, Annotated[str, Field(max_length=TASK_ENV_VALUE_CHARS)]] = Field(
+        default_factory=dict, max_length=TASK_ENV_ENTRIES, json_schema_extra=_task_env_schema)
+
+    @field_validator("environment")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if not all(_task_env_name_ok(k) for k in value):
+            raise ValueError(TASK_ENV_NAME_HINT)
+        return value
+
+
 class Hook(Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        cel("has(self.webhook)", "only webhook hooks are supported by this controller version (ecsTask is not yet)"),
+        cel("has(self.webhook) != has(self.ecsTask)", HOOK_KIND_HINT),
     ]})
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     webhook: WebhookHook | None = None
-    ecs_task: dict[str, Any] | None = Field(
-        default=None, description="Not supported yet: a Release naming one is refused by the API server.",
-        json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    ecs_task: EcsTaskHook | None = None
     irreversible: bool = False
     on_failure: HookFailure = HookFailure.ROLLBACK
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Hook":
+        if (self.webhook is None) == (self.ecs_task is None):
+            raise ValueError(HOOK_KIND_HINT)
+        return self
 
 
 _HOOK_LIST: dict[str, Any] = {"maxItems": 10, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}

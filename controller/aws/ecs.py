@@ -70,6 +70,29 @@ def _current_task_set(service: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return next((ts for ts in sets if ts.get("status") == "PRIMARY"), sets[0] if sets else None)
 
 
+def base_task_definition(service: Mapping[str, Any]) -> str | None:
+    """The task definition a new version's revision is made from: the current task set's, else the service's."""
+    return (_current_task_set(service) or {}).get("taskDefinition") or service.get("taskDefinition")
+
+
+def launch_settings(service: Mapping[str, Any], source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Network configuration and launch type / capacity provider strategy, as `source` (a task set,
+    by default the current one) or else the service has them: what CreateTaskSet and RunTask take."""
+    source = source if source is not None else _current_task_set(service)
+    settings = source or service
+    out: dict[str, Any] = {}
+    network = settings.get("networkConfiguration") or service.get("networkConfiguration")
+    if network:
+        out["networkConfiguration"] = network
+    if settings.get("capacityProviderStrategy"):
+        out["capacityProviderStrategy"] = settings["capacityProviderStrategy"]
+    elif settings.get("launchType"):
+        out["launchType"] = settings["launchType"]
+        if settings["launchType"] == "FARGATE" and settings.get("platformVersion"):
+            out["platformVersion"] = settings["platformVersion"]
+    return out
+
+
 def task_definition_for(
     ecs: Any, cache: TaskDefinitionCache, base_arn: str, container_name: str, image: str
 ) -> tuple[str, bool]:
@@ -161,16 +184,7 @@ def ensure_task_set(ecs: Any, cache: TaskDefinitionCache, a: EnsureTaskSet) -> s
         "scale": {"unit": "PERCENT", "value": float(a.scale_percent)},
         "clientToken": client_token(a.external_id),
     }
-    settings = source or service
-    network = settings.get("networkConfiguration") or service.get("networkConfiguration")
-    if network:
-        request["networkConfiguration"] = network
-    if settings.get("capacityProviderStrategy"):
-        request["capacityProviderStrategy"] = settings["capacityProviderStrategy"]
-    elif settings.get("launchType"):
-        request["launchType"] = settings["launchType"]
-        if settings["launchType"] == "FARGATE" and settings.get("platformVersion"):
-            request["platformVersion"] = settings["platformVersion"]
+    request.update(launch_settings(service, source))
     if a.target_group_arn:
         port = a.container_port or _container_port(cache.fetch(ecs, td_arn), a.container_name)
         if port is None:

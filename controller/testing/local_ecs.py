@@ -12,7 +12,11 @@
 - tasks (`ListTasks`, `DescribeTasks`) carry the states, `stoppedReason`, `stopCode` and container
   `exitCode` the agent reports; `ListTasks --service-name` filters (moto ignores the filter);
 - `DescribeTargetHealth` answers initial / healthy / unhealthy / draining from the agent's health
-  checks of the task's workload, for targets registered as ECS registers a task's IP.
+  checks of the task's workload, for targets registered as ECS registers a task's IP;
+- a one-off task (`RunTask`) is not RUNNING at once with nothing behind it: it starts PROVISIONING,
+  with one container per container definition and no exit code, until an agent claims it (the
+  first to ask gets it), runs its command and reports PENDING, RUNNING and STOPPED with the
+  container's exit code and `stoppedReason`.
 
 The agent writes through one extra route, `POST /_local-ecs/v1/report` (JSON, see `apply_report`),
 which no AWS client calls. Every place this leaves moto's public API (patching its backend classes,
@@ -33,6 +37,7 @@ from typing import Any
 
 STALE_SECONDS_ENV = "LOCAL_ECS_STALE_SECONDS"
 REPORT_PATH = "/_local-ecs/v1/report"
+ONE_OFF_KEY = "_one_off"  # in the report's answer: {task ARN: claimed}; no task key starts with "_"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 _installed = False
@@ -109,6 +114,17 @@ def install() -> None:
                     pass
         return result
 
+    original_run_task = backend.run_task
+
+    # LEAVES MOTO'S PUBLIC API: moto's RunTask records tasks RUNNING at once (exit code 0, only the
+    # first container) and nothing runs them. Here they wait, PROVISIONING, for an agent to run them.
+    def run_task(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tasks = original_run_task(self, *args, **kwargs)
+        for task in tasks:
+            _make_one_off(self, task)
+        return tasks
+
+    backend.run_task = run_task  # type: ignore[method-assign]
     backend.describe_services = describe_services  # type: ignore[method-assign]
     backend.create_task_set = create_task_set  # type: ignore[method-assign]
     backend.update_task_set = update_task_set  # type: ignore[method-assign]
@@ -153,6 +169,80 @@ def _local_task_class() -> Any:
 
 _LocalTask: Any = None
 
+
+def _local_task() -> Any:
+    global _LocalTask
+    with _lock:
+        if _LocalTask is None:
+            _LocalTask = _local_task_class()
+        return _LocalTask
+
+
+def _make_one_off(ecs: Any, task: Any) -> None:
+    """Turn moto's just-run task into one an agent runs (LEAVES MOTO'S PUBLIC API: its model objects)."""
+    from moto.ecs.models import Container
+
+    make_container: Any = Container  # moto's model class (abstract to mypy: CloudFormation methods)
+    td = ecs.describe_task_definition(task.task_definition_arn)
+    containers = []
+    for definition in td.container_definitions:
+        container = make_container(td)
+        container.name = definition.get("name")
+        container.image = definition.get("image")
+        container.command = definition.get("command")
+        container.environment = definition.get("environment")
+        container.last_status = "PENDING"
+        container.exitCode = None
+        containers.append(container)
+    with _lock:
+        task.__class__ = _local_task()
+        task.status = "PROVISIONING"
+        task.created_at = _now()
+        task.containers = containers or task.containers
+        task._local_one_off = True
+        task._local_agent_id = None
+
+
+def _apply_one_off(ecs: Any, cluster: Any, entries: list[dict[str, Any]], now: datetime) -> dict[str, bool]:
+    """Write the agent's one-off task states; {task ARN: claimed by this agent}.
+
+    entry = {"arn", "agent", "container", "last_status", "desired_status", "exit_code",
+             "stopped_reason", "stop_code", "container_reason"}. The first agent to report a task
+    owns it; another agent's report of it is refused (False), so a task runs once.
+    """
+    tasks = ecs.tasks.get(cluster.name, {})
+    claimed: dict[str, bool] = {}
+    for e in entries:
+        task = tasks.get(e["arn"])
+        if task is None or not getattr(task, "_local_one_off", False):
+            claimed[e["arn"]] = False
+            continue
+        if task._local_agent_id not in (None, e["agent"]):
+            claimed[e["arn"]] = False
+            continue
+        task._local_agent_id = e["agent"]
+        claimed[e["arn"]] = True
+        previous = task.status
+        if previous == "STOPPED":
+            continue  # stopped is final
+        task.status = e["last_status"]
+        task.desired_status = e["desired_status"]
+        if task.status in ("PENDING", "RUNNING", "STOPPED") and previous == "PROVISIONING":
+            task.pull_started_at = now
+        if task.status in ("RUNNING", "STOPPED") and previous != "RUNNING":
+            task.started_at = now
+        for container in task.containers:
+            container.last_status = task.status
+        if task.status == "STOPPED":
+            task.stopped_at = now
+            task.stopped_reason = e.get("stopped_reason") or ""
+            task.stop_code = e.get("stop_code")
+            for container in task.containers:
+                if container.name == e.get("container"):
+                    container.exitCode = e.get("exit_code")
+                    container.reason = e.get("container_reason")
+    return claimed
+
 # The health reasons ELB gives for each state (DescribeTargetHealth's Reason / Description).
 _HEALTH_REASONS = {
     "initial": ("Elb.InitialHealthChecking", "Initial health checks in progress"),
@@ -163,22 +253,22 @@ _HEALTH_REASONS = {
 
 
 def apply_report(report: dict[str, Any]) -> dict[str, Any]:
-    """Write one agent report into moto's models; returns {task key: {arn, ip}}.
+    """Write one agent report into moto's models; returns {task key: {arn, ip}} (and, for one-off
+    tasks, ONE_OFF_KEY: {task ARN: claimed}).
 
     report = {"region", "cluster", "service",
               "task_sets": [{"id", "computed_desired", "running", "pending", "stability"}],
               "service_counts": {"running", "pending"} | None,       # an ECS-controller service
               "tasks": [{"key", "task_definition", "started_by", "last_status", "desired_status",
                          "target_group", "port", "health", "stopped_reason", "stop_code",
-                         "exit_code", "container_reason"}]}
+                         "exit_code", "container_reason"}],
+              "one_off": [...]}                                        # see _apply_one_off
     """
-    global _LocalTask
     from moto.ecs.models import ecs_backends
     from moto.elbv2.models import elbv2_backends
 
+    local_task = _local_task()
     with _lock:
-        if _LocalTask is None:
-            _LocalTask = _local_task_class()
         region = report["region"]
         ecs = ecs_backends[ACCOUNT_ID][region]
         elbv2 = elbv2_backends[ACCOUNT_ID][region]
@@ -231,7 +321,7 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
                 ts_obj = by_id.get(t.get("started_by", ""))
                 if ts_obj is not None and ts_obj.network_configuration:
                     network = ts_obj.network_configuration
-                task = _LocalTask(cluster, td, None, None, ecs, f"service:{service.name}", launch_type="FARGATE",
+                task = local_task(cluster, td, None, None, ecs, f"service:{service.name}", launch_type="FARGATE",
                                   started_by=t.get("started_by", ""), networking_configuration=network)
                 task.status = "PROVISIONING"
                 task.created_at = now
@@ -268,9 +358,12 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
                     health.pop(ip, None)
                     tg.deregistered_targets[ip] = {"Id": ip}
             out[t["key"]] = {"arn": task.task_arn, "ip": ip}
-        # A task the agent no longer reports is forgotten by the agent; ECS keeps it listed.
-        for key in [k for k in known if k not in {t["key"] for t in report.get("tasks", [])}]:
+        # A task the agent no longer reports is forgotten by the agent; ECS keeps it listed. (A
+        # report of one-off tasks only, the agent's last, says nothing of the service's tasks.)
+        for key in [k for k in known if "tasks" in report and k not in {t["key"] for t in report["tasks"]}]:
             del known[key]
+        if report.get("one_off"):
+            out[ONE_OFF_KEY] = _apply_one_off(ecs, cluster, report["one_off"], now)
         return out
 
 

@@ -248,8 +248,9 @@ def test_an_irreversible_migration_then_a_failing_analysis_pauses_stalled_and_ab
 
 
 @pytest.mark.parametrize("hooks, said", [
-    ({"preRollout": [{"name": "migrate", "ecsTask": {"command": ["alembic", "upgrade", "head"]}}]},
-     "only webhook hooks are supported"),
+    ({"prePromotion": [{"name": "migrate", "ecsTask": {"command": ["alembic", "upgrade", "head"]},
+                        "webhook": {"url": "http://127.0.0.1:9/approve"}}]},
+     "a hook has exactly one of webhook or ecsTask"),
     ({"prePromotion": [{"name": "a", "webhook": {"url": "http://x/"}}, {"name": "a", "webhook": {"url": "http://y/"}}]},
      "Duplicate value"),
     ({"onRollback": [{"name": f"h{i}", "webhook": {"url": "http://x/"}} for i in range(11)]},

@@ -35,7 +35,7 @@ def test_a_webhook_hook_call(caplog: pytest.LogCaptureFixture) -> None:
 
         def call(secret: str) -> tuple[bool, str]:
             hook = Hook.model_validate({"name": "approve", "webhook": {"urlSecretRef": {"name": secret, "key": "url"}}})
-            r = hooks("production", "pratiko", spec, STATUS, "prePromotion", hook)
+            r = hooks("production", "pratiko", "uid-1", spec, STATUS, "prePromotion", hook)
             assert (r.point, r.name, r.revision) == ("prePromotion", "approve", 4)
             return r.passed, r.message
 

@@ -54,7 +54,9 @@ GENERIC_RECEIVERS = {"client", "_client"}
 S3_ACTIONS = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket", "ListObjects": "ListBucket", "HeadBucket": "ListBucket"}
 # Actions IAM also checks when the first one is called.
 DEPENDENT = {
-    "ecs:RegisterTaskDefinition": {"iam:PassRole"},  # the revision names the execution and task roles
+    # The revision names the execution and task roles; tags given on creation are ecs:TagResource.
+    "ecs:RegisterTaskDefinition": {"iam:PassRole", "ecs:TagResource"},
+    "ecs:RunTask": {"iam:PassRole", "ecs:TagResource"},  # the task assumes its roles; the task is tagged
     "cloudfront:CopyDistribution": {"cloudfront:CreateDistribution", "cloudfront:GetDistribution"},
 }
 

@@ -27,6 +27,8 @@ after two failed checks, when ECS stops it ("Task failed ELB health checks") and
 An exited process stops its tasks ("Essential container in task exited", its exit code); an ECR
 image missing from the emulator's ECR never starts ("CannotPullContainerError"); both are retried
 with back-off (1, 2, 4 ... 30 s). A task set's runningCount / pendingCount / stabilityStatus follow.
+It also runs the cluster's one-off tasks (`RunTask`: a migration, a batch job) as local processes
+and reports their exit codes (`oneoff`).
 It writes only through the local ECS's report route, never the controller's state.
 A DataPlane runs once (start, stop). Used as a context manager
 it leaves no process behind; each workload also exits by itself when this process dies.
@@ -44,6 +46,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import sys
+import uuid
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -59,8 +62,9 @@ import botocore.exceptions
 import controller
 from controller.aws.observe import ecr_reference
 from controller.testing.dataplane.balancer import Balancer, Router, Target
+from controller.testing.dataplane.oneoff import OneOffInfo, OneOffTasks
 from controller.testing.dataplane.workload import behaviour_for
-from controller.testing.local_ecs import REPORT_PATH
+from controller.testing.local_ecs import ONE_OFF_KEY, REPORT_PATH
 from controller.testing.ports import free_port
 from controller.testing.prometheus import register_target, unregister_target
 
@@ -240,6 +244,7 @@ class DataPlane:
         elbv2_client: Any = None,
         ecr_client: Any = None,
         agent: bool | None = None,
+        one_off_timeout: float = 900.0,
     ) -> None:
         self.region = region
         self.cluster = cluster
@@ -275,6 +280,8 @@ class DataPlane:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.polls = 0
+        self.one_off = OneOffTasks(self.ecs, cluster, self.workdir, f"dataplane-{uuid.uuid4().hex[:12]}",
+                                   self._pull_error, one_off_timeout)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -309,6 +316,10 @@ class DataPlane:
             self._draining.clear()
             self._retiring.clear()
         self._stop_processes(running)
+        if self.one_off.stop() and self.agent:
+            # Their host is gone: ECS says so, rather than listing them RUNNING for ever.
+            self._send_report({"region": self.region, "cluster": self.cluster, "service": self.service,
+                               "one_off": self.one_off.report()})
         self.router.update({}, {})
         self.balancer.stop()
 
@@ -327,6 +338,10 @@ class DataPlane:
                              w.spec.target_group, w.ready)
                 for w in self._running.values()
             ]
+
+    def one_off_tasks(self) -> list[OneOffInfo]:
+        """The one-off tasks this agent claimed and ran (or runs)."""
+        return self.one_off.info()
 
     @property
     def weights(self) -> dict[str, int]:
@@ -359,11 +374,14 @@ class DataPlane:
     def sync_once(self) -> None:
         """One poll: read moto, converge processes, refresh Prometheus targets and the router."""
         desired, weights = self._observe()
+        found = self._observe_one_off()
         with self._lock:
             if self._stop.is_set() and self._thread is not None:
                 return
             if desired is not None:
                 self._converge(desired)
+            self.one_off.adopt(found)
+            self.one_off.step()
             self._check_health()
             self._finish_draining()
             if weights is not None:
@@ -409,6 +427,15 @@ class DataPlane:
             # No listener to follow: every target group that has a workload gets an equal share.
             weights = {d.target_group or d.key: 1 for d in desired.values()}
         return desired, weights
+
+    def _observe_one_off(self) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        if not self.agent:
+            return []
+        try:
+            return self.one_off.discover()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, OSError) as exc:
+            self.last_error = f"one-off tasks: {exc}"
+            return []
 
     def _image(self, task_definition: str, container: str | None) -> str | None:
         # Task definition revisions are immutable, so one DescribeTaskDefinition each is enough.
@@ -571,7 +598,8 @@ class DataPlane:
             service_counts = {"running": sum(c[1] for c in services), "pending": sum(c[2] for c in services),
                               "steady": all(c[3] for c in services)}
         return {"region": self.region, "cluster": self.cluster, "service": self.service, "task_sets": task_sets,
-                "service_counts": service_counts, "tasks": [{"key": k, **v} for k, v in tasks.items()]}
+                "service_counts": service_counts, "tasks": [{"key": k, **v} for k, v in tasks.items()],
+                "one_off": self.one_off.report()}
 
     def _send_report(self, report: dict[str, Any]) -> None:
         assert self.endpoint is not None
@@ -579,7 +607,7 @@ class DataPlane:
                                          method="POST", headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=5) as resp:
-                resp.read()
+                answer = json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 log.warning("the AWS endpoint is not the local ECS: tasks are not reported")
@@ -590,10 +618,11 @@ class DataPlane:
         except OSError as exc:
             self.last_error = f"local ECS report: {exc}"
             return
-        sent = {t["key"] for t in report["tasks"] if t["last_status"] == "STOPPED"}
+        sent = {t["key"] for t in report.get("tasks", []) if t["last_status"] == "STOPPED"}
         with self._lock:
             for key in sent:
                 self._reports.pop(key, None)
+            self.one_off.answer(answer.get(ONE_OFF_KEY, {}), report.get("one_off", []))
 
     def _publish(self) -> None:
         targets: dict[str, list[Target]] = {}

@@ -114,7 +114,35 @@ data "aws_iam_policy_document" "controller" {
     resources = ["*"]
   }
 
-  # Registering a revision passes its execution and task roles, only to ECS tasks.
+  # ecsTask hooks (a migration before a rollout): RunTask of the new revision, in the managed
+  # services' clusters only. Its resource is the task definition; ecs:cluster names the cluster.
+  statement {
+    sid       = "EcsHookTasks"
+    actions   = ["ecs:RunTask"]
+    resources = ["arn:${local.partition}:ecs:*:${local.account}:task-definition/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = local.cluster_arns
+    }
+  }
+
+  # RunTask (the hook task's release-controller/* tags) and RegisterTaskDefinition (the tags copied
+  # from the revision before) tag what they create, which ECS authorises as ecs:TagResource; only
+  # on creation, never an existing resource.
+  statement {
+    sid       = "EcsTagOnCreate"
+    actions   = ["ecs:TagResource"]
+    resources = concat(local.task_arns, ["arn:${local.partition}:ecs:*:${local.account}:task-definition/*"])
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask", "RegisterTaskDefinition"]
+    }
+  }
+
+  # Registering a revision, and running a task of it (RunTask), passes its execution and task
+  # roles, only to ECS tasks.
   statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]

@@ -14,7 +14,7 @@ variable "ecs_service_arns" {
 }
 
 variable "task_role_arns" {
-  description = "Execution and task roles of the managed task definition families (passed on registration)."
+  description = "Execution and task roles of the managed task definition families (passed on registration and RunTask)."
   type        = list(string)
 }
 
