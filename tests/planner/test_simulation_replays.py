@@ -5,9 +5,10 @@ again)."""
 
 from __future__ import annotations
 
+from controller.api.release import Phase
 from controller.planner.actions import SetListenerWeights
 
-from tests.planner.simulation import PassRecord, Step, run
+from tests.planner.simulation import PassRecord, Step, live_task_sets, run
 
 ROLLING = {"type": "Rolling", "rolling": {"steps": [20, 51, 62, 100], "interval": "5s"}}
 FRONTEND = {"version": "1.0.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"}}
@@ -229,4 +230,28 @@ def test_a_canary_that_fails_as_its_promotion_lands_is_not_declared_promoted() -
         {"op": "fault", "kind": "unstable"},
         {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
         {"op": "version", "version": "1.0.0"},
+    ])
+
+
+def test_a_canary_left_with_all_traffic_is_not_shrunk_under_it() -> None:
+    # seed 4204 (10,000-seed run): status lost, then a restart from an older one (canary 3.0.0 at its
+    # 74% step) while 3.0.0, half promoted, served all traffic and 1.0.0 was gone: the weights could
+    # not move (no stable task set to take the rest), yet the canary was scaled down to 74%.
+    replay([
+        {"op": "start", "strategy": {"type": "Auto"}, "analysis": True, "frontend": None, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 74}, {"pause": {"duration": "30s"}}]}}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "flags", "flags": {"new_chat": False}},
+        {"op": "pass"},
+        {"op": "flags", "flags": {"new_chat": False}},
+        {"op": "pass"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "request", "kind": "retry"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "pass"},
+        {"op": "pass"},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "restart", "back": "empty"},
+        {"op": "restart", "back": 3},
     ])
