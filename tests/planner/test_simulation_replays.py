@@ -255,3 +255,26 @@ def test_a_canary_left_with_all_traffic_is_not_shrunk_under_it() -> None:
         {"op": "restart", "back": "empty"},
         {"op": "restart", "back": 3},
     ])
+
+
+def test_a_spec_naming_the_stable_version_while_another_is_primary_is_no_canary_of_itself() -> None:
+    # seed 6311 (10,000-seed run): a restart from an older status (Succeeded 1.0.0; 1.0.0 had since
+    # been rolled back and 1.2.0 served) re-created 1.0.0 beside 1.2.0; a strategy edit then rolled
+    # out 1.0.0 as a canary while the status named it stable: the canary's weight went to the other
+    # target group, where nothing ran.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"},
+                                        "requiresBackend": ">=3.0.0", "canary": {"steps": [{"setWeight": 8}]}}},
+        {"op": "fault", "kind": "twice"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "pass"},
+        {"op": "fault", "kind": "stale"},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
+        {"op": "restart", "back": 2},
+        {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [68, 84, 100], "interval": "30s"}}},
+    ])
