@@ -278,3 +278,52 @@ def test_a_spec_naming_the_stable_version_while_another_is_primary_is_no_canary_
         {"op": "restart", "back": 2},
         {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [68, 84, 100], "interval": "30s"}}},
     ])
+
+
+def test_the_old_primary_beside_an_unsteady_stable_task_set_stays_until_it_is_steady() -> None:
+    # seed 6311 (10,000-seed run, after the fix above): the same world, with 1.0.0 not steady beside
+    # 1.2.0 in the group with all traffic; a new version made 1.0.0 primary and deleted 1.2.0 at
+    # once, leaving the traffic on a task set that was not steady.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"},
+                                        "requiresBackend": ">=3.0.0", "canary": {"steps": [{"setWeight": 8}]}}},
+        {"op": "fault", "kind": "twice"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "pass"},
+        {"op": "fault", "kind": "stale"},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
+        {"op": "restart", "back": 2},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "version", "version": "2.0.0"},
+    ])
+
+
+def test_the_whole_going_back_story_keeps_traffic_on_steady_task_sets() -> None:
+    # seed 2506 (10,000-seed run), the shrunk sequence: after the early Succeeded above, a strategy
+    # edit rolled "out" 1.0.0 as a canary of itself, and the next version made the unsteady 1.0.0
+    # primary and deleted 3.0.0, which served all traffic.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "30s"}},
+         "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 23}, {"pause": {"duration": "2m"}}]}}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "pass"},
+        {"op": "frontend", "frontend": {**FRONTEND, "requiresBackend": ">=1.0.0,<2.0.0"}},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "version", "version": "2.0.0"},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 2}, {"pause": {"duration": "30s"}}]}}},
+        {"op": "invalid", "patch": 1},
+        {"op": "strategy", "strategy": {"type": "Auto"}},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "pass"},
+        {"op": "version", "version": "1.3.0"},
+    ])
