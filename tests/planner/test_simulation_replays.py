@@ -327,3 +327,27 @@ def test_the_whole_going_back_story_keeps_traffic_on_steady_task_sets() -> None:
         {"op": "pass"},
         {"op": "version", "version": "1.3.0"},
     ])
+
+
+def test_going_back_mid_promotion_is_not_succeeded_while_the_old_canary_serves() -> None:
+    # seed 2506 (10,000-seed run), the first wrong pass: the spec went back to 1.0.0 while 3.0.0, half
+    # promoted, served all traffic and 1.0.0 was not steady; the pass could not move traffic yet, and
+    # said Succeeded "backend 1.0.0 live" all the same (the next rollout then took 1.0.0 for a canary).
+    trace = replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "30s"}},
+         "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 23}, {"pause": {"duration": "2m"}}]}}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "pass"},
+        {"op": "frontend", "frontend": {**FRONTEND, "requiresBackend": ">=1.0.0,<2.0.0"}},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "version", "version": "2.0.0"},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "version", "version": "1.0.0"},
+    ])
+    for p in trace:
+        st, weights = p.decision.status, p.intent.listener.weights  # type: ignore[union-attr]
+        if st.phase == Phase.SUCCEEDED:
+            serving = {ts.image for ts in live_task_sets(p.intent) if ts.scale_percent > 0 and weights.get(ts.target_group_arn or "", 0) > 0}
+            assert serving == {st.backend.stable_image}, f"pass {p.index}: Succeeded while {serving} serve"
