@@ -351,3 +351,28 @@ def test_going_back_mid_promotion_is_not_succeeded_while_the_old_canary_serves()
         if st.phase == Phase.SUCCEEDED:
             serving = {ts.image for ts in live_task_sets(p.intent) if ts.scale_percent > 0 and weights.get(ts.target_group_arn or "", 0) > 0}
             assert serving == {st.backend.stable_image}, f"pass {p.index}: Succeeded while {serving} serve"
+
+
+def test_a_failed_flags_rollout_whose_flags_are_already_back_ends_rolled_back() -> None:
+    # seed 9646 (10,000-seed run): a flags-only rollout inside the keep-warm window failed its
+    # analysis and flipped the flags back; that status was lost, and the restarted pass found the
+    # flags already back, the backend unchanged and no frontend to move: "no warm previous version
+    # to go back to", still Progressing, forever.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 1}, {"pause": {"duration": "30s"}}, {"setWeight": 30}]}},
+         "analysis": True, "frontend": {**FRONTEND, "canary": {"steps": [{"setWeight": 2}, {"setWeight": 5}]}},
+         "flags": {"new_chat": False}},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m"}}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "clock", "seconds": 30},
+        {"op": "paused", "value": False},
+        {"op": "request", "kind": "retry"},
+        {"op": "pass"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "clock", "seconds": 30},
+        {"op": "pass"},
+        {"op": "restart", "back": 1},
+    ])
+    assert trace[-1].decision.status.phase == Phase.ROLLED_BACK
