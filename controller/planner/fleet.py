@@ -103,10 +103,6 @@ class Fleet:
         """
         ecs = self.spec.backend.ecs
         if self.canary is None:
-            if self.others:
-                # The canary's task set comes once the leftovers (deleted first in the same pass) are
-                # seen gone: a delete that did not land must not leave three live task sets.
-                return []
             assert self.canary_external_id is not None
             return [
                 EnsureTaskSet(

@@ -376,18 +376,3 @@ def test_a_failed_flags_rollout_whose_flags_are_already_back_ends_rolled_back() 
         {"op": "restart", "back": 1},
     ])
     assert trace[-1].decision.status.phase == Phase.ROLLED_BACK
-
-
-def test_a_lost_delete_of_the_superseded_canary_never_leaves_three_task_sets() -> None:
-    # seed 15578 (10,000-19,999 run): a superseding pass deleted the old canary (1.2.0) and created
-    # the new one (2.0.0) together; the delete was lost, and `paused: true` then held three live task
-    # sets. The new canary's task set now comes once the old one is seen gone.
-    replay([
-        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 41}, {"pause": {"duration": "30s"}}, {"setWeight": 75}]}},
-         "analysis": False, "frontend": None, "flags": None},
-        {"op": "version", "version": "1.2.0"},
-        {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [34, 92, 100], "interval": "5s"}}},
-        {"op": "version", "version": "2.0.0"},
-        {"op": "fault", "kind": "lose", "index": 2},
-        {"op": "paused", "value": True},
-    ])

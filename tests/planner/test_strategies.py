@@ -19,7 +19,7 @@ from controller.planner.actions import (
 )
 from controller.planner.conditions import find
 
-from tests.planner.sim import BLUE, GREEN, T0, Knobs, Run, apply, ctx, drive, image, make_spec, settled, world
+from tests.planner.sim import BLUE, GREEN, T0, Knobs, Run, ctx, drive, image, make_spec, settled, world
 
 CANARY_PROMOTE = {"type": "Canary", "canary": {"steps": [{"setWeight": 10}, {"pause": {}}, {"setWeight": 40}]}}
 CANARY_TIMED = {"type": "Canary", "canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "30s"}},
@@ -186,11 +186,7 @@ def test_spec_change_mid_rollout_supersedes_and_restarts_from_stable() -> None:
     assert d.status.history[-1].result == "Superseded" and d.status.history[-1].backend_version == "2.0.0"
     assert SetListenerWeights(run.observation.listener.arn, {BLUE: 100, GREEN: 0}) in d.actions  # type: ignore
     assert DeleteTaskSet("prod", "backend", old_canary.id) in d.actions
-    # The new canary's task set comes in the next pass, once the old one is seen gone: a delete that
-    # did not land never leaves three live task sets (simulation seed 15578).
-    assert not any(isinstance(a, EnsureTaskSet) for a in d.actions)
-    d2 = decide(spec3, d.status, apply(run.observation, d.actions), ctx(run.now + timedelta(seconds=1)))
-    assert any(isinstance(a, EnsureTaskSet) and a.image == image("3.0.0") for a in d2.actions)
+    assert any(isinstance(a, EnsureTaskSet) and a.image == image("3.0.0") for a in d.actions)
     rest = drive(spec3, run.observation, run.status, now=run.now, requests=Requests(promote="go"))
     assert rest.status.phase == Phase.SUCCEEDED and rest.status.backend.stable_version == "3.0.0"
     assert [ts.image for ts in rest.observation.service.task_sets] == [image("3.0.0")]  # type: ignore[union-attr]
