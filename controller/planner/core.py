@@ -68,7 +68,8 @@ def _in_progress(inp: Inputs, run: _Run) -> None:
         if run.fold(phase(inp, run.status)):
             return
     warm = settle.keep_warm(inp, run.status)
-    run.fold(warm)
+    if run.fold(warm):
+        return  # traffic is not back on the stable task set yet
     for phase in (flags.reconcile, frontend.reconcile):
         if run.fold(phase(inp, run.status)):
             return

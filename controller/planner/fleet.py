@@ -138,8 +138,12 @@ class Fleet:
             return []  # more traffic for the stable task set only once it is steady
         # Traffic moves before capacity shrinks (actions are applied in order).
         out = self.set_weights(step.canary_weight)
-        if abs(self.canary.scale_percent - step.canary_scale) > SCALE_TOLERANCE:
-            out.append(self.scale(self.canary, step.canary_scale))
+        # The canary never shrinks under the weight it keeps: when the weights cannot move (no
+        # stable task set to take the rest, after a status older than the world) it keeps its traffic.
+        keeps = step.canary_weight if out else self.canary_weight
+        canary_scale = max(step.canary_scale, float(keeps))
+        if abs(self.canary.scale_percent - canary_scale) > SCALE_TOLERANCE:
+            out.append(self.scale(self.canary, canary_scale))
         if self.stable is not None and stable_scale is not None and (
             abs(self.stable.scale_percent - stable_scale) > SCALE_TOLERANCE
         ):

@@ -214,7 +214,10 @@ def weight_only_on_ready_capacity(p: PassRecord, state: dict[str, Any]) -> str |
 def stable_keeps_the_rest(p: PassRecord, state: dict[str, Any]) -> str | None:
     """During a rollout, all traffic not on the canary's target group stays on the stable version the
     rollout started from (the last promoted one: a canary superseded mid-promotion is not, and its
-    traffic goes back), until promotion."""
+    traffic goes back), until promotion. A version that already served beside it in its group when
+    the rollout began (a leftover the status does not name, after a restart from an older status)
+    served before the rollout too: it may keep serving there until it goes (the planner takes it
+    away only once the stable task set can hold the traffic), but no other version may come in."""
     st = p.decision.status
     if p.spec is None or st.backend.canary_image is None or st.phase not in (Phase.PROGRESSING, Phase.PAUSED):
         state.pop("rollout", None)
@@ -224,8 +227,13 @@ def stable_keeps_the_rest(p: PassRecord, state: dict[str, Any]) -> str | None:
         # The baseline: the status's stable image, if it runs (a status older than the world may name
         # one long gone; then the rollout has no baseline to hold).
         runs = any(ts.image == st.backend.stable_image for ts in live_task_sets(p.seen))
-        state["rollout"] = (key, st.backend.stable_image if runs else None)
-    before = state["rollout"][1]
+        baseline = st.backend.stable_image if runs else None
+        home = {ts.target_group_arn for ts in live_task_sets(p.seen) if ts.image == baseline}
+        beside = frozenset(ts.image for ts in live_task_sets(p.seen)
+                           if ts.target_group_arn in home and ts.scale_percent > 0
+                           and ts.image not in (baseline, st.backend.canary_image))
+        state["rollout"] = (key, baseline, beside)
+    before, beside = state["rollout"][1], state["rollout"][2]
     if before is None or p.intent.listener is None or before == st.backend.canary_image:
         return None
     groups = {ts.target_group_arn for ts in live_task_sets(p.intent) if ts.image == before}
@@ -233,7 +241,7 @@ def stable_keeps_the_rest(p: PassRecord, state: dict[str, Any]) -> str | None:
         if weight <= 0 or tg not in groups:
             continue  # the canary's group: its share is the canary's (or a superseded canary's)
         images = {ts.image for ts in live_task_sets(p.intent) if ts.target_group_arn == tg and ts.scale_percent > 0}
-        if images != {before}:
+        if before not in images or not images <= {before, *beside}:
             return (f"rollout to {_v(st.backend.canary_image)}: {weight}% on the stable group, served by "
                     f"{sorted(_v(i) for i in images)}, but {_v(before)} served before the rollout")
     if not groups and sum(p.intent.listener.weights.values()) > p.intent.listener.weights.get(_canary_group(p), 0):

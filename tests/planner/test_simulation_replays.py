@@ -5,9 +5,10 @@ again)."""
 
 from __future__ import annotations
 
+from controller.api.release import Phase
 from controller.planner.actions import SetListenerWeights
 
-from tests.planner.simulation import PassRecord, Step, run
+from tests.planner.simulation import PassRecord, Step, live_task_sets, run
 
 ROLLING = {"type": "Rolling", "rolling": {"steps": [20, 51, 62, 100], "interval": "5s"}}
 FRONTEND = {"version": "1.0.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"}}
@@ -230,3 +231,148 @@ def test_a_canary_that_fails_as_its_promotion_lands_is_not_declared_promoted() -
         {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
         {"op": "version", "version": "1.0.0"},
     ])
+
+
+def test_a_canary_left_with_all_traffic_is_not_shrunk_under_it() -> None:
+    # seed 4204 (10,000-seed run): status lost, then a restart from an older one (canary 3.0.0 at its
+    # 74% step) while 3.0.0, half promoted, served all traffic and 1.0.0 was gone: the weights could
+    # not move (no stable task set to take the rest), yet the canary was scaled down to 74%.
+    replay([
+        {"op": "start", "strategy": {"type": "Auto"}, "analysis": True, "frontend": None, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 74}, {"pause": {"duration": "30s"}}]}}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "flags", "flags": {"new_chat": False}},
+        {"op": "pass"},
+        {"op": "flags", "flags": {"new_chat": False}},
+        {"op": "pass"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "request", "kind": "retry"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "pass"},
+        {"op": "pass"},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "restart", "back": "empty"},
+        {"op": "restart", "back": 3},
+    ])
+
+
+def test_a_spec_naming_the_stable_version_while_another_is_primary_is_no_canary_of_itself() -> None:
+    # seed 6311 (10,000-seed run): a restart from an older status (Succeeded 1.0.0; 1.0.0 had since
+    # been rolled back and 1.2.0 served) re-created 1.0.0 beside 1.2.0; a strategy edit then rolled
+    # out 1.0.0 as a canary while the status named it stable: the canary's weight went to the other
+    # target group, where nothing ran.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"},
+                                        "requiresBackend": ">=3.0.0", "canary": {"steps": [{"setWeight": 8}]}}},
+        {"op": "fault", "kind": "twice"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "pass"},
+        {"op": "fault", "kind": "stale"},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
+        {"op": "restart", "back": 2},
+        {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [68, 84, 100], "interval": "30s"}}},
+    ])
+
+
+def test_the_old_primary_beside_an_unsteady_stable_task_set_stays_until_it_is_steady() -> None:
+    # seed 6311 (10,000-seed run, after the fix above): the same world, with 1.0.0 not steady beside
+    # 1.2.0 in the group with all traffic; a new version made 1.0.0 primary and deleted 1.2.0 at
+    # once, leaving the traffic on a task set that was not steady.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "frontend", "frontend": {"version": "1.1.0", "cloudfront": {"distributionId": "E2ABCDEF", "originId": "web"},
+                                        "requiresBackend": ">=3.0.0", "canary": {"steps": [{"setWeight": 8}]}}},
+        {"op": "fault", "kind": "twice"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "request", "kind": "promote"},
+        {"op": "pass"},
+        {"op": "fault", "kind": "stale"},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s"}}},
+        {"op": "restart", "back": 2},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "version", "version": "2.0.0"},
+    ])
+
+
+def test_the_whole_going_back_story_keeps_traffic_on_steady_task_sets() -> None:
+    # seed 2506 (10,000-seed run), the shrunk sequence: after the early Succeeded above, a strategy
+    # edit rolled "out" 1.0.0 as a canary of itself, and the next version made the unsteady 1.0.0
+    # primary and deleted 3.0.0, which served all traffic.
+    replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "30s"}},
+         "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 23}, {"pause": {"duration": "2m"}}]}}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "pass"},
+        {"op": "frontend", "frontend": {**FRONTEND, "requiresBackend": ">=1.0.0,<2.0.0"}},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "version", "version": "2.0.0"},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "version", "version": "1.0.0"},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 2}, {"pause": {"duration": "30s"}}]}}},
+        {"op": "invalid", "patch": 1},
+        {"op": "strategy", "strategy": {"type": "Auto"}},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "pass"},
+        {"op": "version", "version": "1.3.0"},
+    ])
+
+
+def test_going_back_mid_promotion_is_not_succeeded_while_the_old_canary_serves() -> None:
+    # seed 2506 (10,000-seed run), the first wrong pass: the spec went back to 1.0.0 while 3.0.0, half
+    # promoted, served all traffic and 1.0.0 was not steady; the pass could not move traffic yet, and
+    # said Succeeded "backend 1.0.0 live" all the same (the next rollout then took 1.0.0 for a canary).
+    trace = replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "30s"}},
+         "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 23}, {"pause": {"duration": "2m"}}]}}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "pass"},
+        {"op": "frontend", "frontend": {**FRONTEND, "requiresBackend": ">=1.0.0,<2.0.0"}},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "pass"},
+        {"op": "version", "version": "2.0.0"},
+        {"op": "fault", "kind": "unstable"},
+        {"op": "version", "version": "1.0.0"},
+    ])
+    for p in trace:
+        st, weights = p.decision.status, p.intent.listener.weights  # type: ignore[union-attr]
+        if st.phase == Phase.SUCCEEDED:
+            serving = {ts.image for ts in live_task_sets(p.intent) if ts.scale_percent > 0 and weights.get(ts.target_group_arn or "", 0) > 0}
+            assert serving == {st.backend.stable_image}, f"pass {p.index}: Succeeded while {serving} serve"
+
+
+def test_a_failed_flags_rollout_whose_flags_are_already_back_ends_rolled_back() -> None:
+    # seed 9646 (10,000-seed run): a flags-only rollout inside the keep-warm window failed its
+    # analysis and flipped the flags back; that status was lost, and the restarted pass found the
+    # flags already back, the backend unchanged and no frontend to move: "no warm previous version
+    # to go back to", still Progressing, forever.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 1}, {"pause": {"duration": "30s"}}, {"setWeight": 30}]}},
+         "analysis": True, "frontend": {**FRONTEND, "canary": {"steps": [{"setWeight": 2}, {"setWeight": 5}]}},
+         "flags": {"new_chat": False}},
+        {"op": "strategy", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m"}}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "clock", "seconds": 30},
+        {"op": "paused", "value": False},
+        {"op": "request", "kind": "retry"},
+        {"op": "pass"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "flags", "flags": {"new_chat": True}},
+        {"op": "clock", "seconds": 30},
+        {"op": "pass"},
+        {"op": "restart", "back": 1},
+    ])
+    assert trace[-1].decision.status.phase == Phase.ROLLED_BACK

@@ -155,7 +155,12 @@ def task_set_rollout(d: Draft) -> bool:
         rollback.roll_back(d, Reason.TASKS_STOPPED, "RolledBack", message, Phase.ROLLED_BACK)
         return False
     # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
-    if (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0:
+    unready_canary = (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0
+    # A leftover that serves in a group with traffic (the old primary, next to the stable task set
+    # after a status older than the world) goes only once the stable task set can take its share.
+    serving = any(ts.scale_percent > 0 and f.listener is not None and ts.target_group_arn is not None
+                  and f.listener.weight(ts.target_group_arn) > 0 for ts in f.others)
+    if unready_canary or serving:
         # All traffic goes back to the stable task set only once it is at full scale and steady
         # (a superseded Rolling step may have shrunk it), as in a rollback.
         restore, ready = f.stable_ready()
@@ -163,6 +168,7 @@ def task_set_rollout(d: Draft) -> bool:
             d.actions += restore
             waiting_on_aws(d, "restoring the stable task set before taking traffic off the old canary")
             return False
+    if unready_canary:
         d.actions += f.set_weights(0)
     if f.stable is not None and any(ts.status == "PRIMARY" for ts in f.others):
         # A leftover may be primary (a superseded promotion): the stable one is primary again

@@ -160,6 +160,9 @@ def roll_back_without_backend(
 ) -> None:
     """The backend is not going back (unchanged, or its previous version is gone): flags and frontend do."""
     current = d.st.backend.stable_version
+    # Flags this rollout changed that AWS already shows back as they were (the flip landed, its
+    # status was lost) are rolled back all the same: else the rollout never ends.
+    flipped = flipped or flags_already_back(d)
     if not flipped and not frontend_changed(d, prev):
         text = f"backend {current}: {message}; no warm previous version to go back to"
         if d.st.message != text:
@@ -206,6 +209,14 @@ def flip_flags_back(d: Draft) -> bool:
     d.event(Reason.FLAGS_ROLLED_BACK, f"feature flags back to: {', '.join(sorted(d.st.rollback_flags)) or '(none)'}",
             warning=True)
     return True
+
+
+def flags_already_back(d: Draft) -> bool:
+    """Whether this rollout changed the flags and AWS shows the ones live before it again."""
+    if d.st.rollback_flags is None:
+        return False
+    ctx = d.inp.ctx
+    return publish_document(d.spec, d.obs, ctx.namespace, ctx.name, d.st.rollback_flags) is None
 
 
 def hold_rolled_back(d: Draft) -> None:

@@ -16,7 +16,7 @@ from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases import hooks
-from controller.planner.phases.rollback import POLL
+from controller.planner.phases.rollback import POLL, waiting_on_aws
 
 
 def keep_warm(inp: Inputs, status: ReleaseStatus) -> Result:
@@ -36,6 +36,11 @@ def keep_warm(inp: Inputs, status: ReleaseStatus) -> Result:
     d.actions += acts
     if acts:
         d.event(Reason.SCALED_DOWN, f"previous backend task set(s) deleted: {', '.join(t.id for t in f.others)}")
+    if not done and not f.weights_are(0):
+        # Traffic is still on a leftover (the way back to the stable version from a superseded
+        # promotion): the rollout is not done until AWS shows it on the stable task set.
+        waiting_on_aws(d, "going back to the stable version: traffic onto its task set")
+        return d.close(holds=True)
     if not done:
         d.wait(POLL)
     return d.close()

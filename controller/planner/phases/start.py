@@ -184,8 +184,14 @@ def start(d: Draft, superseding: bool = False) -> bool:
     assert service is not None
     # Back to the stable version in the middle of a rollout (the canary may already be primary):
     # not a new backend but the way home; the canary becomes a leftover and goes.
-    home = d.st.backend.canary_image is not None and spec.backend.image == d.st.backend.stable_image
-    backend_change = not home and not runs_spec_backend(d.inp)
+    # The same when no canary is recorded but the status's stable task set still runs while another
+    # one is primary (a going-home pass whose task sets had not moved yet): rolling "out" the stable
+    # image as a canary would take its own task set for the canary and the primary for the stable.
+    runs = runs_spec_backend(d.inp)
+    stable_runs = identity.find(service.task_sets, d.inp.ctx.namespace, d.inp.ctx.name, d.st.backend.stable_image)
+    home = spec.backend.image == d.st.backend.stable_image and (
+        d.st.backend.canary_image is not None or (stable_runs is not None and not runs))
+    backend_change = not home and not runs
     refused = refusal(d, backend_change)
     if refused is not None:
         refuse(d, *refused)
