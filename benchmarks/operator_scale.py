@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,6 +76,38 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 class PhaseTimeout(RuntimeError):
     """A phase of the benchmark did not finish in its time budget."""
+
+
+class LoadSampler:
+    """The machine's 1-minute load average, sampled every few seconds while a size runs: the
+    machine is shared, and every figure here is read against how busy it was."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+
+    def _run(self, every: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), os.getloadavg()[0]))
+            self._stop.wait(every)
+
+    def start(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def between(self, start: float = -math.inf, end: float = math.inf) -> list[float]:
+        return [load for at, load in self.samples if start <= at <= end]
+
+
+def load_note(loads: Sequence[float]) -> str:
+    if not loads:
+        return "n/a"
+    return f"{min(loads):.1f} / {statistics.median(loads):.1f} / {max(loads):.1f}"
 
 
 # --------------------------------------------------------------------------- process figures
@@ -439,10 +472,10 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         cpu = last.cpu - first.cpu
         figures.update(
             cpu=cpu, elapsed=elapsed, reconciles=passes, rss=peak_rss_mib(pid), periods=periods,
+            steady_from=first.at, steady_to=last.at, full_passes=passes - unchanged_passes(first, last),
             calls_per=per_release_resync, **{f"cpu_{k}": v for k, v in others.items()},
         )
-        unchanged = metric_sum(last.metrics, "release_controller_reconcile_total", result="unchanged") - metric_sum(
-            first.metrics, "release_controller_reconcile_total", result="unchanged")
+        unchanged = unchanged_passes(first, last)
         report.add("steady window", f"{elapsed:.0f}s", f"{periods:.1f} resync rounds of {n} reconciles "
                    f"({passes:.0f}, {unchanged:.0f} found unchanged by the round without a pass)")
         report.add("AWS calls per Release per resync", f"{per_release_resync:.3f}",
@@ -465,6 +498,13 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
     finally:
         operator.stop()
     return figures
+
+
+def unchanged_passes(first: Sample, last: Sample) -> float:
+    """Reconciles the resync round settled without a pass; the rest of a steady window's reconciles
+    are full passes (a round that found drift, or a worker's fallback)."""
+    return metric_sum(last.metrics, "release_controller_reconcile_total", result="unchanged") - metric_sum(
+        first.metrics, "release_controller_reconcile_total", result="unchanged")
 
 
 def process_cpu(env: LocalEnvironment, operator_pid: int) -> dict[str, float]:
@@ -586,6 +626,7 @@ def run_size(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, float],
     env = LocalEnvironment(workdir / "env")
     code = 0
     operator: dict[str, float] = {}
+    loads = LoadSampler().start()
     try:
         env.up()
         report.add("local environment up", f"{env.startup_seconds:.1f}s")
@@ -599,9 +640,31 @@ def run_size(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, float],
         code = 2
     finally:
         env.down()
+        loads.stop()
+    steady = loads.between(operator.get("steady_from", math.inf), operator.get("steady_to", -math.inf))
+    report.add("load average (1 min), whole run", load_note(loads.between()), "min / median / max; 2 cores, shared")
+    report.add("load average (1 min), steady window", load_note(steady), "min / median / max")
+    if steady:
+        operator["load_steady"] = statistics.median(steady)
+    if loads.samples:
+        operator["load_max"] = max(loads.between())
+    check_targets(report, operator, args.releases)
     if report.rows:
         report.print()
     return operator, report.failed, code
+
+
+def check_targets(report: Report, f: Mapping[str, float], n: int) -> None:
+    """Issue 17's targets (stated for 2,000 Releases; checked at every size)."""
+    if "cpu" in f and f["cpu"] / f["elapsed"] >= 0.05:
+        report.failed.append(f"steady operator CPU {f['cpu'] / f['elapsed']:.1%} of one core (target < 5%)")
+    if "rss_above_per" in f and f["rss_above_per"] >= 100:
+        report.failed.append(f"RSS {f['rss_above_per']:.0f} KiB per Release above bare kopf (target < 100 KiB)")
+    if "calls_per" in f and f["calls_per"] > 0.3:
+        report.failed.append(f"{f['calls_per']:.3f} AWS calls per Release per resync (target <= 0.3)")
+    if f.get("full_passes"):
+        report.failed.append(f"{f['full_passes']:.0f} full passes in the steady window (rounds found every Release "
+                             "unchanged, so these are workers' fallbacks or drift)")
 
 
 def print_summary(summary: Sequence[tuple[int, Mapping[str, float], Sequence[str]]], args: argparse.Namespace) -> None:
@@ -616,7 +679,8 @@ def print_summary(summary: Sequence[tuple[int, Mapping[str, float], Sequence[str
     print(f"summary: resync {args.resync:g}s, burst {args.burst:.0%} of the Releases, baseline {args.baseline}")
     header = ("Releases", "steady CPU/Release/round", "steady CPU (% core)", "moto CPU (% core)",
               "peak RSS", "bare kopf RSS", "RSS/Release above bare", "marginal RSS/Release above bare",
-              "AWS calls/Release/resync", "burst first change p50 / p99", "burst all Succeeded")
+              "AWS calls/Release/resync", "burst first change p50 / p99", "burst all Succeeded",
+              "full passes in steady window", "load avg, steady (max)")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     previous: tuple[int, Mapping[str, float]] | None = None
@@ -641,6 +705,8 @@ def print_summary(summary: Sequence[tuple[int, Mapping[str, float], Sequence[str
             cell(f, "{:.3f}", "calls_per"),
             cell(f, "{:.1f} s / {:.1f} s", "burst_p50", "burst_p99"),
             cell(f, "{:.1f} s", "burst_all"),
+            cell(f, "{:.0f}", "full_passes"),
+            f"{cell(f, '{:.1f}', 'load_steady')} ({cell(f, '{:.1f}', 'load_max')})",
         )
         print("| " + " | ".join(row) + " |" + ("  (" + "; ".join(failed) + ")" if failed else ""))
 
