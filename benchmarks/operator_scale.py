@@ -458,8 +458,13 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
                    f"over {burst_wall:.0f}s on {os.cpu_count()} cores; others: "
                    + ", ".join(f"{k} {v:.1f}s" for k, v in cpu_burst.items()))
 
-        # Steady state: let every worker settle on the resync, then measure whole rounds.
-        time.sleep(args.resync * 1.5)
+        # Steady state: let every worker settle on the resync, then measure whole rounds. The first
+        # round after the burst asks for a pass of each Release whose last pass wrote its status;
+        # the next one finds them settled. (A fixed 1.5 x resync was too short once rounds took
+        # longer than resync: at 1,000 Releases 64 such passes fell inside the window.)
+        time.sleep(args.resync)
+        after_round(operator.metrics_port, max(args.resync * 3, args.timeout))
+        after_round(operator.metrics_port, max(args.resync * 3, args.timeout))
         versions_before = cluster.resource_versions()
         others_before = process_cpu(env, pid)
         first, last = operator_window(pid, operator.metrics_port, args.periods, n, args.resync, args.timeout)
