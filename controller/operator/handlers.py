@@ -75,10 +75,13 @@ async def cleanup(memo: Any, **_: Any) -> None:
     task = getattr(memo, "resync_task", None)
     if task is not None:
         task.cancel()
+    _runtime(memo).close()
 
 
 @kopf.on.event(*RELEASES, registry=registry, when=in_shard)
-def noticed(body: kopf.Body, memo: Any, **_: Any) -> None:
+async def noticed(body: kopf.Body, memo: Any, **_: Any) -> None:
+    # On the event loop (kopf runs a sync handler in a thread): the worker's asyncio.Event may only
+    # be set from the loop, and a watch event must not wait for a free thread.
     _runtime(memo).notice((body.metadata.namespace or "", body.metadata.name or ""), body)
 
 

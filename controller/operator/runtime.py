@@ -7,15 +7,28 @@ block, and the event loop must keep serving watches for every other Release.
 
 Settled workers (their last pass asked for no timer) are not woken by the resync: the resync loop
 hands all of them to `steady_round` (`Reconciler.resync`: one batched read, a comparison per
-Release) in one thread hop, and wakes only the workers whose Release needs a full pass.
+Release) in one thread hop, and wakes only the workers whose Release needs a full pass. A settled
+worker also has a fallback timer (2 x resync): should the rounds stop reaching its Release (a round
+that fails), it reads AWS for itself. A round still in flight counts as reaching the Releases it
+covers: with 1,000 Releases on a slow emulator a round took as long as the fallback window, and
+every worker the round had not yet reached fell back to a full pass (benchmarks/README.md).
+
+Passes run in two bounded thread pools, not asyncio's default one. Passes a user is waiting for (a
+watch event changed the spec or a request annotation, and the timed follow-ups of the rollout that
+started) run in the `change` lane; passes nobody waits for (a worker's first pass at adoption, a
+pass the resync round asked for, a fallback pass) run in the `background` lane. A change never
+queues behind background passes, however many there are. The round itself has a thread of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import gc
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 SteadyRound = Callable[[Sequence[tuple[Key, Mapping[str, Any]]]], list[Key]]
+CHANGE, BACKGROUND, ROUND = "change", "background", "round"
 
 
 def trigger_of(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -48,6 +62,35 @@ class Runtime:
     _steady: dict[Key, Any] = field(default_factory=dict)  # key -> body of Releases waiting on resync
     _resynced: set[Key] = field(default_factory=set)
     _checked_at: dict[Key, float] = field(default_factory=dict)  # key -> monotonic time of its last round
+    # Threads per lane. Passes mostly wait on AWS and the API server, so a few threads per lane
+    # keep 2 cores busy; more would only queue inside the emulator.
+    change_threads: int = 4
+    background_threads: int = 4
+    # A round in flight for longer than this no longer counts as checking its Releases (a round
+    # stuck on a dead endpoint must not hold the fallback forever). None: 10 x resync.
+    round_limit_seconds: float | None = None
+    _round: frozenset[Key] = frozenset()  # the keys of the round in flight
+    _round_started: float = 0.0
+    _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict)
+
+    def _pool(self, lane: str) -> ThreadPoolExecutor:
+        pool = self._pools.get(lane)
+        if pool is None:
+            threads = {CHANGE: self.change_threads, BACKGROUND: self.background_threads}.get(lane, 1)
+            pool = self._pools[lane] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"rc-{lane}")
+        return pool
+
+    async def _in_thread(self, lane: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`asyncio.to_thread` on the lane's pool: the context is copied too (controller/logs.py)."""
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool(lane), call)
+
+    def close(self) -> None:
+        """The operator is stopping: queued passes are dropped, running ones finish on their own."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pools.clear()
 
     def wakeup(self, key: Key) -> asyncio.Event:
         return self._wakeups.setdefault(key, asyncio.Event())
@@ -58,6 +101,7 @@ class Runtime:
         if self._triggers.get(key) != trigger:
             self._triggers[key] = trigger
             self._steady.pop(key, None)  # out of the next steady round: its worker passes now
+            self._resynced.discard(key)  # a change: its pass reads afresh, in the change lane
             self.wakeup(key).set()
 
     def forget(self, key: Key) -> None:
@@ -73,10 +117,12 @@ class Runtime:
         """The worker loop of one Release; returns when kopf stops the daemon."""
         wake = self.wakeup(key)
         fresh = True
+        lane = BACKGROUND  # the first pass: adoption at start-up, or a new Release
         while not stopped:
             wake.clear()
+            failed = False
             try:
-                outcome = await asyncio.to_thread(self.reconciler.reconcile, dict(body), fresh=fresh)
+                outcome = await self._in_thread(lane, self.reconciler.reconcile, dict(body), fresh=fresh)
                 delay = outcome.requeue_after
             except ObjectGone as gone:
                 # Deleted or replaced while this worker held an old body: it has nothing left to do,
@@ -86,7 +132,7 @@ class Runtime:
                 return
             except Exception:  # a bug or an API outage: log, back off, keep the worker alive
                 log.exception("reconcile of %s/%s failed", *key)
-                delay = 10.0
+                delay, failed = 10.0, True
             if delay is None:
                 self._steady[key] = body
                 # The resync loop checks settled Releases; the timer is a fallback should it fail.
@@ -101,9 +147,21 @@ class Runtime:
             self._resynced.discard(key)
             # Woken by a change or a timer: read AWS afresh. Woken by the resync: its snapshot serves.
             fresh = not (woke and by_resync)
+            # A change, and the timed passes of what is in progress, are what a user waits for; a
+            # pass the round asked for, the fallback of a settled Release and the retry after a
+            # failed pass (all of them, in an outage) are not.
+            lane = CHANGE if (woke and not by_resync) or (not woke and delay is not None and not failed) else BACKGROUND
 
     def _checked_within(self, key: Key, seconds: float) -> bool:
-        return key in self._steady and time.monotonic() - self._checked_at.get(key, -float("inf")) < seconds
+        """Whether the resync rounds have `key` in hand: a round reached it in the last `seconds`,
+        or the round in flight covers it (and has not been running for longer than its limit)."""
+        if key not in self._steady:
+            return False
+        now = time.monotonic()
+        limit = self.round_limit_seconds if self.round_limit_seconds is not None else 10 * self.resync_seconds
+        if key in self._round and now - self._round_started < limit:
+            return True
+        return now - self._checked_at.get(key, -float("inf")) < seconds
 
     async def resync_loop(self) -> None:
         """Every resync period, check all settled Releases at once; wake the workers that must pass."""
@@ -121,11 +179,14 @@ class Runtime:
                 frozen = True
             need = [key for key, _ in steady]
             if self.steady_round is not None:
+                self._round, self._round_started = frozenset(need), time.monotonic()
                 try:
-                    need = await asyncio.to_thread(self.steady_round, steady)
+                    need = await self._in_thread(ROUND, self.steady_round, steady)
                 except Exception:
                     log.exception("the resync round failed; each worker will read for itself after its fallback timer")
                     continue
+                finally:
+                    self._round = frozenset()
                 checked = time.monotonic()
                 self._checked_at.update((key, checked) for key, _ in steady)
             for key in need:
