@@ -6,7 +6,7 @@ again)."""
 from __future__ import annotations
 
 from controller.api.release import Phase
-from controller.planner.actions import SetListenerWeights
+from controller.planner.actions import DeleteTaskSet, SetListenerWeights
 
 from tests.planner.simulation import PassRecord, Step, live_task_sets, run
 
@@ -376,3 +376,20 @@ def test_a_failed_flags_rollout_whose_flags_are_already_back_ends_rolled_back() 
         {"op": "restart", "back": 1},
     ])
     assert trace[-1].decision.status.phase == Phase.ROLLED_BACK
+
+
+def test_a_pause_after_a_lost_delete_of_the_superseded_canary_never_leaves_three_task_sets() -> None:
+    # seed 15578 (10,000-19,999 run): a superseding pass deleted the old canary (1.2.0) and created
+    # the new one (2.0.0) together; the delete was lost, and `paused: true` then held three live task
+    # sets. A pause still deletes leftovers that serve no traffic.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 41}, {"pause": {"duration": "30s"}}, {"setWeight": 75}]}},
+         "analysis": False, "frontend": None, "flags": None},
+        {"op": "version", "version": "1.2.0"},
+        {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [34, 92, 100], "interval": "5s"}}},
+        {"op": "version", "version": "2.0.0"},
+        {"op": "fault", "kind": "lose", "index": 2},
+        {"op": "paused", "value": True},
+    ])
+    paused = next(p for p in trace if p.decision.status.phase == Phase.PAUSED)
+    assert any(isinstance(a, DeleteTaskSet) for a in paused.decision.actions)

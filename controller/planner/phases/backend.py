@@ -17,7 +17,7 @@ from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseStatus
 from controller.planner import standing
 from controller.api.types import format_duration
-from controller.planner.actions import SetListenerWeights, UpdateServiceImage
+from controller.planner.actions import Action, SetListenerWeights, UpdateServiceImage
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
@@ -62,6 +62,7 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
             d.event(Reason.PAUSED, f"spec.paused: holding at step {d.st.current_step + 1}/{d.st.step_count}")
         d.update(phase=Phase.PAUSED, paused_at=d.st.paused_at or d.now)
         d.stand(standing.paused(Reason.PAUSED, "spec.paused is true: holding at the current step", "the rollout is paused"))
+        d.actions += _idle_leftovers(d.fleet)
         return d.close(holds=True)
     if d.st.paused_at is not None:
         # Unpaused: timers resume where they stopped, as if the pause had not happened.
@@ -72,6 +73,18 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
     return d.close()
+
+
+def _idle_leftovers(f: Fleet) -> list[Action]:
+    """The deletions a pause still makes: leftovers of an earlier rollout that serve no traffic (a
+    superseded canary whose delete was lost just before the pause). Removing them moves no traffic
+    and finishes what an earlier pass decided; a pause never leaves three task sets standing."""
+    out: list[Action] = []
+    for ts in f.others:
+        weight = f.listener.weight(ts.target_group_arn) if f.listener and ts.target_group_arn else 0
+        if ts.status != "PRIMARY" and (ts.scale_percent <= 0 or weight == 0):
+            out += f.delete(ts, drain=True)
+    return out
 
 
 def hold_timers(status: ReleaseStatus, held: timedelta) -> ReleaseStatus:
