@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from controller.testing.binaries import ensure_go_tool
-from controller.testing.kubectl import kubectl
+from controller.testing.kubectl import kubectl, wait_established
 from controller.testing.ports import StartedProcess, exited_error, free_port, spawn, wait_until
 
 # v1.10.x needs go >= 1.27 (k8s.io/* v0.37). source-controller v1.9.4..v1.9.6 need
@@ -102,8 +102,8 @@ class FluxControllers:
         bins = self.binaries or ensure_flux()
         for crd in crd_files():
             kubectl(self.env, "apply", "--server-side", "-f", str(crd))
-        kubectl(self.env, "wait", "--for=condition=Established", "--timeout=60s",
-                "crd/gitrepositories.source.toolkit.fluxcd.io", "crd/kustomizations.kustomize.toolkit.fluxcd.io")
+        wait_established(self.env, 60, ("crd/gitrepositories.source.toolkit.fluxcd.io",
+                                        "crd/kustomizations.kustomize.toolkit.fluxcd.io"))
         if FLUX_NAMESPACE not in kubectl(self.env, "get", "namespaces", "-o", "name"):
             kubectl(self.env, "create", "namespace", FLUX_NAMESPACE)
         storage = self.work_dir / "storage"

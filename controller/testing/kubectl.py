@@ -36,18 +36,20 @@ def install_crd(env: Mapping[str, str], wait: str = "60s") -> None:
     install_flags_policy(env)
 
 
-def wait_established(env: Mapping[str, str], timeout: float = 60) -> None:
-    """Until the API server serves the Release CRD. Polled rather than `kubectl wait`, which fails
-    at once ("<nil> is of the type <nil>") when asked before the CRD has any status condition."""
-    def established() -> bool:
-        conditions = json.loads(kubectl(env, "get", CRD_NAME, "-o", "json")).get("status", {}).get("conditions") or []
+def wait_established(env: Mapping[str, str], timeout: float = 60, names: tuple[str, ...] = (CRD_NAME,)) -> None:
+    """Until the API server serves the CRDs `names` (the Release CRD by default). Polled rather than
+    `kubectl wait`, which fails at once ("<nil> is of the type <nil>") when asked before a CRD has
+    any status condition."""
+    def established(name: str) -> bool:
+        conditions = json.loads(kubectl(env, "get", name, "-o", "json")).get("status", {}).get("conditions") or []
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
     deadline = time.monotonic() + timeout
-    while not established():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{CRD_NAME} not Established after {timeout}s")
-        time.sleep(0.2)
+    for name in names:
+        while not established(name):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not Established after {timeout}s")
+            time.sleep(0.2)
 
 
 def install_flags_policy(env: Mapping[str, str], timeout: float = 30) -> None:

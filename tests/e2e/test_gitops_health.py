@@ -130,8 +130,12 @@ def test_rolled_back_after_abort_is_failed_and_stalled(operator: OperatorProcess
 def test_invalid_spec_is_failed_degraded_and_stalled(operator: OperatorProcess, releases: Releases, namespace: str,
                                                      world: WorldIds, kubectl: Kubectl) -> None:
     live(releases, world, namespace)
-    releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0",
-                               featureFlags={"new_chat": {"enabled": "yes"}}))
+    # A spec the API server stores but the controller refuses: an ecsTask environment name (checked
+    # by the models only; a CEL rule over map keys is over the API server's cost budget).
+    body = release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0")
+    body["spec"]["hooks"] = {"preRollout": [{"name": "migrate", "ecsTask": {"command": ["true"],
+                                                                           "environment": {"1BAD": "x"}}}]}
+    releases.apply(body)
     releases.wait(namespace, "app", lambda s: condition(s, "Ready").get("reason") == "InvalidSpec"
                   and s.get("observedGeneration") == 2, 60, "Ready=False InvalidSpec")
     ks, health, obj = verdicts(releases, namespace, "app", "failed_invalidSpec.yaml")

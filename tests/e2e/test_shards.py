@@ -18,6 +18,7 @@ import yaml
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import seed_world
+from controller.testing.kubectl import wait_established
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
@@ -42,7 +43,7 @@ def test_two_shards_each_handle_only_their_own_releases(
 ) -> None:
     ns = own_namespace
     kubectl("apply", "-k", str(ROOT / "manifests" / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/kopfpeerings.kopf.dev")
+    wait_established(env_vars, 60, ("crd/kopfpeerings.kopf.dev",))
     peerings = [{"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": f"shard-{s}", "namespace": ns}}
                 for s in ("a", "b")]
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(peerings))

@@ -8,6 +8,7 @@ drift tests in test_tiers.py show the whole loop reverting hand-made changes.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -46,7 +47,22 @@ class Driver:
         return got
 
     def settle(self, passes: int = 10) -> Outcome:
-        """Fresh passes until one finds nothing to do (what a worker does before it waits for the resync)."""
+        """Fresh passes until one finds nothing to do (what a worker does before it waits for the resync),
+        once the world is at rest: the local ECS still reports task starts for a moment after the
+        seeding (and shows the old figures for 1 s after a change), and a world that moves rightly
+        costs a pass."""
+        spec = self.reconciler._spec(self.key, self.obj())
+        assert spec is not None
+        deadline = time.monotonic() + 30
+        last = None
+        while True:
+            seen = self.reconciler.observer.observe_many([(self.key, spec)]).get(self.key)
+            self.reconciler.observer.forget(self.key)
+            if seen is not None and seen == last:
+                break
+            assert time.monotonic() < deadline, "the world never came to rest"
+            last = seen
+            time.sleep(1.5)
         for _ in range(passes):
             outcome = self.reconciler.reconcile(self.obj(), fresh=True)
             if outcome.requeue_after is None and not outcome.actions and not outcome.wrote_status:

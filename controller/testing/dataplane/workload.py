@@ -306,9 +306,11 @@ def make_handler(workload: Workload) -> type[BaseHTTPRequestHandler]:
                 doc: dict[str, Any] = {"detail": "Internal Server Error", "version": workload.version}
             else:
                 doc = {"status": "ok", "version": workload.version, "path": path}
-            self._json(code, doc)
+            # Counted before the answer leaves: a client that reads /metrics right after its answer
+            # (a scrape, a test) must find its request counted.
             workload.requests.labels(version=workload.version, status=str(code)).inc()
             workload.duration.labels(version=workload.version).observe(time.perf_counter() - start)
+            self._json(code, doc)
 
         do_GET = _serve  # noqa: N815 - http.server's naming
         do_POST = _serve  # noqa: N815
