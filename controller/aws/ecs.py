@@ -75,6 +75,21 @@ def base_task_definition(service: Mapping[str, Any]) -> str | None:
     return (_current_task_set(service) or {}).get("taskDefinition") or service.get("taskDefinition")
 
 
+def new_revision(ecs: Any, cache: TaskDefinitionCache, service: Mapping[str, Any], service_name: str,
+                 container: str, image: str) -> str:
+    """The task definition revision running `image` in `container`, made (or found) from the
+    service's base task definition: what a new task set and a hook's one-off task both run."""
+    base_arn = base_task_definition(service)
+    if not base_arn:
+        raise AwsEffectError(
+            "TaskDefinitionNotFound",
+            f"ECS service {service_name} has no task set or task definition to copy for {image}",
+            retryable=False,
+        )
+    td_arn, _ = task_definition_for(ecs, cache, base_arn, container, image)
+    return td_arn
+
+
 def launch_settings(service: Mapping[str, Any], source: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Network configuration and launch type / capacity provider strategy, as `source` (a task set,
     by default the current one) or else the service has them: what CreateTaskSet and RunTask take."""
@@ -167,15 +182,7 @@ def ensure_task_set(ecs: Any, cache: TaskDefinitionCache, a: EnsureTaskSet) -> s
     service = describe_service(ecs, a.cluster, a.service)
     if find_task_set(service, a.external_id) is not None:
         return None
-    source = _current_task_set(service)
-    base_arn = (source or {}).get("taskDefinition") or service.get("taskDefinition")
-    if not base_arn:
-        raise AwsEffectError(
-            "TaskDefinitionNotFound",
-            f"ECS service {a.service} has no task set or task definition to copy for {a.image}",
-            retryable=False,
-        )
-    td_arn, _ = task_definition_for(ecs, cache, base_arn, a.container_name, a.image)
+    td_arn = new_revision(ecs, cache, service, a.service, a.container_name, a.image)
     request: dict[str, Any] = {
         "cluster": a.cluster,
         "service": a.service,
@@ -184,7 +191,7 @@ def ensure_task_set(ecs: Any, cache: TaskDefinitionCache, a: EnsureTaskSet) -> s
         "scale": {"unit": "PERCENT", "value": float(a.scale_percent)},
         "clientToken": client_token(a.external_id),
     }
-    request.update(launch_settings(service, source))
+    request.update(launch_settings(service))
     if a.target_group_arn:
         port = a.container_port or _container_port(cache.fetch(ecs, td_arn), a.container_name)
         if port is None:

@@ -8,7 +8,7 @@ SIGKILLed while a migration runs) finds the task it started instead of starting 
 RunTask's `clientToken` (the same identity) covers a retry of the call itself.
 
 The task runs the rollout's new image: the task definition revision is found or registered exactly
-as the backend effector does for a task set (`ecs.task_definition_for`: same family, reused when
+as the backend effector does for a task set (`ecs.new_revision`: same family, reused when
 it already runs the image), and it runs in the service's cluster with the network configuration
 and launch type of the service's current task set (or the service's own).
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
-from controller.aws.ecs import base_task_definition, client_token, describe_service, launch_settings, task_definition_for
+from controller.aws.ecs import client_token, describe_service, launch_settings, new_revision
 from controller.aws.errors import AwsEffectError, AwsFailure, error_code
 from controller.aws.observe import TaskDefinitionCache
 from controller.planner.decision import HookResult
@@ -107,14 +107,7 @@ def outcome(task: Mapping[str, Any], container: str) -> TaskOutcome:
 def run_request(ecs: Any, cache: TaskDefinitionCache, r: TaskRequest) -> dict[str, Any]:
     """RunTask arguments for `r`: the new image's revision in the service's cluster and network."""
     service = describe_service(ecs, r.cluster, r.service)
-    base_arn = base_task_definition(service)
-    if not base_arn:
-        raise AwsEffectError(
-            "TaskDefinitionNotFound",
-            f"ECS service {r.service} has no task set or task definition to copy for {r.image}",
-            retryable=False,
-        )
-    td_arn, _ = task_definition_for(ecs, cache, base_arn, r.backend_container, r.image)
+    td_arn = new_revision(ecs, cache, service, r.service, r.backend_container, r.image)
     names = {c.get("name") for c in cache.fetch(ecs, td_arn).get("containerDefinitions", [])}
     if r.container not in names:
         raise AwsEffectError(
