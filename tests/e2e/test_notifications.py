@@ -33,6 +33,18 @@ CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"
 ON = ["Started", "StepCompleted", "Promoted", "Succeeded", "RolledBack"]
 
 
+def team_sink(kubectl: Kubectl, ns: str, url: str) -> list[dict[str, Any]]:
+    """The json webhook sink "team", its URL in a Secret (as the README says to keep it)."""
+    kubectl("create", "secret", "generic", "team-webhook", "-n", ns, f"--from-literal=url={url}")
+    return [{"name": "team", "on": ON,
+             "webhook": {"urlSecretRef": {"name": "team-webhook", "key": "url"}, "format": "json"}}]
+
+
+def canary_release(world: WorldIds, ns: str, version: str, notifications: list[dict[str, Any]]) -> dict[str, object]:
+    return release_for(world, name="app", namespace=ns, version=version, strategy=CANARY,
+                       rollback={"window": "1s"}, notifications=notifications)
+
+
 def test_each_moment_once_with_a_retry_and_across_a_restart(
     own_namespace: str, releases: Releases, kubectl: Kubectl, world: WorldIds, aws: AwsClients,
     env_vars: dict[str, str], tmp_path: Path,
@@ -40,16 +52,13 @@ def test_each_moment_once_with_a_retry_and_across_a_restart(
     ns = own_namespace
     log = tmp_path / "operator.log"
     receiver = Receiver(fail_first=1)
-    kubectl("create", "secret", "generic", "team-webhook", "-n", ns, f"--from-literal=url={receiver.url}")
-    notifications = [{"name": "team", "on": ON,
-                      "webhook": {"urlSecretRef": {"name": "team-webhook", "key": "url"}, "format": "json"}}]
+    notifications = team_sink(kubectl, ns, receiver.url)
 
     def operator() -> OperatorProcess:
         return OperatorProcess(env_vars, namespaces=(ns,), resync=3.0, log_path=log).start()
 
     def body(version: str) -> dict[str, object]:
-        return release_for(world, name="app", namespace=ns, version=version, strategy=CANARY,
-                           rollback={"window": "1s"}, notifications=notifications)
+        return canary_release(world, ns, version, notifications)
 
     def got(revision: int) -> list[tuple[str, int | None]]:
         return [(b["moment"], b["step"] if b["moment"] == "StepCompleted" else None)
@@ -105,16 +114,13 @@ def test_a_delivery_pending_at_a_sigkill_arrives_once_after_the_restart(
     ns = own_namespace
     log = tmp_path / "operator.log"
     receiver = Receiver()
-    kubectl("create", "secret", "generic", "team-webhook", "-n", ns, f"--from-literal=url={receiver.url}")
-    notifications = [{"name": "team", "on": ON,
-                      "webhook": {"urlSecretRef": {"name": "team-webhook", "key": "url"}, "format": "json"}}]
+    notifications = team_sink(kubectl, ns, receiver.url)
 
     def operator() -> OperatorProcess:
         return OperatorProcess(env_vars, namespaces=(ns,), resync=3.0, log_path=log).start()
 
     def body(version: str) -> dict[str, object]:
-        return release_for(world, name="app", namespace=ns, version=version, strategy=CANARY,
-                           rollback={"window": "1s"}, notifications=notifications)
+        return canary_release(world, ns, version, notifications)
 
     def started(revision: int) -> list[dict[str, Any]]:
         return [b for b in receiver.got if b["revision"] == revision and b["moment"] == "Started"]
