@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from controller.api.release import ReleaseSpec
 from controller.aws import cloudfront as cf_effects  # the effector owns the staging lookups
+from controller.aws import lean
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsFailure, is_not_found, observation_error
 from controller.aws.shapes import container_image, forward_weights, origin_path_of, parse_flags, serving_version
@@ -160,7 +161,8 @@ class Observer:
     def observe_many(self, items: Iterable[tuple[Key, ReleaseSpec]]) -> dict[Key, Observation]:
         """The worlds of many Releases in batched calls; each is kept as that Release's snapshot."""
         targets = [Targets.of(key, spec) for key, spec in items]
-        seen = self._read(targets)
+        with lean.reusing_parses():  # the round's questions are the same every time (lean.py)
+            seen = self._read(targets)
         now = self.clock()
         with self._lock:
             for key, obs in seen.items():

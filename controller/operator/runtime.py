@@ -7,11 +7,14 @@ block, and the event loop must keep serving watches for every other Release.
 
 Settled workers (their last pass asked for no timer) are not woken by the resync: the resync loop
 hands all of them to `steady_round` (`Reconciler.resync`: one batched read, a comparison per
-Release) in one thread hop, and wakes only the workers whose Release needs a full pass. A settled
-worker also has a fallback timer (2 x resync): should the rounds stop reaching its Release (a round
-that fails), it reads AWS for itself. A round still in flight counts as reaching the Releases it
-covers: with 1,000 Releases on a slow emulator a round took as long as the fallback window, and
-every worker the round had not yet reached fell back to a full pass (benchmarks/README.md).
+Release) in one thread hop, and wakes only the workers whose Release needs a full pass. Should the
+rounds stop reaching a Release (a round that fails), it reads AWS for itself once its last check is
+2 x resync old: the loop wakes it for a fresh pass after the failed round. (Each worker used to keep
+that fallback timer itself; 2,000 timers firing every minute cost more than a tenth of the steady
+CPU.) A worker's own timer is only the last net, at the round limit (10 x resync), should the loop
+itself be stuck. A round still in flight counts as reaching the Releases it covers: with 1,000
+Releases on a slow emulator a round took as long as the fallback window, and every worker the
+round had not yet reached fell back to a full pass (benchmarks/README.md).
 
 Passes run in two bounded thread pools, not asyncio's default one. Passes a user is waiting for (a
 watch event changed the spec or a request annotation, and the timed follow-ups of the rollout that
@@ -59,8 +62,11 @@ class Runtime:
     steady_round: SteadyRound | None = None
     _wakeups: dict[Key, asyncio.Event] = field(default_factory=dict)
     _triggers: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
-    _steady: dict[Key, Any] = field(default_factory=dict)  # key -> body of Releases waiting on resync
-    _resynced: set[Key] = field(default_factory=set)
+    # key -> the object (a plain copy, taken when it settled or its object last changed) of the
+    # Releases waiting on the resync: a round reads them without going through kopf's live views.
+    _steady: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
+    _resynced: set[Key] = field(default_factory=set)  # woken by a round: its snapshot serves
+    _fallen_back: set[Key] = field(default_factory=set)  # woken after failed rounds: reads AWS itself
     _checked_at: dict[Key, float] = field(default_factory=dict)  # key -> monotonic time of its last round
     # Threads per lane. Passes mostly wait on AWS and the API server, so a few threads per lane
     # keep 2 cores busy; more would only queue inside the emulator.
@@ -98,6 +104,8 @@ class Runtime:
     def notice(self, key: Key, body: Mapping[str, Any]) -> None:
         """A watch event arrived: wake the worker if it changes what the worker should do."""
         trigger = trigger_of(body)
+        if key in self._steady:
+            self._steady[key] = dict(body)  # e.g. a status edited by someone else: the round sees it
         if self._triggers.get(key) != trigger:
             self._triggers[key] = trigger
             self._steady.pop(key, None)  # out of the next steady round: its worker passes now
@@ -111,6 +119,8 @@ class Runtime:
         self._triggers.pop(key, None)
         self._steady.pop(key, None)
         self._checked_at.pop(key, None)
+        self._resynced.discard(key)
+        self._fallen_back.discard(key)
         self.reconciler.release(key)
 
     async def work(self, key: Key, body: Mapping[str, Any], stopped: Any) -> None:
@@ -134,23 +144,31 @@ class Runtime:
                 log.exception("reconcile of %s/%s failed", *key)
                 delay, failed = 10.0, True
             if delay is None:
-                self._steady[key] = body
-                # The resync loop checks settled Releases; the timer is a fallback should it fail.
-                timeout = self.resync_seconds * (2 if self.steady_round is not None else 1)
+                self._steady[key] = dict(body)
+                if self.steady_round is not None:
+                    # The resync loop checks settled Releases, and wakes this one should its rounds
+                    # fail; the worker's own timer is the last net, should the loop be stuck.
+                    self._checked_at[key] = time.monotonic()  # this pass has just read AWS
+                    timeout = self._round_limit()
+                else:
+                    timeout = self.resync_seconds
             else:
                 self._steady.pop(key, None)
                 timeout = min(delay, self.resync_seconds)
             woke = await _wait(wake, stopped, timeout)
             while not woke and not stopped and self._checked_within(key, timeout):
                 woke = await _wait(wake, stopped, timeout)  # the resync loop has it in hand
-            by_resync = key in self._resynced
+            by_resync, fallen_back = key in self._resynced, key in self._fallen_back
             self._resynced.discard(key)
-            # Woken by a change or a timer: read AWS afresh. Woken by the resync: its snapshot serves.
+            self._fallen_back.discard(key)
+            # Woken by a change, a timer or the fallback: read AWS afresh. Woken by the resync: its
+            # snapshot serves.
             fresh = not (woke and by_resync)
             # A change, and the timed passes of what is in progress, are what a user waits for; a
             # pass the round asked for, the fallback of a settled Release and the retry after a
             # failed pass (all of them, in an outage) are not.
-            lane = CHANGE if (woke and not by_resync) or (not woke and delay is not None and not failed) else BACKGROUND
+            by_user = woke and not (by_resync or fallen_back)
+            lane = CHANGE if by_user or (not woke and delay is not None and not failed) else BACKGROUND
 
     def _checked_within(self, key: Key, seconds: float) -> bool:
         """Whether the resync rounds have `key` in hand: a round reached it in the last `seconds`,
@@ -158,17 +176,28 @@ class Runtime:
         if key not in self._steady:
             return False
         now = time.monotonic()
-        limit = self.round_limit_seconds if self.round_limit_seconds is not None else 10 * self.resync_seconds
-        if key in self._round and now - self._round_started < limit:
+        if key in self._round and now - self._round_started < self._round_limit():
             return True
         return now - self._checked_at.get(key, -float("inf")) < seconds
+
+    def _round_limit(self) -> float:
+        return self.round_limit_seconds if self.round_limit_seconds is not None else 10 * self.resync_seconds
+
+    def _fall_back(self) -> None:
+        """After a failed round: the settled Releases no round has reached for 2 x resync read AWS
+        for themselves (a fresh pass each, in the background lane)."""
+        now = time.monotonic()
+        for key in list(self._steady):
+            if now - self._checked_at.get(key, -float("inf")) >= 2 * self.resync_seconds:
+                self._fallen_back.add(key)
+                self.wakeup(key).set()
 
     async def resync_loop(self) -> None:
         """Every resync period, check all settled Releases at once; wake the workers that must pass."""
         frozen = False
         while True:
             await asyncio.sleep(self.resync_seconds)
-            steady = [(key, dict(body)) for key, body in self._steady.items()]
+            steady = list(self._steady.items())
             if not steady:
                 continue
             if not frozen:
@@ -183,7 +212,8 @@ class Runtime:
                 try:
                     need = await self._in_thread(ROUND, self.steady_round, steady)
                 except Exception:
-                    log.exception("the resync round failed; each worker will read for itself after its fallback timer")
+                    log.exception("the resync round failed; Releases it has not reached for 2 x resync read AWS themselves")
+                    self._fall_back()
                     continue
                 finally:
                     self._round = frozenset()

@@ -8,6 +8,7 @@ from typing import Any
 
 from controller.aws.apply import apply
 from controller.aws.clients import AwsClients
+from controller.aws.lean import ReusedParses, reusing_parses
 from controller.aws.observe import Observer
 from controller.planner.actions import EnsureTaskSet, SetListenerWeights
 from controller.testing.aws_world import WorldIds, seed_network, seed_world
@@ -92,3 +93,75 @@ def test_writes_go_through_full_models_and_keep_what_the_observer_does_not_read(
     assert {g["TargetGroupArn"]: g["Weight"] for g in forward(listener)["TargetGroups"]} == {
         world.stable_target_group_arn: 50, world.canary_target_group_arn: 50}
     assert lean.elbv2.describe_listeners(ListenerArns=[world.listener_arn])["Listeners"][0]["Port"] == 80
+
+
+def reused(clients: AwsClients) -> Any:
+    """The parses kept by the batched reads' clients (controller/aws/lean.py ReusedParses)."""
+    assert clients.reads is not None
+    return clients.reads.session._session.get_component("response_parser_factory").parses
+
+
+def test_an_answer_seen_before_is_not_parsed_again_and_a_changed_one_is(
+    clients: AwsClients, moto_endpoint: MotoServer,
+) -> None:
+    network = seed_network(clients, "reuse")
+    worlds = [seed_world(clients, name=f"reuse{i}", cluster="reuse", network=network) for i in range(2)]
+    for w in worlds:
+        clients.ssm.put_parameter(Name=f"/release-controller/reuse/{w.name}/flags", Value='{"a": true}', Type="String")
+    items = [(("reuse", w.name), spec_of(w, frontend_version="1.0.0")) for w in worlds]
+    lean = lean_clients(moto_endpoint)
+    parses = reused(lean)
+    observer = Observer(lean)
+    # At rest first: the local ECS reports the seeded tasks' starts for a moment (two reads 1.5 s apart alike).
+    first = observer.observe_many(items)
+    deadline = time.monotonic() + 30
+    while (time.sleep(1.5), again := observer.observe_many(items))[1] != first:
+        assert time.monotonic() < deadline, "the world never came to rest"
+        first = again
+
+    # A round over an unchanged world: every answer is one seen before; nothing is parsed.
+    hits, misses = parses.hits, parses.misses
+    assert observer.observe_many(items) == first
+    assert (parses.hits - hits, parses.misses - misses) == (4, 0)  # services, listeners, distributions, flags
+
+    # Each answer still has its own request id (the logs' AWS request id): only the body is reused.
+    with reusing_parses():
+        hits = parses.hits
+        ids = {lean.reads.ssm.get_parameters(Names=["/release-controller/reuse/reuse0/flags"])["ResponseMetadata"]["RequestId"]
+               for _ in range(2)}
+        listener_ids = {lean.reads.elbv2.describe_listeners(ListenerArns=[worlds[0].listener_arn])
+                        ["ResponseMetadata"]["RequestId"] for _ in range(2)}
+        assert parses.hits - hits == 2  # the second of each
+    assert len(ids) == 2 and "" not in ids
+    assert len(listener_ids) == 2 and "" not in listener_ids
+
+    # A single Release's pass asks its own questions: its answers are not kept.
+    kept = len(parses)
+    assert observer.observe(("reuse", worlds[0].name), items[0][1]) == first[("reuse", worlds[0].name)]
+    assert len(parses) == kept
+
+    # What changed is seen at once, the rest still reused.
+    w = worlds[1]
+    clients.elbv2.modify_listener(ListenerArn=w.listener_arn, DefaultActions=[{"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": w.stable_target_group_arn, "Weight": 80},
+                         {"TargetGroupArn": w.canary_target_group_arn, "Weight": 20}]}}])
+    clients.ssm.put_parameter(Name=f"/release-controller/reuse/{w.name}/flags", Value='{"a": false}', Type="String",
+                              Overwrite=True)
+    hits, misses = parses.hits, parses.misses
+    seen = observer.observe_many(items)
+    assert seen[("reuse", w.name)].listener is not None
+    assert seen[("reuse", w.name)].listener.weights == {w.stable_target_group_arn: 80, w.canary_target_group_arn: 20}
+    assert seen[("reuse", w.name)].flags == {"a": False}
+    assert seen[("reuse", worlds[0].name)] == first[("reuse", worlds[0].name)]
+    assert (parses.hits - hits, parses.misses - misses) == (2, 2)  # services and distributions reused
+
+    # The full clients (passes, writes) never reuse a parse.
+    assert not hasattr(clients.session._session.get_component("response_parser_factory"), "parses")
+
+
+def test_reused_parses_keep_at_most_their_limit() -> None:
+    parses = ReusedParses(limit=2)
+    for i in range(3):
+        parses.put(bytes([i]), {"i": i})
+    assert len(parses) == 2 and parses.get(bytes([0])) is None
+    assert parses.get(bytes([2])) == {"i": 2}
