@@ -165,7 +165,8 @@ class AwsClients:
         connect_timeout, read_timeout, max_pool_connections = timeouts
         core = botocore.session.get_session()
         if lean:
-            lean_models.register(core, timestamp_parser=fast_timestamp)
+            assert full is not None, "the read twin is built beside the full clients"
+            lean_models.register(core, full.session._session, timestamp_parser=fast_timestamp)
         else:
             core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
         session = boto3.session.Session(

@@ -84,15 +84,23 @@ LEAN: Mapping[str, Mapping[str, Mapping[str, tuple[str, ...]]]] = {
 }
 
 
-def leaner(service_data: dict[str, Any], keep: Mapping[str, Mapping[str, tuple[str, ...]]]) -> None:
-    """Point each operation of `keep` at lean copies of its output shapes (in place)."""
-    shapes: dict[str, Any] = service_data.get("shapes", {})
+def leaner(service_data: Mapping[str, Any], keep: Mapping[str, Mapping[str, tuple[str, ...]]]) -> dict[str, Any]:
+    """A copy of a service model whose operations in `keep` output lean copies of their shapes.
+
+    `service_data` is not changed: only the dicts on the way to a change are copied (the model, its
+    operations and shapes maps, each lean operation and its output), so every other shape is the
+    very dict the full model holds, loaded once for both sessions.
+    """
+    data = dict(service_data)
+    operations = data["operations"] = dict(service_data.get("operations", {}))
+    shapes = data["shapes"] = dict(service_data.get("shapes", {}))
     for operation, members in keep.items():
-        op = service_data.get("operations", {}).get(operation)
+        op = operations.get(operation)
         output = (op or {}).get("output")
-        if output is None:
+        if op is None or output is None:
             continue
-        output["shape"] = _lean(shapes, output["shape"], members, {})
+        operations[operation] = {**op, "output": {**output, "shape": _lean(shapes, output["shape"], members, {})}}
+    return data
 
 
 def _lean(shapes: dict[str, Any], name: str, keep: Mapping[str, tuple[str, ...]], done: dict[str, str]) -> str:
@@ -130,17 +138,30 @@ def _lean(shapes: dict[str, Any], name: str, keep: Mapping[str, tuple[str, ...]]
     return lean_name
 
 
-class LeanLoader(Loader):
-    """botocore's model loader, with the lean output models of `LEAN` for its services."""
+class LeanLoader:
+    """The data loader of the read twin's session: everything it loads is what `base` (the full
+    session's loader, which caches what it reads) has loaded already, and the models of `LEAN`'s
+    services are lean copies of those (made once). Loading the twin's own copies of the models and
+    endpoint rules cost ~25 MiB per process (benchmarks/README.md)."""
+
+    def __init__(self, base: Loader) -> None:
+        self._base = base
+        self._lean: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)  # load_data, list_available_services, search_paths, ...
 
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
-        data = super().load_service_model(service_name, type_name, api_version)
+        data = self._base.load_service_model(service_name, type_name, api_version)
         keep = LEAN.get(service_name)
         if type_name != "service-2" or keep is None:
             return data
-        data = copy.deepcopy(data)  # the loader caches its dicts: other sessions keep the full model
-        leaner(data, keep)
-        return data
+        with self._lock:
+            lean = self._lean.get((service_name, api_version))
+            if lean is None:
+                lean = self._lean[(service_name, api_version)] = leaner(data, keep)
+        return lean
 
 
 LEAN_PREFIX = "Lean"
@@ -248,10 +269,11 @@ class ReusingParserFactory(ResponseParserFactory):
         return _ReusingParser(super().create_parser(protocol_name), protocol_name, self.parses)
 
 
-def register(session: Any, parses: ReusedParses | None = None, **parser_defaults: Any) -> ReusedParses:
+def register(session: Any, base: Any, parses: ReusedParses | None = None, **parser_defaults: Any) -> ReusedParses:
     """Make `session` (a botocore Session) load the lean output models for the clients it creates,
-    and reuse the parse of an answer it has seen before; returns the parses it keeps."""
-    session.register_component("data_loader", LeanLoader(session.get_component("data_loader").search_paths))
+    from what session `base` has loaded, and reuse the parse of an answer it has seen before;
+    returns the parses it keeps."""
+    session.register_component("data_loader", LeanLoader(base.get_component("data_loader")))
     parses = parses or ReusedParses()
     session.register_component("response_parser_factory", ReusingParserFactory(parses, parser_defaults))
     return parses
