@@ -129,6 +129,8 @@ class AwsClients:
     # Twins of the clients whose resync reads parse lean models (controller/aws/lean.py); None: use these.
     reads: "AwsClients | None" = field(default=None, compare=False, repr=False)
     breaker: "Breaker | None" = field(default=None, compare=False, repr=False)
+    # The read twin's parses of answers seen before (controller/aws/lean.py); None on the full clients.
+    parses: "lean_models.ReusedParses | None" = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_env(
@@ -166,7 +168,7 @@ class AwsClients:
         core = botocore.session.get_session()
         if lean:
             assert full is not None, "the read twin is built beside the full clients"
-            lean_models.register(core, full.session._session, timestamp_parser=fast_timestamp)
+            parses = lean_models.register(core, full.session._session, timestamp_parser=fast_timestamp)
         else:
             core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
         session = boto3.session.Session(
@@ -204,7 +206,8 @@ class AwsClients:
             client.meta.events.register("before-send", breaker.before_send)
             client.meta.events.register("needs-retry", breaker.needs_retry)
             built[name] = client
-        return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker, **built)
+        return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker,
+                   parses=parses if lean else None, **built)
 
     @classmethod
     def for_endpoint(cls, endpoint_url: str, region: str = "eu-west-1") -> "AwsClients":

@@ -38,7 +38,6 @@ import copy
 import hashlib
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -173,8 +172,11 @@ _REUSING: contextvars.ContextVar[bool] = contextvars.ContextVar("reusing_parses"
 
 
 @contextlib.contextmanager
-def reusing_parses() -> Iterator[None]:
-    """Within this block (this thread or task), lean reads reuse the parse of an answer seen before."""
+def reusing_parses(parses: "ReusedParses | None" = None) -> Iterator[None]:
+    """Within this block (this thread or task), lean reads reuse the parse of an answer seen before.
+    `parses` given: the block is one round, and what the round before it did not use is dropped."""
+    if parses is not None:
+        parses.new_round()
     token = _REUSING.set(True)
     try:
         yield
@@ -183,36 +185,43 @@ def reusing_parses() -> Iterator[None]:
 
 
 class ReusedParses:
-    """Parsed answers of the lean reads by a digest of their body, least recently used dropped
-    first. `limit` answers are kept: a round of N Releases makes about N / 4 calls (observe.py),
-    so the default covers a round of 16,000 Releases; past that, a round just parses more."""
+    """Parsed answers of the lean reads by a digest of their body, kept for as long as each round
+    uses them: `new_round()` drops what the last round did not use. So what is kept is at most two
+    rounds' answers, however many changed (a burst of rollouts changes a few hundred answers a round
+    at 2,000 Releases, and a fixed-size cache filled up with the stale ones). `limit` caps it anyway."""
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.hits = self.misses = 0
-        self._parsed: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._current: dict[bytes, dict[str, Any]] = {}  # used or added in this round
+        self._previous: dict[bytes, dict[str, Any]] = {}  # the round before's, not used yet in this one
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._parsed)
+            return len(self._current) + len(self._previous)
+
+    def new_round(self) -> None:
+        with self._lock:
+            self._previous, self._current = self._current, {}
 
     def get(self, digest: bytes) -> dict[str, Any] | None:
         with self._lock:
-            parsed = self._parsed.get(digest)
+            parsed = self._current.get(digest)
+            if parsed is None:
+                parsed = self._previous.pop(digest, None)
+                if parsed is not None:
+                    self._current[digest] = parsed
             if parsed is None:
                 self.misses += 1
-                return None
-            self._parsed.move_to_end(digest)
-            self.hits += 1
+            else:
+                self.hits += 1
             return parsed
 
     def put(self, digest: bytes, parsed: dict[str, Any]) -> None:
         with self._lock:
-            self._parsed[digest] = parsed
-            self._parsed.move_to_end(digest)
-            while len(self._parsed) > self.limit:
-                self._parsed.popitem(last=False)
+            if len(self._current) + len(self._previous) < self.limit:
+                self._current[digest] = parsed
 
 
 class _ReusingParser:

@@ -161,7 +161,7 @@ class Observer:
     def observe_many(self, items: Iterable[tuple[Key, ReleaseSpec]]) -> dict[Key, Observation]:
         """The worlds of many Releases in batched calls; each is kept as that Release's snapshot."""
         targets = [Targets.of(key, spec) for key, spec in items]
-        with lean.reusing_parses():  # the round's questions are the same every time (lean.py)
+        with lean.reusing_parses(self._reads.parses):  # the round's questions are the same each time (lean.py)
             seen = self._read(targets)
         now = self.clock()
         with self._lock:

@@ -96,10 +96,10 @@ def test_writes_go_through_full_models_and_keep_what_the_observer_does_not_read(
     assert lean.elbv2.describe_listeners(ListenerArns=[world.listener_arn])["Listeners"][0]["Port"] == 80
 
 
-def reused(clients: AwsClients) -> Any:
+def reused(clients: AwsClients) -> ReusedParses:
     """The parses kept by the batched reads' clients (controller/aws/lean.py ReusedParses)."""
-    assert clients.reads is not None
-    return clients.reads.session._session.get_component("response_parser_factory").parses
+    assert clients.reads is not None and clients.reads.parses is not None
+    return clients.reads.parses
 
 
 def test_an_answer_seen_before_is_not_parsed_again_and_a_changed_one_is(
@@ -177,9 +177,17 @@ def test_the_read_twin_loads_no_model_of_its_own(moto_endpoint: MotoServer) -> N
     assert twin_loader.load_service_model("events", "service-2") is full_loader.load_service_model("events", "service-2")
 
 
-def test_reused_parses_keep_at_most_their_limit() -> None:
-    parses = ReusedParses(limit=2)
-    for i in range(3):
-        parses.put(bytes([i]), {"i": i})
-    assert len(parses) == 2 and parses.get(bytes([0])) is None
-    assert parses.get(bytes([2])) == {"i": 2}
+def test_reused_parses_keep_what_the_last_round_used() -> None:
+    parses = ReusedParses(limit=3)
+    parses.new_round()
+    parses.put(b"a", {"i": "a"})
+    parses.put(b"b", {"i": "b"})
+    parses.new_round()  # the next round uses a only, and adds c
+    assert parses.get(b"a") == {"i": "a"}
+    parses.put(b"c", {"i": "c"})
+    parses.new_round()  # b was not used for a whole round: gone
+    assert parses.get(b"b") is None and parses.get(b"a") == {"i": "a"} and parses.get(b"c") == {"i": "c"}
+    assert len(parses) == 2
+    parses.put(b"d", {"i": "d"})
+    parses.put(b"e", {"i": "e"})  # over the limit: not kept
+    assert len(parses) == 3 and parses.get(b"e") is None
