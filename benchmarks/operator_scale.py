@@ -39,6 +39,7 @@ import argparse
 import math
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -475,7 +476,11 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         after_round(operator.metrics_port, max(args.resync * 3, args.timeout))
         versions_before = cluster.resource_versions()
         others_before = process_cpu(env, pid)
-        first, last = operator_window(pid, operator.metrics_port, args.periods, n, args.resync, args.timeout)
+        spy = start_profile(pid, workdir / "py-spy.txt") if args.profile else None
+        try:
+            first, last = operator_window(pid, operator.metrics_port, args.periods, n, args.resync, args.timeout)
+        finally:
+            stop_profile(spy, report)
         others = {k: v - others_before.get(k, 0.0) for k, v in process_cpu(env, pid).items() if k != "operator"}
         written = sum(1 for k, v in cluster.resource_versions().items() if versions_before.get(k) != v)
         if not all_succeeded(cluster, names, generations):
@@ -524,6 +529,29 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
     finally:
         operator.stop()
     return figures
+
+
+def start_profile(pid: int, out: Path) -> tuple[subprocess.Popen[bytes], Path] | None:
+    """py-spy over the steady window (`--profile`): collapsed stacks of the thread holding the GIL,
+    50 samples a second, written when it is stopped. None if py-spy is not installed."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return None
+    proc = subprocess.Popen([str(spy), "record", "-p", str(pid), "--gil", "--nonblocking", "-r", "50", "-f", "raw",
+                             "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    return proc, out
+
+
+def stop_profile(spy: tuple[subprocess.Popen[bytes], Path] | None, report: Report) -> None:
+    if spy is None:
+        return
+    proc, out = spy
+    proc.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    report.add("py-spy profile of the steady window", str(out), "collapsed stacks (flamegraph.pl, speedscope)")
 
 
 def unchanged_passes(first: Sample, last: Sample) -> float:
@@ -620,6 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline", choices=("daemon", "timer", "both"), default="both")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds each phase may take")
     parser.add_argument("--workdir", type=Path, help="keep the environment's files and logs here")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy over the operator's steady window, into <workdir>/py-spy.txt (pip install py-spy)")
     args = parser.parse_args(argv)
     if args.quick:
         args.releases, args.periods, args.singles = 20, 2, 2
