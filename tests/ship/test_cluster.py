@@ -40,6 +40,7 @@ import yaml
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.env import LocalEnvironment
+from controller.testing.kubectl import wait_established
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
@@ -92,7 +93,7 @@ def installed(admin: Kubectl) -> None:
     admin("apply", "-f", "-", stdin=yaml.safe_dump_all(PROMETHEUS_OPERATOR_CRDS))
     names = [o["metadata"]["name"] for o in kustomize(ROOT / "manifests" / "crds")]
     names += [c["metadata"]["name"] for c in PROMETHEUS_OPERATOR_CRDS]
-    admin("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names))
+    wait_established(admin.env, 60, tuple(f"crd/{n}" for n in names))  # not `kubectl wait`: a CRD with no status yet fails it
     # The operator's namespace as shipped (it carries the Pod Security labels), and the
     # application namespaces the overlays watch: they exist before the operator is installed.
     shipped_ns = one(kustomize(OVERLAY_DIR / "production"), "Namespace", CONTROLLER_NS)
