@@ -23,7 +23,7 @@ fifth of the operator's steady CPU at 1,000 Releases). `ReusedParses` keeps the 
 answer of these four operations by a digest of its body; an answer whose body is byte-identical
 to one seen before gets that parse back (a new top-level dict with this answer's own
 `ResponseMetadata`), without being parsed again. Only answers with status 200, only output shapes
-whose members all come from the body (checked when the model loads), and the query protocol's
+whose members all come from the body (checked once per shape), and the query protocol's
 request id (which is in the body) is left out of the digest, and only inside `reusing_parses()`:
 the batched round (`Observer.observe_many`) asks the same questions every time, a single Release's
 pass does not, and keeping its answers would only hold memory. Callers must not change what a read
