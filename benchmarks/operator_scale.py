@@ -121,8 +121,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
-    """VmHWM: the process's peak resident set size (VmRSS: its resident set now)."""
+def rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """VmHWM: the process's peak resident set size; VmRSS: its resident set now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
@@ -497,7 +497,7 @@ def measure_operator(args: argparse.Namespace, env: LocalEnvironment, workdir: P
         per_release_resync = total_calls / max(passes, 1)
         cpu = last.cpu - first.cpu
         figures.update(
-            cpu=cpu, elapsed=elapsed, reconciles=passes, rss=peak_rss_mib(pid), rss_now=peak_rss_mib(pid, "VmRSS"),
+            cpu=cpu, elapsed=elapsed, reconciles=passes, rss=rss_mib(pid), rss_now=rss_mib(pid, "VmRSS"),
             periods=periods,
             steady_from=first.at, steady_to=last.at, resync=args.resync, full_passes=passes - unchanged_passes(first, last),
             calls_per=per_release_resync, **{f"cpu_{k}": v for k, v in others.items()},
@@ -602,7 +602,7 @@ def measure_bare_kopf(args: argparse.Namespace, env: LocalEnvironment, workdir: 
         first, last = time_window(proc.pid, port, args.periods * args.resync)
         elapsed = last.at - first.at
         wakeups = metric_sum(last.metrics, "bare_kopf_wakeups_total") - metric_sum(first.metrics, "bare_kopf_wakeups_total")
-        return dict(cpu=last.cpu - first.cpu, elapsed=elapsed, reconciles=wakeups, rss=peak_rss_mib(proc.pid),
+        return dict(cpu=last.cpu - first.cpu, elapsed=elapsed, reconciles=wakeups, rss=rss_mib(proc.pid),
                     periods=elapsed / args.resync)
     finally:
         if proc.poll() is None:

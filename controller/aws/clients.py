@@ -2,7 +2,8 @@
 
 Every AWS client in the process comes from `AwsClients.from_env()`: one boto3 Session, botocore's
 adaptive retry mode (throttling and 5xx are retried with client-side rate limiting before an
-error reaches us), bounded timeouts, the region passed explicitly (boto3 alone reads only
+error reaches us; the resync's batched reads use standard mode, the same retries without the
+limiter), bounded timeouts, the region passed explicitly (boto3 alone reads only
 AWS_DEFAULT_REGION, the contract says AWS_REGION first) and the endpoint from AWS_ENDPOINT_URL, so
 the same binary talks to AWS or to a moto server.
 
@@ -166,6 +167,7 @@ class AwsClients:
     ) -> "AwsClients":
         connect_timeout, read_timeout, max_pool_connections = timeouts
         core = botocore.session.get_session()
+        parses: lean_models.ReusedParses | None = None
         if lean:
             assert full is not None, "the read twin is built beside the full clients"
             parses = lean_models.register(core, full.session._session, timestamp_parser=fast_timestamp)
@@ -207,7 +209,7 @@ class AwsClients:
             client.meta.events.register("needs-retry", breaker.needs_retry)
             built[name] = client
         return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker,
-                   parses=parses if lean else None, **built)
+                   parses=parses, **built)
 
     @classmethod
     def for_endpoint(cls, endpoint_url: str, region: str = "eu-west-1") -> "AwsClients":

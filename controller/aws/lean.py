@@ -278,11 +278,11 @@ class ReusingParserFactory(ResponseParserFactory):
         return _ReusingParser(super().create_parser(protocol_name), protocol_name, self.parses)
 
 
-def register(session: Any, base: Any, parses: ReusedParses | None = None, **parser_defaults: Any) -> ReusedParses:
+def register(session: Any, base: Any, **parser_defaults: Any) -> ReusedParses:
     """Make `session` (a botocore Session) load the lean output models for the clients it creates,
     from what session `base` has loaded, and reuse the parse of an answer it has seen before;
     returns the parses it keeps."""
     session.register_component("data_loader", LeanLoader(base.get_component("data_loader")))
-    parses = parses or ReusedParses()
+    parses = ReusedParses()
     session.register_component("response_parser_factory", ReusingParserFactory(parses, parser_defaults))
     return parses
