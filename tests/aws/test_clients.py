@@ -36,6 +36,22 @@ def test_endpoint_and_retries_come_from_the_factory() -> None:
     assert clients.ecs.meta.config.connect_timeout == 5.0
 
 
+def test_the_batched_reads_retry_in_standard_mode_and_everything_else_adaptive() -> None:
+    """The read twin drops adaptive mode's rate limiter (its CPU per call; benchmarks/README.md),
+    keeps the same attempts and the endpoints; clients it shares with the full set stay adaptive."""
+    clients = AwsClients.from_env({**FAKE, "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+                                  lean_reads=True)
+    assert clients.reads is not None
+    for name in ("ecs", "elbv2", "cloudfront", "ssm"):
+        read = getattr(clients.reads, name)
+        assert read is not getattr(clients, name)
+        assert read.meta.config.retries["mode"] == "standard"
+        assert read.meta.config.retries["total_max_attempts"] == getattr(clients, name).meta.config.retries["total_max_attempts"]
+        assert read.meta.endpoint_url == "http://127.0.0.1:1"
+        assert getattr(clients, name).meta.config.retries["mode"] == "adaptive"
+    assert clients.reads.events is clients.events  # nothing to trim: shared, adaptive
+
+
 def test_calls_are_counted_once_per_call_by_iam_action(moto_endpoint: MotoServer) -> None:
     clients = AwsClients.for_endpoint(moto_endpoint.endpoint)
     clients.ecs.list_clusters()
