@@ -10,7 +10,7 @@ from prometheus_client import start_http_server
 from controller import logs
 from controller.app import build_runtime
 from controller.metrics import REGISTRY
-from controller.operator.handlers import registry
+from controller.operator.handlers import api_connection_limit, registry
 from controller.selector import parse_selector
 from controller.settings import OperatorSettings
 
@@ -24,6 +24,7 @@ def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None 
         runtime=build_runtime(settings),
         selector=parse_selector(settings.selector) if settings.selector else None,
         shard=settings.selector,
+        api_connections=api_connection_limit(() if settings.all_namespaces else settings.namespaces),
     )
     kopf.run(
         registry=registry,
