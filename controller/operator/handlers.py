@@ -61,7 +61,7 @@ def api_connection_limit(namespaces: Sequence[str]) -> int | None:
     Unbounded, kopf opens one TLS connection per object it patches at once: adopting 1,000 new
     Releases (each gets a finalizer) opened about 450, and asyncio keeps a 256 KiB read buffer
     for each. They close after aiohttp's keep-alive, but the memory stays with the process
-    (benchmarks/README.md).
+    (benchmarks/README.md, "Memory at adoption").
     """
     if any(c in ns for ns in namespaces for c in "*?[!"):
         return None
