@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 from controller import logs
 from controller.app import build_runtime
 from controller.metrics import REGISTRY
+from controller.operator import heap
 from controller.operator.handlers import api_connection_limit, registry
 from controller.selector import parse_selector
 from controller.settings import OperatorSettings
@@ -18,6 +19,7 @@ from controller.settings import OperatorSettings
 def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = None) -> None:
     # kopf's loggers propagate to the root handler installed here (kopf.run does not add its own).
     logs.configure("json" if settings.log_format == "json" else "text", verbose=settings.verbose)
+    heap.tune()  # before the first connections and threads: their large blocks go back to the OS
     if settings.metrics_port:
         start_http_server(settings.metrics_port, registry=REGISTRY)
     memo = kopf.Memo(

@@ -1,0 +1,54 @@
+"""glibc malloc settings for a long-running operator with many connections and threads.
+
+Two glibc defaults cost the operator resident memory it never gives back
+(benchmarks/README.md, "Memory at adoption"):
+
+- the mmap threshold adjusts itself upwards: once a 256 KiB block (asyncio's per-connection TLS
+  read buffer) is freed, later blocks of that size come from the heap instead of their own
+  mapping, and a heap keeps its free memory after a burst of connections closes;
+- every thread that allocates may get an arena of its own (up to 8 per core), each keeping its
+  own free memory.
+
+`tune()` fixes the threshold (which also turns its adjustment off) and caps the arenas. It is a
+no-op off glibc, and when the process's environment already sets malloc's tunables
+(`GLIBC_TUNABLES`, `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`): an operator's own settings win.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3  # glibc malloc.h
+M_ARENA_MAX = -8
+
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
+ARENA_MAX = 2
+
+_OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
+
+
+def tune(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    """Apply the settings above; True when glibc took them."""
+    if any(name in environ for name in _OWN_SETTINGS):
+        return False
+    libc = _glibc()
+    if libc is None:
+        return False
+    done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
+    if not done:
+        log.warning("glibc refused the malloc settings; running with its defaults")
+    return done
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
+    except (OSError, AttributeError):
+        return None
+    return libc
