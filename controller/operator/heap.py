@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ ARENA_MAX = 2
 _OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 
-def tune(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+def tune(environ: Mapping[str, str] = os.environ) -> bool:
     """Apply the settings above; True when glibc took them."""
     if any(name in environ for name in _OWN_SETTINGS):
         return False
