@@ -30,12 +30,12 @@ M_ARENA_MAX = -8
 MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
 ARENA_MAX = 2
 
-_OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
+OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 
 def tune(environ: Mapping[str, str] = os.environ) -> bool:
     """Apply the settings above; True when glibc took them."""
-    if any(name in environ for name in _OWN_SETTINGS):
+    if any(name in environ for name in OWN_SETTINGS):
         return False
     libc = _glibc()
     if libc is None:

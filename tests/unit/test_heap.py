@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from controller.operator import heap
+
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 
 # 300 buffers of asyncio's TLS read size (256 KiB), each followed by a long-lived 1 KiB block
@@ -39,7 +41,7 @@ print(json.dumps({"tuned": tuned, "grown_kib": peak - before, "kept_kib": rss() 
 
 
 def burst(mode: str) -> dict[str, int]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")}
+    env = {k: v for k, v in os.environ.items() if k not in heap.OWN_SETTINGS}
     out = subprocess.run([sys.executable, "-c", BURST, mode], capture_output=True, text=True, check=True, env=env, timeout=60)
     return json.loads(out.stdout)
 
@@ -54,7 +56,5 @@ def test_tuned_malloc_returns_a_burst_of_large_buffers():
 
 
 def test_an_operators_own_malloc_settings_win():
-    from controller.operator import heap
-
     assert heap.tune({"MALLOC_ARENA_MAX": "4"}) is False
     assert heap.tune({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}) is False
