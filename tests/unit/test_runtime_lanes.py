@@ -213,3 +213,56 @@ def test_the_passes_of_a_rollout_in_progress_do_not_queue_behind_background_pass
         assert [p.generation for p in passes] == [1, 2, 2, 2, 2]
 
     asyncio.run(scenario())
+
+
+def test_the_heap_is_frozen_again_as_the_settled_fleet_grows() -> None:
+    """Adoption outlasts many rounds at 2,000 Releases: the resync loop freezes the heap at its first
+    round, again each time the settled Releases have grown by a quarter since, and not at a round
+    where they have not (a freeze costs a full collection)."""
+    stand_in = StandIn()
+    frozen: list[int] = []
+
+    async def scenario() -> None:
+        runtime = Runtime(stand_in, resync_seconds=0.05, steady_round=lambda items: [])
+        runtime.freeze = lambda: frozen.append(len(runtime._steady))
+        stopped = Stopped()
+        tasks = run_workers(runtime, [f"first-{i}" for i in range(8)], stopped)
+        assert await until(lambda: len(runtime._steady) == 8, 5.0)
+        loop = asyncio.ensure_future(runtime.resync_loop())
+        assert await until(lambda: frozen == [8], 5.0), frozen
+        tasks += run_workers(runtime, ["one-more"], stopped)  # 9 < 8 x 1.25 + 1: not yet
+        await asyncio.sleep(0.5)  # ~10 rounds
+        assert frozen == [8]
+        tasks += run_workers(runtime, [f"wave-{i}" for i in range(3)], stopped)  # 12 >= 11
+        assert await until(lambda: frozen == [8, 12], 5.0), frozen
+        await asyncio.sleep(0.5)
+        loop.cancel()
+        await stop(runtime, stopped, [*tasks, loop])
+
+    asyncio.run(scenario())
+    assert frozen == [8, 12]
+
+
+def test_a_freeze_collects_the_garbage_first_and_freezes_what_survives() -> None:
+    """`freeze_heap`: garbage cycles made before it are freed (a freeze alone would keep them for the
+    life of the process); the live objects are out of the collector's reach afterwards."""
+    import gc
+    import weakref
+
+    from controller.operator.runtime import freeze_heap
+
+    class Node:
+        other: Any = None
+
+    cycle_a, cycle_b = Node(), Node()
+    cycle_a.other, cycle_b.other = cycle_b, cycle_a
+    gone = weakref.ref(cycle_a)
+    del cycle_a, cycle_b
+    kept = [Node() for _ in range(1000)]
+    before = gc.get_freeze_count()
+    try:
+        freeze_heap()
+        assert gone() is None
+        assert gc.get_freeze_count() >= before + len(kept)
+    finally:
+        gc.unfreeze()
