@@ -11,7 +11,9 @@ Two glibc defaults cost the operator resident memory it never gives back
 
 `tune()` fixes the threshold (which also turns its adjustment off) and caps the arenas. It is a
 no-op off glibc, and when the process's environment already sets malloc's tunables
-(`GLIBC_TUNABLES`, `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`): an operator's own settings win.
+(`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, or a `glibc.malloc.*` entry of `GLIBC_TUNABLES`):
+an operator's own settings win. Other glibc tunables (`glibc.rtld.*`, `glibc.pthread.*`) do not
+count.
 """
 
 from __future__ import annotations
@@ -30,12 +32,25 @@ M_ARENA_MAX = -8
 MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
 ARENA_MAX = 2
 
-OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
+OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")  # the variables read
+
+
+def own_setting(environ: Mapping[str, str]) -> str | None:
+    """The environment variable that sets malloc's tunables itself, if any."""
+    for name in OWN_SETTINGS[1:]:
+        if name in environ:
+            return name
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    if any(entry.strip().startswith("glibc.malloc.") for entry in tunables.split(":")):
+        return "GLIBC_TUNABLES"
+    return None
 
 
 def tune(environ: Mapping[str, str] = os.environ) -> bool:
     """Apply the settings above; True when glibc took them."""
-    if any(name in environ for name in OWN_SETTINGS):
+    own = own_setting(environ)
+    if own is not None:
+        log.info("malloc tunables set by %s: the operator's own malloc settings are not applied", own)
         return False
     libc = _glibc()
     if libc is None:

@@ -58,3 +58,10 @@ def test_tuned_malloc_returns_a_burst_of_large_buffers():
 def test_an_operators_own_malloc_settings_win():
     assert heap.tune({"MALLOC_ARENA_MAX": "4"}) is False
     assert heap.tune({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}) is False
+    assert heap.own_setting({"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.malloc.trim_threshold=0"}) == "GLIBC_TUNABLES"
+
+
+def test_tunables_of_other_glibc_parts_leave_the_malloc_settings_on():
+    assert heap.own_setting({"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.pthread.rseq=0"}) is None
+    assert heap.own_setting({"GLIBC_TUNABLES": ""}) is None
+    assert heap.own_setting({"MALLOC_MMAP_THRESHOLD_": "65536"}) == "MALLOC_MMAP_THRESHOLD_"
