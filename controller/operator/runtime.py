@@ -52,8 +52,9 @@ def freeze_heap() -> None:
     """Collect what is garbage now, then move every surviving object out of the collector's reach
     (`gc.freeze`). A frozen object is still freed when its last reference goes; only a cycle of
     frozen objects that becomes garbage later (say, the worker of a Release deleted since) stays.
-    The loop freezes only when the settled Releases grow by a quarter past the most it has seen,
-    so what can stay that way is bounded by the largest fleet, not by churn."""
+    The loop freezes only when the settled Releases have grown by a quarter past their count at
+    the last freeze (which only rises), so what can stay that way is bounded by the largest fleet,
+    not by churn."""
     gc.collect()
     gc.freeze()
     log.debug("heap frozen: %d objects out of the collector's reach", gc.get_freeze_count())
