@@ -32,12 +32,13 @@ M_ARENA_MAX = -8
 MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
 ARENA_MAX = 2
 
-OWN_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")  # the variables read
+MALLOC_VARIABLES = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
+OWN_SETTINGS = ("GLIBC_TUNABLES", *MALLOC_VARIABLES)  # every variable `own_setting` reads
 
 
 def own_setting(environ: Mapping[str, str]) -> str | None:
     """The environment variable that sets malloc's tunables itself, if any."""
-    for name in OWN_SETTINGS[1:]:
+    for name in MALLOC_VARIABLES:
         if name in environ:
             return name
     tunables = environ.get("GLIBC_TUNABLES", "")
