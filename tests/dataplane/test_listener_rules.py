@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from controller.aws.preview import PreviewRoute, ensure_preview_route, remove_preview_route
 from controller.testing.dataplane.balancer import read_log
 from controller.testing.dataplane.loadgen import LoadGenerator
 from tests.dataplane.conftest import World
@@ -113,3 +114,26 @@ def test_rules_apply_in_priority_order_with_weights_and_fixed_responses(world: W
     entries = read_log(plane.request_log)
     assert {e["rule"] for e in entries} == {"default", "1", "5", "7", "10"}
     assert all(e["target_group"] is None and e["status"] == 503 for e in entries if e["rule"] == "7")
+
+
+def test_the_preview_route_reaches_the_canary_without_shadowing_the_users_rules(world: World, tmp_path: Path) -> None:
+    path_rule(world, 5, "/admin/*", {"Type": "forward", "TargetGroupArn": world.blue})  # the user's own
+    preview = PreviewRoute(world.listener_arn, "production/pratiko", HEADER, ("2.*",), world.green)
+    with make_plane(world, tmp_path) as plane:
+        plane.wait_serving({"1.4.0", "1.5.0"})
+        world.set_weights(90, 10)  # a canary step: the Release's weights on the default action
+        assert ensure_preview_route(world.clients.elbv2, preview) is not None
+        plane.wait_for(lambda p: [r.label for r in p.rules] == ["5", "6"], 5, "the preview rule after the user's")
+
+        def versions(path: str, count: int, headers: dict[str, str] | None = None) -> dict[str, int]:
+            stats = LoadGenerator(plane.balancer_url, rate=100, count=count, path=path, headers=headers or {}).run()
+            assert stats.sent == count
+            return stats.by_version
+
+        assert versions("/", 40, {HEADER: "2.0.0"}) == {"1.5.0": 40}
+        assert versions("/", 100) == {"1.4.0": 90, "1.5.0": 10}  # production: the step's weights, untouched
+        assert versions("/admin/users", 20, {HEADER: "2.0.0"}) == {"1.4.0": 20}  # the user's rule still decides
+
+        assert remove_preview_route(world.clients.elbv2, world.listener_arn, "production/pratiko") is not None
+        plane.wait_for(lambda p: [r.label for r in p.rules] == ["5"], 5, "the preview rule removed")
+        assert versions("/", 50, {HEADER: "2.0.0"}) == {"1.4.0": 45, "1.5.0": 5}
