@@ -58,6 +58,7 @@ def test_http_header_condition(headers: tuple[tuple[str, str], ...], holds: bool
     ({"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["POST"]}}, req("/", method="GET"), False),
     ({"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8", "127.0.0.1/32"]}}, req("/"), True),
     ({"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}, req("/"), False),
+    ({"Field": "source-ip", "SourceIpConfig": {"Values": ["not-a-cidr", "127.0.0.0/8"]}}, req("/"), True),
     ({"Field": "query-string", "QueryStringConfig": {"Values": [{"Key": "preview", "Value": "t*"}]}},
      req("/?a=1&PREVIEW=True"), True),
     ({"Field": "query-string", "QueryStringConfig": {"Values": [{"Value": "canary"}]}}, req("/?x=canary"), True),

@@ -69,6 +69,17 @@ def _any_match(patterns: Sequence[str], value: str, case_sensitive: bool) -> boo
     return any(wildcard(p, case_sensitive).fullmatch(value) for p in patterns)
 
 
+def _networks(cidrs: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The CIDR blocks of a source-ip condition; one AWS would refuse (moto does not) matches nothing."""
+    out = []
+    for cidr in cidrs:
+        try:
+            out.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            continue
+    return out
+
+
 @dataclass(frozen=True)
 class Request:
     """What a rule's conditions look at in one request."""
@@ -127,7 +138,7 @@ class Condition:
                 address = ipaddress.ip_address(request.source_ip)
             except ValueError:
                 return False
-            return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self.values)
+            return any(address in network for network in _networks(self.values))
         if self.field == "query-string":
             query = request.query
             return any(
