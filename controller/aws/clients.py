@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
+import botocore.credentials
 import botocore.session
 from botocore.config import Config
 
@@ -180,10 +181,9 @@ class AwsClients:
         connect_timeout, read_timeout, max_pool_connections = timeouts
         core = botocore.session.get_session()
         if credentials is not None:
-            # botocore's Session hands out `_credentials` once set and loads its provider chain only
-            # while it is None. A private attribute (botocore has no public setter for a Credentials
-            # object), unchanged across botocore 1.x; tests/aws/test_roles.py fails if that changes.
-            core._credentials = credentials
+            # First in the Session's provider chain (botocore's public extension point), so the
+            # Session signs with these refreshable credentials and never reads the environment's.
+            core.get_component("credential_provider").insert_before("env", _Given(credentials))
         parses: lean_models.ReusedParses | None = None
         if lean:
             assert full is not None, "the read twin is built beside the full clients"
@@ -240,6 +240,20 @@ class AwsClients:
                 "AWS_SECRET_ACCESS_KEY": "testing",
             }
         )
+
+
+class _Given(botocore.credentials.CredentialProvider):
+    """A credential provider that hands out credentials it was given (an assumed role's)."""
+
+    METHOD = "release-controller"
+    CANONICAL_NAME = "release-controller"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Any:
+        return self._credentials
 
 
 class Breaker:
