@@ -12,7 +12,7 @@ from controller import metrics
 from controller.api.reasons import Reason
 from controller.api.release import NotificationsStatus, PendingNotification, ReleaseSpec, ReleaseStatus
 from controller.kube.client import ObjectRef
-from controller.notify.moments import Delivery, _kind, complete, delivery_id, document, moments
+from controller.notify.moments import Delivery, _kind, complete, delivery_id, document
 from controller.notify.worker import (
     DELIVERED, EXPIRE_AFTER, HELD, IDLE, PENDING_LIMIT, PENDING_RECHECK, RETRY_AFTER, SENT_LIMIT, Notifier, _hours,
 )
@@ -26,8 +26,10 @@ class Notifications:
 
     notifier: Notifier
 
-    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
-             now: datetime) -> Decision:
+    def plan(self, ref: ObjectRef, spec: ReleaseSpec, decision: Decision, now: datetime) -> Decision:
+        """The decision with this pass's deliveries recorded: one per sink listening `on` each of
+        `decision.moments` (the planner's), not yet sent or pending; and a pass soon while any is
+        pending."""
         status = decision.status
         notes = status.notifications or NotificationsStatus()
         if not spec.notifications and not notes.pending:
@@ -56,7 +58,7 @@ class Notifications:
                 if state == IDLE:
                     again.append(Delivery(entry.key, ref, sink, complete(entry.document)))
         new: list[Delivery] = []
-        for moment, step in moments(before, decision, spec) if spec.notifications else ():
+        for moment, step in decision.moments if spec.notifications else ():
             doc = document(moment, step, ref.namespace, ref.name, status, now)
             for sink in spec.notifications:
                 if moment not in sink.on:

@@ -42,7 +42,8 @@ ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
 class PurePlanner:
     """`controller.planner` behind the reconciler's `Planner` seam."""
 
-    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
+    def decide(self, spec: ReleaseSpec | None, status: ReleaseStatus, observation: Observation,
+               ctx: Context) -> Decision:
         return planner.decide(spec, status, observation, ctx)
 
     def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool:
