@@ -83,8 +83,8 @@ class Notifications:
         if events:
             decision = replace(decision, events=(*decision.events, *events))
         if pending:
-            # A pass soon while one is in flight (its sent mark, should the worker's patch lose to
-            # a pass's write), else when the wait after a failed round is over.
+            # A pass soon while one is in flight (to record its sent mark, should the worker's
+            # request for a pass be lost), else when the wait after a failed round is over.
             held = any(self.notifier.state(ref, p.key) == HELD for p in pending)
             soon = PENDING_RECHECK if held else RETRY_AFTER
             after = soon if decision.requeue_after is None else min(decision.requeue_after, soon)
@@ -93,8 +93,8 @@ class Notifications:
 
     def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus:
         """`status` with what a sink accepted moved from pending to sent, for a pass that writes the
-        status without planning (AWS unreachable, a refusal): its write must not put back as pending
-        what the worker already marked sent, or a restart would deliver it again."""
+        status without planning (AWS unreachable, a refusal): the worker never writes the status, so
+        every pass records what it delivered, or a restart would deliver it again."""
         notes = status.notifications
         if notes is None or not notes.pending:
             return status

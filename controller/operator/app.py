@@ -95,7 +95,10 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
-                        status=kube).start()
+    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube)
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
-    return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
+    notifier.on_delivered = runtime.ask_pass
+    notifier.start()
+    return runtime
