@@ -160,8 +160,8 @@ def test_each_moment_is_delivered_once_with_fresh_state_even_after_a_failed_firs
         statuses.append(decision.status)
         before = decision.status
     first.drain()
-    # The pass after the deliveries records them as sent (the worker's own status patch needs an API
-    # server: tests/e2e/test_notifications.py).
+    # The pass after the deliveries records them as sent (the worker never writes the status; in the
+    # operator it asks for that pass: tests/e2e/test_notifications.py).
     before = plan.plan(REF, spec, Decision((), before), waiting.now).status
     assert before.notifications is not None and not before.notifications.pending
     first.stop()
