@@ -41,7 +41,6 @@ from pydantic import ValidationError
 from controller.api.release import ConditionType, Measurement, Phase, ReleaseSpec, ReleaseStatus, Verdict
 from controller.planner import Context, Decision, Refusal, Requests, analysis_due, decide, target_hash
 from controller.planner.actions import Action
-from controller.planner.conditions import set_condition
 from controller.planner.core import HISTORY_LIMIT
 from controller.planner.world import Observation, ObservationError, TaskSet
 from controller.testing.specs import merge, release_spec
@@ -427,10 +426,12 @@ class _Sim:
             if kind == "twice":
                 world_now, _ = apply_each(world_now, actions, knobs)
             error = error or failed
-        if error is not None:
-            # The applier stopped at a failed write: the decision's status is written with the error.
-            status = status.model_copy(update={"message": error, "conditions": set_condition(
-                status.conditions, ConditionType.READY, "False", "AwsError", error, self.now)})
+        if error is not None and spec is not None:
+            # The applier stopped at a failed write: the decision's status is written with the error,
+            # as the reconciler has the planner say it (a `Refusal` during that decision).
+            refusal = Refusal("AwsError", error, during=decision)
+            status = decide(spec, self.status, seen, Context(namespace=NS, name=NAME, generation=1, now=self.now,
+                                                              requests=self.requests, refusal=refusal)).status
         self.previous_obs, self.obs = before, world_now
         self.status = status
         self.written.append(status)
