@@ -19,7 +19,7 @@ from controller.api.release import ReleaseSpec, ReleaseStatus
 from controller.planner.decision import Context, Decision
 from controller.planner.strategy import target_hash
 from controller.reconciler.driver import Reconciler
-from tests.unit.test_reconciler_acts_for_existing_object import SPEC, Api
+from tests.reconciler.test_reconciler_acts_for_existing_object import SPEC, Api
 
 REQUIRES = {"requires": [{"release": {"namespace": "staging", "name": "app"}, "soak": "5s"},
                          {"release": {"namespace": "qa", "name": "app"}},

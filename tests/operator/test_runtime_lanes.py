@@ -108,7 +108,11 @@ def test_a_round_slower_than_the_fallback_window_brings_no_fallback_passes() -> 
         return []
 
     async def scenario() -> None:
-        runtime = Runtime(stand_in, resync_seconds=0.1, steady_round=slow_round)  # type: ignore[arg-type]
+        # The round limit (a stuck round, 10 x resync = 1 s by default) is another bound than the
+        # fallback window this test is about: set well above the 0.8 s round, so that a loaded
+        # machine stretching the round past 1 s does not turn it into a stuck one.
+        runtime = Runtime(stand_in, resync_seconds=0.1, steady_round=slow_round,  # type: ignore[arg-type]
+                          round_limit_seconds=5.0)
         stopped = Stopped()
         tasks = run_workers(runtime, names, stopped)
         loop = asyncio.ensure_future(runtime.resync_loop())
