@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint deps binaries checkov crds chart helm benchmark clean
+.PHONY: demo test test-fast lint deps binaries checkov crds chart helm image benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ checkov: $(STAMP)
 demo: deps binaries
 	$(PY) -m controller.demo
 
-test: deps binaries checkov helm
+test: deps binaries checkov helm image
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -66,3 +66,9 @@ chart: crds
 # helm built from its Go module (controller/testing/helm.py), cached like the other binaries.
 helm: $(STAMP)
 	$(PY) -m controller.testing.helm
+
+# The operator's image from the shipped Dockerfile, built with Debian's buildah on a base made of
+# Debian packages (controller/testing/image.py; no registry is reachable): tagged
+# localhost/release-controller:<pyproject version>. The base and the layers are cached.
+image: $(STAMP)
+	$(PY) -m controller.testing.image
