@@ -127,9 +127,9 @@ def crd() -> dict[str, Any]:
                             "description": "A coordinated release of a backend on ECS and a frontend on CloudFront.",
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
+                                "apiVersion": {"type": "string", "description": "Versioned schema of this object: delivery.pratiko.ai/v1alpha1."},
+                                "kind": {"type": "string", "description": "Release."},
+                                "metadata": {"type": "object", "description": "Standard object metadata."},
                                 "spec": schema_of(ReleaseSpec),
                                 "status": _status_schema(),
                             },

@@ -149,7 +149,7 @@ def test_defaults_watch_everything_with_two_peered_replicas(helm: Path) -> None:
 
 
 def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
-    """Two Helm releases of the chart can shard one cluster's Releases (README "Sharding")."""
+    """Two Helm releases of the chart can shard one cluster's Releases (docs/sharding.md)."""
     from controller.cli import app
 
     objs = template(helm, "--set", "name=rc-payments", "--set", "watch.selector=team=payments")

@@ -33,7 +33,7 @@ from tests.ship.conftest import ROOT
 from tests.ship.test_chart import helm  # noqa: F401  (a fixture)
 from tests.ship.test_cluster import PROMETHEUS_OPERATOR_CRDS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]
 
 DOC = ROOT / "docs" / "install.md"
 PUBLISHED_CHART = re.compile(r"oci://ghcr\.io/pratiko/charts/release-controller --version \S+")
