@@ -129,7 +129,8 @@ def crd() -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "Versioned schema of this object: delivery.pratiko.ai/v1alpha1."},
                                 "kind": {"type": "string", "description": "Release."},
-                                "metadata": {"type": "object", "description": "Standard object metadata."},
+                                # The API server refuses anything but the type here (metadata is implicit).
+                                "metadata": {"type": "object"},
                                 "spec": schema_of(ReleaseSpec),
                                 "status": _status_schema(),
                             },

@@ -14,11 +14,16 @@ from controller.api.crd import render
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The API server refuses a CRD whose root `metadata` says more than its type (metadata is implicit,
+# and `kubectl explain release.metadata` answers from ObjectMeta).
+IMPLICIT = {".metadata"}
+
+
 def undescribed(node: dict[str, Any], path: str = "") -> list[str]:
     """Paths of the schema's fields without a description (objects, list items and map values)."""
     found = []
     for name, sub in (node.get("properties") or {}).items():
-        if not str(sub.get("description", "")).strip():
+        if f"{path}.{name}" not in IMPLICIT and not str(sub.get("description", "")).strip():
             found.append(f"{path}.{name}")
         found += undescribed(sub, f"{path}.{name}")
     if isinstance(node.get("items"), dict):

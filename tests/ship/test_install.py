@@ -28,6 +28,7 @@ import yaml
 
 from controller.testing.image import IMAGE, REPOSITORY, version
 from controller.testing.kube import KubeApiServer
+from controller.testing.ports import wait_until
 from tests.e2e.helpers import Kubectl
 from tests.ship.conftest import ROOT
 from tests.ship.test_chart import helm  # noqa: F401  (a fixture)
@@ -104,6 +105,12 @@ def test_helm_install_as_the_docs_say(cluster: Kubectl, helm: Path, tmp_path: Pa
         assert get(cluster, "crd", crd)["metadata"]["name"] == crd
     cluster("create", "namespace", "shop")
     assert "featureFlags" in refuses_a_flag_out_of_bounds(cluster, "shop")
+    # `kubectl explain` answers from the CRD's descriptions (the API server publishes them shortly
+    # after the CRD is established).
+    wait_until(lambda: "How the new version is judged" in cluster("explain", "release.spec.analysis", check=False).stdout,
+               60, "kubectl explain release.spec.analysis to print the field's description")
+    failure_limit = cluster("explain", "release.spec.analysis.failureLimit").stdout
+    assert "Failed measurements tolerated" in failure_limit, failure_limit
 
 
 def test_kustomize_install_as_the_docs_say(cluster: Kubectl, tmp_path: Path) -> None:
