@@ -127,8 +127,9 @@ def crd() -> dict[str, Any]:
                             "description": "A coordinated release of a backend on ECS and a frontend on CloudFront.",
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {"type": "string", "description": "Versioned schema of this object: delivery.pratiko.ai/v1alpha1."},
+                                "kind": {"type": "string", "description": "Release."},
+                                # The API server refuses anything but the type here (metadata is implicit).
                                 "metadata": {"type": "object"},
                                 "spec": schema_of(ReleaseSpec),
                                 "status": _status_schema(),
