@@ -47,7 +47,9 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(VENV)/bin/release-controller crds > crds/release.yaml
+	$(VENV)/bin/release-controller crds --kind ReleasePolicy > crds/releasepolicy.yaml
 	cp crds/release.yaml charts/release-controller/crds/release.yaml
+	cp crds/releasepolicy.yaml charts/release-controller/crds/releasepolicy.yaml
 
 benchmark: deps binaries
 	$(PY) benchmarks/operator_scale.py
@@ -58,6 +60,7 @@ clean:
 # The chart keeps copies of the files helm cannot reach outside it (tests/ship/test_chart.py checks them).
 chart: crds
 	cp crds/release.yaml charts/release-controller/crds/release.yaml
+	cp crds/releasepolicy.yaml charts/release-controller/crds/releasepolicy.yaml
 	cp manifests/crds/kopf-peerings.yaml charts/release-controller/crds/kopf-peerings.yaml
 	cp manifests/monitoring/dashboard.json charts/release-controller/files/dashboard.json
 	cp manifests/monitoring/prometheusrule.yaml charts/release-controller/files/prometheusrule.yaml

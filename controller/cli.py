@@ -103,11 +103,16 @@ def _peering_priority(peering: str | None, priority: int | None) -> int:
 
 
 @app.command()
-def crds() -> None:
-    """Print the Release CustomResourceDefinition generated from the models."""
-    from controller.api.crd import render
+def crds(
+    kind: Annotated[str, typer.Option(help="Release, or ReleasePolicy (the cluster-scoped tenancy policy).")] = "Release",
+) -> None:
+    """Print a CustomResourceDefinition generated from the models (the Release's by default)."""
+    from controller.api.crd import render, render_policy
 
-    sys.stdout.write(render())
+    renderers = {"Release": render, "ReleasePolicy": render_policy}
+    if kind not in renderers:
+        raise typer.BadParameter(f"--kind is one of {', '.join(renderers)}")
+    sys.stdout.write(renderers[kind]())
 
 
 def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None, force: bool = False) -> None:

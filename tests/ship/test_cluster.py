@@ -176,6 +176,7 @@ GRANTED = [
     ("update", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "namespaces"),
+    ("watch", "releasepolicies.delivery.pratiko.ai"),  # tenancy: what each namespace may move
 ]
 REFUSED = [
     ("delete", "releases.delivery.pratiko.ai", "-n", WATCHED),
@@ -197,6 +198,8 @@ REFUSED = [
     ("list", "releases.delivery.pratiko.ai", "--all-namespaces"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("create", "releasepolicies.delivery.pratiko.ai"),  # written by cluster admins only
+    ("patch", "releasepolicies.delivery.pratiko.ai"),
 ]
 
 
