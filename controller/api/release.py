@@ -46,6 +46,11 @@ SINGULAR = "release"
 SHORT_NAMES = ["rel"]
 
 
+HTTP_URL_PATTERN = r"^https?://[^/?#]+"
+"""Every URL the operator fetches or posts to: http or https with a host, refused otherwise at the
+API server (no file paths, no other schemes)."""
+
+
 def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
     """One `x-kubernetes-validations` entry."""
     return {"rule": rule, "message": message, **extra}
@@ -313,8 +318,8 @@ class ApiContract(Model):
     operations: list[ApiOperation] = Field(default_factory=list, json_schema_extra={"maxItems": 500})
     config_map: str | None = Field(default=None, max_length=253,
                                    description="A ConfigMap whose `contract.yaml` holds operations.")
-    openapi_url: str | None = Field(default=None, max_length=2048,
-                                    description="Where the backend serves its OpenAPI document.")
+    openapi_url: str | None = Field(default=None, max_length=2048, pattern=HTTP_URL_PATTERN,
+                                    description="Where the backend serves its OpenAPI document (http or https).")
 
 
 class Frontend(Model):
@@ -326,7 +331,8 @@ class Frontend(Model):
 
 
 class PrometheusQuery(Model):
-    address: str = Field(min_length=1, max_length=2048)
+    address: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN,
+                         description="The Prometheus server's base URL (http or https).")
     query: str = Field(min_length=1, max_length=8192)
 
 
@@ -361,7 +367,7 @@ class CloudWatchMetricSource(Model):
 
 
 class HttpCheck(Model):
-    url: str = Field(min_length=1, max_length=2048)
+    url: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
     expect_status: int = Field(default=200, ge=100, le=599)
     json_path: str | None = Field(default=None, max_length=256,
                                   description="Dotted path into the JSON body, e.g. checks.database")
@@ -593,7 +599,7 @@ class WebhookHook(Model):
         cel("has(self.url) != has(self.urlSecretRef)", "a webhook hook has exactly one of url or urlSecretRef"),
     ]})
 
-    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    url: str | None = Field(default=None, pattern=HTTP_URL_PATTERN, max_length=2048)
     url_secret_ref: SecretKeyRef | None = None
     timeout: Duration = Field(default=timedelta(minutes=5), description="Asked again with back-off until then; then the hook fails.")
 
