@@ -45,7 +45,7 @@ def loopback() -> Iterator[Loopback]:
             pass
 
     server.RequestHandlerClass = Handler
-    server.handle_error = lambda request, address: None  # type: ignore[method-assign] # a client gone mid-answer
+    server.handle_error = lambda request, client_address: None  # type: ignore[method-assign] # a client gone mid-answer
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -98,7 +98,7 @@ def test_judge(namespace: str, labels: dict[str, str], over: dict[str, Any], pol
         assert found is None
         return
     assert found is not None and (found.field, found.value) == (field, value)
-    assert "a ReleasePolicy must" in found.message and value in found.message
+    assert "a ReleasePolicy must" in found.message and value is not None and value in found.message
 
 
 def test_selector_expressions() -> None:
