@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.api.release import ChangeClass
-from controller.classify import Rule, classify, classify_path, load_rules, parse_rules
+from controller.cli.classify import Rule, classify, classify_path, load_rules, parse_rules
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller.cli_verbs import EXIT_REFUSED, CliError, judge_request, request
+from controller.cli.common import EXIT_REFUSED, CliError
+from controller.cli.steer import judge_request, request
 from controller.planner.decision import FORCE_SUFFIX, Requests
 
 
@@ -51,7 +52,7 @@ def test_abort_is_refused_only_after_an_irreversible_hook_passed_in_this_rollout
 
 
 def test_request_refuses_with_exit_1_and_sends_force(monkeypatch: pytest.MonkeyPatch) -> None:
-    import controller.cli_verbs as verbs
+    import controller.cli.steer as verbs
 
     api = Api(release(True, True))
     monkeypatch.setattr(verbs, "get_release", lambda api_, ns, name: api.obj)

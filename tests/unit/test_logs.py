@@ -30,7 +30,7 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 def test_a_pass_line_carries_the_release_and_the_request_id_of_its_last_change(capture) -> None:  # type: ignore[no-untyped-def]
     stream, _ = capture
     logs.configure("json", stream=stream, env={})
-    log = logging.getLogger("controller.reconciler")
+    log = logging.getLogger("controller.reconciler.driver")
     with logs.release_context("prod", "app"):
         logs.aws_request("DescribeServices", {"ResponseMetadata": {"RequestId": "read-1"}})
         logs.aws_request("UpdateService", {"ResponseMetadata": {"RequestId": "write-1"}})
@@ -39,7 +39,7 @@ def test_a_pass_line_carries_the_release_and_the_request_id_of_its_last_change(c
         log.info("pass", extra={"actions": 2})
     log.info("outside")
     inside, outside = lines(stream)
-    assert inside["message"] == "pass" and inside["logger"] == "controller.reconciler" and inside["level"] == "INFO"
+    assert inside["message"] == "pass" and inside["logger"] == "controller.reconciler.driver" and inside["level"] == "INFO"
     assert (inside["namespace"], inside["name"], inside["revision"], inside["phase"], inside["step"]) == ("prod", "app", 3, "Progressing", 1)
     assert inside["aws_request_id"] == "write-1" and inside["actions"] == 2
     assert "namespace" not in outside and "aws_request_id" not in outside
@@ -81,8 +81,8 @@ def test_text_lines_name_the_release(capture) -> None:  # type: ignore[no-untype
     logs.configure("text", stream=stream, env={})
     with logs.release_context("prod", "app"):
         logs.note(revision=2, phase="Succeeded", step=0)
-        logging.getLogger("controller.reconciler").info("pass")
-    assert "controller.reconciler: [prod/app revision=2 phase=Succeeded step=0] pass" in stream.getvalue()
+        logging.getLogger("controller.reconciler.driver").info("pass")
+    assert "controller.reconciler.driver: [prod/app revision=2 phase=Succeeded step=0] pass" in stream.getvalue()
 
 
 def test_an_unknown_format_is_refused() -> None:

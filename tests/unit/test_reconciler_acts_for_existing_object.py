@@ -20,7 +20,7 @@ from controller.api.release import ReleaseStatus
 from controller.errors import ObjectGone
 from controller.planner.actions import SetListenerWeights
 from controller.planner.decision import Decision
-from controller.reconciler import Reconciler
+from controller.reconciler.driver import Reconciler
 
 SPEC = {
     "environment": "development",

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.api.release import ReleaseStatus
-from controller.app import PurePlanner
+from controller.operator.app import PurePlanner
 from controller.planner.world import Observation, ObservationError
-from controller.reconciler import Reconciler
+from controller.reconciler.driver import Reconciler
 from tests.planner.sim import apply, drive, make_spec, world
 
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "60s"}},

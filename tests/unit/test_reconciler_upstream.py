@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from controller.api.release import ReleaseSpec, ReleaseStatus
 from controller.planner.decision import Context, Decision
 from controller.planner.strategy import target_hash
-from controller.reconciler import Reconciler
+from controller.reconciler.driver import Reconciler
 from tests.unit.test_reconciler_acts_for_existing_object import SPEC, Api
 
 REQUIRES = {"requires": [{"release": {"namespace": "staging", "name": "app"}, "soak": "5s"},

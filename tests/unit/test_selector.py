@@ -1,10 +1,10 @@
-"""controller/selector.py: the equality-based label selectors `run --selector` accepts."""
+"""controller/operator/selector.py: the equality-based label selectors `run --selector` accepts."""
 
 from __future__ import annotations
 
 import pytest
 
-from controller.selector import parse_selector
+from controller.operator.selector import parse_selector
 
 
 @pytest.mark.parametrize(

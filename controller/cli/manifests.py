@@ -1,6 +1,6 @@
 """`set-version` and `validate`: the CI side of GitOps, on Release manifest files, offline.
 
-The logic is in controller.manifests; this module only turns it into commands and exit codes.
+The logic is in controller.manifests.edit; this module only turns it into commands and exit codes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Wiring: build the reconciler and the operator runtime from settings and the environment.
 
 The one place that chooses concrete implementations (boto3 clients, the Kubernetes client, the
-metric providers) for the seams of `controller.reconciler`. Tests and benchmarks build the same
+metric providers) for the seams of `controller.reconciler.driver`. Tests and benchmarks build the same
 graph with other inputs.
 """
 
@@ -23,17 +23,18 @@ from controller.aws.observe import Observer
 from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
-from controller.claims import Claims
+from controller.kube.claims import Claims
 from controller.gitops.rollback import secret_reader
 from controller.gitops.writeback import DulwichGitWriter
-from controller.kube import ReleaseApi, Secrets, load_api_client
-from controller.hooks import CALL_TIMEOUT, HookCalls, WebhookHooks
-from controller.notify import Notifications, Notifier, http_poster
+from controller.kube.client import ReleaseApi, Secrets, load_api_client
+from controller.webhooks import CALL_TIMEOUT, HookCalls, WebhookHooks
+from controller.notify import Notifications, Notifier
+from controller.webhooks import http_poster
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
 from controller.planner.world import Observation
-from controller.reconciler import Reconciler
-from controller.settings import OperatorSettings
+from controller.reconciler.driver import Reconciler
+from controller.operator.settings import OperatorSettings
 
 ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
 

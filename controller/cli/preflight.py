@@ -3,7 +3,7 @@
 Without them a taken port, a missing kubeconfig or unusable AWS credentials show up as a traceback
 from deep inside prometheus_client, kopf or botocore (or, for credentials, only at the first
 reconcile, as a condition on every Release). Each check raises `CliError` with the exit code of
-`controller.cli_verbs` (4: no access to a cluster or to AWS, 2: a port option that cannot work).
+`controller.cli.common` (4: no access to a cluster or to AWS, 2: a port option that cannot work).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import errno
 import socket
 from collections.abc import Mapping
 
-from controller.cli_verbs import EXIT_NO_CLUSTER, EXIT_USAGE, CliError
+from controller.cli.common import EXIT_NO_CLUSTER, EXIT_USAGE, CliError
 
 
 def check_port(port: int | None, option: str) -> None:
@@ -35,8 +35,8 @@ def check_kubernetes(timeout: float = 5.0) -> None:
     """Load the kubeconfig (or in-cluster config) and ask the API server for its version."""
     from kubernetes import client
 
-    from controller.cli_verbs import explain_exception
-    from controller.kube import load_api_client
+    from controller.cli.common import explain_exception
+    from controller.kube.client import load_api_client
 
     try:
         api_client = load_api_client()

@@ -4,22 +4,36 @@ warning `undo` gives when Argo CD or Flux owns the spec.
 `--watch` reads the status the way kstatus and our Argo CD health.lua do (DESIGN.md, "Release
 status"), so CI that gates on it agrees with Flux and Argo CD: 0 once the spec is live (Ready=True
 at the current generation), 1 when the Release rolled back, failed or is stalled, 3 on timeout.
-This module only reads and patches Releases through `controller.kube`; it decides nothing itself.
+This module only reads and patches Releases through `controller.kube.client`; it decides nothing itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+
+from controller.cli.common import (
+    KubeconfigOpt,
+    NamespaceOpt,
+    check_output,
+    console,
+    get_release,
+    namespace_of,
+    release_api,
+    render_object,
+)
 
 EXIT_LIVE = 0
 EXIT_FAILED = 1
@@ -174,7 +188,7 @@ def summary_line(obj: dict[str, Any], verdict: Outcome) -> str:
             f"{verdict.reason}: {verdict.message}").rstrip()
 
 
-def watch(get: Callable[[], dict[str, Any]], console: Console, timeout: float, interval: float = 1.0) -> int:
+def watch_release(get: Callable[[], dict[str, Any]], console: Console, timeout: float, interval: float = 1.0) -> int:
     """Redraw the Release until its rollout ends; return the exit code (EXIT_LIVE, EXIT_FAILED, EXIT_TIMEOUT).
 
     On a terminal the view redraws in place (rich Live); elsewhere (CI logs) one line is printed
@@ -261,3 +275,90 @@ def undo_warning(owner: str) -> str:
            else "revert the commit in Git (or `flux suspend kustomization` first), or use `abort` to stop a running rollout")
     return (f"warning: this Release is managed by {owner}; it will put the spec back from Git at its next sync, "
             f"starting the rollout undo just reverted. Instead: {fix}.")
+
+
+# --------------------------------------------------------------------------- the verbs
+
+
+def list_releases(
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
+) -> None:
+    """List Releases: name, phase, backend and frontend versions, canary weight, step, age."""
+    import datetime as dt
+
+    items = release_api(kubeconfig).list_all(None if all_namespaces else namespace_of(namespace, kubeconfig))
+    sys.stdout.write(format_columns(list_rows(items, all_namespaces, dt.datetime.now(dt.timezone.utc))))
+
+
+def status(
+    name: str,
+    namespace: NamespaceOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text, json or yaml (json and yaml: the status)")] = "text",
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw until the rollout ends; exit 0 when the "
+                                        "spec is live, 1 when rolled back, failed or stalled, 3 on timeout.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --watch waits at most.")] = 1800.0,
+) -> None:
+    """Show a Release: phase, steps, weights, conditions, the last analysis and the history."""
+    from controller.api.release import Release
+
+    check_output(output)
+    ns = namespace_of(namespace, kubeconfig)
+    if watch:
+        api = release_api(kubeconfig)
+        get_release(api, ns, name)  # a missing Release or namespace is one line, as for every verb
+        raise typer.Exit(watch_release(lambda: api.get(ns, name), console, timeout))
+    raw = get_release(release_api(kubeconfig), ns, name)
+    render_object(raw.get("status", {}), output, lambda: render_status(Release.model_validate(raw)))
+
+
+def render_status(release: Any) -> None:
+    spec, st = release.spec, release.status
+    meta = release.metadata
+    console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/bold]  phase [bold]{st.phase.value}[/bold]"
+                  + (f"  ({st.message})" if st.message else ""))
+    strategy = st.strategy.value if st.strategy else spec.strategy.type.value
+    console.print(f"strategy {strategy}   revision {st.revision}")
+    total = max(st.step_count, 1)
+    bar = ProgressBar(total=total, completed=min(st.current_step, total), width=40)
+    steps = Table.grid(padding=(0, 1))
+    steps.add_row("steps", bar, f"{st.current_step}/{st.step_count}")
+    console.print(steps)
+    versions = Table("tier", "desired", "stable", "canary", "canary weight")
+    versions.add_row("backend", spec.backend.version, st.backend.stable_version or "-",
+                     st.backend.canary_version or "-", f"{st.backend.canary_weight}%")
+    if spec.frontend:
+        # status.frontend.canaryVersion is the rollout's frontend target from its start; it serves
+        # viewers only while a frontend canary (CloudFront staging) runs, so only then is it a canary.
+        frontend_canary = st.frontend.current_step is not None or st.frontend.canary_weight > 0
+        versions.add_row("frontend", spec.frontend.version, st.frontend.stable_version or "-",
+                         (st.frontend.canary_version or "-") if frontend_canary else "-",
+                         f"{st.frontend.canary_weight}%")
+    console.print(versions)
+    if spec.frontend and st.frontend.canary_version and not frontend_canary:
+        console.print(f"frontend {st.frontend.canary_version} is next: it follows once the backend rollout is done "
+                      "(and the backend serving satisfies requiresBackend)")
+    if st.conditions:
+        conds = Table("condition", "status", "reason", "message")
+        for c in st.conditions:
+            conds.add_row(c.type.value, c.status, c.reason, c.message)
+        console.print(conds)
+    if st.analysis:
+        a = st.analysis
+        console.print(f"analysis: [bold]{a.verdict.value if a.verdict else '-'}[/bold] "
+                      f"samples {a.samples} failures {a.failures} errors {a.errors} {a.message}")
+        if a.measurements:
+            table = Table("metric", "value", "stable", "verdict", "time")
+            for m in a.measurements[-5:]:
+                table.add_row(m.metric, "-" if m.value is None else f"{m.value:.4g}",
+                              "-" if m.stable_value is None else f"{m.stable_value:.4g}", m.verdict.value,
+                              m.time.strftime("%H:%M:%S"))
+            console.print(table)
+    if st.history:
+        hist = Table("rev", "backend", "frontend", "result", "started", "finished")
+        for h in st.history[-10:]:
+            hist.add_row(str(h.revision), h.backend_version, h.frontend_version or "-", h.result,
+                         h.started_at.strftime("%Y-%m-%d %H:%M:%S"), h.finished_at.strftime("%H:%M:%S"))
+        console.print(hist)

@@ -18,16 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from controller import logs, metrics
 from controller.api.release import (
     ConditionType,
-    Hook,
     Measurement,
     Phase,
     ReleaseSpec,
@@ -35,20 +34,24 @@ from controller.api.release import (
 )
 from controller.api.reasons import Reason
 from controller.api.types import explain
-from controller.claims import Conflict, Holder, resources_of
+from controller.kube.claims import Holder, resources_of
 from controller.errors import EffectError, ObjectGone
 from controller.gitops.rollback import SecretReader, with_revert_commit, write_back_due, write_back_rollback
 from controller.gitops.writeback import GitWriteBackError, GitWriter
-from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
-from controller.planner.actions import Action
+from controller.kube.client import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.phases.backend import hold_timers
 from controller.planner.phases.hooks import due as hooks_due
 from controller.planner import standing
-from controller.planner.decision import Context, ContractCheck, Decision, Event, HookResult, Requests, Upstream
+from controller.planner.decision import Context, ContractCheck, Decision, Event, HookResult, Upstream
 from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.phases.upstream import due as upstream_due
 from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
+from controller.reconciler.memory import Memory, _requests
+from controller.reconciler.ports import (
+    Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
+    StatusSink, TrafficCheck, UpstreamReader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,94 +71,6 @@ UNREACHABLE_POLL = 5.0
 AFTER_SPEC_CHANGE = 0.5
 """A spec that changed twice within one pass is decided on the next pass, this soon."""
 
-Key = tuple[str, str]
-
-
-class ObserverLike(Protocol):
-    def observe(self, key: Key, spec: ReleaseSpec, fresh: bool) -> Observation: ...
-
-    def observe_many(self, items: Sequence[tuple[Key, ReleaseSpec]]) -> Mapping[Key, Observation]:
-        """Many worlds in batched reads; each is kept as that Release's snapshot (`fresh=False`)."""
-        ...
-
-    def forget(self, key: Key) -> None:
-        """Drop the snapshot of a Release."""
-        ...
-
-
-class Applier(Protocol):
-    def __call__(self, actions: Sequence[Action], observation: Observation) -> None: ...
-
-
-class Measurer(Protocol):
-    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]: ...
-
-
-class ContractChecker(Protocol):
-    """The API-contract gate's I/O: the backend's OpenAPI document (and a ConfigMap) read and checked."""
-
-    def __call__(self, namespace: str, spec: ReleaseSpec, backend_version: str) -> ContractCheck: ...
-
-
-class UpstreamReader(Protocol):
-    """Reads another Release (`spec.promotion.requires`): the object, None when it does not exist;
-    raises when it cannot be read (no RBAC grant in that namespace, say)."""
-
-    def __call__(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
-
-
-class NotificationPlanner(Protocol):
-    """`controller.notify.Notifications`: queues this pass's notifications (never blocking), and
-    again the pending ones no worker holds, and returns the decision with them recorded in its
-    status (pending until a sink accepted them, then sent)."""
-
-    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
-             now: dt.datetime) -> Decision: ...
-
-    def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus: ...
-
-
-class HookRunner(Protocol):
-    """`controller.hooks.HookCalls`: one hook call, its result for the planner."""
-
-    def __call__(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
-                 hook: Hook) -> HookResult: ...
-
-
-class ClaimsLike(Protocol):
-    def claim(self, holder: Holder, resources: Iterable[str]) -> Conflict | None:
-        """Claim the resources for `holder`; a Conflict names the first owned by another Release."""
-        ...
-
-    def release(self, holder: Holder) -> list[str]:
-        """Drop every claim of `holder`; returns the resources it held."""
-        ...
-
-
-class TrafficCheck(Protocol):
-    def refusal(self, spec: ReleaseSpec, observation: Observation) -> str | None:
-        """Why the Release must not change the traffic it names (the wrong ARN named); None if its own."""
-        ...
-
-
-class Planner(Protocol):
-    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision: ...
-
-    def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool: ...
-
-
-class StatusSink(Protocol):
-    def current(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        """The object as the API server holds it now, None when it does not exist."""
-        ...
-
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
-        """Write the status of the object with `uid`; raise ObjectGone when it does not exist."""
-        ...
-
-    def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...
-
-
 @dataclass(frozen=True)
 class Outcome:
     requeue_after: float | None
@@ -164,30 +79,6 @@ class Outcome:
     actions: int
     revision: int = 0
     step: int = 0
-
-
-def _requests(annotations: Mapping[str, str]) -> Requests:
-    return Requests(**{kind: annotations.get(key) for kind, key in REQUEST_ANNOTATIONS.items()})
-
-
-@dataclass
-class Memory:
-    """What this process remembers of one Release between passes; dropped in one piece."""
-
-    failures: int = 0  # passes in a row that AWS refused (the back-off's exponent)
-    # The status this process last wrote: the watch may not have delivered it yet, and deciding
-    # from an older status would repeat a step. Read-your-writes without an extra GET.
-    written: dict[str, Any] | None = None
-    written_uid: str | None = None  # the object it was written to: a re-created Release starts afresh
-    # The inputs and the world of the last pass that found nothing to do (see `Reconciler.resync`).
-    settled: tuple[tuple[Any, ...], Observation] | None = None
-    # The parsed spec and its (uid, generation): a spec never changes without a new generation.
-    spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
-    # The (uid, generation) whose traffic was found its own before it adopted or changed anything.
-    traffic_checked: tuple[Any, int] | None = None
-    # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
-    # are moved on by the outage when it ends, so a pause does not run down unseen.
-    unreachable_since: dt.datetime | None = None
 
 
 @dataclass
@@ -421,7 +312,7 @@ class Reconciler:
 
     def _claim(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
                spec: ReleaseSpec, now: dt.datetime) -> Outcome | None:
-        """Claim what the spec names; None when this Release owns it all (controller/claims.py)."""
+        """Claim what the spec names; None when this Release owns it all (controller/kube/claims.py)."""
         if self.claims is None or not ref.uid:
             return None
         conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))

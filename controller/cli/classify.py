@@ -25,11 +25,14 @@ Rules file (YAML), either form:
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Annotated, Any, Iterable, Optional, Sequence
 
+import typer
 import yaml
 
 from controller.api.release import ChangeClass
@@ -167,3 +170,26 @@ def parse_rules(document: Any) -> RuleSet:
 def load_rules(path: str | Path) -> RuleSet:
     """Read a rules YAML file."""
     return parse_rules(yaml.safe_load(Path(path).read_text()))
+
+
+def classify_command(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Changed files (default: read stdin).")] = None,
+    base: Annotated[Optional[str], typer.Option(help="git ref to diff from")] = None,
+    head: Annotated[str, typer.Option(help="git ref to diff to")] = "HEAD",
+    rules: Annotated[Optional[Path], typer.Option(help="YAML file of glob rules")] = None,
+) -> None:
+    """Print the change class (infrastructure, api, core, minor) of a set of changed files."""
+    if base:
+        out = subprocess.run(["git", "diff", "--name-only", f"{base}...{head}"], check=True,
+                             capture_output=True, text=True).stdout
+        paths = [line for line in out.splitlines() if line.strip()]
+    elif files:
+        paths = list(files)
+    else:
+        paths = [line.strip() for line in sys.stdin if line.strip()]
+    if rules:
+        ruleset = load_rules(rules)
+        print(classify(paths, ruleset.rules, ruleset.unmatched).value)
+    else:
+        print(classify(paths).value)
+
