@@ -50,7 +50,7 @@ from controller.planner.world import Observation
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
     Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
-    StatusSink, TrafficCheck, UpstreamReader,
+    StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ WRITE_BACK_RETRY = 15.0
 """A rollback that could not be written back to Git is tried again this soon."""
 REFUSED_RECHECK = 60.0
 """A Release refused for its traffic looks again this often (a fixed listener needs no new spec)."""
+NOT_PERMITTED_RECHECK = 10.0
+"""A Release refused by tenancy looks again this often: a policy or a Secret's annotation may change."""
 CONFLICT_RECHECK = 10.0
 """A Release in conflict looks again this often: its owner may be deleted or hand the service over."""
 UNREACHABLE_AFTER = 8.0
@@ -95,6 +97,7 @@ class Reconciler:
     upstream: UpstreamReader | None = None
     notifications: NotificationPlanner | None = None
     hooks: HookRunner | None = None
+    tenancy: TenancyCheck | None = None  # --tenancy strict: ReleasePolicies and Secret annotations
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -143,7 +146,8 @@ class Reconciler:
                             "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
                             "leave AWS as it is)", "Warning")
         annotations = {**(meta.get("annotations") or {}), REQUEST_ANNOTATIONS["abort"]: token}
-        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True)
+        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True,
+                                  finalizing=True)
         return outcome.actions == 0 and outcome.phase not in (Phase.PROGRESSING, Phase.PAUSED)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
@@ -159,7 +163,7 @@ class Reconciler:
         specs: list[tuple[Key, ReleaseSpec]] = []
         for key, obj in items:
             spec = self._spec(key, obj)
-            if spec is None:
+            if spec is None or self._refused(key[0], spec):  # a policy revoked under a settled Release
                 need.append(key)
             else:
                 specs.append((key, spec))
@@ -175,6 +179,15 @@ class Reconciler:
             else:
                 need.append(key)
         return need
+
+    def _refused(self, namespace: str, spec: ReleaseSpec) -> bool:
+        """Would the tenancy gate refuse this Release now (its reads are cached: cheap per round)?"""
+        if self.tenancy is None:
+            return False
+        try:
+            return self.tenancy.refusal(namespace, spec) is not None
+        except Exception:  # noqa: BLE001 - a full pass says why
+            return True
 
     def _spec(self, key: Key, obj: Mapping[str, Any]) -> ReleaseSpec | None:
         """The spec of `obj`, parsed once per generation; None when it does not validate."""
@@ -234,7 +247,8 @@ class Reconciler:
             })
             return outcome
 
-    def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
+    def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
+                   finalizing: bool = False) -> Outcome:
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
         key = (namespace, name)
@@ -256,6 +270,9 @@ class Reconciler:
         except ValidationError as exc:
             return self._invalid(ref, raw_status, status, generation, explain(list(exc.errors())), now)
 
+        refused = self._permitted(ref, raw_status, status, generation, spec, now, finalizing)
+        if refused is not None:
+            return refused
         refused = self._claim(ref, raw_status, status, generation, spec, now)
         if refused is not None:
             return refused
@@ -279,7 +296,7 @@ class Reconciler:
             current = self._current(ref, generation)
             if current is not None:  # the spec changed under this pass: decide again from it, once
                 if again:
-                    return self._reconcile(current, fresh=fresh, again=False)
+                    return self._reconcile(current, fresh=fresh, again=False, finalizing=finalizing)
                 return Outcome(AFTER_SPEC_CHANGE, status.phase, False, 0)
 
         try:
@@ -309,6 +326,22 @@ class Reconciler:
         )
         wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
         return Outcome(None, new.phase, wrote, 0, new.revision, new.current_step)
+
+    def _permitted(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
+                   spec: ReleaseSpec, now: dt.datetime, finalizing: bool = False) -> Outcome | None:
+        """The tenancy gate, before any claim or AWS call: None when a ReleasePolicy (and every Secret
+        it names) allows this Release. A deletion's abort is let through: it only puts back what this
+        Release itself moved while it was allowed to."""
+        if self.tenancy is None or finalizing:
+            return None
+        try:
+            refusal = self.tenancy.refusal(ref.namespace, spec)
+        except Exception as exc:  # noqa: BLE001 - fail closed; named by kind, the API's answer is not shown
+            refusal = f"ReleasePolicies cannot be read ({_api_error(exc)}); nothing is changed until they can"
+        if refusal is None:
+            return None
+        return self._blocked(ref, raw_status, status, generation, Reason.NOT_PERMITTED, refusal, now, spec,
+                             requeue_after=NOT_PERMITTED_RECHECK)
 
     def _claim(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
                spec: ReleaseSpec, now: dt.datetime) -> Outcome | None:
