@@ -28,7 +28,7 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from controller.testing.tenancy import policy_for, team_member_rbac
-from tests.e2e.helpers import Kubectl, Releases, condition, snapshot, wait_converged, wait_for
+from tests.e2e.helpers import Kubectl, Releases, condition, snapshot, task_definition_images, wait_converged, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -187,6 +187,38 @@ def test_a_team_cannot_take_over_another_teams_service(
     # prod's own Release then takes its service without a fight.
     admin.apply(release_for(prod_world, name="app", namespace=teams.prod, version="1.0.0"))
     wait_converged(admin, aws, prod_world, teams.prod, "app", "1.0.0", generation=1, timeout=90)
+
+
+def test_a_squatter_in_conflict_never_takes_over_another_namespaces_service(
+    tenancy_operator: OperatorProcess, teams: Teams, aws: AwsClients,
+) -> None:
+    world = world_named(aws, "shared")
+    # A policy that (too generously) lets both namespaces name the world: the front door still holds.
+    teams.apply_policy(policy_for(world, f"{teams.prod}-shared", [teams.prod, teams.team_a],
+                                  images=["repo/*"]))
+    admin, alice = Releases(teams.admin), Releases(teams.alice)
+    admin.apply(release_for(world, name="app", namespace=teams.prod, version="1.0.0"))
+    wait_converged(admin, aws, world, teams.prod, "app", "1.0.0", generation=1, timeout=90)
+
+    squat = release_for(world, name="squat", namespace=teams.team_a, version="6.6.6")
+    squat["spec"]["backend"]["image"] = "repo/evil:6.6.6"
+    alice.apply(squat)
+    status = alice.wait(teams.team_a, "squat", lambda s: condition(s, "Ready").get("reason") == "Conflict", 30,
+                        "Ready=False/Conflict")
+    ready = condition(status, "Ready")
+    assert "owned by a Release in another namespace" in ready["message"] and teams.prod not in ready["message"]
+    assert condition(status, "Stalled")["status"] == "True"
+
+    # prod renames its Release: delete, then create under another name. The squatter waits on.
+    teams.admin("delete", "release", "app", "-n", teams.prod, "--wait=true", "--timeout=30s")
+    admin.apply(release_for(world, name="app2", namespace=teams.prod, version="1.0.0"))
+    wait_converged(admin, aws, world, teams.prod, "app2", "1.0.0", generation=1, timeout=90)
+    status = alice.status(teams.team_a, "squat")
+    assert condition(status, "Ready").get("reason") == "Conflict", status
+    assert all("evil" not in image for image in task_definition_images(aws, world))
+    assert teams.prod not in readable_by_alice(teams, "squat")
+    log = Path(str(tenancy_operator.log_path))
+    wait_for("the operator's log to name the owner for admins", lambda: f"{teams.prod}/app2" in log.read_text(), 30)
 
 
 def test_a_secret_is_not_sent_to_the_authors_url(
