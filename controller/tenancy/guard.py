@@ -15,7 +15,9 @@ remote end or the resolver returned. Callers put that, or an HTTP status code, i
 notifications and logs, never a body, a header or an exception's text.
 
 The resolver hook is httpcore's `NetworkBackend` (its public extension point for custom
-transports); `guarded_client` builds an `httpx.Client` over it.
+transports); `guarded_client` builds an `httpx.Client` over it. The GitOps write-back's dulwich
+speaks urllib3: `guarded_pool_manager` gives it connections that resolve, check and connect the
+same way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from typing import Any
 
 import httpcore
 import httpx
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 FORBIDDEN_NETWORKS = (
@@ -145,6 +151,44 @@ def guarded_client(timeout: float = 5.0, resolver: Resolver = system_resolver,
                         trust_env=False)
 
 
+class _GuardedConnection(HTTPConnection):
+    """urllib3's connection, resolving and checking the address itself and connecting to it (the
+    TLS server name stays the URL's host: urllib3 uses `host`, not `_dns_host`, for it)."""
+
+    resolver: Resolver = staticmethod(system_resolver)
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            addresses = list(type(self).resolver(self.host, self.port))
+        except (OSError, UnicodeError) as exc:
+            raise NameResolutionError(self.host, self, socket.gaierror(Failure.DNS.value)) from exc
+        if not addresses or any(forbidden(a) for a in addresses):
+            raise NewConnectionError(self, Failure.FORBIDDEN.value) from ForbiddenAddress(Failure.FORBIDDEN.value)
+        self._dns_host = addresses[0]
+        return super()._new_conn()
+
+
+class _GuardedHTTPSConnection(_GuardedConnection, HTTPSConnection):
+    pass
+
+
+class _GuardedPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+def guarded_pool_manager(timeout: float = 30.0) -> urllib3.PoolManager:
+    """A urllib3 PoolManager whose connections are guarded as `guarded_client`'s are (no proxy from
+    the environment either: urllib3 takes none by itself)."""
+    manager = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=urllib3.Retry(0, redirect=0))
+    manager.pool_classes_by_scheme = {"http": _GuardedPool, "https": _GuardedHTTPSPool}
+    manager.key_fn_by_scheme = dict(manager.key_fn_by_scheme)
+    return manager
+
+
 def describe(exc: BaseException) -> Failure:
     """The fixed class of a request's failure (never its text: that may quote the remote end).
 
@@ -157,9 +201,10 @@ def describe(exc: BaseException) -> Failure:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     for e in chain:
-        if isinstance(e, ForbiddenAddress):
+        if isinstance(e, ForbiddenAddress) or (isinstance(e, NewConnectionError)
+                                               and Failure.FORBIDDEN.value in str(e)):
             return Failure.FORBIDDEN
-        if isinstance(e, DnsFailure | socket.gaierror):
+        if isinstance(e, DnsFailure | socket.gaierror | NameResolutionError):
             return Failure.DNS
         if isinstance(e, httpx.UnsupportedProtocol):
             return Failure.SCHEME

@@ -122,3 +122,20 @@ def silent_port() -> Iterator[int]:
 
 def test_timeout(silent_port: int) -> None:
     assert failure_of(guarded_client(timeout=0.3), f"http://127.0.0.1:{silent_port}/") == Failure.TIMEOUT
+
+
+def test_the_git_clients_pool_is_guarded_too(loopback: Loopback) -> None:
+    """The GitOps write-back's dulwich goes through urllib3: the same refusal, the same classes."""
+    import urllib3
+
+    from controller.tenancy.guard import guarded_pool_manager
+
+    loopback.routes["/info/refs"] = (200, {}, b"ok")
+    pool = guarded_pool_manager(timeout=2)
+    assert pool.request("GET", f"{loopback.url}/info/refs").status == 200
+    with pytest.raises(urllib3.exceptions.HTTPError) as info:
+        pool.request("GET", "http://169.254.169.254/latest/meta-data/")
+    assert describe(info.value) == Failure.FORBIDDEN
+    redirect = guarded_pool_manager(timeout=2)
+    loopback.routes["/go"] = (302, {"Location": "http://169.254.169.254/"}, b"")
+    assert redirect.request("GET", f"{loopback.url}/go", redirect=False).status == 302
