@@ -183,6 +183,8 @@ class Claims:
         raise RuntimeError(f"claim of {resource} kept changing under us")
 
     def _exists(self, owner: Holder) -> bool:
+        if owner.name == RELEASED_NAME:
+            return False
         found = self._releases.current(owner.namespace, owner.name)
         return found is not None and found.get("metadata", {}).get("uid") == owner.uid
 
