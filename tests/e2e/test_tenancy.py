@@ -135,8 +135,13 @@ def world_named(aws: AwsClients, prefix: str) -> WorldIds:
 
 
 def not_permitted(releases: Releases, namespace: str, name: str, *said: str) -> dict[str, Any]:
-    status = releases.wait(namespace, name, lambda s: condition(s, "Ready").get("reason") == "NotPermitted", 30,
-                           "Ready=False/NotPermitted")
+    # The policies are read at most a few seconds old (controller/tenancy/readers.py): one applied just
+    # now may not be seen by the first pass, so wait for the refusal that names what is asked.
+    def refused(s: dict[str, Any]) -> bool:
+        ready = condition(s, "Ready")
+        return ready.get("reason") == "NotPermitted" and all(t in ready.get("message", "") for t in said)
+
+    status = releases.wait(namespace, name, refused, 45, f"Ready=False/NotPermitted naming {said}")
     ready, stalled = condition(status, "Ready"), condition(status, "Stalled")
     assert ready["status"] == "False" and (stalled["status"], stalled["reason"]) == ("True", "NotPermitted")
     assert "ReleasePolicy" in ready["message"] or "allowed-urls" in ready["message"], ready
