@@ -62,8 +62,10 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(VENV)/bin/release-controller crds > crds/release.yaml
+	$(VENV)/bin/release-controller crds --kind ReleasePolicy > crds/releasepolicy.yaml
 	cp crds/release.yaml charts/release-controller/crds/release.yaml
 	$(PY) -m controller.api.reference > docs/reference.md
+	cp crds/releasepolicy.yaml charts/release-controller/crds/releasepolicy.yaml
 
 benchmark: deps binaries
 	$(PY) benchmarks/operator_scale.py
@@ -75,6 +77,7 @@ clean:
 chart: crds
 	$(PY) -m controller.testing.dist sync
 	cp crds/release.yaml charts/release-controller/crds/release.yaml
+	cp crds/releasepolicy.yaml charts/release-controller/crds/releasepolicy.yaml
 	cp manifests/crds/kopf-peerings.yaml charts/release-controller/crds/kopf-peerings.yaml
 	cp manifests/monitoring/dashboard.json charts/release-controller/files/dashboard.json
 	cp manifests/monitoring/prometheusrule.yaml charts/release-controller/files/prometheusrule.yaml

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.planner.decision import HookResult
+from controller.tenancy.guard import describe
+from controller.tenancy.secrets import NotPermitted
 
 
 class Poster(Protocol):
@@ -107,6 +109,8 @@ class WebhookHooks:
                 return result(False, "no Secret reader")
             try:
                 url = self.secrets(namespace, ref.name, ref.key)
+            except NotPermitted as exc:
+                return result(False, exc.message)
             except Exception as exc:  # the kind only: the API's answer may be long
                 return result(False, f"Secret {ref.name} key {ref.key} cannot be read ({type(exc).__name__})")
             register_secret_url(url)
@@ -125,7 +129,7 @@ class WebhookHooks:
         try:
             code = http_poster(self.client)(url, doc)
         except Exception as exc:
-            return result(False, f"no answer ({type(exc).__name__})")
+            return result(False, f"no answer ({describe(exc).value})")
         return result(200 <= code < 300, f"HTTP {code}")
 
 

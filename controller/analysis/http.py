@@ -1,34 +1,32 @@
 """The HTTP health-check metric provider: GET a health endpoint, check status and JSON.
 
-It measures; it does not judge (that is `verdict`). The `httpx.Client` is injected and every request
-carries the spec's timeout.
+It measures; it does not judge (that is `verdict`). The `httpx.Client` is injected (the operator's
+is `controller.tenancy.guard.guarded_client`) and every request carries the spec's timeout.
 
 The value is **1.0 when healthy and 0.0 when not**, so a metric says `min: 1` to require health:
 
     - name: health
-      http: {url: "http://api.internal/health", expectStatus: 200, jsonPath: checks, expectValue: ok}
+      http: {url: "http://api.internal/health", expectStatus: 200, jsonPath: checks.database, expectValue: ok}
       min: 1
 
 Healthy means the status code equals `expectStatus` and, when `jsonPath` is set, the JSON value at
 that dotted path (`checks.database`; list indexes as numbers, `items.0.state`) equals `expectValue`
-(compared as text; JSON true/false/null as `true`/`false`/`null`). When the path names an object
-or a list, *every* value under it must equal `expectValue`: that is how one check covers a
-multi-layer health document such as
+(compared as text; JSON true/false/null as `true`/`false`/`null`). With `jsonPath` and no
+`expectValue` the value must merely be present and not false, null or empty.
 
-    {"status": "ok", "checks": {"database": "ok", "cache": "ok", "payments": {"api": "ok"}}}
-
-and the measurement's message names each layer that is not (`checks.cache = 'degraded'`). With
-`jsonPath` and no `expectValue` the value must merely be present and not false, null or empty.
+The endpoint is untrusted (a Release author picks the URL): nothing it returns is repeated. A
+measurement says its number, the status code, and for the comparison only *matched* or *does not
+match*; a `jsonPath` that names an object or a list is a spec error (name one value in it), so an
+internal document cannot be copied out through the measurement's message.
 
 A connection failure or a timeout is a provider error (Inconclusive, counted towards
-`consecutiveErrorLimit`), as in Argo Rollouts' web metric: the controller cannot tell a canary that
-is down from a network path that is, and the canary's own error-rate metrics catch the former.
+`consecutiveErrorLimit`), as in Argo Rollouts' web metric, named by its fixed class
+(`controller.tenancy.guard.Failure`), never by the exception's text.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +34,7 @@ import httpx
 
 from controller.api.release import HttpCheck, Metric
 from controller.analysis.base import MeasureContext, Sample
+from controller.tenancy.guard import describe
 
 HEALTHY = 1.0
 UNHEALTHY = 0.0
@@ -60,27 +59,20 @@ def _lookup(doc: Any, path: str) -> Any:
     return node
 
 
-def _leaves(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from _leaves(child, f"{path}.{key}")
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            yield from _leaves(child, f"{path}.{index}")
-    else:
-        yield path, node
+class SpecError(ValueError):
+    """The check cannot be asked of this document as written (a jsonPath naming an object)."""
 
 
 def check_document(check: HttpCheck, doc: Any) -> list[str]:
-    """What is wrong with a health document, one line per bad layer (empty: healthy).
+    """What is wrong with a health document, without a word of its content (empty: healthy).
 
     >>> from controller.api.release import HttpCheck
-    >>> c = HttpCheck(url="http://x/health", json_path="checks", expect_value="ok")
+    >>> c = HttpCheck(url="http://x/health", json_path="checks.cache", expect_value="ok")
     >>> check_document(c, {"status": "ok", "checks": {"database": "ok", "cache": "ok"}})
     []
-    >>> check_document(c, {"status": "degraded", "checks": {"database": "ok", "cache": "down"}})
-    ["checks.cache = 'down', expected 'ok'"]
-    >>> check_document(HttpCheck(url="u", json_path="checks.queue"), {"checks": {}})
+    >>> check_document(c, {"checks": {"cache": "SecretAccessKey=AKIA..."}})
+    ['checks.cache does not match expectValue']
+    >>> check_document(HttpCheck(url="http://x/health", json_path="checks.queue"), {"checks": {}})
     ['checks.queue is missing']
     """
     if check.json_path is None:
@@ -88,13 +80,12 @@ def check_document(check: HttpCheck, doc: Any) -> list[str]:
     node = _lookup(doc, check.json_path)
     if node is _MISSING:
         return [f"{check.json_path} is missing"]
+    if isinstance(node, dict | list):
+        raise SpecError(f"jsonPath {check.json_path} names an object or a list: name one value in it "
+                        f"(e.g. {check.json_path}.status)")
     if check.expect_value is None:
-        return [] if node not in (False, None, "", [], {}) else [f"{check.json_path} = {_text(node)!r}"]
-    return [
-        f"{where} = {_text(value)!r}, expected {check.expect_value!r}"
-        for where, value in _leaves(node, check.json_path)
-        if _text(value) != check.expect_value
-    ]
+        return [] if node not in (False, None, "") else [f"{check.json_path} is empty, false or null"]
+    return [] if _text(node) == check.expect_value else [f"{check.json_path} does not match expectValue"]
 
 
 @dataclass(frozen=True)
@@ -109,15 +100,20 @@ class HttpProvider:
         try:
             resp = self.client.get(url, timeout=check.timeout.total_seconds())
         except httpx.HTTPError as exc:
-            return Sample(error=f"GET {url}: {type(exc).__name__}: {exc or 'no detail'}")
+            return Sample(error=f"GET {url}: {describe(exc).value}")
         problems: list[str] = []
         if resp.status_code != check.expect_status:
             problems.append(f"HTTP {resp.status_code}, expected {check.expect_status}")
         if check.json_path is not None:
             try:
-                problems.extend(check_document(check, resp.json()))
+                doc = resp.json()
             except ValueError:
                 problems.append("body is not JSON")
+            else:
+                try:
+                    problems.extend(check_document(check, doc))
+                except SpecError as exc:
+                    return Sample(error=f"metric {metric.name}: {exc}")
         if problems:
             return Sample(value=UNHEALTHY, note="; ".join(problems))
         return Sample(value=HEALTHY)

@@ -11,6 +11,11 @@ Results:
   picking one series silently would judge an arbitrary slice of the traffic;
 * a connection failure, a timeout, an HTTP error or `"status": "error"` -> an error.
 
+The address is a Release author's to pick, so nothing the server returns but numbers is repeated:
+an error names the HTTP status code, Prometheus' `errorType` when it is one of the API's documented
+kinds, or the failure's fixed class (`controller.tenancy.guard.Failure`), never the `error` text,
+a body or a result type the server made up.
+
 With `compareWithStable` (and a stable version to compare with) it also asks the query for the
 stable version, and a range query over `ctx.window` for each version, whose points feed the
 Mann-Whitney comparison.
@@ -27,6 +32,7 @@ import httpx
 
 from controller.api.release import Metric
 from controller.analysis.base import MeasureContext, Sample
+from controller.tenancy.guard import describe
 
 
 class PrometheusError(Exception):
@@ -68,7 +74,7 @@ class PrometheusProvider:
         if kind == "scalar" and isinstance(result, list):
             return _number(result[1])
         if kind != "vector" or not isinstance(result, list):
-            raise PrometheusError(f"query returned a {kind}, not an instant vector: {query}")
+            raise PrometheusError(f"query returned a {_known(kind, _RESULT_TYPES)}, not an instant vector: {query}")
         if not result:
             return None
         if len(result) > 1:
@@ -88,12 +94,16 @@ class PrometheusProvider:
         )
         result = data.get("result")
         if data.get("resultType") != "matrix" or not isinstance(result, list):
-            raise PrometheusError(f"range query returned a {data.get('resultType')}, not a matrix: {query}")
+            raise PrometheusError(
+                f"range query returned a {_known(data.get('resultType'), _RESULT_TYPES)}, not a matrix: {query}")
         if len(result) > 1:
             raise PrometheusError(
                 f"range query returned {len(result)} series, expected one (aggregate it, e.g. sum(...)): {query}"
             )
-        points = (_number(v) for _, v in result[0]["values"]) if result else iter(())
+        try:
+            points = [_number(v) for _, v in result[0]["values"]] if result else []
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise PrometheusError(f"range query: an answer that is not a Prometheus matrix: {query}") from None
         return tuple(p for p in points if p is not None)
 
     def _get(self, address: str, path: str, params: dict[str, str]) -> dict[str, Any]:
@@ -101,7 +111,7 @@ class PrometheusProvider:
         try:
             resp = self.client.get(url, params=params, timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise PrometheusError(f"{url}: {type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise PrometheusError(f"{url}: {describe(exc).value}") from None
         try:
             body = resp.json()
         except ValueError:
@@ -109,17 +119,32 @@ class PrometheusProvider:
         if not isinstance(body, dict):
             raise PrometheusError(f"{url}: HTTP {resp.status_code}, not a Prometheus API answer")
         if resp.status_code >= 400 or body.get("status") != "success":
-            raise PrometheusError(
-                f"{url}: HTTP {resp.status_code} {body.get('errorType', '')}: {body.get('error', 'unknown error')}"
-            )
+            raise PrometheusError(f"{url}: HTTP {resp.status_code}, {_known(body.get('errorType'), _ERROR_TYPES)} "
+                                  "(the server's error text is not repeated)")
         data = body.get("data")
         if not isinstance(data, dict):
             raise PrometheusError(f"{url}: answer without data")
         return data
 
 
+# The HTTP API's documented values (prometheus.io/docs/prometheus/latest/querying/api/): anything else
+# a server says is named only as "another".
+_RESULT_TYPES = frozenset({"matrix", "vector", "scalar", "string"})
+_ERROR_TYPES = frozenset({"bad_data", "timeout", "canceled", "execution", "internal", "unavailable", "not_found",
+                          "too_many_samples", "bad_response"})
+
+
+def _known(value: Any, known: frozenset[str]) -> str:
+    """`value` when it is one of the documented words, else a fixed stand-in."""
+    return value if isinstance(value, str) and value in known else "unknown kind"
+
+
 def _number(text: Any) -> float | None:
-    """Prometheus sends sample values as strings ("0.05", "NaN", "+Inf"); NaN means no value."""
-    value = float(text)
+    """Prometheus sends sample values as strings ("0.05", "NaN", "+Inf"); NaN means no value. A value
+    that is not a number is an error that does not repeat it."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise PrometheusError("a sample value that is not a number") from None
     return None if math.isnan(value) else value
 

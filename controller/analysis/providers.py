@@ -68,6 +68,7 @@ def measure_all(
             try:
                 sample = provider.measure(metric, ctx)
             except Exception as exc:  # noqa: BLE001 - any provider bug becomes a counted error
-                sample = Sample(error=f"{type(exc).__name__}: {exc}")
+                # Its kind only: an exception's text may quote what the remote end answered.
+                sample = Sample(error=f"the provider failed ({type(exc).__name__})")
         out.append(to_measurement(metric, sample, ctx.now, has_stable=bool(ctx.stable_version)))
     return tuple(out)

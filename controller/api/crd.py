@@ -16,6 +16,9 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from controller.api.types import format_duration
 
+from pydantic import BaseModel
+
+from controller.api.policy import POLICY_KIND, POLICY_PLURAL, POLICY_SINGULAR, ReleasePolicySpec
 from controller.api.release import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, ReleaseSpec, ReleaseStatus
 
 # The fixed printer columns (Phase, Backend, Frontend, Weight, Age; docs/architecture.md, "Fixed
@@ -83,7 +86,7 @@ class _KubernetesJsonSchema(GenerateJsonSchema):
         return super().encode_default(dft)
 
 
-def schema_of(model: type[ReleaseSpec] | type[ReleaseStatus]) -> dict[str, Any]:
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_KubernetesJsonSchema)
     defs = raw.get("$defs", {})
     return _structural(raw, defs)  # type: ignore[no-any-return]
@@ -142,8 +145,67 @@ def crd() -> dict[str, Any]:
     }
 
 
+POLICY_PRINTER_COLUMNS = [
+    {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces",
+     "description": "The namespaces named (a namespaceSelector may match more)."},
+    {"name": "Role", "type": "string", "jsonPath": ".spec.roleArn",
+     "description": "The IAM role AWS calls for these Releases are made with."},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def policy_crd() -> dict[str, Any]:
+    """The ReleasePolicy CustomResourceDefinition (cluster-scoped, written by cluster admins)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{POLICY_PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": POLICY_KIND,
+                "listKind": f"{POLICY_KIND}List",
+                "plural": POLICY_PLURAL,
+                "singular": POLICY_SINGULAR,
+                "categories": ["delivery"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "additionalPrinterColumns": POLICY_PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "What the Releases of some namespaces may move in AWS and which URLs the "
+                                           "operator may reach for them. Several matching policies add up.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": schema_of(ReleasePolicySpec),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+_HEADER = "# Generated from controller/api by `release-controller crds{flag}`. Do not edit by hand.\n"
+
+
 def render() -> str:
     """The CRD as YAML, byte-for-byte what `crds/release.yaml` holds."""
-    header = "# Generated from controller/api by `release-controller crds`. Do not edit by hand.\n"
     body: str = yaml.safe_dump(crd(), sort_keys=False, width=120)
-    return header + body
+    return _HEADER.format(flag="") + body
+
+
+def render_policy() -> str:
+    """The ReleasePolicy CRD as YAML, byte-for-byte what `crds/releasepolicy.yaml` holds."""
+    body: str = yaml.safe_dump(policy_crd(), sort_keys=False, width=120)
+    return _HEADER.format(flag=" --kind ReleasePolicy") + body

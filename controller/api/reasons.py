@@ -26,6 +26,7 @@ class Reason(StrEnum):
     NO_TRAFFIC_ROUTING = "NoTrafficRouting"
     CONFLICT = "Conflict"  # another Release owns the service, listener or distribution (claims)
     INVALID_TRAFFIC = "InvalidTraffic"  # the listener or its target groups are not this Release's to move
+    NOT_PERMITTED = "NotPermitted"  # tenancy: no ReleasePolicy allows what it names, or a Secret does not allow the URL
     AWAITING_UPSTREAM = "AwaitingUpstream"  # spec.promotion.requires: an upstream Release has not verified the version
     # Steps (backend and frontend)
     SET_WEIGHT = "SetWeight"

@@ -46,6 +46,11 @@ SINGULAR = "release"
 SHORT_NAMES = ["rel"]
 
 
+HTTP_URL_PATTERN = r"^https?://[^/?#]+"
+"""Every URL the operator fetches or posts to: http or https with a host, refused otherwise at the
+API server (no file paths, no other schemes)."""
+
+
 def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
     """One `x-kubernetes-validations` entry."""
     return {"rule": rule, "message": message, **extra}
@@ -365,8 +370,8 @@ class ApiContract(Model):
     """The operations the frontend calls."""
     config_map: str | None = Field(default=None, max_length=253,
                                    description="A ConfigMap whose `contract.yaml` holds operations.")
-    openapi_url: str | None = Field(default=None, max_length=2048,
-                                    description="Where the backend serves its OpenAPI document.")
+    openapi_url: str | None = Field(default=None, max_length=2048, pattern=HTTP_URL_PATTERN,
+                                    description="Where the backend serves its OpenAPI document (http or https).")
 
 
 class Frontend(Model):
@@ -387,8 +392,8 @@ class Frontend(Model):
 class PrometheusQuery(Model):
     """A PromQL query answered by a Prometheus server."""
 
-    address: str = Field(min_length=1, max_length=2048)
-    """URL of the Prometheus server."""
+    address: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
+    """The Prometheus server's base URL (http or https)."""
     query: str = Field(min_length=1, max_length=8192)
     """PromQL giving one number; `{{version}}` is replaced by the version measured."""
 
@@ -450,8 +455,8 @@ class CloudWatchMetricSource(Model):
 class HttpCheck(Model):
     """An HTTP GET whose status (and optionally a JSON value) is the measurement."""
 
-    url: str = Field(min_length=1, max_length=2048)
-    """URL to GET."""
+    url: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
+    """URL to GET (http or https)."""
     expect_status: int = Field(default=200, ge=100, le=599)
     """The HTTP status that passes."""
     json_path: str | None = Field(default=None, max_length=256,
@@ -736,7 +741,7 @@ class WebhookHook(Model):
         cel("has(self.url) != has(self.urlSecretRef)", "a webhook hook has exactly one of url or urlSecretRef"),
     ]})
 
-    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    url: str | None = Field(default=None, pattern=HTTP_URL_PATTERN, max_length=2048)
     """URL of the hook (http or https)."""
     url_secret_ref: SecretKeyRef | None = None
     """The hook's URL, kept in a Secret."""

@@ -31,7 +31,8 @@ def dev_world(
     name: str,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the printed Release.")] = "default",
 ) -> None:
-    """Seed an ECS service, ALB and CloudFront running NAME 1.0.0 in the local moto; print a Release for it."""
+    """Seed an ECS service, ALB and CloudFront running NAME 1.0.0 in the local moto; print the ReleasePolicy
+    that lets NAMESPACE release it, and a Release for it."""
     from controller.testing.first_release import seed_and_manifest
 
     sys.stdout.write(seed_and_manifest(name, namespace))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -39,14 +39,21 @@ def set_version(
 
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Release manifests (YAML, several documents allowed).")],
+    policy: Annotated[list[Path], typer.Option(
+        "--policy", help="ReleasePolicy files (repeatable): also judge each Release as `run --tenancy strict` "
+                         "would (offline, a namespaceSelector sees no namespace labels).")] = [],  # noqa: B006
 ) -> None:
     """Check Release manifests offline against the API's schema and rules; one line per problem, exit 1 on any."""
     from controller.manifests import validate_text
 
+    policies = _policies(policy)
     bad = False
     for file in files:
         try:
-            problems = validate_text(file.read_text())
+            text = file.read_text()
+            problems = validate_text(text)
+            if policies is not None and not problems:
+                problems = _judged(text, policies)
         except OSError as exc:
             problems = [f"cannot read: {exc.strerror}"]
         for problem in problems:
@@ -54,3 +61,42 @@ def validate(
         bad = bad or bool(problems)
     if bad:
         raise typer.Exit(1)
+
+
+def _policies(files: list[Path]) -> list[Any] | None:
+    """The ReleasePolicies in `files` (None without --policy); a file that holds a malformed one exits 2."""
+    if not files:
+        return None
+    import yaml
+    from pydantic import ValidationError
+
+    from controller.api.policy import POLICY_KIND, ReleasePolicy
+
+    found: list[Any] = []
+    for file in files:
+        try:
+            docs = [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict) and d.get("kind") == POLICY_KIND]
+            found += [ReleasePolicy.from_object(d) for d in docs]
+        except (OSError, yaml.YAMLError, ValidationError) as exc:
+            print(f"{file}: not a ReleasePolicy file ({type(exc).__name__})", file=sys.stderr)
+            raise typer.Exit(2) from None
+        if not docs:
+            print(f"{file}: no ReleasePolicy (kind ReleasePolicy) in the file", file=sys.stderr)
+            raise typer.Exit(2)
+    return found
+
+
+def _judged(text: str, policies: list[Any]) -> list[str]:
+    """What the policies refuse of each Release in `text` (its namespace from metadata, `default` without)."""
+    from controller.api.release import ReleaseSpec
+    from controller.manifests.validate import release_bodies
+    from controller.tenancy.policy import judge
+
+    out = []
+    for _, body in release_bodies(text):
+        namespace = (body.get("metadata") or {}).get("namespace") or "default"
+        name = (body.get("metadata") or {}).get("name", "")
+        violation = judge(ReleaseSpec.model_validate(body.get("spec") or {}), namespace, {}, policies)
+        if violation is not None:
+            out.append(f"{namespace}/{name}: NotPermitted: {violation.message}")
+    return out

@@ -23,12 +23,17 @@ def run(
     selector: Annotated[Optional[str], typer.Option(
         help="Handle only Releases whose labels match (key=value, key!=value, key, !key; comma-separated): "
              "one shard of a fleet split across Deployments.")] = None,
+    tenancy: Annotated[str, typer.Option(
+        help="strict: a Release acts only as a ReleasePolicy allows (and a Secret only for the URLs it allows); "
+             "open: no tenancy (every Release may move whatever the operator's role reaches).")] = "strict",
 ) -> None:
     """Run the operator against the current kubeconfig (or in-cluster config)."""
     if not namespace and not all_namespaces:
         raise typer.BadParameter("give --namespace (repeatable) or --all-namespaces")
     if log_format not in ("json", "text"):
         raise typer.BadParameter(f"{log_format!r} is not one of json, text", param_hint="--log-format")
+    if tenancy not in ("strict", "open"):
+        raise typer.BadParameter(f"{tenancy!r} is not one of strict, open", param_hint="--tenancy")
     if selector is not None:
         from controller.operator.selector import parse_selector
 
@@ -47,7 +52,7 @@ def run(
             namespaces=tuple(namespace), all_namespaces=all_namespaces, resync_seconds=resync,
             liveness_port=liveness_port or None, metrics_port=metrics_port or None,
             peering=peering, priority=_peering_priority(peering, priority), verbose=verbose,
-            log_format=log_format, selector=selector,
+            log_format=log_format, selector=selector, tenancy=tenancy,
         )
     )
 
@@ -63,8 +68,13 @@ def _peering_priority(peering: str | None, priority: int | None) -> int:
     return 1 + secrets.randbelow(2**31 - 1)
 
 
-def crds() -> None:
-    """Print the Release CustomResourceDefinition generated from the models."""
-    from controller.api.crd import render
+def crds(
+    kind: Annotated[str, typer.Option(help="Release, or ReleasePolicy (the cluster-scoped tenancy policy).")] = "Release",
+) -> None:
+    """Print a CustomResourceDefinition generated from the models (the Release's by default)."""
+    from controller.api.crd import render, render_policy
 
-    sys.stdout.write(render())
+    renderers = {"Release": render, "ReleasePolicy": render_policy}
+    if kind not in renderers:
+        raise typer.BadParameter(f"--kind is one of {', '.join(renderers)}")
+    sys.stdout.write(renderers[kind]())

@@ -65,8 +65,9 @@ def parse_document(text: str | bytes) -> dict[str, Any]:
     except ValueError:
         try:
             doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ContractError(f"not an OpenAPI document (neither JSON nor YAML): {exc}") from exc
+        except yaml.YAMLError:
+            # Not the parser's text: it quotes the document, which a Release author's URL chose.
+            raise ContractError("not an OpenAPI document (neither JSON nor YAML)") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("paths"), Mapping):
         raise ContractError("not an OpenAPI document: no `paths` object")
     return doc

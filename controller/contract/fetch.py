@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from controller.api.release import ApiOperation, ReleaseSpec
 from controller.planner.decision import ContractCheck
+from controller.tenancy.guard import describe, guarded_client
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +40,24 @@ def openapi_url(template: str, version: str) -> str:
     return template.replace("{{version}}", version).replace("{version}", version)
 
 
-def load_document(source: str, http: httpx.Client | None = None) -> dict[str, Any]:
-    """An OpenAPI document from an http(s) URL or a file path."""
+def load_document(source: str, http: httpx.Client | None = None, allow_files: bool = False) -> dict[str, Any]:
+    """An OpenAPI document from an http(s) URL, or a file path when `allow_files` (the CLI's own
+    `--openapi FILE`, never a Release's openapiUrl). A failure names the HTTP status or the request's
+    fixed failure class (`controller.tenancy.guard`), never what the server or the file said."""
     if source.startswith(("http://", "https://")):
-        client = http or httpx.Client(timeout=5.0)
+        client = http or guarded_client(timeout=5.0)
         try:
             resp = client.get(source, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
-            raise ContractError(f"GET {source}: {type(exc).__name__}: {exc}") from exc
+            raise ContractError(f"GET {source}: {describe(exc).value}") from None
         finally:
             if http is None:
                 client.close()
         if resp.status_code != 200:
             raise ContractError(f"GET {source}: HTTP {resp.status_code}")
         return parse_document(resp.content)
+    if not allow_files:
+        raise ContractError(f"openapiUrl {source!r} is not an http(s) URL: the operator reads no local file")
     try:
         return parse_document(Path(source).read_bytes())
     except OSError as exc:
@@ -104,7 +109,7 @@ class ContractChecker:
     a held frontend is re-checked every pass); failures are not cached.
     """
 
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5.0))
+    http: httpx.Client = field(default_factory=lambda: guarded_client(timeout=5.0))
     configmaps: ConfigMapReader | None = None
     ttl: float = 60.0
     clock: Callable[[], float] = time.monotonic
@@ -173,7 +178,7 @@ def check_command(openapi: str | None, contract: str | None, release: str | None
         if spec is None or spec.frontend is None or spec.frontend.api_contract is None or not spec.frontend.api_contract.openapi_url:
             raise ContractError("give --openapi URL|FILE (or a Release with apiContract.openapiUrl)")
         source = openapi_url(spec.frontend.api_contract.openapi_url, spec.backend.version)
-    return check(load_document(source, http), ops), source
+    return check(load_document(source, http, allow_files=openapi is not None), ops), source
 
 
 def render_problems(problems: Sequence[str], source: str) -> str:

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from dulwich.client import GitClient, get_transport_and_path
+
+from controller.tenancy.guard import describe, guarded_pool_manager
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import MemoryRepo
 
@@ -199,8 +201,8 @@ class DulwichGitWriter:
                     return result
         except GitWriteBackError as exc:
             raise GitWriteBackError(exc.reason, scrub(exc.message, secrets), exc.retryable) from None
-        except Exception as exc:  # noqa: BLE001 - anything dulwich raises may quote the URL or a header
-            raise GitWriteBackError("GitWriteBackFailed", scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        except Exception as exc:  # noqa: BLE001 - anything dulwich raises may quote the URL, a header or the server
+            raise GitWriteBackError("GitWriteBackFailed", f"{describe(exc).value} ({type(exc).__name__})") from None
         raise GitWriteBackError("GitPushRace", f"the branch kept moving: gave up after {self.max_attempts} attempts")
 
     def _attempt(self, client: GitClient, path: str, gitops: GitOps, rollback: Rollback, attempt: int) -> WriteBackResult:
@@ -345,6 +347,8 @@ def _client(url: str, credentials: GitCredentials | None) -> Iterator[tuple[GitC
         return
     username = credentials.username if credentials else None
     password = credentials.password if credentials else None
+    # Over http(s), the tenancy guard's connections: never a link-local or metadata address, no proxy.
+    extra: dict[str, Any] = {"pool_manager": guarded_pool_manager()} if url.startswith(("http://", "https://")) else {}
     client, path = get_transport_and_path(url, username=username or ("git" if password else None),
-                                          password=password, quiet=True)
+                                          password=password, quiet=True, **extra)
     yield client, path

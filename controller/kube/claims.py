@@ -8,14 +8,19 @@ claim check costs no AWS call in a steady round. The price: two clusters pointed
 not see each other's claims (documented in the README).
 
 A claim whose holder no longer exists (deleted, or re-created with a new uid) is stale: the next
-claimant takes it over with an update conditioned on the Lease's resourceVersion. A handover is an
-explicit rewrite of the holder (`kubectl release handover`). The owner's deletion releases its
-claims. Nothing here imports kopf; the reconciler calls `Claims.claim` before a pass decides.
+claimant *of the same namespace* takes it over with an update conditioned on the Lease's
+resourceVersion. A Release of another namespace never takes a claim by itself, even a stale one
+(the front door, tenancy issue): only a handover (`kubectl release handover`, an explicit rewrite
+of the holder) or an admin deleting the Lease moves it across namespaces. The owner's deletion
+frees its claims for its namespace (holder `<namespace>/-/released`). A Conflict names its owner
+only to a Release of the same namespace; the operator's log names it for admins. Nothing here
+imports kopf; the reconciler calls `Claims.claim` before a pass decides.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -26,6 +31,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from controller.api.release import GROUP, ReleaseSpec
+
+log = logging.getLogger(__name__)
 
 CLAIM_LABEL = f"{GROUP}/claim"
 RESOURCE_ANNOTATION = f"{GROUP}/resource"
@@ -50,13 +57,26 @@ class Holder:
         return f"{self.namespace}/{self.name}"
 
 
+RELEASED_NAME = "-"
+"""The holder name of a claim whose Release was deleted: no Release can be named so (DNS-1123), and its
+namespace is kept: only a Release of that namespace takes it by itself (the front door)."""
+
+
 @dataclass(frozen=True)
 class Conflict:
     resource: str
     owner: Holder
+    claimant_namespace: str | None = None  # the namespace of the Release told about it
 
     @property
     def message(self) -> str:
+        """What the claimant is told: its owner only when in the same namespace (the operator's log names
+        an owner elsewhere, for admins)."""
+        if self.claimant_namespace is not None and self.owner.namespace != self.claimant_namespace:
+            return (f"{self.resource} is owned by a Release in another namespace; this Release changes nothing "
+                    "unless a cluster admin hands it over (release-controller handover)")
+        if self.owner.name == RELEASED_NAME:
+            return (f"{self.resource} was owned by a deleted Release; a cluster admin must hand it over")
         return (f"{self.resource} is owned by Release {self.owner}; this Release changes nothing until that one "
                 f"is deleted or hands it over (kubectl release handover {self.owner.name} -n {self.owner.namespace} "
                 f"--to <namespace>/<name>)")
@@ -103,21 +123,22 @@ class Claims:
         for resource in resources:
             owner = self._claim_one(holder, resource)
             if owner is not None:
-                return Conflict(resource, owner)
+                if owner.namespace != holder.namespace:
+                    log.warning("%s/%s waits: %s is owned by Release %s/%s (another namespace; only a handover moves "
+                                "it)", holder.namespace, holder.name, resource, owner.namespace, owner.name)
+                return Conflict(resource, owner, holder.namespace)
         return None
 
     def release(self, holder: Holder) -> list[str]:
-        """Drop every claim `holder` has (its Release is being deleted); returns their resources."""
+        """Free every claim `holder` has (its Release is being deleted) for its own namespace: the claim
+        stays, held by no Release of that namespace, so another Release there takes it over, and a
+        Release of another namespace only through a handover. Returns the resources freed."""
         found = self._leases.list_namespaced_lease(self.namespace, label_selector=f"{CLAIM_LABEL}=true")
         dropped = []
         for lease in found.items:
             if lease.spec.holder_identity == holder.identity:
                 try:
-                    self._leases.delete_namespaced_lease(
-                        lease.metadata.name, self.namespace,
-                        body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                            resource_version=lease.metadata.resource_version)),
-                    )
+                    self._write(lease, Holder(holder.namespace, RELEASED_NAME, "released"))
                     dropped.append(lease.metadata.annotations.get(RESOURCE_ANNOTATION, lease.metadata.name))
                 except ApiException as exc:
                     if exc.status not in (404, 409):
@@ -150,9 +171,10 @@ class Claims:
             owner = Holder.parse(lease.spec.holder_identity or "")
             if owner == holder:
                 return None
-            if owner is not None and self._exists(owner):
+            if owner is not None and (owner.namespace != holder.namespace or self._exists(owner)):
+                # Across namespaces only through the front door: a handover, even when the owner is gone.
                 return owner
-            try:  # stale: its holder is gone
+            try:  # stale: its holder is gone, and it was of this namespace
                 self._write(lease, holder)
                 return None
             except ApiException as exc:
@@ -161,6 +183,8 @@ class Claims:
         raise RuntimeError(f"claim of {resource} kept changing under us")
 
     def _exists(self, owner: Holder) -> bool:
+        if owner.name == RELEASED_NAME:
+            return False
         found = self._releases.current(owner.namespace, owner.name)
         return found is not None and found.get("metadata", {}).get("uid") == owner.uid
 

@@ -12,6 +12,8 @@ import json
 from typing import Any, Protocol
 
 from controller.notify.moments import SOURCE, Delivery, webhook_body
+from controller.tenancy.guard import describe
+from controller.tenancy.secrets import NotPermitted
 from controller.webhooks import Poster
 
 
@@ -30,12 +32,14 @@ def send(delivery: Delivery, secrets: SecretReader, post: Poster, events_client:
         ref = sink.webhook.url_secret_ref
         try:
             url = secrets(delivery.ref.namespace, ref.name, ref.key)
+        except NotPermitted as exc:
+            raise DeliveryFailed(exc.message) from None
         except Exception as exc:
             raise DeliveryFailed(f"Secret {ref.name} key {ref.key} cannot be read ({type(exc).__name__})") from None
         try:
             code = post(url, webhook_body(sink.webhook.format, delivery.document), {"Idempotency-Key": delivery.id})
         except Exception as exc:
-            raise DeliveryFailed(f"no answer ({type(exc).__name__})") from None
+            raise DeliveryFailed(f"no answer ({describe(exc).value})") from None
         if not 200 <= code < 300:
             raise DeliveryFailed(f"HTTP {code}")
         return

@@ -1,18 +1,23 @@
-"""`Notifier`: the delivery side of notifications, a bounded queue and one worker thread in the
-operator process, so a pass never waits on a sink (see `controller.notify` for the guarantees).
+"""`Notifier`: the delivery side of notifications, in the operator process, so a pass never waits
+on a sink (see `controller.notify` for the guarantees).
 
 Must not: write the Release's status. What a sink accepted is kept in this process's memory
 (`state`); the next pass of that Release records it (the ledger), and `on_delivered` asks the
 operator for that pass at once.
+
+Fair by sink: every sink of every Release (namespace, Release, sink name) is a lane with its own
+bounded queue and its own worker thread while it has work, so a slow or dead sink delays only its
+own deliveries, never another team's (tenancy issue). Each request carries the poster's timeout;
+a lane's worker ends when its queue is empty. The number of lanes working at once is bounded
+(`MAX_LANES`); past it a delivery is left to a later pass, as with a full queue.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +35,9 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 6
 BACKOFF = 1.0  # seconds before the second attempt; doubles, at most MAX_BACKOFF
 MAX_BACKOFF = 30.0
-QUEUE_SIZE = 1000
+QUEUE_SIZE = 1000  # deliveries queued over every lane
+LANE_SIZE = 100  # deliveries queued for one sink
+MAX_LANES = 256  # sinks being delivered to at once (one thread each)
 SENT_LIMIT = 200  # status.notifications sent + pending: sent keeps the newest keys (this and recent revisions)
 PENDING_LIMIT = 50
 EXPIRE_AFTER = timedelta(hours=1)  # a pending delivery no sink accepted by then is given up
@@ -41,6 +48,7 @@ REMEMBERED = 10_000  # deliveries this process remembers as accepted (until a pa
 
 class EventSink(Protocol):
     def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...
+
 
 
 # What the Notifier knows of a delivery (`Notifier.state`).
@@ -55,6 +63,7 @@ def _hours(span: timedelta) -> str:
 
 
 Ident = tuple[str, str, str | None, str]
+Lane = tuple[str, str, str]  # namespace, Release, sink name
 
 
 def _ident(ref: ObjectRef, key: str) -> Ident:
@@ -63,9 +72,9 @@ def _ident(ref: ObjectRef, key: str) -> Ident:
 
 @dataclass
 class Notifier:
-    """A bounded queue and one worker thread delivering to the sinks, with retries and back-off;
-    it remembers what a sink accepted (`state`) and calls `on_delivered` with the Release, whose
-    next pass records it in the status (the operator's runtime wakes that Release's worker)."""
+    """A bounded queue and worker thread per sink (lane), delivering with retries and back-off; it
+    remembers what a sink accepted (`state`) and calls `on_delivered` with the Release, whose next
+    pass records it in the status (the operator's runtime wakes that Release's worker)."""
 
     secrets: SecretReader
     post: Poster
@@ -77,8 +86,11 @@ class Notifier:
     retry_after: float = RETRY_AFTER
 
     def __post_init__(self) -> None:
-        self._queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._thread: threading.Thread | None = None
+        self._lanes: dict[Lane, deque[Delivery]] = {}
+        self._working: dict[Lane, threading.Thread] = {}
+        self._queued = 0  # deliveries queued or being handled, over every lane
+        self._started = False
+        self._stopped = False
         self._lock = threading.Lock()
         self._held: set[Ident] = set()
         self._delivered: OrderedDict[Ident, None] = OrderedDict()
@@ -86,17 +98,20 @@ class Notifier:
         self._reported: set[Ident] = set()  # a NotificationFailed Event said so already
 
     def start(self) -> "Notifier":
-        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-        self._thread.start()
+        with self._lock:
+            self._started = True
+            for lane in list(self._lanes):
+                self._work(lane)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """No new work; each lane ends after the delivery it is on (waited for up to `timeout` in all)."""
+        with self._lock:
+            self._stopped = True
+            threads = list(self._working.values())
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def state(self, ref: ObjectRef, key: str) -> str:
         ident = _ident(ref, key)
@@ -111,18 +126,24 @@ class Notifier:
         return IDLE
 
     def submit(self, delivery: Delivery) -> None:
-        """Never blocks: a full queue leaves the delivery to a later pass (counted as dropped)."""
+        """Never blocks: a full queue (of its sink, or of all) leaves the delivery to a later pass
+        (counted as dropped)."""
         ident = _ident(delivery.ref, delivery.key)
+        lane: Lane = (delivery.ref.namespace, delivery.ref.name, delivery.sink.name)
         with self._lock:
             if ident in self._held or ident in self._delivered:
                 return
-            self._held.add(ident)
-            self._gave_up.pop(ident, None)
-        try:
-            self._queue.put_nowait(delivery)
-        except queue.Full:
-            with self._lock:
-                self._held.discard(ident)
+            queued = self._lanes.get(lane)
+            full = (self._stopped or self._queued >= QUEUE_SIZE or (queued is not None and len(queued) >= LANE_SIZE)
+                    or (lane not in self._working and len(self._working) >= MAX_LANES))
+            if not full:
+                self._held.add(ident)
+                self._gave_up.pop(ident, None)
+                self._lanes.setdefault(lane, deque()).append(delivery)
+                self._queued += 1
+                if self._started:
+                    self._work(lane)
+        if full:
             metrics.NOTIFICATIONS_TOTAL.labels(_kind(delivery.sink), "dropped").inc()
             log.warning("notification %s for %s/%s not queued: queue full (a later pass queues it again)",
                         delivery.key, delivery.ref.namespace, delivery.ref.name)
@@ -130,20 +151,34 @@ class Notifier:
     def drain(self, timeout: float = 30.0) -> None:
         """Wait until every queued delivery is done (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while self._queued and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def _run(self) -> None:
+    def _work(self, lane: Lane) -> None:
+        """A worker for `lane` unless one runs (called with the lock held)."""
+        if lane in self._working or self._stopped:
+            return
+        thread = threading.Thread(target=self._run, args=(lane,), name=f"notifier-{lane[2]}", daemon=True)
+        self._working[lane] = thread
+        thread.start()
+
+    def _run(self, lane: Lane) -> None:
         while True:
-            item = self._queue.get()
-            try:
-                if item is None:
+            with self._lock:
+                queued = self._lanes.get(lane)
+                if self._stopped or not queued:
+                    if not queued:
+                        self._lanes.pop(lane, None)
+                    self._working.pop(lane, None)
                     return
+                item = queued.popleft()
+            try:
                 self._handle(item)
             except Exception:  # the worker must outlive any one delivery
-                log.exception("notification worker: delivery of %s failed unexpectedly", item.key if item else "")
+                log.exception("notification worker: delivery of %s failed unexpectedly", item.key)
             finally:
-                self._queue.task_done()
+                with self._lock:
+                    self._queued -= 1
 
     def _handle(self, delivery: Delivery) -> None:
         ident = _ident(delivery.ref, delivery.key)
@@ -196,6 +231,7 @@ class Notifier:
             except Exception:  # the Event is best effort too
                 log.warning("could not record the NotificationFailed Event")
         return False
+
 
     def _send(self, delivery: Delivery) -> None:
         send(delivery, self.secrets, self.post, self.events_client)

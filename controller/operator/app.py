@@ -8,6 +8,7 @@ graph with other inputs.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 import httpx
@@ -29,12 +30,19 @@ from controller.gitops.writeback import DulwichGitWriter
 from controller.kube.client import ReleaseApi, Secrets, load_api_client
 from controller.webhooks import CALL_TIMEOUT, HookCalls, WebhookHooks
 from controller.notify import Notifications, Notifier
+from controller.notify.sinks import SecretReader
 from controller.webhooks import http_poster
 from controller.operator.runtime import Runtime
 from controller.planner.decision import Context, Decision
 from controller.planner.world import Observation
 from controller.reconciler.driver import Reconciler
 from controller.operator.settings import OperatorSettings
+from controller.tenancy.gate import OPEN_WARNING, Mode, TenancyGate
+from controller.tenancy.guard import guarded_client
+from controller.tenancy.readers import build_gate, secret_objects
+from controller.tenancy.secrets import GuardedSecrets
+
+log = logging.getLogger(__name__)
 
 ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
 
@@ -65,12 +73,23 @@ class ProviderMeasurer:
         return measure_all(spec.analysis.metrics, ctx, self.providers)
 
 
+def webhook_urls(api_client: object, tenancy: TenancyGate | None) -> SecretReader:
+    """How hooks and notifications read a webhook URL kept in a Secret: under strict tenancy only if
+    the Secret's allowed-urls annotation allows that URL (read at each delivery, so a changed Secret
+    is judged again); open, as before."""
+    if tenancy is not None and tenancy.mode == Mode.STRICT:
+        return GuardedSecrets(secret_objects(api_client)).url
+    return Secrets(api_client).value
+
+
 def build_reconciler(
     aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None,
-    notifier: Notifier | None = None,
+    notifier: Notifier | None = None, tenancy: TenancyGate | None = None,
 ) -> tuple[Reconciler, Observer]:
+    """The reconciler over its seams. Every HTTP client for a Release-supplied URL is the tenancy
+    guard's (controller/tenancy/guard.py), whatever `tenancy` says."""
     observer = Observer(aws)
-    http = http or httpx.Client(timeout=5.0)
+    http = http or guarded_client(timeout=5.0)
     secrets = Secrets(api_client) if api_client is not None else None
     reconciler = Reconciler(
         observer=observer,
@@ -84,8 +103,10 @@ def build_reconciler(
         git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
-        hooks=HookCalls(WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
+        hooks=HookCalls(WebhookHooks(guarded_client(timeout=CALL_TIMEOUT),
+                                     webhook_urls(api_client, tenancy) if api_client is not None else None),
                         EcsTaskHooks(aws.ecs, observer.cache)),
+        tenancy=tenancy,
     )
     return reconciler, observer
 
@@ -94,9 +115,12 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     aws = AwsClients.from_env(env, lean_reads=True)
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
+    tenancy = build_gate(Mode(settings.tenancy), api_client)
+    if tenancy.mode == Mode.OPEN:
+        log.warning(OPEN_WARNING)
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube)
-    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
+    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)), aws.events, kube)
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
     # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
     notifier.on_delivered = runtime.ask_pass

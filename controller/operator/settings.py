@@ -21,3 +21,4 @@ class OperatorSettings(BaseSettings):
     verbose: bool = False
     log_format: str = "text"  # controller/logs.py: json or text
     selector: str | None = None  # kopf label filter: this Deployment handles only matching Releases
+    tenancy: str = Field(default="strict", pattern="^(strict|open)$")  # controller/tenancy: ReleasePolicies enforced

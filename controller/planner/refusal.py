@@ -8,7 +8,7 @@ other condition) say why nothing moved. Must not: ask for any action.
 
 - InvalidSpec: phase Failed, Stalled, a Warning Event on every pass; no timer (a new spec wakes it).
 - Conflict, InvalidTraffic: Stalled until a change elsewhere lifts them, looked at again after
-  `CONFLICT_RECHECK` and `REFUSED_RECHECK`.
+  `CONFLICT_RECHECK`, `REFUSED_RECHECK` and `NOT_PERMITTED_RECHECK`.
 - An AWS error: Reconciling, a Warning Event when the reason is new, and `Outcome.BLOCKED`: the
   reconciler's back-off (`controller.reconciler.backoff`) says when to try again. AWS unreachable
   for less than `UNREACHABLE_AFTER` is a blip: nothing is said yet.
@@ -31,7 +31,10 @@ CONFLICT_RECHECK = 10.0
 UNREACHABLE_AFTER = 8.0
 """Seconds AWS may fail to answer (a pass or two) before the Release says AwsUnreachable."""
 
-_RECHECK: dict[str, float] = {Reason.CONFLICT: CONFLICT_RECHECK, Reason.INVALID_TRAFFIC: REFUSED_RECHECK}
+NOT_PERMITTED_RECHECK = 10.0
+"""A Release refused by tenancy looks again this often: a policy or a Secret's annotation may change."""
+_RECHECK: dict[str, float] = {Reason.CONFLICT: CONFLICT_RECHECK, Reason.INVALID_TRAFFIC: REFUSED_RECHECK,
+                              Reason.NOT_PERMITTED: NOT_PERMITTED_RECHECK}
 
 
 def refused(status: ReleaseStatus, refusal: Refusal, ctx: Context) -> Decision:

@@ -33,7 +33,7 @@ Said = tuple[Status, str, str]  # a condition's status, reason and message
 
 
 IDLE: Said = ("False", Reason.IDLE, "")
-RECONCILER_STALLS = frozenset({Reason.CONFLICT, Reason.INVALID_TRAFFIC, Reason.INVALID_SPEC})
+RECONCILER_STALLS = frozenset({Reason.CONFLICT, Reason.INVALID_TRAFFIC, Reason.INVALID_SPEC, Reason.NOT_PERMITTED})
 """Refusals written by the reconciler that a new spec (or a person) must resolve: Stalled, not retried."""
 
 

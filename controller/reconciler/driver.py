@@ -47,7 +47,7 @@ from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
     Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
-    StatusSink, TrafficCheck, UpstreamReader,
+    StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
 )
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class Reconciler:
     upstream: UpstreamReader | None = None
     notifications: NotificationPlanner | None = None
     hooks: HookRunner | None = None
+    tenancy: TenancyCheck | None = None  # --tenancy strict: ReleasePolicies and Secret annotations
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -128,7 +129,8 @@ class Reconciler:
                             "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
                             "leave AWS as it is)", "Warning")
         annotations = {**(meta.get("annotations") or {}), REQUEST_ANNOTATIONS["abort"]: token}
-        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True)
+        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True,
+                                  finalizing=True)
         return outcome.actions == 0 and outcome.phase not in (Phase.PROGRESSING, Phase.PAUSED)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
@@ -144,7 +146,7 @@ class Reconciler:
         specs: list[tuple[Key, ReleaseSpec]] = []
         for key, obj in items:
             spec = self._spec(key, obj)
-            if spec is None:
+            if spec is None or self._refused(key[0], spec):  # a policy revoked under a settled Release
                 need.append(key)
             else:
                 specs.append((key, spec))
@@ -219,7 +221,8 @@ class Reconciler:
             })
             return outcome
 
-    def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
+    def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
+                   finalizing: bool = False) -> Outcome:
         """The pass: observe -> gather what the planner needs -> decide -> apply -> write status once."""
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
@@ -239,7 +242,7 @@ class Reconciler:
 
         # Observe: the spec, what it claims, the world, whether the traffic is its own. Each may
         # refuse the pass; the refusal goes to the planner like any other input.
-        spec, observation, refusal = self._observe(ref, obj, generation, fresh)
+        spec, observation, refusal = self._observe(ref, obj, generation, fresh, finalizing)
         refusal = self._since(mem, refusal, now)
         if refusal is None:
             status = self._resumed(key, status, now)
@@ -258,7 +261,7 @@ class Reconciler:
             current = self._current(ref, generation)
             if current is not None:  # the spec changed under this pass: decide again from it, once
                 if again:
-                    return self._reconcile(current, fresh=fresh, again=False)
+                    return self._reconcile(current, fresh=fresh, again=False, finalizing=finalizing)
                 return Outcome(requeue_after(PassResult(spec_changed=True)), status.phase, False, 0)
             try:
                 self.applier(decision.actions, observation)
@@ -292,9 +295,10 @@ class Reconciler:
         return Outcome(after, decision.status.phase, wrote, len(decision.actions), decision.status.revision,
                        decision.status.current_step)
 
-    def _observe(self, ref: ObjectRef, obj: Mapping[str, Any], generation: int,
-                 fresh: bool) -> tuple[ReleaseSpec | None, Observation, Refusal | None]:
-        """The spec, the claim of what it names, the world, the traffic check; the first refusal."""
+    def _observe(self, ref: ObjectRef, obj: Mapping[str, Any], generation: int, fresh: bool,
+                 finalizing: bool = False) -> tuple[ReleaseSpec | None, Observation, Refusal | None]:
+        """The spec, what tenancy permits, the claim of what it names, the world, the traffic check;
+        the first refusal."""
         key = (ref.namespace, ref.name)
         spec = self._spec(key, obj)
         if spec is None:
@@ -302,6 +306,9 @@ class Reconciler:
                 spec = ReleaseSpec.model_validate(obj.get("spec") or {})
             except ValidationError as exc:
                 return None, Observation(), Refusal(Reason.INVALID_SPEC, explain(list(exc.errors())))
+        permitted = self._permitted(ref.namespace, spec, finalizing)
+        if permitted is not None:  # before any claim or AWS call
+            return spec, Observation(), permitted
         if self.claims is not None and ref.uid:
             conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
             if conflict is not None:  # another Release owns what this one points at (controller/kube/claims.py)
@@ -311,6 +318,28 @@ class Reconciler:
         if blocking:
             return spec, observation, Refusal(blocking[0].reason, blocking[0].message)
         return spec, observation, self._check_traffic(ref, generation, spec, observation)
+
+    def _permitted(self, namespace: str, spec: ReleaseSpec, finalizing: bool) -> Refusal | None:
+        """The tenancy gate: None when a ReleasePolicy (and every Secret it names) allows this
+        Release. A deletion's abort is let through: it only puts back what this Release itself moved
+        while it was allowed to."""
+        if self.tenancy is None or finalizing:
+            return None
+        try:
+            refusal = self.tenancy.refusal(namespace, spec)
+        except Exception as exc:  # noqa: BLE001 - fail closed; named by kind, the API's answer is not shown
+            refusal = (f"ReleasePolicies cannot be read ({type(exc).__name__} {getattr(exc, 'status', '')}".rstrip()
+                       + "); nothing is changed until they can")
+        return None if refusal is None else Refusal(Reason.NOT_PERMITTED, refusal)
+
+    def _refused(self, namespace: str, spec: ReleaseSpec) -> bool:
+        """Would the tenancy gate refuse this Release now (its reads are cached: cheap per round)?"""
+        if self.tenancy is None:
+            return False
+        try:
+            return self.tenancy.refusal(namespace, spec) is not None
+        except Exception:  # noqa: BLE001 - a full pass says why
+            return True
 
     def _check_traffic(self, ref: ObjectRef, generation: int, spec: ReleaseSpec,
                        observation: Observation) -> Refusal | None:

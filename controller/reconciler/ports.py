@@ -80,6 +80,13 @@ class ClaimsLike(Protocol):
         ...
 
 
+class TenancyCheck(Protocol):
+    """`controller.tenancy.gate.TenancyGate`: why this Release may not act at all (a ReleasePolicy or a
+    Secret does not allow what it names); None when it may. May raise when the policies cannot be read."""
+
+    def refusal(self, namespace: str, spec: ReleaseSpec) -> str | None: ...
+
+
 class TrafficCheck(Protocol):
     def refusal(self, spec: ReleaseSpec, observation: Observation) -> str | None:
         """Why the Release must not change the traffic it names (the wrong ARN named); None if its own."""

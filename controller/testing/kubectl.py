@@ -12,10 +12,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from controller.api.crd import render
+from controller.api.crd import render, render_policy
 from controller.testing.specs import release_spec
 
 CRD_NAME = "crd/releases.delivery.pratiko.ai"
+POLICY_CRD_NAME = "crd/releasepolicies.delivery.pratiko.ai"
 # The ValidatingAdmissionPolicy every overlay and the chart ship (read from the checkout: this is dev tooling).
 FLAGS_POLICY = Path(__file__).resolve().parents[2] / "manifests" / "admission" / "release-flags-policy.yaml"
 
@@ -30,9 +31,10 @@ def kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None, timeou
 
 
 def install_crd(env: Mapping[str, str], wait: str = "60s") -> None:
-    """Apply the Release CRD generated from the models and wait until the API server serves it."""
-    kubectl(env, "apply", "--server-side", "-f", "-", stdin=render())
-    wait_established(env, float(wait.rstrip("s")))
+    """Apply the Release and ReleasePolicy CRDs generated from the models and wait until the API server
+    serves them."""
+    kubectl(env, "apply", "--server-side", "-f", "-", stdin=render() + "---\n" + render_policy())
+    wait_established(env, float(wait.rstrip("s")), (CRD_NAME, POLICY_CRD_NAME))
     install_flags_policy(env)
 
 

@@ -31,6 +31,9 @@ class OperatorProcess:
     resync: float = 30.0
     log_path: Path | None = None
     extra_args: Sequence[str] = ()
+    # Tests that are not about tenancy run the operator open, as it was before ReleasePolicies; the
+    # tenancy tests (tests/e2e/test_tenancy.py) run it strict, the default of `release-controller run`.
+    tenancy: str = "open"
     liveness_port: int = 0
     metrics_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -43,6 +46,7 @@ class OperatorProcess:
             "--resync", str(self.resync),
             "--liveness-port", str(self.liveness_port),
             "--metrics-port", str(self.metrics_port),
+            "--tenancy", self.tenancy,
             *self.extra_args,
         ]
 

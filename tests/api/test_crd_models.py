@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from controller.api.crd import crd, render
+from controller.api.crd import crd, policy_crd, render, render_policy
 from controller.api.release import Release, ReleaseSpec
 from controller.api.types import format_duration, parse_duration, satisfies
 
@@ -16,6 +16,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_crd_file_matches_models() -> None:
     on_disk = (ROOT / "crds" / "release.yaml").read_text()
     assert on_disk == render(), "crds/release.yaml is stale: run `release-controller crds > crds/release.yaml`"
+
+
+def test_policy_crd_file_matches_models() -> None:
+    on_disk = (ROOT / "crds" / "releasepolicy.yaml").read_text()
+    assert on_disk == render_policy(), (
+        "crds/releasepolicy.yaml is stale: run `release-controller crds --kind ReleasePolicy > crds/releasepolicy.yaml`")
+
+
+def test_policy_crd_has_the_public_names() -> None:
+    spec = policy_crd()["spec"]
+    assert spec["group"] == "delivery.pratiko.ai" and spec["scope"] == "Cluster"
+    assert spec["names"]["kind"] == "ReleasePolicy" and spec["names"]["plural"] == "releasepolicies"
+    props = spec["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(props["allow"]["properties"]) == {
+        "ecsServices", "listeners", "targetGroups", "distributions", "images", "urls"}
+    assert {"namespaces", "namespaceSelector", "roleArn"} <= set(props)
 
 
 def test_crd_has_the_public_names() -> None:

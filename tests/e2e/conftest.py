@@ -13,7 +13,7 @@ import pytest
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
-from controller.testing.kubectl import install_flags_policy, wait_established
+from controller.testing.kubectl import CRD_NAME, POLICY_CRD_NAME, install_flags_policy, wait_established
 from controller.testing.operator import OperatorProcess
 from tests.e2e.helpers import Kubectl, Releases
 
@@ -33,7 +33,8 @@ def kubectl(env_vars: dict[str, str]) -> Kubectl:
 @pytest.fixture(scope="session")
 def crd_installed(kubectl: Kubectl) -> None:
     kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "release.yaml"))
-    wait_established(kubectl.env, 30)
+    kubectl("apply", "--server-side", "-f", str(ROOT / "crds" / "releasepolicy.yaml"))
+    wait_established(kubectl.env, 30, (CRD_NAME, POLICY_CRD_NAME))
     install_flags_policy(kubectl.env)  # the shipped admission policy, as every install has it
 
 

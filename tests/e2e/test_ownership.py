@@ -29,14 +29,17 @@ def second_namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
 
 
 def in_conflict(releases: Releases, namespace: str, name: str, owner: str) -> dict[str, object]:
+    """Waiting in Conflict; the owner is named only to a Release of its own namespace."""
     status = releases.wait(namespace, name, lambda s: condition(s, "Ready").get("reason") == "Conflict", 30,
                            "Ready=False/Conflict")
     ready = condition(status, "Ready")
     assert ready["status"] == "False"
-    assert f"owned by Release {owner}" in ready["message"], ready
+    said = f"owned by Release {owner}" if owner.startswith(f"{namespace}/") else "owned by a Release in another namespace"
+    assert said in ready["message"] and (said != "owned by a Release in another namespace"
+                                         or owner not in ready["message"]), ready
     stalled, reconciling = condition(status, "Stalled"), condition(status, "Reconciling")
     assert (stalled["status"], stalled["reason"]) == ("True", "Conflict") and reconciling["status"] == "False"
-    assert f"owned by Release {owner}" in stalled["message"]
+    assert said in stalled["message"]
     return status
 
 

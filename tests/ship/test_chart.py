@@ -34,6 +34,7 @@ HELM_LABELS = {"helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io
 # Copies the chart keeps of files that live elsewhere (helm reads only files inside the chart).
 COPIES = {
     "crds/release.yaml": ROOT / "crds" / "release.yaml",
+    "crds/releasepolicy.yaml": ROOT / "crds" / "releasepolicy.yaml",
     "crds/kopf-peerings.yaml": ROOT / "manifests" / "crds" / "kopf-peerings.yaml",
     "files/dashboard.json": ROOT / "manifests" / "monitoring" / "dashboard.json",
     "files/prometheusrule.yaml": ROOT / "manifests" / "monitoring" / "prometheusrule.yaml",

@@ -44,6 +44,7 @@ from controller.testing.kubectl import wait_established
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
+from controller.testing.tenancy import policy_for
 from tests.e2e.helpers import Kubectl, Releases
 from tests.ship.conftest import OVERLAYS, ROOT, kustomize, one
 from tests.ship.test_iam_actions import S3_ACTIONS, actions_in_code, actions_in_policy
@@ -176,6 +177,7 @@ GRANTED = [
     ("update", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "namespaces"),
+    ("watch", "releasepolicies.delivery.pratiko.ai"),  # tenancy: what each namespace may move
 ]
 REFUSED = [
     ("delete", "releases.delivery.pratiko.ai", "-n", WATCHED),
@@ -197,6 +199,8 @@ REFUSED = [
     ("list", "releases.delivery.pratiko.ai", "--all-namespaces"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("create", "releasepolicies.delivery.pratiko.ai"),  # written by cluster admins only
+    ("patch", "releasepolicies.delivery.pratiko.ai"),
 ]
 
 
@@ -342,6 +346,9 @@ def test_replicas_under_the_service_account_roll_a_release_and_hand_over(
     standby = replicas[1 - names.index(active_name)]
     wait_for("the standby to pause", lambda: paused(standby), 60)
 
+    # The shipped operator runs --tenancy strict: the admin first writes the namespace's ReleasePolicy.
+    policy = policy_for(world, f"{WATCHED}-{world.name}", [WATCHED])
+    admin("apply", "-f", "-", stdin=yaml.safe_dump(policy))
     releases.apply(release_for(world, name="app", namespace=WATCHED, version="1.0.0", frontend_version="1.0.0"))
     status = releases.wait_phase(WATCHED, "app", "Succeeded", 120)
     assert status["backend"]["stableVersion"] == "1.0.0"

@@ -47,6 +47,7 @@ NAMESPACED_RULES = {
 CLUSTER_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
+    ("delivery.pratiko.ai", "releasepolicies"): {"get", "list", "watch"},  # tenancy (controller/tenancy)
 }
 CLUSTERWIDE_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
 # controller/kube/claims.py: one Lease per claimed AWS resource, in the operator's own namespace only.
@@ -304,6 +305,7 @@ def test_crds_apply_on_their_own() -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for o in kustomize(ROOT / "manifests" / "crds")}
     assert kinds == {
         ("CustomResourceDefinition", "releases.delivery.pratiko.ai"),
+        ("CustomResourceDefinition", "releasepolicies.delivery.pratiko.ai"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),
     }
