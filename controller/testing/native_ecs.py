@@ -79,9 +79,8 @@ def _now() -> datetime:
 
 
 def _stale_seconds() -> float:
-    from controller.testing.local_ecs import stale_seconds
-
-    return stale_seconds()
+    """How long ECS takes to notice a change (local_ecs.stale_seconds; read here to keep the layering)."""
+    return float(os.environ.get("LOCAL_ECS_STALE_SECONDS", "1.0"))
 
 
 # -- validation (the rules API_DeploymentConfiguration states) ---------------------------------
@@ -514,7 +513,8 @@ class Registry:
                 return False
             if not getattr(d.service, "_local_agent", False):
                 return True
-            primary = next((e for e in d.service.deployments or [] if e.get("status") == "PRIMARY"), {})
+            primary: dict[str, Any] = next(
+                (e for e in d.service.deployments or [] if e.get("status") == "PRIMARY"), {})
             return bool(primary.get("rolloutState") == "COMPLETED" and primary.get("updatedAt", started) > started)
 
         yield steady
@@ -657,10 +657,10 @@ class Registry:
             if revision.arn not in reported:  # its tasks are gone
                 revision.running = revision.pending = revision.healthy = 0
         for e in entries:
-            revision = self.revisions.get(e["arn"])
-            if revision is not None:
-                revision.running, revision.pending = int(e["running"]), int(e["pending"])
-                revision.healthy, revision.reported = int(e.get("healthy", 0)), True
+            found = self.revisions.get(e["arn"])
+            if found is not None:
+                found.running, found.pending = int(e["running"]), int(e["pending"])
+                found.healthy, found.reported = int(e.get("healthy", 0)), True
         steady = all(r.running == r.requested and r.pending == 0 for r in self.current.get(service.arn, []))
         for entry in service.deployments or []:
             entry["rolloutState"] = "COMPLETED" if steady else "IN_PROGRESS"
