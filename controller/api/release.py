@@ -90,10 +90,23 @@ class ChangeClass(StrEnum):
     MINOR = "minor"
 
 
+class EcsMode(StrEnum):
+    NATIVE = "Native"
+    TASK_SETS = "TaskSets"
+
+
 class EcsTarget(Model):
     cluster: str = Field(min_length=1, max_length=255)
     service: str = Field(min_length=1, max_length=255)
     container_name: str = Field(min_length=1, max_length=255)
+    mode: EcsMode | None = Field(
+        default=None,
+        description="How a Canary or BlueGreen reaches the service. Native: ECS runs it (UpdateService with a "
+        "CANARY, LINEAR or BLUE_GREEN deploymentConfiguration; the ECS deployment controller and ECS's routing in "
+        "loadBalancers[].advancedConfiguration), paused at lifecycle hooks the controller answers after its "
+        "analysis and gates. TaskSets: the controller's own task sets and listener weights (the EXTERNAL "
+        "controller). Unset: what the service's deployment controller is (ECS with that routing: Native).",
+    )
 
 
 class Traffic(Model):

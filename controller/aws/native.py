@@ -19,8 +19,8 @@ Every call is safe to repeat and to interrupt, as an operator restart needs:
   linear/canary step's hook a new id, so a step is never skipped by a stale answer;
 - `stop` rolls back only a deployment still in progress.
 
-`observe` returns a frozen `NativeDeployment` for the planner. Nothing ECS says in free text
-(statusReason, rollback reason) is kept: a Release's status must not echo a remote endpoint.
+`observe` returns a frozen `planner.world.NativeDeployment` for the planner (parsed by
+`shapes.parse_deployment`, which keeps none of ECS's free text).
 This module decides nothing: when to continue or roll back is the planner's.
 """
 
@@ -28,70 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from controller.aws.ecs import describe_service, task_definition_for
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, error_code
 from controller.aws.observe import TaskDefinitionCache
 from controller.planner.native import NativePlan
-
-# API_ServiceDeployment status values.
-ACTIVE = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
-ROLLED_BACK = frozenset({"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"})
-
-
-@dataclass(frozen=True)
-class PauseHook:
-    hook_id: str
-    status: str  # AWAITING_ACTION, SUCCEEDED, FAILED, TIMED_OUT
-    expires_at: datetime | None
-
-
-@dataclass(frozen=True)
-class NativeDeployment:
-    """One service deployment as ECS reports it (DescribeServiceDeployments)."""
-
-    arn: str
-    status: str
-    stage: str | None  # lifecycleStage
-    target_task_definition: str | None
-    production_weight: float  # percent of production traffic on the target revision
-    test_weight: float
-    hooks: tuple[PauseHook, ...]  # those of the current stage
-    created_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCESSFUL"
-
-    @property
-    def rolled_back(self) -> bool:
-        return self.status in ROLLED_BACK
-
-    @property
-    def awaiting(self) -> PauseHook | None:
-        """The hook ECS waits on now, if any."""
-        return next((h for h in self.hooks if h.status == "AWAITING_ACTION"), None)
-
-
-def parse_deployment(doc: Mapping[str, Any], target_task_definition: str | None) -> NativeDeployment:
-    target = doc.get("targetServiceRevision") or {}
-    return NativeDeployment(
-        arn=str(doc["serviceDeploymentArn"]), status=str(doc.get("status", "PENDING")),
-        stage=doc.get("lifecycleStage"), target_task_definition=target_task_definition,
-        production_weight=float(target.get("requestedProductionTrafficWeight") or 0.0),
-        test_weight=float(target.get("requestedTestTrafficWeight") or 0.0),
-        hooks=tuple(PauseHook(str(h["hookId"]), str(h.get("status", "")), h.get("expiresAt"))
-                    for h in doc.get("lifecycleHookDetails") or [] if h.get("hookId")),
-        created_at=doc.get("createdAt"), finished_at=doc.get("finishedAt"),
-    )
-
+from controller.aws.shapes import parse_deployment
+from controller.planner.world import NativeDeployment
 
 class NativeDeployments(Protocol):
     """What the native mode needs of ECS."""
@@ -122,6 +66,10 @@ class EcsNativeDeployments:
             found = self.ecs.describe_service_revisions(serviceRevisionArns=[arn]).get("serviceRevisions") or []
             self._revisions[arn] = found[0].get("taskDefinition") if found else None
         return self._revisions[arn]
+
+    def deployment(self, arn: str) -> NativeDeployment | None:
+        """One service deployment by its ARN (None: ECS does not know it)."""
+        return self._deployment(arn)
 
     def _deployment(self, arn: str) -> NativeDeployment | None:
         try:

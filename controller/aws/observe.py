@@ -43,12 +43,20 @@ from controller.aws import cloudfront as cf_effects  # the effector owns the sta
 from controller.aws import lean
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsFailure, is_not_found, observation_error
-from controller.aws.shapes import container_image, forward_weights, origin_path_of, parse_flags, serving_version
+from controller.aws.shapes import (
+    container_image,
+    forward_weights,
+    origin_path_of,
+    parse_deployment,
+    parse_flags,
+    serving_version,
+)
 from controller.planner.tiers import flags_parameter
 from controller.planner.world import (
     Deployment,
     Frontend,
     Listener,
+    NativeDeployment,
     Observation,
     ObservationError,
     Service,
@@ -58,6 +66,8 @@ from controller.planner.world import (
 )
 
 Key = tuple[str, str]
+
+NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys these itself, with stages
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
 LISTENERS_PER_CALL = 20
@@ -140,6 +150,7 @@ class Observer:
     _snapshots: dict[Key, tuple[float, Observation]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _images_seen: set[str] = field(default_factory=set, repr=False)  # ECR images found: they stay
+    _revisions: dict[str, str | None] = field(default_factory=dict, repr=False)  # service revision -> task def
 
     @property
     def _reads(self) -> AwsClients:
@@ -213,6 +224,12 @@ class Observer:
                 errors.append(published)
                 published = None
             svc = _service(service, t.container_name, self.cache) if service is not None else None
+            if svc is not None and service is not None and svc.strategy in NATIVE_STRATEGIES:
+                got_native = self._native(service.get("currentServiceDeployment"), t.container_name)
+                if isinstance(got_native, ObservationError):
+                    errors.append(got_native)
+                else:
+                    svc = replace(svc, native=got_native)
             if svc is not None:
                 svc = self._in_motion(svc, t.cluster)
                 missing = self._missing_image(t, svc)
@@ -227,6 +244,26 @@ class Observer:
                 backend_version_serving=serving_version(svc, listener),
             )
         return out
+
+    def _native(self, arn: str | None, container_name: str) -> NativeDeployment | ObservationError | None:
+        """The current service deployment of a service ECS deploys natively (two calls; the revision's
+        task definition once per revision: revisions never change)."""
+        if not arn:
+            return None
+        ecs = self.clients.ecs
+        try:
+            found = ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get("serviceDeployments") or []
+            if not found:
+                return None
+            revision = (found[0].get("targetServiceRevision") or {}).get("arn")
+            if revision and revision not in self._revisions:
+                got = ecs.describe_service_revisions(serviceRevisionArns=[revision]).get("serviceRevisions") or []
+                self._revisions[revision] = got[0].get("taskDefinition") if got else None
+            td = self._revisions.get(revision) if revision else None
+            image = container_image(self.cache.fetch(ecs, td), container_name) if td else None
+        except AwsFailure as exc:
+            return observation_error(exc, f"ECS service deployment {arn}")
+        return parse_deployment(found[0], td, image)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
@@ -532,6 +569,7 @@ def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionC
     )
     controller = (raw.get("deploymentController") or {}).get("type", "ECS")
     td = raw.get("taskDefinition")
+    advanced = ((raw.get("loadBalancers") or [{}])[0].get("advancedConfiguration") or {})
     return Service(
         arn=raw["serviceArn"],
         cluster=raw.get("clusterArn", ""),
@@ -543,6 +581,9 @@ def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionC
         image=container_image(cache.get(td), container_name) if td else None,
         task_sets=task_sets,
         deployments=deployments,
+        strategy=(raw.get("deploymentConfiguration") or {}).get("strategy"),
+        native_routing=bool(advanced.get("alternateTargetGroupArn") and advanced.get("productionListenerRule")),
+        test_listener=bool(advanced.get("testListenerRule")),
     )
 
 

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from controller.api.release import CanaryStep, ReleaseSpec, StrategyType
+from controller.api.release import CanaryStep, EcsMode, ReleaseSpec, StrategyType
 from controller.planner import canary as canary_plan
+from controller.planner.world import Service
 
 PRE_PRODUCTION = "PRE_PRODUCTION_TRAFFIC_SHIFT"
 POST_TEST = "POST_TEST_TRAFFIC_SHIFT"
@@ -205,3 +206,16 @@ def _timeout(holds: Sequence[timedelta | None]) -> int:
         return UNTIL_PROMOTE_HOOK_MINUTES
     longest = max((minutes_up(h) for h in holds if h is not None), default=0)
     return min(MAX_HOOK_MINUTES, longest + HOOK_MARGIN_MINUTES)
+
+
+def runs_natively(spec: ReleaseSpec, strategy: StrategyType, service: Service | None) -> bool:
+    """Whether ECS itself runs this rollout: a Canary or BlueGreen on an ECS-controller service,
+    by `backend.ecs.mode: Native`, or (mode unset) when the service has ECS's own routing."""
+    if service is None or service.deployment_controller != "ECS":
+        return False
+    if strategy not in (StrategyType.CANARY, StrategyType.BLUE_GREEN):
+        return False
+    mode = spec.backend.ecs.mode
+    if mode == EcsMode.TASK_SETS:
+        return False
+    return mode == EcsMode.NATIVE or service.native_routing
