@@ -9,6 +9,7 @@ breaks one of the places native_ecs leaves moto's public API.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, push_image, seed_world
-from controller.testing.dataplane import DataPlane, write_behaviour
+from controller.testing.dataplane import DataPlane, LoadGenerator, read_log, write_behaviour
+from controller.testing.dataplane.scenario import versions_after
 from controller.testing.moto import MotoServer
 from controller.testing.ports import wait_until
 
@@ -45,12 +47,14 @@ def native_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 class Native:
     """A native world: helpers to update the service and read what ECS reports."""
 
-    def __init__(self, server: MotoServer, config: dict[str, Any], desired_count: int = 2) -> None:
+    def __init__(self, server: MotoServer, config: dict[str, Any], desired_count: int = 2,
+                 load_balancer_type: str = "application") -> None:
         server.reset()
         self.clients = AwsClients.for_endpoint(server.endpoint, REGION)
         self.ids: WorldIds = seed_world(self.clients, deployment_controller="ECS", with_frontend=False,
                                         image=f"{IMAGE}:1.0.0", desired_count=desired_count,
-                                        deployment_configuration=config)
+                                        deployment_configuration=config,
+                                        load_balancer_type=load_balancer_type)  # type: ignore[arg-type]
         self.ecs = self.clients.ecs
 
     def task_definition(self, version: str) -> str:
@@ -77,9 +81,13 @@ class Native:
         return got
 
     def weights(self, rule: str = "production_rule") -> tuple[int, int]:
-        """(blue, green) of a listener rule, as moto stores it."""
-        got = self.clients.elbv2.describe_rules(RuleArns=[self.ids.extra[rule]])["Rules"][0]
-        groups = {g["TargetGroupArn"]: g["Weight"] for g in got["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+        """(blue, green) of a listener rule (an NLB's: the listener), as moto stores it."""
+        arn = self.ids.extra[rule]
+        if ":listener-rule/" in arn:
+            actions = self.clients.elbv2.describe_rules(RuleArns=[arn])["Rules"][0]["Actions"]
+        else:
+            actions = self.clients.elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
+        groups = {g["TargetGroupArn"]: g["Weight"] for g in actions[0]["ForwardConfig"]["TargetGroups"]}
         return groups.get(self.ids.stable_target_group_arn, 0), groups.get(self.ids.canary_target_group_arn, 0)
 
     def awaiting(self, arn: str) -> dict[str, Any] | None:
@@ -264,3 +272,34 @@ def test_the_data_plane_runs_both_revisions_and_ecs_waits_for_green_health(nativ
         service = w.service()
         assert service["runningCount"] == 1
         assert service["currentServiceRevisions"][0]["runningTaskCount"] == 1
+
+
+def test_real_traffic_follows_an_nlb_canary_and_its_rollback(native_moto: MotoServer, tmp_path: Path) -> None:
+    """On an NLB, ECS weighs the listener itself: the balancer (which follows the listener's default
+    action) carries the split, so what users get is measured, not only what moto stores."""
+    w = Native(native_moto, {**CANARY, "canaryConfiguration": {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 0}},
+               desired_count=1, load_balancer_type="network")
+    behaviour = tmp_path / "behaviour.json"
+    write_behaviour(behaviour, {"default": {"error_rate": 0.0}})
+    with DataPlane(native_moto.endpoint, REGION, w.ids.cluster, w.ids.service, w.ids.listener_arn, tmp_path / "dp",
+                   tmp_path / "targets", behaviour, poll_interval=0.2) as plane, \
+            LoadGenerator(plane.balancer_url, rate=50.0):
+        plane.wait_serving({"1.0.0"})
+        arn = w.deploy("2.0.0")
+        w.answer(arn, w.wait_hook(arn, "PRE_PRODUCTION_TRAFFIC_SHIFT"))
+        w.wait_hook(arn, "PRE_PRODUCTION_TRAFFIC_SHIFT")
+        assert w.weights() == (80, 20)
+        plane.wait_for(lambda p: sorted(p.weights.values()) == [20, 80], 10, "the balancer at 80/20")
+        since = time.time()
+        wait_until(lambda: sum(versions_after(read_log(plane.request_log), since).values()) >= 100, 20, "100 requests")
+        seen = versions_after(read_log(plane.request_log), since)
+        share = seen.get("2.0.0", 0) / sum(seen.values())
+        assert 0.1 <= share <= 0.3, seen  # smooth weighted round-robin: 20 of every 100
+
+        w.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+        plane.wait_for(lambda p: sorted(p.weights.values()) == [0, 100], 10, "the balancer back at 100/0")
+        w.wait_status(arn, "ROLLBACK_SUCCESSFUL")
+        plane.wait_serving({"1.0.0"})
+        back = time.time()
+        wait_until(lambda: sum(versions_after(read_log(plane.request_log), back).values()) >= 50, 20, "50 requests")
+        assert set(versions_after(read_log(plane.request_log), back)) == {"1.0.0"}
