@@ -356,7 +356,10 @@ class Registry:
         running = [self.deployments[a] for a in self.by_service.get(service.arn, [])
                    if self.deployments[a].status in ACTIVE_STATUSES]
         for old in running:
-            # A deployment started while another runs replaces it (API_ServiceDeployment: STOPPED).
+            # A deployment started while another runs replaces it (API_ServiceDeployment: STOPPED);
+            # production goes back to the revision the new one starts from while it reconciles.
+            if old.source is not None and (old.production_weight > 0 or old.test_weight > 0):
+                self._shift(old, production=0.0, test=0.0)
             old.status, old.status_reason = "STOPPED", "Superseded by a new service deployment"
             old.stopped_at = old.finished_at = old.updated_at = now
             old._steps = old._waiting = None

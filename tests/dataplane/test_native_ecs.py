@@ -303,3 +303,18 @@ def test_real_traffic_follows_an_nlb_canary_and_its_rollback(native_moto: MotoSe
         back = time.time()
         wait_until(lambda: sum(versions_after(read_log(plane.request_log), back).values()) >= 50, 20, "50 requests")
         assert set(versions_after(read_log(plane.request_log), back)) == {"1.0.0"}
+
+
+def test_a_new_deployment_mid_canary_supersedes_it_from_the_production_revision(native_moto: MotoServer) -> None:
+    w = Native(native_moto, {**CANARY, "lifecycleHooks": [pause("RECONCILE_SERVICE", "PRE_PRODUCTION_TRAFFIC_SHIFT")]})
+    first = w.deploy("2.0.0")
+    w.answer(first, w.wait_hook(first, "PRE_PRODUCTION_TRAFFIC_SHIFT"))
+    w.wait_hook(first, "PRE_PRODUCTION_TRAFFIC_SHIFT")
+    assert w.weights() == (90, 10)
+    second = w.deploy("3.0.0")
+    assert second != first
+    assert w.deployment(first)["status"] == "STOPPED"
+    assert w.weights() == (100, 0)  # back on the production revision, which the new one starts from
+    w.wait_hook(second, "RECONCILE_SERVICE")  # more than one revision was active: ECS reconciles first
+    source = w.deployment(second)["sourceServiceRevisions"][0]["arn"]
+    assert source == w.deployment(first)["sourceServiceRevisions"][0]["arn"]
