@@ -122,3 +122,54 @@ def test_a_native_canary_answering_errors_is_rolled_back_with_traffic_restored(
     back = time.time()
     wait_until(lambda: sum(versions_after(read_log(dp.request_log), back).values()) >= 40, 20, "40 requests")
     assert set(versions_after(read_log(dp.request_log), back)) == {"1.0.0"}
+
+
+def test_a_killed_operator_answers_each_pending_hook_once_and_starts_no_second_deployment(
+        own_namespace: str, releases: Releases, native_world: WorldIds, aws: AwsClients, env_vars: dict[str, str],
+        tmp_path: Path) -> None:
+    """Its own operator (own namespace), SIGKILLed while ECS waits at each pause hook of a linear canary."""
+    ns = own_namespace
+    log = tmp_path / "operator.log"
+    steps = [{"setWeight": 25}, {"pause": {"duration": "3s"}}, {"setWeight": 50}, {"pause": {"duration": "3s"}},
+             {"setWeight": 75}, {"pause": {"duration": "3s"}}]
+
+    def body(version: str) -> dict[str, Any]:
+        spec = release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=native_world.cluster,
+                            service=native_world.service, container_name=native_world.container_name,
+                            environment="development", strategy={"type": "Canary", "canary": {"steps": steps}},
+                            rollback={"window": "0s"})
+        return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
+                "metadata": {"name": NAME, "namespace": ns}, "spec": spec}
+
+    def current() -> dict[str, Any]:
+        arn = aws.ecs.describe_services(cluster=native_world.cluster,
+                                        services=[native_world.service])["services"][0]["currentServiceDeployment"]
+        found: dict[str, Any] = aws.ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+        return found
+
+    def operator() -> OperatorProcess:
+        return OperatorProcess(env_vars, namespaces=(ns,), resync=3.0, log_path=log).start()
+
+    proc = operator()
+    try:
+        releases.apply(body("1.0.0"))
+        releases.wait_phase(ns, NAME, "Succeeded", 60, generation=1)
+        started = time.time()
+        releases.apply(body("2.0.0"))
+        kills = []
+        for weight in (25.0, 50.0, 75.0):
+            # Killed as soon as ECS waits at the step's hook: the pause is under way, maybe unwritten.
+            wait_until(lambda w=weight: (current()["targetServiceRevision"].get("requestedProductionTrafficWeight")  # type: ignore[misc]
+                                         == w and any(h["status"] == "AWAITING_ACTION"
+                                                      for h in current().get("lifecycleHookDetails") or [])),
+                       90, f"a hook awaiting action at {weight}%")
+            proc.kill()
+            kills.append(weight)
+            proc = operator()
+        status = releases.wait_phase(ns, NAME, "Succeeded", 120, generation=2)
+    finally:
+        proc.stop()
+    assert kills == [25.0, 50.0, 75.0]
+    assert status["backend"]["stableVersion"] == "2.0.0"
+    ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
+    assert [d["status"] for d in ours] == ["SUCCESSFUL"]  # no second deployment after any restart
