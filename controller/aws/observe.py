@@ -70,6 +70,7 @@ Key = tuple[str, str]
 NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys these itself, with stages
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
+SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
 LISTENERS_PER_CALL = 20
 PARAMETERS_PER_CALL = 10  # GetParameters' limit
 
@@ -191,6 +192,7 @@ class Observer:
         listeners, target_group_errors = self._listeners(targets)
         frontends = self._frontends(targets)
         flags = self._flags(targets)
+        natives = self._service_deployments(services.values())
         out: dict[Key, Observation] = {}
         for t in targets:
             errors: list[ObservationError] = []
@@ -225,7 +227,7 @@ class Observer:
                 published = None
             svc = _service(service, t.container_name, self.cache) if service is not None else None
             if svc is not None and service is not None and svc.strategy in NATIVE_STRATEGIES:
-                got_native = self._native(service.get("currentServiceDeployment"), t.container_name)
+                got_native = self._native(service.get("currentServiceDeployment"), t.container_name, natives)
                 if isinstance(got_native, ObservationError):
                     errors.append(got_native)
                 else:
@@ -245,25 +247,44 @@ class Observer:
             )
         return out
 
-    def _native(self, arn: str | None, container_name: str) -> NativeDeployment | ObservationError | None:
-        """The current service deployment of a service ECS deploys natively (two calls; the revision's
-        task definition once per revision: revisions never change)."""
-        if not arn:
-            return None
+    def _service_deployments(
+        self, services: Iterable[Mapping[str, Any] | ObservationError]
+    ) -> dict[str, Mapping[str, Any] | ObservationError]:
+        """The current service deployments of the services ECS deploys natively, in batched calls
+        (DescribeServiceDeployments takes up to 20 ARNs): a settled fleet adds one call per 20."""
+        arns = sorted({str(raw["currentServiceDeployment"]) for raw in services
+                       if not isinstance(raw, ObservationError) and raw.get("currentServiceDeployment")
+                       and (raw.get("deploymentConfiguration") or {}).get("strategy") in NATIVE_STRATEGIES})
+        out: dict[str, Mapping[str, Any] | ObservationError] = {}
+        for chunk in _chunks(arns, SERVICE_DEPLOYMENTS_PER_CALL):
+            try:
+                found = self.clients.ecs.describe_service_deployments(serviceDeploymentArns=chunk)
+            except AwsFailure as exc:
+                error = observation_error(exc, f"ECS service deployments {', '.join(chunk)}")
+                out.update(dict.fromkeys(chunk, error))
+                continue
+            for doc in found.get("serviceDeployments") or []:
+                out[str(doc["serviceDeploymentArn"])] = doc
+        return out
+
+    def _native(self, arn: str | None, container_name: str,
+                found: Mapping[str, Mapping[str, Any] | ObservationError]) -> NativeDeployment | ObservationError | None:
+        """One service's current deployment (from `_service_deployments`), with the image its target
+        revision runs: the revision's task definition is read once per revision (revisions never change)."""
+        doc = found.get(arn) if arn else None
+        if doc is None or isinstance(doc, ObservationError):
+            return doc
         ecs = self.clients.ecs
+        revision = (doc.get("targetServiceRevision") or {}).get("arn")
         try:
-            found = ecs.describe_service_deployments(serviceDeploymentArns=[arn]).get("serviceDeployments") or []
-            if not found:
-                return None
-            revision = (found[0].get("targetServiceRevision") or {}).get("arn")
             if revision and revision not in self._revisions:
                 got = ecs.describe_service_revisions(serviceRevisionArns=[revision]).get("serviceRevisions") or []
                 self._revisions[revision] = got[0].get("taskDefinition") if got else None
             td = self._revisions.get(revision) if revision else None
             image = container_image(self.cache.fetch(ecs, td), container_name) if td else None
         except AwsFailure as exc:
-            return observation_error(exc, f"ECS service deployment {arn}")
-        return parse_deployment(found[0], td, image)
+            return observation_error(exc, f"ECS service revision {revision}")
+        return parse_deployment(doc, td, image)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a

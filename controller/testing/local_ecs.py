@@ -217,6 +217,8 @@ def _install_native(backend: Any) -> None:
         arns = self._get_param("serviceDeploymentArns") or []
 
         def describe() -> dict[str, Any]:
+            if len(arns) > 20:  # API_DescribeServiceDeployments: "a maximum of 20 ARNs"
+                raise native_ecs.NativeError("InvalidParameterException", "At most 20 service deployment ARNs")
             registry.tick()
             found = [registry.deployments[a].describe() for a in arns if a in registry.deployments]
             return {"serviceDeployments": found,
