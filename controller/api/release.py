@@ -708,8 +708,10 @@ class ReleaseSpec(Model):
                 cel(
                     "!(self.strategy.type in ['Canary', 'BlueGreen'] || (self.strategy.type == 'Auto'"
                     " && has(self.strategy.changeClass) && self.strategy.changeClass in ['api', 'infrastructure']))"
-                    " || has(self.backend.traffic)",
-                    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)",
+                    " || has(self.backend.traffic)"
+                    " || (has(self.backend.ecs.mode) && self.backend.ecs.mode == 'Native')",
+                    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
+                    "or backend.ecs.mode: Native (ECS shifts the traffic itself)",
                     fieldPath=".backend.traffic",
                 ),
                 cel("!has(self.frontend) || !has(self.frontend.requiresBackend) || !has(self.backend.imageTagIsVersion)"

@@ -58,12 +58,18 @@ def plane(native_world: WorldIds, local_env: LocalEnvironment, env_vars: dict[st
 
 
 def release(world: WorldIds, namespace: str, version: str, prometheus: str) -> dict[str, Any]:
-    spec = release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=world.cluster,
+    spec = native(release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=world.cluster,
                         service=world.service, container_name=world.container_name, environment="development",
                         strategy={"type": "Canary", "canary": {"steps": STEPS}},
-                        analysis=analysis_spec(prometheus, world.service), rollback={"window": "0s"})
+                        analysis=analysis_spec(prometheus, world.service), rollback={"window": "0s"}))
     return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
             "metadata": {"name": NAME, "namespace": namespace}, "spec": spec}
+
+
+def native(spec: dict[str, Any]) -> dict[str, Any]:
+    """backend.ecs.mode Native: ECS shifts the traffic, so the spec names no listener of its own."""
+    spec["backend"]["ecs"]["mode"] = "Native"
+    return spec
 
 
 def deployments(aws: AwsClients, world: WorldIds) -> list[dict[str, Any]]:
@@ -138,6 +144,7 @@ def test_a_killed_operator_answers_each_pending_hook_once_and_starts_no_second_d
                             service=native_world.service, container_name=native_world.container_name,
                             environment="development", strategy={"type": "Canary", "canary": {"steps": steps}},
                             rollback={"window": "0s"})
+        native(spec)
         return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
                 "metadata": {"name": NAME, "namespace": ns}, "spec": spec}
 
