@@ -27,7 +27,7 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.specs import release_spec
-from tests.e2e.helpers import Releases
+from tests.e2e.helpers import Releases, cli
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -57,10 +57,11 @@ def plane(native_world: WorldIds, local_env: LocalEnvironment, env_vars: dict[st
         yield dp, behaviour
 
 
-def release(world: WorldIds, namespace: str, version: str, prometheus: str) -> dict[str, Any]:
+def release(world: WorldIds, namespace: str, version: str, prometheus: str,
+            steps: list[dict[str, Any]] = STEPS) -> dict[str, Any]:
     spec = native(release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=world.cluster,
                         service=world.service, container_name=world.container_name, environment="development",
-                        strategy={"type": "Canary", "canary": {"steps": STEPS}},
+                        strategy={"type": "Canary", "canary": {"steps": steps}},
                         analysis=analysis_spec(prometheus, world.service), rollback={"window": "0s"}))
     return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
             "metadata": {"name": NAME, "namespace": namespace}, "spec": spec}
@@ -180,3 +181,28 @@ def test_a_killed_operator_answers_each_pending_hook_once_and_starts_no_second_d
     assert status["backend"]["stableVersion"] == "2.0.0"
     ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
     assert [d["status"] for d in ours] == ["SUCCESSFUL"]  # no second deployment after any restart
+
+
+def test_abort_mid_native_deployment_rolls_it_back(
+        operator: OperatorProcess, releases: Releases, namespace: str, native_world: WorldIds, aws: AwsClients,
+        local_env: LocalEnvironment, plane: tuple[DataPlane, Path], env_vars: dict[str, str]) -> None:
+    assert local_env.prometheus is not None
+    dp, _ = plane
+    held = [{"setWeight": 20}, {"pause": {}}]  # until promote: ECS waits at its hook with 20% on 2.0.0
+    releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url, held))
+    releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
+    started = time.time()
+    releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url, held))
+    releases.wait_phase(namespace, NAME, "Paused", 90, generation=2)
+    dp.wait_for(lambda p: sorted(p.weights.values()) == [20, 80], 30, "ECS at 20% of production")
+
+    cli(env_vars, "abort", NAME, "-n", namespace)
+    status = releases.wait_phase(namespace, NAME, "RolledBack", 60, generation=2)
+    assert status["backend"]["stableVersion"] == "1.0.0"
+    wait_until(lambda: [d["status"] for d in deployments(aws, native_world)
+                        if d["createdAt"].timestamp() >= started - 1] == ["ROLLBACK_SUCCESSFUL"], 30, "ECS rolled back")
+    dp.wait_for(lambda p: sorted(p.weights.values()) == [0, 100], 30, "traffic back on 1.0.0")
+    dp.wait_serving({"1.0.0"}, timeout=30)
+    back = time.time()
+    wait_until(lambda: sum(versions_after(read_log(dp.request_log), back).values()) >= 40, 20, "40 requests")
+    assert set(versions_after(read_log(dp.request_log), back)) == {"1.0.0"}
