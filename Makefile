@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint deps prometheus git binaries flux checkov crds chart helm benchmark clean
+.PHONY: demo test test-fast lint deps prometheus git binaries flux checkov crds chart helm image dist benchmark clean
 
 # `make test` runs the suite on pytest-xdist workers, each with a local environment of its own
 # (tests/conftest.py); e2e tests mostly wait, so more workers than cores pay. Tests sharing a
@@ -50,7 +50,7 @@ checkov: $(STAMP)
 demo: prometheus binaries
 	$(PY) -m controller.demo
 
-test: deps binaries flux checkov helm
+test: deps binaries flux checkov helm image
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
 
 test-fast: $(STAMP)
@@ -63,6 +63,7 @@ lint: $(STAMP)
 crds: $(STAMP)
 	$(VENV)/bin/release-controller crds > crds/release.yaml
 	cp crds/release.yaml charts/release-controller/crds/release.yaml
+	$(PY) -m controller.api.reference > docs/reference.md
 
 benchmark: deps binaries
 	$(PY) benchmarks/operator_scale.py
@@ -72,6 +73,7 @@ clean:
 
 # The chart keeps copies of the files helm cannot reach outside it (tests/ship/test_chart.py checks them).
 chart: crds
+	$(PY) -m controller.testing.dist sync
 	cp crds/release.yaml charts/release-controller/crds/release.yaml
 	cp manifests/crds/kopf-peerings.yaml charts/release-controller/crds/kopf-peerings.yaml
 	cp manifests/monitoring/dashboard.json charts/release-controller/files/dashboard.json
@@ -81,3 +83,14 @@ chart: crds
 # helm built from its Go module (controller/testing/helm.py), cached like the other binaries.
 helm: $(STAMP)
 	$(PY) -m controller.testing.helm
+
+# The operator's image from the shipped Dockerfile, built with Debian's buildah on a base made of
+# Debian packages (controller/testing/image.py; no registry is reachable): tagged
+# localhost/release-controller:<pyproject version>. The base and the layers are cached.
+image: $(STAMP)
+	$(PY) -m controller.testing.image
+
+# What a tagged release publishes (.github/workflows/release.yml), made locally into dist/: the
+# image as an OCI archive, the chart's .tgz, install.yaml, a CycloneDX SBOM and SHA256SUMS.
+dist: image helm
+	$(PY) -m controller.testing.dist dist

@@ -18,8 +18,8 @@ from controller.api.types import format_duration
 
 from controller.api.release import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, ReleaseSpec, ReleaseStatus
 
-# The fixed columns of DESIGN.md (Phase, Backend, Frontend, Weight, Age) stay; Backend and Frontend
-# are what the spec asks for, Live is the backend version that serves (status), so a rolled-back
+# The fixed printer columns (Phase, Backend, Frontend, Weight, Age; docs/architecture.md, "Fixed
+# names") stay; Backend and Frontend are what the spec asks for, Live is the backend version that serves (status), so a rolled-back
 # Release reads Backend 2.0.0, Live 1.0.0. `-o wide` (priority 1) adds the live frontend and why
 # the Release is or is not Ready.
 PRINTER_COLUMNS = [
@@ -127,8 +127,9 @@ def crd() -> dict[str, Any]:
                             "description": "A coordinated release of a backend on ECS and a frontend on CloudFront.",
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {"type": "string", "description": "Versioned schema of this object: delivery.pratiko.ai/v1alpha1."},
+                                "kind": {"type": "string", "description": "Release."},
+                                # The API server refuses anything but the type here (metadata is implicit).
                                 "metadata": {"type": "object"},
                                 "spec": schema_of(ReleaseSpec),
                                 "status": _status_schema(),

@@ -60,6 +60,8 @@ class Model(BaseModel):
         frozen=True,
         extra="ignore",
         use_enum_values=False,
+        # A string under a field is its description in the CRD (`kubectl explain`, docs/reference.md).
+        use_attribute_docstrings=True,
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -91,28 +93,34 @@ class ChangeClass(StrEnum):
 
 
 class EcsMode(StrEnum):
+    """Who runs a Canary or BlueGreen: ECS itself (Native) or the controller's task sets (TaskSets)."""
+
     NATIVE = "Native"
     TASK_SETS = "TaskSets"
 
 
 class EcsTarget(Model):
+    """The ECS service the backend runs in (deployment controller EXTERNAL: the operator manages its task sets)."""
+
     cluster: str = Field(min_length=1, max_length=255)
+    """Name or ARN of the ECS cluster."""
     service: str = Field(min_length=1, max_length=255)
+    """Name or ARN of the ECS service (created with deploymentController EXTERNAL)."""
     container_name: str = Field(min_length=1, max_length=255)
-    mode: EcsMode | None = Field(
-        default=None,
-        description="How a Canary or BlueGreen reaches the service. Native: ECS runs it (UpdateService with a "
-        "CANARY, LINEAR or BLUE_GREEN deploymentConfiguration; the ECS deployment controller and ECS's routing in "
-        "loadBalancers[].advancedConfiguration), paused at lifecycle hooks the controller answers after its "
-        "analysis and gates. TaskSets: the controller's own task sets and listener weights (the EXTERNAL "
-        "controller). Unset: what the service's deployment controller is (ECS with that routing: Native).",
-    )
+    """The container in the task definition whose image the release changes."""
+    mode: EcsMode | None = None
+    """How a Canary or BlueGreen reaches the service. Native: ECS runs it (UpdateService with a CANARY,
+    LINEAR or BLUE_GREEN deploymentConfiguration; the ECS deployment controller and ECS's routing in
+    loadBalancers[].advancedConfiguration), paused at lifecycle hooks the controller answers after its
+    analysis and gates. TaskSets: the controller's own task sets and listener weights (the EXTERNAL
+    controller). Unset: what the service's deployment controller is (ECS with that routing: Native)."""
 
 
 class Traffic(Model):
     """An ALB listener whose default action forwards to two target groups."""
 
     listener_arn: str = Field(min_length=1, max_length=2048)
+    """ARN of the ALB listener whose default action forwards to the two target groups."""
     stable_target_group_arn: str = Field(min_length=1, max_length=2048, description='The "blue" target group.')
     canary_target_group_arn: str = Field(min_length=1, max_length=2048, description='The "green" target group.')
 
@@ -142,6 +150,8 @@ def _check_image(value: str) -> str:
 
 
 class Backend(Model):
+    """The backend: a container image released on ECS behind an ALB."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -161,6 +171,7 @@ class Backend(Model):
     )
 
     version: SemVer
+    """The backend version to release (semantic version, no leading v)."""
     image: str = Field(
         min_length=1, max_length=1024,
         json_schema_extra={"x-kubernetes-validations": [
@@ -169,6 +180,7 @@ class Backend(Model):
              "messageExpression": f"\"'\" + self + \"' {IMAGE_TAG_HINT}\""},
         ]},
     )
+    """The image to run, normally ending in `:<version>`."""
     image_tag_is_version: bool = Field(
         default=True,
         description="The image tag is backend.version, and the API server checks that they agree. Set false "
@@ -177,7 +189,9 @@ class Backend(Model):
         "cannot be judged then and is refused with it.",
     )
     ecs: EcsTarget
+    """Where the backend runs on ECS."""
     traffic: Traffic | None = None
+    """The ALB listener and the two target groups the weights are shifted between. Without it the release has no traffic steps."""
 
     @field_validator("image")
     @classmethod
@@ -193,12 +207,16 @@ class Backend(Model):
 
 
 class Pause(Model):
+    """A pause in a rollout: for a duration, or until `promote`."""
+
     duration: Duration | None = Field(
         default=None, description="How long to wait. Without it the rollout waits for `promote`."
     )
 
 
 class CanaryStep(Model):
+    """One step of a canary: exactly one of setWeight or pause."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -211,7 +229,9 @@ class CanaryStep(Model):
     )
 
     set_weight: int | None = Field(default=None, ge=0, le=100)
+    """Percent of traffic sent to the new version at this step (0-100)."""
     pause: Pause | None = None
+    """Wait before the next step: for a duration, or until `kubectl release promote`."""
 
 
 CANARY_EMPTY_HINT = ("is empty: write at least one step, e.g. [{setWeight: 20}, {pause: {duration: 1m}}], "
@@ -252,18 +272,27 @@ def _steps_never_decrease(max_weight: int, empty_hint: str) -> dict[str, Any]:
 
 
 class CanaryStrategy(Model):
+    """Canary: the new version takes traffic in steps, analysed at each."""
+
     steps: list[CanaryStep] = Field(default_factory=list,
                                     json_schema_extra=_steps_never_decrease(100, CANARY_EMPTY_HINT))
+    """The steps in order; the last step's weight is followed by full promotion."""
 
     _steps_given = field_validator("steps")(_not_empty(CANARY_EMPTY_HINT))
 
 
 class BlueGreenStrategy(Model):
+    """Blue-green: the new version starts beside the old, is previewed, then takes all traffic at once."""
+
     preview_duration: Duration = Field(default=timedelta(seconds=60))
+    """How long the new version runs without traffic (analysed) before the switch."""
     scale_down_delay: Duration = Field(default=timedelta(minutes=5))
+    """How long the old version keeps running after the switch, for a fast way back."""
 
 
 class RollingStrategy(Model):
+    """Rolling: the new version's share grows by the listed steps, with a health check between them."""
+
     steps: list[int] = Field(
         default_factory=lambda: [25, 50, 75, 100],
         description="Percent of the service the new version runs at each step; traffic follows.",
@@ -280,6 +309,8 @@ class RollingStrategy(Model):
 
 
 class Strategy(Model):
+    """How the new version takes traffic."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -290,40 +321,61 @@ class Strategy(Model):
     )
 
     type: StrategyType = StrategyType.AUTO
+    """Auto (chosen from changeClass), Fast, Rolling, Canary or BlueGreen."""
     change_class: ChangeClass | None = None
+    """For Auto: what kind of change this is (infrastructure, api, core, minor), as `release-controller classify` says; it picks the strategy."""
     canary: CanaryStrategy | None = None
+    """Settings of the Canary strategy."""
     blue_green: BlueGreenStrategy | None = None
+    """Settings of the BlueGreen strategy."""
     rolling: RollingStrategy | None = None
+    """Settings of the Rolling strategy."""
 
 
 class CloudFrontTarget(Model):
+    """The CloudFront distribution that serves the frontend from S3."""
+
     distribution_id: str = Field(min_length=1, max_length=128)
+    """ID of the CloudFront distribution."""
     origin_id: str = Field(min_length=1, max_length=255)
+    """ID of the distribution's S3 origin whose path selects the version."""
     origin_path_template: str = Field(
         default="/releases/{version}", pattern=r"^/.*\{version\}.*$", max_length=1024
     )
+    """The origin path of a version; `{version}` is replaced by frontend.version."""
     bucket: str | None = Field(default=None, max_length=255, description="S3 bucket behind the origin (flags.json).")
     invalidate_paths: list[Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=lambda: ["/index.html", "/", "/flags.json"], json_schema_extra={"maxItems": 50}
     )
+    """Paths invalidated after a version becomes the one served."""
 
 
 class FrontendCanary(Model):
+    """A canary of the frontend through CloudFront's continuous deployment (staging distribution, at most 15%)."""
+
     steps: list[CanaryStep] = Field(default_factory=list,
                                     json_schema_extra=_steps_never_decrease(15, FRONTEND_CANARY_EMPTY_HINT))
+    """The frontend's canary steps in order."""
 
     _steps_given = field_validator("steps")(_not_empty(FRONTEND_CANARY_EMPTY_HINT))
 
 
 class ApiOperation(Model):
+    """One API operation the frontend calls."""
+
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    """HTTP method of the operation."""
     path: str = Field(min_length=1, max_length=1024)
+    """Path of the operation as the backend's OpenAPI document writes it."""
     fields: list[Annotated[str, Field(max_length=255)]] = Field(
         default_factory=list, description="Response fields the frontend reads.", json_schema_extra={"maxItems": 200})
 
 
 class ApiContract(Model):
+    """The API the frontend needs from the backend: checked against the live backend's OpenAPI document before the frontend moves."""
+
     operations: list[ApiOperation] = Field(default_factory=list, json_schema_extra={"maxItems": 500})
+    """The operations the frontend calls."""
     config_map: str | None = Field(default=None, max_length=253,
                                    description="A ConfigMap whose `contract.yaml` holds operations.")
     openapi_url: str | None = Field(default=None, max_length=2048,
@@ -331,58 +383,101 @@ class ApiContract(Model):
 
 
 class Frontend(Model):
+    """The frontend: static files on S3 served by CloudFront, released after a compatible backend."""
+
     version: SemVer
+    """The frontend version to release (semantic version)."""
     cloudfront: CloudFrontTarget
+    """Where the frontend is served."""
     requires_backend: VersionRange | None = None
+    """The backend versions this frontend works with (a semver range); the frontend waits until the live backend matches."""
     canary: FrontendCanary | None = None
+    """Canary steps of the frontend; without them it switches at once."""
     api_contract: ApiContract | None = None
+    """The API the frontend needs from the backend, checked before it moves."""
 
 
 class PrometheusQuery(Model):
+    """A PromQL query answered by a Prometheus server."""
+
     address: str = Field(min_length=1, max_length=2048)
+    """URL of the Prometheus server."""
     query: str = Field(min_length=1, max_length=8192)
+    """PromQL giving one number; `{{version}}` is replaced by the version measured."""
 
 
 class CloudWatchDimension(Model):
     # CloudWatch's own limits (255 and 1024 characters).
+    """One dimension of a CloudWatch metric."""
+
     name: str = Field(max_length=255)
+    """Dimension name."""
     value: str = Field(max_length=1024)
+    """Dimension value."""
 
 
 class CloudWatchMetric(Model):
+    """A CloudWatch metric: namespace, name and dimensions."""
+
     namespace: str = Field(max_length=255)
+    """CloudWatch namespace, e.g. AWS/ApplicationELB."""
     metric_name: str = Field(max_length=255)
+    """Metric name, e.g. HTTPCode_Target_5XX_Count."""
     dimensions: list[CloudWatchDimension] = Field(default_factory=list, json_schema_extra={"maxItems": 30})
+    """The metric's dimensions."""
 
 
 class CloudWatchMetricStat(Model):
+    """A metric with the period and statistic to read it with."""
+
     metric: CloudWatchMetric
+    """The metric."""
     period: int = Field(default=60, ge=1)
+    """Period in seconds."""
     stat: str = Field(default="Average", max_length=64)
+    """Statistic: Average, Sum, Maximum, p99, ..."""
 
 
 class CloudWatchQuery(Model):
+    """One query of GetMetricData: a metric or a metric math expression."""
+
     id: str = Field(pattern=r"^[a-z][a-zA-Z0-9_]*$", max_length=255)
+    """ID of the query (lower-case first letter), used by expressions."""
     expression: str | None = Field(default=None, max_length=2048)  # GetMetricData's limit
+    """A metric math expression over other queries' IDs."""
     metric_stat: CloudWatchMetricStat | None = None
+    """The metric to read."""
     return_data: bool | None = None
+    """Whether this query's value is the result (exactly one query returns data)."""
 
 
 class CloudWatchMetricSource(Model):
+    """Metrics read from CloudWatch with GetMetricData."""
+
     metric_data_queries: list[CloudWatchQuery] = Field(min_length=1, json_schema_extra={"maxItems": 20})
+    """The queries, as GetMetricData takes them."""
     lookback: Duration = Field(default=timedelta(minutes=5))
+    """How far back the queries read."""
 
 
 class HttpCheck(Model):
+    """An HTTP GET whose status (and optionally a JSON value) is the measurement."""
+
     url: str = Field(min_length=1, max_length=2048)
+    """URL to GET."""
     expect_status: int = Field(default=200, ge=100, le=599)
+    """The HTTP status that passes."""
     json_path: str | None = Field(default=None, max_length=256,
                                   description="Dotted path into the JSON body, e.g. checks.database")
     expect_value: str | None = Field(default=None, max_length=1024)
+    """The value expected at jsonPath, compared as text."""
     timeout: Duration = Field(default=timedelta(seconds=2))
+    """How long to wait for the answer."""
 
 
 class Metric(Model):
+    """One metric of the analysis: exactly one provider (prometheus, cloudwatch or http) and its bounds."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -395,20 +490,34 @@ class Metric(Model):
     )
 
     name: str = Field(min_length=1, max_length=63)
+    """Name of the metric, as the status and events report it."""
     prometheus: PrometheusQuery | None = None
+    """Measure with a Prometheus query."""
     cloudwatch: CloudWatchMetricSource | None = None
+    """Measure with CloudWatch metrics."""
     http: HttpCheck | None = None
+    """Measure with an HTTP check."""
     max: float | None = None
+    """The highest value that passes."""
     min: float | None = None
+    """The lowest value that passes."""
     compare_with_stable: bool = False
+    """Also compare the new version's samples with the stable version's (Mann-Whitney); a significantly worse new version fails."""
 
 
 class Analysis(Model):
+    """How the new version is judged during a rollout."""
+
     interval: Duration = Field(default=timedelta(seconds=10))
+    """Time between two measurements."""
     failure_limit: int = Field(default=1, ge=0, le=100)
+    """Failed measurements tolerated before the rollout is judged failed."""
     min_samples: int = Field(default=3, ge=1, le=1000)
+    """Measurements needed before a step may pass."""
     consecutive_error_limit: int = Field(default=4, ge=1, le=100)
+    """Provider errors in a row after which the analysis is inconclusive."""
     metrics: list[Metric] = Field(default_factory=list, json_schema_extra={"maxItems": 20})
+    """The metrics measured; none means no analysis."""
 
 
 class DegradationAction(StrEnum):
@@ -422,18 +531,27 @@ class DriftAction(StrEnum):
 
 
 class RollbackPolicy(Model):
+    """What the operator does when the new version degrades or AWS drifts from the spec."""
+
     on_degradation: DegradationAction = DegradationAction.ROLLBACK
+    """Rollback (to the stable version) or Pause when the analysis fails."""
     on_drift: DriftAction = DriftAction.REVERT
+    """Revert a change made to AWS outside the operator, or only Report it."""
     window: Duration = Field(default=timedelta(minutes=10))
+    """How long after a success the previous version stays ready for an instant rollback."""
 
 
 class FlagRollout(Model):
     # No other keys, and only the wire name: the API server keeps flag values as given (its policy
     # refuses any other key too), and a misspelt `rolloutPercnt: 10` must not quietly mean 100%.
+    """A feature flag rolled out to a share of users."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=False)  # merged with Model's
 
     enabled: StrictBool
+    """Whether the flag is on."""
     rollout_percent: StrictInt = Field(default=100, ge=0, le=100)
+    """Percent of users who get the flag when enabled."""
 
 
 # Strict: the API server cannot type these values, so 'yes' or 1 must not quietly become true here.
@@ -499,7 +617,10 @@ class GitOpsOnRollback(StrEnum):
 
 
 class SecretRef(Model):
+    """A Secret in the Release's namespace, by name."""
+
     name: str = Field(min_length=1, max_length=253)
+    """Name of the Secret."""
 
 
 class GitOps(Model):
@@ -510,6 +631,7 @@ class GitOps(Model):
         description="Clone URL: https://host/path.git, ssh://git@host/path.git or git@host:path.git.",
     )
     branch: str = Field(default="main", min_length=1, max_length=255, pattern=r"^[^\s~^:?*\[\\]+$")
+    """The branch the write-back commits to."""
     path: str = Field(
         min_length=1, max_length=4096, pattern=r"^[^/].*$",
         description="The file in the repository that holds this Release, relative to its root.",
@@ -528,13 +650,16 @@ class ReleaseRef(Model):
     """Another Release, by namespace and name."""
 
     namespace: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Namespace of the Release."""
     name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    """Name of the Release."""
 
 
 class UpstreamRequirement(Model):
     """A Release that must have had this Release's versions Succeeded and live for `soak` first."""
 
     release: ReleaseRef
+    """The upstream Release."""
     soak: Duration = Field(
         default=timedelta(0),
         description="How long the upstream Release must have run the same backend (and frontend) version, "
@@ -543,6 +668,8 @@ class UpstreamRequirement(Model):
 
 
 class Promotion(Model):
+    """Conditions on other Releases before this one may roll out."""
+
     requires: list[UpstreamRequirement] = Field(
         default_factory=list,
         description="Verified-upstream promotion: a rollout of a new backend (or frontend) version waits "
@@ -571,19 +698,29 @@ class SecretKeyRef(Model):
     """A key of a Secret in the Release's namespace."""
 
     name: str = Field(min_length=1, max_length=253)
+    """Name of the Secret in the Release's namespace."""
     key: str = Field(min_length=1, max_length=253)
+    """Key in the Secret."""
 
 
 class WebhookSink(Model):
+    """Notifications POSTed to a URL kept in a Secret."""
+
     url_secret_ref: SecretKeyRef = Field(description="The URL is a secret: it is read from this Secret key, never given here.")
     format: Literal["json", "slack", "teams"] = "json"
+    """Body format: json, slack or teams."""
 
 
 class EventBridgeSink(Model):
+    """Notifications put on an EventBridge event bus."""
+
     event_bus_name: str = Field(default="default", min_length=1, max_length=1600)
+    """Name or ARN of the event bus."""
 
 
 class Notification(Model):
+    """One notification target and the moments it is told about."""
+
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
             cel("has(self.webhook) != has(self.eventBridge)", "a notification has exactly one of webhook or eventBridge"),
@@ -591,9 +728,13 @@ class Notification(Model):
     )
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Name of the notification, unique in the Release."""
     on: list[Moment] = Field(min_length=1, json_schema_extra={"maxItems": 10})
+    """The moments that send it (Started, Paused, Succeeded, RolledBack, ...)."""
     webhook: WebhookSink | None = None
+    """Send to a webhook."""
     event_bridge: EventBridgeSink | None = None
+    """Send to EventBridge."""
 
 
 class HookFailure(StrEnum):
@@ -602,12 +743,16 @@ class HookFailure(StrEnum):
 
 
 class WebhookHook(Model):
+    """A hook answered by an HTTP endpoint: exactly one of url or urlSecretRef."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         cel("has(self.url) != has(self.urlSecretRef)", "a webhook hook has exactly one of url or urlSecretRef"),
     ]})
 
     url: str | None = Field(default=None, pattern=r"^https?://", max_length=2048)
+    """URL of the hook (http or https)."""
     url_secret_ref: SecretKeyRef | None = None
+    """The hook's URL, kept in a Secret."""
     timeout: Duration = Field(default=timedelta(minutes=5), description="Asked again with back-off until then; then the hook fails.")
 
 
@@ -654,6 +799,7 @@ class EcsTaskHook(Model):
                               description="The task must have stopped with exit code 0 by then; else the hook fails.")
     environment: dict[str, Annotated[str, Field(max_length=TASK_ENV_VALUE_CHARS)]] = Field(
         default_factory=dict, max_length=TASK_ENV_ENTRIES, json_schema_extra=_task_env_schema)
+    """Environment variables of the task's container."""
 
     @field_validator("environment")
     @classmethod
@@ -664,15 +810,22 @@ class EcsTaskHook(Model):
 
 
 class Hook(Model):
+    """A step run at a hook point: a webhook or a one-off ECS task."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         cel("has(self.webhook) != has(self.ecsTask)", HOOK_KIND_HINT),
     ]})
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Name of the hook, unique at its point."""
     webhook: WebhookHook | None = None
+    """Run as a webhook call."""
     ecs_task: EcsTaskHook | None = None
+    """Run as a one-off ECS task of the new image (e.g. a migration)."""
     irreversible: bool = False
+    """The hook changes something a rollback cannot undo: after it ran, abort needs --force."""
     on_failure: HookFailure = HookFailure.ROLLBACK
+    """Rollback or Pause when the hook fails."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Hook":
@@ -686,6 +839,8 @@ _HOOK_LIST: dict[str, Any] = {"maxItems": 10, "x-kubernetes-list-type": "map", "
 
 
 class Hooks(Model):
+    """Hooks at the four points of a rollout."""
+
     pre_rollout: list[Hook] = Field(
         default_factory=list, json_schema_extra=_HOOK_LIST,
         description="After the rollout starts, before the new version's first task set is created: a migration runs "
@@ -702,6 +857,8 @@ class Hooks(Model):
 
 
 class ReleaseSpec(Model):
+    """What to release, and how."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -721,18 +878,31 @@ class ReleaseSpec(Model):
     )
 
     environment: Environment
+    """The environment: development, staging or production (sets defaults and guards)."""
     backend: Backend
+    """The backend on ECS."""
     frontend: Frontend | None = None
+    """The frontend on CloudFront, released after a compatible backend."""
     strategy: Strategy = Field(default_factory=Strategy)
+    """How the new version takes traffic."""
     analysis: Analysis = Field(default_factory=Analysis)
+    """How the new version is judged."""
     feature_flags: dict[str, FlagValue] = Field(default_factory=dict, json_schema_extra=_FLAG_SCHEMA)
+    """Feature flags published with the release: name -> true, false or {enabled, rolloutPercent}."""
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    """What happens on degradation and drift."""
     paused: bool = False
+    """Hold the rollout where it is."""
     progress_deadline: DeadlineDuration = Field(default=timedelta(minutes=10))
+    """How long a step may take before the release fails."""
     gitops: GitOps | None = None
+    """Write a rollback back to the Git repository the Release comes from."""
     promotion: Promotion = Field(default_factory=Promotion)
+    """Conditions on other Releases before this one rolls out."""
     notifications: list[Notification] = Field(default_factory=list, json_schema_extra={"maxItems": 10})
+    """Who is told about the release's moments."""
     hooks: Hooks = Field(default_factory=Hooks)
+    """Steps run before, during and after the rollout."""
 
     @field_validator("progress_deadline")
     @classmethod
@@ -789,21 +959,36 @@ class ConditionType(StrEnum):
 
 
 class Condition(Model):
+    """A condition of the Release, as Kubernetes conventions write them."""
+
     type: ConditionType
+    """Ready, Progressing, Healthy, Compatible, Drifted, Reconciling or Stalled."""
     status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
+    """Why, in one CamelCase word (controller/api/reasons.py lists them)."""
     message: str = Field(default="", max_length=32768)
+    """Why, for a person."""
     last_transition_time: datetime
+    """When the status last changed."""
     # The spec generation this condition was written for (kstatus, Kubernetes API conventions).
     observed_generation: int | None = Field(default=None, ge=0)
+    """The generation of the spec the condition was set for."""
 
 
 class BackendStatus(Model):
+    """The backend as it runs."""
+
     stable_version: str | None = None
+    """The version serving (the way back)."""
     stable_image: str | None = None
+    """The stable version's image."""
     canary_version: str | None = None
+    """The version being rolled out."""
     canary_image: str | None = None
+    """The rolled-out version's image."""
     canary_weight: int = Field(default=0, ge=0, le=100)
+    """Percent of traffic on the new version."""
     stable_target_group_arn: str | None = Field(
         default=None,
         description="The target group the stable version serves from; roles alternate at each promotion. "
@@ -812,9 +997,14 @@ class BackendStatus(Model):
 
 
 class FrontendStatus(Model):
+    """The frontend as it is served."""
+
     stable_version: str | None = None
+    """The version viewers get."""
     canary_version: str | None = None
+    """The version being rolled out."""
     canary_weight: int = Field(default=0, ge=0, le=100)
+    """Percent of viewers on the new version."""
     current_step: int | None = Field(
         default=None, ge=0,
         description="Step of the frontend canary (CloudFront continuous deployment) in progress; unset when none runs.",
@@ -838,36 +1028,66 @@ class Verdict(StrEnum):
 
 
 class Measurement(Model):
+    """One measurement of one metric."""
+
     metric: str
+    """The metric's name."""
     value: float | None = None
+    """The new version's value."""
     stable_value: float | None = None
+    """The stable version's value, for comparison."""
     verdict: Verdict
+    """Passed, Failed, Inconclusive or NoData."""
     message: str = ""
+    """The verdict in words."""
     time: datetime
+    """When it was measured."""
 
 
 class AnalysisStatus(Model):
+    """The analysis of the current rollout."""
+
     verdict: Verdict | None = None
+    """The verdict so far."""
     message: str = ""
+    """The verdict in words."""
     started_at: datetime | None = None
+    """When the analysis started."""
     last_run_at: datetime | None = None
+    """When it last measured."""
     failures: int = 0
+    """Failed measurements so far."""
     errors: int = 0
+    """Provider errors in a row."""
     samples: int = 0
+    """Measurements so far."""
     measurements: list[Measurement] = Field(default_factory=list, json_schema_extra={"maxItems": 100})
+    """The latest measurements."""
 
 
 class HistoryEntry(Model):
+    """One finished rollout."""
+
     revision: int = Field(ge=1)
+    """Revision number (1 is the first)."""
     backend_version: str
+    """Backend version of the revision."""
     backend_image: str | None = None
+    """Backend image of the revision."""
     frontend_version: str | None = None
+    """Frontend version of the revision."""
     flags_hash: str | None = None
+    """Hash of the feature flags of the revision."""
     strategy: str | None = None
+    """The strategy it rolled out with."""
     result: Literal["Succeeded", "RolledBack", "Failed", "Aborted", "Superseded"]
+    """Succeeded, RolledBack, Failed, Aborted or Superseded."""
     message: str = ""
+    """What happened, in words."""
     started_at: datetime
+    """When the rollout started."""
     finished_at: datetime
+    """When it finished."""
     revert_commit: str | None = Field(
         default=None,
         description="The commit that wrote this rollback back to Git (spec.gitops); empty when Git already named the live versions.",
@@ -878,8 +1098,11 @@ class Acknowledged(Model):
     """The last user request (annotation value) of each kind that the controller acted on."""
 
     promote: str | None = None
+    """The last promote request the operator carried out."""
     abort: str | None = None
+    """The last abort request the operator carried out."""
     retry: str | None = None
+    """The last retry request the operator carried out."""
 
 
 class PendingNotification(Model):
@@ -895,6 +1118,8 @@ class PendingNotification(Model):
 
 
 class NotificationsStatus(Model):
+    """Notifications not yet delivered."""
+
     sent: list[str] = Field(
         default_factory=list,
         description="Keys (sink/revision/moment[/step]) of the notifications a sink accepted (or that "
@@ -910,35 +1135,60 @@ class NotificationsStatus(Model):
 
 
 class HookStatus(Model):
+    """A hook run of the current revision."""
+
     point: str
+    """The hook point (preRollout, prePromotion, postPromotion, onRollback)."""
     name: str
+    """The hook's name."""
     revision: int
+    """The revision it ran for."""
     started_at: datetime
+    """When it first ran."""
     attempts: int = 0
+    """Attempts so far."""
     next_at: datetime | None = None
+    """When it is tried again."""
     passed_at: datetime | None = None
+    """When it passed."""
     failed_at: datetime | None = None
+    """When it failed for good."""
     message: str = ""
+    """What happened, in words."""
 
 
 class ReleaseStatus(Model):
+    """What the operator observed and did."""
+
     phase: Phase = Phase.PENDING
+    """Pending, Progressing, Paused, Succeeded, RolledBack or Failed."""
     observed_generation: int | None = None
+    """The generation of the spec this status is about."""
     message: str = ""
+    """The state in words."""
     revision: int = 0
+    """The current revision (see history)."""
     target_hash: str | None = Field(default=None, description="Hash of the spec the rollout in progress is for.")
     strategy: StrategyType | None = Field(default=None, description="The strategy resolved for this rollout.")
     current_step: int = 0
+    """Steps of the rollout done."""
     step_count: int = 0
+    """Steps of the rollout in all."""
     step_started_at: datetime | None = None
+    """When the current step started."""
     rollout_started_at: datetime | None = None
+    """When the current rollout started."""
     promoted_at: datetime | None = None
+    """When the new version took all traffic."""
     paused_at: datetime | None = Field(
         default=None, description="When spec.paused took hold; step timers resume from here on unpause."
     )
     backend: BackendStatus = Field(default_factory=BackendStatus)
+    """The backend as it runs."""
     frontend: FrontendStatus = Field(default_factory=FrontendStatus)
+    """The frontend as it is served."""
     flags_hash: str | None = None
+    """Hash of the feature flags published."""
     rollback_flags: dict[str, Any] | None = Field(
         default=None,
         description="The flags document live before this rollout changed the flags: a rollback publishes it first.",
@@ -948,10 +1198,15 @@ class ReleaseStatus(Model):
         default_factory=list, description=CONDITION_REASONS_DOC, json_schema_extra={"maxItems": 10}
     )
     analysis: AnalysisStatus | None = None
+    """The analysis of the current rollout."""
     history: list[HistoryEntry] = Field(default_factory=list, json_schema_extra={"maxItems": 50})
+    """Finished rollouts, newest last."""
     acknowledged: Acknowledged = Field(default_factory=Acknowledged)
+    """The last requests (annotations) the operator carried out."""
     notifications: NotificationsStatus | None = None
+    """Notifications not yet delivered."""
     hooks: list[HookStatus] | None = Field(default=None, json_schema_extra={"maxItems": 40})
+    """Hook runs of the current revision."""
 
     @property
     def step_since(self) -> datetime | None:
@@ -965,7 +1220,12 @@ class Release(Model):
     """A whole object as read from the API server (metadata kept loosely typed)."""
 
     api_version: str = f"{GROUP}/{VERSION}"
+    """delivery.pratiko.ai/v1alpha1."""
     kind: str = KIND
+    """Release."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """Standard object metadata."""
     spec: ReleaseSpec
+    """What to release, and how."""
     status: ReleaseStatus = Field(default_factory=ReleaseStatus)
+    """What the operator observed and did."""

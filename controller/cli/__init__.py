@@ -15,10 +15,27 @@ from __future__ import annotations
 
 import typer
 
+import controller
 from controller.cli import claims, classify, common, contract, dev, manifests, operate, show, steer
 
 app = typer.Typer(help="Coordinated, progressive releases of an ECS backend and a CloudFront frontend.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"release-controller {controller.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version (pyproject.toml's, as installed) and exit."),
+) -> None:
+    pass
+
 
 app.command()(operate.run)
 app.command()(operate.crds)

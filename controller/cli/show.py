@@ -1,8 +1,8 @@
 """CLI verbs for the moments a GitOps user has: `list`, `status --watch`, `pause`/`resume`, and the
 warning `undo` gives when Argo CD or Flux owns the spec.
 
-`--watch` reads the status the way kstatus and our Argo CD health.lua do (DESIGN.md, "Release
-status"), so CI that gates on it agrees with Flux and Argo CD: 0 once the spec is live (Ready=True
+`--watch` reads the status the way kstatus and our Argo CD health.lua do (README.md, "GitOps
+health"), so CI that gates on it agrees with Flux and Argo CD: 0 once the spec is live (Ready=True
 at the current generation), 1 when the Release rolled back, failed or is stalled, 3 on timeout.
 This module only reads and patches Releases through `controller.kube.client`; it decides nothing itself.
 """

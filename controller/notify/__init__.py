@@ -1,27 +1,27 @@
-"""Notifications (`spec.notifications`): which moments a pass produced, and their delivery.
+"""Notifications (`spec.notifications`): the ledger of a pass's moments, and their delivery.
 
-The package: `moments` (pure: what a pass produced, the documents), `ledger` (the status side,
-run inside a pass), `worker` (the delivery thread), `sinks` (webhook and EventBridge).
+The package: `moments` (pure: the documents; the moments themselves are the planner's,
+`Decision.moments`), `ledger` (the status side, run inside a pass), `worker` (the delivery
+thread), `sinks` (webhook and EventBridge).
 
-`moments` reads a pass's `Decision` against the status it started from (its outcome, phase and
-step moves, promotion time, drift reverted), never the Events' free text. `Notifications.plan`
-turns them into deliveries, one per sink listening `on` the moment, each keyed
-`<sink>/<revision>/<moment>[/<step>]`, and records each in `status.notifications.pending` (with the
-document to send) in the status the same pass writes. The delivery worker, once a sink accepted a
-delivery (2xx, or PutEvents without a failed entry), moves its key to `status.notifications.sent`
-with a small JSON patch of the status (uid-tested, as the reconciler's writes are); the next pass
-records the same from this process's memory, should that patch have lost to the pass's own
-whole-status write. A key in `sent` or `pending` is never planned again. After an operator
-restart, a pass finds pending deliveries no worker holds and queues them again; so does a pass
-after the worker gave up a round of attempts (`RETRY_AFTER` later).
+The planner says which moments a pass produced (its outcome, phase and step moves, promotion time,
+drift reverted; never the Events' free text). `Notifications.plan` turns them into deliveries, one
+per sink listening `on` the moment, each keyed `<sink>/<revision>/<moment>[/<step>]`, and records
+each in `status.notifications.pending` (with the document to send) in the status the same pass
+writes. The delivery worker never writes the status: once a sink accepted a delivery (2xx, or
+PutEvents without a failed entry) it remembers so and asks the operator for a pass of that Release
+(`Notifier.on_delivered`); that pass moves the key from pending to sent (`plan`, or `carry` for a
+refused pass), and the pass `PENDING_RECHECK` after any pass with a delivery in flight does the
+same should that request be lost. A key in `sent` or `pending` is never planned again. After an
+operator restart, a pass finds pending deliveries no worker holds and queues them again; so does a
+pass after the worker gave up a round of attempts (`RETRY_AFTER` later).
 
 So delivery is at least once, with a dedupe key: every message carries a stable `id` (the Release
 object's uid and the key: the json document's `id`, an `Idempotency-Key` header on every webhook
 POST, the EventBridge event's `detail.id`). A receiver sees a message twice only if the operator
-died between a sink's answer and the sent mark reaching the status (normally a fraction of a second;
-until the next pass, `PENDING_RECHECK`, when a pass's whole-status write crossed the mark); dropping
-an `id` it has seen makes that harmless. Bounded: a pending delivery no sink accepted within `EXPIRE_AFTER` (1 h) of its
-planning is given up (Warning Event NotificationExpired, `result="expired"`); at most
+died between a sink's answer and the next pass recording it (normally a fraction of a second; at
+most `PENDING_RECHECK`); dropping an `id` it has seen makes that harmless. Bounded: a pending
+delivery no sink accepted within `EXPIRE_AFTER` (1 h) of its planning is given up (Warning Event NotificationExpired, `result="expired"`); at most
 `PENDING_LIMIT` are pending (the oldest beyond are dropped, `result="dropped"`) and `sent` keeps the
 newest keys, so the status stays small.
 

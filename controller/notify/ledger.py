@@ -12,7 +12,7 @@ from controller import metrics
 from controller.api.reasons import Reason
 from controller.api.release import NotificationsStatus, PendingNotification, ReleaseSpec, ReleaseStatus
 from controller.kube.client import ObjectRef
-from controller.notify.moments import Delivery, _kind, complete, delivery_id, document, moments
+from controller.notify.moments import Delivery, _kind, complete, delivery_id, document
 from controller.notify.worker import (
     DELIVERED, EXPIRE_AFTER, HELD, IDLE, PENDING_LIMIT, PENDING_RECHECK, RETRY_AFTER, SENT_LIMIT, Notifier, _hours,
 )
@@ -26,8 +26,10 @@ class Notifications:
 
     notifier: Notifier
 
-    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
-             now: datetime) -> Decision:
+    def plan(self, ref: ObjectRef, spec: ReleaseSpec, decision: Decision, now: datetime) -> Decision:
+        """The decision with this pass's deliveries recorded: one per sink listening `on` each of
+        `decision.moments` (the planner's), not yet sent or pending; and a pass soon while any is
+        pending."""
         status = decision.status
         notes = status.notifications or NotificationsStatus()
         if not spec.notifications and not notes.pending:
@@ -56,7 +58,7 @@ class Notifications:
                 if state == IDLE:
                     again.append(Delivery(entry.key, ref, sink, complete(entry.document)))
         new: list[Delivery] = []
-        for moment, step in moments(before, decision, spec) if spec.notifications else ():
+        for moment, step in decision.moments if spec.notifications else ():
             doc = document(moment, step, ref.namespace, ref.name, status, now)
             for sink in spec.notifications:
                 if moment not in sink.on:
@@ -81,8 +83,8 @@ class Notifications:
         if events:
             decision = replace(decision, events=(*decision.events, *events))
         if pending:
-            # A pass soon while one is in flight (its sent mark, should the worker's patch lose to
-            # a pass's write), else when the wait after a failed round is over.
+            # A pass soon while one is in flight (to record its sent mark, should the worker's
+            # request for a pass be lost), else when the wait after a failed round is over.
             held = any(self.notifier.state(ref, p.key) == HELD for p in pending)
             soon = PENDING_RECHECK if held else RETRY_AFTER
             after = soon if decision.requeue_after is None else min(decision.requeue_after, soon)
@@ -91,8 +93,8 @@ class Notifications:
 
     def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus:
         """`status` with what a sink accepted moved from pending to sent, for a pass that writes the
-        status without planning (AWS unreachable, a refusal): its write must not put back as pending
-        what the worker already marked sent, or a restart would deliver it again."""
+        status without planning (AWS unreachable, a refusal): the worker never writes the status, so
+        every pass records what it delivered, or a restart would deliver it again."""
         notes = status.notifications
         if notes is None or not notes.pending:
             return status

@@ -1,5 +1,9 @@
 """`Notifier`: the delivery side of notifications, a bounded queue and one worker thread in the
 operator process, so a pass never waits on a sink (see `controller.notify` for the guarantees).
+
+Must not: write the Release's status. What a sink accepted is kept in this process's memory
+(`state`); the next pass of that Release records it (the ledger), and `on_delivered` asks the
+operator for that pass at once.
 """
 
 from __future__ import annotations
@@ -9,14 +13,13 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
 from controller import metrics
 from controller.api.reasons import Reason
-from controller.errors import ObjectGone
 from controller.kube.client import ObjectRef
 from controller.notify.moments import Delivery, _kind
 from controller.notify.sinks import DeliveryFailed, SecretReader, send
@@ -33,21 +36,11 @@ PENDING_LIMIT = 50
 EXPIRE_AFTER = timedelta(hours=1)  # a pending delivery no sink accepted by then is given up
 RETRY_AFTER = 60.0  # seconds after a round of attempts failed until a pass queues the delivery again
 PENDING_RECHECK = 5.0  # a pass this soon while a delivery is in flight, to record its sent mark
-MARK_TRIES = 3
-MARK_WAIT = 0.5  # the pass that planned a delivery may not have written its status yet
 REMEMBERED = 10_000  # deliveries this process remembers as accepted (until a pass recorded them)
 
 
 class EventSink(Protocol):
     def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...
-
-
-class StatusPatcher(Protocol):
-    """`controller.kube.ReleaseApi`: the sent mark's read and JSON patch of a Release's status."""
-
-    def current(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
-
-    def patch_status(self, namespace: str, name: str, ops: list[dict[str, Any]], uid: str | None = None) -> None: ...
 
 
 # What the Notifier knows of a delivery (`Notifier.state`).
@@ -71,13 +64,14 @@ def _ident(ref: ObjectRef, key: str) -> Ident:
 @dataclass
 class Notifier:
     """A bounded queue and one worker thread delivering to the sinks, with retries and back-off;
-    it marks what a sink accepted in the Release's status (`status` None: in memory only)."""
+    it remembers what a sink accepted (`state`) and calls `on_delivered` with the Release, whose
+    next pass records it in the status (the operator's runtime wakes that Release's worker)."""
 
     secrets: SecretReader
     post: Poster
     events_client: Any  # boto3 EventBridge client (None: eventBridge sinks fail, reported)
     sink: EventSink
-    status: StatusPatcher | None = None
+    on_delivered: Callable[[ObjectRef], None] | None = None
     backoff: float = BACKOFF
     sleep: Callable[[float], None] = time.sleep
     retry_after: float = RETRY_AFTER
@@ -163,8 +157,12 @@ class Notifier:
                 self._reported.discard(ident)
             else:
                 self._gave_up[ident] = time.monotonic()
-        if ok:
-            self._mark(delivery)
+        if ok and self.on_delivered is not None:
+            try:
+                self.on_delivered(delivery.ref)  # a pass soon records it; else PENDING_RECHECK's does
+            except Exception:
+                log.warning("could not ask for a pass of %s/%s after a delivery", delivery.ref.namespace,
+                            delivery.ref.name)
 
     def deliver(self, delivery: Delivery) -> bool:
         """Up to ATTEMPTS tries with back-off; True when delivered."""
@@ -198,40 +196,6 @@ class Notifier:
             except Exception:  # the Event is best effort too
                 log.warning("could not record the NotificationFailed Event")
         return False
-
-    def _mark(self, delivery: Delivery) -> None:
-        """Move the delivery's key from pending to sent in the Release's status: one JSON patch that
-        tests the uid and the pending entry's key at its index, so it changes only what it read."""
-        if self.status is None:
-            return
-        ref, key = delivery.ref, delivery.key
-        why = "its pending entry was not written yet"
-        for _ in range(MARK_TRIES):
-            try:
-                obj = self.status.current(ref.namespace, ref.name)
-                if obj is None or (ref.uid and obj.get("metadata", {}).get("uid") != ref.uid):
-                    return  # gone: nothing to mark
-                notes = (obj.get("status") or {}).get("notifications") or {}
-                index = next((i for i, p in enumerate(notes.get("pending") or []) if p.get("key") == key), None)
-                if index is None:
-                    if key in (notes.get("sent") or []):
-                        return  # a pass recorded it already
-                    time.sleep(MARK_WAIT)  # the pass that planned it is about to write its status
-                    continue
-                ops: list[dict[str, Any]] = [
-                    {"op": "test", "path": f"/status/notifications/pending/{index}/key", "value": key},
-                    {"op": "remove", "path": f"/status/notifications/pending/{index}"},
-                    ({"op": "add", "path": "/status/notifications/sent/-", "value": key} if "sent" in notes
-                     else {"op": "add", "path": "/status/notifications/sent", "value": [key]}),
-                ]
-                self.status.patch_status(ref.namespace, ref.name, ops, ref.uid)
-                return
-            except ObjectGone:
-                return
-            except Exception as exc:  # the status moved under it (a failed test, 422): read it again
-                why = f"{type(exc).__name__} {getattr(exc, 'status', '')}".strip()
-        log.info("%s/%s: sent mark of %s not written (%s); the next pass records it", ref.namespace, ref.name,
-                 key, why)
 
     def _send(self, delivery: Delivery) -> None:
         send(delivery, self.secrets, self.post, self.events_client)

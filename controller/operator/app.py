@@ -42,7 +42,8 @@ ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
 class PurePlanner:
     """`controller.planner` behind the reconciler's `Planner` seam."""
 
-    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
+    def decide(self, spec: ReleaseSpec | None, status: ReleaseStatus, observation: Observation,
+               ctx: Context) -> Decision:
         return planner.decide(spec, status, observation, ctx)
 
     def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool:
@@ -94,7 +95,10 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
-                        status=kube).start()
+    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube)
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
-    return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
+    notifier.on_delivered = runtime.ask_pass
+    notifier.start()
+    return runtime

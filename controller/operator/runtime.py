@@ -39,6 +39,8 @@ from typing import Any
 from controller import metrics
 from controller.errors import ObjectGone
 from controller.kube.client import REQUEST_ANNOTATIONS
+from controller.kube.client import ObjectRef
+from controller.reconciler.backoff import PassResult, requeue_after
 from controller.reconciler.driver import Reconciler
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,8 @@ class Runtime:
     _steady: dict[Key, Mapping[str, Any]] = field(default_factory=dict)
     _resynced: set[Key] = field(default_factory=set)  # woken by a round: its snapshot serves
     _fallen_back: set[Key] = field(default_factory=set)  # woken after failed rounds: reads AWS itself
+    _asked: set[Key] = field(default_factory=set)  # woken for a pass nobody waits for (a delivery's sent mark)
+    _loop: asyncio.AbstractEventLoop | None = None  # the loop the workers run on (`ask_pass` is called off it)
     _checked_at: dict[Key, float] = field(default_factory=dict)  # key -> monotonic time of its last round
     # Threads per lane. Passes mostly wait on AWS and the API server, so a few threads per lane
     # keep 2 cores busy; more would only queue inside the emulator.
@@ -136,10 +140,24 @@ class Runtime:
         self._checked_at.pop(key, None)
         self._resynced.discard(key)
         self._fallen_back.discard(key)
+        self._asked.discard(key)
         self.reconciler.release(key)
+
+    def ask_pass(self, ref: ObjectRef) -> None:
+        """A pass of this Release soon, in the background lane; callable from any thread (the
+        notification worker calls it once a sink accepted a delivery, for that pass to record it)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._ask, (ref.namespace, ref.name))
+
+    def _ask(self, key: Key) -> None:
+        if key in self._wakeups:  # only a Release with a worker: a deleted one is not brought back
+            self._asked.add(key)
+            self.wakeup(key).set()
 
     async def work(self, key: Key, body: Mapping[str, Any], stopped: Any) -> None:
         """The worker loop of one Release; returns when kopf stops the daemon."""
+        self._loop = asyncio.get_running_loop()
         wake = self.wakeup(key)
         fresh = True
         lane = BACKGROUND  # the first pass: adoption at start-up, or a new Release
@@ -158,7 +176,7 @@ class Runtime:
                 return
             except Exception:  # a bug or an API outage: log, back off, keep the worker alive
                 log.exception("reconcile of %s/%s failed", *key)
-                delay, failed = 10.0, True
+                delay, failed = requeue_after(PassResult(error=True)), True
             if delay is None:
                 self._steady[key] = dict(body)
                 if self.steady_round is not None:
@@ -174,16 +192,18 @@ class Runtime:
             woke = await _wait(wake, stopped, timeout)
             while not woke and not stopped and self._checked_within(key, timeout):
                 woke = await _wait(wake, stopped, timeout)  # the resync loop has it in hand
-            by_resync, fallen_back = key in self._resynced, key in self._fallen_back
+            by_resync = key in self._resynced
+            nobody_waits = key in self._fallen_back or key in self._asked  # a fallback, a delivery's mark
             self._resynced.discard(key)
             self._fallen_back.discard(key)
+            self._asked.discard(key)
             # Woken by a change, a timer or the fallback: read AWS afresh. Woken by the resync: its
             # snapshot serves.
             fresh = not (woke and by_resync)
             # A change, and the timed passes of what is in progress, are what a user waits for; a
             # pass the round asked for, the fallback of a settled Release and the retry after a
             # failed pass (all of them, in an outage) are not.
-            by_user = woke and not (by_resync or fallen_back)
+            by_user = woke and not (by_resync or nobody_waits)
             lane = CHANGE if by_user or (not woke and delay is not None and not failed) else BACKGROUND
 
     def _checked_within(self, key: Key, seconds: float) -> bool:

@@ -21,17 +21,19 @@ traffic back on the stable version; `paused: true` freezes everything including 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
 from controller.planner.actions import Action, DeleteTaskSet, ScaleTaskSet
 from controller.planner import standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
+from controller.planner.moments import moments
 from controller.planner.phases import backend, flags, frontend, gate, settle, start, upstream
-from controller.planner.phases.backend import ECS_POLL
+from controller.planner.phases.backend import ECS_POLL, hold_timers
 from controller.planner.phases.rollback import POLL
 from controller.planner.phases.start import REFUSED_RECHECK
+from controller.planner.refusal import refused
 from controller.planner.strategy import target_hash
 from controller.planner.world import Observation
 
@@ -39,13 +41,21 @@ AFTER_ACTIONS = 0.5
 """Seconds to the next pass after a pass that asked AWS for changes: most show at once (a weight, a
 new task set record), so look again soon; what has not landed then falls back to POLL."""
 
-__all__ = ["AFTER_ACTIONS", "ECS_POLL", "HISTORY_LIMIT", "POLL", "REFUSED_RECHECK", "decide"]
+__all__ = ["AFTER_ACTIONS", "ECS_POLL", "HISTORY_LIMIT", "POLL", "REFUSED_RECHECK", "decide", "resume"]
 
 
-def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
-    """One pass: see the module docstring. Pure and deterministic."""
+def decide(spec: ReleaseSpec | None, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
+    """One pass: see the module docstring. Pure and deterministic.
+
+    A pass the reconciler could not take to AWS (`ctx.refusal`; `spec` None: it does not validate)
+    runs no phase: `refusal.refused` says why nothing moves.
+    """
+    if ctx.refusal is not None or spec is None:
+        assert ctx.refusal is not None, "a pass without a valid spec is a refusal"
+        return refused(status, ctx.refusal, ctx)
     inp = Inputs(spec, observation, ctx, target_hash(spec))
-    run = _Run(status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now, ctx.generation)
+    run = _Run(spec, status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now,
+               ctx.generation)
     if run.fold(start.check_world(inp, run.status)):
         return run.decision()
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
@@ -60,6 +70,13 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, c
     else:
         _in_progress(inp, run)
     return run.decision()
+
+
+def resume(status: ReleaseStatus, outage: timedelta) -> ReleaseStatus:
+    """The status to decide from once AWS answers again after not answering for `outage`: a
+    rollout's step, pause and hook timers move on by that long, so a pause does not run down unseen
+    (the reconciler says how long AWS was silent; this says what that does to a rollout)."""
+    return hold_timers(status, outage) if status.phase == Phase.PROGRESSING else status
 
 
 def _in_progress(inp: Inputs, run: _Run) -> None:
@@ -104,8 +121,9 @@ def _after_deletes(actions: list[Action]) -> tuple[Action, ...]:
 class _Run:
     """The phases' results folded in order: the one mutable thing of a pass, local to `decide`."""
 
-    def __init__(self, given: ReleaseStatus, status: ReleaseStatus, now: datetime, generation: int) -> None:
-        self.given, self.status, self.now, self.generation = given, status, now, generation
+    def __init__(self, spec: ReleaseSpec, given: ReleaseStatus, status: ReleaseStatus, now: datetime,
+                 generation: int) -> None:
+        self.spec, self.given, self.status, self.now, self.generation = spec, given, status, now, generation
         self.outcome: Outcome | None = None
         self.actions: list[Action] = []
         self.events: list[Event] = []
@@ -138,7 +156,8 @@ class _Run:
         if outcome is None:
             moved = self.actions or self.events or self.status != self.given
             outcome = Outcome.PROGRESSED if moved else Outcome.UNCHANGED
-        return Decision(
+        decision = Decision(
             actions=_after_deletes(self.actions), status=self.status, events=tuple(self.events), requeue_after=requeue,
             drift=self.drift, outcome=outcome,
         )
+        return replace(decision, moments=tuple(moments(self.given, decision, self.spec)))

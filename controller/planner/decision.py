@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from controller.api.release import Measurement, ReleaseStatus
+from controller.api.release import Measurement, Moment, ReleaseStatus
 from controller.planner.actions import Action
 
 
@@ -92,6 +92,24 @@ class HookResult:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why the reconciler could not take this pass to AWS, found before or while it applied, given
+    to the planner so that the conditions, the Events and the next look are decided with the rest
+    (`planner.refusal`). `reason` is a `Reason`: InvalidSpec (the spec does not validate), Conflict
+    (another Release owns what it names), InvalidTraffic (the traffic it names is not its own),
+    AwsUnreachable or another AWS error (from the observation, or from an action that failed).
+
+    `since`: for AwsUnreachable, when the first pass that could not reach AWS began (the reconciler
+    remembers it across passes). `during`: the decision whose actions AWS refused part way; its
+    status is kept (what landed is seen again next pass), with the refusal said on it."""
+
+    reason: str
+    message: str
+    since: datetime | None = None
+    during: Decision | None = None
+
+
+@dataclass(frozen=True)
 class Context:
     """Identity of the Release and the clock, passed in so the planner never reads either."""
 
@@ -104,6 +122,7 @@ class Context:
     contract: ContractCheck | None = None  # checked this pass, when `tiers.contract_target` named a version
     upstream: tuple[Upstream, ...] = ()  # read this pass, when `phases.upstream.due` said so
     hooks: tuple[HookResult, ...] = ()  # called this pass, when `phases.hooks.due` said so
+    refusal: Refusal | None = None  # the reconciler could not go to AWS: decide only what to say
 
 
 class Outcome(StrEnum):
@@ -115,6 +134,7 @@ class Outcome(StrEnum):
     ROLLED_BACK = "RolledBack"  # this pass ended the rollout by going back
     FAILED = "Failed"  # this pass failed the rollout (the progress deadline)
     REFUSED = "Refused"  # the spec cannot be rolled out here; nothing changes in AWS
+    BLOCKED = "Blocked"  # AWS could not be read or changed (a `Refusal` that passes): retried with back-off
     WORLD_MISSING = "WorldMissing"  # the service or listener the spec names does not exist
 
 
@@ -126,3 +146,6 @@ class Decision:
     requeue_after: float | None = None  # seconds until the next pass is needed, None: none by time
     drift: tuple[str, ...] = ()  # resources found drifted this pass, newly (the reconciler counts them)
     outcome: Outcome = Outcome.PROGRESSED
+    # The notification moments this pass produced (`planner.moments`): (moment, step), step set for
+    # StepCompleted. The ledger (`controller.notify`) plans a delivery for each sink listening.
+    moments: tuple[tuple[Moment, int | None], ...] = ()

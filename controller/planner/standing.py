@@ -15,7 +15,7 @@ a pause, AWS), `Stalled=True` when the spec will not be reached without a change
 refused, held for an incompatible frontend or a broken API contract); never both True, and an
 inactive one is False with reason Idle. `stamp` writes the generation on every condition.
 The reconciler's own refusals (InvalidSpec, Conflict, InvalidTraffic, AWS errors) go through
-`invalid` and `blocked` here too, so the whole table lives in this module (README, "GitOps health").
+`invalid` and `blocked` here too, so the whole table lives in this module (docs/gitops.md).
 """
 
 from __future__ import annotations

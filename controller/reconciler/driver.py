@@ -1,16 +1,21 @@
-"""observe -> decide -> apply -> status: the one place where effects are sequenced.
+"""The pass: observe -> gather what the planner needs -> decide -> apply -> write status once.
 
-A pass reads the Release and the world, asks the pure planner what to do, applies the actions
-(each idempotent), then writes the whole status in one patch, skipped when unchanged. A pass can be
-interrupted at any line: the next one re-observes AWS and the planner derives progress from what it
-sees, so repeating a pass never duplicates an effect.
+The one place where effects are sequenced. A pass reads the Release and the world (`_observe`: the
+spec, the claim of what it names, AWS, whether the traffic is its own; any of them may refuse the
+pass with a `Refusal`), fetches what `planner.needs` names (`gather`), asks the pure planner to
+`decide` (the refusal is one of its inputs: the conditions are built only there), applies the
+actions (each idempotent), then the Git write-back and the notification ledger, and writes the
+whole status in one patch, skipped when unchanged. When to look again is `backoff.requeue_after`'s
+to say. A pass can be interrupted at any line: the next one re-observes AWS and the planner
+derives progress from what it sees, so repeating a pass never duplicates an effect.
 
 Settled Releases (the last pass found nothing to do and asked for no timer) are checked in bulk
 by `Reconciler.resync`: one batched read of AWS for all of them, and a full pass only for those
 whose object or world differs from what that last pass saw. The planner is pure, so the same inputs
 would give the same empty decision; skipping it is what keeps a fleet of steady Releases cheap.
 
-This module must not import kopf; the operator calls `Reconciler.reconcile` from a worker thread.
+Must not: import kopf (the operator calls `Reconciler.reconcile` from a worker thread), build a
+condition, or import the planner's phases or standing (an import-linter contract).
 """
 
 from __future__ import annotations
@@ -24,29 +29,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller import logs, metrics
-from controller.api.release import (
-    ConditionType,
-    Measurement,
-    Phase,
-    ReleaseSpec,
-    ReleaseStatus,
-)
+from controller import logs, metrics, planner
+from controller.api.release import ConditionType, Phase, ReleaseSpec, ReleaseStatus
 from controller.api.reasons import Reason
 from controller.api.types import explain
-from controller.kube.claims import Holder, resources_of
 from controller.errors import EffectError, ObjectGone
-from controller.gitops.rollback import SecretReader, with_revert_commit, write_back_due, write_back_rollback
-from controller.gitops.writeback import GitWriteBackError, GitWriter
+from controller.gitops.rollback import SecretReader, write_back_due
+from controller.gitops.writeback import GitWriter
+from controller.kube.claims import Holder, resources_of
 from controller.kube.client import REQUEST_ANNOTATIONS, ObjectRef
-from controller.planner.phases.backend import hold_timers
-from controller.planner.phases.hooks import due as hooks_due
-from controller.planner import standing
-from controller.planner.decision import Context, ContractCheck, Decision, Event, HookResult, Upstream
+from controller.planner.decision import Context, Decision, Event, Refusal
 from controller.planner.decision import Outcome as PassOutcome
-from controller.planner.phases.upstream import due as upstream_due
-from controller.planner.tiers import contract_target
 from controller.planner.world import Observation
+from controller.reconciler.apply import Applied, accepted, comparable, in_flight, record, write_back
+from controller.reconciler.backoff import PassResult, requeue_after
+from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
     Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
@@ -55,21 +52,9 @@ from controller.reconciler.ports import (
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 300.0
 ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
 """`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
-WRITE_BACK_RETRY = 15.0
-"""A rollback that could not be written back to Git is tried again this soon."""
-REFUSED_RECHECK = 60.0
-"""A Release refused for its traffic looks again this often (a fixed listener needs no new spec)."""
-CONFLICT_RECHECK = 10.0
-"""A Release in conflict looks again this often: its owner may be deleted or hand the service over."""
-UNREACHABLE_AFTER = 8.0
-"""Seconds AWS may fail to answer (a pass or two) before the Release says AwsUnreachable."""
-UNREACHABLE_POLL = 5.0
-"""The back-off's cap while AWS does not answer: the rollout goes on soon after it answers again."""
-AFTER_SPEC_CHANGE = 0.5
-"""A spec that changed twice within one pass is decided on the next pass, this soon."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -134,7 +119,7 @@ class Reconciler:
             status = ReleaseStatus.model_validate(self._raw_status(key, obj))
         except ValidationError:
             return True
-        if not _in_flight(status):
+        if not in_flight(status):
             return True
         token = f"deleted:{meta.get('uid')}"
         if status.acknowledged.abort != token:
@@ -235,13 +220,15 @@ class Reconciler:
             return outcome
 
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
+        """The pass: observe -> gather what the planner needs -> decide -> apply -> write status once."""
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
         key = (namespace, name)
         ref = ObjectRef(namespace, name, meta.get("uid"))
         generation = int(meta.get("generation", 1))
         now = self.clock()
-        self._mem(key).settled = None
+        mem = self._mem(key)
+        mem.settled = None
         inputs = self._inputs(key, obj)
         raw_status = self._raw_status(key, obj)
         try:
@@ -250,81 +237,83 @@ class Reconciler:
             log.warning("status of %s/%s is unreadable; starting from an empty one", namespace, name)
             status = ReleaseStatus()
 
-        parsed = self._spec(key, obj)
-        try:
-            spec = parsed or ReleaseSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
-            return self._invalid(ref, raw_status, status, generation, explain(list(exc.errors())), now)
+        # Observe: the spec, what it claims, the world, whether the traffic is its own. Each may
+        # refuse the pass; the refusal goes to the planner like any other input.
+        spec, observation, refusal = self._observe(ref, obj, generation, fresh)
+        refusal = self._since(mem, refusal, now)
+        if refusal is None:
+            status = self._resumed(key, status, now)
 
-        refused = self._claim(ref, raw_status, status, generation, spec, now)
-        if refused is not None:
-            return refused
-        observation = self.observer.observe(key, spec, fresh)
-        blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
-        if blocking:
-            return self._blocked(ref, raw_status, status, generation, blocking[0].reason, blocking[0].message, now, spec)
-        refused = self._check_traffic(ref, raw_status, status, generation, spec, observation, now)
-        if refused is not None:
-            return refused
-
-        status = self._reachable(key, status, now)
-        measurements, contract = self._measure(namespace, spec, status, observation, now)
-        ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
-                      contract, self._upstream(spec, status), self._hooks(namespace, name, ref.uid or "", spec, status, now))
+        # Gather what the planner says it needs, then decide.
+        gathered = Gathered()
+        if refusal is None and spec is not None:
+            gathered = gather(planner.needs(spec, status, observation, now), self._sources(), namespace, name,
+                              ref.uid or "", spec, status, now)
+        ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}),
+                      gathered.measurements, gathered.contract, gathered.upstream, gathered.hooks, refusal)
         decision = self.planner.decide(spec, status, observation, ctx)
-        if not raw_status:
-            decision = replace(decision, events=(_accepted(spec), *decision.events))
 
+        # Apply: AWS first (the object must still be the one decided for), then Git and notifications.
         if decision.actions:
             current = self._current(ref, generation)
             if current is not None:  # the spec changed under this pass: decide again from it, once
                 if again:
                     return self._reconcile(current, fresh=fresh, again=False)
-                return Outcome(AFTER_SPEC_CHANGE, status.phase, False, 0)
+                return Outcome(requeue_after(PassResult(spec_changed=True)), status.phase, False, 0)
+            try:
+                self.applier(decision.actions, observation)
+            except EffectError as exc:  # AWS refused part way: the planner says so on what it decided
+                refusal = self._since(mem, Refusal(exc.reason, exc.message, during=decision), now)
+                assert refusal is not None
+                decision = self.planner.decide(spec, status, observation, replace(ctx, refusal=refusal))
+        if refusal is None:
+            mem.failures = 0
+        elif refusal.reason != Reason.INVALID_SPEC:
+            mem.failures += 1
+        applied = self._after(ref, spec, decision, refusal, now)
+        decision = applied.decision
+        if any(e.reason == Reason.AWS_UNREACHABLE for e in decision.events):
+            log.warning("%s/%s: %s", namespace, name, decision.status.message)
 
-        try:
-            self.applier(decision.actions, observation)
-        except EffectError as exc:
-            return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
+        # Write the status, once (skipped when unchanged), and the Events.
+        events = decision.events
+        if not raw_status and spec is not None and decision.status != status:
+            events = (accepted(spec), *events)
+        wrote = self._write(ref, raw_status, decision.status, events)
+        if refusal is None:
+            record(namespace, name, decision.status)
+            if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
+                self._mem(key).settled = (inputs, observation)
+        after = requeue_after(PassResult(
+            decision.requeue_after, blocked=decision.outcome == PassOutcome.BLOCKED, failures=mem.failures,
+            unreachable=refusal is not None and refusal.reason == Reason.AWS_UNREACHABLE,
+            write_back_failed=applied.write_back_failed,
+        ))
+        return Outcome(after, decision.status.phase, wrote, len(decision.actions), decision.status.revision,
+                       decision.status.current_step)
 
-        self._mem(key).failures = 0
-        decision = self._applied(ref, spec, status, decision, now)
-        wrote = self._write(ref, raw_status, decision.status, decision.events)
-        self._record(namespace, name, decision.status)
-        if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
-            self._mem(key).settled = (inputs, observation)
-        return Outcome(decision.requeue_after, decision.status.phase, wrote, len(decision.actions),
-                       decision.status.revision, decision.status.current_step)
+    def _observe(self, ref: ObjectRef, obj: Mapping[str, Any], generation: int,
+                 fresh: bool) -> tuple[ReleaseSpec | None, Observation, Refusal | None]:
+        """The spec, the claim of what it names, the world, the traffic check; the first refusal."""
+        key = (ref.namespace, ref.name)
+        spec = self._spec(key, obj)
+        if spec is None:
+            try:
+                spec = ReleaseSpec.model_validate(obj.get("spec") or {})
+            except ValidationError as exc:
+                return None, Observation(), Refusal(Reason.INVALID_SPEC, explain(list(exc.errors())))
+        if self.claims is not None and ref.uid:
+            conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
+            if conflict is not None:  # another Release owns what this one points at (controller/kube/claims.py)
+                return spec, Observation(), Refusal(Reason.CONFLICT, conflict.message)
+        observation = self.observer.observe(key, spec, fresh)
+        blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
+        if blocking:
+            return spec, observation, Refusal(blocking[0].reason, blocking[0].message)
+        return spec, observation, self._check_traffic(ref, generation, spec, observation)
 
-    def _invalid(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
-                 message: str, now: dt.datetime) -> Outcome:
-        """A spec the models refuse: Failed and Stalled, InvalidSpec naming the fields; AWS untouched."""
-        new = status.model_copy(
-            update={
-                "phase": Phase.FAILED,
-                "observed_generation": generation,
-                "message": message,
-                "conditions": _conditions(status, standing.invalid(message), now, generation),
-            }
-        )
-        wrote = self._write(ref, raw_status, new, [Event(Reason.INVALID_SPEC, message, "Warning")])
-        return Outcome(None, new.phase, wrote, 0, new.revision, new.current_step)
-
-    def _claim(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
-               spec: ReleaseSpec, now: dt.datetime) -> Outcome | None:
-        """Claim what the spec names; None when this Release owns it all (controller/kube/claims.py)."""
-        if self.claims is None or not ref.uid:
-            return None
-        conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
-        if conflict is None:
-            return None
-        # Another Release owns what this one points at: change nothing, say who, look again now and
-        # then (its owner's deletion, or a handover, frees the claim).
-        return self._blocked(ref, raw_status, status, generation, Reason.CONFLICT, conflict.message, now, spec,
-                             requeue_after=CONFLICT_RECHECK)
-
-    def _check_traffic(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
-                       spec: ReleaseSpec, observation: Observation, now: dt.datetime) -> Outcome | None:
+    def _check_traffic(self, ref: ObjectRef, generation: int, spec: ReleaseSpec,
+                       observation: Observation) -> Refusal | None:
         """Once per spec generation, before it adopts or changes anything: is this traffic its own?"""
         mem = self._mem((ref.namespace, ref.name))
         if self.traffic is None or mem.traffic_checked == (ref.uid, generation):
@@ -332,49 +321,53 @@ class Reconciler:
         try:
             refusal = self.traffic.refusal(spec, observation)
         except EffectError as exc:
-            return self._blocked(ref, raw_status, status, generation, exc.reason, exc.message, now, spec)
+            return Refusal(exc.reason, exc.message)
         if refusal is not None:
-            return self._blocked(ref, raw_status, status, generation, Reason.INVALID_TRAFFIC, refusal, now, spec,
-                                 requeue_after=REFUSED_RECHECK)
+            return Refusal(Reason.INVALID_TRAFFIC, refusal)
         mem.traffic_checked = (ref.uid, generation)
         return None
 
-    def _applied(self, ref: ObjectRef, spec: ReleaseSpec, status: ReleaseStatus, decision: Decision,
-                 now: dt.datetime) -> Decision:
-        """After AWS took the actions: metrics, the GitOps write-back, notifications of the moments."""
+    def _since(self, mem: Memory, refusal: Refusal | None, now: dt.datetime) -> Refusal | None:
+        """`refusal` with when AWS stopped answering, for AwsUnreachable (remembered across passes)."""
+        if refusal is None or refusal.reason != Reason.AWS_UNREACHABLE:
+            return refusal
+        mem.unreachable_since = mem.unreachable_since or now
+        return replace(refusal, since=mem.unreachable_since)
+
+    def _resumed(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
+        """AWS answered this pass: after an outage, the rollout's timers move on by its length."""
+        mem = self._mem(key)
+        since, mem.unreachable_since = mem.unreachable_since, None
+        if since is None:
+            return status
+        held = now - since
+        log.info("%s/%s: AWS answers again after %.0fs; step timers moved on by that", key[0], key[1],
+                 held.total_seconds())
+        return planner.resume(status, held)
+
+    def _sources(self) -> Sources:
+        return Sources(self.measurer, self.contracts, self.upstream, self.hooks)
+
+    def _after(self, ref: ObjectRef, spec: ReleaseSpec | None, decision: Decision, refusal: Refusal | None,
+               now: dt.datetime) -> Applied:
+        """After AWS took the actions: metrics, the GitOps write-back, the notification ledger."""
+        if refusal is not None or spec is None:  # nothing was planned: what a sink accepted is recorded
+            if self.notifications is not None:
+                decision = replace(decision, status=self.notifications.carry(ref, decision.status))
+            return Applied(decision)
         namespace, name = ref.namespace, ref.name
         for resource in decision.drift:
             metrics.DRIFT_TOTAL.labels(namespace, name, resource).inc()
         if decision.outcome == PassOutcome.ROLLED_BACK:
             why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
+        applied = Applied(decision)
         if self.git is not None and write_back_due(spec, decision.status):
-            decision = self._write_back(namespace, name, spec, decision)
+            writer, secrets = self.git
+            applied = write_back(writer, secrets, namespace, name, spec, decision)
         if self.notifications is not None:
-            decision = self.notifications.plan(ref, spec, status, decision, now)
-        return decision
-
-    def _write_back(self, namespace: str, name: str, spec: ReleaseSpec, decision: Decision) -> Decision:
-        """Git learns of the rollback: the file names what serves again (controller/gitops).
-
-        Asked on every pass while the status's rollback entry records no commit, so a crash between
-        the rollback's status write and the push asks again, and the writer finds its own commit
-        by its trailer instead of pushing a second one. A failure is an Event and a pass soon.
-        """
-        assert self.git is not None
-        writer, secrets = self.git
-        try:
-            result = write_back_rollback(writer, secrets, namespace, name, spec, decision.status)
-        except GitWriteBackError as exc:
-            event = Event(exc.reason, f"writing the rollback back to Git: {exc.message}", "Warning")
-            return replace(decision, events=(*decision.events, event),
-                           requeue_after=min(decision.requeue_after or WRITE_BACK_RETRY, WRITE_BACK_RETRY))
-        status = with_revert_commit(decision.status, result)
-        if result is None:
-            return replace(decision, status=status)
-        said = (f"pushed {result.commit[:12]} to {result.ref}" if result.commit
-                else "Git already names the versions that serve")
-        return replace(decision, status=status, events=(*decision.events, Event(Reason.ROLLBACK_WRITTEN_BACK, said)))
+            applied = replace(applied, decision=self.notifications.plan(ref, spec, applied.decision, now))
+        return applied
 
     def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
         """Check, just before AWS is changed, that the object this pass decided for still exists.
@@ -392,100 +385,9 @@ class Reconciler:
             return found
         return None
 
-    def _measure(
-        self, namespace: str, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, now: dt.datetime,
-    ) -> tuple[tuple[Measurement, ...], ContractCheck | None]:
-        """The networked inputs of a pass, when due: analysis measurements and the API-contract check."""
-        measurements: tuple[Measurement, ...] = ()
-        if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
-            measurements = self.measurer(spec, status, now)
-            for m in measurements:
-                metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
-        contract: ContractCheck | None = None
-        version = contract_target(spec, status, observation) if self.contracts is not None else None
-        if self.contracts is not None and version is not None:
-            contract = self.contracts(namespace, spec, version)
-        return measurements, contract
-
-    def _upstream(self, spec: ReleaseSpec, status: ReleaseStatus) -> tuple[Upstream, ...]:
-        """The Releases `spec.promotion.requires` names, read when a rollout may start."""
-        if self.upstream is None or not upstream_due(spec, status):
-            return ()
-        found: list[Upstream] = []
-        for req in spec.promotion.requires:
-            ref = req.release
-            try:
-                obj = self.upstream(ref.namespace, ref.name)
-                up = ReleaseStatus.model_validate((obj or {}).get("status") or {}) if obj is not None else None
-                found.append(Upstream(ref.namespace, ref.name, up))
-            except ValidationError:
-                found.append(Upstream(ref.namespace, ref.name, error="its status is unreadable"))
-            except Exception as exc:  # the API server's answer, named for the condition (no body: it may be long)
-                found.append(Upstream(ref.namespace, ref.name, error=_api_error(exc)))
-        return tuple(found)
-
-    def _hooks(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus,
-               now: dt.datetime) -> tuple[HookResult, ...]:
-        """The hook runs the planner asked for (`phases.hooks.due`, any point), made now."""
-        if self.hooks is None:
-            return ()
-        return tuple(self.hooks(namespace, name, uid, spec, status, point, hook)
-                     for point, hook in hooks_due(spec, status, now))
-
-    def _blocked(
-        self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, generation: int,
-        reason: str, message: str, now: dt.datetime, spec: ReleaseSpec | None = None,
-        requeue_after: float | None = None,
-    ) -> Outcome:
-        """AWS cannot be read or changed as asked: say why, change nothing, retry with backoff (or
-        after `requeue_after`, for a refusal that only a change elsewhere lifts)."""
-        key = (ref.namespace, ref.name)
-        mem = self._mem(key)
-        mem.failures += 1
-        attempts = mem.failures
-        backoff = min(2.0**attempts, MAX_BACKOFF_SECONDS)
-        if reason == Reason.AWS_UNREACHABLE:
-            since = mem.unreachable_since = mem.unreachable_since or now
-            if (self.clock() - since).total_seconds() < UNREACHABLE_AFTER:
-                return Outcome(min(backoff, UNREACHABLE_POLL), status.phase, False, 0)  # a blip, so far
-            message = (f"AWS has not answered since {since.isoformat(timespec='seconds')}; the rollout's step and "
-                       f"pause timers are held until it does. Last error: {message}")
-            backoff = min(backoff, UNREACHABLE_POLL)
-        if self.notifications is not None:
-            status = self.notifications.carry(ref, status)
-        new = status.model_copy(
-            update={
-                "observed_generation": generation,
-                "message": message,
-                "conditions": _conditions(status, standing.blocked(reason, message), now, generation),
-            }
-        )
-        previous_reason = next(
-            (c.get("reason") for c in raw_status.get("conditions", []) if c.get("type") == "Ready"), None
-        )
-        events = [Event(reason, message, "Warning")] if previous_reason != reason else []
-        if events and reason == Reason.AWS_UNREACHABLE:
-            log.warning("%s/%s: %s", ref.namespace, ref.name, message)
-        if not raw_status and spec is not None:
-            events.insert(0, _accepted(spec))
-        wrote = self._write(ref, raw_status, new, events)
-        after = backoff if requeue_after is None else requeue_after
-        return Outcome(after, new.phase, wrote, 0, new.revision, new.current_step)
-
-    def _reachable(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
-        """AWS answered this pass: after an outage, the rollout's timers move on by its length."""
-        mem = self._mem(key)
-        since, mem.unreachable_since = mem.unreachable_since, None
-        if since is None:
-            return status
-        held = now - since
-        log.info("%s/%s: AWS answers again after %.0fs; step timers moved on by that", key[0], key[1],
-                 held.total_seconds())
-        return hold_timers(status, held) if status.phase == Phase.PROGRESSING else status
-
     def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
         wire = status.to_wire()
-        changed = wire != _comparable(raw_status)
+        changed = wire != comparable(raw_status)
         if changed:
             self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid)
             mem = self._mem((ref.namespace, ref.name))
@@ -493,40 +395,3 @@ class Reconciler:
         for event in events:
             self.sink.event(ref, event.reason, event.message, event.type)
         return changed
-
-    @staticmethod
-    def _record(namespace: str, name: str, status: ReleaseStatus) -> None:
-        metrics.record_phase(namespace, name, status.phase.value)
-        metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
-        metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
-
-
-def _conditions(status: ReleaseStatus, stood: standing.Standing, now: dt.datetime, generation: int) -> list[Any]:
-    """The status' conditions as `stood` says, for `generation` (the planner's derivation, reused)."""
-    return standing.stamp(standing.apply(status.conditions, stood, now), generation)
-
-
-def _in_flight(status: ReleaseStatus) -> bool:
-    """A rollout has something that a deletion must put back: a backend or frontend canary."""
-    return (status.phase in (Phase.PROGRESSING, Phase.PAUSED) or status.backend.canary_image is not None
-            or status.frontend.current_step is not None)
-
-
-def _api_error(exc: Exception) -> str:
-    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-    if status is not None:
-        return f"{status} {reason or ''}".strip()
-    return type(exc).__name__
-
-
-def _accepted(spec: ReleaseSpec) -> Event:
-    tiers = f"backend {spec.backend.version}" + (f", frontend {spec.frontend.version}" if spec.frontend else "")
-    return Event(Reason.ACCEPTED, f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
-
-
-def _comparable(raw_status: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored status as our own models would write it, so equal content compares equal."""
-    try:
-        return ReleaseStatus.model_validate(raw_status).to_wire()
-    except ValidationError:
-        return dict(raw_status)

@@ -53,12 +53,12 @@ class UpstreamReader(Protocol):
 
 
 class NotificationPlanner(Protocol):
-    """`controller.notify.Notifications`: queues this pass's notifications (never blocking), and
-    again the pending ones no worker holds, and returns the decision with them recorded in its
-    status (pending until a sink accepted them, then sent)."""
+    """`controller.notify.Notifications`, the ledger: queues the deliveries of the moments the
+    decision produced (never blocking), and again the pending ones no worker holds, and returns the
+    decision with them recorded in its status (pending until a sink accepted them, then sent).
+    `carry`, for a refused pass: only what a sink accepted meanwhile moves to sent."""
 
-    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
-             now: dt.datetime) -> Decision: ...
+    def plan(self, ref: ObjectRef, spec: ReleaseSpec, decision: Decision, now: dt.datetime) -> Decision: ...
 
     def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus: ...
 
@@ -87,9 +87,10 @@ class TrafficCheck(Protocol):
 
 
 class Planner(Protocol):
-    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision: ...
+    """`controller.planner.decide`; `spec` None: it does not validate (`ctx.refusal` says so)."""
 
-    def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool: ...
+    def decide(self, spec: ReleaseSpec | None, status: ReleaseStatus, observation: Observation,
+               ctx: Context) -> Decision: ...
 
 
 class StatusSink(Protocol):

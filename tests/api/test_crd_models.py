@@ -26,7 +26,7 @@ def test_crd_has_the_public_names() -> None:
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    fixed = ["Phase", "Backend", "Frontend", "Weight", "Age"]  # DESIGN.md: present, in this order
+    fixed = ["Phase", "Backend", "Frontend", "Weight", "Age"]  # the fixed printer columns (docs/architecture.md, "Fixed names"): in this order
     assert [c for c in columns if c in fixed] == fixed
     assert columns == ["Phase", "Backend", "Live", "Frontend", "Weight", "Step", "Age", "Live-Frontend", "Reason"]
 

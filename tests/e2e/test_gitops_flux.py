@@ -156,7 +156,7 @@ def test_a_failed_canary_is_reverted_in_git_and_flux_brings_the_revert_back(
         kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
     _wait_applied(kubectl, flux, namespace, "pratiko")
     # (kstatus calls an object with no status yet Current, so the first Ready may come before the
-    # operator's first pass: README, "GitOps health".)
+    # operator's first pass: docs/gitops.md.)
     releases.wait(namespace, "pratiko", lambda s: s.get("phase") == "Succeeded"
                   and s.get("backend", {}).get("stableVersion") == "2.0.0", 120, "Succeeded at 2.0.0")
     _wait_ready(kubectl, flux, namespace, "pratiko", first)

@@ -1,6 +1,6 @@
 """What Flux (kstatus), Argo CD (our health.lua) and `kubectl wait` conclude about a live Release.
 
-The real operator drives a Release into each phase of the table in the README ("GitOps health");
+The real operator drives a Release into each phase of the table in docs/gitops.md;
 the live object then goes to the real kstatus library (cli-utils v0.37.2) and to health.lua under
 gopher-lua, and `kubectl wait` is asked about the Ready and Stalled conditions.
 

@@ -1,6 +1,6 @@
-"""Notifications end to end (the worker's sent mark: a uid-tested JSON patch of the real API
-server's status, moving only its own pending entry): the operator (its own, so it can be killed) posts each moment of a
-canary rollout to a loopback receiver whose first answer is 503 (retried), through a webhook URL
+"""Notifications end to end (the sent mark: the worker asks for a pass, and that pass records what
+a sink accepted in the status it writes, uid-tested, moving only its own pending entry): the operator
+(its own, so it can be killed) posts each moment of a canary rollout to a loopback receiver whose first answer is 503 (retried), through a webhook URL
 kept in a Secret; killed mid-rollout and started again, it sends no moment twice. The URL appears
 in no Event, status or operator log. Killed (SIGKILL) while a delivery is pending (the receiver
 refuses it until after the kill), the next process delivers that moment exactly once, with its id
@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.api.release import Notification
+from controller.api.release import Notification, ReleaseStatus
 from controller.aws.clients import AwsClients
 from controller.kube.client import ObjectRef, ReleaseApi, Secrets
-from controller.notify import Delivery, Notifier
+from controller.notify import Delivery, Notifications, Notifier
 from controller.webhooks import http_poster
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
@@ -164,10 +164,14 @@ def test_a_delivery_pending_at_a_sigkill_arrives_once_after_the_restart(
     assert "team/2/Started" in sent_keys(status) and "team/2/Succeeded" in sent_keys(final)
 
 
-def test_the_workers_sent_mark_moves_its_own_entry_on_the_object_it_was_planned_for(
+def test_a_delivery_is_marked_sent_by_the_next_pass_on_the_object_it_was_planned_for_only(
     own_namespace: str, releases: Releases, kubectl: Kubectl, world: WorldIds, kube_api: Any,
 ) -> None:
-    ns = own_namespace  # no operator runs here: the status is this test's
+    """The worker never writes the status: it asks for a pass of the Release it delivered for, and
+    that pass's ledger step (`carry`, as a pass that plans nothing runs it) moves that one key from
+    pending to sent in the status the pass writes, uid-tested. A Release deleted and created again
+    under its name is another object: its pass moves nothing."""
+    ns = own_namespace  # no operator runs here: the test plays the pass the worker asks for
     receiver = Receiver()
     kubectl("create", "secret", "generic", "team-webhook", "-n", ns, f"--from-literal=url={receiver.url}")
     sink = Notification.model_validate({"name": "team", "on": ["Started"], "webhook": {
@@ -182,12 +186,26 @@ def test_the_workers_sent_mark_moves_its_own_entry_on_the_object_it_was_planned_
             {"key": k, "at": at, "document": {"moment": "Started", "id": f"{uid}/{k}"}} for k in keys]}}, uid)
         return ObjectRef(ns, "app", uid)
 
-    notifier = Notifier(Secrets(kube_api).value, http_poster(httpx.Client(timeout=5.0)), None, api, status=api).start()
+    asked: list[ObjectRef] = []
+    notifier = Notifier(Secrets(kube_api).value, http_poster(httpx.Client(timeout=5.0)), None, api,
+                        on_delivered=asked.append).start()
+    ledger = Notifications(notifier)
+
+    def next_pass() -> None:
+        obj = releases.get(ns, "app")
+        uid = obj["metadata"]["uid"]
+        status = ledger.carry(ObjectRef(ns, "app", uid), ReleaseStatus.model_validate(obj["status"]))
+        api.replace_status(ns, "app", status.to_wire(), uid)
+
     try:
         ref = planned(["team/2/Started", "team/2/StepCompleted/0", "team/2/Promoted"])
-        # The middle one: the patch tests the entry at its index, so the others stay as they were.
         notifier.submit(Delivery("team/2/StepCompleted/0", ref, sink, {"moment": "StepCompleted"}))
         notifier.drain()
+        assert asked == [ref]  # the worker asked for a pass of the object it delivered for
+        assert [p["key"] for p in releases.status(ns, "app")["notifications"]["pending"]] == [
+            "team/2/Started", "team/2/StepCompleted/0", "team/2/Promoted"]  # it wrote nothing itself
+        next_pass()
+        # The middle one moves; the others stay as they were.
         notes = releases.status(ns, "app")["notifications"]
         assert [p["key"] for p in notes["pending"]] == ["team/2/Started", "team/2/Promoted"]
         assert notes["sent"] == ["team/1/Started", "team/2/StepCompleted/0"]
@@ -196,6 +214,7 @@ def test_the_workers_sent_mark_moves_its_own_entry_on_the_object_it_was_planned_
         renewed = planned(["team/2/Promoted"])
         notifier.submit(Delivery("team/2/Promoted", ref, sink, {"moment": "Promoted"}))
         notifier.drain()
+        next_pass()
         notes = releases.status(ns, "app")["notifications"]
         assert renewed.uid != ref.uid and [p["key"] for p in notes["pending"]] == ["team/2/Promoted"]
         assert notes["sent"] == ["team/1/Started"]

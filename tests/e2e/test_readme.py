@@ -1,4 +1,5 @@
-"""The README's "First Release" walk-through works as written.
+"""The README reads in the order a newcomer needs, its links resolve, and the "First Release"
+walk-through it points to (docs/local-environment.md) works as written.
 
 The `sh` block under "## First Release" is run by bash (-euo pipefail), as a user pastes it, in
 a temporary directory whose `.venv` is this one (the block needs only installed commands), with its
@@ -22,12 +23,36 @@ pytestmark = pytest.mark.timeout(420)
 ROOT = Path(__file__).resolve().parents[2]
 
 
+README = ROOT / "README.md"
+WALKTHROUGH = ROOT / "docs" / "local-environment.md"
+
+
 def walkthrough() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## First Release", 1)[1]
+    doc = WALKTHROUGH.read_text()
+    section = doc.split("## First Release", 1)[1]
     match = re.search(r"```sh\n(.*?)```", section, re.S)
     assert match, "no sh block under ## First Release"
     return match.group(1)
+
+
+def test_readme_is_short_and_in_the_order_a_newcomer_reads() -> None:
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200, "move detail to docs/"
+    sections = re.findall(r"^## (.+)$", text, re.M)
+    order = ["Try it locally", "Install in a cluster", "Write a Release", "Operate it", "Integrations"]
+    assert [s for s in sections if s in order] == order, sections
+    commands = re.findall(r"^(make \w[\w-]*)", text, re.M)
+    assert commands[:2] == ["make demo", "make test"], commands
+    assert "docs/local-environment.md" in text, "the README must point to the walk-through"
+
+
+def test_readme_links_resolve() -> None:
+    text = README.read_text()
+    links = re.findall(r"\]\(((?!https?://)[^)#]+)", text)
+    assert links
+    # docs/architecture.md is the lead's; every other link is a file here.
+    missing = [link for link in links if not (ROOT / link).exists() and link != "docs/architecture.md"]
+    assert missing == []
 
 
 def test_first_release_walkthrough_runs(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Sharding a fleet across Deployments: two operators on one namespace, each started with its own
 `--selector` and its own kopf peering (as two Helm releases of the chart with `watch.selector`
-would run, README "Sharding"). Each rolls out only the Releases its selector matches; a Release
+would run, docs/sharding.md). Each rolls out only the Releases its selector matches; a Release
 that no shard selects is left alone (no status, no finalizer); a Release relabelled into the other
 shard is taken over by that shard.
 

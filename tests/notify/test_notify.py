@@ -156,13 +156,13 @@ def test_each_moment_is_delivered_once_with_fresh_state_even_after_a_failed_firs
     before = base.status
     statuses = []
     for p in waiting.passes:
-        decision = plan.plan(REF, spec, before, carried(p.decision, before), p.now)
+        decision = plan.plan(REF, spec, carried(p.decision, before), p.now)
         statuses.append(decision.status)
         before = decision.status
     first.drain()
-    # The pass after the deliveries records them as sent (the worker's own status patch needs an API
-    # server: tests/e2e/test_notifications.py).
-    before = plan.plan(REF, spec, before, Decision((), before), waiting.now).status
+    # The pass after the deliveries records them as sent (the worker never writes the status; in the
+    # operator it asks for that pass: tests/e2e/test_notifications.py).
+    before = plan.plan(REF, spec, Decision((), before), waiting.now).status
     assert before.notifications is not None and not before.notifications.pending
     first.stop()
     # "Restart": a new notifier and planner, from the status the old process wrote. The new process
@@ -176,7 +176,7 @@ def test_each_moment_is_delivered_once_with_fresh_state_even_after_a_failed_firs
     before = statuses[-2].model_copy(update={"notifications": before.notifications})
     replay = [last, *done.passes]
     for p in replay:
-        decision = plan.plan(REF, spec, before, carried(p.decision, before), p.now)
+        decision = plan.plan(REF, spec, carried(p.decision, before), p.now)
         before = decision.status
     second.drain()
     second.stop()
@@ -212,7 +212,7 @@ def test_a_sink_that_keeps_failing_gives_an_event_and_a_metric_and_never_the_url
         events = Events()
         n = notifier(always.url, events)
         failed_before = metrics.NOTIFICATIONS_TOTAL.labels("webhook", "failed")._value.get()
-        decision = Notifications(n).plan(REF, spec, base.status, first.passes[0].decision, first.now)
+        decision = Notifications(n).plan(REF, spec, first.passes[0].decision, first.now)
         n.drain()
         n.stop()
         assert decision.actions == first.passes[0].decision.actions  # the pass goes on as decided
@@ -242,7 +242,7 @@ def test_event_bridge_events_reach_an_sqs_target_of_a_rule(moto_server: MotoServ
     plan = Notifications(n)
     before = base.status
     for p in [*waiting.passes, *done.passes]:
-        before = plan.plan(REF, spec, before, carried(p.decision, before), p.now).status
+        before = plan.plan(REF, spec, carried(p.decision, before), p.now).status
     n.drain()
     n.stop()
     received: list[dict[str, Any]] = []
@@ -266,17 +266,17 @@ def test_a_delivery_pending_when_the_process_died_is_sent_once_by_the_next_with_
     first = drive(spec, base.observation, base.status, now=base.now, max_passes=1, exact=True)
     events = Events()
     dead = Notifier(lambda *_: receiver.url, http_poster(httpx.Client(timeout=5.0)), None, events)  # never started
-    planned = Notifications(dead).plan(REF, spec, base.status, first.passes[0].decision, first.now).status
+    planned = Notifications(dead).plan(REF, spec, first.passes[0].decision, first.now).status
     assert planned.notifications is not None and [p.key for p in planned.notifications.pending] == ["team/2/Started"]
     assert planned.notifications.sent == []
 
     second = notifier(receiver.url, events)
     plan = Notifications(second)
-    decision = plan.plan(REF, spec, planned, Decision((), planned), first.now + timedelta(seconds=5))
+    decision = plan.plan(REF, spec, Decision((), planned), first.now + timedelta(seconds=5))
     assert decision.requeue_after is not None  # a pass soon, to record the sent mark
     second.drain()
-    after = plan.plan(REF, spec, decision.status, Decision((), decision.status), first.now + timedelta(seconds=10))
-    again = plan.plan(REF, spec, after.status, Decision((), after.status), first.now + timedelta(seconds=15))
+    after = plan.plan(REF, spec, Decision((), decision.status), first.now + timedelta(seconds=10))
+    again = plan.plan(REF, spec, Decision((), after.status), first.now + timedelta(seconds=15))
     second.drain()
     second.stop()
     assert [b["moment"] for b in receiver.got] == ["Started"]  # once, the 503 first answer retried
@@ -293,11 +293,11 @@ def test_a_pending_delivery_no_sink_accepted_for_an_hour_is_given_up_with_an_eve
     events = Events()
     idle = Notifier(lambda *_: "http://127.0.0.1:9/", http_poster(httpx.Client(timeout=5.0)), None, events)
     plan = Notifications(idle)  # never started: nothing is delivered
-    planned = plan.plan(REF, spec, base.status, first.passes[0].decision, first.now).status
+    planned = plan.plan(REF, spec, first.passes[0].decision, first.now).status
     expired_before = metrics.NOTIFICATIONS_TOTAL.labels("webhook", "expired")._value.get()
     later = Notifications(Notifier(lambda *_: "http://127.0.0.1:9/", http_poster(httpx.Client(timeout=5.0)), None,
                                    events))  # a new process, more than an hour on
-    decision = later.plan(REF, spec, planned, Decision((), planned), first.now + timedelta(minutes=61))
+    decision = later.plan(REF, spec, Decision((), planned), first.now + timedelta(minutes=61))
     assert decision.status.notifications is not None and decision.status.notifications.pending == []
     assert decision.status.notifications.sent == ["team/2/Started"]  # never planned again
     ((event),) = decision.events
@@ -315,7 +315,7 @@ def test_a_status_written_without_planning_keeps_what_a_sink_accepted_as_sent(re
     events = Events()
     worker = notifier(receiver.url, events)
     plan = Notifications(worker)
-    planned = plan.plan(REF, spec, base.status, first.passes[0].decision, first.now).status
+    planned = plan.plan(REF, spec, first.passes[0].decision, first.now).status
     assert planned.notifications is not None and [p.key for p in planned.notifications.pending] == ["team/2/Started"]
     assert plan.carry(REF, planned) == planned  # not delivered yet: still pending
     worker.drain()

@@ -11,7 +11,7 @@ from typing import Any
 
 from controller import metrics
 from controller.operator.runtime import Key, Runtime
-from tests.unit.test_runtime_lanes import StandIn, Stopped, run_workers, stop
+from tests.operator.test_runtime_lanes import StandIn, Stopped, run_workers, stop
 
 
 def checks(name: str) -> float:

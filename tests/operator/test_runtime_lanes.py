@@ -270,3 +270,33 @@ def test_a_freeze_collects_the_garbage_first_and_freezes_what_survives() -> None
         assert gc.get_freeze_count() >= before + len(kept)
     finally:
         gc.unfreeze()
+
+
+def test_a_pass_asked_for_from_another_thread_runs_soon_and_only_for_a_release_with_a_worker() -> None:
+    """The notification worker, once a sink accepted a delivery, asks for a pass of that Release
+    (`Runtime.ask_pass`, from its own thread), for the pass to record the sent mark: a settled
+    Release, whose worker would otherwise sleep until the resync, gets that pass at once. A Release
+    with no worker (deleted meanwhile) gets none and no wake-up state."""
+    from controller.kube.client import ObjectRef
+
+    stand_in = StandIn()
+
+    async def scenario() -> tuple[bool, bool]:
+        runtime = Runtime(stand_in, resync_seconds=30.0, steady_round=lambda items: [])
+        stopped = Stopped()
+        tasks = run_workers(runtime, ["settled"], stopped)
+        assert await until(lambda: len(stand_in.of("settled")) == 1, 5.0)
+        await asyncio.sleep(0.05)  # its worker is waiting for the resync (30 s)
+        asker = threading.Thread(target=runtime.ask_pass, args=(ObjectRef("ns", "settled", "uid-settled"),))
+        asker.start()
+        asker.join()
+        passed = await until(lambda: len(stand_in.of("settled")) == 2, 5.0)
+        runtime.ask_pass(ObjectRef("ns", "gone", "uid-gone"))
+        await asyncio.sleep(0.05)
+        no_worker = ("ns", "gone") not in runtime._wakeups and stand_in.of("gone") == []
+        await stop(runtime, stopped, tasks)
+        return passed, no_worker
+
+    passed, no_worker = asyncio.run(scenario())
+    assert passed, "the asked-for pass waited for the resync"
+    assert no_worker

@@ -34,9 +34,9 @@ from controller.planner.actions import (
     StopNativeDeployment,
     UpdateServiceImage,
 )
+from controller.planner import needs
 from controller.planner.decision import ContractCheck, HookResult, Upstream
-from controller.planner.phases.hooks import due as hooks_due
-from controller.planner.tiers import contract_target
+from controller.reconciler.gather import Sources, gather
 from controller.planner.world import (
     Deployment,
     Frontend,
@@ -377,22 +377,23 @@ def drive(
     each clock step; `exact`: run `max_passes` passes, at rest or not; `upstream` answers the
     Releases `spec.promotion.requires` names, as the reconciler reads them, at a given time; `hooks`
     answers a hook call (point, name, time) with an HTTP status (a webhook) or a `HookResult` (any
-    kind: an ECS task's), when `phases.hooks.due` asks."""
+    kind: an ECS task's), when `planner.needs` asks. What is due is gathered by the reconciler's
+    own step (`controller.reconciler.gather`), so the planner is driven as the operator drives it."""
     run = Run(spec=spec, status=status or ReleaseStatus(), observation=obs, now=now)
+    # The reconciler's own gathering step (controller/reconciler/gather.py), over the answers given.
+    sources = Sources(
+        measurer=(lambda spec, status, now: tuple(measure(now, run.observation, status))) if measure else None,
+        contracts=(lambda namespace, spec, version: contract(version)) if contract else None,
+        upstream=(lambda namespace, name: _upstream_object(upstream(run.now), namespace, name)) if upstream else None,
+        hooks=(lambda namespace, name, uid, spec, status, point, hook: _hook_result(
+            point, hook.name, status.revision, hooks(point, hook.name, run.now))) if hooks else None,
+    )
     for _ in range(max_passes):
-        measurements: Sequence[Measurement] = ()
-        if measure is not None and analysis_due(spec, run.status, run.now):
-            measurements = measure(run.now, run.observation, run.status)
-        checked = None
-        if contract is not None:
-            version = contract_target(spec, run.status, run.observation)
-            checked = contract(version) if version is not None else None
+        got = gather(needs(spec, run.status, run.observation, run.now), sources, NS, NAME, "uid", spec, run.status,
+                     run.now)
         context = Context(namespace=NS, name=NAME, generation=1, now=run.now, requests=requests,
-                          measurements=tuple(measurements), contract=checked,
-                          upstream=tuple(upstream(run.now)) if upstream is not None else (),
-                          hooks=tuple(_hook_result(point, hook.name, run.status.revision, hooks(point, hook.name, run.now))
-                                      for point, hook in hooks_due(spec, run.status, run.now))
-                          if hooks is not None else ())
+                          measurements=got.measurements, contract=got.contract, upstream=got.upstream,
+                          hooks=got.hooks)
         d = decide(spec, run.status, run.observation, context)
         run.observation = apply(run.observation, d.actions, knobs)
         run.status = d.status
@@ -411,6 +412,24 @@ def drive(
             return run
         raise AssertionError(f"no rest after {max_passes} passes; last status {run.status.phase} {run.status.message}")
     return run
+
+
+class _Unreadable(Exception):
+    """An upstream Release the test says could not be read: its `error`, as the API server's answer."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.status = error
+
+
+def _upstream_object(given: Sequence[Upstream], namespace: str, name: str) -> Mapping[str, Any] | None:
+    """An upstream Release as the API server would answer for it (the test gives it parsed)."""
+    found = next((u for u in given if (u.namespace, u.name) == (namespace, name)), None)
+    if found is not None and found.error is not None:
+        raise _Unreadable(found.error)
+    if found is None or found.status is None:
+        return None
+    return {"status": found.status.to_wire()}
 
 
 def _hook_result(point: str, name: str, revision: int, answer: int | HookResult) -> HookResult:

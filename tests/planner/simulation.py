@@ -15,12 +15,13 @@ library version), generating a scenario costs microseconds, and the steps are pl
 debugging over them is a few lines and its result is a literal a test can paste.
 
 What the simulation stands in for, besides AWS (sim.py's world):
-- the reconciler's gates before `decide`: an invalid spec (pydantic refuses it) and a Conflict (another
-  Release holds the service) write a status with `Ready=False` and change nothing in AWS, as
-  `controller.reconciler.Reconciler._reconcile` does; the status written there is what the next
-  `decide` sees;
+- the reconciler's refusals before `decide`: an invalid spec (pydantic refuses it) and a Conflict
+  (another Release holds the service) reach `decide` as `Context.refusal`, as
+  `controller.reconciler.driver` gives them: `Ready=False`, nothing changes in AWS; the status
+  written there is what the next `decide` sees;
 - a throttled write: the applier stops at the throttled action, the actions before it have landed,
-  and the decision's status is written with the error (`Reconciler._blocked`);
+  and the decision's status is written with the error (the reconciler gives the planner a
+  `Refusal` with `during` set to that decision);
 - an operator restart: the next pass decides from an older status (the last write was lost, or
   several), or from none at all.
 AWS writes from one pass land in order and are never reordered with a later pass's (the effector
@@ -38,9 +39,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from pydantic import ValidationError
 
 from controller.api.release import ConditionType, Measurement, Phase, ReleaseSpec, ReleaseStatus, Verdict
-from controller.planner import Context, Decision, Requests, analysis_due, decide, target_hash
+from controller.planner import Context, Decision, Refusal, Requests, analysis_due, decide, target_hash
 from controller.planner.actions import Action
-from controller.planner.conditions import set_condition
 from controller.planner.core import HISTORY_LIMIT
 from controller.planner.world import Observation, ObservationError, TaskSet
 from controller.testing.specs import merge, release_spec
@@ -362,14 +362,12 @@ class _Sim:
         return (Measurement(metric="error-rate", value=value, verdict=self.verdict,
                             message=f"error-rate {self.verdict.value}", time=self.now),)
 
-    def gate(self, reason: str, message: str) -> Decision:
-        """The reconciler's refusal before decide: a condition, no action (see the module docstring)."""
-        update: dict[str, Any] = {"message": message, "observed_generation": 1,
-                                  "conditions": set_condition(self.status.conditions, ConditionType.READY, "False",
-                                                              reason, message, self.now)}
-        if reason == "InvalidSpec":
-            update["phase"] = Phase.FAILED
-        return Decision(actions=(), status=self.status.model_copy(update=update), requeue_after=60.0)
+    def gate(self, spec: ReleaseSpec | None, reason: str, message: str) -> Decision:
+        """The reconciler's refusal before decide, given to the planner as the reconciler gives it
+        (`Context.refusal`): conditions, no action (see the module docstring)."""
+        ctx = Context(namespace=NS, name=NAME, generation=1, now=self.now, requests=self.requests,
+                      refusal=Refusal(reason, message))
+        return decide(spec, self.status, Observation(), ctx)  # the real planner: the mutants break phases
 
     def one(self, fault: Step | None) -> PassRecord:
         kind = fault["kind"] if fault else None
@@ -389,9 +387,9 @@ class _Sim:
         again: Decision | None = None
         refused: str | None = None
         if spec is None:
-            decision, refused = self.gate("InvalidSpec", "spec is invalid"), "InvalidSpec"
+            decision, refused = self.gate(None, "InvalidSpec", "spec is invalid"), "InvalidSpec"
         elif self.conflict:
-            decision, refused = self.gate("Conflict", f"backend/{NS}/other owns the service"), "Conflict"
+            decision, refused = self.gate(spec, "Conflict", f"backend/{NS}/other owns the service"), "Conflict"
         else:
             ctx = Context(namespace=NS, name=NAME, generation=1, now=self.now, requests=self.requests,
                           measurements=self.measurements(spec))
@@ -428,10 +426,12 @@ class _Sim:
             if kind == "twice":
                 world_now, _ = apply_each(world_now, actions, knobs)
             error = error or failed
-        if error is not None:
-            # The applier stopped at a failed write: the decision's status is written with the error.
-            status = status.model_copy(update={"message": error, "conditions": set_condition(
-                status.conditions, ConditionType.READY, "False", "AwsError", error, self.now)})
+        if error is not None and spec is not None:
+            # The applier stopped at a failed write: the decision's status is written with the error,
+            # as the reconciler has the planner say it (a `Refusal` during that decision).
+            refusal = Refusal("AwsError", error, during=decision)
+            status = decide(spec, self.status, seen, Context(namespace=NS, name=NAME, generation=1, now=self.now,
+                                                              requests=self.requests, refusal=refusal)).status
         self.previous_obs, self.obs = before, world_now
         self.status = status
         self.written.append(status)

@@ -2,7 +2,7 @@
 
 The invariants hold on every pass of a rollout: never Reconciling=True and Stalled=True together,
 every condition carries the generation it was written for, Ready=True only when the spec is live,
-and the phase never contradicts the conditions (README, "GitOps health").
+and the phase never contradicts the conditions (docs/gitops.md).
 """
 
 from __future__ import annotations

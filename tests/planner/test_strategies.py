@@ -333,7 +333,7 @@ def test_canary_on_ecs_controller_is_refused_with_a_condition() -> None:
     d = decide(make_spec("2.0.0", {"type": "Canary"}), base.status, obs, ctx(base.now))
     assert d.actions == ()
     assert cond(d.status, ConditionType.PROGRESSING) == ("False", "DeploymentControllerNotExternal")
-    # A refused spec is Failed and Stalled (phase and conditions agree; README "GitOps health"); what runs stays.
+    # A refused spec is Failed and Stalled (phase and conditions agree; docs/gitops.md); what runs stays.
     assert d.status.phase == Phase.FAILED and d.status.backend.stable_version == "1.0.0"
     assert cond(d.status, ConditionType.STALLED) == ("True", "DeploymentControllerNotExternal")
     assert cond(d.status, ConditionType.READY) == ("False", "DeploymentControllerNotExternal")

@@ -7,6 +7,7 @@ test with what to install, because a release that was not checked must not look 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,10 +33,41 @@ def kustomize(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
+# What docs/install.md has a user apply on top of an overlay of ours: their IAM role (ours carry
+# the placeholder account 000000000000) and, where the Prometheus Operator runs, the monitoring
+# component. tests/ship/test_install.py runs the docs' own block; this is the same for each overlay.
+DOCS_ACCOUNT = "111122223333"
+MONITORED = ("staging", "production")
+
+
+def users_overlay(name: str, where: Path) -> dict[str, Any]:
+    """The kustomization a user writes in `where` over manifests/overlays/<name>, as
+    docs/install.md says (kustomize takes only relative paths to other kustomizations)."""
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(ROOT / "manifests" / "overlays" / name, where)],
+        "components": [os.path.relpath(ROOT / "manifests" / "monitoring", where)] if name in MONITORED else [],
+        "patches": [{
+            "target": {"kind": "ServiceAccount", "name": "release-controller"},
+            "patch": yaml.safe_dump([{
+                "op": "replace", "path": "/metadata/annotations/eks.amazonaws.com~1role-arn",
+                "value": f"arn:aws:iam::{DOCS_ACCOUNT}:role/release-controller-{name}",
+            }]),
+        }],
+    }
+
+
 @pytest.fixture(scope="session")
-def rendered() -> dict[str, list[dict[str, Any]]]:
-    """Every overlay, rendered once: overlay name -> its objects."""
-    return {name: kustomize(ROOT / "manifests" / "overlays" / name) for name in OVERLAYS}
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """What a user installs with each overlay, rendered once: `manifests/crds` (applied first), then
+    their overlay of ours (users_overlay). Overlay name -> its objects."""
+    found = {}
+    for name in OVERLAYS:
+        where = tmp_path_factory.mktemp(f"users-{name}")
+        (where / "kustomization.yaml").write_text(yaml.safe_dump(users_overlay(name, where)))
+        found[name] = kustomize(ROOT / "manifests" / "crds") + kustomize(where)
+    return found
 
 
 def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:

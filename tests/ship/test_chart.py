@@ -149,7 +149,7 @@ def test_defaults_watch_everything_with_two_peered_replicas(helm: Path) -> None:
 
 
 def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
-    """Two Helm releases of the chart can shard one cluster's Releases (README "Sharding")."""
+    """Two Helm releases of the chart can shard one cluster's Releases (docs/sharding.md)."""
     from controller.cli import app
 
     objs = template(helm, "--set", "name=rc-payments", "--set", "watch.selector=team=payments")
@@ -172,6 +172,9 @@ def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
         (["--set", "replicas=0"], "replicas"),
         (["--set", "logFormat=xml"], "logFormat"),
         (["--set", "aws.roleArn=role/x"], "roleArn"),
+        (["--set", "image.tag=latest"], "tag"),
+        # A production install must name its IAM role: the default is a placeholder account.
+        (["--set", "production=true"], "roleArn"),
         (["--set", "resync=-1"], "resync"),
         (["--set", "unknownKey=1"], "unknownKey"),
         (["--set", "watch.allNamespaces=false"], "watch: set allNamespaces: true or list the namespaces"),
@@ -181,3 +184,25 @@ def test_bad_values_are_refused_with_the_key_named(helm: Path, args: list[str], 
     out = run_helm(helm, "template", "release-controller", str(CHART), "--namespace", RELEASE_NS, *args)
     assert out.returncode != 0, out.stdout
     assert complaint in out.stderr, out.stderr
+
+
+def test_a_production_install_with_its_own_role_renders(helm: Path) -> None:
+    role = "arn:aws:iam::111122223333:role/release-controller"
+    objs = template(helm, "--set", "production=true", "--set", f"aws.roleArn={role}")
+    assert one(objs, "ServiceAccount")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    assert one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        ":" + yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
+
+
+def test_the_admission_policy_follows_the_clusters_version(helm: Path) -> None:
+    """kubeVersion admits 1.29, where admissionregistration.k8s.io/v1 policies are not served: the
+    chart refuses to render one there, with the value to set, and renders none when it is off."""
+    policy_kinds = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.29.0-0"
+    old = run_helm(helm, "template", "release-controller", str(CHART), "--kube-version", "1.29.4")
+    assert old.returncode != 0 and "admissionPolicy.enabled=false" in old.stderr, old.stderr
+    off = template(helm, "--kube-version", "1.29.4", "--set", "admissionPolicy.enabled=false")
+    assert not {o["kind"] for o in off} & policy_kinds and find(off, "Deployment")
+    on = template(helm, "--kube-version", "1.30.0")
+    assert policy_kinds <= {o["kind"] for o in on}

@@ -38,7 +38,8 @@ class Stage:
 
 
 def parse(text: str) -> list[Stage]:
-    """Dockerfile -> stages (continuation lines joined, comments dropped)."""
+    """Dockerfile -> stages (continuation lines joined, comments dropped, `${ARG}` in a FROM line
+    replaced by the default of the ARG declared before the first FROM)."""
     logical: list[str] = []
     pending = ""
     for raw in text.splitlines():
@@ -55,10 +56,16 @@ def parse(text: str) -> list[Stage]:
     stages: list[Stage] = []
     current: list[Instruction] = []
     image, alias = "", None
+    args: dict[str, str] = {}
     for line in logical:
         command, _, value = line.partition(" ")
         command = command.upper()
+        if command == "ARG" and not image:
+            name, _, default = value.strip().partition("=")
+            args[name] = default
+            continue
         if command == "FROM":
+            value = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], value)
             if image:
                 stages.append(Stage(image, alias, tuple(current)))
             words = value.split()
@@ -82,6 +89,13 @@ def test_every_base_image_is_pinned_to_an_exact_version() -> None:
             continue
         assert PINNED.match(stage.image), f"base image {stage.image!r} is not pinned to an exact version"
         assert "slim" in stage.image, f"{stage.image!r}: use a slim base"
+
+
+def test_the_base_is_a_build_argument_shared_by_both_stages() -> None:
+    """`--build-arg BASE=...` swaps the base of every stage (the tests build from a Debian base)."""
+    text = (ROOT / "Dockerfile").read_text()
+    froms = [line.split()[1] for line in text.splitlines() if line.upper().startswith("FROM ")]
+    assert froms and all(f == "${BASE}" for f in froms if f not in {s.alias for s in STAGES}), froms
 
 
 def test_builder_makes_a_wheel_and_the_final_stage_copies_only_the_install() -> None:

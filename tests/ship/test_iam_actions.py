@@ -58,6 +58,7 @@ DEPENDENT = {
     "ecs:RegisterTaskDefinition": {"iam:PassRole", "ecs:TagResource"},
     "ecs:RunTask": {"iam:PassRole", "ecs:TagResource"},  # the task assumes its roles; the task is tagged
     "cloudfront:CopyDistribution": {"cloudfront:CreateDistribution", "cloudfront:GetDistribution"},
+    "elasticloadbalancing:CreateRule": {"elasticloadbalancing:AddTags"},  # the rule is tagged on creation
 }
 
 

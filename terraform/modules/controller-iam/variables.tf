@@ -19,7 +19,7 @@ variable "task_role_arns" {
 }
 
 variable "listener_arns" {
-  description = "ALB listeners whose forward weights the controller sets."
+  description = "ALB listeners whose forward weights the controller sets (and where it adds and removes its preview rules)."
   type        = list(string)
 }
 

@@ -33,6 +33,11 @@ locals {
     for service_arn in var.ecs_service_arns :
     "${replace(service_arn, ":service/", ":service-revision/")}/*"
   ]
+  # Rules of the managed listeners: arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/LB/LB_ID/LISTENER_ID/RULE_ID
+  listener_rule_arns = [
+    for listener_arn in var.listener_arns :
+    "${replace(listener_arn, ":listener/", ":listener-rule/")}/*"
+  ]
 }
 
 data "aws_iam_policy_document" "controller" {
@@ -141,8 +146,29 @@ data "aws_iam_policy_document" "controller" {
 
   statement {
     sid       = "AlbObserve"
-    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
+    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags"]
     resources = ["*"]
+  }
+
+  # A preview route is one listener rule of the controller's (controller/aws/preview.py): created
+  # on a managed listener, then modified, moved behind the user's rules, and deleted.
+  statement {
+    sid       = "AlbPreviewRule"
+    actions   = ["elasticloadbalancing:CreateRule", "elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule"]
+    resources = concat(var.listener_arns, local.listener_rule_arns)
+  }
+
+  # The rule is tagged as it is created (its tag is how the controller finds it again); tagging is
+  # allowed only as part of that CreateRule.
+  statement {
+    sid       = "AlbPreviewRuleTag"
+    actions   = ["elasticloadbalancing:AddTags"]
+    resources = local.listener_rule_arns
+    condition {
+      test     = "StringEquals"
+      variable = "elasticloadbalancing:CreateAction"
+      values   = ["CreateRule"]
+    }
   }
 
   # Canary weights live in the listener's forward action.

@@ -1,0 +1,81 @@
+"""The apply step's parts after AWS: the GitOps write-back of a rollback, the Events a pass adds of
+its own (the first pass's Accepted), the status as it compares, and the per-Release gauges.
+
+A write-back is an effect like an AWS action: its result (the commit that names what serves
+again) is recorded in the status the pass writes, and a failure is an Event and a retry
+(`backoff.WRITE_BACK_RETRY`). Must not: decide anything a planner phase decides, nor write the
+status (the driver writes it once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller import metrics
+
+from controller.api.reasons import Reason
+from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
+from controller.gitops.rollback import SecretReader, with_revert_commit, write_back_rollback
+from controller.gitops.writeback import GitWriteBackError, GitWriter
+from controller.planner.decision import Decision, Event
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The decision as applied: its status and Events with what the effects after AWS recorded."""
+
+    decision: Decision
+    write_back_failed: bool = False
+
+
+def write_back(writer: GitWriter, secrets: SecretReader, namespace: str, name: str, spec: ReleaseSpec,
+               decision: Decision) -> Applied:
+    """Git learns of the rollback: the file names what serves again (controller/gitops).
+
+    Asked on every pass while the status's rollback entry records no commit, so a crash between
+    the rollback's status write and the push asks again, and the writer finds its own commit
+    by its trailer instead of pushing a second one. A failure is an Event and a pass soon.
+    """
+    try:
+        result = write_back_rollback(writer, secrets, namespace, name, spec, decision.status)
+    except GitWriteBackError as exc:
+        event = Event(exc.reason, f"writing the rollback back to Git: {exc.message}", "Warning")
+        return Applied(replace(decision, events=(*decision.events, event)), write_back_failed=True)
+    status = with_revert_commit(decision.status, result)
+    if result is None:
+        return Applied(replace(decision, status=status))
+    said = (f"pushed {result.commit[:12]} to {result.ref}" if result.commit
+            else "Git already names the versions that serve")
+    return Applied(replace(decision, status=status,
+                           events=(*decision.events, Event(Reason.ROLLBACK_WRITTEN_BACK, said))))
+
+
+def accepted(spec: ReleaseSpec) -> Event:
+    """The first pass's Event: what the Release asks for."""
+    tiers = f"backend {spec.backend.version}" + (f", frontend {spec.frontend.version}" if spec.frontend else "")
+    return Event(Reason.ACCEPTED, f"Release accepted: {tiers}, strategy {spec.strategy.type.value}")
+
+
+def in_flight(status: ReleaseStatus) -> bool:
+    """A rollout has something that a deletion must put back: a backend or frontend canary."""
+    return (status.phase in (Phase.PROGRESSING, Phase.PAUSED) or status.backend.canary_image is not None
+            or status.frontend.current_step is not None)
+
+
+def comparable(raw_status: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored status as our own models would write it, so equal content compares equal."""
+    try:
+        return ReleaseStatus.model_validate(raw_status).to_wire()
+    except ValidationError:
+        return dict(raw_status)
+
+
+def record(namespace: str, name: str, status: ReleaseStatus) -> None:
+    """The gauges of a Release after a pass that went to AWS: its phase and canary weights."""
+    metrics.record_phase(namespace, name, status.phase.value)
+    metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
+    metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
