@@ -24,6 +24,8 @@ class Reason(StrEnum):
     DEPLOYMENT_CONTROLLER_NOT_SUPPORTED = "DeploymentControllerNotSupported"
     DEPLOYMENT_CONTROLLER_NOT_EXTERNAL = "DeploymentControllerNotExternal"
     NO_TRAFFIC_ROUTING = "NoTrafficRouting"
+    NATIVE_ROUTING_MISSING = "NativeRoutingMissing"  # backend.ecs.mode Native: the service lacks ECS's own routing
+    NATIVE_STEPS_UNSUPPORTED = "NativeStepsUnsupported"  # steps ECS cannot run natively (one percentage, or equal steps)
     CONFLICT = "Conflict"  # another Release owns the service, listener or distribution (claims)
     INVALID_TRAFFIC = "InvalidTraffic"  # the listener or its target groups are not this Release's to move
     NOT_PERMITTED = "NotPermitted"  # tenancy: no ReleasePolicy allows what it names, or a Secret does not allow the URL
@@ -58,6 +60,7 @@ class Reason(StrEnum):
     ROLLBACK_UNAVAILABLE = "RollbackUnavailable"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     DEPLOYMENT_FAILED = "DeploymentFailed"
+    NATIVE_DEPLOYMENT = "NativeDeployment"  # a native ECS service deployment started, or moved to a gate
     TASKS_STOPPED = "TasksStopped"  # the canary's tasks keep stopping (crash, pull error, failed health checks)
     DELETING = "Deleting"  # deleted mid-rollout: traffic goes back on stable before the object goes
     UNMANAGED = "Unmanaged"  # deleted: the controller no longer manages it

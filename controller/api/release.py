@@ -97,6 +97,13 @@ class ChangeClass(StrEnum):
     MINOR = "minor"
 
 
+class EcsMode(StrEnum):
+    """Who runs a Canary or BlueGreen: ECS itself (Native) or the controller's task sets (TaskSets)."""
+
+    NATIVE = "Native"
+    TASK_SETS = "TaskSets"
+
+
 class EcsTarget(Model):
     """The ECS service the backend runs in (deployment controller EXTERNAL: the operator manages its task sets)."""
 
@@ -106,6 +113,12 @@ class EcsTarget(Model):
     """Name or ARN of the ECS service (created with deploymentController EXTERNAL)."""
     container_name: str = Field(min_length=1, max_length=255)
     """The container in the task definition whose image the release changes."""
+    mode: EcsMode | None = None
+    """How a Canary or BlueGreen reaches the service. Native: ECS runs it (UpdateService with a CANARY,
+    LINEAR or BLUE_GREEN deploymentConfiguration; the ECS deployment controller and ECS's routing in
+    loadBalancers[].advancedConfiguration), paused at lifecycle hooks the controller answers after its
+    analysis and gates. TaskSets: the controller's own task sets and listener weights (the EXTERNAL
+    controller). Unset: what the service's deployment controller is (ECS with that routing: Native)."""
 
 
 class Traffic(Model):
@@ -857,8 +870,10 @@ class ReleaseSpec(Model):
                 cel(
                     "!(self.strategy.type in ['Canary', 'BlueGreen'] || (self.strategy.type == 'Auto'"
                     " && has(self.strategy.changeClass) && self.strategy.changeClass in ['api', 'infrastructure']))"
-                    " || has(self.backend.traffic)",
-                    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)",
+                    " || has(self.backend.traffic)"
+                    " || (has(self.backend.ecs.mode) && self.backend.ecs.mode == 'Native')",
+                    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
+                    "or backend.ecs.mode: Native (ECS shifts the traffic itself)",
                     fieldPath=".backend.traffic",
                 ),
                 cel("!has(self.frontend) || !has(self.frontend.requiresBackend) || !has(self.backend.imageTagIsVersion)"

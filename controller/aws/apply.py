@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from controller.aws import alb, cloudfront, ecs, flags
+from controller.aws.native import EcsNativeDeployments
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error
 from controller.aws.observe import Observer, TaskDefinitionCache
 from controller.planner.actions import (
     Action,
+    AnswerNativeHook,
     DeleteTaskSet,
     DisableStaging,
     EnsureTaskSet,
@@ -35,6 +37,8 @@ from controller.planner.actions import (
     SetOriginPath,
     SetPrimaryTaskSet,
     SetStagingWeight,
+    StartNativeDeployment,
+    StopNativeDeployment,
     UpdateServiceImage,
 )
 from controller.planner.world import Observation
@@ -54,6 +58,13 @@ def _effect(action: Action, clients: AwsClients, cache: TaskDefinitionCache) -> 
             return ecs.delete_task_set(clients.ecs, action)
         case UpdateServiceImage():
             return ecs.update_service_image(clients.ecs, cache, action)
+        case StartNativeDeployment():
+            return EcsNativeDeployments(clients.ecs, cache).start(
+                action.cluster, action.service, action.container_name, action.image, action.plan)
+        case AnswerNativeHook():
+            return EcsNativeDeployments(clients.ecs, cache).answer(action.deployment_arn, action.hook_id, action.action)
+        case StopNativeDeployment():
+            return EcsNativeDeployments(clients.ecs, cache).stop(action.deployment_arn)
         case SetListenerWeights():
             return alb.set_listener_weights(clients.elbv2, action)
         case SetOriginPath():

@@ -266,6 +266,9 @@ def update_service_image(ecs: Any, cache: TaskDefinitionCache, a: UpdateServiceI
         "minimumHealthyPercent": a.minimum_healthy_percent,
         "maximumPercent": a.maximum_percent,
     }
+    if (config or {}).get("strategy") not in (None, "ROLLING"):
+        # Left BLUE_GREEN/CANARY/LINEAR by a native rollout: Rolling and Fast roll, with no pause hook.
+        wanted_config["strategy"] = "ROLLING"
     # moto reports no deploymentConfiguration at all; AWS always does. Absent counts as set.
     config_ok = config is None or all(config.get(k) == v for k, v in wanted_config.items())
     if current and container_image(cache.fetch(ecs, current), a.container_name) == a.image and config_ok:

@@ -50,12 +50,14 @@ LEAN: Mapping[str, Mapping[str, Mapping[str, tuple[str, ...]]]] = {
         "DescribeServices": {
             "DescribeServicesResponse": ("services", "failures"),
             "Service": ("serviceArn", "serviceName", "clusterArn", "status", "desiredCount",
-                        "deploymentController", "taskDefinition", "taskSets", "deployments"),
+                        "deploymentController", "taskDefinition", "taskSets", "deployments",
+                        "deploymentConfiguration", "loadBalancers", "currentServiceDeployment"),
+            "DeploymentConfiguration": ("strategy",),
             "TaskSet": ("id", "taskSetArn", "externalId", "taskDefinition", "scale", "status", "loadBalancers",
                         "runningCount", "pendingCount", "stabilityStatus", "computedDesiredCount",
                         "stabilityStatusAt", "updatedAt"),
             "Deployment": ("id", "status", "taskDefinition", "rolloutState", "runningCount", "desiredCount"),
-            "LoadBalancer": ("targetGroupArn",),
+            "LoadBalancer": ("targetGroupArn", "advancedConfiguration"),
         },
     },
     "elbv2": {

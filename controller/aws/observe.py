@@ -43,12 +43,20 @@ from controller.aws import cloudfront as cf_effects  # the effector owns the sta
 from controller.aws import lean
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsFailure, is_not_found, observation_error
-from controller.aws.shapes import container_image, forward_weights, origin_path_of, parse_flags, serving_version
+from controller.aws.shapes import (
+    container_image,
+    forward_weights,
+    origin_path_of,
+    parse_deployment,
+    parse_flags,
+    serving_version,
+)
 from controller.planner.tiers import flags_parameter
 from controller.planner.world import (
     Deployment,
     Frontend,
     Listener,
+    NativeDeployment,
     Observation,
     ObservationError,
     Service,
@@ -59,7 +67,10 @@ from controller.planner.world import (
 
 Key = tuple[str, str]
 
+NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys these itself, with stages
+
 SERVICES_PER_CALL = 10  # DescribeServices' limit
+SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
 LISTENERS_PER_CALL = 20
 PARAMETERS_PER_CALL = 10  # GetParameters' limit
 
@@ -140,6 +151,7 @@ class Observer:
     _snapshots: dict[Key, tuple[float, Observation]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _images_seen: set[str] = field(default_factory=set, repr=False)  # ECR images found: they stay
+    _revisions: dict[str, str | None] = field(default_factory=dict, repr=False)  # service revision -> task def
 
     @property
     def _reads(self) -> AwsClients:
@@ -180,6 +192,7 @@ class Observer:
         listeners, target_group_errors = self._listeners(targets)
         frontends = self._frontends(targets)
         flags = self._flags(targets)
+        natives = self._service_deployments(services.values())
         out: dict[Key, Observation] = {}
         for t in targets:
             errors: list[ObservationError] = []
@@ -213,6 +226,12 @@ class Observer:
                 errors.append(published)
                 published = None
             svc = _service(service, t.container_name, self.cache) if service is not None else None
+            if svc is not None and service is not None and svc.strategy in NATIVE_STRATEGIES:
+                got_native = self._native(service.get("currentServiceDeployment"), t.container_name, natives)
+                if isinstance(got_native, ObservationError):
+                    errors.append(got_native)
+                else:
+                    svc = replace(svc, native=got_native)
             if svc is not None:
                 svc = self._in_motion(svc, t.cluster)
                 missing = self._missing_image(t, svc)
@@ -227,6 +246,45 @@ class Observer:
                 backend_version_serving=serving_version(svc, listener),
             )
         return out
+
+    def _service_deployments(
+        self, services: Iterable[Mapping[str, Any] | ObservationError]
+    ) -> dict[str, Mapping[str, Any] | ObservationError]:
+        """The current service deployments of the services ECS deploys natively, in batched calls
+        (DescribeServiceDeployments takes up to 20 ARNs): a settled fleet adds one call per 20."""
+        arns = sorted({str(raw["currentServiceDeployment"]) for raw in services
+                       if not isinstance(raw, ObservationError) and raw.get("currentServiceDeployment")
+                       and (raw.get("deploymentConfiguration") or {}).get("strategy") in NATIVE_STRATEGIES})
+        out: dict[str, Mapping[str, Any] | ObservationError] = {}
+        for chunk in _chunks(arns, SERVICE_DEPLOYMENTS_PER_CALL):
+            try:
+                found = self.clients.ecs.describe_service_deployments(serviceDeploymentArns=chunk)
+            except AwsFailure as exc:
+                error = observation_error(exc, f"ECS service deployments {', '.join(chunk)}")
+                out.update(dict.fromkeys(chunk, error))
+                continue
+            for doc in found.get("serviceDeployments") or []:
+                out[str(doc["serviceDeploymentArn"])] = doc
+        return out
+
+    def _native(self, arn: str | None, container_name: str,
+                found: Mapping[str, Mapping[str, Any] | ObservationError]) -> NativeDeployment | ObservationError | None:
+        """One service's current deployment (from `_service_deployments`), with the image its target
+        revision runs: the revision's task definition is read once per revision (revisions never change)."""
+        doc = found.get(arn) if arn else None
+        if doc is None or isinstance(doc, ObservationError):
+            return doc
+        ecs = self.clients.ecs
+        revision = (doc.get("targetServiceRevision") or {}).get("arn")
+        try:
+            if revision and revision not in self._revisions:
+                got = ecs.describe_service_revisions(serviceRevisionArns=[revision]).get("serviceRevisions") or []
+                self._revisions[revision] = got[0].get("taskDefinition") if got else None
+            td = self._revisions.get(revision) if revision else None
+            image = container_image(self.cache.fetch(ecs, td), container_name) if td else None
+        except AwsFailure as exc:
+            return observation_error(exc, f"ECS service revision {revision}")
+        return parse_deployment(doc, td, image)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
@@ -532,6 +590,7 @@ def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionC
     )
     controller = (raw.get("deploymentController") or {}).get("type", "ECS")
     td = raw.get("taskDefinition")
+    advanced = ((raw.get("loadBalancers") or [{}])[0].get("advancedConfiguration") or {})
     return Service(
         arn=raw["serviceArn"],
         cluster=raw.get("clusterArn", ""),
@@ -543,6 +602,9 @@ def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionC
         image=container_image(cache.get(td), container_name) if td else None,
         task_sets=task_sets,
         deployments=deployments,
+        strategy=(raw.get("deploymentConfiguration") or {}).get("strategy"),
+        native_routing=bool(advanced.get("alternateTargetGroupArn") and advanced.get("productionListenerRule")),
+        test_listener=bool(advanced.get("testListenerRule")),
     )
 
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from controller.planner.world import Listener, Service, TaskSet
+from controller.planner.world import Listener, NativeDeployment, PauseHook, Service, TaskSet
 
 
 def container_image(td: Mapping[str, Any] | None, container_name: str) -> str | None:
@@ -86,3 +86,18 @@ def serving_version(service: Service | None, listener: Listener | None) -> str |
         return version_of(max(service.task_sets, key=rank).image)
     primary = next((d for d in service.deployments if d.status == "PRIMARY"), None)
     return version_of(primary.image if primary and primary.image else service.image)
+
+
+def parse_deployment(doc: Mapping[str, Any], target_task_definition: str | None,
+                     target_image: str | None = None) -> NativeDeployment:
+    """A DescribeServiceDeployments entry as the planner sees it; ECS's free text is left out."""
+    target = doc.get("targetServiceRevision") or {}
+    return NativeDeployment(
+        arn=str(doc["serviceDeploymentArn"]), status=str(doc.get("status", "PENDING")),
+        stage=doc.get("lifecycleStage"), target_task_definition=target_task_definition,
+        production_weight=float(target.get("requestedProductionTrafficWeight") or 0.0),
+        test_weight=float(target.get("requestedTestTrafficWeight") or 0.0),
+        hooks=tuple(PauseHook(str(h["hookId"]), str(h.get("status", "")), h.get("expiresAt"))
+                    for h in doc.get("lifecycleHookDetails") or [] if h.get("hookId")),
+        target_image=target_image,
+    )

@@ -176,7 +176,8 @@ def _traffic_needed(v: Any) -> bool:
     strategy = v.get("strategy") or {}
     kind, change = strategy.get("type", "Auto"), strategy.get("changeClass")
     needs = kind in ("Canary", "BlueGreen") or (kind == "Auto" and change in ("api", "infrastructure"))
-    return not needs or "traffic" in (v.get("backend") or {})
+    backend = v.get("backend") or {}
+    return not needs or "traffic" in backend or (backend.get("ecs") or {}).get("mode") == "Native"
 
 
 def _requires_backend_judged(v: Any) -> bool:
@@ -211,7 +212,8 @@ CEL_CHECKS: dict[str, CelCheck] = {
     "strategy Auto needs changeClass": CelCheck(lambda v: v.get("type", "Auto") != "Auto" or "changeClass" in v),
     "a metric has exactly one provider: prometheus, cloudwatch or http":
         CelCheck(lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1),
-    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)": CelCheck(_traffic_needed),
+    "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
+    "or backend.ecs.mode: Native (ECS shifts the traffic itself)": CelCheck(_traffic_needed),
     REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),
     # backend: the image's tag is backend.version
     _TAG_MISMATCH_EXPRESSION:

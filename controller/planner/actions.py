@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
+from controller.planner.native import NativePlan
+
 
 @dataclass(frozen=True)
 class EnsureTaskSet:
@@ -77,6 +79,34 @@ class UpdateServiceImage:
 
 
 @dataclass(frozen=True)
+class StartNativeDeployment:
+    """ECS deployment controller, native mode: UpdateService to `image` with `plan`'s
+    deploymentConfiguration; nothing when the current service deployment already targets it."""
+
+    cluster: str
+    service: str
+    container_name: str
+    image: str
+    plan: NativePlan
+
+
+@dataclass(frozen=True)
+class AnswerNativeHook:
+    """ContinueServiceDeployment `action` (CONTINUE | ROLLBACK) for one pause hook, by its id: once."""
+
+    deployment_arn: str
+    hook_id: str
+    action: str
+
+
+@dataclass(frozen=True)
+class StopNativeDeployment:
+    """StopServiceDeployment ROLLBACK, while the deployment is in progress."""
+
+    deployment_arn: str
+
+
+@dataclass(frozen=True)
 class SetOriginPath:
     distribution_id: str
     origin_id: str
@@ -122,6 +152,9 @@ Action = Union[
     DeleteTaskSet,
     SetListenerWeights,
     UpdateServiceImage,
+    StartNativeDeployment,
+    AnswerNativeHook,
+    StopNativeDeployment,
     SetOriginPath,
     PublishFlags,
     SetStagingWeight,

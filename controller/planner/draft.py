@@ -18,6 +18,7 @@ from controller.planner.actions import Action
 from controller.planner.conditions import Status, set_condition
 from controller.planner.decision import Context, Event
 from controller.planner.fleet import Fleet, fleet
+from controller.planner.native import runs_natively
 from controller.planner.standing import Standing
 from controller.planner.steps import Plan
 from controller.planner.strategy import plan_for, resolve
@@ -45,6 +46,11 @@ class Inputs:
     @property
     def ecs_controller(self) -> bool:
         return self.obs.service is not None and self.obs.service.deployment_controller == "ECS"
+
+    @property
+    def native(self) -> bool:
+        """ECS runs this Canary or BlueGreen itself (`planner.native.runs_natively`)."""
+        return runs_natively(self.spec, resolve(self.spec), self.obs.service)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,54 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class PauseHook:
+    """A lifecycle hook of a native service deployment (API_DeploymentLifecycleHookDetail)."""
+
+    hook_id: str
+    status: str  # AWAITING_ACTION | SUCCEEDED | FAILED | TIMED_OUT
+    expires_at: Any = None  # datetime, when ECS takes the hook's timeout action
+
+
+NATIVE_ACTIVE = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
+NATIVE_ROLLED_BACK = frozenset({"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"})
+
+
+@dataclass(frozen=True)
+class NativeDeployment:
+    """The current service deployment of a service ECS deploys itself (DescribeServiceDeployments).
+
+    Nothing ECS says in free text (statusReason, the rollback reason) is kept: a Release's status
+    must not echo a remote endpoint.
+    """
+
+    arn: str
+    status: str  # PENDING | IN_PROGRESS | SUCCESSFUL | STOPPED | ROLLBACK_IN_PROGRESS | ROLLBACK_SUCCESSFUL ...
+    stage: str | None  # lifecycleStage
+    target_task_definition: str | None
+    production_weight: float = 0.0  # percent of production traffic on the target revision
+    test_weight: float = 0.0
+    hooks: tuple[PauseHook, ...] = ()  # those of the current stage
+    target_image: str | None = None  # the image of the Release's container in the target revision
+
+    @property
+    def active(self) -> bool:
+        return self.status in NATIVE_ACTIVE
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCESSFUL"
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.status in NATIVE_ROLLED_BACK
+
+    @property
+    def awaiting(self) -> PauseHook | None:
+        """The hook ECS waits on now, if any."""
+        return next((h for h in self.hooks if h.status == "AWAITING_ACTION"), None)
+
+
+@dataclass(frozen=True)
 class Service:
     arn: str
     cluster: str
@@ -96,6 +144,12 @@ class Service:
     image: str | None = None  # ECS controller: the image of the Release's container in it
     task_sets: tuple[TaskSet, ...] = ()
     deployments: tuple[Deployment, ...] = ()
+    # ECS controller, native deployments: the strategy set on the service, whether ECS's own routing
+    # (loadBalancers[0].advancedConfiguration) is there, and the current service deployment.
+    strategy: str | None = None
+    native_routing: bool = False
+    test_listener: bool = False
+    native: NativeDeployment | None = None
 
     def task_set(self, external_id: str) -> TaskSet | None:
         return next((t for t in self.task_sets if t.external_id == external_id), None)

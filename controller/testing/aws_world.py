@@ -143,12 +143,25 @@ def seed_world(
     network: Network | None = None,
     initial_external_id: str | None = None,
     with_frontend: bool = True,
+    deployment_configuration: dict[str, Any] | None = None,
+    load_balancer_type: Literal["application", "network"] = "application",
 ) -> WorldIds:
     """Create the world in moto and return its ids. `target` is clients or a moto endpoint URL.
 
     EXTERNAL services get an initial task set running `image` at 100%, made PRIMARY, in the stable
     target group. By default it has no external id, like a service deployed before the controller
     existed (the planner adopts it by image); `initial_external_id` gives it one.
+
+    An ECS-controller service given a `deployment_configuration` whose strategy is BLUE_GREEN,
+    CANARY or LINEAR is set up as ECS's native blue/green needs it (AWS: "Application Load Balancer
+    resources for blue/green, linear, and canary deployments"): a production listener rule on the
+    listener (blue 100, green 0), a test listener on port 8080 with a test rule, and the service's
+    load balancer naming green as `alternateTargetGroupArn` with both rules and an infrastructure
+    role. Their ARNs are in `extra`: `production_rule`, `test_rule`, `test_listener`, `role`.
+    With `load_balancer_type="network"` the load balancer is an NLB (TCP listeners, TCP target groups
+    health-checked over HTTP), and, as ECS takes for an NLB, the production and test "rules" are the
+    listeners themselves (AWS: "Network Load Balancer resources for Amazon ECS blue/green, linear and
+    canary deployments").
     """
     clients = target if isinstance(target, AwsClients) else AwsClients.for_endpoint(target)
     ecs, elbv2 = clients.ecs, clients.elbv2
@@ -175,19 +188,20 @@ def seed_world(
         ],
     )["taskDefinition"]["taskDefinitionArn"]
 
+    nlb = load_balancer_type == "network"
     lb_arn = elbv2.create_load_balancer(
-        Name=f"{name}-alb"[:32], Subnets=list(network.subnet_ids), SecurityGroups=[network.security_group_id],
-        Scheme="internet-facing", Type="application",
+        Name=f"{name}-{'nlb' if nlb else 'alb'}"[:32], Subnets=list(network.subnet_ids),
+        SecurityGroups=[network.security_group_id], Scheme="internet-facing", Type=load_balancer_type,
     )["LoadBalancers"][0]["LoadBalancerArn"]
     tgs = [
         elbv2.create_target_group(
-            Name=f"{name}-{color}"[:32], Protocol="HTTP", Port=CONTAINER_PORT, VpcId=network.vpc_id, TargetType="ip",
-            HealthCheckPath="/health",
+            Name=f"{name}-{color}"[:32], Protocol="TCP" if nlb else "HTTP", Port=CONTAINER_PORT, VpcId=network.vpc_id,
+            TargetType="ip", HealthCheckProtocol="HTTP", HealthCheckPath="/health",
         )["TargetGroups"][0]["TargetGroupArn"]
         for color in ("blue", "green")
     ]
     listener_arn = elbv2.create_listener(
-        LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80,
+        LoadBalancerArn=lb_arn, Protocol="TCP" if nlb else "HTTP", Port=80,
         DefaultActions=[{
             "Type": "forward",
             "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": tgs[0], "Weight": 100},
@@ -206,6 +220,7 @@ def seed_world(
     stable_lb = [{"targetGroupArn": tgs[0], "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}]
     task_set_arn: str | None = None
     external_id: str | None = None
+    extra: dict[str, Any] = {}
     if deployment_controller == "EXTERNAL":
         service_arn = ecs.create_service(
             cluster=cluster_name, serviceName=service_name, desiredCount=desired_count,
@@ -224,11 +239,16 @@ def seed_world(
         )["taskSet"]["taskSetArn"]
         ecs.update_service_primary_task_set(cluster=cluster_name, service=service_name, primaryTaskSet=task_set_arn)
     else:
+        config = {"maximumPercent": 200, "minimumHealthyPercent": 100, **(deployment_configuration or {})}
+        if config.get("strategy") in ("BLUE_GREEN", "CANARY", "LINEAR"):
+            extra.update(_native_routing(elbv2, lb_arn, listener_arn, tgs, name, nlb))
+            stable_lb = [{**stable_lb[0], "advancedConfiguration": {
+                "alternateTargetGroupArn": tgs[1], "productionListenerRule": extra["production_rule"],
+                "testListenerRule": extra["test_rule"], "roleArn": extra["role"]}}]
         service_arn = ecs.create_service(
             cluster=cluster_name, serviceName=service_name, desiredCount=desired_count, taskDefinition=td_arn,
             launchType="FARGATE", deploymentController={"type": "ECS"}, networkConfiguration=network_configuration,
-            loadBalancers=stable_lb,
-            deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100},
+            loadBalancers=stable_lb, deploymentConfiguration=config,
         )["service"]["serviceArn"]
 
     bucket = f"{name}-frontend".lower()[:63]
@@ -250,7 +270,33 @@ def seed_world(
         listener_arn=listener_arn, load_balancer_arn=lb_arn, stable_target_group_arn=tgs[0],
         canary_target_group_arn=tgs[1], distribution_id=distribution_id, origin_id="web", origin_path=origin_path,
         bucket=bucket, network=network, initial_task_set_arn=task_set_arn, initial_external_id=external_id,
+        extra=extra,
     )
+
+
+def _native_routing(elbv2: Any, lb_arn: str, listener_arn: str, tgs: list[str], name: str,
+                    nlb: bool = False) -> dict[str, str]:
+    """The listener rules (an NLB: the listeners) ECS shifts in a native blue/green, linear or canary."""
+    def forward(blue: int, green: int) -> list[dict[str, Any]]:
+        return [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": tgs[0], "Weight": blue}, {"TargetGroupArn": tgs[1], "Weight": green}]}}]
+
+    role = f"arn:aws:iam::123456789012:role/{name}-ecs-infrastructure"
+    if nlb:
+        test_listener = elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="TCP", Port=8080,
+                                              DefaultActions=forward(100, 0))["Listeners"][0]["ListenerArn"]
+        return {"production_rule": listener_arn, "test_rule": test_listener, "test_listener": test_listener,
+                "role": role}
+
+    production_rule = elbv2.create_rule(
+        ListenerArn=listener_arn, Priority=1, Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+        Actions=forward(100, 0))["Rules"][0]["RuleArn"]
+    test_listener = elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=8080,
+                                          DefaultActions=forward(100, 0))["Listeners"][0]["ListenerArn"]
+    test_rule = elbv2.create_rule(
+        ListenerArn=test_listener, Priority=1, Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+        Actions=forward(100, 0))["Rules"][0]["RuleArn"]
+    return {"production_rule": production_rule, "test_rule": test_rule, "test_listener": test_listener, "role": role}
 
 
 def _distribution_config(name: str, bucket: str, origin_path: str) -> dict[str, Any]:

@@ -35,6 +35,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from controller.testing import native_ecs
+
 STALE_SECONDS_ENV = "LOCAL_ECS_STALE_SECONDS"
 REPORT_PATH = "/_local-ecs/v1/report"
 ONE_OFF_KEY = "_one_off"  # in the report's answer: {task ARN: claimed}; no task key starts with "_"
@@ -104,6 +106,8 @@ def install() -> None:
     # local ECS plays an ideal one itself, once the stale moment after a change is over: every
     # computed task RUNNING and healthy in its target group, STEADY_STATE reported then.
     def describe_services(self: Any, cluster_str: str, service_names_or_arns: list[str]) -> Any:
+        with _lock:
+            native_ecs.REGISTRY.tick()
         result = original_describe_services(self, cluster_str, service_names_or_arns)
         services = result[0] if isinstance(result, tuple) else result
         for service in services:
@@ -124,6 +128,7 @@ def install() -> None:
             _make_one_off(self, task)
         return tasks
 
+    _install_native(backend)
     backend.run_task = run_task  # type: ignore[method-assign]
     backend.describe_services = describe_services  # type: ignore[method-assign]
     backend.create_task_set = create_task_set  # type: ignore[method-assign]
@@ -142,6 +147,109 @@ def install() -> None:
         return elbv2_models.FakeHealthStatus(target["Id"], port, self.health_check_port, state, reason, description)
 
     elbv2_models.FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
+
+
+def _install_native(backend: Any) -> None:
+    """Native service deployments (controller.testing.native_ecs) behind moto's ECS API."""
+    from moto.ecs.exceptions import ECSException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.core.responses import ActionResult
+    from moto.elbv2.models import elbv2_backends
+
+    registry = native_ecs.REGISTRY
+    registry.elbv2 = lambda region: elbv2_backends[ACCOUNT_ID][region]
+    responses: Any = EC2ContainerServiceResponse
+
+    def refusing(call: Any) -> Any:
+        try:
+            with _lock:
+                return call()
+        except native_ecs.NativeError as exc:
+            raise ECSException(exc.code, exc.message) from None
+
+    original_create_service = responses.create_service
+
+    # LEAVES MOTO'S PUBLIC API: moto's CreateService drops `deploymentConfiguration` (and so every
+    # strategy); here it is kept, checked, and the first service revision and deployment recorded.
+    def create_service(self: Any) -> Any:
+        config = self._get_param("deploymentConfiguration")
+        refusing(lambda: native_ecs.validate(config, self._get_param("loadBalancers") or []))
+        result = original_create_service(self)
+        service = result.result["service"]
+        with _lock:
+            for key in [k for k, v in registry.deployments.items() if v.service.arn == service.arn]:
+                del registry.deployments[key]  # a service of the same name before a reset
+            registry.by_service.pop(service.arn, None)
+            registry.current.pop(service.arn, None)
+        refusing(lambda: registry.on_create(service, config))
+        return result
+
+    original_update_service = backend.update_service
+
+    # LEAVES MOTO'S PUBLIC API: moto's UpdateService only stores the fields; ECS starts a service
+    # deployment, which the local ECS then walks (native_ecs.Registry).
+    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+        props = dict(service_properties)
+        service = self._get_service(props.get("cluster", "default"), props["service"].split("/")[-1])
+        config = props.get("deployment_configuration")
+        if config is None:
+            config = getattr(service, "deployment_configuration", None)
+        refusing(lambda: native_ecs.validate(config, props.get("load_balancers") or service.load_balancers or []))
+        old_task_definition = service.task_definition
+        force = bool(props.get("force_new_deployment"))
+        updated = original_update_service(self, service_properties)
+        refusing(lambda: registry.on_update(updated, old_task_definition, force))
+        return updated
+
+    # LEAVES MOTO'S PUBLIC API from here: moto has none of these ECS actions.
+    def continue_service_deployment(self: Any) -> Any:
+        arn = self._get_param("serviceDeploymentArn")
+        refusing(lambda: registry.continue_deployment(arn, self._get_param("hookId"),
+                                                      self._get_param("action") or "CONTINUE"))
+        return ActionResult({"serviceDeploymentArn": arn})
+
+    def stop_service_deployment(self: Any) -> Any:
+        arn = self._get_param("serviceDeploymentArn")
+        refusing(lambda: registry.stop_deployment(arn, self._get_param("stopType") or "ROLLBACK"))
+        return ActionResult({"serviceDeploymentArn": arn})
+
+    def describe_service_deployments(self: Any) -> Any:
+        arns = self._get_param("serviceDeploymentArns") or []
+
+        def describe() -> dict[str, Any]:
+            if len(arns) > 20:  # API_DescribeServiceDeployments: "a maximum of 20 ARNs"
+                raise native_ecs.NativeError("InvalidParameterException", "At most 20 service deployment ARNs")
+            registry.tick()
+            found = [registry.deployments[a].describe() for a in arns if a in registry.deployments]
+            return {"serviceDeployments": found,
+                    "failures": [{"arn": a, "reason": "MISSING"} for a in arns if a not in registry.deployments]}
+
+        return ActionResult(refusing(describe))
+
+    def list_service_deployments(self: Any) -> Any:
+        cluster = self._get_param("cluster", "default")
+        name = self._get_param("service").split("/")[-1]
+        statuses = self._get_param("status")
+        service = self.ecs_backend._get_service(cluster, name)
+
+        def listed() -> dict[str, Any]:
+            registry.tick()
+            return {"serviceDeployments": registry.list_for(service.arn, statuses)}
+
+        return ActionResult(refusing(listed))
+
+    def describe_service_revisions(self: Any) -> Any:
+        found, failures = refusing(lambda: registry.describe_revisions(self._get_param("serviceRevisionArns") or []))
+        return ActionResult({"serviceRevisions": found, "failures": failures})
+
+    responses.create_service = create_service
+    responses.continue_service_deployment = continue_service_deployment
+    responses.stop_service_deployment = stop_service_deployment
+    responses.describe_service_deployments = describe_service_deployments
+    responses.list_service_deployments = list_service_deployments
+    responses.describe_service_revisions = describe_service_revisions
+    backend.update_service = update_service
+    native_ecs.start_ticker(_lock)
 
 
 def _local_task_class() -> Any:
@@ -308,6 +416,9 @@ def apply_report(report: dict[str, Any]) -> dict[str, Any]:
                     d["pendingCount"] = service.pending_count
                     d["rolloutState"] = "COMPLETED" if counts.get("steady") else "IN_PROGRESS"
                     d["updatedAt"] = now
+
+        if report.get("revisions") is not None:
+            native_ecs.REGISTRY.apply_revision_report(service, report["revisions"])
 
         tasks = ecs.tasks.setdefault(cluster.name, {})
         known: dict[str, Any] = getattr(service, "_local_tasks", {})

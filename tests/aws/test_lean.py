@@ -38,6 +38,9 @@ def test_the_observer_sees_the_same_worlds_through_lean_models(clients: AwsClien
         "ecs-controller": seed_world(clients, name="ecsctl", cluster="lean", network=network,
                                      deployment_controller="ECS"),
         "no-frontend": seed_world(clients, name="backend-only", cluster="lean", network=network, with_frontend=False),
+        # ECS deploys it natively: its strategy, routing and current service deployment are read too.
+        "native": seed_world(clients, name="native", cluster="lean", network=network, deployment_controller="ECS",
+                             deployment_configuration={"strategy": "CANARY"}),
     }
     # A rollout half-way: a second task set at 2.0.0 in the canary group, 70/30 with stickiness.
     w = worlds["mid-rollout"]
@@ -69,6 +72,10 @@ def test_the_observer_sees_the_same_worlds_through_lean_models(clients: AwsClien
     assert mid.listener is not None and mid.listener.weights == {w.stable_target_group_arn: 70, w.canary_target_group_arn: 30}
     ecs = lean_seen[("lean", "ecs-controller")].service
     assert ecs is not None and ecs.deployment_controller == "ECS" and ecs.image == "repo/pratiko-backend:1.0.0"
+    native = lean_seen[("lean", "native")].service
+    assert native is not None and native.strategy == "CANARY" and native.native_routing and native.test_listener
+    assert native.native is not None and native.native.succeeded
+    assert native.native.target_image == "repo/pratiko-backend:1.0.0"
     # One Release alone is read with single calls, the same way.
     assert Observer(lean).observe(("lean", "steady"), items[0][1]) == Observer(clients).observe(("lean", "steady"), items[0][1])
 

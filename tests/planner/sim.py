@@ -19,6 +19,7 @@ from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus, Verd
 from controller.planner import Context, Decision, Requests, analysis_due, decide
 from controller.planner.actions import (
     Action,
+    AnswerNativeHook,
     DeleteTaskSet,
     DisableStaging,
     EnsureTaskSet,
@@ -29,12 +30,24 @@ from controller.planner.actions import (
     SetOriginPath,
     SetPrimaryTaskSet,
     SetStagingWeight,
+    StartNativeDeployment,
+    StopNativeDeployment,
     UpdateServiceImage,
 )
 from controller.planner import needs
 from controller.planner.decision import ContractCheck, HookResult, Upstream
 from controller.reconciler.gather import Sources, gather
-from controller.planner.world import Deployment, Frontend, Listener, Observation, Service, StagingDistribution, TaskSet
+from controller.planner.world import (
+    Deployment,
+    Frontend,
+    Listener,
+    NativeDeployment,
+    Observation,
+    PauseHook,
+    Service,
+    StagingDistribution,
+    TaskSet,
+)
 from controller.testing.specs import merge, release_spec
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -68,8 +81,10 @@ def world(
     frontend_path: str | None = None,
     flags: dict[str, Any] | None = None,
     empty: bool = False,
+    native_routing: bool = False,
 ) -> Observation:
-    """A service running `version` from the blue target group (task set made outside the controller)."""
+    """A service running `version` from the blue target group (task set made outside the controller);
+    `native_routing`: an ECS-controller service with ECS's own blue/green routing (and a test listener)."""
     task_sets: tuple[TaskSet, ...] = ()
     if controller == "EXTERNAL" and not empty:
         task_sets = (
@@ -80,7 +95,8 @@ def world(
         arn="arn:svc", cluster="prod", name="backend", deployment_controller=controller, desired_count=2,
         task_definition="backend:1" if controller == "ECS" else None,
         image=image(version) if controller == "ECS" else None,
-        task_sets=task_sets,
+        task_sets=task_sets, native_routing=native_routing, test_listener=native_routing,
+        strategy="ROLLING" if controller == "ECS" else None,
     )
     fe = Frontend(distribution_id=DIST, origin_id="web", origin_path=frontend_path) if frontend_path else None
     return Observation(
@@ -99,6 +115,7 @@ class Knobs:
     stabilizing: bool = False  # new task sets never reach STEADY_STATE
     lose: Callable[[Action], bool] = lambda a: False  # actions that silently do not land
     ecs_rollout_state: str = "COMPLETED"  # what an ECS-controller deployment ends in
+    native_end: str = "SUCCESSFUL"  # what a native service deployment ends in after its last gate
 
 
 @dataclass
@@ -112,6 +129,8 @@ class _World:
     service_image: str | None
     deployments: tuple[Deployment, ...]
     knobs: Knobs
+    native: NativeDeployment | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # the native deployment's plan, gate and source image
 
     def index(self, external_id: str, task_set_id: str | None) -> int:
         for i, ts in enumerate(self.task_sets):
@@ -158,6 +177,53 @@ def _update_service_image(w: _World, a: UpdateServiceImage) -> None:
                                 rollout_state=w.knobs.ecs_rollout_state, running_count=2, desired_count=2),)
 
 
+def _native_at(w: _World, index: int) -> None:
+    """ECS waits at gate `index` of the native plan, with a new hook id (or ends after the last)."""
+    assert w.native is not None
+    gates = w.extra["native_plan"].gates
+    w.extra["native_gate"] = index
+    if index < len(gates):
+        gate = gates[index]
+        w.native = replace(w.native, status="IN_PROGRESS", stage=gate.stage, production_weight=gate.production_weight,
+                           hooks=(PauseHook(f"{w.native.arn}/hook-{index}", "AWAITING_ACTION"),))
+    elif w.knobs.native_end == "SUCCESSFUL":
+        w.native = replace(w.native, status="SUCCESSFUL", stage="CLEAN_UP", production_weight=100.0, hooks=())
+    else:
+        _native_rolled_back(w)
+
+
+def _native_rolled_back(w: _World) -> None:
+    assert w.native is not None
+    w.native = replace(w.native, status="ROLLBACK_SUCCESSFUL", production_weight=0.0, hooks=())
+    w.service_image = w.extra.get("native_source")
+
+
+def _start_native(w: _World, a: StartNativeDeployment) -> None:
+    if w.native is not None and w.native.target_image == a.image:
+        return  # the effector starts no second deployment
+    n = int(w.extra.get("native_count", 0)) + 1
+    w.extra.update(native_plan=a.plan, native_source=w.service_image, native_count=n)
+    w.service_image = a.image
+    w.native = NativeDeployment(arn=f"arn:service-deployment/{n}", status="IN_PROGRESS", stage="PRE_SCALE_UP",
+                                target_task_definition=f"backend:{a.image}", target_image=a.image)
+    _native_at(w, 0)
+
+
+def _answer_native_hook(w: _World, a: AnswerNativeHook) -> None:
+    d = w.native
+    if d is None or d.arn != a.deployment_arn or d.awaiting is None or d.awaiting.hook_id != a.hook_id:
+        return  # answered already, or not this deployment's: the effector answers once
+    if a.action == "ROLLBACK":
+        _native_rolled_back(w)
+    else:
+        _native_at(w, int(w.extra["native_gate"]) + 1)
+
+
+def _stop_native(w: _World, a: StopNativeDeployment) -> None:
+    if w.native is not None and w.native.arn == a.deployment_arn and w.native.active:
+        _native_rolled_back(w)
+
+
 def _set_origin_path(w: _World, a: SetOriginPath) -> None:
     # A fresh Frontend, as the world always did: the staging copy is not carried over.
     w.frontend = Frontend(distribution_id=a.distribution_id, origin_id=a.origin_id, origin_path=a.origin_path)
@@ -193,6 +259,9 @@ APPLY: dict[type, Callable[[_World, Any], None]] = {
     DeleteTaskSet: _delete_task_set,
     SetListenerWeights: _set_listener_weights,
     UpdateServiceImage: _update_service_image,
+    StartNativeDeployment: _start_native,
+    AnswerNativeHook: _answer_native_hook,
+    StopNativeDeployment: _stop_native,
     SetOriginPath: _set_origin_path,
     PublishFlags: _publish_flags,
     SetStagingWeight: _set_staging_weight,
@@ -206,7 +275,8 @@ def apply(obs: Observation, actions: Iterable[Action], knobs: Knobs | None = Non
     knobs = knobs or Knobs()
     svc = obs.service
     assert svc is not None
-    w = _World(list(svc.task_sets), obs.listener, obs.frontend, obs.flags, svc.image, svc.deployments, knobs)
+    w = _World(list(svc.task_sets), obs.listener, obs.frontend, obs.flags, svc.image, svc.deployments, knobs,
+               svc.native, dict(obs.extra))
     for a in actions:
         if knobs.lose(a):
             continue
@@ -214,11 +284,12 @@ def apply(obs: Observation, actions: Iterable[Action], knobs: Knobs | None = Non
         if handler is None:
             raise AssertionError(f"unexpected action {a}")
         handler(w, a)
-    new_svc = replace(svc, task_sets=tuple(w.task_sets), image=w.service_image, deployments=w.deployments)
+    new_svc = replace(svc, task_sets=tuple(w.task_sets), image=w.service_image, deployments=w.deployments,
+                      native=w.native)
     primary = new_svc.primary
     serving = version_of(primary.image) if primary else version_of(w.service_image) if svc.deployment_controller == "ECS" else None
     return replace(obs, service=new_svc, listener=w.listener, frontend=w.frontend, flags=w.flags,
-                   backend_version_serving=serving)
+                   backend_version_serving=serving, extra=w.extra)
 
 
 def measurement(metric: str, value: float, now: datetime, limit: float = 0.05) -> Measurement:

@@ -21,7 +21,7 @@ from controller.planner.actions import Action, SetListenerWeights, UpdateService
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
-from controller.planner.phases import hooks, rollback
+from controller.planner.phases import hooks, native, rollback
 from controller.planner.phases.rollback import waiting_on_aws
 from controller.planner.phases.start import enter
 from controller.planner.phases.walker import TierSteps, walk
@@ -112,7 +112,12 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
     d = Draft(inp, status)
     if d.st.backend.canary_image is None:
         return d.close()  # no backend change in this rollout, or promoted already
-    done = ecs_rollout(d) if d.ecs_controller else task_set_rollout(d)
+    if d.inp.native:
+        done = native.native_rollout(d)
+        if done:
+            promoted(d, None)
+    else:
+        done = ecs_rollout(d) if d.ecs_controller else task_set_rollout(d)
     return d.close(holds=not done)
 
 

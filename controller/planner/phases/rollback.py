@@ -17,7 +17,7 @@ from controller.api.release import FrontendStatus, HistoryEntry, Phase
 from controller.planner import standing
 from controller.api.types import format_duration
 from controller.planner import identity
-from controller.planner.actions import DisableStaging, UpdateServiceImage
+from controller.planner.actions import DisableStaging, StopNativeDeployment, UpdateServiceImage
 from controller.planner.decision import Outcome
 from controller.planner.draft import Draft
 from controller.planner.tiers import origin_path, publish_document, staging_weight, switch_origin
@@ -65,7 +65,12 @@ def roll_back(d: Draft, reason: Reason, result: str, message: str, phase: Phase,
         if d.ecs_controller:
             service = d.obs.service
             stable = d.st.backend.stable_image
-            if service is not None and stable and service.image != stable:
+            ours = service.native if service is not None else None
+            if ours is not None and ours.target_image == image and image is not None:
+                # ECS runs it: StopServiceDeployment puts traffic and the revision back.
+                if ours.active and not ours.rolled_back:
+                    d.actions.append(StopNativeDeployment(ours.arn))
+            elif service is not None and stable and service.image != stable:
                 ecs = d.spec.backend.ecs
                 d.actions.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, stable))
         else:
@@ -227,6 +232,12 @@ def hold_rolled_back(d: Draft) -> None:
         d.actions.append(DisableStaging(d.spec.frontend.cloudfront.distribution_id))
     hold_frontend_origin(d)
     if d.ecs_controller:
+        native = d.obs.service.native if d.obs.service is not None else None
+        if native is not None and native.active and not native.rolled_back and native.target_image and \
+                native.target_image != d.st.backend.stable_image and d.st.history and \
+                d.st.history[-1].backend_image == native.target_image:
+            d.actions.append(StopNativeDeployment(native.arn))  # the rollback's stop did not land: again
+            d.wait(POLL)
         return
     acts, done = d.fleet.back_to_stable()
     d.actions += acts

@@ -9,12 +9,13 @@ frontend cannot take, and holds a rolled-back Release until a retry or a new spe
 from __future__ import annotations
 
 from controller.api.reasons import Reason
-from controller.api.release import ConditionType, Phase, ReleaseSpec, ReleaseStatus, StrategyType
+from controller.api.release import ConditionType, EcsMode, Phase, ReleaseSpec, ReleaseStatus, StrategyType
 from controller.planner import identity
 from controller.planner.actions import DisableStaging
 from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.decision import Context, Requests
+from controller.planner.native import NativeRefusal, native_plan
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases import hooks, rollback
 from controller.planner.steps import Plan
@@ -142,7 +143,27 @@ def refusal(d: Draft, backend_change: bool) -> tuple[ConditionType, Reason, str]
             f"service {service.name} uses the {service.deployment_controller} deployment controller; "
             "use EXTERNAL (all strategies) or ECS (Rolling and Fast)",
         )
-    if strategy in NEEDS_TRAFFIC and service.deployment_controller != "EXTERNAL":
+    mode = d.spec.backend.ecs.mode
+    if mode == EcsMode.NATIVE and service.deployment_controller != "ECS":
+        return (
+            ConditionType.PROGRESSING,
+            Reason.DEPLOYMENT_CONTROLLER_NOT_SUPPORTED,
+            f"backend.ecs.mode Native needs the ECS deployment controller, but service {service.name} uses "
+            f"{service.deployment_controller}: leave mode unset (or TaskSets) to release it through task sets",
+        )
+    if strategy in NEEDS_TRAFFIC and d.inp.native:
+        plan = native_plan(d.spec, strategy, has_test_listener=service.test_listener)
+        if isinstance(plan, NativeRefusal):
+            return ConditionType.PROGRESSING, Reason.NATIVE_STEPS_UNSUPPORTED, plan.message
+        if not service.native_routing:
+            return (
+                ConditionType.PROGRESSING,
+                Reason.NATIVE_ROUTING_MISSING,
+                f"backend.ecs.mode Native: service {service.name} has no alternateTargetGroupArn and "
+                "productionListenerRule in loadBalancers[0].advancedConfiguration, which ECS needs to shift "
+                f"traffic for {strategy.value}: add them to the service (Terraform: load_balancer.advanced_configuration)",
+            )
+    elif strategy in NEEDS_TRAFFIC and service.deployment_controller != "EXTERNAL":
         return (
             ConditionType.PROGRESSING,
             Reason.DEPLOYMENT_CONTROLLER_NOT_EXTERNAL,
@@ -150,7 +171,7 @@ def refusal(d: Draft, backend_change: bool) -> tuple[ConditionType, Reason, str]
             f"{service.deployment_controller} deployment controller: recreate it with "
             "deploymentController EXTERNAL, or use Rolling or Fast",
         )
-    if strategy in NEEDS_TRAFFIC and d.spec.backend.traffic is None:
+    if strategy in NEEDS_TRAFFIC and d.spec.backend.traffic is None and not d.inp.native:
         return (
             ConditionType.PROGRESSING,
             Reason.NO_TRAFFIC_ROUTING,
@@ -221,6 +242,9 @@ def start(d: Draft, superseding: bool = False) -> bool:
                      d.st.backend.stable_version or _tag(d.st.backend.stable_image), d.st.backend.stable_image)
     plan = plan_for(strategy, spec)
     steps = 1 if d.ecs_controller and backend_change else (len(plan.steps) if backend_change else 0)
+    if d.inp.native and backend_change:
+        native = native_plan(spec, strategy, has_test_listener=service.test_listener)
+        steps = len(native.gates) if not isinstance(native, NativeRefusal) else 1
     # The flags live now are what a rollback of this rollout flips back to, first.
     live_flags = dict(d.obs.flags) if d.obs.flags is not None else {}
     rollback_flags = live_flags if live_flags != flags_document(spec) else None

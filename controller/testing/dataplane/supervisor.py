@@ -118,14 +118,41 @@ class DesiredWorkload:
     task_definition: str = field(default="", compare=False)
     container_port: int | None = field(default=None, compare=False)
     task_set_id: str | None = field(default=None, compare=False)
+    revision_arn: str | None = field(default=None, compare=False)  # a native deployment's service revision
 
 
-def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str | None], str | None]) -> list[DesiredWorkload]:
-    """The workloads a DescribeServices entry asks for; `image_of(task_definition, container)`."""
+NATIVE_STRATEGIES = ("BLUE_GREEN", "CANARY", "LINEAR")
+
+
+def desired_workloads(service: Mapping[str, Any], image_of: Callable[[str, str | None], str | None],
+                      revision_of: Callable[[str], Mapping[str, Any] | None] | None = None) -> list[DesiredWorkload]:
+    """The workloads a DescribeServices entry asks for; `image_of(task_definition, container)`.
+
+    A service that ECS deploys natively (strategy BLUE_GREEN, CANARY or LINEAR) runs one workload
+    per current service revision with requested tasks, in the target group the revision resolves
+    to (`revision_of(arn)`: DescribeServiceRevisions' entry), as blue and green run side by side.
+    """
     if service.get("status", "ACTIVE") != "ACTIVE":
         return []
     out: list[DesiredWorkload] = []
     controller_type = (service.get("deploymentController") or {}).get("type", "ECS")
+    strategy = (service.get("deploymentConfiguration") or {}).get("strategy")
+    if controller_type == "ECS" and strategy in NATIVE_STRATEGIES and revision_of is not None:
+        for current in service.get("currentServiceRevisions") or []:
+            count = int(current.get("requestedTaskCount") or 0)
+            revision = revision_of(current["arn"]) if count > 0 else None
+            if revision is None:
+                continue
+            lbs = revision.get("loadBalancers") or [{}]
+            resolved = ((revision.get("resolvedConfiguration") or {}).get("loadBalancers") or [{}])[0]
+            image = image_of(revision["taskDefinition"], lbs[0].get("containerName"))
+            short = current["arn"].rsplit("/", 1)[-1]
+            out.append(DesiredWorkload(
+                key=f"revision:{short}", version=version_from_image(image), image=image,
+                target_group=resolved.get("targetGroupArn") or lbs[0].get("targetGroupArn"), task_set=short,
+                count=count, task_definition=revision["taskDefinition"], container_port=lbs[0].get("containerPort"),
+                revision_arn=current["arn"]))
+        return out
     if controller_type == "EXTERNAL" or service.get("taskSets"):
         for ts in service.get("taskSets", []):
             if float((ts.get("scale") or {}).get("value", 0.0)) <= 0.0:
@@ -266,6 +293,7 @@ class DataPlane:
         self.router = Router()
         self.balancer = Balancer(self.router, log_path=self.request_log, port=balancer_port)
         self._images: dict[tuple[str, str | None], str | None] = {}
+        self._revisions: dict[str, Mapping[str, Any]] = {}  # service revisions are immutable
         self._running: dict[str, RunningWorkload] = {}
         self._draining: list[tuple[RunningWorkload, float]] = []  # replaced, serving until (deadline)
         self._retiring: list[tuple[RunningWorkload, float]] = []  # not routed, stopped at (time)
@@ -407,7 +435,7 @@ class DataPlane:
             self._task_sets = {ts["id"]: ts.get("taskDefinition", "") for svc in services
                                for ts in svc.get("taskSets", [])}
             for svc in services:
-                for d in desired_workloads(svc, self._image):
+                for d in desired_workloads(svc, self._image, self._revision):
                     desired[d.key] = d
             self.last_error = None
         except botocore.exceptions.ClientError as exc:
@@ -458,6 +486,14 @@ class DataPlane:
             chosen = next((c for c in containers if c.get("name") == container), containers[0] if containers else {})
             self._images[key] = chosen.get("image")
         return self._images[key]
+
+    def _revision(self, arn: str) -> Mapping[str, Any] | None:
+        if arn not in self._revisions:
+            found = self.ecs.describe_service_revisions(serviceRevisionArns=[arn]).get("serviceRevisions") or []
+            if not found:
+                return None
+            self._revisions[arn] = found[0]
+        return self._revisions[arn]
 
     def _converge(self, desired: Mapping[str, DesiredWorkload]) -> None:
         gone = [w for key, w in self._running.items() if key not in desired or desired[key] != w.spec]
@@ -572,6 +608,7 @@ class DataPlane:
         """What runs, as ECS would record it: tasks, their target health, the task sets' counts."""
         tasks: dict[str, dict[str, Any]] = dict(self._reports)
         counts: dict[str, tuple[int, int, int, bool]] = {}
+        healthy: dict[str, int] = {}
         for w in self._running.values():
             if w.process is None or w.process.poll() is not None or w.exit_reported:
                 counts[w.spec.key] = (w.spec.count, 0, 0, False)
@@ -597,6 +634,7 @@ class DataPlane:
             for slot in [s for s in w.slot_started if s >= w.slots]:
                 del w.slot_started[slot]
             running = w.slots if w.listening else 0
+            healthy[w.spec.key] = healthy_slots
             steady = running == w.spec.count and healthy_slots == w.spec.count
             counts[w.spec.key] = (w.spec.count, running, w.spec.count - running, steady)
         task_sets = []
@@ -606,12 +644,16 @@ class DataPlane:
                               "stability": "STEADY_STATE" if steady else "STABILIZING"})
         service_counts = None
         if not self._task_sets:
-            services = [c for k, c in counts.items() if k.startswith("service:")]
+            services = [c for k, c in counts.items() if k.startswith(("service:", "revision:"))]
             service_counts = {"running": sum(c[1] for c in services), "pending": sum(c[2] for c in services),
                               "steady": all(c[3] for c in services)}
+        # A native deployment's revisions: what ECS waits on before it shifts traffic.
+        revisions = [{"arn": w.spec.revision_arn, "running": counts[k][1], "pending": counts[k][2],
+                      "healthy": healthy.get(k, 0)}
+                     for k, w in self._running.items() if w.spec.revision_arn and k in counts]
         return {"region": self.region, "cluster": self.cluster, "service": self.service, "task_sets": task_sets,
                 "service_counts": service_counts, "tasks": [{"key": k, **v} for k, v in tasks.items()],
-                "one_off": self.one_off.report()}
+                "one_off": self.one_off.report(), **({"revisions": revisions} if revisions else {})}
 
     def _send_report(self, report: dict[str, Any]) -> None:
         assert self.endpoint is not None

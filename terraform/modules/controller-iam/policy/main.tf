@@ -23,6 +23,16 @@ locals {
     for service_arn in var.ecs_service_arns :
     "${replace(service_arn, ":service/", ":task-set/")}/*"
   ]
+  # Native deployments (the ECS deployment controller) of the managed services:
+  # arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID and .../service-revision/...
+  service_deployment_arns = [
+    for service_arn in var.ecs_service_arns :
+    "${replace(service_arn, ":service/", ":service-deployment/")}/*"
+  ]
+  service_revision_arns = [
+    for service_arn in var.ecs_service_arns :
+    "${replace(service_arn, ":service/", ":service-revision/")}/*"
+  ]
   # Rules of the managed listeners: arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/LB/LB_ID/LISTENER_ID/RULE_ID
   listener_rule_arns = [
     for listener_arn in var.listener_arns :
@@ -45,6 +55,20 @@ data "aws_iam_policy_document" "controller" {
     sid       = "EcsTaskSets"
     actions   = ["ecs:UpdateTaskSet", "ecs:DeleteTaskSet"]
     resources = local.task_set_arns
+  }
+
+  # Native mode: ECS runs the deployment (UpdateService above); the controller reads it, answers
+  # its PAUSE lifecycle hooks and stops it to roll back.
+  statement {
+    sid       = "EcsServiceDeployments"
+    actions   = ["ecs:DescribeServiceDeployments", "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"]
+    resources = local.service_deployment_arns
+  }
+
+  statement {
+    sid       = "EcsServiceRevisions"
+    actions   = ["ecs:DescribeServiceRevisions"]
+    resources = local.service_revision_arns
   }
 
   # A new version is a new revision of the service's task definition family. These calls have
