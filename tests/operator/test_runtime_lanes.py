@@ -139,7 +139,9 @@ def test_the_fallback_still_reads_for_itself_when_the_rounds_fail() -> None:
         stopped = Stopped()
         tasks = run_workers(runtime, ["rel-0"], stopped)
         loop = asyncio.ensure_future(runtime.resync_loop())
-        await asyncio.sleep(1.0)
+        # Wait for the state (two passes after the first), bounded; not a fixed second, which a
+        # loaded machine may spend before the first fallback fires.
+        await until(lambda: len(stand_in.of("rel-0")) >= 3, timeout=10.0)
         loop.cancel()
         await stop(runtime, stopped, [*tasks, loop])
 
