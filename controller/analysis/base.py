@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from controller.api.release import Metric
+from controller.api.release import MeasurementError, Metric
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,10 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 class Sample:
     """What a provider saw for one metric.
 
-    `value` None with no `error` means the source answered with nothing (NoData). `samples` and
+    `value` None with no `error` means the source answered with nothing (NoData). `error_kind` says
+    whose fault an `error` is: the source's (`PROVIDER`, monitoring down: the rollout holds), the
+    spec's (`QUERY`: reported at once), the canary's (`NO_ANSWER`: a probe of the canary itself timed
+    out, counted like no data) or too little traffic to judge yet (`LOW_TRAFFIC`). `samples` and
     `stable_samples` are the two versions' series over the window, filled only for
     `compareWithStable`. `note` is a human explanation the provider adds (e.g. which health check
     is down); it ends up in the measurement's message.
@@ -70,6 +73,7 @@ class Sample:
     stable_samples: tuple[float, ...] = ()
     error: str | None = None
     note: str = ""
+    error_kind: MeasurementError = MeasurementError.PROVIDER
 
 
 class Provider(Protocol):

@@ -20,9 +20,11 @@ multi-layer health document such as
 and the measurement's message names each layer that is not (`checks.cache = 'degraded'`). With
 `jsonPath` and no `expectValue` the value must merely be present and not false, null or empty.
 
-A connection failure or a timeout is a provider error (Inconclusive, counted towards
-`consecutiveErrorLimit`), as in Argo Rollouts' web metric: the controller cannot tell a canary that
-is down from a network path that is, and the canary's own error-rate metrics catch the former.
+An http metric probes the canary itself (its URL names the canary, usually with `{{version}}`): a
+timeout, a refused or reset connection is the canary not answering, counted as no answer
+(NoAnswer, towards the metric's `noDataLimit`, then as failed measurements), never as a monitoring
+outage that would hold the rollout for ever. A URL httpx cannot even send (bad scheme, malformed)
+is a query error: the spec is wrong.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from controller.api.release import HttpCheck, Metric
+from controller.api.release import HttpCheck, MeasurementError, Metric
 from controller.analysis.base import MeasureContext, Sample
 
 HEALTHY = 1.0
@@ -108,8 +110,12 @@ class HttpProvider:
         url = ctx.substitute(check.url)
         try:
             resp = self.client.get(url, timeout=check.timeout.total_seconds())
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+            return Sample(error=f"GET {url} cannot be sent: {type(exc).__name__}: {exc or 'no detail'}",
+                          error_kind=MeasurementError.QUERY)
         except httpx.HTTPError as exc:
-            return Sample(error=f"GET {url}: {type(exc).__name__}: {exc or 'no detail'}")
+            return Sample(error=f"GET {url}: no answer: {type(exc).__name__}: {exc or 'no detail'}",
+                          error_kind=MeasurementError.NO_ANSWER)
         problems: list[str] = []
         if resp.status_code != check.expect_status:
             problems.append(f"HTTP {resp.status_code}, expected {check.expect_status}")

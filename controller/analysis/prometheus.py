@@ -7,9 +7,16 @@ Prometheus costs at most that long and is reported as `Sample(error=...)`, never
 Results:
 * an instant vector with one series, or a scalar -> its value;
 * an empty vector, or NaN (e.g. a ratio of two zero rates: no traffic) -> no value (NoData);
-* more than one series -> an error naming the count: aggregate in the query (`sum(...)`), since
+* more than one series -> a query error naming the count: aggregate in the query (`sum(...)`), since
   picking one series silently would judge an arbitrary slice of the traffic;
-* a connection failure, a timeout, an HTTP error or `"status": "error"` -> an error.
+* Prometheus refusing the query (HTTP 400 `bad_data`, 422 `execution`: a parse error, a bad
+  function), or a result of another type -> a query error: the spec is wrong, and waiting will not
+  fix it;
+* a connection failure, a timeout, another HTTP error or an answer that is not Prometheus's -> a
+  provider error: monitoring is down, which says nothing about the canary.
+
+With `trafficQuery` and the metric's `minRequests`, the canary's request count is asked first and
+the metric is not judged (LOW_TRAFFIC) while it is below.
 
 With `compareWithStable` (and a stable version to compare with) it also asks the query for the
 stable version, and a range query over `ctx.window` for each version, whose points feed the
@@ -25,12 +32,21 @@ from typing import Any
 
 import httpx
 
-from controller.api.release import Metric
+from controller.api.release import MeasurementError, Metric
 from controller.analysis.base import MeasureContext, Sample
 
 
 class PrometheusError(Exception):
     """Prometheus could not answer the query (reported as a provider error)."""
+
+
+class QueryError(PrometheusError):
+    """Prometheus answered that the query is wrong, or its result cannot be judged: a spec error."""
+
+
+QUERY_ERROR_TYPES = frozenset({"bad_data", "execution"})
+"""Prometheus's `errorType`s that blame the query, not the server (its HTTP API documentation:
+400 Bad Request when parameters are missing or incorrect, 422 when an expression cannot be executed)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,11 @@ class PrometheusProvider:
             return Sample(error=f"metric {metric.name} has no prometheus query")
         query = ctx.substitute(spec.query)
         try:
+            if metric.min_requests > 0 and spec.traffic_query:
+                served = self.instant(spec.address, ctx.substitute(spec.traffic_query), ctx.now) or 0.0
+                if served < metric.min_requests:
+                    return Sample(error=f"{served:.0f} of {metric.min_requests} requests served by {ctx.version}"
+                                  " in the window: too little traffic to judge", error_kind=MeasurementError.LOW_TRAFFIC)
             value = self.instant(spec.address, query, ctx.now)
             if not (metric.compare_with_stable and ctx.stable_version):
                 return Sample(value=value)
@@ -56,6 +77,8 @@ class PrometheusProvider:
                 samples=self.series(spec.address, query, start, ctx.now),
                 stable_samples=self.series(spec.address, stable_query, start, ctx.now),
             )
+        except QueryError as exc:
+            return Sample(error=str(exc), error_kind=MeasurementError.QUERY)
         except PrometheusError as exc:
             return Sample(error=str(exc))
 
@@ -68,11 +91,11 @@ class PrometheusProvider:
         if kind == "scalar" and isinstance(result, list):
             return _number(result[1])
         if kind != "vector" or not isinstance(result, list):
-            raise PrometheusError(f"query returned a {kind}, not an instant vector: {query}")
+            raise QueryError(f"query returned a {kind}, not an instant vector or a scalar: {query}")
         if not result:
             return None
         if len(result) > 1:
-            raise PrometheusError(
+            raise QueryError(
                 f"query returned {len(result)} series, expected one (aggregate it, e.g. sum(...)): {query}"
             )
         return _number(result[0]["value"][1])
@@ -88,9 +111,9 @@ class PrometheusProvider:
         )
         result = data.get("result")
         if data.get("resultType") != "matrix" or not isinstance(result, list):
-            raise PrometheusError(f"range query returned a {data.get('resultType')}, not a matrix: {query}")
+            raise QueryError(f"range query returned a {data.get('resultType')}, not a matrix: {query}")
         if len(result) > 1:
-            raise PrometheusError(
+            raise QueryError(
                 f"range query returned {len(result)} series, expected one (aggregate it, e.g. sum(...)): {query}"
             )
         points = (_number(v) for _, v in result[0]["values"]) if result else iter(())
@@ -108,6 +131,8 @@ class PrometheusProvider:
             body = None
         if not isinstance(body, dict):
             raise PrometheusError(f"{url}: HTTP {resp.status_code}, not a Prometheus API answer")
+        if body.get("status") != "success" and body.get("errorType") in QUERY_ERROR_TYPES:
+            raise QueryError(f"the query was refused: {body.get('errorType')}: {body.get('error', 'no detail')}")
         if resp.status_code >= 400 or body.get("status") != "success":
             raise PrometheusError(
                 f"{url}: HTTP {resp.status_code} {body.get('errorType', '')}: {body.get('error', 'unknown error')}"

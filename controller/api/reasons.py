@@ -51,6 +51,9 @@ class Reason(StrEnum):
     ANALYSIS_NO_DATA = "AnalysisNoData"
     ANALYSIS_FAILED = "AnalysisFailed"
     ANALYSIS_OVERRIDDEN = "AnalysisOverridden"
+    ANALYSIS_INVALID = "AnalysisInvalid"  # a metric's query is wrong (parse error, several series): fix the spec
+    ANALYSIS_HELD = "AnalysisHeld"  # the analysis gets no answer it can judge (provider down, no data, no traffic)
+    ANALYSIS_UNANSWERED = "AnalysisUnanswered"  # held until progressDeadline: rolled back, or paused for a person
     # Going back
     ABORTED = "Aborted"
     ROLLED_BACK = "RolledBack"

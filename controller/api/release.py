@@ -328,6 +328,12 @@ class Frontend(Model):
 class PrometheusQuery(Model):
     address: str = Field(min_length=1, max_length=2048)
     query: str = Field(min_length=1, max_length=8192)
+    traffic_query: str | None = Field(
+        default=None, max_length=8192,
+        description="A query giving the number of requests the version served in the window (e.g. "
+        'sum(increase(http_requests_total{version="{{version}}"}[1m]))); with the metric\'s minRequests, the '
+        "metric is judged only once the canary served that many. Asked of the same address.",
+    )
 
 
 class CloudWatchDimension(Model):
@@ -369,6 +375,11 @@ class HttpCheck(Model):
     timeout: Duration = Field(default=timedelta(seconds=2))
 
 
+NO_DATA_LIMIT = 4
+"""Default of `metric.noDataLimit`: with the default 10s interval and failureLimit 1, a canary that is
+never measured is rolled back after about a minute (4 tolerated, then 2 failed measurements)."""
+
+
 class Metric(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -388,13 +399,39 @@ class Metric(Model):
     max: float | None = None
     min: float | None = None
     compare_with_stable: bool = False
+    no_data_limit: int = Field(
+        default=NO_DATA_LIMIT, ge=0, le=100,
+        description="Consecutive measurements without an answer about the canary tolerated before each further "
+        "one counts as a failed measurement (towards analysis.failureLimit): no data while the canary receives "
+        "traffic, or an http probe of the canary that timed out or was refused. As Argo Rollouts' "
+        "consecutiveErrorLimit and Flagger's threshold: a canary that is not measured is not verified. "
+        "No data while the canary gets no traffic (a blue-green preview) is not counted: it holds, "
+        "bounded by progressDeadline.",
+    )
+    min_requests: int = Field(
+        default=0, ge=0, le=1_000_000_000,
+        description="Judge this metric only once the canary served this many requests in the window, as "
+        "prometheus.trafficQuery counts them; below it the measurement is Inconclusive (too little traffic), "
+        "which holds the rollout, bounded by progressDeadline. 0: no guard.",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Measured and shown in status.analysis, never deciding: a dry-run metric neither fails, "
+        "holds nor passes a rollout.",
+    )
 
 
 class Analysis(Model):
     interval: Duration = Field(default=timedelta(seconds=10))
     failure_limit: int = Field(default=1, ge=0, le=100)
     min_samples: int = Field(default=3, ge=1, le=1000)
-    consecutive_error_limit: int = Field(default=4, ge=1, le=100)
+    consecutive_error_limit: int = Field(
+        default=4, ge=1, le=100,
+        description="Consecutive runs in which a metric's provider could not be asked (Prometheus or CloudWatch "
+        "down) before the analysis is held as 'provider down' (a Warning Event names the metric). A hold never "
+        "passes a step; it ends when the provider answers, or at progressDeadline from the last progress: "
+        "rolled back, or paused for a person with rollback.onDegradation: Pause.",
+    )
     metrics: list[Metric] = Field(default_factory=list, json_schema_extra={"maxItems": 20})
 
 
@@ -822,6 +859,15 @@ class Verdict(StrEnum):
     NO_DATA = "NoData"
 
 
+class MeasurementError(StrEnum):
+    """Why a measurement has no judged value: who did not answer."""
+
+    PROVIDER = "Provider"  # the metric source (Prometheus, CloudWatch) could not be asked: monitoring's fault
+    QUERY = "Query"  # the source answered that the query is wrong (parse error, several series): the spec's fault
+    NO_ANSWER = "NoAnswer"  # a probe of the canary itself timed out or was refused: the canary's fault
+    LOW_TRAFFIC = "LowTraffic"  # the canary served fewer requests than the metric's minRequests: not judged yet
+
+
 class Measurement(Model):
     metric: str
     value: float | None = None
@@ -829,6 +875,9 @@ class Measurement(Model):
     verdict: Verdict
     message: str = ""
     time: datetime
+    error: MeasurementError | None = Field(
+        default=None, description="Who did not answer, when the measurement has no judged value.")
+    dry_run: bool | None = Field(default=None, description="True: a dryRun metric, shown but never deciding.")
 
 
 class AnalysisStatus(Model):
@@ -839,6 +888,17 @@ class AnalysisStatus(Model):
     failures: int = 0
     errors: int = 0
     samples: int = 0
+    unanswered: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per metric, consecutive measurements without an answer about the canary (see noDataLimit).",
+        json_schema_extra={"maxProperties": 20},
+    )
+    last_sample_at: datetime | None = Field(
+        default=None, description="The last run in which every deciding metric was judged: the analysis's last progress.")
+    unjudged: int = Field(default=0, ge=0, description="Consecutive runs without every deciding metric judged.")
+    held_since: datetime | None = Field(
+        default=None, description="When the analysis stopped getting answers it can judge (provider down, no data "
+        "without traffic, too little traffic); bounded by progressDeadline from the last progress.")
     measurements: list[Measurement] = Field(default_factory=list, json_schema_extra={"maxItems": 100})
 
 

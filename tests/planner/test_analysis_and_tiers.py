@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from controller.api.release import ConditionType, Measurement, Phase, ReleaseStatus, Verdict
+from controller.api.release import ConditionType, Measurement, MeasurementError, Phase, ReleaseStatus, Verdict
 from controller.planner import analysis_due, decide
 from controller.planner.actions import (
     DeleteTaskSet,
@@ -116,15 +116,85 @@ def test_on_degradation_pause_holds_without_actions() -> None:
     assert run.status.backend.canary_version == "2.0.0"
 
 
-@pytest.mark.parametrize("rate", [None], ids=["no-data"])
-def test_inconclusive_analysis_holds_at_the_end_of_a_pause(rate: float | None) -> None:
+def test_no_data_for_a_canary_that_serves_rolls_back_within_minutes() -> None:
+    """A typo in the metric's query (an empty result) while 20% of traffic reaches the canary: the
+    canary is not verified, so after noDataLimit (4) tolerated runs each further one is a failed
+    measurement, and failureLimit 0 ends it: traffic back on stable, naming the metric."""
     base = drive(make_spec("1.0.0", CANARY, analysis=METRICS), world("1.0.0"))
     run = drive(make_spec("2.0.0", CANARY, analysis=METRICS), base.observation, base.status, now=base.now,
-                measure=errors_by_version({"2.0.0": rate}), until=lambda p: p.now > base.now + timedelta(minutes=5))
-    assert run.status.current_step == 1 and run.status.phase == Phase.PROGRESSING
-    assert cond(run.status, ConditionType.PROGRESSING)[1] == "WaitingForAnalysis"  # type: ignore[index]
-    assert run.passes[-1].decision.requeue_after == pytest.approx(10.0, abs=1.0)
-    assert run.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+                measure=errors_by_version({"2.0.0": None}), until=lambda p: p.now > base.now + timedelta(minutes=5))
+    assert run.status.phase == Phase.ROLLED_BACK, run.status.message
+    assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    ended = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    assert ended.now - base.now < timedelta(minutes=2)
+    assert "error-rate: no data for 5 consecutive measurements while the canary receives traffic" in run.status.message
+    assert cond(run.status, ConditionType.HEALTHY)[:2] == ("False", "AnalysisFailed")  # type: ignore[index]
+
+
+def provider_down(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+    return [Measurement(metric="error-rate", verdict=Verdict.INCONCLUSIVE, error=MeasurementError.PROVIDER,
+                        message="provider error: http://p:9090/api/v1/query: ConnectError", time=now)]
+
+
+@pytest.mark.parametrize("on_degradation", ["Rollback", "Pause"])
+def test_provider_down_holds_until_progress_deadline_then_ends(on_degradation: str) -> None:
+    """Monitoring down says nothing about the canary: the rollout holds at 20% (never passes), a
+    Warning Event says so once, and at progressDeadline from the last progress it ends: rolled back
+    naming the metric that never answered, or paused for a person, as the spec asks."""
+    extra = {"progressDeadline": "2m", "rollback": {"onDegradation": on_degradation}}
+    base = drive(make_spec("1.0.0", CANARY, analysis=METRICS, **extra), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=METRICS, **extra), base.observation, base.status, now=base.now,
+                measure=provider_down, until=lambda p: p.now > base.now + timedelta(minutes=6), max_passes=400)
+    held = [p for p in run.passes if p.now - base.now < timedelta(minutes=2)]
+    assert all(p.decision.status.phase in (Phase.PROGRESSING, Phase.PAUSED) for p in held)
+    assert all(p.weights[GREEN] in (0, 20) for p in held)
+    warnings = [e for p in run.passes for e in p.decision.events if e.reason == "AnalysisHeld"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning" and "error-rate" in warnings[0].message, warnings
+    ended = next(p for p in run.passes if p.decision.status.phase in (Phase.ROLLED_BACK, Phase.PAUSED)
+                 and p.now - base.now > timedelta(minutes=1))
+    assert timedelta(minutes=2) < ended.now - base.now < timedelta(minutes=3)
+    if on_degradation == "Rollback":
+        assert run.status.phase == Phase.ROLLED_BACK
+        assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+        assert "analysis never answered" in run.status.message and "error-rate" in run.status.message
+        assert cond(run.status, ConditionType.READY)[1] == "AnalysisUnanswered"  # type: ignore[index]
+    else:
+        assert run.status.phase == Phase.PAUSED
+        assert cond(run.status, ConditionType.READY)[1] == "AnalysisUnanswered"  # type: ignore[index]
+        assert run.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+        said = [e for p in run.passes for e in p.decision.events if e.reason == "AnalysisUnanswered"]
+        assert len(said) == 1 and said[0].type == "Warning" and "for a person" in said[0].message
+
+
+def test_a_query_error_ends_the_rollout_at_once_naming_the_metric() -> None:
+    def two_series(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+        return [Measurement(metric="error-rate", verdict=Verdict.INCONCLUSIVE, error=MeasurementError.QUERY, time=now,
+                            message="query error (fix the metric's query in the spec): query returned 2 series, "
+                                    "expected one (aggregate it, e.g. sum(...)): q")]
+    base = drive(make_spec("1.0.0", CANARY, analysis=METRICS), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=METRICS), base.observation, base.status, now=base.now,
+                measure=two_series, until=lambda p: p.now > base.now + timedelta(minutes=2))
+    ended = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    assert ended.now - base.now < timedelta(seconds=30)
+    assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    healthy = cond(run.status, ConditionType.HEALTHY)
+    assert healthy[:2] == ("False", "AnalysisInvalid") and "metric error-rate" in healthy[2]  # type: ignore[index]
+    assert "aggregate it" in healthy[2]  # type: ignore[index]
+
+
+def test_dry_run_metrics_are_shown_but_never_decide() -> None:
+    metrics = {**METRICS, "metrics": [*METRICS["metrics"],  # type: ignore[misc]
+                                      {"name": "latency", "http": {"url": "http://c/health"}, "min": 1, "dryRun": True}]}
+
+    def measure(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+        return [measurement("error-rate", 0.01, now),
+                Measurement(metric="latency", value=0.0, verdict=Verdict.FAILED, message="latency 0 < min 1", time=now)]
+    base = drive(make_spec("1.0.0", CANARY, analysis=metrics), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=metrics), base.observation, base.status, now=base.now,
+                measure=measure, until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    assert run.status.phase == Phase.SUCCEEDED
+    shown = {m.metric for p in run.passes if p.decision.status.analysis for m in p.decision.status.analysis.measurements}
+    assert "latency" in shown
 
 
 def test_degradation_in_the_rollback_window_switches_traffic_back() -> None:
