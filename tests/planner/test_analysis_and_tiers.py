@@ -285,3 +285,18 @@ def test_flags_only_change_publishes_flags_and_nothing_else() -> None:
     assert run.status.phase == Phase.SUCCEEDED and run.status.revision == 2
     assert run.status.history[-1].flags_hash == run.status.flags_hash != base.status.flags_hash
     assert "FlagsPublished" in run.events
+
+
+def test_blue_green_preview_without_traffic_ends_at_the_progress_deadline() -> None:
+    """A request-rate metric can never see data for a blue-green preview (it gets no traffic): that
+    is nobody's fault, so it is not counted as failures, but it is not a hold for ever either:
+    at progressDeadline the rollout goes back, naming the metric, and traffic never left blue."""
+    run = analysed_upgrade({"2.0.0": 0.01}, {"type": "BlueGreen", "blueGreen": {"previewDuration": "30s"}},
+                           needs_traffic=True, progressDeadline="3m")
+    assert run.status.phase == Phase.ROLLED_BACK, run.status.message
+    assert all(p.weights[BLUE] == 100 for p in run.passes)
+    ended = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    assert ended.now - run.passes[0].now < timedelta(minutes=4)
+    assert "analysis never answered" in run.status.message and "error-rate" in run.status.message
+    assert run.status.analysis is not None and run.status.analysis.failures == 0  # held, never failed
+    assert "AnalysisHeld" in run.events
