@@ -17,6 +17,7 @@ class Reason(StrEnum):
     ADOPTED = "Adopted"
     ROLLOUT_STARTED = "RolloutStarted"
     SUPERSEDED = "Superseded"
+    SPEC_UPDATED = "SpecUpdated"  # the spec changed for another tier: the backend rollout in progress goes on
     RETRY = "Retry"
     INVALID_SPEC = "InvalidSpec"
     SERVICE_NOT_FOUND = "ServiceNotFound"
