@@ -820,7 +820,22 @@ class Condition(Model):
     observed_generation: int | None = Field(default=None, ge=0)
 
 
+class ServingVersion(Model):
+    """One version receiving traffic, as AWS reported it at the last observation."""
+
+    version: str = Field(max_length=256)
+    weight: int = Field(ge=0, le=100, description="Percent of the traffic it receives (listener weights, split by "
+                        "task set scale within a target group).")
+
+
 class BackendStatus(Model):
+    serving: list[ServingVersion] = Field(
+        default_factory=list, json_schema_extra={"maxItems": 10},
+        description="Every backend version receiving traffic and its weight, as AWS reported them at the last "
+        "pass, whatever the spec or the rollout say (paused, superseded, rolled back included).",
+    )
+    traffic: str = Field(default="", max_length=1024,
+                         description="The same as one line (`1.0.0 80%, 2.0.0 20%`), for the printer column.")
     stable_version: str | None = None
     stable_image: str | None = None
     canary_version: str | None = None

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
 from controller.planner.actions import Action, DeleteTaskSet, ScaleTaskSet
-from controller.planner import standing
+from controller.planner import serving, standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
 from controller.planner.phases import backend, flags, frontend, gate, settle, start, upstream
@@ -45,7 +45,7 @@ __all__ = ["AFTER_ACTIONS", "ECS_POLL", "HISTORY_LIMIT", "POLL", "REFUSED_RECHEC
 def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
     """One pass: see the module docstring. Pure and deterministic."""
     inp = Inputs(spec, observation, ctx, target_hash(spec))
-    run = _Run(status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now, ctx.generation)
+    run = _Run(status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now, ctx.generation, inp)
     if run.fold(start.check_world(inp, run.status)):
         return run.decision()
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
@@ -86,6 +86,17 @@ def _settled(inp: Inputs, run: _Run) -> None:
     run.fold(settle.finish(inp, run.status, warm.warm))
 
 
+def observed_traffic(inp: Inputs, status: ReleaseStatus) -> ReleaseStatus:
+    """The status with what serves as this pass observed it (`planner.serving`): the versions and
+    weights AWS reported, and the canary's weight as the share its version receives."""
+    shown = serving.backend_serving(inp.spec, status, inp.obs)
+    canary = status.backend.canary_version
+    weight = next((s.weight for s in shown if s.version == canary), 0) if canary else 0
+    backend = status.backend.model_copy(update={"serving": shown, "traffic": serving.summary(shown),
+                                                "canary_weight": weight})
+    return status if backend == status.backend else status.model_copy(update={"backend": backend})
+
+
 def _after_deletes(actions: list[Action]) -> tuple[Action, ...]:
     """The actions without any that name a task set deleted earlier in the same pass: two phases of
     one pass (leftovers first, keep-warm after) may both drain and delete the same task set, and
@@ -104,8 +115,9 @@ def _after_deletes(actions: list[Action]) -> tuple[Action, ...]:
 class _Run:
     """The phases' results folded in order: the one mutable thing of a pass, local to `decide`."""
 
-    def __init__(self, given: ReleaseStatus, status: ReleaseStatus, now: datetime, generation: int) -> None:
-        self.given, self.status, self.now, self.generation = given, status, now, generation
+    def __init__(self, given: ReleaseStatus, status: ReleaseStatus, now: datetime, generation: int,
+                 inp: Inputs) -> None:
+        self.given, self.status, self.now, self.generation, self.inp = given, status, now, generation, inp
         self.outcome: Outcome | None = None
         self.actions: list[Action] = []
         self.events: list[Event] = []
@@ -129,6 +141,7 @@ class _Run:
     def decision(self) -> Decision:
         self.status = self.status.model_copy(
             update={"conditions": standing.stamp(self.status.conditions, self.generation)})
+        self.status = observed_traffic(self.inp, self.status)
         requeue: float | None = min(self.waits) if self.waits else None
         if requeue is None and self.status.phase == Phase.PROGRESSING:
             requeue = POLL

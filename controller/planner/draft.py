@@ -123,6 +123,10 @@ class Draft:
                              ConditionType.STALLED), "use Draft.stand"
         self.update(conditions=set_condition(self.st.conditions, type_, status, reason, message, self.now))
 
+    def drop(self, *types: ConditionType) -> None:
+        """Remove a phase's own conditions that are not about the current spec any more."""
+        self.update(conditions=[c for c in self.st.conditions if c.type not in types])
+
     def stand(self, standing: Standing) -> None:
         """Where the rollout stands now (see `planner.standing`): Ready and Progressing follow."""
         self.standings.append(standing)

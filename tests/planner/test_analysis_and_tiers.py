@@ -300,3 +300,31 @@ def test_blue_green_preview_without_traffic_ends_at_the_progress_deadline() -> N
     assert "analysis never answered" in run.status.message and "error-rate" in run.status.message
     assert run.status.analysis is not None and run.status.analysis.failures == 0  # held, never failed
     assert "AnalysisHeld" in run.events
+
+
+def test_a_change_while_paused_shows_the_version_that_still_serves() -> None:
+    """Canary 2.0.0 at 20%, paused, then 3.0.0 applied (still paused): nothing moves in AWS, and the
+    status says so: 2.0.0 keeps its 20% in `serving`, the new canary 3.0.0 is at 0%."""
+    steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
+    base = drive(make_spec("1.0.0", steps), world("1.0.0"))
+    at = drive(make_spec("2.0.0", steps), base.observation, base.status, now=base.now,
+               until=lambda p: p.decision.status.phase == Phase.PAUSED)
+    assert [(s.version, s.weight) for s in at.status.backend.serving] == [("1.0.0", 80), ("2.0.0", 20)]
+    assert at.status.backend.traffic == "1.0.0 80%, 2.0.0 20%" and at.status.backend.canary_weight == 20
+    paused = drive(make_spec("2.0.0", steps, paused=True), at.observation, at.status, now=at.now)
+    changed = drive(make_spec("3.0.0", steps, paused=True), paused.observation, paused.status, now=paused.now)
+    assert changed.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+    st = changed.status
+    assert st.backend.canary_version == "3.0.0" and st.backend.canary_weight == 0
+    assert [(s.version, s.weight) for s in st.backend.serving] == [("1.0.0", 80), ("2.0.0", 20)]
+
+
+def test_conditions_of_an_earlier_spec_do_not_outlive_it() -> None:
+    """Healthy AnalysisPassed of an analysed rollout is not carried (stamped with the new generation)
+    onto a later spec that has no analysis at all."""
+    run = analysed_upgrade({"2.0.0": 0.01}, until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    assert cond(run.status, ConditionType.HEALTHY)[:2] == ("True", "AnalysisPassed")  # type: ignore[index]
+    plain = drive(make_spec("3.0.0", CANARY), run.observation, run.status, now=run.now)
+    assert plain.status.phase == Phase.SUCCEEDED
+    assert cond(plain.status, ConditionType.HEALTHY) is None
+    assert all(cond(p.decision.status, ConditionType.HEALTHY) is None for p in plain.passes)

@@ -62,6 +62,8 @@ def compatibility(d: Draft, fs: FrontendStep) -> None:
     known = find(d.st.conditions, ConditionType.COMPATIBLE)
     if known is not None and fs.compatible and known.status == "True" and known.message.startswith(fs.message):
         return  # keep what the contract gate added when the frontend moved
+    if fs.compatible is None and (d.spec.frontend is None or d.spec.frontend.api_contract is None):
+        d.drop(ConditionType.COMPATIBLE)  # nothing to be compatible with: no stale verdict stays
     if fs.compatible is not None:
         d.cond(
             ConditionType.COMPATIBLE, "True" if fs.compatible else "False",

@@ -196,9 +196,13 @@ def start(d: Draft, superseding: bool = False) -> bool:
     if refused is not None:
         refuse(d, *refused)
         return False
+    # Every condition is about the current spec: what a phase said of an earlier one goes (a
+    # Healthy verdict of its analysis, a Compatible of its frontend); the phases say it again.
     if superseding and backend_goes_on(d, backend_change):
+        d.drop(ConditionType.COMPATIBLE)
         go_on(d)
         return True
+    d.drop(ConditionType.HEALTHY, ConditionType.COMPATIBLE)
     if superseding:
         old = d.st.backend.canary_version or d.st.backend.stable_version
         d.record("Superseded", "the spec changed during the rollout", old, d.st.backend.canary_image)
