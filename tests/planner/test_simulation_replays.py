@@ -393,3 +393,19 @@ def test_a_pause_after_a_lost_delete_of_the_superseded_canary_never_leaves_three
     ])
     paused = next(p for p in trace if p.decision.status.phase == Phase.PAUSED)
     assert any(isinstance(a, DeleteTaskSet) for a in paused.decision.actions)
+
+
+def test_an_analysis_that_never_answers_ends_the_rollout_at_the_progress_deadline() -> None:
+    # seed 20: Prometheus down (every measurement a provider error) during a Rolling rollout: it was
+    # held at its first analysed step for ever, Progressing, with nobody asked to act.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Rolling", "rolling": {"steps": [13, 42, 74, 100], "interval": "5s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "version", "version": "2.1.0"},
+    ])
+    last = trace[-1].decision.status
+    assert last.phase == Phase.ROLLED_BACK and "analysis never answered" in last.message, last.message
+    held = [p for p in trace if p.decision.status.backend.canary_version == "2.1.0"]
+    assert held[-1].index - held[0].index < 120
+    assert [e.reason for p in trace for e in p.decision.events].count("AnalysisHeld") == 1
