@@ -377,7 +377,7 @@ class Reconciler:
             return refused
 
         status = self._reachable(key, status, now)
-        measurements, contract = self._measure(namespace, spec, status, observation, now)
+        measurements, contract = self._measure(namespace, name, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
                       contract, self._upstream(spec, status), self._hooks(namespace, name, ref.uid or "", spec, status, now))
         decision = self.planner.decide(spec, status, observation, ctx)
@@ -457,6 +457,7 @@ class Reconciler:
         if decision.outcome == PassOutcome.ROLLED_BACK:
             why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
+            log.warning("%s", rollback_line(namespace, name, why, status, decision.status))
         if self.git is not None and write_back_due(spec, decision.status):
             decision = self._write_back(namespace, name, spec, decision)
         if self.notifications is not None:
@@ -502,14 +503,14 @@ class Reconciler:
         return None
 
     def _measure(
-        self, namespace: str, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, now: dt.datetime,
+        self, namespace: str, name: str, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, now: dt.datetime,
     ) -> tuple[tuple[Measurement, ...], ContractCheck | None]:
         """The networked inputs of a pass, when due: analysis measurements and the API-contract check."""
         measurements: tuple[Measurement, ...] = ()
         if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
             measurements = self.measurer(spec, status, now)
             for m in measurements:
-                metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
+                metrics.ANALYSIS_TOTAL.labels(namespace, name, m.verdict.value).inc()
         contract: ContractCheck | None = None
         version = contract_target(spec, status, observation) if self.contracts is not None else None
         if self.contracts is not None and version is not None:
@@ -608,6 +609,24 @@ class Reconciler:
         metrics.record_phase(namespace, name, status.phase.value)
         metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
         metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+        metrics.record_serving(namespace, name, {s.version: s.weight for s in status.backend.serving})
+
+
+def rollback_line(namespace: str, name: str, why: str, before: ReleaseStatus, after: ReleaseStatus) -> str:
+    """The one log line of a rollback: the reason, what served (AWS's weights) and the analysis's numbers.
+
+    >>> from controller.api.release import AnalysisStatus, BackendStatus
+    >>> before = ReleaseStatus(backend=BackendStatus(traffic="1.0.0 80%, 2.0.0 20%", canary_version="2.0.0"))
+    >>> after = ReleaseStatus(message="backend 2.0.0: error-rate 0.3 > max 0.05; traffic back on 1.0.0",
+    ...     analysis=AnalysisStatus(failures=2, samples=3, errors=0))
+    >>> rollback_line("prod", "app", "AnalysisFailed", before, after)
+    'prod/app rolled back (AnalysisFailed): serving was 1.0.0 80%, 2.0.0 20%; analysis 2 failed runs, 3 samples, 0 consecutive errors; backend 2.0.0: error-rate 0.3 > max 0.05; traffic back on 1.0.0'
+    """
+    analysis = after.analysis or before.analysis
+    numbers = (f"analysis {analysis.failures} failed runs, {analysis.samples} samples, {analysis.errors} consecutive errors"
+               if analysis is not None else "no analysis")
+    return (f"{namespace}/{name} rolled back ({why}): serving was {before.backend.traffic or 'unknown'}; "
+            f"{numbers}; {after.message}")
 
 
 def _conditions(status: ReleaseStatus, stood: standing.Standing, now: dt.datetime, generation: int) -> list[Any]:
