@@ -280,11 +280,13 @@ def is_error(measurement: Measurement) -> bool:
     return measurement.verdict == Verdict.INCONCLUSIVE and measurement.value is None
 
 
-def is_unanswered(measurement: Measurement, serving: bool) -> bool:
-    """No answer about the canary: a probe of it that did not answer, or no data while it serves."""
+def is_unanswered(measurement: Measurement, serving: bool, running: bool = True) -> bool:
+    """No answer about the canary: a probe of it that did not answer while it runs, or no data
+    while it serves (a probe of a canary whose tasks are not up yet, or no data about a canary
+    without traffic, is nobody's fault)."""
     if measurement.verdict != Verdict.NO_DATA:
         return False
-    return measurement.error == MeasurementError.NO_ANSWER or serving
+    return running if measurement.error == MeasurementError.NO_ANSWER else serving
 
 
 def evaluate(
@@ -293,6 +295,7 @@ def evaluate(
     analysis: Analysis,
     now: datetime,
     serving: bool = True,
+    running: bool = True,
 ) -> AnalysisStatus:
     """Fold one run of measurements into the analysis status and decide the verdict.
 
@@ -301,7 +304,8 @@ def evaluate(
     `measurements` means no run happened this pass: the status is returned unchanged. An analysis
     without metrics is Passed: the user asked for no health gate. `serving`: the canary receives
     traffic (as AWS reports the weights), so no data about it is the canary's fault, counted per
-    metric towards its `noDataLimit` and then as a failed measurement. A query error fails the
+    metric towards its `noDataLimit` and then as a failed measurement; `running`: its tasks are up
+    and steady, so a probe of it that does not answer is counted the same way. A query error fails the
     analysis at once (the spec is wrong; waiting will not fix it). `dryRun` metrics are kept and
     shown but never decide.
 
@@ -355,7 +359,7 @@ def evaluate(
     unanswered = dict(prev.unanswered)
     over: list[str] = []
     for m in run:
-        if is_unanswered(m, serving):
+        if is_unanswered(m, serving, running):
             unanswered[m.metric] = count = unanswered.get(m.metric, 0) + 1
             if count > limits[m.metric]:
                 what = (f"the canary did not answer {count} consecutive probes" if m.error == MeasurementError.NO_ANSWER

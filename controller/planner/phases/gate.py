@@ -36,6 +36,7 @@ from controller.planner import analysis as analysis_rules
 from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
+from controller.planner.fleet import STEADY
 from controller.planner.phases import rollback
 from controller.planner.steps import PauseStep
 from controller.planner.tiers import staging_weight
@@ -50,7 +51,8 @@ def analyse(inp: Inputs, status: ReleaseStatus) -> Result:
         return d.close()
     if inp.ctx.measurements and not failed_before:
         before = d.st.analysis
-        d.update(analysis=evaluate(before, inp.ctx.measurements, spec.analysis, now, serving=serving(d)))
+        d.update(analysis=evaluate(before, inp.ctx.measurements, spec.analysis, now, serving=serving(d),
+                                   running=running(d)))
         hold_started(d, before)
     result = d.st.analysis
     if result is None or result.verdict is None:
@@ -85,6 +87,14 @@ def serving(d: Draft) -> bool:
     if d.st.frontend.current_step is not None:
         return staging_weight(d.obs, None) > 0
     return True  # promoted (the keep-warm window), or ECS's own deployment: it serves
+
+
+def running(d: Draft) -> bool:
+    """Whether the version analysed runs (its task set steady), so a probe of it can be answered."""
+    if d.st.backend.canary_image is not None and not d.ecs_controller:
+        canary = d.fleet.canary
+        return canary is not None and canary.scale_percent > 0 and canary.stability == STEADY
+    return True
 
 
 def invalid(result: AnalysisStatus) -> bool:
