@@ -52,6 +52,16 @@ class MeasureContext:
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]+@")
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may appear in a message (status, Events, logs): without its credentials.
+
+    >>> shown_url("http://admin:pw@prometheus:9090/api/v1/query")
+    'http://***@prometheus:9090/api/v1/query'
+    """
+    return _USERINFO.sub(r"\g<scheme>***@", url)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from controller.api.release import HttpCheck, MeasurementError, Metric
-from controller.analysis.base import MeasureContext, Sample
+from controller.analysis.base import MeasureContext, Sample, shown_url
 
 HEALTHY = 1.0
 UNHEALTHY = 0.0
@@ -108,13 +108,14 @@ class HttpProvider:
         if check is None:
             return Sample(error=f"metric {metric.name} has no http check")
         url = ctx.substitute(check.url)
+        shown = shown_url(url)
         try:
             resp = self.client.get(url, timeout=check.timeout.total_seconds())
         except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
-            return Sample(error=f"GET {url} cannot be sent: {type(exc).__name__}: {exc or 'no detail'}",
+            return Sample(error=f"GET {shown} cannot be sent: {type(exc).__name__}: {shown_url(str(exc)) or 'no detail'}",
                           error_kind=MeasurementError.QUERY)
         except httpx.HTTPError as exc:
-            return Sample(error=f"GET {url}: no answer: {type(exc).__name__}: {exc or 'no detail'}",
+            return Sample(error=f"GET {shown}: no answer: {type(exc).__name__}: {shown_url(str(exc)) or 'no detail'}",
                           error_kind=MeasurementError.NO_ANSWER)
         problems: list[str] = []
         if resp.status_code != check.expect_status:

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from controller.api.release import MeasurementError, Metric
-from controller.analysis.base import MeasureContext, Sample
+from controller.analysis.base import MeasureContext, Sample, shown_url
 
 
 class PrometheusError(Exception):
@@ -121,25 +121,26 @@ class PrometheusProvider:
 
     def _get(self, address: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         url = address.rstrip("/") + path
+        shown = shown_url(url)
         try:
             resp = self.client.get(url, params=params, timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise PrometheusError(f"{url}: {type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise PrometheusError(f"{shown}: {type(exc).__name__}: {shown_url(str(exc)) or 'no detail'}") from exc
         try:
             body = resp.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise PrometheusError(f"{url}: HTTP {resp.status_code}, not a Prometheus API answer")
+            raise PrometheusError(f"{shown}: HTTP {resp.status_code}, not a Prometheus API answer")
         if body.get("status") != "success" and body.get("errorType") in QUERY_ERROR_TYPES:
             raise QueryError(f"the query was refused: {body.get('errorType')}: {body.get('error', 'no detail')}")
         if resp.status_code >= 400 or body.get("status") != "success":
             raise PrometheusError(
-                f"{url}: HTTP {resp.status_code} {body.get('errorType', '')}: {body.get('error', 'unknown error')}"
+                f"{shown}: HTTP {resp.status_code} {body.get('errorType', '')}: {body.get('error', 'unknown error')}"
             )
         data = body.get("data")
         if not isinstance(data, dict):
-            raise PrometheusError(f"{url}: answer without data")
+            raise PrometheusError(f"{shown}: answer without data")
         return data
 
 

@@ -167,3 +167,10 @@ def test_compare_with_stable_uses_both_versions_series(
     assert enough(same), same
     (measurement,) = measure_all([slow], ctx("6.0.0", "4.0.0", window=10), {"prometheus": provider})
     assert measurement.verdict == Verdict.PASSED, measurement.message
+
+
+def test_credentials_in_the_address_never_reach_a_message(http_client: httpx.Client) -> None:
+    m = metric(f"http://admin:s3cret-pw@127.0.0.1:{free_port()}", "up")
+    (measurement,) = measure_all([m], ctx(), build_providers(http_client))
+    assert "s3cret-pw" not in measurement.message and "admin" not in measurement.message
+    assert "http://***@127.0.0.1" in measurement.message
