@@ -11,7 +11,8 @@ providers, so nothing here imports a provider.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -31,6 +32,11 @@ class MeasureContext:
     environment: str
     now: datetime
     window: timedelta = timedelta(minutes=2)
+    headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per metric name, the request headers its credentials make (Authorization), resolved from the
+    metric's Secret by the caller; a provider adds them and never shows them."""
+    auth_errors: Mapping[str, str] = field(default_factory=dict)
+    """Per metric name, why its credentials could not be read (no Secret, a missing key): a spec error."""
 
     def substitute(self, template: str, version: str | None = None) -> str:
         """Fill `{{version}}`, `{{stableVersion}}` and `{{environment}}` (spaces inside the braces
@@ -93,6 +99,28 @@ class Provider(Protocol):
 
 
 PROVIDER_FIELDS = ("prometheus", "cloudwatch", "http")
+
+
+def auth_headers(kind: str, data: Mapping[str, bytes]) -> dict[str, str]:
+    """The Authorization header from a Secret's data: Basic from `username` and `password`,
+    Bearer from `token`. A missing key raises KeyError naming it.
+
+    >>> auth_headers("Bearer", {"token": b"abc\\n"})
+    {'Authorization': 'Bearer abc'}
+    >>> auth_headers("Basic", {"username": b"admin", "password": b"pw"})
+    {'Authorization': 'Basic YWRtaW46cHc='}
+    """
+    import base64
+
+    def key(name: str) -> str:
+        if name not in data:
+            raise KeyError(name)
+        return data[name].decode().strip()
+
+    if kind == "Bearer":
+        return {"Authorization": f"Bearer {key('token')}"}
+    pair = f"{key('username')}:{key('password')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 def provider_key(metric: Metric) -> str | None:

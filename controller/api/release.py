@@ -325,8 +325,35 @@ class Frontend(Model):
     api_contract: ApiContract | None = None
 
 
+class PrometheusAuthType(StrEnum):
+    BASIC = "Basic"
+    BEARER = "Bearer"
+
+
+class PrometheusSecretRef(Model):
+    name: str = Field(min_length=1, max_length=253, description="A Secret in the Release's namespace.")
+
+
+class PrometheusAuth(Model):
+    """Credentials for Prometheus, from a Secret: never in the address, never logged."""
+
+    type: PrometheusAuthType = Field(
+        default=PrometheusAuthType.BASIC,
+        description="Basic: the Secret's keys `username` and `password`; Bearer: its key `token` "
+        "(Authorization: Bearer).")
+    secret_ref: PrometheusSecretRef = Field(description="The Secret holding the credentials.")
+
+
 class PrometheusQuery(Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(self.auth) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@')",
+            "prometheus.address: put the credentials in the Secret of prometheus.auth, not in the address"),
+    ]})
+
     address: str = Field(min_length=1, max_length=2048)
+    auth: PrometheusAuth | None = Field(
+        default=None, description="Credentials from a Secret (basic or bearer); credentials written in the "
+        "address still work but are redacted from every message and log line.")
     query: str = Field(min_length=1, max_length=8192)
     traffic_query: str | None = Field(
         default=None, max_length=8192,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -174,3 +175,27 @@ def test_credentials_in_the_address_never_reach_a_message(http_client: httpx.Cli
     (measurement,) = measure_all([m], ctx(), build_providers(http_client))
     assert "s3cret-pw" not in measurement.message and "admin" not in measurement.message
     assert "http://***@127.0.0.1" in measurement.message
+
+
+@pytest.mark.parametrize("kind", ["Basic", "Bearer"])
+def test_credentials_from_a_secret_reach_prometheus_and_no_message(
+        guarded_prometheus: Prometheus, http_client: httpx.Client, kind: str) -> None:
+    from controller.analysis.base import auth_headers
+    from tests.analysis.conftest import PASSWORD
+
+    m = Metric.model_validate({"name": "up", "min": 1, "prometheus": {
+        "address": guarded_prometheus.address, "query": "vector(1)",
+        "auth": {"type": kind, "secretRef": {"name": "prom"}}}})
+    providers = build_providers(http_client)
+    (refused,) = measure_all([m], ctx(), providers)
+    assert refused.error == MeasurementError.QUERY and "refused the credentials" in refused.message, refused
+    if kind == "Basic":
+        headers = auth_headers(kind, {"username": b"admin", "password": PASSWORD.encode()})
+        (ok,) = measure_all([m], replace(ctx(), headers={"up": headers}), providers)
+        assert ok.verdict == Verdict.PASSED and ok.value == 1.0, ok
+    else:
+        # Prometheus's own web config knows only basic users: a bearer token is refused, and said so.
+        (bad,) = measure_all([m], replace(ctx(), headers={"up": auth_headers(kind, {"token": b"t0ken-xyz"})}), providers)
+        assert bad.error == MeasurementError.QUERY and "t0ken-xyz" not in bad.message
+    (missing,) = measure_all([m], replace(ctx(), auth_errors={"up": "Secret prom has no key password"}), providers)
+    assert missing.error == MeasurementError.QUERY and "Secret prom has no key password" in missing.message
