@@ -88,7 +88,8 @@ class Applier(Protocol):
 
 
 class Measurer(Protocol):
-    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]: ...
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime,
+                 namespace: str = "") -> tuple[Measurement, ...]: ...
 
 
 class ContractChecker(Protocol):
@@ -508,7 +509,7 @@ class Reconciler:
         """The networked inputs of a pass, when due: analysis measurements and the API-contract check."""
         measurements: tuple[Measurement, ...] = ()
         if self.measurer is not None and spec.analysis.metrics and self.planner.analysis_due(spec, status, now):
-            measurements = self.measurer(spec, status, now)
+            measurements = self.measurer(spec, status, now, namespace)
             for m in measurements:
                 metrics.ANALYSIS_TOTAL.labels(namespace, name, m.verdict.value).inc()
         contract: ContractCheck | None = None
