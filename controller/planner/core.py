@@ -50,7 +50,8 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, c
         return run.decision()
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
     run.status = acknowledged
-    inp = replace(inp, promote=bool(honoured.promote), abort=bool(honoured.abort), retry=bool(honoured.retry))
+    inp = replace(inp, promote=bool(honoured.promote), promote_full=honoured.promote_full, abort=bool(honoured.abort),
+                  retry=bool(honoured.retry))
     if run.fold(upstream.gate(inp, run.status)):
         return run.decision()
     if run.fold(start.reconcile(inp, run.status)):

@@ -34,7 +34,8 @@ class Inputs:
     obs: Observation
     ctx: Context
     hash: str  # `strategy.target_hash(spec)`
-    promote: bool = False  # a new promote request, honoured this pass
+    promote: bool = False  # a new promote request, honoured this pass: ends the current pause
+    promote_full: bool = False  # ... made with --full: skips every remaining step and its analysis
     abort: bool = False
     retry: bool = False
 

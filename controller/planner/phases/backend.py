@@ -191,7 +191,7 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions += f.delete(ts, drain=True)
     if d.st.current_step == 0 and not hooks.pre_rollout(d):
         return False  # a preRollout hook has not passed (or failed): no task set of the new version yet
-    if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
+    if not walk(d, BackendSteps(d.plan, f), d.inp.promote, d.inp.promote_full):
         return False
     if d.st.promoted_at is None and not hooks.pre_promotion(d):
         return False  # a prePromotion hook has not passed (or failed: rolled back or paused)

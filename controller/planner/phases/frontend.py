@@ -181,7 +181,7 @@ def frontend_canary(d: Draft) -> bool:
         d.event(Reason.FRONTEND_CANARY,
                 f"frontend {fe.version}: continuous deployment in {len(tier.steps)} steps, staging at {want}")
     d.frontend(canary_weight=staging_weight(d.obs, want))
-    if not walk(d, tier, d.inp.promote):
+    if not walk(d, tier, d.inp.promote, d.inp.promote_full):
         return False
     return promote_staging(d, tier.live, want)
 
