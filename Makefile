@@ -39,7 +39,7 @@ test: deps binaries checkov helm
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests/unit tests/planner tests/analysis -q
+	$(PY) -m pytest tests/api tests/cli tests/contract tests/manifests tests/operator tests/reconciler tests/planner tests/analysis tests/test_logs.py tests/aws/test_ecs_task_hooks.py -q
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports

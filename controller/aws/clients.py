@@ -52,7 +52,7 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "ssm": ("ssm", "SSM"),
     "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
     "ecr": ("ecr", "ECR"),  # DescribeImages only: an image is checked to exist before it is deployed
-    "events": ("events", "EVENTBRIDGE"),  # notifications' eventBridge sink (controller/notify.py)
+    "events": ("events", "EVENTBRIDGE"),  # notifications' eventBridge sink (controller/notify/)
 }
 
 # Adaptive mode: client-side rate limiting on throttling, and retries of 5xx and throttling errors

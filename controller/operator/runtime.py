@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.errors import ObjectGone
-from controller.kube import REQUEST_ANNOTATIONS
-from controller.reconciler import Reconciler
+from controller.kube.client import REQUEST_ANNOTATIONS
+from controller.reconciler.driver import Reconciler
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,131 @@
+"""Wiring: build the reconciler and the operator runtime from settings and the environment.
+
+The one place that chooses concrete implementations (boto3 clients, the Kubernetes client, the
+metric providers) for the seams of `controller.reconciler.driver`. Tests and benchmarks build the same
+graph with other inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+import httpx
+
+from controller import planner
+from controller import logs
+from controller.analysis.base import MeasureContext, Provider, auth_headers
+from controller.analysis.providers import measure_all
+from controller.analysis.registry import build_providers
+from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
+from controller.aws.apply import effector_for
+from controller.aws.clients import AwsClients
+from controller.aws.observe import Observer
+from controller.aws.tasks import EcsTaskHooks
+from controller.contract import ContractChecker, configmap_reader
+from controller.aws.traffic import TrafficChecker
+from controller.kube.claims import Claims
+from controller.gitops.rollback import secret_reader
+from controller.gitops.writeback import DulwichGitWriter
+from controller.kube.client import ReleaseApi, Secrets, load_api_client
+from controller.webhooks import CALL_TIMEOUT, HookCalls, WebhookHooks
+from controller.notify import Notifications, Notifier
+from controller.webhooks import http_poster
+from controller.operator.runtime import Runtime
+from controller.planner.decision import Context, Decision
+from controller.planner.world import Observation
+from controller.reconciler.driver import Reconciler
+from controller.operator.settings import OperatorSettings
+
+ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
+
+
+class PurePlanner:
+    """`controller.planner` behind the reconciler's `Planner` seam."""
+
+    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
+        return planner.decide(spec, status, observation, ctx)
+
+    def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool:
+        return planner.analysis_due(spec, status, now)
+
+
+@dataclass
+class ProviderMeasurer:
+    """Measures a Release's metrics for the version being rolled out, against its stable version."""
+
+    providers: Mapping[str, Provider]
+    secrets: Secrets | None = None
+
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime,
+                 namespace: str = "") -> tuple[Measurement, ...]:
+        since = status.step_since or status.rollout_started_at or now
+        window = min(max(now - since, dt.timedelta(seconds=30)), ANALYSIS_WINDOW_CAP)
+        version = status.backend.canary_version or spec.backend.version
+        stable = status.backend.stable_version if status.backend.stable_version != version else None
+        headers, errors = self.credentials(spec, namespace)
+        ctx = MeasureContext(version, stable, spec.environment.value, now, window, headers, errors)
+        return measure_all(spec.analysis.metrics, ctx, self.providers)
+
+    def credentials(self, spec: ReleaseSpec, namespace: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """Per metric, the Authorization header its prometheus.auth Secret makes, or why it cannot;
+        every value read is registered for redaction from the logs."""
+        headers: dict[str, dict[str, str]] = {}
+        errors: dict[str, str] = {}
+        for metric in spec.analysis.metrics:
+            auth = metric.prometheus.auth if metric.prometheus is not None else None
+            if auth is None:
+                continue
+            name = auth.secret_ref.name
+            if self.secrets is None:
+                errors[metric.name] = f"Secret {name} cannot be read: the controller runs without Kubernetes access"
+                continue
+            try:
+                data = self.secrets.data(namespace, name)
+                headers[metric.name] = auth_headers(auth.type.value, data)
+            except KeyError as exc:
+                errors[metric.name] = f"Secret {name} has no key {exc.args[0]} (needed for {auth.type.value})"
+                continue
+            except Exception as exc:  # noqa: BLE001 - the API's error names the cause without the body
+                errors[metric.name] = f"Secret {name} cannot be read: {getattr(exc, 'reason', type(exc).__name__)}"
+                continue
+            for value in data.values():
+                logs.redact(value.decode(errors="replace").strip())
+            logs.redact(headers[metric.name]["Authorization"].split(" ", 1)[-1])
+        return headers, errors
+
+
+def build_reconciler(
+    aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None,
+    notifier: Notifier | None = None,
+) -> tuple[Reconciler, Observer]:
+    observer = Observer(aws)
+    http = http or httpx.Client(timeout=5.0)
+    secrets = Secrets(api_client) if api_client is not None else None
+    reconciler = Reconciler(
+        observer=observer,
+        applier=effector_for(observer),
+        planner=PurePlanner(),
+        sink=kube,
+        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch), secrets),
+        contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
+        claims=Claims(api_client, kube) if api_client is not None else None,
+        traffic=TrafficChecker(aws),
+        git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
+        upstream=kube.current,
+        notifications=Notifications(notifier) if notifier is not None else None,
+        hooks=HookCalls(WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
+                        EcsTaskHooks(aws.ecs, observer.cache)),
+    )
+    return reconciler, observer
+
+
+def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = None) -> Runtime:
+    aws = AwsClients.from_env(env, lean_reads=True)
+    api_client = load_api_client()
+    kube = ReleaseApi(api_client)
+    # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
+    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
+                        status=kube).start()
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
+    return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
