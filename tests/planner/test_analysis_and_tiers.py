@@ -328,3 +328,23 @@ def test_conditions_of_an_earlier_spec_do_not_outlive_it() -> None:
     assert plain.status.phase == Phase.SUCCEEDED
     assert cond(plain.status, ConditionType.HEALTHY) is None
     assert all(cond(p.decision.status, ConditionType.HEALTHY) is None for p in plain.passes)
+
+
+def test_pause_undo_then_delete_ends_with_all_traffic_on_stable() -> None:
+    """Canary 2.0.0 at 20%, paused, undone to 1.0.0 (the status names no canary any more, the old
+    one keeps its 20% while paused), then deleted: the deletion's abort puts all traffic on 1.0.0
+    and removes the canary, spec.paused notwithstanding, and the Release may go."""
+    from controller.planner import Requests
+
+    steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
+    base = drive(make_spec("1.0.0", steps), world("1.0.0"))
+    at = drive(make_spec("2.0.0", steps), base.observation, base.status, now=base.now,
+               until=lambda p: p.decision.status.phase == Phase.PAUSED)
+    paused = drive(make_spec("2.0.0", steps, paused=True), at.observation, at.status, now=at.now)
+    undone = drive(make_spec("1.0.0", steps, paused=True), paused.observation, paused.status, now=paused.now)
+    assert undone.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+    gone = drive(make_spec("1.0.0", steps, paused=True), undone.observation, undone.status, now=undone.now,
+                 requests=Requests(abort="deleted:uid-1"))
+    assert gone.status.phase == Phase.ROLLED_BACK and gone.passes[-1].decision.actions == ()
+    assert gone.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    assert [ts.image for ts in gone.observation.service.task_sets] == [image("1.0.0")]  # type: ignore[union-attr]

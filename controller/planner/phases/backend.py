@@ -57,6 +57,21 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         d.update(paused_at=None)
         rollback.roll_back_frontend(d, Reason.ABORTED, "Aborted", "aborted by request")
         return d.close(holds=True)
+    if inp.abort and deleting(inp) and not d.ecs_controller:
+        # Deleted while nothing is named in rollout, yet traffic may still be where a paused rollout
+        # left it (pause, then undo: the status names no canary, the old one keeps its 20%): a
+        # deletion ends with all traffic on the stable version whatever else was asked, spec.paused
+        # included.
+        d.update(paused_at=None)
+        acts, done = d.fleet.back_to_stable()
+        d.actions += acts
+        if not done:
+            d.wait(rollback.POLL)
+        d.record("Aborted", "deleted: all traffic back on the stable version", d.st.backend.stable_version,
+                 d.st.backend.stable_image)
+        rollback.end(d, Phase.ROLLED_BACK, Reason.ABORTED,
+                     f"deleted: all traffic back on {d.st.backend.stable_version}")
+        return d.close(holds=True)
     if inp.spec.paused:
         if d.st.paused_at is None:
             d.event(Reason.PAUSED, f"spec.paused: holding at step {d.st.current_step + 1}/{d.st.step_count}")
@@ -73,6 +88,11 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
     return d.close()
+
+
+def deleting(inp: Inputs) -> bool:
+    """Whether this pass's abort is the deletion's (`Reconciler.finalize`: token `deleted:<uid>`)."""
+    return (inp.ctx.requests.abort or "").startswith("deleted:")
 
 
 def _idle_leftovers(f: Fleet) -> list[Action]:
