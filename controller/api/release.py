@@ -862,7 +862,7 @@ class BackendStatus(Model):
         "pass, whatever the spec or the rollout say (paused, superseded, rolled back included).",
     )
     traffic: str = Field(default="", max_length=1024,
-                         description="The same as one line (`1.0.0 80%, 2.0.0 20%`), for the printer column.")
+                         description="The same in one word (`1.0.0=80%,2.0.0=20%`), for the printer column.")
     stable_version: str | None = None
     stable_image: str | None = None
     canary_version: str | None = None

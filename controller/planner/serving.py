@@ -71,9 +71,10 @@ def backend_serving(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation) 
 
 
 def summary(serving: list[ServingVersion]) -> str:
-    """One line for a printer column: `1.0.0 80%, 2.0.0 20%`.
+    """One word for a printer column (`kubectl get` and `kubectl release list` print the same):
+    `1.0.0=80%,2.0.0=20%`.
 
     >>> summary([ServingVersion(version="1.0.0", weight=80), ServingVersion(version="2.0.0", weight=20)])
-    '1.0.0 80%, 2.0.0 20%'
+    '1.0.0=80%,2.0.0=20%'
     """
-    return ", ".join(f"{s.version} {s.weight}%" for s in serving)
+    return ",".join(f"{s.version}={s.weight}%" for s in serving)

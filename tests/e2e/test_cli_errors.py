@@ -175,7 +175,7 @@ def test_abort_then_columns_show_what_serves(
     releases.wait_phase(namespace, "app", "RolledBack", 60)
 
     table = kubectl("get", "rel", "app", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "STEP", "AGE"]
+    assert table[0].split() == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "SERVING", "STEP", "AGE"]
     # The spec asks for 2.0.0; 1.0.0 serves, in its own column.
     assert table[1].split()[:6] == ["app", "RolledBack", "2.0.0", "1.0.0", "2.0.0", "0"], table
     wide = kubectl("get", "rel", "app", "-n", namespace, "-o", "wide").stdout.splitlines()

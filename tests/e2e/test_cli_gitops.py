@@ -43,21 +43,22 @@ def test_list_shows_phase_versions_weight_step_and_age(operator: OperatorProcess
                                strategy=HELD))
     releases.wait(namespace, "app", lambda s: condition(s, "Progressing").get("reason") == "WaitingForPromote", 60,
                   "WaitingForPromote")
-    # A second Release no controller watches: never reconciled, so Pending with nothing serving yet.
+    # A second Release no controller watches: never reconciled, so Unobserved, and nothing known to serve.
     releases.apply(release_for(world, name="other", namespace=own_namespace, version="3.0.0"))
 
     out = cli(env_vars, "list", "-n", namespace).stdout
     rows = [line.split() for line in out.splitlines()]
-    assert rows[0] == ["NAME", "PHASE", "BACKEND", "FRONTEND", "WEIGHT", "STEP", "AGE"]
-    # Both tiers go from 1.0.0 to 2.0.0 in this rollout (the frontend's turn comes after the backend's).
-    assert rows[1][:6] == ["app", "Paused", "1.0.0->2.0.0", "1.0.0->2.0.0", "20%", "1/3"], out
-    assert rows[1][6][-1] in "sm" and len(rows) == 2
+    # The same columns, meaning the same, as `kubectl get rel`: BACKEND and FRONTEND the spec's, LIVE
+    # the stable backend, SERVING every version AWS sends traffic to.
+    assert rows[0] == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "SERVING", "STEP", "AGE"]
+    assert rows[1][:8] == ["app", "Paused", "2.0.0", "1.0.0", "2.0.0", "20%", "1.0.0=80%,2.0.0=20%", "1/3"], out
+    assert rows[1][8][-1] in "sm" and len(rows) == 2
 
     rows = [line.split() for line in cli(env_vars, "list", "-A").stdout.splitlines()]
     assert rows[0][:2] == ["NAMESPACE", "NAME"]
     mine = {(r[0], r[1]): r[2:] for r in rows[1:] if r[0] in (namespace, own_namespace)}
-    assert mine[(namespace, "app")][:5] == ["Paused", "1.0.0->2.0.0", "1.0.0->2.0.0", "20%", "1/3"]
-    assert mine[(own_namespace, "other")][:5] == ["Pending", "3.0.0", "-", "0%", "0/0"]
+    assert mine[(namespace, "app")][:7] == ["Paused", "2.0.0", "1.0.0", "2.0.0", "20%", "1.0.0=80%,2.0.0=20%", "1/3"]
+    assert mine[(own_namespace, "other")][:7] == ["Unobserved", "3.0.0", "-", "-", "0%", "-", "0/0"]
 
 
 def test_watch_exits_0_once_the_spec_is_live(operator: OperatorProcess, releases: Releases, namespace: str,

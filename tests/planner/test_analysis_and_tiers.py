@@ -310,7 +310,7 @@ def test_a_change_while_paused_shows_the_version_that_still_serves() -> None:
     at = drive(make_spec("2.0.0", steps), base.observation, base.status, now=base.now,
                until=lambda p: p.decision.status.phase == Phase.PAUSED)
     assert [(s.version, s.weight) for s in at.status.backend.serving] == [("1.0.0", 80), ("2.0.0", 20)]
-    assert at.status.backend.traffic == "1.0.0 80%, 2.0.0 20%" and at.status.backend.canary_weight == 20
+    assert at.status.backend.traffic == "1.0.0=80%,2.0.0=20%" and at.status.backend.canary_weight == 20
     paused = drive(make_spec("2.0.0", steps, paused=True), at.observation, at.status, now=at.now)
     changed = drive(make_spec("3.0.0", steps, paused=True), paused.observation, paused.status, now=paused.now)
     assert changed.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
