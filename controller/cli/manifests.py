@@ -40,17 +40,22 @@ def set_version(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Release manifests (YAML, several documents allowed).")],
 ) -> None:
-    """Check Release manifests offline against the API's schema and rules; one line per problem, exit 1 on any."""
-    from controller.manifests import validate_text
+    """Check Release manifests offline against the API's schema and rules; one line per problem, exit 1
+    on any. Warnings (an analysed pause shorter than minSamples x interval) are printed, exit 0."""
+    from controller.manifests.validate import validate_text, warnings_text
 
     bad = False
     for file in files:
         try:
-            problems = validate_text(file.read_text())
+            text = file.read_text()
+            problems = validate_text(text)
         except OSError as exc:
-            problems = [f"cannot read: {exc.strerror}"]
+            text, problems = "", [f"cannot read: {exc.strerror}"]
         for problem in problems:
             print(f"{file}: {problem}")
+        if not problems:
+            for warning in warnings_text(text):
+                print(f"{file}: {warning}")
         bad = bad or bool(problems)
     if bad:
         raise typer.Exit(1)

@@ -211,6 +211,8 @@ CEL_CHECKS: dict[str, CelCheck] = {
     "strategy Auto needs changeClass": CelCheck(lambda v: v.get("type", "Auto") != "Auto" or "changeClass" in v),
     "a metric has exactly one provider: prometheus, cloudwatch or http":
         CelCheck(lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1),
+    "prometheus.address: put the credentials in the Secret of prometheus.auth, not in the address":
+        CelCheck(lambda v: "auth" not in v or not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@", str(v.get("address", "")))),
     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups)": CelCheck(_traffic_needed),
     REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),
     # backend: the image's tag is backend.version
@@ -349,3 +351,23 @@ def validate_text(text: str) -> list[str]:
         return ["no Release (apiVersion delivery.pratiko.ai/*, kind Release) in the file"]
     multi = len(list(yaml.safe_load_all(text))) > 1
     return [f"document {i}: {p}" if multi else p for i, body in bodies for p in validate_body(body)]
+
+
+def warnings_text(text: str) -> list[str]:
+    """Warnings (not problems) about every valid Release in a file: see `planner.analysis.pause_warnings`."""
+    from controller.api.release import ReleaseSpec
+    from controller.planner.analysis import pause_warnings
+
+    try:
+        bodies = list(release_bodies(text))
+    except yaml.YAMLError:
+        return []
+    multi = len(bodies) > 1
+    out: list[str] = []
+    for i, body in bodies:
+        try:
+            spec = ReleaseSpec.model_validate(body.get("spec") or {})
+        except ValueError:
+            continue
+        out += [f"document {i}: warning: {w}" if multi else f"warning: {w}" for w in pause_warnings(spec)]
+    return out
