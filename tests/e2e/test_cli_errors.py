@@ -149,7 +149,7 @@ def test_promote_while_paused_is_queued_until_resume(
                                    "resumed (spec.paused: false)")
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0",
                                strategy=CANARY, rollback=WINDOW, paused=False))
-    # Resumed, the queued promote skips the indefinite pause and the last step.
+    # Resumed, the queued promote ends the indefinite pause; the last step (60%) follows, then promotion.
     wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=4)
 
 
