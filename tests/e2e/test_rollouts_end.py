@@ -17,11 +17,11 @@ import pytest
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.dataplane import write_behaviour
-from controller.testing.dataplane.scenario import analysis_spec, error_rate_query, traffic_of
+from controller.testing.dataplane.scenario import analysis_spec, canary_release, error_rate_query, traffic_of
 from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import AwsWatch, Releases, condition, weights_by_colour
+from tests.e2e.helpers import AwsWatch, Releases, cli, condition, live_versions, wait_for, weights_by_colour
 from tests.e2e.test_analysis import HEALTHY, NAME, Plane, adopt, events, start_plane  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(300)
@@ -185,3 +185,43 @@ def test_a_frontend_only_change_mid_canary_leaves_the_backend_where_it_is(
     said = events(releases, namespace)
     assert not any("superseded by 2.0.0" in m for _, _, m in said), said
     assert any(r == "SpecUpdated" and "frontend 1.0.0 -> 1.1.0" in m for r, _, m in said), said
+
+
+def test_a_change_while_paused_shows_what_serves_and_a_delete_after_undo_ends_on_stable(
+        operator: OperatorProcess, releases: Releases, namespace: str, world: WorldIds, aws: AwsClients,
+        local_env: LocalEnvironment, env_vars: dict[str, str], start_plane: Callable[..., Plane]) -> None:
+    assert local_env.prometheus is not None
+    prometheus = local_env.prometheus.url
+    steps: tuple[dict[str, Any], ...] = ({"setWeight": 20}, {"pause": {}})
+    start_plane(world)
+    adopt(releases, world, namespace, prometheus, steps=steps)
+
+    def spec(version: str, paused: bool = False) -> dict[str, Any]:
+        body = canary_release(world, name=NAME, namespace=namespace, version=version, prometheus_url=prometheus,
+                              steps=steps)
+        body["spec"]["paused"] = paused
+        return body
+
+    with AwsWatch(env_vars, world, task_sets=False) as watch:
+        releases.apply(spec("2.0.0"))
+        releases.wait(namespace, NAME, lambda s: s.get("phase") == "Paused" and serving(s) == {"1.0.0": 80, "2.0.0": 20},
+                      60, "2.0.0 at 20%, waiting for promote")
+        cli(env_vars, "pause", NAME, "-n", namespace)
+        releases.apply(spec("3.0.0", paused=True))
+        st = releases.wait(namespace, NAME, lambda s: s.get("observedGeneration") == 4, 30, "3.0.0 seen, paused")
+        # Nothing moves while paused, and the status says so: 2.0.0 still has its 20%.
+        assert weights_by_colour(aws, world) == {"blue": 80, "green": 20}
+        assert serving(st) == {"1.0.0": 80, "2.0.0": 20}, st["backend"]
+        assert st["backend"]["canaryVersion"] == "3.0.0" and st["backend"]["canaryWeight"] == 0
+        assert "1.0.0=80%,2.0.0=20%" in cli(env_vars, "list", "-n", namespace).stdout
+
+        cli(env_vars, "undo", NAME, "-n", namespace)
+        st = releases.wait(namespace, NAME, lambda s: s.get("observedGeneration") == 5, 30, "undo seen")
+        assert serving(st) == {"1.0.0": 80, "2.0.0": 20}, st["backend"]
+        releases.kubectl("delete", "release", NAME, "-n", namespace, "--wait=false")
+        gone = wait_for("the Release deleted", lambda: releases.kubectl(
+            "get", "release", NAME, "-n", namespace, check=False).returncode != 0, 60)
+        canary = watch.weights_of(world.canary_target_group_arn)
+    assert canary == [0, 20, 0], canary
+    assert watch.latest().weights.get(world.stable_target_group_arn) == 100 and gone < 60
+    wait_for("only 1.0.0 left", lambda: live_versions(aws, world) == {"1.0.0"}, 30)
