@@ -228,12 +228,14 @@ def test_prometheus_down_pauses_the_rollout(
     try:
         steps = ({"setWeight": 20}, {"pause": {"duration": "3s"}}, {"setWeight": 50}, {"pause": {"duration": "3s"}})
         start_plane(world, targets_dir=prom.targets_dir)
-        adopt(releases, world, namespace, prom.url, steps=steps, consecutive_error_limit=3)
+        # A Prometheus that comes back has no data for a few scrapes: at a 1 s interval that gap must
+        # not count against the canary (noDataLimit 15: 15 s of no data while it serves).
+        adopt(releases, world, namespace, prom.url, steps=steps, consecutive_error_limit=3, no_data_limit=15)
         port = prom.port
         prom.stop()  # the monitoring outage starts before the release
 
         releases.apply(canary_release(world, name=NAME, namespace=namespace, version="2.0.0", prometheus_url=prom.url,
-                                      steps=steps, consecutive_error_limit=3))
+                                      steps=steps, consecutive_error_limit=3, no_data_limit=15))
         st = releases.wait(namespace, NAME, lambda s: "provider down" in (s.get("analysis") or {}).get("message", ""),
                            60, "analysis: provider down")
         # Held, not failed and not promoted, for well beyond the pause that a measured canary needs.
