@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller import metrics
 from controller.errors import ObjectGone
 from controller.kube.client import REQUEST_ANNOTATIONS
 from controller.reconciler.driver import Reconciler
@@ -148,6 +149,7 @@ class Runtime:
             try:
                 outcome = await self._in_thread(lane, self.reconciler.reconcile, dict(body), fresh=fresh)
                 delay = outcome.requeue_after
+                metrics.record_check(*key)
             except ObjectGone as gone:
                 # Deleted or replaced while this worker held an old body: it has nothing left to do,
                 # and must not loop (each pass would act for an object that does not exist).
@@ -235,6 +237,10 @@ class Runtime:
                     self._round = frozenset()
                 checked = time.monotonic()
                 self._checked_at.update((key, checked) for key, _ in steady)
+                passing = set(need)
+                for key, _ in steady:
+                    if key not in passing:  # found as its last pass left it: checked (the others pass)
+                        metrics.record_check(*key)
             for key in need:
                 if key in self._steady:  # not woken by a change meanwhile
                     self._resynced.add(key)

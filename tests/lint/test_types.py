@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.lint  # not in `make test-fast`: `make lint` runs mypy
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

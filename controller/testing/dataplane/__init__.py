@@ -7,7 +7,8 @@ into real HTTP traffic on loopback, so health analysis measures something:
   an error rate and latency chosen per version from a control file;
 - `supervisor.DataPlane`: polls moto, starts and stops workloads to match the task sets, registers
   them with Prometheus by file-based service discovery, and owns the balancer;
-- `balancer`: splits requests between target groups by the listener's weights and logs each one;
+- `balancer`: routes each request by the listener's rules (`rules`: priority, conditions such as
+  an `http-header` one, weighted forward, fixed response), as an ALB does, and logs each one;
 - `loadgen`: a steady request rate against the balancer.
 
 The data plane never changes what the controller owns (task sets, listeners). It is the local ECS's

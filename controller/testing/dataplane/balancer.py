@@ -1,20 +1,23 @@
-"""A local stand-in for the ALB listener: splits requests between target groups by weight.
+"""A local stand-in for the ALB listener: routes each request by the listener's rules, then by weight.
 
-The routing table (listener weights and the ready workloads of each target group) is pushed in by
-the supervisor, which reads it from moto; the balancer never calls AWS itself, so routing a request
-costs no AWS round trip. A target group is picked by smooth weighted round-robin (nginx's
-algorithm), which is deterministic: with weights 90/10 every 100 consecutive requests hold exactly
+The routing table (the listener's rules, its default action's weights and the ready workloads of
+each target group) is pushed in by the supervisor, which reads it from moto; the balancer never
+calls AWS itself, so routing a request costs no AWS round trip. Each request goes to the first rule
+whose conditions hold, in ALB's order (lowest priority number first, the default action last; see
+`rules` for the conditions and actions played and the AWS documentation they follow). A forward
+picks its target group by smooth weighted round-robin (nginx's algorithm), one sequence per rule,
+which is deterministic: with weights 90/10 every 100 consecutive requests of that rule hold exactly
 90 and 10, interleaved rather than in bursts. Within a target group, workloads take turns.
 
-Every request is logged as one JSON line (`time`, `target_group`, `task_set`, `version`, `status`,
-`latency_ms`, `path`), flushed at once: the rollback benchmark reads this log to time the span from
-the first request routed to a bad canary to the last one.
+Every request is logged as one JSON line (`time`, `rule`, `target_group`, `task_set`, `version`,
+`status`, `latency_ms`, `method`, `path`), flushed at once: the rollback benchmark reads this log
+to time the span from the first request routed to a bad canary to the last one.
 
-Like an ALB, a target group with no ready target answers 503, and so does a listener with no weight.
+Like an ALB, a target group with no ready target answers 503, and so does a forward with no weight.
 
 Unlike an ALB, `/_version/<version>/<path>` goes to a ready workload of that version, whatever the
-weights, and is not logged: the stand-in for a per-version host name (a Kubernetes Service, a Cloud
-Map name) that an http metric probes the canary by (`http: {url: .../_version/{{version}}/health}`).
+weights and rules, and is not logged: the stand-in for a per-version host name (a Kubernetes
+Service, a Cloud Map name) that an http metric probes the canary by (`http: {url: .../_version/{{version}}/health}`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+from controller.testing.dataplane.rules import DEFAULT, FixedResponse, Request, Rule
 from controller.testing.ports import free_port
 
 # Headers that describe one hop of the connection, not the message (RFC 9110 7.6.1).
@@ -81,6 +85,9 @@ class SmoothWeightedRoundRobin:
 class Route:
     target_group: str | None
     target: Target | None
+    rule: str = DEFAULT  # the label of the rule that decided: its priority, or "default"
+    fixed: FixedResponse | None = None  # a fixed-response action: answered by the balancer itself
+    unsupported: str | None = None  # an action type the local balancer does not play (a redirect)
 
 
 class Router:
@@ -90,22 +97,44 @@ class Router:
         self._lock = threading.Lock()
         self._weights: dict[str, int] = {}
         self._wrr = SmoothWeightedRoundRobin({})
+        self._rules: tuple[Rule, ...] = ()
+        self._rule_wrr: dict[str, tuple[dict[str, int], SmoothWeightedRoundRobin]] = {}
         self._targets: dict[str, tuple[Target, ...]] = {}
         self._turn: dict[str, int] = {}
 
-    def update(self, weights: Mapping[str, int], targets: Mapping[str, Sequence[Target]]) -> None:
+    def update(self, weights: Mapping[str, int], targets: Mapping[str, Sequence[Target]],
+               rules: Sequence[Rule] = ()) -> None:
+        """`weights`: the default action's forward; `rules`: the listener's other rules (any order;
+        a default rule among them is ignored, `weights` stands for it)."""
         with self._lock:
             new_weights = dict(weights)
             if new_weights != self._weights:
                 # A new weight split restarts the sequence, so the next N requests match it exactly.
                 self._weights = new_weights
                 self._wrr = SmoothWeightedRoundRobin(new_weights)
+            ordered = sorted((r for r in rules if r.priority is not None), key=lambda r: r.priority or 0)
+            self._rules = tuple(ordered)
+            kept: dict[str, tuple[dict[str, int], SmoothWeightedRoundRobin]] = {}
+            for rule in ordered:
+                key = rule.arn or rule.label
+                old = self._rule_wrr.get(key)
+                rule_weights = dict(rule.weights)
+                kept[key] = old if old is not None and old[0] == rule_weights else (
+                    rule_weights, SmoothWeightedRoundRobin(rule_weights))
+            self._rule_wrr = kept
             self._targets = {tg: tuple(ts) for tg, ts in targets.items()}
 
     @property
     def weights(self) -> dict[str, int]:
+        """The default action's weights."""
         with self._lock:
             return dict(self._weights)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The listener's rules other than the default, in evaluation order."""
+        with self._lock:
+            return self._rules
 
     def targets(self, target_group: str) -> tuple[Target, ...]:
         with self._lock:
@@ -115,17 +144,26 @@ class Router:
         with self._lock:
             return next((t for pool in self._targets.values() for t in pool if t.version == version), None)
 
-    def route(self) -> Route:
+    def route(self, request: Request | None = None) -> Route:
+        """Where `request` goes (without one: a `GET /` with no header)."""
+        request = request or Request("GET", "/")
         with self._lock:
-            tg = self._wrr.pick()
+            rule = next((r for r in self._rules if r.matches(request)), None)
+            if rule is None:
+                label, wrr = DEFAULT, self._wrr
+            elif rule.fixed is not None or rule.unsupported is not None:
+                return Route(None, None, rule.label, rule.fixed, rule.unsupported)
+            else:
+                label, wrr = rule.label, self._rule_wrr[rule.arn or rule.label][1]
+            tg = wrr.pick()
             if tg is None:
-                return Route(None, None)
+                return Route(None, None, label)
             pool = self._targets.get(tg, ())
             if not pool:
-                return Route(tg, None)
+                return Route(tg, None, label)
             turn = self._turn.get(tg, 0)
             self._turn[tg] = turn + 1
-            return Route(tg, pool[turn % len(pool)])
+            return Route(tg, pool[turn % len(pool)], label)
 
 
 class RequestLog:
@@ -214,9 +252,17 @@ def _make_handler(router: Router, log: RequestLog, timeout: float) -> type[BaseH
             t0 = time.perf_counter()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            route = router.route()
+            request = Request(self.command, self.path, tuple(self.headers.items()), self.client_address[0])
+            route = router.route(request)
             status: int
-            if route.target is None:
+            if route.fixed is not None:
+                status = route.fixed.status
+                self._reply(status, [("Content-Type", route.fixed.content_type)], route.fixed.body.encode())
+            elif route.unsupported is not None:
+                status = 501
+                detail = json.dumps({"detail": f"rule {route.rule}: action {route.unsupported} is not played locally"})
+                self._reply(status, [("Content-Type", "application/json")], detail.encode())
+            elif route.target is None:
                 status = 503
                 self._reply(status, [("Content-Type", "application/json")], b'{"detail":"no healthy target"}')
             else:
@@ -242,6 +288,7 @@ def _make_handler(router: Router, log: RequestLog, timeout: float) -> type[BaseH
             log.write(
                 {
                     "time": round(start, 6),
+                    "rule": route.rule,
                     "target_group": route.target_group,
                     "task_set": route.target.task_set if route.target else None,
                     "version": route.target.version if route.target else None,

@@ -5,7 +5,7 @@ how slow the service is), by a small thread pool so a slow version does not lowe
 pool falls behind, requests go out late rather than being skipped, and `late` counts them.
 
 It stops by itself (a duration or a count is required for `run`; `start` without either runs until
-`stop`). Stats are kept by status and by the version the backend reported (`X-Backend-Version`).
+`stop`). Every request carries `headers` (a preview header, say). Stats are kept by status and by the version the backend reported (`X-Backend-Version`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ class LoadGenerator:
     path: str = "/"
     timeout: float = 5.0
     workers: int = 16
+    headers: Mapping[str, str] = field(default_factory=dict)
     _status: Counter[int] = field(default_factory=Counter)
     _versions: Counter[str] = field(default_factory=Counter)
     _version_status: Counter[tuple[str, int]] = field(default_factory=Counter)
@@ -143,7 +145,7 @@ class LoadGenerator:
         status, version = 0, None
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         try:
-            conn.request("GET", self._target)
+            conn.request("GET", self._target, headers=dict(self.headers))
             resp = conn.getresponse()
             resp.read()
             status, version = resp.status, resp.getheader("X-Backend-Version")

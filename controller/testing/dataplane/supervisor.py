@@ -16,8 +16,10 @@ converges the local processes to it, the way ECS converges tasks to a task set:
   unregistered and taken out of routing at once, and stopped after `deregistration_delay`
   (in-flight requests finish);
 - a workload that crashes is restarted, with back-off;
-- the balancer's routing table (listener weights, ready workloads per target group) is replaced
-  after every poll, so a weight change reaches traffic within one poll interval.
+- the balancer's routing table (the listener's rules from DescribeRules, its default action's
+  weights, ready workloads per target group) is replaced after every poll, so a weight or rule
+  change reaches traffic within one poll interval. Only this service's workloads are targets: a
+  rule forwarding to another service's target group answers 503 here.
 
 As the local ECS's agent it then reports, every poll, what runs: one task per computed desired
 task (ceil(desiredCount * scale)), all served by the task set's one process; PENDING until the
@@ -63,6 +65,7 @@ import controller
 from controller.aws.observe import ecr_reference
 from controller.testing.dataplane.balancer import Balancer, Router, Target
 from controller.testing.dataplane.oneoff import OneOffInfo, OneOffTasks
+from controller.testing.dataplane.rules import Rule, forward_weights, rules_from
 from controller.testing.dataplane.workload import behaviour_for
 from controller.testing.local_ecs import ONE_OFF_KEY, REPORT_PATH
 from controller.testing.ports import free_port
@@ -97,15 +100,7 @@ def weights_from_listener(listener: Mapping[str, Any]) -> dict[str, int]:
 
     A forward action with one `TargetGroupArn` and no ForwardConfig sends it everything.
     """
-    for action in listener.get("DefaultActions", []):
-        if action.get("Type") != "forward":
-            continue
-        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
-        if groups:
-            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
-        if action.get("TargetGroupArn"):
-            return {action["TargetGroupArn"]: 1}
-    return {}
+    return forward_weights(listener.get("DefaultActions", []))
 
 
 @dataclass(frozen=True)
@@ -275,6 +270,7 @@ class DataPlane:
         self._draining: list[tuple[RunningWorkload, float]] = []  # replaced, serving until (deadline)
         self._retiring: list[tuple[RunningWorkload, float]] = []  # not routed, stopped at (time)
         self._weights: dict[str, int] = {}
+        self._rules: list[Rule] = []  # the listener's rules other than the default
         self._lock = threading.RLock()  # guards _running against sync_once vs. stop/inspection
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -347,6 +343,11 @@ class DataPlane:
     def weights(self) -> dict[str, int]:
         return self.router.weights
 
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The listener rules (other than the default) the balancer routes by, in evaluation order."""
+        return self.router.rules
+
     def wait_for(self, check: Callable[["DataPlane"], bool], timeout: float = 20.0, what: str = "data plane") -> None:
         """Block until `check(self)` holds, or raise TimeoutError naming `what`."""
         deadline = time.monotonic() + timeout
@@ -373,7 +374,7 @@ class DataPlane:
 
     def sync_once(self) -> None:
         """One poll: read moto, converge processes, refresh Prometheus targets and the router."""
-        desired, weights = self._observe()
+        desired, weights, rules = self._observe()
         found = self._observe_one_off()
         with self._lock:
             if self._stop.is_set() and self._thread is not None:
@@ -386,16 +387,19 @@ class DataPlane:
             self._finish_draining()
             if weights is not None:
                 self._weights = weights
+            if rules is not None:
+                self._rules = rules
             self._publish()
             report = self._report() if self.agent and desired is not None else None
             self.polls += 1
         if report is not None:
             self._send_report(report)
 
-    def _observe(self) -> tuple[dict[str, DesiredWorkload] | None, dict[str, int] | None]:
+    def _observe(self) -> tuple[dict[str, DesiredWorkload] | None, dict[str, int] | None, list[Rule] | None]:
         """What moto asks for; None for a part that could not be read (keep the last state)."""
         desired: dict[str, DesiredWorkload] | None = None
         weights: dict[str, int] | None = None
+        rules: list[Rule] | None = None
         try:
             resp = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
             services = [s for s in resp.get("services", []) if s.get("status") == "ACTIVE"]
@@ -415,18 +419,26 @@ class DataPlane:
             self.last_error = f"DescribeServices: {exc}"  # moto unreachable: keep serving what runs
         if self.listener_arn:
             try:
-                listeners = self.elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"]
-                weights = weights_from_listener(listeners[0]) if listeners else {}
+                # DescribeRules holds the default rule too (IsDefault), with the listener's default
+                # actions: one paginated read gives the whole routing table.
+                described = [r for page in self.elbv2.get_paginator("describe_rules").paginate(
+                    ListenerArn=self.listener_arn) for r in page["Rules"]]
+                default: dict[str, Any] = next(
+                    (r for r in described if r.get("IsDefault") or r.get("Priority") == "default"), {})
+                weights = forward_weights(default.get("Actions") or [])
+                rules = [r for r in rules_from(described) if r.priority is not None]
             except botocore.exceptions.ClientError as exc:
-                weights = {} if exc.response.get("Error", {}).get("Code") == "ListenerNotFound" else None
-                if weights is None:
-                    self.last_error = f"DescribeListeners: {exc}"
+                if exc.response.get("Error", {}).get("Code") == "ListenerNotFound":
+                    weights, rules = {}, []
+                else:
+                    self.last_error = f"DescribeRules: {exc}"
             except (botocore.exceptions.BotoCoreError, OSError) as exc:
-                self.last_error = f"DescribeListeners: {exc}"
+                self.last_error = f"DescribeRules: {exc}"
         elif desired is not None:
             # No listener to follow: every target group that has a workload gets an equal share.
             weights = {d.target_group or d.key: 1 for d in desired.values()}
-        return desired, weights
+            rules = []
+        return desired, weights, rules
 
     def _observe_one_off(self) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
         if not self.agent:
@@ -632,7 +644,7 @@ class DataPlane:
                 targets.setdefault(tg, []).append(Target("127.0.0.1", w.port, w.spec.version, w.spec.task_set))
         for pool in targets.values():
             pool.sort(key=lambda t: t.task_set)
-        self.router.update(self._weights, targets)
+        self.router.update(self._weights, targets, self._rules)
 
     # -- processes and Prometheus registration ---------------------------------------------------
 

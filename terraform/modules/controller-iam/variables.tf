@@ -19,7 +19,7 @@ variable "task_role_arns" {
 }
 
 variable "listener_arns" {
-  description = "ALB listeners whose forward weights the controller sets."
+  description = "ALB listeners whose forward weights the controller sets (and where it adds and removes its preview rules)."
   type        = list(string)
 }
 
@@ -78,4 +78,16 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "teams" {
+  description = "Team roles (a ReleasePolicy's roleArn), by team name: the ARNs each team's Releases may move."
+  type = map(object({
+    ecs_service_arns     = list(string)
+    task_role_arns       = list(string)
+    listener_arns        = list(string)
+    distribution_arns    = optional(list(string), [])
+    frontend_bucket_arns = optional(list(string), [])
+  }))
+  default = {}
 }
