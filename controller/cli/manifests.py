@@ -42,7 +42,7 @@ def validate(
 ) -> None:
     """Check Release manifests offline against the API's schema and rules; one line per problem, exit 1
     on any. Warnings (an analysed pause shorter than minSamples x interval) are printed, exit 0."""
-    from controller.manifests.validate import validate_text, warnings_text
+    from controller.manifests.validate import validate_text
 
     bad = False
     for file in files:
@@ -59,3 +59,26 @@ def validate(
         bad = bad or bool(problems)
     if bad:
         raise typer.Exit(1)
+
+
+def warnings_text(text: str) -> list[str]:
+    """Warnings (not problems) about every valid Release in a file: `planner.analysis.pause_warnings`."""
+    import yaml
+
+    from controller.api.release import ReleaseSpec
+    from controller.manifests.validate import release_bodies
+    from controller.planner.analysis import pause_warnings
+
+    try:
+        bodies = list(release_bodies(text))
+    except yaml.YAMLError:
+        return []
+    multi = len(bodies) > 1
+    out: list[str] = []
+    for i, body in bodies:
+        try:
+            spec = ReleaseSpec.model_validate(body.get("spec") or {})
+        except ValueError:
+            continue
+        out += [f"document {i}: warning: {w}" if multi else f"warning: {w}" for w in pause_warnings(spec)]
+    return out

@@ -352,22 +352,3 @@ def validate_text(text: str) -> list[str]:
     multi = len(list(yaml.safe_load_all(text))) > 1
     return [f"document {i}: {p}" if multi else p for i, body in bodies for p in validate_body(body)]
 
-
-def warnings_text(text: str) -> list[str]:
-    """Warnings (not problems) about every valid Release in a file: see `planner.analysis.pause_warnings`."""
-    from controller.api.release import ReleaseSpec
-    from controller.planner.analysis import pause_warnings
-
-    try:
-        bodies = list(release_bodies(text))
-    except yaml.YAMLError:
-        return []
-    multi = len(bodies) > 1
-    out: list[str] = []
-    for i, body in bodies:
-        try:
-            spec = ReleaseSpec.model_validate(body.get("spec") or {})
-        except ValueError:
-            continue
-        out += [f"document {i}: warning: {w}" if multi else f"warning: {w}" for w in pause_warnings(spec)]
-    return out
