@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Releases, condition
+from tests.e2e.helpers import Releases, condition, weights_by_colour
 from tests.e2e.helpers import cli, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -114,7 +115,7 @@ def test_watch_exits_3_on_timeout_while_a_pause_waits(operator: OperatorProcess,
 
 
 def test_pause_holds_the_rollout_and_resume_finishes_it(operator: OperatorProcess, releases: Releases, namespace: str,
-                                                        world: WorldIds, env_vars: dict[str, str]) -> None:
+                                                        world: WorldIds, env_vars: dict[str, str], aws: AwsClients) -> None:
     steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "4s"}}, {"setWeight": 60}]}}
     live(releases, world, namespace, steps)
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
@@ -123,7 +124,11 @@ def test_pause_holds_the_rollout_and_resume_finishes_it(operator: OperatorProces
                   "the 4s pause")
     assert "paused" in cli(env_vars, "pause", "app", "-n", namespace).stdout
     assert releases.get(namespace, "app")["spec"]["paused"] is True
-    held = releases.wait_phase(namespace, "app", "Paused", 30)
+    releases.wait_phase(namespace, "app", "Paused", 30)
+    # The status shows the weight AWS reports: a weight change asked just before the pause took hold
+    # shows on the next pass; from then on both hold.
+    held = releases.wait(namespace, "app", lambda s: s.get("phase") == "Paused" and s["backend"]["canaryWeight"]
+                         == weights_by_colour(aws, world)["green"], 30, "paused, the status showing AWS's weight")
     # Where the pause took hold depends on when the operator saw it (the 4s step may be over by then);
     # from there on nothing moves, not even a step's own timer. (A negative check over the clock on
     # purpose: it must outlast the 4 s step, whose timer is what must not fire; passes happen meanwhile.)
