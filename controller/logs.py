@@ -14,7 +14,9 @@ request id AWS returned for the pass's last call that changed something (or its 
 
 Secrets: the controller never formats a credential into a message, and as a second line of
 defence every value registered with `redact` (the AWS secret key and session token from the
-environment, at `configure`) is replaced by `***` in each formatted line.
+environment, at `configure`; a Prometheus password or token read from a Secret) is replaced by
+`***` in each formatted line, and so are the credentials of any URL (`http://user:pw@host`), in
+every logger's lines, httpx's own request lines included.
 
 This module must not import kopf or boto3.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -54,13 +57,25 @@ def redact(value: str | None) -> None:
             _secrets.add(value)
 
 
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]+@")
+
+
+def scrub_urls(text: str) -> str:
+    """Credentials in any URL (`scheme://user:password@host`) become `***`, wherever they appear.
+
+    >>> scrub_urls("GET http://admin:pw@prom:9090/api/v1/query and https://tok@git.example/x.git")
+    'GET http://***@prom:9090/api/v1/query and https://***@git.example/x.git'
+    """
+    return _USERINFO.sub(r"\g<scheme>***@", text) if "@" in text else text
+
+
 def scrub(text: str) -> str:
     with _secrets_lock:
         secrets = tuple(_secrets)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, "***")
-    return text
+    return scrub_urls(text)
 
 
 @contextmanager
@@ -181,6 +196,8 @@ def configure(
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Python's warnings (deprecations from libraries) would otherwise reach stderr unformatted.
     logging.captureWarnings(True)
+    for noisy in ("kopf", "botocore", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.NOTSET)  # verbose: everything (an earlier quiet set-up undone)
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
         # Peering changes (pausing in favour of a higher-priority replica, resuming) are rare and
@@ -188,4 +205,6 @@ def configure(
         logging.getLogger("kopf._core.engines.peering").setLevel(logging.INFO)
         logging.getLogger("botocore").setLevel(logging.WARNING)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+        # httpx logs each request's URL at INFO: one line per measurement is noise (and scrubbed).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler

@@ -38,9 +38,17 @@ CANARY_WEIGHT = Gauge(
     "release_controller_canary_weight", "Traffic percent on the canary.", ["namespace", "name", "tier"],
     registry=REGISTRY,
 )
-ANALYSIS_TOTAL = Counter(
-    "release_controller_analysis_total", "Analysis verdicts.", ["verdict"], registry=REGISTRY
+VERSION_WEIGHT = Gauge(
+    "release_controller_version_weight",
+    "Traffic percent each backend version receives, as AWS reported the listener weights and task sets at the "
+    "Release's last pass (status.backend.serving), whatever the spec says.",
+    ["namespace", "name", "tier", "version"], registry=REGISTRY,
 )
+ANALYSIS_TOTAL = Counter(
+    "release_controller_analysis_total", "Analysis measurements by verdict, per Release.",
+    ["namespace", "name", "verdict"], registry=REGISTRY,
+)
+VERDICTS = ("Passed", "Failed", "Inconclusive", "NoData")
 ROLLBACKS_TOTAL = Counter(
     "release_controller_rollbacks_total", "Automatic and requested rollbacks.", ["namespace", "name", "reason"],
     registry=REGISTRY,
@@ -69,6 +77,22 @@ def record_phase(namespace: str, name: str, phase: str) -> None:
         RELEASE_PHASE.labels(namespace, name, candidate).set(1 if candidate == phase else 0)
 
 
+_SERVING: dict[tuple[str, str], set[str]] = {}
+
+
+def record_serving(namespace: str, name: str, serving: dict[str, int]) -> None:
+    """The versions receiving traffic (version -> percent); versions no longer served lose their series."""
+    key = (namespace, name)
+    for gone in _SERVING.get(key, set()) - set(serving):
+        try:
+            VERSION_WEIGHT.remove(namespace, name, "backend", gone)
+        except KeyError:
+            pass
+    for version, weight in serving.items():
+        VERSION_WEIGHT.labels(namespace, name, "backend", version).set(weight)
+    _SERVING[key] = set(serving)
+
+
 def record_check(namespace: str, name: str) -> None:
     RELEASE_CHECKS.labels(namespace, name).inc()
 
@@ -87,5 +111,12 @@ def forget(namespace: str, name: str) -> None:
     for tier in ("backend", "frontend"):
         try:
             CANARY_WEIGHT.remove(namespace, name, tier)
+        except KeyError:
+            pass
+    record_serving(namespace, name, {})
+    _SERVING.pop((namespace, name), None)
+    for verdict in VERDICTS:
+        try:
+            ANALYSIS_TOTAL.remove(namespace, name, verdict)
         except KeyError:
             pass

@@ -88,3 +88,17 @@ def test_text_lines_name_the_release(capture) -> None:  # type: ignore[no-untype
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json, text"):
         logs.configure("yaml")  # type: ignore[arg-type]
+
+
+def test_credentials_in_urls_never_reach_a_line_httpx_included(capture) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    stream, _ = capture
+    logs.configure("json", stream=stream, env={}, verbose=True)  # verbose: httpx's INFO request lines too
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"status": "success"}))
+    with httpx.Client(transport=transport) as client:  # httpx's own logging, over a local transport
+        client.get("http://admin:s3cret-pw@prometheus:9090/api/v1/query", params={"query": "up"})
+    logging.getLogger("controller.reconciler").warning("measuring https://bot:tok3n-value@git.example/r.git")
+    text = stream.getvalue()
+    assert "s3cret-pw" not in text and "tok3n-value" not in text and "admin:" not in text
+    assert "http://***@prometheus:9090" in text and "https://***@git.example" in text

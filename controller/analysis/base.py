@@ -11,11 +11,12 @@ providers, so nothing here imports a provider.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from controller.api.release import Metric
+from controller.api.release import MeasurementError, Metric
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class MeasureContext:
     environment: str
     now: datetime
     window: timedelta = timedelta(minutes=2)
+    headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per metric name, the request headers its credentials make (Authorization), resolved from the
+    metric's Secret by the caller; a provider adds them and never shows them."""
+    auth_errors: Mapping[str, str] = field(default_factory=dict)
+    """Per metric name, why its credentials could not be read (no Secret, a missing key): a spec error."""
 
     def substitute(self, template: str, version: str | None = None) -> str:
         """Fill `{{version}}`, `{{stableVersion}}` and `{{environment}}` (spaces inside the braces
@@ -52,13 +58,26 @@ class MeasureContext:
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]+@")
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may appear in a message (status, Events, logs): without its credentials.
+
+    >>> shown_url("http://admin:pw@prometheus:9090/api/v1/query")
+    'http://***@prometheus:9090/api/v1/query'
+    """
+    return _USERINFO.sub(r"\g<scheme>***@", url)
 
 
 @dataclass(frozen=True)
 class Sample:
     """What a provider saw for one metric.
 
-    `value` None with no `error` means the source answered with nothing (NoData). `samples` and
+    `value` None with no `error` means the source answered with nothing (NoData). `error_kind` says
+    whose fault an `error` is: the source's (`PROVIDER`, monitoring down: the rollout holds), the
+    spec's (`QUERY`: reported at once), the canary's (`NO_ANSWER`: a probe of the canary itself timed
+    out, counted like no data) or too little traffic to judge yet (`LOW_TRAFFIC`). `samples` and
     `stable_samples` are the two versions' series over the window, filled only for
     `compareWithStable`. `note` is a human explanation the provider adds (e.g. which health check
     is down); it ends up in the measurement's message.
@@ -70,6 +89,7 @@ class Sample:
     stable_samples: tuple[float, ...] = ()
     error: str | None = None
     note: str = ""
+    error_kind: MeasurementError = MeasurementError.PROVIDER
 
 
 class Provider(Protocol):
@@ -79,6 +99,28 @@ class Provider(Protocol):
 
 
 PROVIDER_FIELDS = ("prometheus", "cloudwatch", "http")
+
+
+def auth_headers(kind: str, data: Mapping[str, bytes]) -> dict[str, str]:
+    """The Authorization header from a Secret's data: Basic from `username` and `password`,
+    Bearer from `token`. A missing key raises KeyError naming it.
+
+    >>> auth_headers("Bearer", {"token": b"abc\\n"})
+    {'Authorization': 'Bearer abc'}
+    >>> auth_headers("Basic", {"username": b"admin", "password": b"pw"})
+    {'Authorization': 'Basic YWRtaW46cHc='}
+    """
+    import base64
+
+    def key(name: str) -> str:
+        if name not in data:
+            raise KeyError(name)
+        return data[name].decode().strip()
+
+    if kind == "Bearer":
+        return {"Authorization": f"Bearer {key('token')}"}
+    pair = f"{key('username')}:{key('password')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 def provider_key(metric: Metric) -> str | None:

@@ -19,9 +19,13 @@ measurement says its number, the status code, and for the comparison only *match
 match*; a `jsonPath` that names an object or a list is a spec error (name one value in it), so an
 internal document cannot be copied out through the measurement's message.
 
-A connection failure or a timeout is a provider error (Inconclusive, counted towards
-`consecutiveErrorLimit`), as in Argo Rollouts' web metric, named by its fixed class
-(`controller.tenancy.guard.Failure`), never by the exception's text.
+An http metric probes the canary itself (its URL names the canary, usually with `{{version}}`): a
+timeout, a refused or reset connection is the canary not answering, counted as no answer
+(NoAnswer, towards the metric's `noDataLimit`, then as failed measurements), never as a monitoring
+outage that would hold the rollout for ever. A URL httpx cannot even send (bad scheme, malformed)
+is a query error: the spec is wrong.
+A failure is named by its fixed class (`controller.tenancy.guard.Failure`), never by the
+exception's text; a forbidden address (link-local, instance metadata) is a spec error too.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from typing import Any
 
 import httpx
 
-from controller.api.release import HttpCheck, Metric
-from controller.analysis.base import MeasureContext, Sample
-from controller.tenancy.guard import describe
+from controller.api.release import HttpCheck, MeasurementError, Metric
+from controller.analysis.base import MeasureContext, Sample, shown_url
+from controller.tenancy.guard import Failure, describe
 
 HEALTHY = 1.0
 UNHEALTHY = 0.0
@@ -97,10 +101,17 @@ class HttpProvider:
         if check is None:
             return Sample(error=f"metric {metric.name} has no http check")
         url = ctx.substitute(check.url)
+        shown = shown_url(url)
         try:
             resp = self.client.get(url, timeout=check.timeout.total_seconds())
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+            return Sample(error=f"GET {shown} cannot be sent: {type(exc).__name__}: {shown_url(str(exc)) or 'no detail'}",
+                          error_kind=MeasurementError.QUERY)
         except httpx.HTTPError as exc:
-            return Sample(error=f"GET {url}: {describe(exc).value}")
+            failure = describe(exc)
+            if failure in (Failure.FORBIDDEN, Failure.SCHEME):  # the URL itself is wrong: a spec error
+                return Sample(error=f"GET {shown} cannot be sent: {failure.value}", error_kind=MeasurementError.QUERY)
+            return Sample(error=f"GET {shown}: no answer: {failure.value}", error_kind=MeasurementError.NO_ANSWER)
         problems: list[str] = []
         if resp.status_code != check.expect_status:
             problems.append(f"HTTP {resp.status_code}, expected {check.expect_status}")

@@ -12,22 +12,32 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from controller.api.release import Measurement, Metric, Verdict
+from controller.api.release import Measurement, MeasurementError, Metric, Verdict
 from controller.analysis.base import MeasureContext, Provider, Sample, provider_key
 from controller.analysis.verdict import assess, compare
 
 
 def to_measurement(metric: Metric, sample: Sample, now: datetime, has_stable: bool = True) -> Measurement:
-    """Judge one sample: provider error -> Inconclusive without a value; no value -> NoData;
+    """Judge one sample: a provider or query error, or too little traffic -> Inconclusive without a
+    value (`error` says which); a probe of the canary that did not answer -> NoData (NoAnswer); no value -> NoData;
     otherwise the bounds (`assess`) and, for `compareWithStable`, the Mann-Whitney comparison.
     A failure of either makes the measurement Failed; a comparison short of points makes it
     Inconclusive (with its value, so it is not mistaken for a provider error). Without a stable
     version (`has_stable` False: the first release) there is nothing to compare with, and only the
     bounds count."""
+    dry = True if metric.dry_run else None
     if sample.error is not None:
-        return Measurement(
-            metric=metric.name, verdict=Verdict.INCONCLUSIVE, message=f"provider error: {sample.error}", time=now
-        )
+        kind = sample.error_kind
+        if kind == MeasurementError.NO_ANSWER:
+            return Measurement(metric=metric.name, verdict=Verdict.NO_DATA, message=f"{metric.name}: {sample.error}",
+                               time=now, error=kind, dry_run=dry)
+        prefix = {
+            MeasurementError.PROVIDER: "provider error",
+            MeasurementError.QUERY: "query error (fix the metric's query in the spec)",
+            MeasurementError.LOW_TRAFFIC: "not judged",
+        }[kind]
+        return Measurement(metric=metric.name, verdict=Verdict.INCONCLUSIVE, message=f"{prefix}: {sample.error}",
+                           time=now, error=kind, dry_run=dry)
     verdict, message = assess(metric, sample.value, sample.stable_value)
     if verdict != Verdict.NO_DATA and metric.compare_with_stable and has_stable:
         compared, why = compare(metric, sample.samples, sample.stable_samples)
@@ -46,6 +56,7 @@ def to_measurement(metric: Metric, sample: Sample, now: datetime, has_stable: bo
         verdict=verdict,
         message=message,
         time=now,
+        dry_run=dry,
     )
 
 

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from controller.api.release import Analysis, AnalysisStatus, Measurement, Metric, Verdict
+from controller.api.release import Analysis, AnalysisStatus, Measurement, MeasurementError, Metric, Verdict
 
 KEEP_MEASUREMENTS = 60
 """How many measurements `status.analysis.measurements` keeps (the CRD allows at most 100)."""
@@ -273,8 +273,20 @@ def mann_whitney_u(
 
 
 def is_error(measurement: Measurement) -> bool:
-    """A provider error: Inconclusive and no value (see the module docstring)."""
+    """A provider error: Inconclusive, no value, and the source's fault (not the query's, not too
+    little traffic). See the module docstring."""
+    if measurement.error is not None:
+        return measurement.error == MeasurementError.PROVIDER
     return measurement.verdict == Verdict.INCONCLUSIVE and measurement.value is None
+
+
+def is_unanswered(measurement: Measurement, serving: bool, running: bool = True) -> bool:
+    """No answer about the canary: a probe of it that did not answer while it runs, or no data
+    while it serves (a probe of a canary whose tasks are not up yet, or no data about a canary
+    without traffic, is nobody's fault)."""
+    if measurement.verdict != Verdict.NO_DATA:
+        return False
+    return running if measurement.error == MeasurementError.NO_ANSWER else serving
 
 
 def evaluate(
@@ -282,13 +294,20 @@ def evaluate(
     measurements: Sequence[Measurement],
     analysis: Analysis,
     now: datetime,
+    serving: bool = True,
+    running: bool = True,
 ) -> AnalysisStatus:
     """Fold one run of measurements into the analysis status and decide the verdict.
 
     `previous` is the status of the same analysis (None when it starts: the caller passes None
     for a new rollout or step so that failures of an earlier version are not carried over). An empty
     `measurements` means no run happened this pass: the status is returned unchanged. An analysis
-    without metrics is Passed: the user asked for no health gate.
+    without metrics is Passed: the user asked for no health gate. `serving`: the canary receives
+    traffic (as AWS reports the weights), so no data about it is the canary's fault, counted per
+    metric towards its `noDataLimit` and then as a failed measurement; `running`: its tasks are up
+    and steady, so a probe of it that does not answer is counted the same way. A query error fails the
+    analysis at once (the spec is wrong; waiting will not fix it). `dryRun` metrics are kept and
+    shown but never decide.
 
     >>> from datetime import datetime, timezone
     >>> from controller.api.release import Analysis, Measurement, Metric, Verdict
@@ -302,6 +321,19 @@ def evaluate(
     >>> s = evaluate(None, [bad], a, t)
     >>> s.verdict, s.message
     (<Verdict.FAILED: 'Failed'>, 'error-rate 0.3 > max 0.05 (1 failed run, failureLimit 0)')
+
+    No data while the canary serves: tolerated `noDataLimit` times, then a failed measurement.
+
+    >>> a = Analysis(failure_limit=0, min_samples=1, metrics=[Metric(name="error-rate", max=0.05, no_data_limit=1)])
+    >>> none = Measurement(metric="error-rate", verdict=Verdict.NO_DATA, message="error-rate: no data", time=t)
+    >>> s = evaluate(None, [none], a, t)
+    >>> s.verdict, s.unanswered
+    (<Verdict.NO_DATA: 'NoData'>, {'error-rate': 1})
+    >>> s = evaluate(s, [none], a, t)
+    >>> s.verdict, s.message
+    (<Verdict.FAILED: 'Failed'>, 'error-rate: no data for 2 consecutive measurements while the canary receives traffic (noDataLimit 1) (1 failed run, failureLimit 0)')
+    >>> evaluate(None, [none], a, t, serving=False).unanswered   # a preview without traffic: not its fault
+    {}
     """
     if not analysis.metrics:
         base = previous or AnalysisStatus(started_at=now)
@@ -312,26 +344,50 @@ def evaluate(
         return previous or AnalysisStatus(verdict=Verdict.NO_DATA, message="not measured yet", started_at=now)
 
     prev = previous or AnalysisStatus(started_at=now)
-    by_metric = {m.metric: m for m in measurements}
-    names = [metric.name for metric in analysis.metrics]
+    kept = [*prev.measurements, *measurements][-KEEP_MEASUREMENTS:]
+    deciding = [metric for metric in analysis.metrics if not metric.dry_run]
+    if not deciding:
+        return prev.model_copy(update={
+            "verdict": Verdict.PASSED, "message": "only dryRun metrics: measured, never deciding",
+            "last_run_at": now, "measurements": kept, "started_at": prev.started_at or now})
+    names = [metric.name for metric in deciding]
+    limits = {metric.name: metric.no_data_limit for metric in deciding}
+    by_metric = {m.metric: m for m in measurements if m.metric in limits}
+    run = list(by_metric.values())
     missing = [name for name in names if name not in by_metric]
 
-    failed = [m for m in measurements if m.verdict == Verdict.FAILED]
-    errored = [m for m in measurements if is_error(m)]
-    no_data = [m for m in measurements if m.verdict == Verdict.NO_DATA]
-    unjudged = [m for m in measurements if m.verdict == Verdict.INCONCLUSIVE and m.value is not None]
+    unanswered = dict(prev.unanswered)
+    over: list[str] = []
+    for m in run:
+        if is_unanswered(m, serving, running):
+            unanswered[m.metric] = count = unanswered.get(m.metric, 0) + 1
+            if count > limits[m.metric]:
+                what = (f"the canary did not answer {count} consecutive probes" if m.error == MeasurementError.NO_ANSWER
+                        else f"no data for {count} consecutive measurements while the canary receives traffic")
+                over.append(f"{m.metric}: {what} (noDataLimit {limits[m.metric]})")
+        elif m.verdict in (Verdict.PASSED, Verdict.FAILED) or m.value is not None:
+            unanswered.pop(m.metric, None)
+
+    invalid = [m for m in run if m.error == MeasurementError.QUERY]
+    failed = [m for m in run if m.verdict == Verdict.FAILED]
+    errored = [m for m in run if is_error(m)]
+    no_data = [m for m in run if m.verdict == Verdict.NO_DATA]
+    low = [m for m in run if m.error == MeasurementError.LOW_TRAFFIC]
+    unjudged = [m for m in run if m.verdict == Verdict.INCONCLUSIVE and m.value is not None]
     is_sample = not missing and all(by_metric[n].verdict in (Verdict.PASSED, Verdict.FAILED) for n in names)
 
-    failures = prev.failures + (1 if failed else 0)
+    failures = prev.failures + (1 if failed or over else 0)
     errors = prev.errors + 1 if errored else 0
     samples = prev.samples + (1 if is_sample else 0)
-    kept = [*prev.measurements, *measurements][-KEEP_MEASUREMENTS:]
 
     verdict: Verdict
-    if failures > analysis.failure_limit:
+    if invalid:
         verdict = Verdict.FAILED
-        if failed:
-            reasons = "; ".join(m.message or f"{m.metric} failed" for m in failed)
+        message = "; ".join(f"metric {m.metric}: {m.message}" for m in invalid)
+    elif failures > analysis.failure_limit:
+        verdict = Verdict.FAILED
+        if failed or over:
+            reasons = "; ".join([*(m.message or f"{m.metric} failed" for m in failed), *over])
             runs = "run" if failures == 1 else "runs"
             message = f"{reasons} ({failures} failed {runs}, failureLimit {analysis.failure_limit})"
         else:  # Failed earlier and stays Failed: keep naming what failed then
@@ -346,7 +402,7 @@ def evaluate(
         message = f"{samples} samples (minSamples {analysis.min_samples}){tolerated}"
         if failed:
             message = f"{message}; latest: " + "; ".join(m.message for m in failed)
-    elif samples == 0 and failures == 0 and not errored and (no_data or missing):
+    elif samples == 0 and failures == 0 and not errored and not low and (no_data or missing):
         verdict = Verdict.NO_DATA
         message = "no data: " + ", ".join([*(m.metric for m in no_data), *missing])
     else:
@@ -363,11 +419,14 @@ def evaluate(
             )
         if no_data or missing:
             why.append("no data: " + ", ".join([*(m.metric for m in no_data), *missing]))
+        if low:
+            why.append("; ".join(f"{m.metric}: {m.message}" for m in low))
         if unjudged:
             why.append("; ".join(m.message for m in unjudged))
-        if failed:
+        if failed or over:
             why.append(
-                "; ".join(m.message for m in failed) + f" ({failures} of {analysis.failure_limit} failures tolerated)"
+                "; ".join([*(m.message for m in failed), *over])
+                + f" ({failures} of {analysis.failure_limit} failures tolerated)"
             )
         message = "; ".join(why)
 
@@ -379,5 +438,9 @@ def evaluate(
         failures=failures,
         errors=errors,
         samples=samples,
+        unanswered=unanswered,
+        last_sample_at=now if is_sample else prev.last_sample_at,
+        held_since=None if is_sample else (prev.held_since or now),
+        unjudged=0 if is_sample else prev.unjudged + 1,
         measurements=kept,
     )

@@ -35,6 +35,8 @@ PRINTER_COLUMNS = [
      "description": "The frontend version the spec asks for."},
     {"name": "Weight", "type": "integer", "jsonPath": ".status.backend.canaryWeight",
      "description": "Percent of traffic on the backend canary."},
+    {"name": "Serving", "type": "string", "jsonPath": ".status.backend.traffic",
+     "description": "Every backend version receiving traffic and its weight, as AWS reported them."},
     {"name": "Step", "type": "integer", "jsonPath": ".status.currentStep",
      "description": "Steps of the rollout done (of status.stepCount)."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -17,6 +17,7 @@ class Reason(StrEnum):
     ADOPTED = "Adopted"
     ROLLOUT_STARTED = "RolloutStarted"
     SUPERSEDED = "Superseded"
+    SPEC_UPDATED = "SpecUpdated"  # the spec changed for another tier: the backend rollout in progress goes on
     RETRY = "Retry"
     INVALID_SPEC = "InvalidSpec"
     SERVICE_NOT_FOUND = "ServiceNotFound"
@@ -54,6 +55,9 @@ class Reason(StrEnum):
     ANALYSIS_NO_DATA = "AnalysisNoData"
     ANALYSIS_FAILED = "AnalysisFailed"
     ANALYSIS_OVERRIDDEN = "AnalysisOverridden"
+    ANALYSIS_INVALID = "AnalysisInvalid"  # a metric's query is wrong (parse error, several series): fix the spec
+    ANALYSIS_HELD = "AnalysisHeld"  # the analysis gets no answer it can judge (provider down, no data, no traffic)
+    ANALYSIS_UNANSWERED = "AnalysisUnanswered"  # held until progressDeadline: rolled back, or paused for a person
     # Going back
     ABORTED = "Aborted"
     ROLLED_BACK = "RolledBack"

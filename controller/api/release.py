@@ -402,13 +402,46 @@ class Frontend(Model):
     """The API the frontend needs from the backend, checked before it moves."""
 
 
+class PrometheusAuthType(StrEnum):
+    BASIC = "Basic"
+    BEARER = "Bearer"
+
+
+class PrometheusSecretRef(Model):
+    name: str = Field(min_length=1, max_length=253, description="A Secret in the Release's namespace.")
+
+
+class PrometheusAuth(Model):
+    """Credentials for Prometheus, from a Secret: never in the address, never logged."""
+
+    type: PrometheusAuthType = Field(
+        default=PrometheusAuthType.BASIC,
+        description="Basic: the Secret's keys `username` and `password`; Bearer: its key `token` "
+        "(Authorization: Bearer).")
+    secret_ref: PrometheusSecretRef = Field(description="The Secret holding the credentials.")
+
+
 class PrometheusQuery(Model):
     """A PromQL query answered by a Prometheus server."""
 
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(self.auth) || !self.address.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@')",
+            "prometheus.address: put the credentials in the Secret of prometheus.auth, not in the address"),
+    ]})
+
     address: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
     """The Prometheus server's base URL (http or https)."""
+    auth: PrometheusAuth | None = Field(
+        default=None, description="Credentials from a Secret (basic or bearer); credentials written in the "
+        "address still work but are redacted from every message and log line.")
     query: str = Field(min_length=1, max_length=8192)
     """PromQL giving one number; `{{version}}` is replaced by the version measured."""
+    traffic_query: str | None = Field(
+        default=None, max_length=8192,
+        description="A query giving the number of requests the version served in the window (e.g. "
+        'sum(increase(http_requests_total{version="{{version}}"}[1m]))); with the metric\'s minRequests, the '
+        "metric is judged only once the canary served that many. Asked of the same address.",
+    )
 
 
 class CloudWatchDimension(Model):
@@ -480,6 +513,11 @@ class HttpCheck(Model):
     """How long to wait for the answer."""
 
 
+NO_DATA_LIMIT = 4
+"""Default of `metric.noDataLimit`: with the default 10s interval and failureLimit 1, a canary that is
+never measured is rolled back after about a minute (4 tolerated, then 2 failed measurements)."""
+
+
 class Metric(Model):
     """One metric of the analysis: exactly one provider (prometheus, cloudwatch or http) and its bounds."""
 
@@ -508,6 +546,26 @@ class Metric(Model):
     """The lowest value that passes."""
     compare_with_stable: bool = False
     """Also compare the new version's samples with the stable version's (Mann-Whitney); a significantly worse new version fails."""
+    no_data_limit: int = Field(
+        default=NO_DATA_LIMIT, ge=0, le=100,
+        description="Consecutive measurements without an answer about the canary tolerated before each further "
+        "one counts as a failed measurement (towards analysis.failureLimit): no data while the canary receives "
+        "traffic, or an http probe of the canary that timed out or was refused. As Argo Rollouts' "
+        "consecutiveErrorLimit and Flagger's threshold: a canary that is not measured is not verified. "
+        "No data while the canary gets no traffic (a blue-green preview) is not counted: it holds, "
+        "bounded by progressDeadline.",
+    )
+    min_requests: int = Field(
+        default=0, ge=0, le=1_000_000_000,
+        description="Judge this metric only once the canary served this many requests in the window, as "
+        "prometheus.trafficQuery counts them; below it the measurement is Inconclusive (too little traffic), "
+        "which holds the rollout, bounded by progressDeadline. 0: no guard.",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Measured and shown in status.analysis, never deciding: a dry-run metric neither fails, "
+        "holds nor passes a rollout.",
+    )
 
 
 class Analysis(Model):
@@ -519,8 +577,13 @@ class Analysis(Model):
     """Failed measurements tolerated before the rollout is judged failed."""
     min_samples: int = Field(default=3, ge=1, le=1000)
     """Measurements needed before a step may pass."""
-    consecutive_error_limit: int = Field(default=4, ge=1, le=100)
-    """Provider errors in a row after which the analysis is inconclusive."""
+    consecutive_error_limit: int = Field(
+        default=4, ge=1, le=100,
+        description="Consecutive runs in which a metric's provider could not be asked (Prometheus or CloudWatch "
+        "down) before the analysis is held as 'provider down' (a Warning Event names the metric). A hold never "
+        "passes a step; it ends when the provider answers, or at progressDeadline from the last progress: "
+        "rolled back, or paused for a person with rollback.onDegradation: Pause.",
+    )
     metrics: list[Metric] = Field(default_factory=list, json_schema_extra={"maxItems": 20})
     """The metrics measured; none means no analysis."""
 
@@ -981,9 +1044,24 @@ class Condition(Model):
     """The generation of the spec the condition was set for."""
 
 
+class ServingVersion(Model):
+    """One version receiving traffic, as AWS reported it at the last observation."""
+
+    version: str = Field(max_length=256)
+    weight: int = Field(ge=0, le=100, description="Percent of the traffic it receives (listener weights, split by "
+                        "task set scale within a target group).")
+
+
 class BackendStatus(Model):
     """The backend as it runs."""
 
+    serving: list[ServingVersion] = Field(
+        default_factory=list, json_schema_extra={"maxItems": 10},
+        description="Every backend version receiving traffic and its weight, as AWS reported them at the last "
+        "pass, whatever the spec or the rollout say (paused, superseded, rolled back included).",
+    )
+    traffic: str = Field(default="", max_length=1024,
+                         description="The same in one word (`1.0.0=80%,2.0.0=20%`), for the printer column.")
     stable_version: str | None = None
     """The version serving (the way back)."""
     stable_image: str | None = None
@@ -1032,6 +1110,15 @@ class Verdict(StrEnum):
     NO_DATA = "NoData"
 
 
+class MeasurementError(StrEnum):
+    """Why a measurement has no judged value: who did not answer."""
+
+    PROVIDER = "Provider"  # the metric source (Prometheus, CloudWatch) could not be asked: monitoring's fault
+    QUERY = "Query"  # the source answered that the query is wrong (parse error, several series): the spec's fault
+    NO_ANSWER = "NoAnswer"  # a probe of the canary itself timed out or was refused: the canary's fault
+    LOW_TRAFFIC = "LowTraffic"  # the canary served fewer requests than the metric's minRequests: not judged yet
+
+
 class Measurement(Model):
     """One measurement of one metric."""
 
@@ -1047,6 +1134,9 @@ class Measurement(Model):
     """The verdict in words."""
     time: datetime
     """When it was measured."""
+    error: MeasurementError | None = Field(
+        default=None, description="Who did not answer, when the measurement has no judged value.")
+    dry_run: bool | None = Field(default=None, description="True: a dryRun metric, shown but never deciding.")
 
 
 class AnalysisStatus(Model):
@@ -1066,6 +1156,17 @@ class AnalysisStatus(Model):
     """Provider errors in a row."""
     samples: int = 0
     """Measurements so far."""
+    unanswered: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per metric, consecutive measurements without an answer about the canary (see noDataLimit).",
+        json_schema_extra={"maxProperties": 20},
+    )
+    last_sample_at: datetime | None = Field(
+        default=None, description="The last run in which every deciding metric was judged: the analysis's last progress.")
+    unjudged: int = Field(default=0, ge=0, description="Consecutive runs without every deciding metric judged.")
+    held_since: datetime | None = Field(
+        default=None, description="When the analysis stopped getting answers it can judge (provider down, no data "
+        "without traffic, too little traffic); bounded by progressDeadline from the last progress.")
     measurements: list[Measurement] = Field(default_factory=list, json_schema_extra={"maxItems": 100})
     """The latest measurements."""
 

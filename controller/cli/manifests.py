@@ -43,8 +43,9 @@ def validate(
         "--policy", help="ReleasePolicy files (repeatable): also judge each Release as `run --tenancy strict` "
                          "would (offline, a namespaceSelector sees no namespace labels).")] = [],  # noqa: B006
 ) -> None:
-    """Check Release manifests offline against the API's schema and rules; one line per problem, exit 1 on any."""
-    from controller.manifests import validate_text
+    """Check Release manifests offline against the API's schema and rules; one line per problem, exit 1
+    on any. Warnings (an analysed pause shorter than minSamples x interval) are printed, exit 0."""
+    from controller.manifests.validate import validate_text
 
     policies = _policies(policy)
     bad = False
@@ -55,9 +56,12 @@ def validate(
             if policies is not None and not problems:
                 problems = _judged(text, policies)
         except OSError as exc:
-            problems = [f"cannot read: {exc.strerror}"]
+            text, problems = "", [f"cannot read: {exc.strerror}"]
         for problem in problems:
             print(f"{file}: {problem}")
+        if not problems:
+            for warning in warnings_text(text):
+                print(f"{file}: {warning}")
         bad = bad or bool(problems)
     if bad:
         raise typer.Exit(1)
@@ -99,4 +103,27 @@ def _judged(text: str, policies: list[Any]) -> list[str]:
         violation = judge(ReleaseSpec.model_validate(body.get("spec") or {}), namespace, {}, policies)
         if violation is not None:
             out.append(f"{namespace}/{name}: NotPermitted: {violation.message}")
+    return out
+
+
+def warnings_text(text: str) -> list[str]:
+    """Warnings (not problems) about every valid Release in a file: `planner.analysis.pause_warnings`."""
+    import yaml
+
+    from controller.api.release import ReleaseSpec
+    from controller.manifests.validate import release_bodies
+    from controller.planner.analysis import pause_warnings
+
+    try:
+        bodies = list(release_bodies(text))
+    except yaml.YAMLError:
+        return []
+    multi = len(bodies) > 1
+    out: list[str] = []
+    for i, body in bodies:
+        try:
+            spec = ReleaseSpec.model_validate(body.get("spec") or {})
+        except ValueError:
+            continue
+        out += [f"document {i}: warning: {w}" if multi else f"warning: {w}" for w in pause_warnings(spec)]
     return out

@@ -124,8 +124,35 @@ def versions(tier: dict[str, Any] | None, desired: str | None) -> str:
 # --------------------------------------------------------------------------- list
 
 
+UNOBSERVED = "Unobserved"
+"""The phase `list` and `status` show for a Release no controller has written a status for."""
+
+
+def phase_of(obj: dict[str, Any]) -> str:
+    """The phase, or Unobserved when no controller has observed the Release at all.
+
+    >>> phase_of({"status": {"phase": "Paused", "observedGeneration": 2}}), phase_of({"status": {}})
+    ('Paused', 'Unobserved')
+    """
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") is None:
+        return UNOBSERVED
+    return str(status.get("phase") or "Pending")
+
+
+def serving(backend: dict[str, Any]) -> str:
+    """Every backend version receiving traffic, as AWS reported it, in one word: `1.0.0=80%,2.0.0=20%`.
+
+    >>> serving({"serving": [{"version": "1.0.0", "weight": 80}, {"version": "2.0.0", "weight": 20}]})
+    '1.0.0=80%,2.0.0=20%'
+    """
+    return ",".join(f"{s.get('version')}={s.get('weight')}%" for s in backend.get("serving") or []) or "-"
+
+
 def list_rows(items: list[dict[str, Any]], all_namespaces: bool, now: dt.datetime) -> list[list[str]]:
-    header = ["NAME", "PHASE", "BACKEND", "FRONTEND", "WEIGHT", "STEP", "AGE"]
+    """One row per Release; each column means what the same column of `kubectl get rel` means
+    (BACKEND and FRONTEND: the versions the spec asks for; LIVE: the stable backend), plus SERVING."""
+    header = ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "SERVING", "STEP", "AGE"]
     rows = [(["NAMESPACE"] if all_namespaces else []) + header]
     for obj in sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
         meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
@@ -133,10 +160,12 @@ def list_rows(items: list[dict[str, Any]], all_namespaces: bool, now: dt.datetim
         frontend_spec = spec.get("frontend")
         row = [
             meta["name"],
-            str(status.get("phase") or "Pending"),
-            versions(backend, (spec.get("backend") or {}).get("version")),
-            versions(status.get("frontend"), frontend_spec.get("version") if frontend_spec else None),
+            phase_of(obj),
+            str((spec.get("backend") or {}).get("version") or "-"),
+            str(backend.get("stableVersion") or "-"),
+            str(frontend_spec.get("version") or "-") if frontend_spec else "-",
             f"{backend.get('canaryWeight', 0)}%",
+            serving(backend),
             f"{status.get('currentStep', 0)}/{status.get('stepCount', 0)}",
             age(meta.get("creationTimestamp"), now),
         ]
@@ -163,14 +192,15 @@ def view(obj: dict[str, Any], verdict: Outcome) -> RenderableType:
     steps = Table.grid(padding=(0, 1))
     steps.add_row("steps", ProgressBar(total=steps_total, completed=current, width=40),
                   f"{status.get('currentStep', 0)}/{status.get('stepCount', 0)}")
-    tiers = Table("tier", "desired", "serving", "canary weight")
+    tiers = Table("tier", "desired", "stable->canary", "canary weight", "serving (as AWS reports it)")
     backend = status.get("backend") or {}
     tiers.add_row("backend", str((spec.get("backend") or {}).get("version", "-")),
-                  versions(backend, (spec.get("backend") or {}).get("version")), f"{backend.get('canaryWeight', 0)}%")
+                  versions(backend, (spec.get("backend") or {}).get("version")), f"{backend.get('canaryWeight', 0)}%",
+                  serving(backend))
     if spec.get("frontend"):
         fe = status.get("frontend") or {}
         tiers.add_row("frontend", str(spec["frontend"].get("version", "-")), versions(fe, spec["frontend"].get("version")),
-                      f"{fe.get('canaryWeight', 0)}%")
+                      f"{fe.get('canaryWeight', 0)}%", "-")
     conds = Table("condition", "status", "reason", "message")
     for c in status.get("conditions") or []:
         conds.add_row(str(c.get("type")), str(c.get("status")), str(c.get("reason", "")), str(c.get("message", "")))
@@ -285,7 +315,7 @@ def list_releases(
     kubeconfig: KubeconfigOpt = None,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
 ) -> None:
-    """List Releases: name, phase, backend and frontend versions, canary weight, step, age."""
+    """List Releases: name, phase, backend (desired and live), frontend, canary weight, what serves, step, age."""
     import datetime as dt
 
     items = release_api(kubeconfig).list_all(None if all_namespaces else namespace_of(namespace, kubeconfig))
@@ -317,6 +347,11 @@ def status(
 def render_status(release: Any) -> None:
     spec, st = release.spec, release.status
     meta = release.metadata
+    if st.observed_generation is None:
+        console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/bold]  phase [bold]{UNOBSERVED}[/bold]"
+                      f"  (no controller has observed this Release: is release-controller running, and watching "
+                      f"namespace {meta.get('namespace')}?)")
+        return
     console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/bold]  phase [bold]{st.phase.value}[/bold]"
                   + (f"  ({st.message})" if st.message else ""))
     strategy = st.strategy.value if st.strategy else spec.strategy.type.value
@@ -337,6 +372,7 @@ def render_status(release: Any) -> None:
                          (st.frontend.canary_version or "-") if frontend_canary else "-",
                          f"{st.frontend.canary_weight}%")
     console.print(versions)
+    console.print(f"serving (as AWS reports it): {st.backend.traffic or '-'}")
     if spec.frontend and st.frontend.canary_version and not frontend_canary:
         console.print(f"frontend {st.frontend.canary_version} is next: it follows once the backend rollout is done "
                       "(and the backend serving satisfies requiresBackend)")

@@ -27,7 +27,7 @@ from controller.cli.common import (
     namespace_of,
     release_api,
 )
-from controller.planner.decision import FORCE_SUFFIX
+from controller.planner.decision import FORCE_SUFFIX, FULL_SUFFIX
 
 IN_ROLLOUT = ("Progressing", "Paused")
 
@@ -54,7 +54,21 @@ def irreversible_passed(spec: dict[str, Any], status: dict[str, Any]) -> list[st
             if (h.get("point"), h.get("name")) in marked and h.get("passedAt") and h.get("revision") == status.get("revision")]
 
 
-def judge_request(kind: str, obj: dict[str, Any], force: bool = False) -> Judgement:
+def being_deleted(obj: dict[str, Any]) -> str | None:
+    """Why no verb may change a Release: it is being deleted (the operator puts traffic back on the
+    stable version, then lets the object go), or None.
+
+    >>> being_deleted({"metadata": {"name": "shop", "deletionTimestamp": "2026-01-01T00:00:00Z"}})
+    'shop is being deleted: the operator puts all traffic back on the stable version, then the Release goes; nothing was changed'
+    """
+    meta = obj.get("metadata", {})
+    if not meta.get("deletionTimestamp"):
+        return None
+    return (f"{meta.get('name', '?')} is being deleted: the operator puts all traffic back on the stable version, "
+            "then the Release goes; nothing was changed")
+
+
+def judge_request(kind: str, obj: dict[str, Any], force: bool = False, full: bool = False) -> Judgement:
     """Whether `kind` (promote, abort, retry) can act on the Release `obj` as read now.
 
     Mirrors the planner's rules (controller/planner/core.py `take_requests` and `progress`): promote
@@ -72,6 +86,9 @@ def judge_request(kind: str, obj: dict[str, Any], force: bool = False) -> Judgem
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
     name = meta.get("name", "?")
     phase = status.get("phase", "Pending")
+    deleting = being_deleted(obj)
+    if deleting is not None:
+        return Judgement(False, f"{kind} refused: {deleting}")
     unseen = status.get("observedGeneration") != meta.get("generation")
     live = _live(status, spec)
     if unseen:
@@ -84,8 +101,12 @@ def judge_request(kind: str, obj: dict[str, Any], force: bool = False) -> Judgem
         if spec.get("paused"):
             return Judgement(True, f"promote queued for {name}: spec.paused is true, so it applies when the "
                                    "Release is resumed (spec.paused: false)")
-        return Judgement(True, f"promote requested for {name}: the operator skips the remaining steps "
-                               f"of backend {spec.get('backend', {}).get('version')} on its next pass")
+        if full:
+            return Judgement(True, f"promote --full requested for {name}: the operator skips every remaining step "
+                                   f"and its analysis, and promotes backend {spec.get('backend', {}).get('version')} "
+                                   "on its next pass")
+        return Judgement(True, f"promote requested for {name}: the operator ends the current pause (or step) and "
+                               "goes on to the next step on its next pass; --full skips every remaining step")
     if kind == "abort":
         if phase not in IN_ROLLOUT:
             return Judgement(False, f"nothing to abort: {name} is {phase} at {live}")
@@ -107,15 +128,17 @@ def judge_request(kind: str, obj: dict[str, Any], force: bool = False) -> Judgem
     raise ValueError(f"unknown request {kind}")
 
 
-def request(api: Any, kind: str, namespace: str, name: str, force: bool = False) -> str:
+def request(api: Any, kind: str, namespace: str, name: str, force: bool = False, full: bool = False) -> str:
     """Send `kind` if it can apply; the line to print. Raises CliError when it cannot apply now.
     `force` (abort only) is recorded with the request: the planner then rolls back even after an
-    irreversible hook."""
-    judgement = judge_request(kind, get_release(api, namespace, name), force)
+    irreversible hook; `full` (promote only): every remaining step is skipped."""
+    judgement = judge_request(kind, get_release(api, namespace, name), force, full)
     if not judgement.send:
         raise CliError(judgement.message, EXIT_REFUSED)
     if force:
         api.request(namespace, name, kind, suffix=FORCE_SUFFIX)
+    elif full:
+        api.request(namespace, name, kind, suffix=FULL_SUFFIX)
     else:
         api.request(namespace, name, kind)
     return judgement.message
@@ -124,14 +147,28 @@ def request(api: Any, kind: str, namespace: str, name: str, force: bool = False)
 # --------------------------------------------------------------------------- the verbs
 
 
-def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None, force: bool = False) -> None:
+def _request(kind: str, name: str, namespace: str | None, kubeconfig: str | None, force: bool = False,
+             full: bool = False) -> None:
     ns = namespace_of(namespace, kubeconfig)
-    print(request(release_api(kubeconfig), kind, ns, name, force))
+    print(request(release_api(kubeconfig), kind, ns, name, force, full))
 
 
-def promote(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
-    """Skip the remaining steps (and any indefinite pause) and promote the canary."""
-    _request("promote", name, namespace, kubeconfig)
+def _not_deleting(api: Any, namespace: str, name: str) -> dict[str, Any]:
+    """The Release, unless it is being deleted (then the verb says so and changes nothing)."""
+    obj: dict[str, Any] = get_release(api, namespace, name)
+    deleting = being_deleted(obj)
+    if deleting is not None:
+        raise CliError(deleting, EXIT_REFUSED)
+    return obj
+
+
+def promote(
+    name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None,
+    full: Annotated[bool, typer.Option("--full", help=(
+        "Skip every remaining step and its analysis and promote now (as Argo Rollouts' promote --full)."))] = False,
+) -> None:
+    """End the current pause and go on to the next step; with --full, skip every remaining step."""
+    _request("promote", name, namespace, kubeconfig, full=full)
 
 
 def abort(
@@ -152,14 +189,18 @@ def retry(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt =
 def pause(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
     """Hold the rollout at its current step, timers included (sets spec.paused)."""
     ns = namespace_of(namespace, kubeconfig)
-    release_api(kubeconfig).patch_spec(ns, name, {"paused": True})
+    api = release_api(kubeconfig)
+    _not_deleting(api, ns, name)
+    api.patch_spec(ns, name, {"paused": True})
     console.print(f"release {ns}/{name} paused")
 
 
 def resume(name: str, namespace: NamespaceOpt = None, kubeconfig: KubeconfigOpt = None) -> None:
     """Go on with a paused rollout from where it stopped (clears spec.paused)."""
     ns = namespace_of(namespace, kubeconfig)
-    release_api(kubeconfig).patch_spec(ns, name, {"paused": False})
+    api = release_api(kubeconfig)
+    _not_deleting(api, ns, name)
+    api.patch_spec(ns, name, {"paused": False})
     console.print(f"release {ns}/{name} resumed")
 
 
@@ -175,7 +216,7 @@ def undo(
 
     ns = namespace_of(namespace, kubeconfig)
     api = release_api(kubeconfig)
-    raw = get_release(api, ns, name)
+    raw = _not_deleting(api, ns, name)
     owner = gitops_owner(raw)
     if owner:
         Console(stderr=True).print(undo_warning(owner), style="yellow", highlight=False, soft_wrap=True)

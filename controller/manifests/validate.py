@@ -212,6 +212,8 @@ CEL_CHECKS: dict[str, CelCheck] = {
     "strategy Auto needs changeClass": CelCheck(lambda v: v.get("type", "Auto") != "Auto" or "changeClass" in v),
     "a metric has exactly one provider: prometheus, cloudwatch or http":
         CelCheck(lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1),
+    "prometheus.address: put the credentials in the Secret of prometheus.auth, not in the address":
+        CelCheck(lambda v: "auth" not in v or not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@", str(v.get("address", "")))),
     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
     "or backend.ecs.mode: Native (ECS shifts the traffic itself)": CelCheck(_traffic_needed),
     REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),
@@ -351,3 +353,4 @@ def validate_text(text: str) -> list[str]:
         return ["no Release (apiVersion delivery.pratiko.ai/*, kind Release) in the file"]
     multi = len(list(yaml.safe_load_all(text))) > 1
     return [f"document {i}: {p}" if multi else p for i, body in bodies for p in validate_body(body)]
+

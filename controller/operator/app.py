@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import httpx
 
 from controller import planner
-from controller.analysis.base import MeasureContext, Provider
+from controller import logs
+from controller.analysis.base import MeasureContext, Provider, auth_headers
 from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
 from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
@@ -63,14 +64,44 @@ class ProviderMeasurer:
     """Measures a Release's metrics for the version being rolled out, against its stable version."""
 
     providers: Mapping[str, Provider]
+    secrets: Secrets | None = None
 
-    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]:
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime,
+                 namespace: str = "") -> tuple[Measurement, ...]:
         since = status.step_since or status.rollout_started_at or now
         window = min(max(now - since, dt.timedelta(seconds=30)), ANALYSIS_WINDOW_CAP)
         version = status.backend.canary_version or spec.backend.version
         stable = status.backend.stable_version if status.backend.stable_version != version else None
-        ctx = MeasureContext(version, stable, spec.environment.value, now, window)
+        headers, errors = self.credentials(spec, namespace)
+        ctx = MeasureContext(version, stable, spec.environment.value, now, window, headers, errors)
         return measure_all(spec.analysis.metrics, ctx, self.providers)
+
+    def credentials(self, spec: ReleaseSpec, namespace: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """Per metric, the Authorization header its prometheus.auth Secret makes, or why it cannot;
+        every value read is registered for redaction from the logs."""
+        headers: dict[str, dict[str, str]] = {}
+        errors: dict[str, str] = {}
+        for metric in spec.analysis.metrics:
+            auth = metric.prometheus.auth if metric.prometheus is not None else None
+            if auth is None:
+                continue
+            name = auth.secret_ref.name
+            if self.secrets is None:
+                errors[metric.name] = f"Secret {name} cannot be read: the controller runs without Kubernetes access"
+                continue
+            try:
+                data = self.secrets.data(namespace, name)
+                headers[metric.name] = auth_headers(auth.type.value, data)
+            except KeyError as exc:
+                errors[metric.name] = f"Secret {name} has no key {exc.args[0]} (needed for {auth.type.value})"
+                continue
+            except Exception as exc:  # noqa: BLE001 - the API's error names the cause without the body
+                errors[metric.name] = f"Secret {name} cannot be read: {getattr(exc, 'reason', type(exc).__name__)}"
+                continue
+            for value in data.values():
+                logs.redact(value.decode(errors="replace").strip())
+            logs.redact(headers[metric.name]["Authorization"].split(" ", 1)[-1])
+        return headers, errors
 
 
 def webhook_urls(api_client: object, tenancy: TenancyGate | None) -> SecretReader:
@@ -96,7 +127,7 @@ def build_reconciler(
         applier=effector_for(observer),
         planner=PurePlanner(),
         sink=kube,
-        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch)),
+        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch), secrets),
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),

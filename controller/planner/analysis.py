@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus, StrategyType, Verdict
-from controller.planner.strategy import plan_for
+from controller.planner.strategy import plan_for, resolve
 
 ANALYSED = frozenset({StrategyType.CANARY, StrategyType.ROLLING, StrategyType.BLUE_GREEN})
 
@@ -70,3 +70,33 @@ def seconds_until_due(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -
     if last is None:
         return max(1.0, min(spec.analysis.interval.total_seconds(), 2.0))
     return max(1.0, (last + spec.analysis.interval - now).total_seconds())
+
+
+def pause_warnings(spec: ReleaseSpec) -> list[str]:
+    """What `validate` warns about analysis and pauses: an analysed pause shorter than the time
+    `minSamples` runs take (`minSamples x interval`) always waits past its duration for the
+    analysis, so the pause's duration says less than it seems.
+
+    >>> spec = ReleaseSpec.model_validate({"environment": "staging", "backend": {"version": "1.0.0",
+    ...     "image": "b:1.0.0", "ecs": {"cluster": "c", "service": "s", "containerName": "api"},
+    ...     "traffic": {"listenerArn": "l", "stableTargetGroupArn": "b", "canaryTargetGroupArn": "g"}},
+    ...     "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "30s"}}]}},
+    ...     "analysis": {"interval": "30s", "minSamples": 3, "metrics": [{"name": "m", "max": 1,
+    ...         "prometheus": {"address": "http://p", "query": "q"}}]}})
+    >>> pause_warnings(spec)
+    ['step 2/2 (Pause 30s) is shorter than analysis.minSamples x analysis.interval (3 x 30s = 1m30s): it lasts at least 1m30s, waiting for the analysis']
+    """
+    from controller.api.types import format_duration
+    from controller.planner.steps import PauseStep
+
+    if not spec.analysis.metrics:
+        return []
+    needed = spec.analysis.interval * spec.analysis.min_samples
+    out: list[str] = []
+    steps = plan_for(resolve(spec), spec).steps
+    for i, step in enumerate(steps):
+        if isinstance(step, PauseStep) and step.analysed and step.duration is not None and step.duration < needed:
+            out.append(f"step {i + 1}/{len(steps)} ({step.label}) is shorter than analysis.minSamples x "
+                       f"analysis.interval ({spec.analysis.min_samples} x {format_duration(spec.analysis.interval)} = "
+                       f"{format_duration(needed)}): it lasts at least {format_duration(needed)}, waiting for the analysis")
+    return out

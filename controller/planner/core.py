@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
 from controller.planner.actions import Action, DeleteTaskSet, ScaleTaskSet
-from controller.planner import standing
+from controller.planner import serving, standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
 from controller.planner.moments import moments
@@ -55,12 +55,13 @@ def decide(spec: ReleaseSpec | None, status: ReleaseStatus, observation: Observa
         return refused(status, ctx.refusal, ctx)
     inp = Inputs(spec, observation, ctx, target_hash(spec))
     run = _Run(spec, status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now,
-               ctx.generation)
+               ctx.generation, inp)
     if run.fold(start.check_world(inp, run.status)):
         return run.decision()
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
     run.status = acknowledged
-    inp = replace(inp, promote=bool(honoured.promote), abort=bool(honoured.abort), retry=bool(honoured.retry))
+    inp = replace(inp, promote=bool(honoured.promote), promote_full=honoured.promote_full, abort=bool(honoured.abort),
+                  retry=bool(honoured.retry))
     if run.fold(upstream.gate(inp, run.status)):
         return run.decision()
     if run.fold(start.reconcile(inp, run.status)):
@@ -103,6 +104,17 @@ def _settled(inp: Inputs, run: _Run) -> None:
     run.fold(settle.finish(inp, run.status, warm.warm))
 
 
+def observed_traffic(inp: Inputs, status: ReleaseStatus) -> ReleaseStatus:
+    """The status with what serves as this pass observed it (`planner.serving`): the versions and
+    weights AWS reported, and the canary's weight as the share its version receives."""
+    shown = serving.backend_serving(inp.spec, status, inp.obs)
+    canary = status.backend.canary_version
+    weight = next((s.weight for s in shown if s.version == canary), 0) if canary else 0
+    backend = status.backend.model_copy(update={"serving": shown, "traffic": serving.summary(shown),
+                                                "canary_weight": weight})
+    return status if backend == status.backend else status.model_copy(update={"backend": backend})
+
+
 def _after_deletes(actions: list[Action]) -> tuple[Action, ...]:
     """The actions without any that name a task set deleted earlier in the same pass: two phases of
     one pass (leftovers first, keep-warm after) may both drain and delete the same task set, and
@@ -122,8 +134,9 @@ class _Run:
     """The phases' results folded in order: the one mutable thing of a pass, local to `decide`."""
 
     def __init__(self, spec: ReleaseSpec, given: ReleaseStatus, status: ReleaseStatus, now: datetime,
-                 generation: int) -> None:
+                 generation: int, inp: Inputs) -> None:
         self.spec, self.given, self.status, self.now, self.generation = spec, given, status, now, generation
+        self.inp = inp
         self.outcome: Outcome | None = None
         self.actions: list[Action] = []
         self.events: list[Event] = []
@@ -147,6 +160,7 @@ class _Run:
     def decision(self) -> Decision:
         self.status = self.status.model_copy(
             update={"conditions": standing.stamp(self.status.conditions, self.generation)})
+        self.status = observed_traffic(self.inp, self.status)
         requeue: float | None = min(self.waits) if self.waits else None
         if requeue is None and self.status.phase == Phase.PROGRESSING:
             requeue = POLL

@@ -30,6 +30,16 @@ class Requests:
         return token.endswith(FORCE_SUFFIX) or token.startswith("deleted:")
 
 
+    @property
+    def promote_full(self) -> bool:
+        """A promote made with `--full` (its token ends FULL_SUFFIX): every remaining step and its
+        analysis skipped, as Argo Rollouts' `promote --full`."""
+        return (self.promote or "").endswith(FULL_SUFFIX)
+
+
+FULL_SUFFIX = "#full"
+"""Ends the token of a promote request made with `--full` (`kubectl release promote NAME --full`)."""
+
 FORCE_SUFFIX = "#force"
 """Ends the token of an abort request made with `--force` (`kubectl release abort NAME --force`)."""
 

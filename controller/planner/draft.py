@@ -35,7 +35,8 @@ class Inputs:
     obs: Observation
     ctx: Context
     hash: str  # `strategy.target_hash(spec)`
-    promote: bool = False  # a new promote request, honoured this pass
+    promote: bool = False  # a new promote request, honoured this pass: ends the current pause
+    promote_full: bool = False  # ... made with --full: skips every remaining step and its analysis
     abort: bool = False
     retry: bool = False
 
@@ -128,6 +129,10 @@ class Draft:
         assert type_ not in (ConditionType.READY, ConditionType.PROGRESSING, ConditionType.RECONCILING,
                              ConditionType.STALLED), "use Draft.stand"
         self.update(conditions=set_condition(self.st.conditions, type_, status, reason, message, self.now))
+
+    def drop(self, *types: ConditionType) -> None:
+        """Remove a phase's own conditions that are not about the current spec any more."""
+        self.update(conditions=[c for c in self.st.conditions if c.type not in types])
 
     def stand(self, standing: Standing) -> None:
         """Where the rollout stands now (see `planner.standing`): Ready and Progressing follow."""

@@ -79,3 +79,21 @@ def record(namespace: str, name: str, status: ReleaseStatus) -> None:
     metrics.record_phase(namespace, name, status.phase.value)
     metrics.CANARY_WEIGHT.labels(namespace, name, "backend").set(status.backend.canary_weight)
     metrics.CANARY_WEIGHT.labels(namespace, name, "frontend").set(status.frontend.canary_weight)
+    metrics.record_serving(namespace, name, {s.version: s.weight for s in status.backend.serving})
+
+
+def rollback_line(namespace: str, name: str, why: str, before: ReleaseStatus, after: ReleaseStatus) -> str:
+    """The one log line of a rollback: the reason, what served (AWS's weights) and the analysis's numbers.
+
+    >>> from controller.api.release import AnalysisStatus, BackendStatus
+    >>> before = ReleaseStatus(backend=BackendStatus(traffic="1.0.0 80%, 2.0.0 20%", canary_version="2.0.0"))
+    >>> after = ReleaseStatus(message="backend 2.0.0: error-rate 0.3 > max 0.05; traffic back on 1.0.0",
+    ...     analysis=AnalysisStatus(failures=2, samples=3, errors=0))
+    >>> rollback_line("prod", "app", "AnalysisFailed", before, after)
+    'prod/app rolled back (AnalysisFailed): serving was 1.0.0 80%, 2.0.0 20%; analysis 2 failed runs, 3 samples, 0 consecutive errors; backend 2.0.0: error-rate 0.3 > max 0.05; traffic back on 1.0.0'
+    """
+    analysis = after.analysis or before.analysis
+    numbers = (f"analysis {analysis.failures} failed runs, {analysis.samples} samples, {analysis.errors} consecutive errors"
+               if analysis is not None else "no analysis")
+    return (f"{namespace}/{name} rolled back ({why}): serving was {before.backend.traffic or 'unknown'}; "
+            f"{numbers}; {after.message}")

@@ -41,7 +41,7 @@ from controller.kube.client import REQUEST_ANNOTATIONS, ObjectRef
 from controller.planner.decision import Context, Decision, Event, Refusal
 from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.world import Observation
-from controller.reconciler.apply import Applied, accepted, comparable, in_flight, record, write_back
+from controller.reconciler.apply import Applied, accepted, rollback_line, comparable, in_flight, record, write_back
 from controller.reconciler.backoff import PassResult, requeue_after
 from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
@@ -273,7 +273,7 @@ class Reconciler:
             mem.failures = 0
         elif refusal.reason != Reason.INVALID_SPEC:
             mem.failures += 1
-        applied = self._after(ref, spec, decision, refusal, now)
+        applied = self._after(ref, spec, status, decision, refusal, now)
         decision = applied.decision
         if any(e.reason == Reason.AWS_UNREACHABLE for e in decision.events):
             log.warning("%s/%s: %s", namespace, name, decision.status.message)
@@ -377,8 +377,8 @@ class Reconciler:
     def _sources(self) -> Sources:
         return Sources(self.measurer, self.contracts, self.upstream, self.hooks)
 
-    def _after(self, ref: ObjectRef, spec: ReleaseSpec | None, decision: Decision, refusal: Refusal | None,
-               now: dt.datetime) -> Applied:
+    def _after(self, ref: ObjectRef, spec: ReleaseSpec | None, before: ReleaseStatus, decision: Decision,
+               refusal: Refusal | None, now: dt.datetime) -> Applied:
         """After AWS took the actions: metrics, the GitOps write-back, the notification ledger."""
         if refusal is not None or spec is None:  # nothing was planned: what a sink accepted is recorded
             if self.notifications is not None:
@@ -390,6 +390,7 @@ class Reconciler:
         if decision.outcome == PassOutcome.ROLLED_BACK:
             why = next((c.reason for c in decision.status.conditions if c.type == ConditionType.READY), Reason.ROLLED_BACK)
             metrics.ROLLBACKS_TOTAL.labels(namespace, name, why).inc()
+            log.warning("%s", rollback_line(namespace, name, why, before, decision.status))
         applied = Applied(decision)
         if self.git is not None and write_back_due(spec, decision.status):
             writer, secrets = self.git

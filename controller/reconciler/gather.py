@@ -50,9 +50,9 @@ def gather(needs: Needs, sources: Sources, namespace: str, name: str, uid: str, 
     """Fetch what `needs` names, from `sources`; see the module docstring."""
     measurements: tuple[Measurement, ...] = ()
     if sources.measurer is not None and needs.analysis:
-        measurements = sources.measurer(spec, status, now)
+        measurements = sources.measurer(spec, status, now, namespace)
         for m in measurements:
-            metrics.ANALYSIS_TOTAL.labels(m.verdict.value).inc()
+            metrics.ANALYSIS_TOTAL.labels(namespace, name, m.verdict.value).inc()
     contract: ContractCheck | None = None
     if sources.contracts is not None and needs.contract is not None:
         contract = sources.contracts(namespace, spec, needs.contract)

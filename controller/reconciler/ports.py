@@ -36,7 +36,8 @@ class Applier(Protocol):
 
 
 class Measurer(Protocol):
-    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]: ...
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime,
+                 namespace: str = "") -> tuple[Measurement, ...]: ...
 
 
 class ContractChecker(Protocol):

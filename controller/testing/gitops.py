@@ -87,7 +87,7 @@ def render_argocd_cm() -> str:
 
     actions = "    discovery.lua: |\n" + block((ARGOCD_RELEASE / "actions" / "discovery.lua").read_text(), 6)
     actions += "    definitions:\n"
-    for verb in ("promote", "abort", "retry", "pause", "resume"):
+    for verb in ("promote", "promote-full", "abort", "retry", "pause", "resume"):
         actions += f"    - name: {verb}\n      action.lua: |\n"
         actions += block((ARGOCD_RELEASE / "actions" / verb / "action.lua").read_text(), 8)
     return (

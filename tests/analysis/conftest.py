@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -205,3 +206,43 @@ def health_server() -> Iterator[tuple[str, HealthDocs]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+PASSWORD = "test-pw-7"
+# bcrypt of PASSWORD (Prometheus's web config wants the hash, not the password: its documented
+# `basic_auth_users`); computed once, so the tests need no bcrypt library.
+PASSWORD_HASH = "$2b$12$t0IeDIvpAUvFQZvIpyLmGemFGdfpkelkxDakCFZJoKDQhz/eDPMDW"
+
+
+@pytest.fixture(scope="session")
+def guarded_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A real Prometheus behind its own basic authentication (user `admin`, PASSWORD)."""
+    if not shutil.which(PROMETHEUS):
+        pytest.skip(f"{PROMETHEUS} is not installed")
+    work: Path = tmp_path_factory.mktemp("guarded-prometheus")
+    (work / "prometheus.yml").write_text("global: {scrape_interval: 1s}\nscrape_configs: []\n")
+    (work / "web.yml").write_text(f"basic_auth_users:\n  admin: '{PASSWORD_HASH}'\n")
+    port = free_port()
+    log = open(work / "prometheus.log", "wb")  # noqa: SIM115 - closed after the process ends
+    process = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={work / 'prometheus.yml'}", f"--web.config.file={work / 'web.yml'}",
+         f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Prometheus(f"http://127.0.0.1:{port}", process)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {process.returncode}; see {work / 'prometheus.log'}")
+        try:
+            urllib.request.urlopen(f"{server.address}/-/ready", timeout=2)
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401  # up, and asking for credentials
+        return False
+
+    try:
+        wait_until(ready, 30, "guarded prometheus")
+        yield server
+    finally:
+        server.stop()
+        log.close()

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.api.release import Analysis, Metric, Verdict
+from controller.api.release import Analysis, MeasurementError, Metric, Verdict
 from controller.analysis.http import HttpProvider
 from controller.analysis.base import MeasureContext, Sample
 from controller.analysis.providers import measure_all
@@ -89,12 +89,13 @@ def test_single_field_and_status_only_checks(
     assert provider.measure(health(base + "/ready", expectStatus=204), CTX).value == 1.0
 
 
-def test_unreachable_or_slow_endpoint_is_a_provider_error(
+def test_unreachable_or_slow_canary_is_no_answer_counted_against_it(
     health_server: tuple[str, HealthDocs], http_client: httpx.Client
 ) -> None:
     provider = HttpProvider(http_client)
     closed = provider.measure(health(f"http://127.0.0.1:{free_port()}/health"), CTX)
     assert closed.value is None and closed.error is not None and closed.error.endswith("connection refused")
+    assert closed.error_kind == MeasurementError.NO_ANSWER
 
     base, docs = health_server
     serve(docs, "/health", 200, HEALTHY)
@@ -102,4 +103,17 @@ def test_unreachable_or_slow_endpoint_is_a_provider_error(
     slow = provider.measure(health(base + "/health", timeout="200ms"), CTX)
     assert slow.error is not None and slow.error.endswith("timeout")
     (measurement,) = measure_all([health(base + "/health", timeout="200ms")], CTX, build_providers(http_client))
-    assert measurement.verdict == Verdict.INCONCLUSIVE  # not Failed: the provider could not tell
+    # The canary did not answer its own probe: NoData of kind NoAnswer, which the verdict counts
+    # towards the metric's noDataLimit and then as failures (never a "provider down" hold).
+    assert measurement.verdict == Verdict.NO_DATA and measurement.error == MeasurementError.NO_ANSWER
+    metric = health(base + "/health", timeout="200ms")
+    analysis = Analysis(failure_limit=0, min_samples=1, metrics=[metric.model_copy(update={"no_data_limit": 1})])
+    status = evaluate(None, [measurement], analysis, CTX.now, serving=False)
+    assert status.verdict != Verdict.FAILED
+    status = evaluate(status, [measurement], analysis, CTX.now, serving=False)
+    assert status.verdict == Verdict.FAILED and "did not answer 2 consecutive probes" in status.message
+
+
+def test_a_url_that_cannot_be_sent_is_a_query_error(http_client: httpx.Client) -> None:
+    (measurement,) = measure_all([health("ftp://canary.internal/health")], CTX, build_providers(http_client))
+    assert measurement.error == MeasurementError.QUERY and "cannot be sent" in measurement.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.api.release import Analysis, Metric, Verdict
+from controller.api.release import Analysis, MeasurementError, Metric, Verdict
 from controller.analysis.prometheus import PrometheusProvider
 from controller.analysis.base import MeasureContext, Sample
 from controller.analysis.providers import measure_all
@@ -105,10 +106,38 @@ def test_bad_query_and_many_series_are_errors(prometheus: Prometheus, exporter: 
     provider = PrometheusProvider(http_client)
     bad = provider.measure(metric(prometheus.address, "sum(("), ctx())
     assert bad.error is not None and "bad_data" in bad.error
+    assert bad.error_kind == MeasurementError.QUERY  # the spec's fault: reported at once, not held
     exporter.error_ratio.labels(version="a").set(0.1)
     exporter.error_ratio.labels(version="b").set(0.2)
     many = poll(provider, metric(prometheus.address, 'demo_error_ratio{version=~"a|b"}'), lambda s: s.error)
     assert many.error is not None and "2 series" in many.error
+    assert many.error_kind == MeasurementError.QUERY
+    # Judged: the analysis fails at once, naming the metric and what to fix.
+    m = metric(prometheus.address, 'demo_error_ratio{version=~"a|b"}', max=0.5)
+    (measurement,) = measure_all([m], ctx(), build_providers(http_client))
+    status = evaluate(None, [measurement], Analysis(metrics=[m]), measurement.time)
+    assert status.verdict == Verdict.FAILED
+    assert "metric error-rate" in status.message and "aggregate it, e.g. sum(...)" in status.message
+    # Prometheus down stays apart: the source's fault.
+    down = provider.measure(metric(f"http://127.0.0.1:{free_port()}", "up"), ctx())
+    assert down.error_kind == MeasurementError.PROVIDER
+
+
+def test_min_requests_guard_judges_only_once_the_canary_served_enough(
+    prometheus: Prometheus, exporter: Exporter, http_client: httpx.Client
+) -> None:
+    exporter.requests.labels(version="7.0.0", code="200").inc(5)
+    exporter.error_ratio.labels(version="7.0.0").set(0.01)
+    m = Metric.model_validate({
+        "name": "error-rate", "max": 0.05, "minRequests": 20,
+        "prometheus": {"address": prometheus.address, "query": 'demo_error_ratio{version="{{version}}"}',
+                       "trafficQuery": 'sum(demo_requests_total{version="{{version}}"})'}})
+    provider = PrometheusProvider(http_client)
+    low = poll(provider, m, lambda s: s.error is not None and s.error.startswith("5 of 20"), version="7.0.0")
+    assert low.error_kind == MeasurementError.LOW_TRAFFIC and low.value is None, low
+    exporter.requests.labels(version="7.0.0", code="200").inc(30)
+    judged = poll(provider, m, lambda s: s.value is not None, version="7.0.0")
+    assert judged == Sample(value=0.01)
 
 
 def test_compare_with_stable_uses_both_versions_series(
@@ -139,3 +168,34 @@ def test_compare_with_stable_uses_both_versions_series(
     assert enough(same), same
     (measurement,) = measure_all([slow], ctx("6.0.0", "4.0.0", window=10), {"prometheus": provider})
     assert measurement.verdict == Verdict.PASSED, measurement.message
+
+
+def test_credentials_in_the_address_never_reach_a_message(http_client: httpx.Client) -> None:
+    m = metric(f"http://admin:s3cret-pw@127.0.0.1:{free_port()}", "up")
+    (measurement,) = measure_all([m], ctx(), build_providers(http_client))
+    assert "s3cret-pw" not in measurement.message and "admin" not in measurement.message
+    assert "http://***@127.0.0.1" in measurement.message
+
+
+@pytest.mark.parametrize("kind", ["Basic", "Bearer"])
+def test_credentials_from_a_secret_reach_prometheus_and_no_message(
+        guarded_prometheus: Prometheus, http_client: httpx.Client, kind: str) -> None:
+    from controller.analysis.base import auth_headers
+    from tests.analysis.conftest import PASSWORD
+
+    m = Metric.model_validate({"name": "up", "min": 1, "prometheus": {
+        "address": guarded_prometheus.address, "query": "vector(1)",
+        "auth": {"type": kind, "secretRef": {"name": "prom"}}}})
+    providers = build_providers(http_client)
+    (refused,) = measure_all([m], ctx(), providers)
+    assert refused.error == MeasurementError.QUERY and "refused the credentials" in refused.message, refused
+    if kind == "Basic":
+        headers = auth_headers(kind, {"username": b"admin", "password": PASSWORD.encode()})
+        (ok,) = measure_all([m], replace(ctx(), headers={"up": headers}), providers)
+        assert ok.verdict == Verdict.PASSED and ok.value == 1.0, ok
+    else:
+        # Prometheus's own web config knows only basic users: a bearer token is refused, and said so.
+        (bad,) = measure_all([m], replace(ctx(), headers={"up": auth_headers(kind, {"token": b"t0ken-xyz"})}), providers)
+        assert bad.error == MeasurementError.QUERY and "t0ken-xyz" not in bad.message
+    (missing,) = measure_all([m], replace(ctx(), auth_errors={"up": "Secret prom has no key password"}), providers)
+    assert missing.error == MeasurementError.QUERY and "Secret prom has no key password" in missing.message

@@ -44,7 +44,8 @@ def test_crd_has_the_public_names() -> None:
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     fixed = ["Phase", "Backend", "Frontend", "Weight", "Age"]  # the fixed printer columns (docs/architecture.md, "Fixed names"): in this order
     assert [c for c in columns if c in fixed] == fixed
-    assert columns == ["Phase", "Backend", "Live", "Frontend", "Weight", "Step", "Age", "Live-Frontend", "Reason"]
+    assert columns == ["Phase", "Backend", "Live", "Frontend", "Weight", "Serving", "Step", "Age", "Live-Frontend",
+                       "Reason"]
 
 
 def _structural_problems(node: object, path: str = "") -> list[str]:

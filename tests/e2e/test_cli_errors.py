@@ -149,7 +149,7 @@ def test_promote_while_paused_is_queued_until_resume(
                                    "resumed (spec.paused: false)")
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="1.0.0",
                                strategy=CANARY, rollback=WINDOW, paused=False))
-    # Resumed, the queued promote skips the indefinite pause and the last step.
+    # Resumed, the queued promote ends the indefinite pause; the last step (60%) follows, then promotion.
     wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=4)
 
 
@@ -175,7 +175,7 @@ def test_abort_then_columns_show_what_serves(
     releases.wait_phase(namespace, "app", "RolledBack", 60)
 
     table = kubectl("get", "rel", "app", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "STEP", "AGE"]
+    assert table[0].split() == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "SERVING", "STEP", "AGE"]
     # The spec asks for 2.0.0; 1.0.0 serves, in its own column.
     assert table[1].split()[:6] == ["app", "RolledBack", "2.0.0", "1.0.0", "2.0.0", "0"], table
     wide = kubectl("get", "rel", "app", "-n", namespace, "-o", "wide").stdout.splitlines()

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Releases, condition
+from tests.e2e.helpers import Releases, condition, weights_by_colour
 from tests.e2e.helpers import cli, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -44,21 +45,22 @@ def test_list_shows_phase_versions_weight_step_and_age(operator: OperatorProcess
                                strategy=HELD))
     releases.wait(namespace, "app", lambda s: condition(s, "Progressing").get("reason") == "WaitingForPromote", 60,
                   "WaitingForPromote")
-    # A second Release no controller watches: never reconciled, so Pending with nothing serving yet.
+    # A second Release no controller watches: never reconciled, so Unobserved, and nothing known to serve.
     releases.apply(release_for(world, name="other", namespace=own_namespace, version="3.0.0"))
 
     out = cli(env_vars, "list", "-n", namespace).stdout
     rows = [line.split() for line in out.splitlines()]
-    assert rows[0] == ["NAME", "PHASE", "BACKEND", "FRONTEND", "WEIGHT", "STEP", "AGE"]
-    # Both tiers go from 1.0.0 to 2.0.0 in this rollout (the frontend's turn comes after the backend's).
-    assert rows[1][:6] == ["app", "Paused", "1.0.0->2.0.0", "1.0.0->2.0.0", "20%", "1/3"], out
-    assert rows[1][6][-1] in "sm" and len(rows) == 2
+    # The same columns, meaning the same, as `kubectl get rel`: BACKEND and FRONTEND the spec's, LIVE
+    # the stable backend, SERVING every version AWS sends traffic to.
+    assert rows[0] == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "SERVING", "STEP", "AGE"]
+    assert rows[1][:8] == ["app", "Paused", "2.0.0", "1.0.0", "2.0.0", "20%", "1.0.0=80%,2.0.0=20%", "1/3"], out
+    assert rows[1][8][-1] in "sm" and len(rows) == 2
 
     rows = [line.split() for line in cli(env_vars, "list", "-A").stdout.splitlines()]
     assert rows[0][:2] == ["NAMESPACE", "NAME"]
     mine = {(r[0], r[1]): r[2:] for r in rows[1:] if r[0] in (namespace, own_namespace)}
-    assert mine[(namespace, "app")][:5] == ["Paused", "1.0.0->2.0.0", "1.0.0->2.0.0", "20%", "1/3"]
-    assert mine[(own_namespace, "other")][:5] == ["Pending", "3.0.0", "-", "0%", "0/0"]
+    assert mine[(namespace, "app")][:7] == ["Paused", "2.0.0", "1.0.0", "2.0.0", "20%", "1.0.0=80%,2.0.0=20%", "1/3"]
+    assert mine[(own_namespace, "other")][:7] == ["Unobserved", "3.0.0", "-", "-", "0%", "-", "0/0"]
 
 
 def test_watch_exits_0_once_the_spec_is_live(operator: OperatorProcess, releases: Releases, namespace: str,
@@ -113,7 +115,7 @@ def test_watch_exits_3_on_timeout_while_a_pause_waits(operator: OperatorProcess,
 
 
 def test_pause_holds_the_rollout_and_resume_finishes_it(operator: OperatorProcess, releases: Releases, namespace: str,
-                                                        world: WorldIds, env_vars: dict[str, str]) -> None:
+                                                        world: WorldIds, env_vars: dict[str, str], aws: AwsClients) -> None:
     steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "4s"}}, {"setWeight": 60}]}}
     live(releases, world, namespace, steps)
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
@@ -122,7 +124,11 @@ def test_pause_holds_the_rollout_and_resume_finishes_it(operator: OperatorProces
                   "the 4s pause")
     assert "paused" in cli(env_vars, "pause", "app", "-n", namespace).stdout
     assert releases.get(namespace, "app")["spec"]["paused"] is True
-    held = releases.wait_phase(namespace, "app", "Paused", 30)
+    releases.wait_phase(namespace, "app", "Paused", 30)
+    # The status shows the weight AWS reports: a weight change asked just before the pause took hold
+    # shows on the next pass; from then on both hold.
+    held = releases.wait(namespace, "app", lambda s: s.get("phase") == "Paused" and s["backend"]["canaryWeight"]
+                         == weights_by_colour(aws, world)["green"], 30, "paused, the status showing AWS's weight")
     # Where the pause took hold depends on when the operator saw it (the 4s step may be over by then);
     # from there on nothing moves, not even a step's own timer. (A negative check over the clock on
     # purpose: it must outlast the 4 s step, whose timer is what must not fire; passes happen meanwhile.)

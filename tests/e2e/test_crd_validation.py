@@ -30,7 +30,7 @@ def test_valid_release_is_accepted_and_listed_with_columns(kubectl: Kubectl, nam
     assert proc.returncode == 0, proc.stderr
     table = kubectl("get", "rel", "-n", namespace).stdout
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "STEP", "AGE"]
+    assert header == ["NAME", "PHASE", "BACKEND", "LIVE", "FRONTEND", "WEIGHT", "SERVING", "STEP", "AGE"]
     row = table.splitlines()[1].split()
     assert row[0] == "pratiko" and "1.4.0" in row and "2.1.0" in row
 

@@ -332,7 +332,9 @@ def test_abort_puts_traffic_back_then_retry_starts_again(operator: OperatorProce
         releases.wait(namespace, "app", lambda s: s.get("phase") == "Progressing"
                       and condition(s, "Progressing").get("reason") == "Pausing", 60, "the first pause again")
         assert watch.latest().weights[green] == 20
-        cli(env_vars, "promote", "app", "-n", namespace)
+        # --full: every remaining step (60%, the second pause) skipped; plain promote would end the
+        # 5-minute pause only and go on to 60%.
+        cli(env_vars, "promote", "app", "-n", namespace, "--full")
         wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=2)
     assert watch.weights_of(green) == [0, 20, 0, 20, 100]
     assert_serving_only(aws, world, "2.0.0")

@@ -170,3 +170,16 @@ def test_set_version_finds_the_release_by_name_among_several() -> None:
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:1.5.0"
     out = set_version(text, backend="1.5.0", image=image, name="other", namespace="production")
     assert out == MANIFEST + "---\n" + other.replace("'1.4.0'", "'1.5.0'").replace("pratiko-backend:1.4.0", "pratiko-backend:1.5.0")
+
+
+def test_validate_warns_when_an_analysed_pause_is_shorter_than_min_samples_runs(tmp_path: Path) -> None:
+    body = copy.deepcopy(EXAMPLE)
+    body["spec"]["strategy"] = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "10s"}}]}}
+    body["spec"]["analysis"] = {"interval": "10s", "minSamples": 3, "metrics": [
+        {"name": "error-rate", "max": 0.05, "prometheus": {"address": "http://prometheus:9090", "query": "q"}}]}
+    path = tmp_path / "short.yaml"
+    path.write_text(_text(body))
+    out = CliRunner().invoke(app, ["validate", str(path)])
+    assert out.exit_code == 0, out.output  # a warning, not a problem
+    assert out.output.strip() == (f"{path}: warning: step 2/2 (Pause 10s) is shorter than analysis.minSamples x "
+                                  "analysis.interval (3 x 10s = 30s): it lasts at least 30s, waiting for the analysis")

@@ -45,7 +45,7 @@ from controller.planner.core import HISTORY_LIMIT
 from controller.planner.world import Observation, ObservationError, TaskSet
 from controller.testing.specs import merge, release_spec
 
-from tests.planner.sim import BLUE, DIST, GREEN, LISTENER, NAME, NS, T0, Knobs, apply, image, world
+from tests.planner.sim import BLUE, DIST, GREEN, LISTENER, NAME, NS, T0, Knobs, apply, image, version_of, world
 
 Step = dict[str, Any]
 Decide = Callable[[ReleaseSpec, ReleaseStatus, Observation, Context], Decision]
@@ -130,7 +130,7 @@ def _step(rng: random.Random) -> Step:
     if r < 0.57:
         return {"op": "conflict"}
     if r < 0.62:
-        return {"op": "measure", "verdict": rng.choice(["Passed", "Failed", "Inconclusive"])}
+        return {"op": "measure", "verdict": rng.choice(["Passed", "Failed", "Inconclusive", "NoData"])}
     if r < 0.80:
         fault: Step = {"op": "fault", "kind": rng.choice(FAULTS)}
         if fault["kind"] in ("lose", "throttle_write"):
@@ -277,6 +277,35 @@ def acts_only_on_what_it_saw(p: PassRecord, state: dict[str, Any]) -> str | None
     return p.impossible
 
 
+def status_shows_what_serves(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """The status's versions and weights are what the world the planner was shown serves, at every
+    phase (paused, superseded, rolled back, held): counted here from the task sets and listener
+    weights, independently of `planner.serving`."""
+    if p.again is None or p.seen.service is None:
+        return None  # refused before decide: the reconciler's gate wrote the status
+    serves: dict[str, float] = {}
+    groups: dict[str | None, list[TaskSet]] = {}
+    for ts in p.seen.service.task_sets:
+        if ts.scale_percent > 0:
+            groups.setdefault(ts.target_group_arn, []).append(ts)
+    weights = dict(p.seen.listener.weights) if p.seen.listener is not None else {}
+    total = sum(weights.values())
+    for tg, sets in groups.items():
+        share = 100.0 * weights.get(tg or "", 0) / total if total else 100.0 / len(groups)
+        scale = sum(ts.scale_percent for ts in sets)
+        for ts in sets:
+            v = version_of(ts.image) or "unknown"
+            serves[v] = serves.get(v, 0.0) + share * ts.scale_percent / scale
+    want = {v: round(w) for v, w in serves.items() if round(w) > 0}
+    shown = {s.version: s.weight for s in p.decision.status.backend.serving}
+    if want != shown:
+        return f"status shows {shown or 'nothing'} serving, AWS serves {want}"
+    canary = p.decision.status.backend.canary_version
+    if p.decision.status.backend.canary_weight != (want.get(canary, 0) if canary else 0):
+        return f"canary {canary} shown at {p.decision.status.backend.canary_weight}%, AWS gives it {want.get(canary or '', 0)}%"
+    return None
+
+
 def history_bounded(p: PassRecord, state: dict[str, Any]) -> str | None:
     n = len(p.decision.status.history)
     return f"history has {n} entries (limit {HISTORY_LIMIT})" if n > HISTORY_LIMIT else None
@@ -290,9 +319,39 @@ PASS_INVARIANTS: tuple[Callable[[PassRecord, dict[str, Any]], str | None], ...] 
     deterministic,
     history_bounded,
     acts_only_on_what_it_saw,
+    status_shows_what_serves,
 )
 CONVERGES = "converges"
-INVARIANTS = tuple(f.__name__ for f in PASS_INVARIANTS) + (CONVERGES,)
+ENDS_IN_TIME = "ends_in_time"
+INVARIANTS = tuple(f.__name__ for f in PASS_INVARIANTS) + (CONVERGES, ENDS_IN_TIME)
+LIVENESS_SLACK = timedelta(minutes=2)
+"""With faults stopped, no Release goes longer than progressDeadline plus this without progress,
+unless held for a person (`human_hold`): every wait of a rollout is bounded."""
+
+
+def progress_key(p: PassRecord) -> tuple[Any, ...]:
+    """What moving on means: the rollout's place, its analysis's samples, and the world it made."""
+    st = p.decision.status
+    world = tuple(sorted((ts.image, ts.scale_percent, ts.status) for ts in live_task_sets(p.intent)))
+    weights = tuple(sorted(p.intent.listener.weights.items())) if p.intent.listener is not None else ()
+    samples = st.analysis.samples if st.analysis is not None else None
+    return (st.phase, st.revision, st.target_hash, st.current_step, st.frontend.current_step, st.promoted_at,
+            samples, world, weights)
+
+
+HUMAN_HOLDS = frozenset({"WaitingForPromote", "Paused", "AnalysisFailed", "AnalysisInvalid", "AnalysisUnanswered",
+                         "RollbackUnsafe"})
+"""Where a rollout waits for a person by the spec's own request, each documented (README, "Pausing
+and holds"): `pause: {}` (WaitingForPromote), `spec.paused`, `onDegradation: Pause` after a failed or
+unanswered analysis, and a rollback refused after an irreversible hook."""
+
+
+def human_hold(p: PassRecord) -> bool:
+    st = p.decision.status
+    if st.phase != Phase.PAUSED:
+        return False
+    reasons = {c.reason for c in st.conditions if c.type in (ConditionType.PROGRESSING, ConditionType.READY)}
+    return bool(reasons & HUMAN_HOLDS)
 
 
 def at_rest(p: PassRecord) -> bool:
@@ -359,6 +418,7 @@ class _Sim:
         if not spec.analysis.metrics or not analysis_due(spec, self.status, self.now):
             return ()
         value = {Verdict.PASSED: 0.01, Verdict.FAILED: 0.5}.get(self.verdict)
+        # Inconclusive without a value: the provider is down; NoData: the query finds no series.
         return (Measurement(metric="error-rate", value=value, verdict=self.verdict,
                             message=f"error-rate {self.verdict.value}", time=self.now),)
 
@@ -502,7 +562,8 @@ class _Sim:
         assert svc is not None
         self.obs = replace(self.obs, service=replace(
             svc, task_sets=tuple(replace(ts, stability="STEADY_STATE") for ts in svc.task_sets)))
-        self.verdict = Verdict.PASSED
+        if self.verdict not in (Verdict.INCONCLUSIVE, Verdict.NO_DATA):
+            self.verdict = Verdict.PASSED  # a monitoring outage or a query finding nothing goes on: bounded all the same
         if self.parse() is not None and self.spec_raw.get("paused"):
             self.edit({"paused": False})
         return self.records[-1].decision
@@ -537,15 +598,25 @@ def run(steps: Sequence[Step], decide_fn: Decide = decide, stats: Stats | None =
         if found:
             return found
     sim.settle()
+    spec = sim.parse()
+    deadline = (spec.progress_deadline if spec is not None else timedelta(minutes=10)) + LIVENESS_SLACK
+    moved, key = sim.now, None
     for i in range(SETTLE_PASSES):
         p = sim.one(None)
         found = check(p)
         if found:
             return found
-        if p.decision.status.phase == Phase.PAUSED and not p.decision.actions:
-            sim.requests = replace(sim.requests, promote=f"settle{i}")  # a person promotes what waits
+        if progress_key(p) != key:
+            moved, key = sim.now, progress_key(p)
         if at_rest(p):
             return None
+        if human_hold(p) and not p.decision.actions:
+            sim.requests = replace(sim.requests, promote=f"settle{i}")  # a person promotes what waits
+            moved = sim.now
+        elif sim.now - moved > deadline:
+            st = p.decision.status
+            return Violation(ENDS_IN_TIME, p.index, f"no progress for {sim.now - moved} (progressDeadline "
+                             f"{deadline - LIVENESS_SLACK}) and no human hold: {st.phase} {st.message}")
     last = sim.records[-1].decision.status
     return Violation(CONVERGES, len(sim.records) - 1,
                      f"no rest after {SETTLE_PASSES} passes without faults: {last.phase} {last.message}")

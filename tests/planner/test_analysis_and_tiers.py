@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from controller.api.release import ConditionType, Measurement, Phase, ReleaseStatus, Verdict
+from controller.api.release import ConditionType, Measurement, MeasurementError, Phase, ReleaseStatus, Verdict
 from controller.planner import analysis_due, decide
 from controller.planner.actions import (
     DeleteTaskSet,
@@ -116,15 +116,85 @@ def test_on_degradation_pause_holds_without_actions() -> None:
     assert run.status.backend.canary_version == "2.0.0"
 
 
-@pytest.mark.parametrize("rate", [None], ids=["no-data"])
-def test_inconclusive_analysis_holds_at_the_end_of_a_pause(rate: float | None) -> None:
+def test_no_data_for_a_canary_that_serves_rolls_back_within_minutes() -> None:
+    """A typo in the metric's query (an empty result) while 20% of traffic reaches the canary: the
+    canary is not verified, so after noDataLimit (4) tolerated runs each further one is a failed
+    measurement, and failureLimit 0 ends it: traffic back on stable, naming the metric."""
     base = drive(make_spec("1.0.0", CANARY, analysis=METRICS), world("1.0.0"))
     run = drive(make_spec("2.0.0", CANARY, analysis=METRICS), base.observation, base.status, now=base.now,
-                measure=errors_by_version({"2.0.0": rate}), until=lambda p: p.now > base.now + timedelta(minutes=5))
-    assert run.status.current_step == 1 and run.status.phase == Phase.PROGRESSING
-    assert cond(run.status, ConditionType.PROGRESSING)[1] == "WaitingForAnalysis"  # type: ignore[index]
-    assert run.passes[-1].decision.requeue_after == pytest.approx(10.0, abs=1.0)
-    assert run.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+                measure=errors_by_version({"2.0.0": None}), until=lambda p: p.now > base.now + timedelta(minutes=5))
+    assert run.status.phase == Phase.ROLLED_BACK, run.status.message
+    assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    ended = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    assert ended.now - base.now < timedelta(minutes=2)
+    assert "error-rate: no data for 5 consecutive measurements while the canary receives traffic" in run.status.message
+    assert cond(run.status, ConditionType.HEALTHY)[:2] == ("False", "AnalysisFailed")  # type: ignore[index]
+
+
+def provider_down(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+    return [Measurement(metric="error-rate", verdict=Verdict.INCONCLUSIVE, error=MeasurementError.PROVIDER,
+                        message="provider error: http://p:9090/api/v1/query: ConnectError", time=now)]
+
+
+@pytest.mark.parametrize("on_degradation", ["Rollback", "Pause"])
+def test_provider_down_holds_until_progress_deadline_then_ends(on_degradation: str) -> None:
+    """Monitoring down says nothing about the canary: the rollout holds at 20% (never passes), a
+    Warning Event says so once, and at progressDeadline from the last progress it ends: rolled back
+    naming the metric that never answered, or paused for a person, as the spec asks."""
+    extra = {"progressDeadline": "2m", "rollback": {"onDegradation": on_degradation}}
+    base = drive(make_spec("1.0.0", CANARY, analysis=METRICS, **extra), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=METRICS, **extra), base.observation, base.status, now=base.now,
+                measure=provider_down, until=lambda p: p.now > base.now + timedelta(minutes=6), max_passes=400)
+    held = [p for p in run.passes if p.now - base.now < timedelta(minutes=2)]
+    assert all(p.decision.status.phase in (Phase.PROGRESSING, Phase.PAUSED) for p in held)
+    assert all(p.weights[GREEN] in (0, 20) for p in held)
+    warnings = [e for p in run.passes for e in p.decision.events if e.reason == "AnalysisHeld"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning" and "error-rate" in warnings[0].message, warnings
+    ended = next(p for p in run.passes if p.decision.status.phase in (Phase.ROLLED_BACK, Phase.PAUSED)
+                 and p.now - base.now > timedelta(minutes=1))
+    assert timedelta(minutes=2) < ended.now - base.now < timedelta(minutes=3)
+    if on_degradation == "Rollback":
+        assert run.status.phase == Phase.ROLLED_BACK
+        assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+        assert "analysis never answered" in run.status.message and "error-rate" in run.status.message
+        assert cond(run.status, ConditionType.READY)[1] == "AnalysisUnanswered"  # type: ignore[index]
+    else:
+        assert run.status.phase == Phase.PAUSED
+        assert cond(run.status, ConditionType.READY)[1] == "AnalysisUnanswered"  # type: ignore[index]
+        assert run.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+        said = [e for p in run.passes for e in p.decision.events if e.reason == "AnalysisUnanswered"]
+        assert len(said) == 1 and said[0].type == "Warning" and "for a person" in said[0].message
+
+
+def test_a_query_error_ends_the_rollout_at_once_naming_the_metric() -> None:
+    def two_series(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+        return [Measurement(metric="error-rate", verdict=Verdict.INCONCLUSIVE, error=MeasurementError.QUERY, time=now,
+                            message="query error (fix the metric's query in the spec): query returned 2 series, "
+                                    "expected one (aggregate it, e.g. sum(...)): q")]
+    base = drive(make_spec("1.0.0", CANARY, analysis=METRICS), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=METRICS), base.observation, base.status, now=base.now,
+                measure=two_series, until=lambda p: p.now > base.now + timedelta(minutes=2))
+    ended = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    assert ended.now - base.now < timedelta(seconds=30)
+    assert run.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    healthy = cond(run.status, ConditionType.HEALTHY)
+    assert healthy[:2] == ("False", "AnalysisInvalid") and "metric error-rate" in healthy[2]  # type: ignore[index]
+    assert "aggregate it" in healthy[2]  # type: ignore[index]
+
+
+def test_dry_run_metrics_are_shown_but_never_decide() -> None:
+    metrics = {**METRICS, "metrics": [*METRICS["metrics"],  # type: ignore[misc]
+                                      {"name": "latency", "http": {"url": "http://c/health"}, "min": 1, "dryRun": True}]}
+
+    def measure(now: datetime, obs: Observation, status: ReleaseStatus) -> Sequence[Measurement]:
+        return [measurement("error-rate", 0.01, now),
+                Measurement(metric="latency", value=0.0, verdict=Verdict.FAILED, message="latency 0 < min 1", time=now)]
+    base = drive(make_spec("1.0.0", CANARY, analysis=metrics), world("1.0.0"))
+    run = drive(make_spec("2.0.0", CANARY, analysis=metrics), base.observation, base.status, now=base.now,
+                measure=measure, until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    assert run.status.phase == Phase.SUCCEEDED
+    shown = {m.metric for p in run.passes if p.decision.status.analysis for m in p.decision.status.analysis.measurements}
+    assert "latency" in shown
 
 
 def test_degradation_in_the_rollback_window_switches_traffic_back() -> None:
@@ -215,3 +285,66 @@ def test_flags_only_change_publishes_flags_and_nothing_else() -> None:
     assert run.status.phase == Phase.SUCCEEDED and run.status.revision == 2
     assert run.status.history[-1].flags_hash == run.status.flags_hash != base.status.flags_hash
     assert "FlagsPublished" in run.events
+
+
+def test_blue_green_preview_without_traffic_ends_at_the_progress_deadline() -> None:
+    """A request-rate metric can never see data for a blue-green preview (it gets no traffic): that
+    is nobody's fault, so it is not counted as failures, but it is not a hold for ever either:
+    at progressDeadline the rollout goes back, naming the metric, and traffic never left blue."""
+    run = analysed_upgrade({"2.0.0": 0.01}, {"type": "BlueGreen", "blueGreen": {"previewDuration": "30s"}},
+                           needs_traffic=True, progressDeadline="3m")
+    assert run.status.phase == Phase.ROLLED_BACK, run.status.message
+    assert all(p.weights[BLUE] == 100 for p in run.passes)
+    ended = next(p for p in run.passes if p.decision.status.phase == Phase.ROLLED_BACK)
+    assert ended.now - run.passes[0].now < timedelta(minutes=4)
+    assert "analysis never answered" in run.status.message and "error-rate" in run.status.message
+    assert run.status.analysis is not None and run.status.analysis.failures == 0  # held, never failed
+    assert "AnalysisHeld" in run.events
+
+
+def test_a_change_while_paused_shows_the_version_that_still_serves() -> None:
+    """Canary 2.0.0 at 20%, paused, then 3.0.0 applied (still paused): nothing moves in AWS, and the
+    status says so: 2.0.0 keeps its 20% in `serving`, the new canary 3.0.0 is at 0%."""
+    steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
+    base = drive(make_spec("1.0.0", steps), world("1.0.0"))
+    at = drive(make_spec("2.0.0", steps), base.observation, base.status, now=base.now,
+               until=lambda p: p.decision.status.phase == Phase.PAUSED)
+    assert [(s.version, s.weight) for s in at.status.backend.serving] == [("1.0.0", 80), ("2.0.0", 20)]
+    assert at.status.backend.traffic == "1.0.0=80%,2.0.0=20%" and at.status.backend.canary_weight == 20
+    paused = drive(make_spec("2.0.0", steps, paused=True), at.observation, at.status, now=at.now)
+    changed = drive(make_spec("3.0.0", steps, paused=True), paused.observation, paused.status, now=paused.now)
+    assert changed.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+    st = changed.status
+    assert st.backend.canary_version == "3.0.0" and st.backend.canary_weight == 0
+    assert [(s.version, s.weight) for s in st.backend.serving] == [("1.0.0", 80), ("2.0.0", 20)]
+
+
+def test_conditions_of_an_earlier_spec_do_not_outlive_it() -> None:
+    """Healthy AnalysisPassed of an analysed rollout is not carried (stamped with the new generation)
+    onto a later spec that has no analysis at all."""
+    run = analysed_upgrade({"2.0.0": 0.01}, until=lambda p: p.decision.status.phase == Phase.SUCCEEDED)
+    assert cond(run.status, ConditionType.HEALTHY)[:2] == ("True", "AnalysisPassed")  # type: ignore[index]
+    plain = drive(make_spec("3.0.0", CANARY), run.observation, run.status, now=run.now)
+    assert plain.status.phase == Phase.SUCCEEDED
+    assert cond(plain.status, ConditionType.HEALTHY) is None
+    assert all(cond(p.decision.status, ConditionType.HEALTHY) is None for p in plain.passes)
+
+
+def test_pause_undo_then_delete_ends_with_all_traffic_on_stable() -> None:
+    """Canary 2.0.0 at 20%, paused, undone to 1.0.0 (the status names no canary any more, the old
+    one keeps its 20% while paused), then deleted: the deletion's abort puts all traffic on 1.0.0
+    and removes the canary, spec.paused notwithstanding, and the Release may go."""
+    from controller.planner import Requests
+
+    steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
+    base = drive(make_spec("1.0.0", steps), world("1.0.0"))
+    at = drive(make_spec("2.0.0", steps), base.observation, base.status, now=base.now,
+               until=lambda p: p.decision.status.phase == Phase.PAUSED)
+    paused = drive(make_spec("2.0.0", steps, paused=True), at.observation, at.status, now=at.now)
+    undone = drive(make_spec("1.0.0", steps, paused=True), paused.observation, paused.status, now=paused.now)
+    assert undone.observation.listener.weights[GREEN] == 20  # type: ignore[union-attr]
+    gone = drive(make_spec("1.0.0", steps, paused=True), undone.observation, undone.status, now=undone.now,
+                 requests=Requests(abort="deleted:uid-1"))
+    assert gone.status.phase == Phase.ROLLED_BACK and gone.passes[-1].decision.actions == ()
+    assert gone.observation.listener.weights == {BLUE: 100, GREEN: 0}  # type: ignore[union-attr]
+    assert [ts.image for ts in gone.observation.service.task_sets] == [image("1.0.0")]  # type: ignore[union-attr]

@@ -19,7 +19,7 @@ from controller.planner.actions import EnsureTaskSet, ScaleTaskSet, SetListenerW
 from controller.planner.world import Observation
 
 from tests.planner.sim import BLUE, GREEN, LISTENER
-from tests.planner.simulation import CONVERGES, INVARIANTS, Step, reproduction, run, run_seeds, scenario, shrink
+from tests.planner.simulation import CONVERGES, ENDS_IN_TIME, INVARIANTS, Step, reproduction, run, run_seeds, scenario, shrink
 
 SEEDS = 200  # ~8 s here (2 cores, shared); the benchmark runs thousands
 
@@ -90,7 +90,23 @@ def scales_what_it_did_not_see(spec: ReleaseSpec, status: ReleaseStatus, obs: Ob
     return replace(d, actions=(*d.actions, ScaleTaskSet(ecs.cluster, ecs.service, "rc.gone", 0.0)))
 
 
+def hides_what_serves(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    d = decide(spec, status, obs, ctx)
+    backend = d.status.backend.model_copy(update={"serving": d.status.backend.serving[:1]})
+    return replace(d, status=d.status.model_copy(update={"backend": backend}))
+
+
+def holds_for_ever(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """Once a canary is at a step, it waits there: no action, nothing moves, not even at the deadline."""
+    d = decide(spec, status, obs, ctx)
+    if status.backend.canary_image is not None and status.current_step > 0 and status.phase == Phase.PROGRESSING:
+        return replace(d, actions=(), status=status, requeue_after=30.0)
+    return d
+
+
 BROKEN: dict[str, Any] = {
+    "status_shows_what_serves": hides_what_serves,
+    ENDS_IN_TIME: holds_for_ever,
     "acts_only_on_what_it_saw": scales_what_it_did_not_see,
     "weight_only_on_ready_capacity": weight_on_a_new_task_set,
     "at_most_two_task_sets": a_third_task_set,

@@ -393,3 +393,31 @@ def test_a_pause_after_a_lost_delete_of_the_superseded_canary_never_leaves_three
     ])
     paused = next(p for p in trace if p.decision.status.phase == Phase.PAUSED)
     assert any(isinstance(a, DeleteTaskSet) for a in paused.decision.actions)
+
+
+def test_an_analysis_that_never_answers_ends_the_rollout_at_the_progress_deadline() -> None:
+    # seed 20: Prometheus down (every measurement a provider error) during a Rolling rollout: it was
+    # held at its first analysed step for ever, Progressing, with nobody asked to act.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Rolling", "rolling": {"steps": [13, 42, 74, 100], "interval": "5s"}},
+         "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "measure", "verdict": "Inconclusive"},
+        {"op": "version", "version": "2.1.0"},
+    ])
+    last = trace[-1].decision.status
+    assert last.phase == Phase.ROLLED_BACK and "analysis never answered" in last.message, last.message
+    held = [p for p in trace if p.decision.status.backend.canary_version == "2.1.0"]
+    assert held[-1].index - held[0].index < 120
+    assert [e.reason for p in trace for e in p.decision.events].count("AnalysisHeld") == 1
+
+
+def test_a_failed_analysis_after_promotion_with_nothing_warm_to_go_back_to_ends_failed() -> None:
+    # seed 1249 of 10,000: the analysis failed in the keep-warm window (no data while the promoted
+    # version served) with no warm previous version: the Release stayed Progressing for ever,
+    # repeating "no warm previous version to go back to". It ends Failed now, the version serving.
+    from tests.planner.simulation import scenario
+
+    trace: list[PassRecord] = []
+    assert run(scenario(1249), trace=trace) is None
+    last = trace[-1].decision.status
+    assert last.phase in (Phase.FAILED, Phase.SUCCEEDED, Phase.ROLLED_BACK), last.message

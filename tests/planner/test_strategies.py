@@ -134,13 +134,30 @@ def test_pause_without_duration_waits_for_promote_then_continues() -> None:
     assert later.status.phase == Phase.SUCCEEDED and later.status.acknowledged.promote == "t1"
 
 
-def test_promote_request_skips_remaining_steps() -> None:
+def test_promote_full_skips_every_remaining_step() -> None:
     base = settled("1.0.0", CANARY_TIMED)
     run = drive(make_spec("2.0.0", CANARY_TIMED), base.observation, base.status, now=base.now,
                 until=lambda p: p.weights[GREEN] == 10)
-    rest = drive(run.spec, run.observation, run.status, now=run.now, requests=Requests(promote="p"))
+    rest = drive(run.spec, run.observation, run.status, now=run.now, requests=Requests(promote="p#full"))
     assert rest.weight_trace(GREEN) == [10, 100]
     assert "PromoteFull" in rest.events and rest.status.phase == Phase.SUCCEEDED
+
+
+@pytest.mark.parametrize("strategy", [CANARY_TIMED, CANARY_PROMOTE], ids=["timed-pause", "indefinite-pause"])
+def test_promote_ends_the_current_pause_and_goes_to_the_next_step(strategy: dict[str, Any]) -> None:
+    """At a pause, timed or not, plain promote ends that pause only: the next step runs (40% or 50%),
+    and a later pause holds again; it never skips further."""
+    base = settled("1.0.0", strategy)
+    run = drive(make_spec("2.0.0", strategy), base.observation, base.status, now=base.now,
+                until=lambda p: p.decision.status.current_step == 1 and p.weights[GREEN] == 10)
+    first = decide(run.spec, run.status, run.observation, ctx(run.now, Requests(promote="p1")))
+    assert first.status.current_step >= 2 and "PromoteFull" not in [e.reason for e in first.events]
+    nxt = drive(run.spec, run.observation, run.status, now=run.now, requests=Requests(promote="p1"),
+                until=lambda p: p.decision.status.current_step == 3 or p.decision.status.phase == Phase.SUCCEEDED)
+    top = 50 if strategy is CANARY_TIMED else 40
+    assert nxt.weight_trace(GREEN)[:2] == [10, top]
+    if strategy is CANARY_TIMED:  # the second pause holds: one promote ended one pause
+        assert nxt.status.current_step == 3 and nxt.status.phase == Phase.PROGRESSING
 
 
 def test_abort_puts_traffic_back_in_one_change_and_retry_restarts() -> None:
@@ -159,7 +176,7 @@ def test_abort_puts_traffic_back_in_one_change_and_retry_restarts() -> None:
     assert again.actions == () and again.status.phase == Phase.ROLLED_BACK
     # ... until retry.
     retried = drive(run.spec, held.observation, held.status, now=held.now,
-                    requests=Requests(abort="a1", retry="r1", promote="p2"))
+                    requests=Requests(abort="a1", retry="r1", promote="p2#full"))
     assert retried.status.revision == 3 and retried.status.phase == Phase.SUCCEEDED
     assert retried.status.backend.stable_version == "2.0.0"
 
@@ -187,7 +204,7 @@ def test_spec_change_mid_rollout_supersedes_and_restarts_from_stable() -> None:
     assert SetListenerWeights(run.observation.listener.arn, {BLUE: 100, GREEN: 0}) in d.actions  # type: ignore
     assert DeleteTaskSet("prod", "backend", old_canary.id) in d.actions
     assert any(isinstance(a, EnsureTaskSet) and a.image == image("3.0.0") for a in d.actions)
-    rest = drive(spec3, run.observation, run.status, now=run.now, requests=Requests(promote="go"))
+    rest = drive(spec3, run.observation, run.status, now=run.now, requests=Requests(promote="go#full"))
     assert rest.status.phase == Phase.SUCCEEDED and rest.status.backend.stable_version == "3.0.0"
     assert [ts.image for ts in rest.observation.service.task_sets] == [image("3.0.0")]  # type: ignore[union-attr]
 

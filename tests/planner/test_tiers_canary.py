@@ -14,7 +14,7 @@ from controller.planner.actions import DisableStaging, PromoteStaging, SetOrigin
 from controller.planner.conditions import find
 from controller.planner.world import Observation
 
-from tests.planner.sim import DIST, drive, make_spec, measurement, world
+from tests.planner.sim import DIST, GREEN, drive, make_spec, measurement, world
 
 FAST = {"type": "Fast"}
 CANARY = {"type": "Canary", "canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "30s"}}]}}
@@ -138,3 +138,26 @@ def test_a_frontend_already_served_at_first_sight_is_stable_not_a_canary() -> No
                 until=lambda p: p.decision.status.phase == Phase.PAUSED)
     assert run.status.frontend.stable_version == "2.0.0"
     assert run.status.frontend.canary_version is None
+
+
+def test_a_frontend_only_change_mid_canary_does_not_restart_the_backend() -> None:
+    """Backend 2.0.0 at 50% of a 20/50 canary when the frontend moves on: the backend keeps its step,
+    weights and timer (no fall back to 20%), and no Event says it was superseded by itself."""
+    steps = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1m"}},
+                                                    {"setWeight": 50}, {"pause": {"duration": "5m"}}]}}
+    b = base(steps)
+    first = drive(make_spec("2.0.0", steps, frontend=frontend("1.0.0")), b.observation, b.status, now=b.now,
+                  until=lambda p: p.decision.status.current_step == 3)
+    at = first.status
+    assert at.current_step == 3 and first.observation.listener.weights[GREEN] == 50  # type: ignore[union-attr]
+    later = drive(make_spec("2.0.0", steps, frontend=frontend("1.1.0")), first.observation, at, now=first.now)
+    assert later.status.phase == Phase.SUCCEEDED
+    weights = [p.weights[GREEN] for p in later.passes]
+    assert min(weights[:weights.index(100)] if 100 in weights else weights) == 50, weights
+    step3 = [p for p in later.passes if p.decision.status.current_step == 3]
+    assert step3 and all(p.decision.status.step_started_at == at.step_started_at for p in step3)
+    messages = [e.message for p in later.passes for e in p.decision.events]
+    assert not any("superseded by 2.0.0" in m for m in messages), messages
+    assert any("goes on at step 4/4" in m and "frontend 1.0.0 -> 1.1.0" in m for m in messages), messages
+    assert later.status.revision == at.revision
+    assert later.status.frontend.stable_version == "1.1.0"

@@ -57,6 +57,21 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         d.update(paused_at=None)
         rollback.roll_back_frontend(d, Reason.ABORTED, "Aborted", "aborted by request")
         return d.close(holds=True)
+    if inp.abort and deleting(inp) and not d.ecs_controller:
+        # Deleted while nothing is named in rollout, yet traffic may still be where a paused rollout
+        # left it (pause, then undo: the status names no canary, the old one keeps its 20%): a
+        # deletion ends with all traffic on the stable version whatever else was asked, spec.paused
+        # included.
+        d.update(paused_at=None)
+        acts, done = d.fleet.back_to_stable()
+        d.actions += acts
+        if not done:
+            d.wait(rollback.POLL)
+        d.record("Aborted", "deleted: all traffic back on the stable version", d.st.backend.stable_version,
+                 d.st.backend.stable_image)
+        rollback.end(d, Phase.ROLLED_BACK, Reason.ABORTED,
+                     f"deleted: all traffic back on {d.st.backend.stable_version}")
+        return d.close(holds=True)
     if inp.spec.paused:
         if d.st.paused_at is None:
             d.event(Reason.PAUSED, f"spec.paused: holding at step {d.st.current_step + 1}/{d.st.step_count}")
@@ -73,6 +88,11 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         d.event(Reason.RESUMED, f"resumed after {format_duration(held)}")
     d.update(phase=Phase.PROGRESSING)
     return d.close()
+
+
+def deleting(inp: Inputs) -> bool:
+    """Whether this pass's abort is the deletion's (`Reconciler.finalize`: token `deleted:<uid>`)."""
+    return (inp.ctx.requests.abort or "").startswith("deleted:")
 
 
 def _idle_leftovers(f: Fleet) -> list[Action]:
@@ -196,7 +216,7 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions += f.delete(ts, drain=True)
     if d.st.current_step == 0 and not hooks.pre_rollout(d):
         return False  # a preRollout hook has not passed (or failed): no task set of the new version yet
-    if not walk(d, BackendSteps(d.plan, f), d.inp.promote):
+    if not walk(d, BackendSteps(d.plan, f), d.inp.promote, d.inp.promote_full):
         return False
     if d.st.promoted_at is None and not hooks.pre_promotion(d):
         return False  # a prePromotion hook has not passed (or failed: rolled back or paused)

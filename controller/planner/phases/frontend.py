@@ -62,6 +62,8 @@ def compatibility(d: Draft, fs: FrontendStep) -> None:
     known = find(d.st.conditions, ConditionType.COMPATIBLE)
     if known is not None and fs.compatible and known.status == "True" and known.message.startswith(fs.message):
         return  # keep what the contract gate added when the frontend moved
+    if fs.compatible is None and (d.spec.frontend is None or d.spec.frontend.api_contract is None):
+        d.drop(ConditionType.COMPATIBLE)  # nothing to be compatible with: no stale verdict stays
     if fs.compatible is not None:
         d.cond(
             ConditionType.COMPATIBLE, "True" if fs.compatible else "False",
@@ -179,7 +181,7 @@ def frontend_canary(d: Draft) -> bool:
         d.event(Reason.FRONTEND_CANARY,
                 f"frontend {fe.version}: continuous deployment in {len(tier.steps)} steps, staging at {want}")
     d.frontend(canary_weight=staging_weight(d.obs, want))
-    if not walk(d, tier, d.inp.promote):
+    if not walk(d, tier, d.inp.promote, d.inp.promote_full):
         return False
     return promote_staging(d, tier.live, want)
 

@@ -169,10 +169,11 @@ def roll_back_without_backend(
     # status was lost) are rolled back all the same: else the rollout never ends.
     flipped = flipped or flags_already_back(d)
     if not flipped and not frontend_changed(d, prev):
-        text = f"backend {current}: {message}; no warm previous version to go back to"
-        if d.st.message != text:
-            d.event(Reason.ROLLBACK_UNAVAILABLE, text, warning=True)
-        d.update(message=text)
+        # Nothing to go back to: the rollout ends Failed (Stalled) with the promoted version serving,
+        # for a person to decide; holding it Progressing would never end.
+        text = f"backend {current}: {message}; no warm previous version to go back to: {current} keeps serving"
+        d.record("Failed", text, current, d.st.backend.stable_image)
+        end(d, Phase.FAILED, Reason.ROLLBACK_UNAVAILABLE, text, event=Reason.ROLLBACK_UNAVAILABLE)
         return
     undone = ["feature flags"] if flipped else []
     if roll_back_frontend_origin(d, prev):

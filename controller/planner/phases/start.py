@@ -19,7 +19,7 @@ from controller.planner.native import NativeRefusal, native_plan
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases import hooks, rollback
 from controller.planner.steps import Plan
-from controller.planner.strategy import NEEDS_TRAFFIC, flags_document, plan_for, resolve
+from controller.planner.strategy import NEEDS_TRAFFIC, flags_document, flags_hash, plan_for, resolve
 from controller.planner.tiers import backend_change_refused, origin_path
 
 REFUSED_RECHECK = 60.0
@@ -217,6 +217,13 @@ def start(d: Draft, superseding: bool = False) -> bool:
     if refused is not None:
         refuse(d, *refused)
         return False
+    # Every condition is about the current spec: what a phase said of an earlier one goes (a
+    # Healthy verdict of its analysis, a Compatible of its frontend); the phases say it again.
+    if superseding and backend_goes_on(d, backend_change):
+        d.drop(ConditionType.COMPATIBLE)
+        go_on(d)
+        return True
+    d.drop(ConditionType.HEALTHY, ConditionType.COMPATIBLE)
     if superseding:
         old = d.st.backend.canary_version or d.st.backend.stable_version
         d.record("Superseded", "the spec changed during the rollout", old, d.st.backend.canary_image)
@@ -272,6 +279,33 @@ def start(d: Draft, superseding: bool = False) -> bool:
     if backend_change and not d.ecs_controller and plan.steps:
         enter(d, 0, plan)
     return True
+
+
+def backend_goes_on(d: Draft, backend_change: bool) -> bool:
+    """Whether a new spec leaves the backend rollout in progress as it is (same image, version and
+    strategy: only the frontend or the flags changed): then its steps, timers and analysis go on."""
+    st, spec = d.st, d.spec
+    return (backend_change and not d.ecs_controller and st.backend.canary_image == spec.backend.image
+            and st.backend.canary_version == spec.backend.version and st.strategy == resolve(spec)
+            and st.promoted_at is None)
+
+
+def go_on(d: Draft) -> None:
+    """A spec change for the other tiers in the middle of a backend rollout: the backend's step,
+    timers, analysis and revision stay (each tier's steps restart only when its own spec changes);
+    the frontend and flags take the new spec's targets."""
+    spec = d.spec
+    before = d.st.frontend.canary_version or d.st.frontend.stable_version
+    changed = []
+    if spec.frontend is not None and before != spec.frontend.version:
+        changed.append(f"frontend {before or '(none)'} -> {spec.frontend.version}")
+    if d.st.flags_hash != flags_hash(spec) and (d.st.flags_hash is not None or spec.feature_flags):
+        changed.append("feature flags")
+    d.update(target_hash=d.inp.hash)
+    begin_frontend_target(d)
+    step = f"step {d.st.current_step + 1}/{d.st.step_count}" if d.st.current_step < d.st.step_count else "promotion"
+    d.event(Reason.SPEC_UPDATED, f"spec changed ({', '.join(changed) or 'other tiers'}): the backend rollout to "
+            f"{spec.backend.version} goes on at {step}")
 
 
 def _primary_group(d: Draft) -> str | None:

@@ -3,8 +3,8 @@
 A tier (`phases.backend.BackendSteps`: task sets and ALB weights; `phases.frontend.FrontendSteps`:
 the CloudFront staging distribution) says where its step state lives in the status and how one
 step's desired state lands in AWS; `walk` does the rest, the same for both:
-  - a promote request skips the remaining steps, unless the current one is an indefinite pause
-    (then it only ends that pause);
+  - a promote request ends the current pause (timed or not, its analysis wait included) and goes
+    to the next step; `promote --full` skips every remaining step and their analysis;
   - each step first needs the state it holds (a set step its own, a pause the last set step's) to
     be observed in AWS; what has not landed is asked for and waited on;
   - a pause step advances when `pause_holds` says so; each advance restarts the tier's step timer.
@@ -54,20 +54,26 @@ class TierSteps(ABC):
         """Step `index` begins (the step after one that just finished; `index == len(steps)`: all done)."""
 
 
-def walk(d: Draft, tier: TierSteps, promote: bool) -> bool:
+def walk(d: Draft, tier: TierSteps, promote: bool, full: bool = False) -> bool:
     """Walk `tier`'s steps as far as the observation allows. True once every step is done."""
     steps = tier.steps
     n = len(steps)
     index = tier.index(d)
     advance_pause = False
-    if promote and index < n:
-        step_now = steps[index]
-        if isinstance(step_now, PauseStep) and step_now.duration is None:
+    if promote and full and index < n:
+        d.event(Reason.PROMOTE_FULL, f"promote --full: skipping {tier.name}s {index + 1}..{n} and their analysis")
+        index = n
+        tier.advance(d, n, skipped=True)
+    elif promote and index < n:
+        if isinstance(steps[index], PauseStep):
             advance_pause = True
         else:
-            d.event(Reason.PROMOTE_FULL, f"promote requested: skipping {tier.name}s {index + 1}..{n}")
-            index = n
-            tier.advance(d, n, skipped=True)
+            # Not at a pause (a weight still landing): the current step is skipped, as Argo Rollouts'
+            # promote does; the next one holds its state all the same (`holding`).
+            d.event(Reason.PROMOTE, f"promote: skipping {tier.name} {index + 1}/{n} ({steps[index].label})")
+            index += 1
+            tier.advance(d, index, skipped=True)
+            tier.entered(d, index)
     while index < n and tier.more(d):
         step = steps[index]
         label = f"{tier.name} {index + 1}/{n} {step.label}"
@@ -92,15 +98,15 @@ def pause_holds(d: Draft, step: PauseStep, label: str, promote_requested: bool, 
     """Whether a pause step still holds the rollout this pass (backend and frontend alike).
 
     An indefinite pause holds until a promote request; a timed one until its duration has passed
-    and, when the step is analysed, until the analysis has Passed.
+    and, when the step is analysed, until the analysis has Passed, or until a promote request ends it.
     """
-    if step.duration is None:
-        if not promote_requested:
-            d.update(phase=Phase.PAUSED)
-            d.stand(standing.in_progress(Reason.WAITING_FOR_PROMOTE, f"{label}: run promote", d.st.message, "Unknown"))
-            return True
-        d.event(Reason.PROMOTE, f"{label}: promoted by request")
+    if promote_requested:
+        d.event(Reason.PROMOTE, f"{label}: ended by promote; going to the next step")
         return False
+    if step.duration is None:
+        d.update(phase=Phase.PAUSED)
+        d.stand(standing.in_progress(Reason.WAITING_FOR_PROMOTE, f"{label}: run promote", d.st.message, "Unknown"))
+        return True
     assert started_at is not None
     remaining = (started_at + step.duration - d.now).total_seconds()
     if remaining > 0:

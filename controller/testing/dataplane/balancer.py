@@ -14,6 +14,10 @@ Every request is logged as one JSON line (`time`, `rule`, `target_group`, `task_
 to time the span from the first request routed to a bad canary to the last one.
 
 Like an ALB, a target group with no ready target answers 503, and so does a forward with no weight.
+
+Unlike an ALB, `/_version/<version>/<path>` goes to a ready workload of that version, whatever the
+weights and rules, and is not logged: the stand-in for a per-version host name (a Kubernetes
+Service, a Cloud Map name) that an http metric probes the canary by (`http: {url: .../_version/{{version}}/health}`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "content-length"}
 )
+
+
+VERSION_PREFIX = "/_version/"
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,10 @@ class Router:
         with self._lock:
             return self._targets.get(target_group, ())
 
+    def of_version(self, version: str) -> Target | None:
+        with self._lock:
+            return next((t for pool in self._targets.values() for t in pool if t.version == version), None)
+
     def route(self, request: Request | None = None) -> Route:
         """Where `request` goes (without one: a `GET /` with no header)."""
         request = request or Request("GET", "/")
@@ -210,7 +221,33 @@ def _make_handler(router: Router, log: RequestLog, timeout: float) -> type[BaseH
             if self.command != "HEAD":
                 self.wfile.write(body)
 
+        def _probe(self) -> bool:
+            """`/_version/<v>/<path>`: straight to a workload of that version (see the module docstring)."""
+            if not self.path.startswith(VERSION_PREFIX):
+                return False
+            version, _, rest = self.path[len(VERSION_PREFIX):].partition("/")
+            target = router.of_version(version)
+            if target is None:
+                # No workload of that version: as a name that resolves to nothing, no answer at all.
+                self.close_connection = True
+                return True
+            try:
+                conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+                try:
+                    conn.request(self.command, "/" + rest)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
+                    self._reply(resp.status, headers, data)
+                finally:
+                    conn.close()
+            except (OSError, http.client.HTTPException):
+                self._reply(502, [("Content-Type", "application/json")], b'{"detail":"bad gateway"}')
+            return True
+
         def _forward(self) -> None:
+            if self._probe():
+                return
             start = time.time()
             t0 = time.perf_counter()
             length = int(self.headers.get("Content-Length") or 0)

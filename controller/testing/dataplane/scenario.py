@@ -63,8 +63,11 @@ def analysis_spec(
     window: str = "5s",
     min_rps: float = 2.0,
     consecutive_error_limit: int | None = None,
+    min_requests: int = 0,
+    no_data_limit: int | None = None,
 ) -> dict[str, Any]:
-    """`spec.analysis` (wire form) with one metric, `error-rate`, from `error_rate_query`."""
+    """`spec.analysis` (wire form) with one metric, `error-rate`, from `error_rate_query`; with
+    `min_requests`, judged only once `{{version}}` served that many requests over the last 10 s."""
     spec: dict[str, Any] = {
         "interval": interval,
         "failureLimit": failure_limit,
@@ -77,6 +80,13 @@ def analysis_spec(
     }
     if consecutive_error_limit is not None:
         spec["consecutiveErrorLimit"] = consecutive_error_limit
+    if no_data_limit is not None:
+        spec["metrics"][0]["noDataLimit"] = no_data_limit
+    if min_requests:
+        metric = spec["metrics"][0]
+        metric["minRequests"] = min_requests
+        metric["prometheus"]["trafficQuery"] = (
+            f'sum(increase(http_requests_total{{service="{service}",version="{{{{version}}}}"}}[10s]))')
     return spec
 
 

@@ -775,9 +775,10 @@ class DataPlane:
 
 
 def _health_ok(port: int) -> bool:
-    """The target group's health check: GET /health answers 200."""
+    """The target group's health check: GET /healthz answers 200 (the quick check; an http metric may
+    probe the deeper /health)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=0.5) as resp:
             return bool(resp.status == 200)
     except (OSError, ValueError):
         return False

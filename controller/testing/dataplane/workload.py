@@ -60,6 +60,7 @@ class Behaviour:
     error_rate: float = 0.0
     latency_ms: float = 0.0
     healthy: bool = True
+    health_latency_ms: float = 0.0  # /health (not /healthz, the ALB's check) answers this late: a hanging probe
     openapi: Mapping[str, Any] | None = None  # served as is instead of the built-in document
     start_seconds: float = 0.0
     crash_on_start: bool = False
@@ -74,6 +75,7 @@ class Behaviour:
             error_rate=rate,
             latency_ms=max(0.0, float(raw.get("latency_ms", 0.0))),
             healthy=bool(raw.get("healthy", True)),
+            health_latency_ms=max(0.0, float(raw.get("health_latency_ms", 0.0))),
             openapi=raw.get("openapi"),
             start_seconds=max(0.0, float(raw.get("start_seconds", 0.0))),
             crash_on_start=bool(raw.get("crash_on_start", False)),
@@ -83,6 +85,8 @@ class Behaviour:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error_rate": self.error_rate, "latency_ms": self.latency_ms, "healthy": self.healthy}
+        if self.health_latency_ms:
+            out["health_latency_ms"] = self.health_latency_ms
         if self.openapi is not None:
             out["openapi"] = dict(self.openapi)
         if self.start_seconds:
@@ -288,6 +292,8 @@ def make_handler(workload: Workload) -> type[BaseHTTPRequestHandler]:
                 self._json(200, dict(behaviour.openapi) if behaviour.openapi else openapi_document(workload.version))
                 return
             if path in ("/health", "/healthz"):
+                if behaviour.health_latency_ms > 0 and path == "/health":  # the deep check; /healthz stays quick
+                    time.sleep(behaviour.health_latency_ms / 1000.0)
                 age = time.monotonic() - workload.started_monotonic
                 passing = behaviour.passes_health_check(age)
                 status = "ok" if passing else ("starting" if age < behaviour.start_seconds else "failing")

@@ -343,14 +343,15 @@ type actionTests struct {
 // normalizer of Argo CD's own action tests, a timestamp there compares as the zero time, so a
 // value of any other shape still fails the comparison.
 var requestAnnotations = []string{"delivery.pratiko.ai/promote", "delivery.pratiko.ai/abort", "delivery.pratiko.ai/retry"}
-var timestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
+var timestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(#full)?$`)
 
 func normalize(obj map[string]interface{}) {
 	meta, _ := obj["metadata"].(map[string]interface{})
 	annotations, _ := meta["annotations"].(map[string]interface{})
 	for _, key := range requestAnnotations {
 		if v, ok := annotations[key].(string); ok && timestamp.MatchString(v) {
-			annotations[key] = "0001-01-01T00:00:00Z"
+			// The time is normalized; a suffix (promote --full's "#full") must match as written.
+			annotations[key] = "0001-01-01T00:00:00Z" + timestamp.FindStringSubmatch(v)[1]
 		}
 	}
 }

@@ -1,5 +1,6 @@
 -- Actions Argo CD offers on a delivery.pratiko.ai Release, and when each one can do something.
--- promote/abort/retry record a request annotation, as `kubectl release promote|abort|retry` does;
+-- promote/promote-full/abort/retry record a request annotation, as `kubectl release promote [--full]|abort|retry`
+-- does (promote ends the current pause, promote-full skips every remaining step);
 -- pause/resume set spec.paused, as `kubectl release pause|resume` does.
 local actions = {}
 local phase = nil
@@ -19,6 +20,7 @@ local rolling = (phase == "Progressing" or phase == "Paused") and not stalled
 
 -- A promote made while spec.paused holds a rollout would wait for the resume: offer resume instead.
 actions["promote"] = {["disabled"] = not rolling or paused}
+actions["promote-full"] = {["disabled"] = not rolling or paused}
 actions["abort"] = {["disabled"] = not (phase == "Progressing" or phase == "Paused")}
 actions["retry"] = {["disabled"] = not (phase == "RolledBack" or phase == "Failed" or stalled)}
 actions["pause"] = {["disabled"] = paused}

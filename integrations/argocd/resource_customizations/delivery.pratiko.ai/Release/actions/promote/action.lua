@@ -1,4 +1,5 @@
--- Ask release-controller to promote, as `kubectl release promote` does: a new value of the request
+-- Ask release-controller to end the current pause and go to the next step, as `kubectl release
+-- promote` does (actions/promote-full skips every remaining step): a new value of the request
 -- annotation is acted on once (the controller records it in status.acknowledged.promote).
 local os = require("os")
 if obj.metadata.annotations == nil then
