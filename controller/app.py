@@ -8,7 +8,7 @@ graph with other inputs.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 import httpx
 
@@ -18,12 +18,14 @@ from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
 from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
 from controller.aws.apply import effector_for
-from controller.aws.clients import AwsClients
+from controller.aws.clients import SERVICES, AwsClients
 from controller.aws.observe import Observer
 from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
-from controller.claims import Claims
+from controller.claims import Claims, claims_namespace
+from controller.fencing import aws_hook
+from controller.operator.leadership import Leadership, LeaseTimes, lease_name, scope_of
 from controller.gitops.rollback import secret_reader
 from controller.gitops.writeback import DulwichGitWriter
 from controller.kube import ReleaseApi, Secrets, load_api_client
@@ -96,4 +98,33 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
                         status=kube).start()
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
-    return Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    if settings.test_clock_offset_seconds:
+        reconciler.clock = shifted_clock(settings.test_clock_offset_seconds)
+    if settings.leader_election:
+        runtime.leadership = build_leadership(settings, api_client)
+        # Step and pause timers on the API server's clock, whatever this host's says.
+        reconciler.clock = runtime.leadership.server_now
+        # Every mutating AWS request, retries included, is checked against the leadership right
+        # before it is sent (controller/fencing.py).
+        fence = aws_hook(runtime.leadership)
+        boto = {id(c): c for clients in (aws, aws.reads) if clients is not None
+                for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
+        for client in boto.values():
+            client.meta.events.register("before-send", fence)
+    return runtime
+
+
+def build_leadership(settings: OperatorSettings, api_client: object) -> Leadership:
+    """The leader Lease of this operator's scope, in its own namespace (controller/operator/leadership.py)."""
+    scope = scope_of(settings.namespaces, settings.all_namespaces, settings.selector)
+    name = settings.leader_lease or lease_name(settings.namespaces, settings.all_namespaces, settings.selector)
+    times = LeaseTimes(settings.lease_seconds, settings.renew_seconds, settings.retry_seconds)
+    wall = shifted_clock(settings.test_clock_offset_seconds) if settings.test_clock_offset_seconds else None
+    return Leadership(api_client, claims_namespace(), name, times=times, scope=scope, wall=wall)
+
+
+def shifted_clock(seconds: float) -> Callable[[], dt.datetime]:
+    """TEST ONLY (`test_clock_offset_seconds`): this host's clock, off by `seconds`."""
+    offset = dt.timedelta(seconds=seconds)
+    return lambda: dt.datetime.now(dt.timezone.utc) + offset

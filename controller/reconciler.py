@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,8 @@ from controller.api.release import (
 from controller.api.reasons import Reason
 from controller.api.types import explain
 from controller.claims import Conflict, Holder, resources_of
-from controller.errors import EffectError, ObjectGone
+from controller import fencing
+from controller.errors import EffectError, ObjectGone, StaleStatus
 from controller.gitops.rollback import SecretReader, with_revert_commit, write_back_due, write_back_rollback
 from controller.gitops.writeback import GitWriteBackError, GitWriter
 from controller.kube import REQUEST_ANNOTATIONS, ObjectRef
@@ -149,8 +151,11 @@ class StatusSink(Protocol):
         """The object as the API server holds it now, None when it does not exist."""
         ...
 
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
-        """Write the status of the object with `uid`; raise ObjectGone when it does not exist."""
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
+                       resource_version: str | None = None) -> str | None:
+        """Write the status of the object with `uid`, at `resource_version` when given; raise
+        ObjectGone when it does not exist, StaleStatus when it changed since that version; returns
+        the object's new resourceVersion (None when the sink does not know it)."""
         ...
 
     def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...
@@ -179,6 +184,11 @@ class Memory:
     # from an older status would repeat a step. Read-your-writes without an extra GET.
     written: dict[str, Any] | None = None
     written_uid: str | None = None  # the object it was written to: a re-created Release starts afresh
+    written_rv: str | None = None  # the object's resourceVersion after that write
+    # The resourceVersion of the object whose status this pass decides from: its status write is
+    # conditioned on it, so a pass that decided from a status someone else has since replaced
+    # (another process, or this one before a pause) writes nothing and decides again.
+    basis_rv: str | None = None
     # The inputs and the world of the last pass that found nothing to do (see `Reconciler.resync`).
     settled: tuple[tuple[Any, ...], Observation] | None = None
     # The parsed spec and its (uid, generation): a spec never changes without a new generation.
@@ -205,6 +215,10 @@ class Reconciler:
     notifications: NotificationPlanner | None = None
     hooks: HookRunner | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+    # Leadership (controller/fencing.py): each pass runs in one term and every write checks it.
+    fence: fencing.Fence | None = None
+    _term: int | None = None  # the leadership term the memory belongs to
+    _term_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
     def _mem(self, key: Key) -> Memory:
@@ -215,6 +229,22 @@ class Reconciler:
         self._memory.pop(key, None)
         self.observer.forget(key)
 
+    def forget_all(self) -> None:
+        """A gap in leadership: nothing remembered from before it may be acted on; every Release is
+        decided again from the API server's copy and a fresh read of AWS."""
+        for key in list(self._memory):
+            self.forget(key)
+
+    def _enter(self, term: int | None) -> None:
+        """A pass begins in `term`: the first pass of a new term drops what earlier terms remembered."""
+        with self._term_lock:
+            if term is None or term == self._term:
+                return
+            if self._term is not None:
+                log.info("leadership term %d began: deciding every Release again from the API server", term)
+            self._term = term
+            self.forget_all()
+
     def release(self, key: Key) -> None:
         """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
         self.forget(key)
@@ -224,6 +254,7 @@ class Reconciler:
         """The Release is gone: free what it claimed, for another Release to take; returns those."""
         if self.claims is None or not uid:
             return []
+        fencing.check(self.fence)
         return self.claims.release(Holder(namespace, name, uid))
 
     def finalize(self, obj: Mapping[str, Any]) -> bool:
@@ -252,7 +283,9 @@ class Reconciler:
                             "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
                             "leave AWS as it is)", "Warning")
         annotations = {**(meta.get("annotations") or {}), REQUEST_ANNOTATIONS["abort"]: token}
-        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True)
+        with fencing.in_term(self.fence) as term:
+            self._enter(term)
+            outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True)
         return outcome.actions == 0 and outcome.phase not in (Phase.PROGRESSING, Phase.PAUSED)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
@@ -311,19 +344,33 @@ class Reconciler:
 
     def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """The status to decide from: what this process last wrote to this very object (same uid;
-        a Release deleted and created again under its name starts afresh), else the API server's."""
+        a Release deleted and created again under its name starts afresh), else the API server's.
+
+        What it wrote is only a guess that the watch lags: the status write is conditioned on the
+        resourceVersion that write returned (`_basis_rv`), and the check before AWS is changed
+        (`_current`) compares it with the API server's, so a status someone else wrote since wins.
+        Memory is dropped whole after any gap in leadership (`forget_all`)."""
         mem = self._memory.get(key)
         if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
             return mem.written
         return obj.get("status") or {}
 
+    def _basis_rv(self, key: Key, obj: Mapping[str, Any]) -> str | None:
+        """The resourceVersion of the status `_raw_status` returns."""
+        mem = self._memory.get(key)
+        if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
+            return mem.written_rv
+        rv = obj.get("metadata", {}).get("resourceVersion")
+        return str(rv) if rv else None
+
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
         started = time.perf_counter()
         meta = obj.get("metadata", {})
-        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")):
+        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")), fencing.in_term(self.fence) as term:
+            self._enter(term)
             try:
-                outcome = self._reconcile(obj, fresh=fresh)
+                outcome = self._decided_from_current(obj, fresh)
                 metrics.RECONCILE_TOTAL.labels("ok").inc()
             except ObjectGone:
                 metrics.RECONCILE_TOTAL.labels("gone").inc()
@@ -343,6 +390,31 @@ class Reconciler:
             })
             return outcome
 
+    def _decided_from_current(self, obj: Mapping[str, Any], fresh: bool) -> Outcome:
+        """A pass; when its status write finds the object changed since the status it decided from,
+        one more pass from the API server's copy (what this process remembered is dropped)."""
+        meta = obj.get("metadata", {})
+        key = (meta["namespace"], meta["name"])
+        try:
+            return self._reconcile(obj, fresh=fresh)
+        except StaleStatus:
+            self._stale(key)
+        current = self.sink.current(*key)
+        found_uid = (current or {}).get("metadata", {}).get("uid")
+        if current is None or found_uid != meta.get("uid"):
+            raise ObjectGone(key[0], key[1], meta.get("uid"), found_uid)
+        try:
+            return self._reconcile(current, fresh=True)
+        except StaleStatus:
+            self._stale(key)
+            return Outcome(AFTER_SPEC_CHANGE, str((current.get("status") or {}).get("phase", "")), False, 0)
+
+    def _stale(self, key: Key) -> None:
+        log.info("%s/%s: the status changed since the one this pass decided from; deciding again from the "
+                 "API server's copy", *key)
+        mem = self._mem(key)
+        mem.written = mem.written_rv = None
+
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
@@ -353,6 +425,7 @@ class Reconciler:
         self._mem(key).settled = None
         inputs = self._inputs(key, obj)
         raw_status = self._raw_status(key, obj)
+        self._mem(key).basis_rv = self._basis_rv(key, obj)
         try:
             status = ReleaseStatus.model_validate(raw_status)
         except ValidationError:
@@ -385,13 +458,14 @@ class Reconciler:
             decision = replace(decision, events=(_accepted(spec), *decision.events))
 
         if decision.actions:
-            current = self._current(ref, generation)
-            if current is not None:  # the spec changed under this pass: decide again from it, once
+            current = self._current(ref, generation, raw_status)
+            if current is not None:  # the spec or status changed under this pass: decide again from it, once
                 if again:
                     return self._reconcile(current, fresh=fresh, again=False)
                 return Outcome(AFTER_SPEC_CHANGE, status.phase, False, 0)
 
         try:
+            fencing.check(self.fence)  # and again before each AWS request (controller/fencing.aws_hook)
             self.applier(decision.actions, observation)
         except EffectError as exc:
             return self._blocked(ref, raw_status, decision.status, generation, exc.reason, exc.message, now, spec)
@@ -485,13 +559,19 @@ class Reconciler:
                 else "Git already names the versions that serve")
         return replace(decision, status=status, events=(*decision.events, Event(Reason.ROLLBACK_WRITTEN_BACK, said)))
 
-    def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
+    def _current(self, ref: ObjectRef, generation: int, raw_status: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Check, just before AWS is changed, that the object this pass decided for still exists.
 
         The body a worker holds can be old: the operator may have been paused (a long GC, a frozen
         node) while the Release was deleted or re-created. A watch event saying so may still be on
         its way, so ask the API server itself. Gone or replaced: raise ObjectGone, nothing is
         applied. The same object at a newer generation: return it, to be decided again.
+
+        The same object with another status than the one this pass decided from (another process
+        wrote it, or this one remembered a status from before a pause): return it, to be decided
+        again from the API server's copy, without this process's memory of what it wrote. The same
+        status at a newer resourceVersion (an annotation, a finalizer): the status write is
+        conditioned on that version.
         """
         found = self.sink.current(ref.namespace, ref.name)
         found_uid = (found or {}).get("metadata", {}).get("uid")
@@ -499,6 +579,13 @@ class Reconciler:
             raise ObjectGone(ref.namespace, ref.name, ref.uid, found_uid)
         if int(found["metadata"].get("generation", 1)) != generation:
             return found
+        mem = self._mem((ref.namespace, ref.name))
+        found_rv = found["metadata"].get("resourceVersion")
+        if found_rv is not None and mem.basis_rv is not None and found_rv != mem.basis_rv:
+            if _comparable(found.get("status") or {}) != _comparable(raw_status):
+                self._stale((ref.namespace, ref.name))
+                return found
+            mem.basis_rv = found_rv
         return None
 
     def _measure(
@@ -595,11 +682,14 @@ class Reconciler:
     def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
         wire = status.to_wire()
         changed = wire != _comparable(raw_status)
+        mem = self._mem((ref.namespace, ref.name))
         if changed:
-            self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid)
-            mem = self._mem((ref.namespace, ref.name))
-            mem.written, mem.written_uid = wire, ref.uid
+            fencing.check(self.fence)
+            rv = self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid, resource_version=mem.basis_rv)
+            mem.written, mem.written_uid, mem.written_rv = wire, ref.uid, rv
+            mem.basis_rv = rv
         for event in events:
+            fencing.check(self.fence)
             self.sink.event(ref, event.reason, event.message, event.type)
         return changed
 
