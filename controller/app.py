@@ -38,6 +38,9 @@ from controller.reconciler import Reconciler
 from controller.settings import OperatorSettings
 
 ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
+AWS_PASS_LIMIT = 10.0
+"""A pass's AWS calls stop being sent (retries included) after this long: the clients' read timeout,
+so with a call in flight a pass holds its worker for about twice that (controller/aws/budget.py)."""
 
 
 class PurePlanner:
@@ -84,6 +87,7 @@ def build_reconciler(
         git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
+        aws_pass_limit=AWS_PASS_LIMIT,
         hooks=HookCalls(WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
                         EcsTaskHooks(aws.ecs, observer.cache)),
     )

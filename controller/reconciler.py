@@ -15,6 +15,7 @@ This module must not import kopf; the operator calls `Reconciler.reconcile` from
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -38,6 +39,7 @@ from controller.api.reasons import Reason
 from controller.api.types import explain
 from controller.claims import Conflict, Holder, resources_of
 from controller import fencing
+from controller.aws import budget
 from controller.errors import EffectError, ObjectGone, StaleStatus
 from controller.gitops.rollback import SecretReader, with_revert_commit, write_back_due, write_back_rollback
 from controller.gitops.writeback import GitWriteBackError, GitWriter
@@ -54,7 +56,8 @@ from controller.planner.world import Observation
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 300.0
+MAX_BACKOFF_SECONDS = 60.0
+"""The back-off between passes that fail, at most: a persistent AWS error is retried every minute."""
 ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
 """`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
 WRITE_BACK_RETRY = 15.0
@@ -169,6 +172,7 @@ class Outcome:
     actions: int
     revision: int = 0
     step: int = 0
+    blocked: bool = False  # AWS could not be read or changed: the retry is nobody's change (runtime lanes)
 
 
 def _requests(annotations: Mapping[str, str]) -> Requests:
@@ -217,6 +221,8 @@ class Reconciler:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     # Leadership (controller/fencing.py): each pass runs in one term and every write checks it.
     fence: fencing.Fence | None = None
+    # Seconds a pass may spend on AWS, retries included (controller/aws/budget.py); None: unbounded.
+    aws_pass_limit: float | None = None
     _term: int | None = None  # the leadership term the memory belongs to
     _term_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memory: dict[Key, Memory] = field(default_factory=dict)
@@ -367,7 +373,8 @@ class Reconciler:
         """One pass for one Release object as read from the API server."""
         started = time.perf_counter()
         meta = obj.get("metadata", {})
-        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")), fencing.in_term(self.fence) as term:
+        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")), fencing.in_term(self.fence) as term, \
+                (budget.scope(self.aws_pass_limit) if self.aws_pass_limit else contextlib.nullcontext()):
             self._enter(term)
             try:
                 outcome = self._decided_from_current(obj, fresh)
@@ -643,7 +650,7 @@ class Reconciler:
         if reason == Reason.AWS_UNREACHABLE:
             since = mem.unreachable_since = mem.unreachable_since or now
             if (self.clock() - since).total_seconds() < UNREACHABLE_AFTER:
-                return Outcome(min(backoff, UNREACHABLE_POLL), status.phase, False, 0)  # a blip, so far
+                return Outcome(min(backoff, UNREACHABLE_POLL), status.phase, False, 0, blocked=True)  # a blip, so far
             message = (f"AWS has not answered since {since.isoformat(timespec='seconds')}; the rollout's step and "
                        f"pause timers are held until it does. Last error: {message}")
             backoff = min(backoff, UNREACHABLE_POLL)
@@ -666,7 +673,7 @@ class Reconciler:
             events.insert(0, _accepted(spec))
         wrote = self._write(ref, raw_status, new, events)
         after = backoff if requeue_after is None else requeue_after
-        return Outcome(after, new.phase, wrote, 0, new.revision, new.current_step)
+        return Outcome(after, new.phase, wrote, 0, new.revision, new.current_step, blocked=True)
 
     def _reachable(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
         """AWS answered this pass: after an outage, the rollout's timers move on by its length."""

@@ -41,6 +41,7 @@ from controller.aws.errors import TRANSPORT_FAILURES, EndpointDown
 from botocore.utils import parse_timestamp
 
 from controller import logs, metrics
+from controller.aws import budget
 from controller.aws import lean as lean_models
 
 # boto3 client name -> (IAM action prefix, the service part of AWS_ENDPOINT_URL_<SERVICE>).
@@ -207,6 +208,9 @@ class AwsClients:
             _count_calls(client, prefix, counter)
             client.meta.events.register("before-send", breaker.before_send)
             client.meta.events.register("needs-retry", breaker.needs_retry)
+            # A pass's retries are bounded in time (controller/aws/budget.py).
+            client.meta.events.register("before-send", budget.before_send)
+            client.meta.events.register("needs-retry", budget.needs_retry)
             built[name] = client
         return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker,
                    parses=parses, **built)

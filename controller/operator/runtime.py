@@ -198,6 +198,7 @@ class Runtime:
             try:
                 outcome = await self._in_thread(lane, self.reconciler.reconcile, dict(body), fresh=fresh)
                 delay = outcome.requeue_after
+                failed = outcome.blocked  # throttled, unreachable: its retry never takes a change's thread
             except NotLeading as why:  # lost during the pass, or a term began since it started
                 log.info("pass of %s/%s stopped: %s", key[0], key[1], why)
                 fresh, lane = True, BACKGROUND
