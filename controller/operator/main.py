@@ -41,7 +41,8 @@ def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None 
         clusterwide=settings.all_namespaces,
         namespaces=() if settings.all_namespaces else settings.namespaces,
         standalone=settings.leader_election or settings.peering is None,
-        peering_name=settings.peering,
+        # A name given makes kopf wait for its peering objects even standalone: none with the Lease.
+        peering_name=None if settings.leader_election else settings.peering,
         priority=settings.priority,
         liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None,
         stop_flag=stop_flag,
