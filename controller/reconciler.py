@@ -199,6 +199,8 @@ class Memory:
     spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
     # The (uid, generation) whose traffic was found its own before it adopted or changed anything.
     traffic_checked: tuple[Any, int] | None = None
+    # The term whose leadership gap this Release's timers were held by (`Reconciler._held_by_gap`).
+    gap_term: int | None = None
     # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
     # are moved on by the outage when it ends, so a pause does not run down unseen.
     unreachable_since: dt.datetime | None = None
@@ -224,6 +226,7 @@ class Reconciler:
     # Seconds a pass may spend on AWS, retries included (controller/aws/budget.py); None: unbounded.
     aws_pass_limit: float | None = None
     _term: int | None = None  # the leadership term the memory belongs to
+    _gap: float = 0.0  # seconds nobody acted before this term began (Leadership.gap)
     _term_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -250,6 +253,8 @@ class Reconciler:
                 log.info("leadership term %d began: deciding every Release again from the API server", term)
             self._term = term
             self.forget_all()
+            gap = getattr(self.fence, "gap", None)
+            self._gap = float(gap(term)) if gap is not None else 0.0
 
     def release(self, key: Key) -> None:
         """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
@@ -421,6 +426,7 @@ class Reconciler:
                  "API server's copy", *key)
         mem = self._mem(key)
         mem.written = mem.written_rv = None
+        mem.gap_term = None  # the pass that decides again holds the timers again, from the server's copy
 
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True) -> Outcome:
         meta = obj.get("metadata", {})
@@ -457,6 +463,7 @@ class Reconciler:
             return refused
 
         status = self._reachable(key, status, now)
+        status = self._held_by_gap(key, status)
         measurements, contract = self._measure(namespace, spec, status, observation, now)
         ctx = Context(namespace, name, generation, now, _requests(meta.get("annotations") or {}), measurements,
                       contract, self._upstream(spec, status), self._hooks(namespace, name, ref.uid or "", spec, status, now))
@@ -674,6 +681,20 @@ class Reconciler:
         wrote = self._write(ref, raw_status, new, events)
         after = backoff if requeue_after is None else requeue_after
         return Outcome(after, new.phase, wrote, 0, new.revision, new.current_step, blocked=True)
+
+    def _held_by_gap(self, key: Key, status: ReleaseStatus) -> ReleaseStatus:
+        """The first pass of a term that began after a gap in which no process acted (the API
+        server could not be reached, or this process was paused, and it then renewed its own
+        Lease): the rollout's timers move on by the gap, as after an AWS outage."""
+        mem = self._mem(key)
+        if self._term is None or not self._gap or mem.gap_term == self._term:
+            return status
+        mem.gap_term = self._term
+        if status.phase != Phase.PROGRESSING:
+            return status
+        log.info("%s/%s: nobody acted for %.0fs before this leadership term; step timers moved on by that",
+                 key[0], key[1], self._gap)
+        return hold_timers(status, dt.timedelta(seconds=self._gap))
 
     def _reachable(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
         """AWS answered this pass: after an outage, the rollout's timers move on by its length."""

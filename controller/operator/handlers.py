@@ -156,3 +156,16 @@ def released(body: kopf.Body, memo: Any, **_: Any) -> None:
         "Release deleted: the controller stopped managing it; AWS serves what the Release last left live"
         + (f"; released its claim on {', '.join(freed)}" if freed else ""),
     )
+
+
+@kopf.on.probe(id="progress", registry=registry)
+def progress(memo: Any, **_: Any) -> str:
+    """/healthz fails (so the kubelet restarts the process) when it can no longer make progress: the
+    resync loop or the leader election has stopped. A stuck event loop does not answer at all."""
+    task = getattr(memo, "resync_task", None)
+    if task is not None and task.done():
+        raise kopf.PermanentError("the resync loop has stopped")
+    leadership = _runtime(memo).leadership
+    if leadership is not None and not leadership.alive:
+        raise kopf.PermanentError("the leader election has stopped")
+    return "ok"

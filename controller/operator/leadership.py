@@ -115,10 +115,12 @@ class Leadership:
         self._term = 0
         self._leading = False
         self._valid_until = -float("inf")
+        self._last_valid_until = -float("inf")  # the deadline of the last renewal, kept across terms
         self._observed: tuple[Any, ...] | None = None  # the other holder's record, as last seen
         self._observed_at = 0.0
         self._why = "starting"
         self._listeners: list[Listener] = []
+        self._gaps: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         metrics.set_leader("standby", "starting")
@@ -160,6 +162,11 @@ class Leadership:
         with self._lock:
             return self._why
 
+    @property
+    def alive(self) -> bool:
+        """The election's thread runs (or has not been started, or was stopped on purpose)."""
+        return self._thread is None or self._thread.is_alive() or self._stop.is_set()
+
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
@@ -192,17 +199,23 @@ class Leadership:
         started = self.clock()
         with self._lock:
             was_valid = self._leading and started < self._valid_until
+            last_valid = self._last_valid_until
         try:
             won, why = self._acquire_or_renew(started)
         except Exception as exc:  # noqa: BLE001 - the API server down, slow, or refusing: keep trying
             won, why = False, f"the API server did not answer: {_api_error(exc)}"
+            # A candidate counts the lease out only on what it saw without a break: after an
+            # outage, the holder gets a whole lease to renew before anyone takes over.
+            self._observed = None
             with self._lock:
                 held = self._leading and self.clock() < self._valid_until
             if held:  # still within the renew deadline of the last renewal
                 return True
         if won:
             with self._lock:
-                self._valid_until = started + self.times.renew
+                self._valid_until = self._last_valid_until = started + self.times.renew
+                if not was_valid and why == "renewed" and last_valid > -float("inf"):
+                    self._gaps[self._term + 1] = max(started - last_valid, 0.0)
             # After a gap (the deadline passed: a pause, an outage) it is a new term even with the
             # same holder: what the process remembers from before must not be acted on.
             self._set(True, why, new_term=not was_valid)
@@ -252,6 +265,13 @@ class Leadership:
             log.info("%s", why)
             metrics.set_leader("standby", _reason(why))
         self._last_logged = why
+
+    def gap(self, term: int) -> float:
+        """Seconds nobody acted before `term` began: this process renewed its own Lease after its
+        renew deadline had passed (an API server outage, a pause), so no other process led
+        meanwhile. 0 when it took the Lease from another holder (what that one did is unknown)."""
+        with self._lock:
+            return self._gaps.get(term, 0.0)
 
     # -- the Lease
     def _get(self) -> Any:

@@ -83,11 +83,13 @@ def test_the_leader_lease_has_one_holder_and_a_paused_holder_stops_before_anothe
         cb.now += 11
         assert not b.leading
         assert b.try_once() and b.begin() == 2
+        assert b.gap(2) == pytest.approx(1.0)  # nobody acted from its deadline to this renewal
         with pytest.raises(NotLeading, match="term 1"):
             b.check(1)
         # b leaves (SIGTERM): a takes over at once, not after the lease.
         b.stop()
         assert a.try_once() and a.leading
+        assert a.gap(a.begin()) == 0.0  # taken from another holder: what it did meanwhile is unknown
     finally:
         k8s.CoordinationV1Api(kube_api).delete_namespaced_lease(name, ns)
 
