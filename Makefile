@@ -4,7 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint deps binaries checkov crds chart helm benchmark clean
+.PHONY: demo test test-fast lint deps prometheus git binaries flux checkov crds chart helm benchmark clean
+
+# `make test` runs the suite on pytest-xdist workers, each with a local environment of its own
+# (tests/conftest.py); e2e tests mostly wait, so more workers than cores pay. Tests sharing a
+# module-scoped fixture stay on one worker (--dist loadgroup; the groups are set in tests/conftest.py).
+PYTEST_WORKERS ?= 4
+# What `make test-fast` leaves out: the local environment, servers of their own, mypy/import-linter
+# (`make lint`), and the ship checks (checkov, helm, Terraform: tools built on first use).
+FAST_MARKERS := not e2e and not servers and not lint and not ship
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,32 +22,39 @@ $(STAMP): pyproject.toml
 
 # Debian packages: Prometheus (the real one the analysis queries); git (its `git http-backend` is
 # the local Git server, controller/testing/gitserver.py).
-deps:
+deps: prometheus git
+
+prometheus:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+git:
 	@command -v git >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends git >/dev/null; }
 
-# etcd, kube-apiserver and Flux's two controllers built from Go modules, cached under
-# ~/.cache/release-controller.
+# etcd, kube-apiserver and kubectl built from Go modules, cached under ~/.cache/release-controller.
 binaries: $(STAMP)
 	$(PY) -m controller.testing.binaries
+
+# Flux's two controllers (tests/e2e/test_gitops_flux.py; the demo does not run them), cached likewise.
+flux: $(STAMP)
 	$(PY) -m controller.testing.flux
 
 # checkov in a venv of its own (its pins clash with ours), built once per pinned set.
 checkov: $(STAMP)
 	$(PY) -m tests.ship.checkov_env
 
-demo: deps binaries
+# Only what the demo runs: Prometheus, etcd, kube-apiserver and kubectl.
+demo: prometheus binaries
 	$(PY) -m controller.demo
 
-test: deps binaries checkov helm
-	$(PY) -m pytest
+test: deps binaries flux checkov helm
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests/unit tests/planner tests/analysis -q
+	$(PY) -m pytest -m "$(FAST_MARKERS)" -q
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports

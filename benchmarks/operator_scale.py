@@ -62,7 +62,7 @@ from kubernetes.client.rest import ApiException  # noqa: E402
 
 from controller.api.release import GROUP, PLURAL, VERSION  # noqa: E402
 from controller.aws.clients import AwsClients  # noqa: E402
-from controller.kube import load_api_client  # noqa: E402
+from controller.kube.client import load_api_client  # noqa: E402
 from controller.testing.aws_world import WorldIds, seed_network, seed_world  # noqa: E402
 from controller.testing.env import LocalEnvironment  # noqa: E402
 from controller.testing.kubectl import install_crd  # noqa: E402

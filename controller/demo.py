@@ -28,7 +28,7 @@ from rich.table import Table
 
 from controller.api.release import Release
 from controller.aws.clients import AwsClients
-from controller.cli import render_status
+from controller.cli.show import render_status
 from controller.testing.aws_world import seed_world
 from controller.testing.dataplane import DataPlane, LoadGenerator, write_behaviour
 from controller.testing.env import LocalEnvironment

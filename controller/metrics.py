@@ -22,6 +22,14 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+RELEASE_CHECKS = Counter(
+    "release_controller_release_checks",
+    "Times the controller has checked one Release against AWS and finished: each completed pass, and "
+    "each resync round that found the Release as its last pass left it. A series that stops growing "
+    "names a Release nobody looks at any more.",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
 RELEASE_PHASE = Gauge(
     "release_controller_release_phase", "1 for the phase a Release is in.", ["namespace", "name", "phase"],
     registry=REGISTRY,
@@ -76,8 +84,16 @@ def record_phase(namespace: str, name: str, phase: str) -> None:
         RELEASE_PHASE.labels(namespace, name, candidate).set(1 if candidate == phase else 0)
 
 
+def record_check(namespace: str, name: str) -> None:
+    RELEASE_CHECKS.labels(namespace, name).inc()
+
+
 def forget(namespace: str, name: str) -> None:
     """Drop the series of a Release that is no longer managed."""
+    try:
+        RELEASE_CHECKS.remove(namespace, name)
+    except KeyError:
+        pass
     for candidate in PHASES:
         try:
             RELEASE_PHASE.remove(namespace, name, candidate)

@@ -10,6 +10,7 @@ beforehand with `python -m controller.testing.binaries` so no single test's time
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s_client
@@ -17,6 +18,51 @@ from kubernetes import config as k8s_config
 
 from controller.testing.env import LocalEnvironment
 from controller.testing.moto import MotoServer
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Fixtures that start processes: a test using one (directly or through another fixture) is marked
+# `e2e` (the whole local environment) or `servers` (a moto or Prometheus server of its own), wherever
+# its file lives. `make test-fast` runs what has neither.
+ENVIRONMENT_FIXTURES = frozenset({"local_env"})
+SERVER_FIXTURES = frozenset({"moto_server", "prometheus", "exporter", "iam_moto"})
+
+# Run first, so the slowest work starts first on the xdist workers and the short tests fill the end.
+_FIRST = ("e2e", "servers")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects and before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers from the place and the fixtures of each test (see pyproject.toml for the list):
+
+    - its folder under tests/ (`planner`, `aws`, `operator`, `lint`, `e2e`, ...); `doctest` for the doctests
+      of controller/;
+    - `e2e` when it needs the local environment, `servers` when it starts a server of its own;
+    - the tests of a module with a module-scoped fixture share an `xdist_group`, so `--dist
+      loadgroup` keeps them on one worker and the fixture is set up once.
+
+    Then the environment and server tests go first (a stable sort: a file's order is kept).
+    """
+    for item in items:
+        parts = item.path.resolve().relative_to(ROOT).parts
+        if parts[0] == "tests" and len(parts) > 2:
+            item.add_marker(parts[1])
+        elif parts[0] == "controller":
+            item.add_marker("doctest")
+        names = set(getattr(item, "fixturenames", ()))
+        if names & ENVIRONMENT_FIXTURES:
+            item.add_marker("e2e")
+        elif names & SERVER_FIXTURES:
+            item.add_marker("servers")
+        info = getattr(item, "_fixtureinfo", None)
+        shared = info is not None and any(
+            defs[-1].scope in ("module", "package", "class") for defs in info.name2fixturedefs.values() if defs
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(ROOT))))
+    items.sort(key=lambda item: next((i for i, mark in enumerate(_FIRST) if item.get_closest_marker(mark)),
+                                     len(_FIRST)))
 
 
 @pytest.fixture(scope="session")

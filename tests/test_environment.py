@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.testing.binaries import KUBERNETES_VERSION
 from controller.testing.env import LocalEnvironment
-from controller.testing.ports import process_alive
+from controller.testing.ports import process_alive, wait_until
 from controller.testing.prometheus import query
 
 pytestmark = pytest.mark.e2e
@@ -161,3 +161,29 @@ def _up_then_down_elsewhere(tmp_path: Path, run: Callable[[str], float]) -> None
     assert not [p for p in processes if process_alive(p.pid, p.start_time)]
     assert not (tmp_path / "env.sh").exists()
     print(f"\nenvironment up in {up_seconds:.1f}s, down in {down_seconds:.1f}s (incl. interpreter start)")
+
+
+def test_several_environments_started_at_once_each_get_their_own_ports(tmp_path: Path) -> None:
+    """Three `release-controller dev up` at the same moment (as several pytest-xdist workers, or
+    engineers on one machine, start theirs): all come up, on ports of their own (they failed with
+    "Address already in use" when ports were picked by binding port 0 and closing it)."""
+    dirs = [tmp_path / f"env{i}" for i in range(3)]
+    cli = str(Path(sys.executable).with_name("release-controller"))
+    ups = [subprocess.Popen([cli, "dev", "up", "--dir", str(d)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for d in dirs]
+    try:
+        outputs = [up.communicate(timeout=300)[0] for up in ups]
+        assert [up.returncode for up in ups] == [0, 0, 0], outputs
+        envs = [LocalEnvironment(d) for d in dirs]
+        endpoints = [(e.env_vars()["AWS_ENDPOINT_URL"], e.env_vars()["PROMETHEUS_URL"], e.kube_server().url)
+                     for e in envs]
+        assert len({url for three in endpoints for url in three}) == 9, endpoints
+        for env in envs:  # each answers as itself: its own API server, moto and Prometheus
+            assert json.loads(_kubectl(env, "get", "namespace", "default", "-o", "json"))["metadata"]["name"] == "default"
+            with urllib.request.urlopen(f"{env.env_vars()['AWS_ENDPOINT_URL']}/moto-api/", timeout=5) as resp:
+                assert resp.status == 200
+            url = env.env_vars()["PROMETHEUS_URL"]
+            wait_until(lambda: bool(query(url, 'up{job="prometheus"} == 1')), 20, f"{url} scraping itself")  # noqa: B023
+    finally:
+        for d in dirs:
+            LocalEnvironment(d).down()

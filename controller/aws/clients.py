@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
+import botocore.credentials
 import botocore.session
 from botocore.config import Config
 
@@ -53,7 +54,7 @@ SERVICES: Mapping[str, tuple[str, str]] = {
     "ssm": ("ssm", "SSM"),
     "cloudwatch": ("cloudwatch", "CLOUDWATCH"),
     "ecr": ("ecr", "ECR"),  # DescribeImages only: an image is checked to exist before it is deployed
-    "events": ("events", "EVENTBRIDGE"),  # notifications' eventBridge sink (controller/notify.py)
+    "events": ("events", "EVENTBRIDGE"),  # notifications' eventBridge sink (controller/notify/)
 }
 
 # Adaptive mode: client-side rate limiting on throttling, and retries of 5xx and throttling errors
@@ -133,6 +134,10 @@ class AwsClients:
     breaker: "Breaker | None" = field(default=None, compare=False, repr=False)
     # The read twin's parses of answers seen before (controller/aws/lean.py); None on the full clients.
     parses: "lean_models.ReusedParses | None" = field(default=None, compare=False, repr=False)
+    # What the clients were built from (region, endpoints, timeouts; no credentials): `with_credentials`
+    # builds the same clients again for other credentials (controller/aws/roles.py).
+    built_from: "tuple[Mapping[str, str], tuple[float, float, int]] | None" = field(default=None, compare=False,
+                                                                                      repr=False)
 
     @classmethod
     def from_env(
@@ -161,13 +166,25 @@ class AwsClients:
             clients = replace(clients, reads=cls._build(env, region, clients.calls, timeouts, lean=True, full=clients))
         return clients
 
+    def with_credentials(self, credentials: Any) -> "AwsClients":
+        """The same clients (region, endpoints, timeouts, call counter, breaker) signing with
+        `credentials`, a botocore Credentials object (an assumed role's refreshable credentials)."""
+        assert self.built_from is not None, "clients built by from_env"
+        env, timeouts = self.built_from
+        return self._build(env, self.region, self.calls, timeouts, lean=False, credentials=credentials,
+                           breaker=self.breaker)
+
     @classmethod
     def _build(
         cls, env: Mapping[str, str], region: str, counter: CallCounter, timeouts: tuple[float, float, int], lean: bool,
-        full: "AwsClients | None" = None,
+        full: "AwsClients | None" = None, credentials: Any = None, breaker: "Breaker | None" = None,
     ) -> "AwsClients":
         connect_timeout, read_timeout, max_pool_connections = timeouts
         core = botocore.session.get_session()
+        if credentials is not None:
+            # First in the Session's provider chain (botocore's public extension point), so the
+            # Session signs with these refreshable credentials and never reads the environment's.
+            core.get_component("credential_provider").insert_before("env", _Given(credentials))
         parses: lean_models.ReusedParses | None = None
         if lean:
             assert full is not None, "the read twin is built beside the full clients"
@@ -176,13 +193,13 @@ class AwsClients:
             core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
         session = boto3.session.Session(
             botocore_session=core,
-            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+            aws_access_key_id=None if credentials is not None else env.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=None if credentials is not None else env.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=None if credentials is not None else env.get("AWS_SESSION_TOKEN"),
             region_name=region,
         )
         endpoint = env.get("AWS_ENDPOINT_URL") or None
-        breaker = (full.breaker if full is not None else None) or Breaker()
+        breaker = breaker or (full.breaker if full is not None else None) or Breaker()
         built: dict[str, Any] = {}
         # The service name is a runtime value, which boto3-stubs' per-service overloads cannot type.
         make_client: Any = session.client
@@ -212,8 +229,9 @@ class AwsClients:
             client.meta.events.register("before-send", budget.before_send)
             client.meta.events.register("needs-retry", budget.needs_retry)
             built[name] = client
+        kept = {k: v for k, v in env.items() if k == "AWS_REGION" or k.startswith("AWS_ENDPOINT_URL")}
         return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker,
-                   parses=parses, **built)
+                   parses=parses, built_from=(kept, timeouts), **built)
 
     @classmethod
     def for_endpoint(cls, endpoint_url: str, region: str = "eu-west-1") -> "AwsClients":
@@ -226,6 +244,20 @@ class AwsClients:
                 "AWS_SECRET_ACCESS_KEY": "testing",
             }
         )
+
+
+class _Given(botocore.credentials.CredentialProvider):
+    """A credential provider that hands out credentials it was given (an assumed role's)."""
+
+    METHOD = "release-controller"
+    CANONICAL_NAME = "release-controller"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Any:
+        return self._credentials
 
 
 class Breaker:

@@ -21,7 +21,7 @@ from controller.api.release import GitOpsOnRollback, Phase, ReleaseSpec, Release
 from controller.gitops.writeback import GitCredentials, GitWriteBackError, GitWriter, Rollback, WriteBackResult
 
 if TYPE_CHECKING:
-    from controller.kube import Secrets
+    from controller.kube.client import Secrets
 
 # Every way a rollout goes back puts traffic on the stable version: analysis (RolledBack), `abort`
 # (Aborted, phase RolledBack) and the progress deadline (Failed, phase Failed).

@@ -3,7 +3,7 @@
 When the controller rolls a Release back, Git still names the bad version; the GitOps tool would
 re-apply it on the next sync. `write_back` edits `spec.gitops.path` so the Release names what
 serves again (backend version and image, frontend version), leaving every other byte alone
-(controller.manifests), and pushes exactly one commit whose message says what was rolled back,
+(controller.manifests.edit), and pushes exactly one commit whose message says what was rolled back,
 why, and the revision, with a trailer `Release-Rollback: <ns>/<name> revision <n>`.
 
 Idempotent, because the operator may be killed at any line and retried:

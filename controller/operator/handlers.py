@@ -14,7 +14,7 @@ import kopf
 from controller.api.reasons import Reason
 from controller.api.release import GROUP, PLURAL, VERSION
 from controller.fencing import NotLeading
-from controller.kube import ObjectRef
+from controller.kube.client import ObjectRef
 from controller.operator.runtime import Runtime
 
 registry = kopf.OperatorRegistry()
@@ -45,7 +45,7 @@ def _runtime(memo: Any) -> Runtime:
 
 
 def in_shard(labels: kopf.Labels, memo: Any, **_: Any) -> bool:
-    """`run --selector`: only the Releases of this Deployment's shard (controller/selector.py)."""
+    """`run --selector`: only the Releases of this Deployment's shard (controller/operator/selector.py)."""
     selects = getattr(memo, "selector", None)
     return selects is None or bool(selects(labels))
 

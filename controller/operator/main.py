@@ -9,12 +9,12 @@ import kopf
 from prometheus_client import start_http_server
 
 from controller import logs
-from controller.app import build_runtime
+from controller.operator.app import build_runtime
 from controller.metrics import REGISTRY
 from controller.operator import heap
 from controller.operator.handlers import api_connection_limit, registry
-from controller.selector import parse_selector
-from controller.settings import OperatorSettings
+from controller.operator.selector import parse_selector
+from controller.operator.settings import OperatorSettings
 
 
 def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = None) -> None:

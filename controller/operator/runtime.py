@@ -42,10 +42,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller import metrics
 from controller.errors import ObjectGone
 from controller.fencing import NotLeading
-from controller.kube import REQUEST_ANNOTATIONS
-from controller.reconciler import Reconciler
+from controller.kube.client import REQUEST_ANNOTATIONS
+from controller.reconciler.driver import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ class Runtime:
                 outcome = await self._in_thread(lane, self.reconciler.reconcile, dict(body), fresh=fresh)
                 delay = outcome.requeue_after
                 failed = outcome.blocked  # throttled, unreachable: its retry never takes a change's thread
+                metrics.record_check(*key)
             except NotLeading as why:  # lost during the pass, or a term began since it started
                 log.info("pass of %s/%s stopped: %s", key[0], key[1], why)
                 fresh, lane = True, BACKGROUND
@@ -292,6 +294,10 @@ class Runtime:
                     self._round = frozenset()
                 checked = time.monotonic()
                 self._checked_at.update((key, checked) for key, _ in steady)
+                passing = set(need)
+                for key, _ in steady:
+                    if key not in passing:  # found as its last pass left it: checked (the others pass)
+                        metrics.record_check(*key)
             for key in need:
                 if key in self._steady:  # not woken by a change meanwhile
                     self._resynced.add(key)

@@ -2,20 +2,119 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# --- free ports, without a race between processes ---------------------------------------------
+#
+# The servers we start (etcd, kube-apiserver, moto, Prometheus, the operator) take their port on
+# the command line, so the port is chosen before the server binds it. "Bind port 0, read it,
+# close" leaves a gap in which another process doing the same (a second `dev up`, another
+# pytest-xdist worker, another checkout's test run) gets the very same port from the kernel, and
+# one of the two servers fails with "Address already in use". So instead:
+#
+# - ports come from a range outside the kernel's ephemeral range
+#   (/proc/sys/net/ipv4/ip_local_port_range), which the kernel never hands out on its own, neither
+#   for `bind(port 0)` nor for the local end of an outgoing connection: only explicit binds use it;
+# - every port handed out is written to a ledger shared by all processes of this user on the
+#   machine, under an exclusive lock, and not handed out again for PORT_LEASE_SECONDS (long enough
+#   for any server to have bound it); after that a port is only reused if it can be bound, i.e. its
+#   server is gone.
+#
+# Two callers therefore never get the same port while either may still be about to bind it.
+
+PORT_LEASE_SECONDS = 600.0
+_DEFAULT_LOW = 20000  # the lowest port used when the ephemeral range starts above it
+_MIN_RANGE = 2000
+
+
+def port_range() -> range:
+    """The ports free_port() hands out: $RELEASE_CONTROLLER_PORT_RANGE ("LOW-HIGH"), else the
+    largest span outside the kernel's ephemeral range (below it if it starts high enough)."""
+    override = os.environ.get("RELEASE_CONTROLLER_PORT_RANGE")
+    if override:
+        low_text, _, high_text = override.partition("-")
+        low, high = int(low_text), int(high_text)
+        if not 1024 <= low < high <= 65535:
+            raise ValueError(f"RELEASE_CONTROLLER_PORT_RANGE={override!r} is not LOW-HIGH within 1024-65535")
+        return range(low, high + 1)
+    try:
+        eph_low, eph_high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        eph_low, eph_high = 32768, 60999  # Linux's default
+    below = range(min(_DEFAULT_LOW, max(1024, eph_low - _MIN_RANGE)), eph_low)
+    above = range(eph_high + 1, 65536)
+    best = max(below, above, key=len)
+    # A machine whose ephemeral range covers (almost) everything: the ledger still keeps our own
+    # callers apart; only an unrelated program's outgoing connection could take a port meanwhile.
+    return best if len(best) >= _MIN_RANGE else range(1024, 65536)
+
+
+def _ledger_path() -> Path:
+    configured = os.environ.get("RELEASE_CONTROLLER_PORTS_LEDGER")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"release-controller-ports-{os.getuid()}.json"
+
+
+@contextmanager
+def _locked_ledger() -> Iterator[dict[str, float]]:
+    """The ledger (port -> when its lease ends), read and written under an exclusive lock."""
+    path = _ledger_path()
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            try:
+                leases: dict[str, float] = json.loads(path.read_text())
+            except (FileNotFoundError, ValueError):
+                leases = {}
+            now = time.time()
+            leases = {port: until for port, until in leases.items() if until > now}
+            yield leases
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(leases))
+            os.replace(tmp, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _bindable(port: int) -> bool:
+    """Whether nothing holds `port` on loopback (no SO_REUSEADDR: a port whose connections are
+    still in TIME_WAIT counts as taken too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port nothing listens on, which no other free_port() caller on this machine
+    (any process of this user) gets before PORT_LEASE_SECONDS have passed."""
+    ports = port_range()
+    with _locked_ledger() as leases:
+        start = random.randrange(len(ports))
+        for i in range(len(ports)):
+            port = ports[(start + i) % len(ports)]
+            if str(port) not in leases and _bindable(port):
+                leases[str(port)] = time.time() + PORT_LEASE_SECONDS
+                return port
+    raise OSError(errno.EADDRINUSE, f"no free port in {ports.start}-{ports.stop - 1} (all leased or in use)")
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:

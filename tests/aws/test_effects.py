@@ -26,7 +26,7 @@ from controller.planner.actions import (
     UpdateServiceImage,
     external_id_for,
 )
-from controller.reconciler import EffectError
+from controller.reconciler.driver import EffectError
 from controller.testing.aws_world import WorldIds, seed_world
 from tests.aws.conftest import KEY, spec_of
 

@@ -2,7 +2,8 @@
 watching it in a thread, waiting, the Releases in the API server, and the CLI.
 
 One home for these so that every e2e file calls them the same way (`wait_for(what, predicate,
-timeout)` everywhere; readers take `(aws, world)`).
+timeout)` everywhere, `wait_passes(operator, namespace, name, n)` where a test means "after n passes";
+readers take `(aws, world)`).
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
+from controller.testing.operator import OperatorProcess
 
 CLI = str(Path(sys.executable).parent / "release-controller")
 
@@ -36,6 +39,53 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float, interval:
             return time.monotonic() - start
         time.sleep(interval)
     raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def checks(operator: OperatorProcess, namespace: str, name: str) -> float:
+    """How many times `operator` has checked the Release and finished (its passes, and the resync
+    rounds that found it as its last pass left it): `release_controller_release_checks_total`."""
+    for family in text_string_to_metric_families(operator.metrics()):
+        if family.name == "release_controller_release_checks":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels == {"namespace": namespace, "name": name}:
+                    return sample.value
+    return 0.0
+
+
+def wait_passes(operator: OperatorProcess, namespace: str, name: str, passes: int = 2, timeout: float | None = None,
+                *, others: Sequence[tuple[str, str]] = ()) -> float:
+    """Wait until `operator` has checked the Release (and each of `others`, (namespace, name) pairs)
+    `passes` more times; returns the seconds it took.
+
+    For a negative check ("nothing moves"): what the operator would have done, it has done by then.
+    A check under way at the call counts; call this once the state those passes must see is in place
+    (after a wait on a status a pass wrote), or ask one pass more.
+    """
+    keys = [(namespace, name), *others]
+    start = {key: checks(operator, *key) for key in keys}
+    bound = timeout if timeout is not None else 30 + 10 * passes
+
+    def done() -> bool:
+        return all(checks(operator, *key) >= start[key] + passes for key in keys)
+
+    return wait_for(f"{passes} passes of the operator over {', '.join('/'.join(k) for k in keys)}", done, bound,
+                    interval=0.25)
+
+
+def hold_for_passes(operator: OperatorProcess, namespace: str, name: str, passes: int, check: Callable[[], None],
+                    timeout: float | None = None) -> None:
+    """Run `check` (it asserts) over and over until `operator` has checked the Release `passes` more
+    times: something that must stay true while the operator keeps looking, not for a span of clock."""
+    start = checks(operator, namespace, name)
+    deadline = time.monotonic() + (timeout if timeout is not None else 30 + 10 * passes)
+    while True:
+        check()
+        if checks(operator, namespace, name) >= start + passes:
+            check()
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{namespace}/{name}: {passes} passes of the operator not within the bound")
+        time.sleep(0.5)
 
 
 # --------------------------------------------------------------------------- reading AWS

@@ -1,7 +1,7 @@
 """What the CLI says when a verb cannot do what was asked: one line, a non-zero exit, no traceback.
 
 Every command runs as a subprocess, as a user types it, against the real local kube-apiserver (and,
-where a request must act, the session operator). Exit codes are those of controller/cli_verbs.py:
+where a request must act, the session operator). Exit codes are those of controller/cli/common.py:
 1 cannot apply now, 2 usage, 3 not found, 4 no cluster access.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from tests.e2e.helpers import Releases, condition
-from tests.e2e.helpers import cli
+from tests.e2e.helpers import cli, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,12 +83,17 @@ def test_watch_exits_1_when_the_rollout_is_rolled_back(operator: OperatorProcess
     releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
                                strategy=SLOW))
     proc = watch(env_vars, namespace)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     releases.wait(namespace, "app", lambda s: condition(s, "Progressing").get("reason") == "Pausing", 60,
                   "the first pause")
-    time.sleep(1.5)  # the watch has seen the rollout under way
+    wait_for("the watch has seen the rollout under way", lambda: any("phase Progressing" in line for line in lines), 30)
     assert proc.poll() is None
     cli(env_vars, "abort", "app", "-n", namespace)
-    out, err = proc.communicate(timeout=90)
+    proc.wait(timeout=90)
+    reader.join(timeout=10)
+    out, err = "".join(lines), proc.stderr.read()  # type: ignore[union-attr]
     assert proc.returncode == 1, out + err
     assert releases.status(namespace, "app")["phase"] == "RolledBack"
     assert out.splitlines()[-1].startswith("not live: "), out
@@ -118,7 +124,8 @@ def test_pause_holds_the_rollout_and_resume_finishes_it(operator: OperatorProces
     assert releases.get(namespace, "app")["spec"]["paused"] is True
     held = releases.wait_phase(namespace, "app", "Paused", 30)
     # Where the pause took hold depends on when the operator saw it (the 4s step may be over by then);
-    # from there on nothing moves, not even a step's own timer.
+    # from there on nothing moves, not even a step's own timer. (A negative check over the clock on
+    # purpose: it must outlast the 4 s step, whose timer is what must not fire; passes happen meanwhile.)
     time.sleep(6)
     status = releases.status(namespace, "app")
     assert status["phase"] == "Paused"

@@ -196,7 +196,7 @@ REFUSED = [(c[0], c[1]) for c in [*BAD_INPUTS, *HINTED]]
 def test_offline_validate_says_what_the_api_server_says(
     kubectl: Kubectl, namespace: str, case: str, mutate: Callable[[dict[str, Any]], None],
 ) -> None:
-    """`release-controller validate` (controller.manifests) gives the API server's own lines: the
+    """`release-controller validate` (controller.manifests.edit) gives the API server's own lines: the
     same field path, value type and message, messageExpression rules included."""
     from controller.manifests import validate_body
 

@@ -22,7 +22,7 @@ from controller.testing.dataplane import write_behaviour
 from controller.testing.dataplane.scenario import canary_release, traffic_of
 from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
-from tests.e2e.helpers import Releases, condition, weights_by_colour as weights
+from tests.e2e.helpers import Releases, condition, wait_passes, weights_by_colour as weights
 from tests.e2e.test_analysis import HEALTHY, NAME, Plane, adopt, events, start_plane
 
 pytestmark = pytest.mark.timeout(420)
@@ -139,7 +139,7 @@ def test_missing_ecr_image_is_refused_before_anything_is_created(
     status = releases.wait(namespace, NAME, lambda s: condition(s, "Ready").get("reason") == "ImageNotFound", 60,
                            "Ready False ImageNotFound")
     assert missing in condition(status, "Ready")["message"]
-    time.sleep(3)  # a few passes: still nothing created
+    wait_passes(operator, namespace, NAME, 2)  # a few passes: still nothing created
     after = aws.ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]["taskSets"]
     assert [t["id"] for t in after] == [t["id"] for t in before]
     assert weights(aws, world) == {"blue": 100, "green": 0}

@@ -3,15 +3,13 @@ before is its revision 1, the way back, kept warm for the window like every late
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Releases, assert_serving_only, condition, live_task_sets, wait_converged
+from tests.e2e.helpers import Releases, assert_serving_only, condition, live_task_sets, wait_converged, wait_passes
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -27,7 +25,7 @@ def test_a_first_bluegreen_rollout_keeps_the_old_task_set_warm(
     assert [(h["revision"], h["backendVersion"]) for h in status["history"]] == [(1, "1.0.0"), (2, "2.0.0")]
     warm = [t["taskSetArn"] for t in live_task_sets(aws, world)]
     assert world.initial_task_set_arn in warm and len(warm) == 2
-    time.sleep(6)  # two resyncs: the old version is the way back, not drift
+    wait_passes(operator, namespace, "app", 2)  # two passes: the old version is the way back, not drift
     assert world.initial_task_set_arn in [t["taskSetArn"] for t in live_task_sets(aws, world)]
     assert "DriftDetected" not in {e["reason"] for e in releases.events(namespace, "app")}
     wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=1, timeout=60)

@@ -9,7 +9,6 @@ with nothing moved in AWS. The Git token appears in no operator log line.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from controller.testing.aws_world import WorldIds
 from controller.testing.gitserver import GitServer
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Kubectl, Releases, cli, listener_weights, snapshot, wait_for
+from tests.e2e.helpers import Kubectl, Releases, cli, listener_weights, snapshot, wait_for, wait_passes
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -70,7 +69,7 @@ def test_an_abort_is_written_back_to_git_once_and_the_revert_changes_nothing(
         status = releases.wait(ns, "app", lambda s: s.get("phase") == "RolledBack"
                                and (s.get("history") or [{}])[-1].get("revertCommit") is not None, 60,
                                "RolledBack with the revert commit recorded")
-        time.sleep(4)  # more passes: none pushes again
+        wait_passes(proc, ns, "app", 2)  # more passes: none pushes again
         commits = git.log("releases")
         assert len(commits) == 3, commits
         sha, message = commits[0]
@@ -119,7 +118,7 @@ def test_an_operator_killed_mid_push_still_makes_exactly_one_revert_commit(
         proc = operator()
         status = releases.wait(ns, "app", lambda s: (s.get("history") or [{}])[-1].get("revertCommit") is not None,
                                60, "the revert commit recorded")
-        time.sleep(4)
+        wait_passes(proc, ns, "app", 2)  # more passes: none pushes again
     finally:
         proc.stop()
     commits = git.log("releases")

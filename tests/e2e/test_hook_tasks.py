@@ -26,7 +26,7 @@ from controller.testing.aws_world import WorldIds
 from controller.testing.dataplane import DataPlane, write_behaviour
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Releases, condition, listener_weights, wait_for
+from tests.e2e.helpers import Releases, condition, listener_weights, wait_for, wait_passes
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -126,7 +126,7 @@ def test_a_pre_rollout_task_exiting_3_rolls_back_and_the_canary_never_gets_weigh
     with Watch(aws, world) as watch:
         releases.apply(body(world, namespace, "2.0.0", migrate))
         status = releases.wait(namespace, NAME, lambda s: s.get("phase") == "RolledBack", 90, "rolled back")
-        time.sleep(2)  # the watch sees a little after, too
+        wait_passes(operator, namespace, NAME, 1)  # the watch sees a pass after it, too
     ready = condition(status, "Ready")
     assert "exit code 3" in ready["message"], ready
     assert watch.samples and watch.first_weight() is None, watch.samples[-5:]
@@ -156,7 +156,7 @@ def test_sigkill_of_the_operator_while_the_task_runs_does_not_start_it_twice(
         proc.kill()
         proc = operator()
         # The new operator has passes enough to have started a second task, were it going to.
-        time.sleep(8)
+        wait_passes(proc, ns, NAME, 3)
         assert len(one_off_tasks(aws, world)) == 1 and len(plane.one_off_tasks()) == 1
         assert releases.status(ns, NAME).get("phase") == "Progressing"
         go.touch()

@@ -30,7 +30,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Kubectl, Releases, condition, listener_weights, wait_for
+from tests.e2e.helpers import Kubectl, Releases, condition, listener_weights, wait_for, wait_passes
 from tests.notify.test_notify import Receiver
 
 pytestmark = pytest.mark.timeout(240)
@@ -117,7 +117,7 @@ def test_a_503_hook_holds_then_rolls_back_and_a_200_hook_promotes(
         ready = condition(gone, "Ready")
         assert ready["reason"] == "HookFailed" and "HTTP 503" in ready["message"]
         assert len(refusing.answers) >= 3  # asked again with back-off
-        time.sleep(1)
+        wait_passes(operator, namespace, "app", 1)  # the weights watched over a pass after the rollback, too
         seen = weights.stop()
         assert 30 in seen and 100 not in seen  # the canary had its step, never full traffic
         assert listener_weights(aws, world).get(green, 0) == 0
@@ -159,7 +159,7 @@ def test_a_failing_pre_rollout_hook_rolls_back_before_any_weight_then_on_rollbac
         assert len(refusing.calls) >= 2 and all(code == 500 for code, _ in refusing.calls)  # asked again
         assert refusing.calls[0][1]["point"] == "preRollout" and refusing.calls[0][1]["backend"]["canaryVersion"] == "2.0.0"
         wait_for("the onRollback hook called", lambda: len(page.calls) == 1, 30)
-        time.sleep(3)  # a few passes later (resync every 3 s): still once
+        wait_passes(operator, namespace, "app", 2)  # a few passes later: still once
         assert len(page.calls) == 1 and page.calls[0][1]["point"] == "onRollback"
         assert page.calls[0][1]["phase"] == "RolledBack" and page.calls[0][1]["revision"] == 2
         seen = weights.stop()
@@ -171,7 +171,7 @@ def test_a_failing_pre_rollout_hook_rolls_back_before_any_weight_then_on_rollbac
         releases.wait(namespace, "app", lambda s: s.get("phase") == "Succeeded" and s.get("revision", 0) >= 3
                       and s.get("backend", {}).get("stableVersion") == "3.0.0", 90, "3.0.0 promoted")
         wait_for("the postPromotion hook called", lambda: len(smoke.calls) == 1, 30)
-        time.sleep(3)
+        wait_passes(operator, namespace, "app", 2)  # a few passes later: each hook still called once
         assert len(smoke.calls) == 1 and len(migrating.calls) == 1 and len(page.calls) == 1
         # preRollout ran before the canary had any weight; postPromotion after all traffic moved.
         assert migrating.calls[0][1]["backend"]["canaryWeight"] == 0
@@ -232,7 +232,7 @@ def test_an_irreversible_migration_then_a_failing_analysis_pauses_stalled_and_ab
         refused = abort()
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "irreversible hook migrate" in refused.stderr and "--force" in refused.stderr
-        time.sleep(3)
+        wait_passes(operator, namespace, "app", 1)
         assert releases.status(namespace, "app")["phase"] == "Paused"
 
         forced = abort("--force")

@@ -18,8 +18,9 @@ import pytest
 
 from controller.api.release import Notification
 from controller.aws.clients import AwsClients
-from controller.kube import ObjectRef, ReleaseApi, Secrets
-from controller.notify import Delivery, Notifier, http_poster
+from controller.kube.client import ObjectRef, ReleaseApi, Secrets
+from controller.notify import Delivery, Notifier
+from controller.webhooks import http_poster
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for

@@ -23,7 +23,7 @@ from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from tests.e2e.helpers import Kubectl, Releases
-from tests.e2e.helpers import AwsWatch, assert_serving_only, task_definition_images, wait_converged
+from tests.e2e.helpers import AwsWatch, assert_serving_only, task_definition_images, wait_converged, wait_passes
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -49,11 +49,13 @@ def test_a_release_deleted_and_recreated_while_the_operator_is_frozen(
                 releases.apply(release_for(other, name="ghost", namespace=ns, version="2.0.0"))
                 kubectl("delete", "release", "ghost", "-n", ns, "--wait=true", "--timeout=20s")
                 releases.apply(release_for(other, name="ghost", namespace=ns, version="3.0.0"))
+                # Frozen a while longer with all of that queued (a window, not a wait for anything: no
+                # process can act meanwhile, so there is no state to wait on).
                 time.sleep(3)
             finally:
                 os.killpg(proc.process.pid, signal.SIGCONT)
             status = wait_converged(releases, aws, other, ns, "ghost", "3.0.0", generation=1)
-            time.sleep(4)  # two more resyncs: any worker of the old object would have acted by now
+            wait_passes(proc, ns, "ghost", 2)  # two more passes: any worker of the old object would have acted by now
     finally:
         proc.stop()
 

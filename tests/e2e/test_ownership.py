@@ -15,7 +15,7 @@ from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from tests.e2e.helpers import Kubectl, Releases, condition
-from tests.e2e.helpers import assert_serving_only, cli, snapshot, task_definition_images, wait_converged
+from tests.e2e.helpers import assert_serving_only, cli, snapshot, task_definition_images, wait_converged, wait_passes
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -52,7 +52,7 @@ def test_a_second_release_on_a_claimed_service_waits_for_the_owner(
     releases.apply(release_for(world, name="intruder", namespace=second_namespace, version="3.0.0"))
     in_conflict(releases, namespace, "intruder", f"{namespace}/owner")
     in_conflict(releases, second_namespace, "intruder", f"{namespace}/owner")
-    time.sleep(4)  # more passes of both: still nothing moves
+    wait_passes(operator, namespace, "intruder", 2, others=[(second_namespace, "intruder")])  # both: nothing moves
     assert snapshot(aws, world, namespace, "owner") == before
     assert task_definition_images(aws, world) == [world.image]
     warnings = [e for e in releases.events(namespace, "intruder") if e["reason"] == "Conflict"]

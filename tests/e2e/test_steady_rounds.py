@@ -16,10 +16,10 @@ from kubernetes import client as k8s
 
 from controller import metrics
 from controller.api.release import GROUP, PLURAL, VERSION
-from controller.app import build_reconciler
+from controller.operator.app import build_reconciler
 from controller.aws.clients import AwsClients
-from controller.kube import ReleaseApi
-from controller.reconciler import Outcome, Reconciler
+from controller.kube.client import ReleaseApi
+from controller.reconciler.driver import Outcome, Reconciler
 from controller.testing.aws_world import WorldIds
 from controller.testing.releases import release_for
 from tests.e2e.helpers import listener_weights, set_weights

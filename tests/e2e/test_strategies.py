@@ -26,6 +26,7 @@ from tests.e2e.helpers import (
     cli,
     condition,
     flags_published,
+    hold_for_passes,
     image_of,
     invalidated_paths,
     live_task_sets,
@@ -35,6 +36,7 @@ from tests.e2e.helpers import (
     task_definition_images,
     wait_converged,
     wait_for,
+    wait_passes,
 )
 
 pytestmark = pytest.mark.timeout(240)
@@ -174,19 +176,18 @@ def test_canary_and_bluegreen_refuse_an_ecs_controller_service(
     progressing = condition(status, "Progressing")
     assert (progressing["status"], progressing["reason"]) == ("False", "DeploymentControllerNotExternal")
     assert "EXTERNAL" in progressing["message"]
-    assert_unchanged_for(aws, world, namespace, "svc", before, seconds=4)
+    assert_unchanged_for(operator, aws, world, namespace, "svc", before, passes=2)
     assert "DeploymentControllerNotExternal" in {e["reason"] for e in releases.events(namespace, "svc")}
 
 
-def assert_unchanged_for(aws: AwsClients, world: WorldIds, namespace: str, name: str, before: dict[str, Any],
-                         seconds: float) -> None:
-    """AWS stays exactly as `before` for `seconds` (over more than one reconcile pass)."""
-    deadline = time.monotonic() + seconds
-    while True:
+def assert_unchanged_for(operator: OperatorProcess, aws: AwsClients, world: WorldIds, namespace: str, name: str,
+                         before: dict[str, Any], passes: int) -> None:
+    """AWS stays exactly as `before` while the operator makes `passes` passes over the Release."""
+
+    def unchanged() -> None:
         assert snapshot(aws, world, namespace, name) == before
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.5)
+
+    hold_for_passes(operator, namespace, name, passes, unchanged)
 
 
 # --------------------------------------------------------------------------- bad references
@@ -217,7 +218,7 @@ def test_a_missing_reference_is_reported_and_nothing_changes(
     ready = condition(status, "Ready")
     assert ready["status"] == "False" and ready["message"]
     assert status.get("phase", "Pending") == "Pending"
-    assert_unchanged_for(aws, world, namespace, "broken", before, seconds=4)
+    assert_unchanged_for(operator, aws, world, namespace, "broken", before, passes=2)
     warnings = [e for e in releases.events(namespace, "broken") if e["reason"] == reason]
     # Retried with backoff, reported once: not an event (or a pass) per second.
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning" and warnings[0].get("count", 1) <= 2
@@ -244,7 +245,8 @@ def test_indefinite_pause_waits_for_promote(operator: OperatorProcess, releases:
                                60, "WaitingForPromote")
         assert status["phase"] == "Paused" and status["backend"]["canaryWeight"] == 20
         held_from = time.monotonic()
-        wait_for("a held pause", lambda: time.monotonic() - held_from > 5, 10)  # several resyncs pass
+        wait_passes(operator, namespace, "app", 2)  # several passes: still held
+        held_until = time.monotonic()
         assert releases.status(namespace, "app")["phase"] == "Paused"
         assert watch.weights_of(green) == [0, 20]
 
@@ -252,7 +254,7 @@ def test_indefinite_pause_waits_for_promote(operator: OperatorProcess, releases:
         assert "promote" in out
         wait_converged(releases, aws, world, namespace, "app", "2.0.0", generation=2)
     assert watch.weights_of(green) == [0, 20, 60, 100]
-    assert all(s.weights[green] == 20 for s in watch.samples if held_from <= s.at <= held_from + 5)
+    assert all(s.weights[green] == 20 for s in watch.samples if held_from <= s.at <= held_until)
     assert_serving_only(aws, world, "2.0.0")
     assert "Promote" in {e["reason"] for e in releases.events(namespace, "app")}
 
@@ -270,7 +272,8 @@ def test_paused_holds_the_weight_until_unpaused(operator: OperatorProcess, relea
         assert condition(status, "Progressing")["reason"] == "Paused"
         held = watch.latest().weights[green]
         held_from = time.monotonic()
-        # Longer than the 5 s step: the step timer is frozen too.
+        # Longer than the 5 s step: the step timer is frozen too. (A negative check over the clock
+        # on purpose: what must not fire is a timer; passes happen meanwhile, every resync.)
         wait_for("a held rollout", lambda: time.monotonic() - held_from > 8, 12)
         assert {s.weights[green] for s in watch.samples if s.at >= held_from} == {held}
         assert releases.status(namespace, "app")["phase"] == "Paused"

@@ -35,6 +35,7 @@ from tests.e2e.helpers import (
     set_origin,
     set_weights,
     wait_for,
+    wait_passes,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -144,7 +145,7 @@ def test_incompatible_frontend_is_held_with_compatible_false(
     compatible = condition(status, "Compatible")
     assert compatible["reason"] == "IncompatibleBackend"
     assert ">=2.0.0" in compatible["message"] and "backend serving is 1.0.0" in compatible["message"]
-    time.sleep(RESYNC)  # a resync later, still held
+    wait_passes(operator, namespace, "app", 1)  # a pass later, still held
     assert origin_path(aws, world) == "/releases/1.0.0"
     assert releases.status(namespace, "app")["phase"] == "Progressing"
 
@@ -162,7 +163,7 @@ def test_backend_change_that_breaks_the_live_frontend_is_refused(
     compatible = condition(status, "Compatible")
     assert compatible["reason"] == "IncompatibleBackend"
     assert "2.0.0" in compatible["message"] and "1.2.0" in compatible["message"]
-    time.sleep(RESYNC)
+    wait_passes(operator, namespace, "app", 1)
     assert (listener_weights(aws, world), [t["id"] for t in live_task_sets(aws, world)], origin_path(aws, world)) == before
 
 
@@ -230,6 +231,8 @@ def test_a_bad_flag_value_is_refused_by_the_api_server_naming_the_flag(
         releases.apply(release_for(world, name="app", namespace=namespace, version="2.0.0", frontend_version="2.0.0",
                                    featureFlags={"fine": True, "new_chat": {"enabled": True, "rolloutPercent": 150}}))
     assert "spec.featureFlags.new_chat" in str(refused.value) and "featureFlags.fine" not in str(refused.value)
+    assert releases.kubectl("get", "release", "app", "-n", namespace, check=False).returncode != 0  # nothing stored
+    # No Release, so no pass to wait for: a bounded look (a resync long) that nothing reached AWS anyway.
     time.sleep(RESYNC)
     assert (listener_weights(aws, world), [t["id"] for t in live_task_sets(aws, world)], origin_path(aws, world)) == before
     params = aws.ssm.get_parameters(Names=[f"/release-controller/{namespace}/app/flags"])
@@ -335,7 +338,7 @@ def test_under_report_drift_is_only_reported(
     assert drifted["reason"] == "DriftDetected"
     assert "listener weights" in drifted["message"] and "/releases/0.9.0" in drifted["message"]
     reported = len(drift_events(releases, namespace))
-    time.sleep(2 * RESYNC + 1)  # two more resyncs: nothing is put back
+    wait_passes(operator, namespace, "app", 2)  # two more passes: nothing is put back
     assert listener_weights(aws, world) == {blue: 70, green: 30}
     assert origin_path(aws, world) == "/releases/0.9.0"
     assert 1 <= len(drift_events(releases, namespace)) == reported  # reported once, not every resync

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from controller.cli_gitops import EXIT_FAILED, EXIT_LIVE, outcome
+from controller.cli.show import EXIT_FAILED, EXIT_LIVE, outcome
 from controller.testing.gitops import ARGOCD_RELEASE, argo_health, kstatus
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds kstatus from cli-utils

@@ -1,4 +1,4 @@
-"""controller/hooks.py against a loopback receiver: the documented document is POSTed, 2xx passes,
+"""controller/webhooks.py against a loopback receiver: the documented document is POSTed, 2xx passes,
 another answer fails with its HTTP status, a URL from a Secret never shows in the result or the
 HTTP library's log, and an unreadable Secret is named without its content."""
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from controller.api.release import Hook, ReleaseStatus
-from controller.hooks import WebhookHooks
+from controller.webhooks import WebhookHooks
 from tests.notify.test_notify import SECRET_URL_TOKEN, Receiver
 from tests.planner.sim import make_spec
 

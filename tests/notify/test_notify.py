@@ -20,8 +20,9 @@ import pytest
 from controller import metrics
 from controller.api.release import Moment, ReleaseSpec
 from controller.aws.clients import AwsClients
-from controller.kube import ObjectRef
-from controller.notify import Notifications, Notifier, http_poster, moments
+from controller.kube.client import ObjectRef
+from controller.notify import Notifications, Notifier, moments
+from controller.webhooks import http_poster
 from controller.planner import Requests
 from controller.planner.decision import Decision
 from controller.testing.moto import MotoServer

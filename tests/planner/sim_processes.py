@@ -36,13 +36,13 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from controller.api.release import ReleaseSpec
-from controller.app import PurePlanner
+from controller.operator.app import PurePlanner
 from controller.errors import StaleStatus
 from controller.fencing import NotLeading, check
 from controller.operator.leadership import Leadership, LeaseTimes
 from controller.planner.actions import Action
 from controller.planner.world import Observation
-from controller.reconciler import Reconciler
+from controller.reconciler.driver import Reconciler
 from tests.planner.sim import GREEN, NAME, NS, apply, make_spec, world
 
 TICK = 0.5

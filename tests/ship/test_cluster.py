@@ -172,7 +172,7 @@ GRANTED = [
     ("patch", "kopfpeerings.kopf.dev", "-n", WATCHED),
     ("get", "configmaps", "-n", WATCHED),
     ("get", "secrets", "-n", WATCHED),  # the GitOps write-back's secretRef, by name
-    ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),  # claims (controller/claims.py)
+    ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),  # claims (controller/kube/claims.py)
     ("update", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "namespaces"),

@@ -24,7 +24,7 @@ from tests.ship.hcl import doubly_labelled, load_dir, unq
 
 SOURCES = ROOT / "controller"
 EXCLUDED = {SOURCES / "testing"}
-POLICY_MODULE = ROOT / "terraform" / "modules" / "controller-iam"
+POLICY_MODULE = ROOT / "terraform" / "modules" / "controller-iam" / "policy"
 
 # boto3 client name -> IAM action prefix (as in controller/aws/clients.py SERVICES).
 IAM_PREFIX = {
@@ -166,3 +166,24 @@ def test_policy_allows_exactly_the_actions_the_code_calls() -> None:
         f"missing from the policy (AccessDenied in production): {missing}\n"
         f"allowed but never called (remove them): {extra}"
     )
+
+
+def test_team_roles_get_the_same_actions_over_their_own_arns_and_trust_only_the_controller() -> None:
+    """controller/aws/roles.py assumes a ReleasePolicy's roleArn (STS AssumeRole through botocore's
+    credential fetcher, which the collector above does not see): the controller's role may assume
+    exactly the module's team roles, each team role trusts only the controller's role, and its
+    policy is the same document as the controller's, built from that team's ARNs."""
+    module = load_dir(POLICY_MODULE.parent)
+    data = doubly_labelled(module["data"])
+    resources = doubly_labelled(module["resource"])
+    assume = data[("aws_iam_policy_document", "assume_team_roles")]["statement"][0]
+    assert [unq(a) for a in assume["actions"]] == ["sts:AssumeRole"]
+    assert "aws_iam_role.team" in str(assume["resources"])
+    trust = data[("aws_iam_policy_document", "team_trust")]["statement"][0]
+    assert [unq(a) for a in trust["actions"]] == ["sts:AssumeRole"]
+    assert "aws_iam_role.controller.arn" in str(trust["principals"]) and "*" not in str(trust["principals"])
+    assert "team_trust" in str(resources[("aws_iam_role", "team")]["assume_role_policy"])
+    team_policy = next(body for block in module["module"] for name, body in block.items() if unq(name) == "team_policy")
+    assert unq(team_policy["source"]) == "./policy"
+    assert "each.value.ecs_service_arns" in str(team_policy["ecs_service_arns"])
+    assert "module.team_policy" in str(resources[("aws_iam_role_policy", "team")]["policy"])

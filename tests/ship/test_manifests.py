@@ -33,7 +33,7 @@ EXPECTED_KINDS = {
     "production": BASE_KINDS | ADMISSION_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
 }
 
-# (apiGroup, resource) -> verbs: what controller/kube.py, controller/contract.py, controller/operator/
+# (apiGroup, resource) -> verbs: what controller/kube/client.py, controller/contract/check.py, controller/operator/
 # and kopf call. NAMESPACED_RULES are needed wherever Releases are watched; CLUSTER_RULES always,
 # cluster-wide (kopf's resource and namespace observers); CLUSTERWIDE_PEERING with --all-namespaces.
 NAMESPACED_RULES = {
@@ -49,7 +49,7 @@ CLUSTER_RULES = {
     ("", "namespaces"): {"list", "watch"},
 }
 CLUSTERWIDE_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
-# controller/claims.py: one Lease per claimed AWS resource, in the operator's own namespace only.
+# controller/kube/claims.py: one Lease per claimed AWS resource, in the operator's own namespace only.
 CLAIM_RULES = {("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "delete"}}
 Grants = dict[tuple[str, str], set[str]]
 

@@ -1,31 +1,13 @@
-# The release controller's IAM role. Its policy allows exactly the AWS actions the controller's code
-# calls (tests/ship/test_iam_actions.py collects them from controller/ and fails on any
-# difference), each scoped to the resources of the Releases it manages where IAM allows scoping.
+# The release controller's IAM role. Its policy (./policy) allows exactly the AWS actions the
+# controller's code calls (tests/ship/test_iam_actions.py collects them from controller/ and fails
+# on any difference), each scoped to the resources of the Releases it manages where IAM allows
+# scoping; team roles (below) have the same actions over one team's resources.
 #
 # The role is assumed through EKS Pod Identity and/or IRSA by the ServiceAccount
 # release-controller/release-controller (manifests/base/serviceaccount.yaml).
 
-data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
-
 locals {
-  partition = data.aws_partition.current.partition
-  account   = data.aws_caller_identity.current.account_id
-  sa_sub    = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
-  # Clusters and tasks of the managed services: arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE
-  cluster_arns = distinct([
-    for service_arn in var.ecs_service_arns :
-    replace(service_arn, "/:service\\/([^/]+)\\/.*$/", ":cluster/$1")
-  ])
-  task_arns = distinct([
-    for service_arn in var.ecs_service_arns :
-    replace(service_arn, "/:service\\/([^/]+)\\/.*$/", ":task/$1/*")
-  ])
-  # Task sets of the managed services: arn:aws:ecs:REGION:ACCOUNT:task-set/CLUSTER/SERVICE/ID
-  task_set_arns = [
-    for service_arn in var.ecs_service_arns :
-    "${replace(service_arn, ":service/", ":task-set/")}/*"
-  ]
+  sa_sub = "system:serviceaccount:${var.service_account_namespace}:${var.service_account_name}"
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -64,180 +46,15 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
-data "aws_iam_policy_document" "controller" {
-  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions (ecs:DescribeTaskDefinition, ecs:ListTaskDefinitions, ecs:RegisterTaskDefinition, ELBv2 Describe*, cloudfront:ListDistributions, cloudwatch:GetMetricData); every other action is scoped.
-  #checkov:skip=CKV_AWS_111:Writes are scoped to the managed services, listeners, distributions, flag parameters and flags.json objects; CloudFront staging copies get IDs only when the controller creates them, hence distribution/* of this account.
-
-  # Observing and moving the backend: one task set per version; the primary one is stable.
-  statement {
-    sid       = "EcsServices"
-    actions   = ["ecs:DescribeServices", "ecs:CreateTaskSet", "ecs:UpdateServicePrimaryTaskSet", "ecs:UpdateService"]
-    resources = var.ecs_service_arns
-  }
-
-  statement {
-    sid       = "EcsTaskSets"
-    actions   = ["ecs:UpdateTaskSet", "ecs:DeleteTaskSet"]
-    resources = local.task_set_arns
-  }
-
-  # A new version is a new revision of the service's task definition family. These calls have
-  # no resource-level permissions.
-  # Why a canary's tasks stop (the circuit breaker): ListTasks of its task set, then DescribeTasks.
-  statement {
-    sid       = "EcsTasksList"
-    actions   = ["ecs:ListTasks"]
-    resources = ["*"]
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = local.cluster_arns
-    }
-  }
-
-  statement {
-    sid       = "EcsTasksDescribe"
-    actions   = ["ecs:DescribeTasks"]
-    resources = local.task_arns
-  }
-
-  # An ECR image is checked to exist before a task set is made for it (any repository the spec names).
-  statement {
-    sid       = "EcrImages"
-    actions   = ["ecr:DescribeImages"]
-    resources = ["arn:${local.partition}:ecr:*:${local.account}:repository/*"]
-  }
-
-  statement {
-    sid       = "EcsTaskDefinitions"
-    actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions", "ecs:RegisterTaskDefinition"]
-    resources = ["*"]
-  }
-
-  # ecsTask hooks (a migration before a rollout): RunTask of the new revision, in the managed
-  # services' clusters only. Its resource is the task definition; ecs:cluster names the cluster.
-  statement {
-    sid       = "EcsHookTasks"
-    actions   = ["ecs:RunTask"]
-    resources = ["arn:${local.partition}:ecs:*:${local.account}:task-definition/*"]
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = local.cluster_arns
-    }
-  }
-
-  # RunTask (the hook task's release-controller/* tags) and RegisterTaskDefinition (the tags copied
-  # from the revision before) tag what they create, which ECS authorises as ecs:TagResource; only
-  # on creation, never an existing resource.
-  statement {
-    sid       = "EcsTagOnCreate"
-    actions   = ["ecs:TagResource"]
-    resources = concat(local.task_arns, ["arn:${local.partition}:ecs:*:${local.account}:task-definition/*"])
-    condition {
-      test     = "StringEquals"
-      variable = "ecs:CreateAction"
-      values   = ["RunTask", "RegisterTaskDefinition"]
-    }
-  }
-
-  # Registering a revision, and running a task of it (RunTask), passes its execution and task
-  # roles, only to ECS tasks.
-  statement {
-    sid       = "PassTaskRoles"
-    actions   = ["iam:PassRole"]
-    resources = var.task_role_arns
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "AlbObserve"
-    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
-    resources = ["*"]
-  }
-
-  # Canary weights live in the listener's forward action.
-  statement {
-    sid       = "AlbWeights"
-    actions   = ["elasticloadbalancing:ModifyListener"]
-    resources = var.listener_arns
-  }
-
-  # The frontend's live distribution: its origin path selects the version; a frontend canary
-  # copies it into a staging distribution and promotes the staging config back.
-  statement {
-    sid = "CloudFrontPrimary"
-    actions = [
-      "cloudfront:CopyDistribution",
-      "cloudfront:UpdateDistributionWithStagingConfig",
-      "cloudfront:CreateInvalidation",
-      "cloudfront:ListInvalidations",
-      "cloudfront:GetInvalidation",
-    ]
-    resources = var.distribution_arns
-  }
-
-  # Reading and updating the primary and its staging copy. The copy's ID exists only once
-  # CopyDistribution made it (which IAM authorizes as CreateDistribution too), so these are
-  # scoped to this account's distributions.
-  statement {
-    sid = "CloudFrontDistributions"
-    actions = [
-      "cloudfront:CreateDistribution",
-      "cloudfront:GetDistribution",
-      "cloudfront:GetDistributionConfig",
-      "cloudfront:UpdateDistribution",
-    ]
-    resources = ["arn:${local.partition}:cloudfront::${local.account}:distribution/*"]
-  }
-
-  # Finding a distribution's staging copy (ListDistributions has no resource-level permissions).
-  statement {
-    sid       = "CloudFrontList"
-    actions   = ["cloudfront:ListDistributions"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid = "CloudFrontContinuousDeployment"
-    actions = [
-      "cloudfront:CreateContinuousDeploymentPolicy",
-      "cloudfront:GetContinuousDeploymentPolicy",
-      "cloudfront:UpdateContinuousDeploymentPolicy",
-    ]
-    resources = ["arn:${local.partition}:cloudfront::${local.account}:continuous-deployment-policy/*"]
-  }
-
-  # Feature flags: the backend's SSM parameter and the frontend's flags.json.
-  statement {
-    sid       = "FeatureFlagParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"]
-    resources = ["arn:${local.partition}:ssm:${var.region}:${local.account}:parameter${var.flags_parameter_prefix}/*"]
-  }
-
-  statement {
-    sid       = "FeatureFlagObjects"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = flatten([for bucket in var.frontend_bucket_arns : ["${bucket}/flags.json", "${bucket}/*/flags.json"]])
-  }
-
-  # Analysis with CloudWatch metrics; GetMetricData has no resource-level permissions.
-  statement {
-    sid       = "CloudWatchAnalysis"
-    actions   = ["cloudwatch:GetMetricData"]
-    resources = ["*"]
-  }
-
-  # Notifications' eventBridge sink (controller/notify.py): PutEvents to a bus of this account.
-  statement {
-    sid       = "EventBridgeNotifications"
-    actions   = ["events:PutEvents"]
-    resources = ["arn:${local.partition}:events:${var.region}:${local.account}:event-bus/*"]
-  }
+module "policy" {
+  source                 = "./policy"
+  region                 = var.region
+  ecs_service_arns       = var.ecs_service_arns
+  task_role_arns         = var.task_role_arns
+  listener_arns          = var.listener_arns
+  distribution_arns      = var.distribution_arns
+  frontend_bucket_arns   = var.frontend_bucket_arns
+  flags_parameter_prefix = var.flags_parameter_prefix
 }
 
 resource "aws_iam_role" "controller" {
@@ -251,7 +68,7 @@ resource "aws_iam_role" "controller" {
 resource "aws_iam_role_policy" "controller" {
   name   = "release-controller"
   role   = aws_iam_role.controller.id
-  policy = data.aws_iam_policy_document.controller.json
+  policy = module.policy.json
 }
 
 resource "aws_eks_pod_identity_association" "controller" {
@@ -261,4 +78,64 @@ resource "aws_eks_pod_identity_association" "controller" {
   service_account = var.service_account_name
   role_arn        = aws_iam_role.controller.arn
   tags            = var.tags
+}
+
+# Team roles: a ReleasePolicy's `roleArn` (docs: the tenancy section of the README). Every AWS call
+# for that team's Releases is made with its role (controller/aws/roles.py assumes it with a session
+# named after the namespace and the Release), so AWS itself refuses what the team was not granted.
+# Each role has the controller's actions, scoped to that team's ARNs only, and trusts only the
+# controller's role.
+module "team_policy" {
+  for_each               = var.teams
+  source                 = "./policy"
+  region                 = var.region
+  ecs_service_arns       = each.value.ecs_service_arns
+  task_role_arns         = each.value.task_role_arns
+  listener_arns          = each.value.listener_arns
+  distribution_arns      = each.value.distribution_arns
+  frontend_bucket_arns   = each.value.frontend_bucket_arns
+  flags_parameter_prefix = var.flags_parameter_prefix
+}
+
+data "aws_iam_policy_document" "team_trust" {
+  statement {
+    sid     = "ReleaseController"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.controller.arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "team" {
+  for_each             = var.teams
+  name                 = "${var.role_name}-${each.key}"
+  description          = "release-controller for the Releases of team ${each.key}"
+  assume_role_policy   = data.aws_iam_policy_document.team_trust.json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "team" {
+  for_each = var.teams
+  name     = "release-controller"
+  role     = aws_iam_role.team[each.key].id
+  policy   = module.team_policy[each.key].json
+}
+
+data "aws_iam_policy_document" "assume_team_roles" {
+  count = length(var.teams) > 0 ? 1 : 0
+  statement {
+    sid       = "TeamRoles"
+    actions   = ["sts:AssumeRole"]
+    resources = [for role in aws_iam_role.team : role.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "assume_team_roles" {
+  count  = length(var.teams) > 0 ? 1 : 0
+  name   = "release-controller-team-roles"
+  role   = aws_iam_role.controller.id
+  policy = data.aws_iam_policy_document.assume_team_roles[0].json
 }

@@ -5,5 +5,10 @@ output "role_arn" {
 
 output "policy_json" {
   description = "The controller's permissions policy, for review."
-  value       = data.aws_iam_policy_document.controller.json
+  value       = module.policy.json
+}
+
+output "team_role_arns" {
+  description = "Each team's role ARN, by team name: the roleArn of that team's ReleasePolicy."
+  value       = { for team, role in aws_iam_role.team : team => role.arn }
 }

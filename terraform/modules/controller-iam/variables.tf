@@ -79,3 +79,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "teams" {
+  description = "Team roles (a ReleasePolicy's roleArn), by team name: the ARNs each team's Releases may move."
+  type = map(object({
+    ecs_service_arns     = list(string)
+    task_role_arns       = list(string)
+    listener_arns        = list(string)
+    distribution_arns    = optional(list(string), [])
+    frontend_bucket_arns = optional(list(string), [])
+  }))
+  default = {}
+}

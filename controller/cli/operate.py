@@ -1,0 +1,70 @@
+"""`run` (the operator process, after the checks in `preflight`) and `crds` (the generated CRD)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+def run(
+    namespace: Annotated[list[str], typer.Option("--namespace", "-n", help="Watch this namespace (repeatable).")] = [],  # noqa: B006
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Watch every namespace.")] = False,
+    resync: Annotated[float, typer.Option(help="Seconds between drift checks of steady Releases.")] = 30.0,
+    liveness_port: Annotated[int, typer.Option(help="Port of /healthz (0: off).")] = 8080,
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: off).")] = 9090,
+    peering: Annotated[Optional[str], typer.Option(help="kopf peering name; replicas share it, one is active.")] = None,
+    priority: Annotated[Optional[int], typer.Option(
+        help="kopf peering priority of this replica (the highest works). Default with --peering: a random "
+             "one, so the replicas of one Deployment differ: kopf pauses every replica when two share it.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: Annotated[str, typer.Option(
+        help="json: one JSON object per line (the container's default); text: for a terminal.")] = "text",
+    selector: Annotated[Optional[str], typer.Option(
+        help="Handle only Releases whose labels match (key=value, key!=value, key, !key; comma-separated): "
+             "one shard of a fleet split across Deployments.")] = None,
+) -> None:
+    """Run the operator against the current kubeconfig (or in-cluster config)."""
+    if not namespace and not all_namespaces:
+        raise typer.BadParameter("give --namespace (repeatable) or --all-namespaces")
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter(f"{log_format!r} is not one of json, text", param_hint="--log-format")
+    if selector is not None:
+        from controller.operator.selector import parse_selector
+
+        try:
+            parse_selector(selector)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--selector") from exc
+    from controller.cli.preflight import check_all
+
+    check_all(liveness_port or None, metrics_port or None)  # a taken port, no cluster, no AWS: one line
+    from controller.operator.main import run_operator
+    from controller.operator.settings import OperatorSettings
+
+    run_operator(
+        OperatorSettings(
+            namespaces=tuple(namespace), all_namespaces=all_namespaces, resync_seconds=resync,
+            liveness_port=liveness_port or None, metrics_port=metrics_port or None,
+            peering=peering, priority=_peering_priority(peering, priority), verbose=verbose,
+            log_format=log_format, selector=selector,
+        )
+    )
+
+
+def _peering_priority(peering: str | None, priority: int | None) -> int:
+    """The given priority, else 0 standalone, else a random one in 1..2**31-1 (a clash is ~1e-9)."""
+    if priority is not None:
+        return priority
+    if peering is None:
+        return 0
+    import secrets
+
+    return 1 + secrets.randbelow(2**31 - 1)
+
+
+def crds() -> None:
+    """Print the Release CustomResourceDefinition generated from the models."""
+    from controller.api.crd import render
+
+    sys.stdout.write(render())

@@ -1,0 +1,135 @@
+"""Wiring: build the reconciler and the operator runtime from settings and the environment.
+
+The one place that chooses concrete implementations (boto3 clients, the Kubernetes client, the
+metric providers) for the seams of `controller.reconciler.driver`. Tests and benchmarks build the same
+graph with other inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+import httpx
+
+from controller import planner
+from controller.analysis.base import MeasureContext, Provider
+from controller.analysis.providers import measure_all
+from controller.analysis.registry import build_providers
+from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
+from controller.aws.apply import effector_for
+from controller.aws.clients import SERVICES, AwsClients
+from controller.aws.observe import Observer
+from controller.aws.tasks import EcsTaskHooks
+from controller.contract import ContractChecker, configmap_reader
+from controller.aws.traffic import TrafficChecker
+from controller.kube.claims import Claims, claims_namespace
+from controller.fencing import aws_hook
+from controller.operator.leadership import Leadership, LeaseTimes, lease_name, scope_of
+from controller.gitops.rollback import secret_reader
+from controller.gitops.writeback import DulwichGitWriter
+from controller.kube.client import ReleaseApi, Secrets, load_api_client
+from controller.webhooks import CALL_TIMEOUT, HookCalls, WebhookHooks
+from controller.notify import Notifications, Notifier
+from controller.webhooks import http_poster
+from controller.operator.runtime import Runtime
+from controller.planner.decision import Context, Decision
+from controller.planner.world import Observation
+from controller.reconciler.driver import Reconciler
+from controller.operator.settings import OperatorSettings
+
+ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
+AWS_PASS_LIMIT = 10.0
+"""A pass's AWS calls stop being sent (retries included) after this long: the clients' read timeout,
+so with a call in flight a pass holds its worker for about twice that (controller/aws/budget.py)."""
+
+
+class PurePlanner:
+    """`controller.planner` behind the reconciler's `Planner` seam."""
+
+    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision:
+        return planner.decide(spec, status, observation, ctx)
+
+    def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool:
+        return planner.analysis_due(spec, status, now)
+
+
+@dataclass
+class ProviderMeasurer:
+    """Measures a Release's metrics for the version being rolled out, against its stable version."""
+
+    providers: Mapping[str, Provider]
+
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]:
+        since = status.step_since or status.rollout_started_at or now
+        window = min(max(now - since, dt.timedelta(seconds=30)), ANALYSIS_WINDOW_CAP)
+        version = status.backend.canary_version or spec.backend.version
+        stable = status.backend.stable_version if status.backend.stable_version != version else None
+        ctx = MeasureContext(version, stable, spec.environment.value, now, window)
+        return measure_all(spec.analysis.metrics, ctx, self.providers)
+
+
+def build_reconciler(
+    aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None,
+    notifier: Notifier | None = None,
+) -> tuple[Reconciler, Observer]:
+    observer = Observer(aws)
+    http = http or httpx.Client(timeout=5.0)
+    secrets = Secrets(api_client) if api_client is not None else None
+    reconciler = Reconciler(
+        observer=observer,
+        applier=effector_for(observer),
+        planner=PurePlanner(),
+        sink=kube,
+        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch)),
+        contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
+        claims=Claims(api_client, kube) if api_client is not None else None,
+        traffic=TrafficChecker(aws),
+        git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
+        upstream=kube.current,
+        notifications=Notifications(notifier) if notifier is not None else None,
+        aws_pass_limit=AWS_PASS_LIMIT,
+        hooks=HookCalls(WebhookHooks(httpx.Client(timeout=CALL_TIMEOUT), secrets.value if secrets is not None else None),
+                        EcsTaskHooks(aws.ecs, observer.cache)),
+    )
+    return reconciler, observer
+
+
+def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = None) -> Runtime:
+    aws = AwsClients.from_env(env, lean_reads=True)
+    api_client = load_api_client()
+    kube = ReleaseApi(api_client)
+    # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
+    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
+                        status=kube).start()
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
+    runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    if settings.test_clock_offset_seconds:
+        reconciler.clock = shifted_clock(settings.test_clock_offset_seconds)
+    if settings.leader_election:
+        runtime.leadership = build_leadership(settings, api_client)
+        # Step and pause timers on the API server's clock, whatever this host's says.
+        reconciler.clock = runtime.leadership.server_now
+        # Every mutating AWS request, retries included, is checked against the leadership right
+        # before it is sent (controller/fencing.py).
+        fence = aws_hook(runtime.leadership)
+        boto = {id(c): c for clients in (aws, aws.reads) if clients is not None
+                for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
+        for client in boto.values():
+            client.meta.events.register("before-send", fence)
+    return runtime
+
+
+def build_leadership(settings: OperatorSettings, api_client: object) -> Leadership:
+    """The leader Lease of this operator's scope, in its own namespace (controller/operator/leadership.py)."""
+    scope = scope_of(settings.namespaces, settings.all_namespaces, settings.selector)
+    name = settings.leader_lease or lease_name(settings.namespaces, settings.all_namespaces, settings.selector)
+    times = LeaseTimes(settings.lease_seconds, settings.renew_seconds, settings.retry_seconds)
+    wall = shifted_clock(settings.test_clock_offset_seconds) if settings.test_clock_offset_seconds else None
+    return Leadership(api_client, claims_namespace(), name, times=times, scope=scope, wall=wall)
+
+
+def shifted_clock(seconds: float) -> Callable[[], dt.datetime]:
+    """TEST ONLY (`test_clock_offset_seconds`): this host's clock, off by `seconds`."""
+    offset = dt.timedelta(seconds=seconds)
+    return lambda: dt.datetime.now(dt.timezone.utc) + offset

@@ -1,0 +1,107 @@
+"""The reconciler's ports: the small interfaces through which a pass observes, applies, measures,
+claims and writes. The operator process (`controller.operator.app`) plugs the real effectors in; the
+tests and the simulation plug in fakes. Must not: hold logic (each is a Protocol only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from controller.api.release import Hook, Measurement, ReleaseSpec, ReleaseStatus
+from controller.kube.claims import Conflict, Holder
+from controller.kube.client import ObjectRef
+from controller.planner.actions import Action
+from controller.planner.decision import Context, ContractCheck, Decision, HookResult
+from controller.planner.world import Observation
+
+Key = tuple[str, str]
+
+
+class ObserverLike(Protocol):
+    def observe(self, key: Key, spec: ReleaseSpec, fresh: bool) -> Observation: ...
+
+    def observe_many(self, items: Sequence[tuple[Key, ReleaseSpec]]) -> Mapping[Key, Observation]:
+        """Many worlds in batched reads; each is kept as that Release's snapshot (`fresh=False`)."""
+        ...
+
+    def forget(self, key: Key) -> None:
+        """Drop the snapshot of a Release."""
+        ...
+
+
+class Applier(Protocol):
+    def __call__(self, actions: Sequence[Action], observation: Observation) -> None: ...
+
+
+class Measurer(Protocol):
+    def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> tuple[Measurement, ...]: ...
+
+
+class ContractChecker(Protocol):
+    """The API-contract gate's I/O: the backend's OpenAPI document (and a ConfigMap) read and checked."""
+
+    def __call__(self, namespace: str, spec: ReleaseSpec, backend_version: str) -> ContractCheck: ...
+
+
+class UpstreamReader(Protocol):
+    """Reads another Release (`spec.promotion.requires`): the object, None when it does not exist;
+    raises when it cannot be read (no RBAC grant in that namespace, say)."""
+
+    def __call__(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+
+class NotificationPlanner(Protocol):
+    """`controller.notify.Notifications`: queues this pass's notifications (never blocking), and
+    again the pending ones no worker holds, and returns the decision with them recorded in its
+    status (pending until a sink accepted them, then sent)."""
+
+    def plan(self, ref: ObjectRef, spec: ReleaseSpec, before: ReleaseStatus, decision: Decision,
+             now: dt.datetime) -> Decision: ...
+
+    def carry(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus: ...
+
+
+class HookRunner(Protocol):
+    """`controller.hooks.HookCalls`: one hook call, its result for the planner."""
+
+    def __call__(self, namespace: str, name: str, uid: str, spec: ReleaseSpec, status: ReleaseStatus, point: str,
+                 hook: Hook) -> HookResult: ...
+
+
+class ClaimsLike(Protocol):
+    def claim(self, holder: Holder, resources: Iterable[str]) -> Conflict | None:
+        """Claim the resources for `holder`; a Conflict names the first owned by another Release."""
+        ...
+
+    def release(self, holder: Holder) -> list[str]:
+        """Drop every claim of `holder`; returns the resources it held."""
+        ...
+
+
+class TrafficCheck(Protocol):
+    def refusal(self, spec: ReleaseSpec, observation: Observation) -> str | None:
+        """Why the Release must not change the traffic it names (the wrong ARN named); None if its own."""
+        ...
+
+
+class Planner(Protocol):
+    def decide(self, spec: ReleaseSpec, status: ReleaseStatus, observation: Observation, ctx: Context) -> Decision: ...
+
+    def analysis_due(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime) -> bool: ...
+
+
+class StatusSink(Protocol):
+    def current(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The object as the API server holds it now, None when it does not exist."""
+        ...
+
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
+                       resource_version: str | None = None) -> str | None:
+        """Write the status of the object with `uid`, at `resource_version` when given; raise
+        ObjectGone when it does not exist, StaleStatus when it changed since that version; returns
+        the object's new resourceVersion (None when the sink does not know it)."""
+        ...
+
+    def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...

@@ -1,0 +1,103 @@
+"""Per-namespace roles (controller/aws/roles.py) against a moto server that enforces IAM.
+
+The moto server here runs with authentication and authorization on (INITIAL_NO_AUTH_ACTION_COUNT:
+only the first three calls, which create an admin user and its key, go unchecked). It is its own
+server: the shared one accepts any credentials.
+
+What moto's IAM enforcement can show, and what it cannot: moto checks that the caller's
+credentials exist and that its policies allow the *action* (`ecs:CreateTaskSet`); for ECS, ELBv2 and
+CloudFront it evaluates every statement against the resource `*`, so a policy scoped to one team's
+ARNs cannot be shown to refuse another team's service here. Those resource-scoped grants are
+checked against the Terraform policy's text instead (tests/ship/test_iam_actions.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from controller.aws.clients import AwsClients
+from controller.aws.roles import RoleClients, session_name
+from controller.testing.moto import MotoServer
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+@pytest.fixture(scope="module")
+def iam_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto-iam") / "moto.log",
+                        extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(iam_moto: MotoServer) -> AwsClients:
+    """The operator's own identity: an IAM user allowed everything (made by the three unchecked calls)."""
+    iam = boto3.client("iam", endpoint_url=iam_moto.endpoint, region_name=REGION,
+                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam.create_user(UserName="operator")
+    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    return AwsClients.from_env({"AWS_ENDPOINT_URL": iam_moto.endpoint, "AWS_REGION": REGION,
+                                "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+
+
+def team_role(admin: AwsClients, name: str, actions: list[str]) -> str:
+    iam = admin.session.client("iam", endpoint_url=admin.endpoint_url, region_name=REGION)
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/operator"}, "Action": "sts:AssumeRole"}]}
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="grant", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    return arn
+
+
+def test_a_role_without_a_grant_gets_access_denied_and_the_operator_keeps_its_own(admin: AwsClients) -> None:
+    role = team_role(admin, "release-team-a", ["ecs:DescribeClusters", "ecs:ListClusters"])
+    roles = RoleClients(admin)
+    team_a = roles.clients_for(role, "team-a", "shop")
+
+    assert team_a.ecs.list_clusters()["clusterArns"] == []  # granted: answered
+    with pytest.raises(ClientError) as denied:
+        team_a.ecs.create_cluster(clusterName="team-b-cluster")  # not granted
+    # AWS answers AccessDeniedException; moto answers ECS's JSON protocol with an XML error body,
+    # which botocore cannot parse into a code, so the status and the refusal's text are what is checked.
+    error = denied.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "assumed-role/release-team-a/rc.team-a.shop is not authorized to perform: ecs:CreateCluster" in str(error)
+    assert admin.ecs.list_clusters()["clusterArns"] == []  # nothing was made
+    # A Release without a role uses the operator's own credentials.
+    assert roles.clients_for(None, "team-a", "shop") is admin
+    admin.ecs.create_cluster(clusterName="operator-made")
+
+
+def test_calls_are_made_as_the_release_and_the_clients_are_cached(admin: AwsClients) -> None:
+    role = team_role(admin, "release-team-c", ["ecs:ListClusters", "sts:GetCallerIdentity"])
+    roles = RoleClients(admin, limit=2)
+    shop = roles.clients_for(role, "team-c", "shop")
+    sts = shop.session.client("sts", endpoint_url=admin.endpoint_url, region_name=REGION)
+    assert sts.get_caller_identity()["Arn"].endswith(f":assumed-role/release-team-c/{session_name('team-c', 'shop')}")
+
+    assert roles.clients_for(role, "team-c", "shop") is shop  # one AssumeRole per Release, then refreshed
+    assert shop.calls is admin.calls  # counted with the operator's calls (metrics, IAM equality check)
+    roles.clients_for(role, "team-c", "cart")
+    roles.clients_for(role, "team-c", "blog")  # over the limit: the least recently used goes
+    assert roles.clients_for(role, "team-c", "shop") is not shop
+    roles.forget("team-c", "shop")
+    assert roles.clients_for(role, "team-c", "shop") is not shop
+
+
+def test_session_names_stay_within_sts_limits() -> None:
+    names = {session_name("team-a", "x" * n) for n in range(50, 90)}
+    assert len(names) == 40 and all(2 <= len(n) <= 64 for n in names)
+    assert session_name("team a", "shop/1") == "rc.team-a.shop-1"
