@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 import httpx
 
 from controller import planner
@@ -24,6 +25,7 @@ from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
 from controller.kube.claims import Claims, claims_namespace
+from controller import fencing
 from controller.fencing import aws_hook
 from controller.operator.leadership import Leadership, LeaseTimes, lease_name, scope_of
 from controller.gitops.rollback import secret_reader
@@ -99,15 +101,18 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     aws = AwsClients.from_env(env, lean_reads=True)
     api_client = load_api_client()
     kube = ReleaseApi(api_client)
+    leadership = build_leadership(settings, api_client) if settings.leader_election else None
+    # The notifier's own status marks and Events, like a pass's writes, only while this process leads.
+    notes: Any = FencedWrites(kube, leadership) if leadership is not None else kube
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, kube,
-                        status=kube).start()
+    notifier = Notifier(Secrets(api_client).value, http_poster(httpx.Client(timeout=10.0)), aws.events, notes,
+                        status=notes).start()
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
     if settings.test_clock_offset_seconds:
         reconciler.clock = shifted_clock(settings.test_clock_offset_seconds)
-    if settings.leader_election:
-        runtime.leadership = build_leadership(settings, api_client)
+    if leadership is not None:
+        runtime.leadership = leadership
         # Step and pause timers on the API server's clock, whatever this host's says.
         reconciler.clock = runtime.leadership.server_now
         # Every mutating AWS request, retries included, is checked against the leadership right
@@ -118,6 +123,24 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
         for client in boto.values():
             client.meta.events.register("before-send", fence)
     return runtime
+
+
+class FencedWrites:
+    """A ReleaseApi whose status patches and Events are checked against the leadership first."""
+
+    def __init__(self, kube: ReleaseApi, fence: Leadership) -> None:
+        self._kube, self._fence = kube, fence
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kube, name)
+
+    def patch_status(self, *args: Any, **kwargs: Any) -> str | None:
+        fencing.check(self._fence)
+        return self._kube.patch_status(*args, **kwargs)
+
+    def event(self, *args: Any, **kwargs: Any) -> None:
+        fencing.check(self._fence)
+        self._kube.event(*args, **kwargs)
 
 
 def build_leadership(settings: OperatorSettings, api_client: object) -> Leadership:
