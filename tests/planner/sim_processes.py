@@ -345,9 +345,11 @@ class Report:
     fenced: int = 0
 
 
-def run_seeds(seeds: range) -> Report:
+def run_seeds(seeds: range, progress: Any = None) -> Report:
     report = Report()
     for seed in seeds:
+        if progress is not None and report.seeds and report.seeds % 100 == 0:
+            progress(report)
         sim = Sim(seed)
         violations = sim.run()
         report.seeds += 1
@@ -366,7 +368,11 @@ if __name__ == "__main__":  # python -m tests.planner.sim_processes START COUNT
     logging.disable(logging.CRITICAL)
     start, count = int(sys.argv[1]), int(sys.argv[2])
     began = time.monotonic()
-    rep = run_seeds(range(start, start + count))
+    def progress(r: Report) -> None:
+        print(f"  {r.seeds} seeds from {start}: {len(r.failures)} failed, {r.writes} AWS actions, "
+              f"{r.handovers} changes of writer, {time.monotonic() - began:.0f}s", flush=True)
+
+    rep = run_seeds(range(start, start + count), progress)
     print(f"seeds {start}..{start + count - 1}: {rep.seeds} run, {len(rep.failures)} failed, {rep.writes} AWS "
           f"actions, {rep.handovers} changes of writer, {time.monotonic() - began:.0f}s")
     for s, v in list(rep.failures.items())[:20]:
