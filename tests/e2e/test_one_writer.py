@@ -27,7 +27,8 @@ from controller.testing.aws_proxy import AwsProxy
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import AwsWatch, Releases, assert_serving_only, task_definition_images, wait_converged, wait_for
+from tests.e2e.helpers import (AwsWatch, Releases, assert_serving_only, condition, task_definition_images,
+                               wait_converged, wait_for)
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -264,3 +265,46 @@ def test_a_pause_lasts_its_duration_across_replicas_whose_clocks_are_ten_minutes
 def _assert_rolled_out_once_weights(watch: AwsWatch, green: str) -> None:
     weights = watch.weights_of(green)
     assert weights == sorted(weights) and weights[-1] == 100, weights
+
+
+# --------------------------------------------------------------------------- AWS throttling
+
+
+def test_a_throttled_rollout_says_throttled_within_seconds_once_and_goes_on(
+    own_namespace: str, releases: Releases, world: WorldIds, aws: AwsClients, env_vars: dict[str, str],
+    tmp_path: Path, proxies: tuple[AwsProxy, AwsProxy],
+) -> None:
+    """All the ECS and ELBv2 requests throttled (a loopback proxy in front of moto): the new spec's
+    pass stops within seconds and says Reconciling=True, reason Throttled, with one Warning Event,
+    AWS unchanged; once AWS answers the rollout goes on by itself (back-off at most a minute)."""
+    ns = own_namespace
+    proxy, _ = proxies
+    green = world.canary_target_group_arn
+    op = _operator(env_vars, ns, proxy, "one", tmp_path / "op.log").start()
+    try:
+        releases.apply(release_for(world, name="app", namespace=ns, version="1.0.0", strategy=CANARY,
+                                   rollback={"window": "1s"}))
+        releases.wait_phase(ns, "app", "Succeeded", 60, generation=1)
+        with AwsWatch(env_vars, world) as watch:
+            proxy.throttle = 1.0
+            applied = time.monotonic()
+            releases.apply(release_for(world, name="app", namespace=ns, version="2.0.0", strategy=CANARY,
+                                       rollback={"window": "1s"}))
+            status = releases.wait(ns, "app", lambda s: s.get("observedGeneration") == 2
+                                   and condition(s, "Reconciling").get("reason") == "Throttled", 30, "Throttled")
+            said = time.monotonic() - applied
+            assert said < 20, said
+            assert (condition(status, "Reconciling")["status"], condition(status, "Ready")["status"]) == ("True", "False")
+            wait_for("a few throttled passes", lambda: time.monotonic() - applied > said + 10, 30)
+            throttled = [e for e in releases.events(ns, "app") if e["reason"] == "Throttled"]
+            assert len(throttled) == 1 and throttled[0]["type"] == "Warning", throttled
+            assert watch.weights_of(green) == [0]
+            proxy.throttle = 0.0
+            # (A blocked pass keeps the phase and the Progressing condition of the old spec: wait for the
+            # rollout itself, not only for a Succeeded phase at generation 2.)
+            releases.wait(ns, "app", lambda s: (s.get("backend") or {}).get("stableVersion") == "2.0.0", 180,
+                          "2.0.0 promoted")
+            wait_converged(releases, aws, world, ns, "app", "2.0.0", generation=2, timeout=60)
+    finally:
+        op.stop()
+    _assert_rolled_out_once_weights(watch, green)
