@@ -25,3 +25,13 @@ class ObjectGone(Exception):
         super().__init__(f"Release {namespace}/{name} (uid {uid}) {what}")
         self.namespace = namespace
         self.name = name
+
+
+class StaleStatus(Exception):
+    """A status write found the object changed since the status the pass decided from was read
+    (its resourceVersion precondition failed): the pass decides again from the API server's copy."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(f"the status of Release {namespace}/{name} changed under the pass")
+        self.namespace = namespace
+        self.name = name

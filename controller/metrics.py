@@ -69,6 +69,21 @@ NOTIFICATIONS_TOTAL = Counter(
     ["sink", "result"], registry=REGISTRY,
 )
 
+LEADER = Gauge(
+    "release_controller_leader",
+    "1 for this process's leadership state: leading (it acts: AWS changes, status writes) or standby (it "
+    "writes nothing), with why: leading, held-by-another (another process holds the leader Lease), "
+    "api-unreachable (the Lease could not be renewed), renew-deadline, lost-race, starting, stopping.",
+    ["state", "reason"], registry=REGISTRY,
+)
+
+
+def set_leader(state: str, reason: str) -> None:
+    """One series at 1: this process's leadership state now, and why."""
+    LEADER.clear()
+    LEADER.labels(state, reason).set(1)
+
+
 PHASES = ("Pending", "Progressing", "Paused", "Succeeded", "RolledBack", "Failed")
 
 

@@ -90,6 +90,7 @@ class Reason(StrEnum):
     # kstatus
     IDLE = "Idle"  # Reconciling or Stalled is False: nothing under way, nothing stuck
     AWS_UNREACHABLE = "AwsUnreachable"  # AWS did not answer for several passes: timers are held
+    THROTTLED = "Throttled"  # AWS throttled a pass's requests: it stopped early, the next one retries
     # Around a rollout
     NOTIFICATION_FAILED = "NotificationFailed"  # a sink kept failing; the rollout goes on
     NOTIFICATION_EXPIRED = "NotificationExpired"  # no sink accepted it within the pending bound: given up

@@ -42,6 +42,7 @@ from controller.aws.errors import TRANSPORT_FAILURES, EndpointDown
 from botocore.utils import parse_timestamp
 
 from controller import logs, metrics
+from controller.aws import budget
 from controller.aws import lean as lean_models
 
 # boto3 client name -> (IAM action prefix, the service part of AWS_ENDPOINT_URL_<SERVICE>).
@@ -224,6 +225,9 @@ class AwsClients:
             _count_calls(client, prefix, counter)
             client.meta.events.register("before-send", breaker.before_send)
             client.meta.events.register("needs-retry", breaker.needs_retry)
+            # A pass's retries are bounded in time (controller/aws/budget.py).
+            client.meta.events.register("before-send", budget.before_send)
+            client.meta.events.register("needs-retry", budget.needs_retry)
             built[name] = client
         kept = {k: v for k, v in env.items() if k == "AWS_REGION" or k.startswith("AWS_ENDPOINT_URL")}
         return cls(region=region, endpoint_url=endpoint, calls=counter, session=session, breaker=breaker,

@@ -21,6 +21,7 @@ from botocore.exceptions import (
 )
 
 from controller.api.reasons import Reason
+from controller.aws.budget import THROTTLING_CODES, PassTooLong, Throttled
 from controller.planner.world import ObservationError
 from controller.errors import EffectError
 
@@ -69,6 +70,7 @@ def is_not_found(exc: BaseException, *codes: str) -> bool:
 
 
 UNREACHABLE: str = Reason.AWS_UNREACHABLE
+THROTTLED: str = Reason.THROTTLED
 # Transport failures: no answer from the endpoint at all (EndpointConnectionError covers a refused
 # connection; ConnectTimeout and ReadTimeout a host, or an emulator, that accepts but never answers).
 TRANSPORT_FAILURES = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
@@ -81,8 +83,13 @@ class EndpointDown(BotoCoreError):
 
 
 def is_unreachable(exc: BaseException) -> bool:
-    """The endpoint did not answer (as opposed to answering with an error)."""
-    return isinstance(exc, (*TRANSPORT_FAILURES, EndpointDown))
+    """The endpoint did not answer (as opposed to answering with an error), or not within the pass."""
+    return isinstance(exc, (*TRANSPORT_FAILURES, EndpointDown, PassTooLong))
+
+
+def is_throttled(exc: BaseException) -> bool:
+    """AWS throttled the pass's requests (for longer than botocore's retries in the pass may take)."""
+    return isinstance(exc, Throttled) or error_code(exc) in THROTTLING_CODES
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -103,6 +110,8 @@ def classify(exc: BaseException, what: str) -> tuple[str, str, bool]:
     detail = str(exc)
     if is_unreachable(exc):
         return UNREACHABLE, f"{what}: {detail}", True
+    if is_throttled(exc):
+        return THROTTLED, f"{what}: {detail}", True
     return "AwsError", f"{what}: {detail}", is_retryable(exc)
 
 

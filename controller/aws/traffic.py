@@ -1,11 +1,17 @@
-"""The facts `planner.consistency` judges a Release's traffic by, read from ELBv2.
+"""The facts `planner.consistency` judges a Release's traffic by, read from ELBv2 and ECS.
 
-Two reads (DescribeListeners for the listener's load balancer and forward action,
-DescribeTargetGroups for the load balancers each group serves), made once per spec generation
-before its first change, not on every pass. Both actions are in the controller's IAM policy already.
+Made once per spec generation before its first change, not on every pass: DescribeListeners for the
+listener's load balancer and forward action, DescribeTargetGroups for the load balancers each group
+serves, then who else uses the spec's target groups: the rules of the listener (DescribeRules), the
+other listeners of the same load balancer and their rules, and the other ECS services of the cluster
+and their task sets (ListServices, DescribeServices). Services in other clusters are not read.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from controller.api.release import ReleaseSpec
 from controller.aws.clients import AwsClients
@@ -28,6 +34,10 @@ class TrafficChecker:
         try:
             facts = self.facts(traffic.listener_arn, traffic.stable_target_group_arn,
                                traffic.canary_target_group_arn, observation)
+            facts = replace(facts, other_uses=self.other_uses(
+                traffic.listener_arn, facts.listener_load_balancer, (traffic.stable_target_group_arn,
+                                                                     traffic.canary_target_group_arn),
+                spec.backend.ecs.cluster, spec.backend.ecs.service))
         except AwsFailure as exc:
             reason = UNREACHABLE if is_unreachable(exc) else "AwsError"
             raise EffectError(reason, f"reading listener {traffic.listener_arn} and its target groups: {exc}") from exc
@@ -47,3 +57,53 @@ class TrafficChecker:
             load_balancers_of={g["TargetGroupArn"]: list(g.get("LoadBalancerArns") or []) for g in described},
             task_set_target_groups={t.id: t.target_group_arn for t in service.task_sets} if service else {},
         )
+
+    def other_uses(self, listener_arn: str, load_balancer: str | None, groups: Sequence[str], cluster: str,
+                   service: str) -> dict[str, list[str]]:
+        """Target group -> what else forwards to it or registers with it (see the module's docstring)."""
+        elbv2, ecs = self.clients.elbv2, self.clients.ecs
+        uses: dict[str, list[str]] = {}
+
+        def note(targets: Iterable[str], user: str) -> None:
+            for group in targets:
+                if group in groups:
+                    uses.setdefault(group, []).append(user)
+
+        listeners: list[dict[str, Any]] = (elbv2.describe_listeners(LoadBalancerArn=load_balancer)["Listeners"] if load_balancer
+                     else [{"ListenerArn": listener_arn}])
+        for other in listeners:
+            arn = other["ListenerArn"]
+            if arn != listener_arn:
+                note(forwarded(other.get("DefaultActions") or []), f"listener {arn} of the same load balancer")
+            for rule in elbv2.describe_rules(ListenerArn=arn).get("Rules", []):
+                if not rule.get("IsDefault"):
+                    note(forwarded(rule.get("Actions") or []), f"rule {rule.get('RuleArn')} of listener {arn}")
+        names: list[str] = []
+        for page in ecs.get_paginator("list_services").paginate(cluster=cluster):
+            names.extend(page.get("serviceArns", []))
+        for start in range(0, len(names), 10):
+            for svc in ecs.describe_services(cluster=cluster, services=names[start:start + 10]).get("services", []):
+                if svc.get("serviceName") == service or svc.get("status") == "INACTIVE":
+                    continue
+                user = f"ECS service {svc.get('serviceArn')}"
+                note(_registered(svc.get("loadBalancers")), user)
+                for task_set in svc.get("taskSets") or []:
+                    note(_registered(task_set.get("loadBalancers")), f"task set {task_set.get('id')} of {user}")
+        return uses
+
+
+def forwarded(actions: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The target groups forward actions send to."""
+    out: list[str] = []
+    for action in actions:
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+        out.extend(g["TargetGroupArn"] for g in groups if g.get("TargetGroupArn"))
+        if action.get("TargetGroupArn"):
+            out.append(action["TargetGroupArn"])
+    return out
+
+
+def _registered(balancers: Iterable[Mapping[str, Any]] | None) -> list[str]:
+    return [b["targetGroupArn"] for b in balancers or [] if b.get("targetGroupArn")]

@@ -13,9 +13,12 @@ def run(
     resync: Annotated[float, typer.Option(help="Seconds between drift checks of steady Releases.")] = 30.0,
     liveness_port: Annotated[int, typer.Option(help="Port of /healthz (0: off).")] = 8080,
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: off).")] = 9090,
-    peering: Annotated[Optional[str], typer.Option(help="kopf peering name; replicas share it, one is active.")] = None,
+    peering: Annotated[Optional[str], typer.Option(
+        help="Accepted for existing Deployments; the leader Lease of the scope (the namespaces and selector) "
+             "decides which process acts, whatever its --peering name (RELEASE_CONTROLLER_LEADER_ELECTION=false: "
+             "kopf peering by this name instead).")] = None,
     priority: Annotated[Optional[int], typer.Option(
-        help="kopf peering priority of this replica (the highest works). Default with --peering: a random "
+        help="Only with RELEASE_CONTROLLER_LEADER_ELECTION=false: kopf peering priority of this replica (the highest works). Default with --peering: a random "
              "one, so the replicas of one Deployment differ: kopf pauses every replica when two share it.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: Annotated[str, typer.Option(

@@ -83,11 +83,15 @@ class Conflict:
 
 
 def resources_of(spec: ReleaseSpec) -> tuple[str, ...]:
-    """The AWS resources a Release moves, as claim keys: its ECS service, listener, distribution."""
+    """The AWS resources a Release moves, as claim keys: its ECS service, listener, its two target
+    groups (two Releases of different services and listeners sharing one would each send the other's
+    traffic to their own tasks), distribution."""
     backend = spec.backend
     keys = [f"ecs-service:{backend.ecs.cluster}/{backend.ecs.service}"]
     if backend.traffic is not None:
         keys.append(f"elbv2-listener:{backend.traffic.listener_arn}")
+        keys.extend(f"elbv2-target-group:{arn}" for arn in dict.fromkeys(
+            (backend.traffic.stable_target_group_arn, backend.traffic.canary_target_group_arn)))
     if spec.frontend is not None:
         keys.append(f"cloudfront-distribution:{spec.frontend.cloudfront.distribution_id}")
     return tuple(keys)

@@ -18,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from controller.api.release import GROUP, KIND, PLURAL, VERSION
-from controller.errors import ObjectGone
+from controller.errors import ObjectGone, StaleStatus
 
 ANNOTATION_PREFIX = GROUP
 REQUEST_ANNOTATIONS = {
@@ -105,36 +105,47 @@ class ReleaseApi:
         return list(found.get("items", []))
 
     # -- writes
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
-        """Write the whole status in one request, to the object with `uid` only.
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
+                       resource_version: str | None = None) -> str | None:
+        """Write the whole status in one request, to the object with `uid` only, and only if it is
+        still at `resource_version` when given; returns the object's new resourceVersion.
 
         JSON patch: `add` of /status replaces it whole, so fields that became empty disappear.
         """
-        self.patch_status(namespace, name, [{"op": "add", "path": "/status", "value": status}], uid)
+        return self.patch_status(namespace, name, [{"op": "add", "path": "/status", "value": status}], uid,
+                                 resource_version=resource_version)
 
-    def patch_status(self, namespace: str, name: str, ops: list[dict[str, Any]], uid: str | None = None) -> None:
-        """Apply JSON patch `ops` to the status of the object with `uid` only, in one request.
+    def patch_status(self, namespace: str, name: str, ops: list[dict[str, Any]], uid: str | None = None,
+                     resource_version: str | None = None) -> str | None:
+        """Apply JSON patch `ops` to the status of the object with `uid` only, in one request;
+        returns the object's new resourceVersion.
 
         A `test` of the uid first makes the API server refuse the write to a new object of the same
-        name. Either refusal (no object, another uid) raises ObjectGone; a failed `test` of the
-        caller's own ops is the client's ApiException 422.
+        name. Either refusal (no object, another uid) raises ObjectGone. A `test` of
+        `resource_version`, when given, refuses the write to an object changed since: StaleStatus.
+        A failed `test` of the caller's own ops is the client's ApiException 422.
         """
         patch: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": uid}] if uid else []
+        if resource_version:
+            patch.append({"op": "test", "path": "/metadata/resourceVersion", "value": resource_version})
         patch.extend(ops)
         try:
-            self._custom.patch_namespaced_custom_object_status(
+            written = self._custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, patch, _content_type="application/json-patch+json",
             )
         except ApiException as exc:
             if exc.status == 404:
                 raise ObjectGone(namespace, name, uid) from None
             # A failed `test` is a plain 422 "Invalid", as a bad status would be: look whose name it is.
-            if exc.status == 422 and uid:
+            if exc.status in (409, 422) and (uid or resource_version):
                 found = self.current(namespace, name)
-                found_uid = (found or {}).get("metadata", {}).get("uid")
-                if found_uid != uid:
-                    raise ObjectGone(namespace, name, uid, found_uid) from None
+                found_meta = (found or {}).get("metadata", {})
+                if uid and found_meta.get("uid") != uid:
+                    raise ObjectGone(namespace, name, uid, found_meta.get("uid")) from None
+                if resource_version and found_meta.get("resourceVersion") != resource_version:
+                    raise StaleStatus(namespace, name) from None
             raise
+        return str((written or {}).get("metadata", {}).get("resourceVersion") or "") or None
 
     def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> dict[str, Any]:
         body = {"metadata": {"annotations": annotations}}

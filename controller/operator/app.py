@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 import httpx
 
 from controller import planner
@@ -20,12 +21,15 @@ from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
 from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
 from controller.aws.apply import effector_for
-from controller.aws.clients import AwsClients
+from controller.aws.clients import SERVICES, AwsClients
 from controller.aws.observe import Observer
 from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
-from controller.kube.claims import Claims
+from controller.kube.claims import Claims, claims_namespace
+from controller import fencing
+from controller.fencing import aws_hook
+from controller.operator.leadership import Leadership, LeaseTimes, lease_name, scope_of
 from controller.gitops.rollback import secret_reader
 from controller.gitops.writeback import DulwichGitWriter
 from controller.kube.client import ReleaseApi, Secrets, load_api_client
@@ -46,6 +50,9 @@ from controller.tenancy.secrets import GuardedSecrets
 log = logging.getLogger(__name__)
 
 ANALYSIS_WINDOW_CAP = dt.timedelta(minutes=5)
+AWS_PASS_LIMIT = 10.0
+"""A pass's AWS calls stop being sent (retries included) after this long: the clients' read timeout,
+so with a call in flight a pass holds its worker for about twice that (controller/aws/budget.py)."""
 
 
 class PurePlanner:
@@ -134,6 +141,7 @@ def build_reconciler(
         git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
+        aws_pass_limit=AWS_PASS_LIMIT,
         hooks=HookCalls(WebhookHooks(guarded_client(timeout=CALL_TIMEOUT),
                                      webhook_urls(api_client, tenancy) if api_client is not None else None),
                         EcsTaskHooks(aws.ecs, observer.cache)),
@@ -149,11 +157,56 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     tenancy = build_gate(Mode(settings.tenancy), api_client)
     if tenancy.mode == Mode.OPEN:
         log.warning(OPEN_WARNING)
+    leadership = build_leadership(settings, api_client) if settings.leader_election else None
+    # The notifier's Events, like a pass's writes, only while this process leads.
+    notes: Any = FencedWrites(kube, leadership) if leadership is not None else kube
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)), aws.events, kube)
+    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)), aws.events, notes)
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
     # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
     notifier.on_delivered = runtime.ask_pass
     notifier.start()
+    if settings.test_clock_offset_seconds:
+        reconciler.clock = shifted_clock(settings.test_clock_offset_seconds)
+    if leadership is not None:
+        runtime.leadership = leadership
+        # Step and pause timers on the API server's clock, whatever this host's says.
+        reconciler.clock = runtime.leadership.server_now
+        # Every mutating AWS request, retries included, is checked against the leadership right
+        # before it is sent (controller/fencing.py).
+        fence = aws_hook(runtime.leadership)
+        boto = {id(c): c for clients in (aws, aws.reads) if clients is not None
+                for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
+        for client in boto.values():
+            client.meta.events.register("before-send", fence)
     return runtime
+
+
+class FencedWrites:
+    """A ReleaseApi whose Events are checked against the leadership first."""
+
+    def __init__(self, kube: ReleaseApi, fence: Leadership) -> None:
+        self._kube, self._fence = kube, fence
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kube, name)
+
+    def event(self, *args: Any, **kwargs: Any) -> None:
+        fencing.check(self._fence)
+        self._kube.event(*args, **kwargs)
+
+
+def build_leadership(settings: OperatorSettings, api_client: object) -> Leadership:
+    """The leader Lease of this operator's scope, in its own namespace (controller/operator/leadership.py)."""
+    scope = scope_of(settings.namespaces, settings.all_namespaces, settings.selector)
+    name = settings.leader_lease or lease_name(settings.namespaces, settings.all_namespaces, settings.selector)
+    times = LeaseTimes(settings.lease_seconds, settings.renew_seconds, settings.retry_seconds)
+    wall = shifted_clock(settings.test_clock_offset_seconds) if settings.test_clock_offset_seconds else None
+    return Leadership(api_client, claims_namespace(), name, times=times, scope=scope, wall=wall)
+
+
+def shifted_clock(seconds: float) -> Callable[[], dt.datetime]:
+    """TEST ONLY (`test_clock_offset_seconds`): this host's clock, off by `seconds`."""
+    offset = dt.timedelta(seconds=seconds)
+    return lambda: dt.datetime.now(dt.timezone.utc) + offset

@@ -13,6 +13,7 @@ import kopf
 
 from controller.api.reasons import Reason
 from controller.api.release import GROUP, PLURAL, VERSION
+from controller.fencing import NotLeading
 from controller.kube.client import ObjectRef
 from controller.operator.runtime import Runtime
 
@@ -101,6 +102,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         settings.persistence.finalizer = f"{STORAGE_PREFIX}/shard-{digest}"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    runtime = _runtime(memo)
+    if runtime.leadership is not None:
+        runtime.lead(runtime.leadership)
+        runtime.leadership.start()
     memo.resync_task = asyncio.get_running_loop().create_task(_runtime(memo).resync_loop())
 
 
@@ -109,7 +114,10 @@ async def cleanup(memo: Any, **_: Any) -> None:
     task = getattr(memo, "resync_task", None)
     if task is not None:
         task.cancel()
-    _runtime(memo).close()
+    runtime = _runtime(memo)
+    if runtime.leadership is not None:  # a standby takes over at once, not after the Lease expires
+        await asyncio.to_thread(runtime.leadership.stop)
+    runtime.close()
 
 
 @kopf.on.event(*RELEASES, registry=registry, when=in_shard)
@@ -134,12 +142,30 @@ def released(body: kopf.Body, memo: Any, **_: Any) -> None:
     key = (body.metadata.namespace or "", body.metadata.name or "")
     runtime = _runtime(memo)
     ref = ObjectRef(key[0], key[1], body.metadata.uid)
-    if not runtime.reconciler.finalize(body):
-        raise kopf.TemporaryError("deleting: waiting for all traffic to be back on the stable version", delay=1)
-    runtime.forget(key)
-    freed = runtime.reconciler.released(key[0], key[1], body.metadata.uid)
+    try:
+        if not runtime.leading():
+            raise NotLeading("another process leads")
+        if not runtime.reconciler.finalize(body):
+            raise kopf.TemporaryError("deleting: waiting for all traffic to be back on the stable version", delay=1)
+        runtime.forget(key)
+        freed = runtime.reconciler.released(key[0], key[1], body.metadata.uid)
+    except NotLeading as why:
+        raise kopf.TemporaryError(f"deleting: {why}; the leading process finalizes the Release", delay=5) from None
     runtime.reconciler.sink.event(
         ref, Reason.UNMANAGED,
         "Release deleted: the controller stopped managing it; AWS serves what the Release last left live"
         + (f"; released its claim on {', '.join(freed)}" if freed else ""),
     )
+
+
+@kopf.on.probe(id="progress", registry=registry)
+def progress(memo: Any, **_: Any) -> str:
+    """/healthz fails (so the kubelet restarts the process) when it can no longer make progress: the
+    resync loop or the leader election has stopped. A stuck event loop does not answer at all."""
+    task = getattr(memo, "resync_task", None)
+    if task is not None and task.done():
+        raise kopf.PermanentError("the resync loop has stopped")
+    leadership = _runtime(memo).leadership
+    if leadership is not None and not leadership.alive:
+        raise kopf.PermanentError("the leader election has stopped")
+    return "ok"

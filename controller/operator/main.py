@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import kopf
 from prometheus_client import start_http_server
@@ -28,13 +29,20 @@ def run_operator(settings: OperatorSettings, *, stop_flag: asyncio.Event | None 
         shard=settings.selector,
         api_connections=api_connection_limit(() if settings.all_namespaces else settings.namespaces),
     )
+    if settings.leader_election and settings.peering:
+        # The leader Lease decides which process acts (controller/operator/leadership.py); kopf's
+        # peering would pause watches on its own keepalives, and die with its peering objects.
+        logging.getLogger(__name__).info(
+            "--peering %s: kopf peering is off; the leader Lease of this scope decides which process acts",
+            settings.peering)
     kopf.run(
         registry=registry,
         memo=memo,
         clusterwide=settings.all_namespaces,
         namespaces=() if settings.all_namespaces else settings.namespaces,
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
+        standalone=settings.leader_election or settings.peering is None,
+        # A name given makes kopf wait for its peering objects even standalone: none with the Lease.
+        peering_name=None if settings.leader_election else settings.peering,
         priority=settings.priority,
         liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz" if settings.liveness_port else None,
         stop_flag=stop_flag,

@@ -21,6 +21,12 @@ watch event changed the spec or a request annotation, and the timed follow-ups o
 started) run in the `change` lane; passes nobody waits for (a worker's first pass at adoption, a
 pass the resync round asked for, a fallback pass) run in the `background` lane. A change never
 queues behind background passes, however many there are. The round itself has a thread of its own.
+
+With leader election (`leadership`, controller/operator/leadership.py) a process passes only while
+it leads: a standby's workers wait for the leadership to change, its resync loop skips its rounds.
+Whenever a term begins (this process starts leading, or leads again after a gap in which its
+deadline passed), everything it remembered goes (the reconciler's memory and snapshots, the
+settled set) and every worker passes afresh from the API server's copy and a fresh read of AWS.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any
 
 from controller import metrics
 from controller.errors import ObjectGone
+from controller.fencing import NotLeading
 from controller.kube.client import REQUEST_ANNOTATIONS
 from controller.kube.client import ObjectRef
 from controller.reconciler.backoff import PassResult, requeue_after
@@ -97,6 +104,44 @@ class Runtime:
     _round_started: float = 0.0
     freeze: Callable[[], None] = freeze_heap  # called by the resync loop; a test records the calls
     _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict)
+    # Leader election: None runs every pass (one process, or tests). See `lead`.
+    leadership: Any = None
+    _changed: asyncio.Event | None = None  # set, and replaced, each time the leadership changes
+
+    def lead(self, leadership: Any) -> None:
+        """Pass only while `leadership` (a `controller.fencing.Fence` with `subscribe`) leads;
+        call on the event loop, before the workers start."""
+        self.leadership = leadership
+        self.reconciler.fence = leadership
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        leadership.subscribe(self._leadership_changed)
+
+    def _leadership_changed(self, leading: bool, term: int, why: str) -> None:
+        """From the election's thread: hand the change to the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_leadership, leading, term)
+
+    def _on_leadership(self, leading: bool, term: int) -> None:
+        if leading:
+            # A new term: nothing remembered from before it is acted on.
+            self.reconciler.forget_all()
+            self._steady.clear()
+            self._resynced.clear()
+            self._fallen_back.clear()
+            self._checked_at.clear()
+        changed, self._changed = self._changed, asyncio.Event()
+        if changed is not None:
+            changed.set()
+
+    async def _await_leadership(self, stopped: Any) -> None:
+        """A standby's worker: wait for the next change of leadership (or the daemon's stop)."""
+        changed = self._changed
+        if changed is not None:
+            await _wait(changed, stopped, 3600.0)
+
+    def leading(self) -> bool:
+        return self.leadership is None or bool(self.leadership.leading)
 
     def _pool(self, lane: str) -> ThreadPoolExecutor:
         pool = self._pools.get(lane)
@@ -164,10 +209,21 @@ class Runtime:
         while not stopped:
             wake.clear()
             failed = False
+            if not self.leading():
+                await self._await_leadership(stopped)
+                fresh, lane = True, BACKGROUND
+                continue
             try:
                 outcome = await self._in_thread(lane, self.reconciler.reconcile, dict(body), fresh=fresh)
                 delay = outcome.requeue_after
+                failed = outcome.blocked  # throttled, unreachable: its retry never takes a change's thread
                 metrics.record_check(*key)
+            except NotLeading as why:  # lost during the pass, or a term began since it started
+                log.info("pass of %s/%s stopped: %s", key[0], key[1], why)
+                fresh, lane = True, BACKGROUND
+                if not self.leading():
+                    await self._await_leadership(stopped)
+                continue
             except ObjectGone as gone:
                 # Deleted or replaced while this worker held an old body: it has nothing left to do,
                 # and must not loop (each pass would act for an object that does not exist).
@@ -234,7 +290,7 @@ class Runtime:
         while True:
             await asyncio.sleep(self.resync_seconds)
             steady = list(self._steady.items())
-            if not steady:
+            if not steady or not self.leading():
                 continue
             if len(steady) >= frozen_at * FREEZE_GROWTH + 1:
                 # What the settled Releases keep (kopf's objects, their snapshots and memory) is

@@ -22,3 +22,12 @@ class OperatorSettings(BaseSettings):
     log_format: str = "text"  # controller/logs.py: json or text
     selector: str | None = None  # kopf label filter: this Deployment handles only matching Releases
     tenancy: str = Field(default="strict", pattern="^(strict|open)$")  # controller/tenancy: ReleasePolicies enforced
+    # Leader election (controller/operator/leadership.py): one acting process per scope.
+    leader_election: bool = True
+    leader_lease: str | None = None  # the Lease's name; default: derived from namespaces and selector
+    lease_seconds: float = Field(default=15.0, gt=0)
+    renew_seconds: float = Field(default=10.0, gt=0)
+    retry_seconds: float = Field(default=2.0, gt=0)
+    # TEST ONLY: shifts this process's wall clock by this many seconds, to prove that timers take
+    # their time from the API server (tests/e2e/test_one_writer.py). Never set it in a deployment.
+    test_clock_offset_seconds: float = 0.0

@@ -11,7 +11,7 @@ Pure: the reader in `controller.aws.traffic` gathers the facts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class TrafficFacts:
     forwards_to: Sequence[str]  # target group ARNs of the listener's default forward action
     load_balancers_of: Mapping[str, Sequence[str]]  # target group ARN -> load balancers it serves
     task_set_target_groups: Mapping[str, str | None]  # adopted task set id -> its target group
+    # target group ARN -> what else uses it: a rule of this listener, another listener of the same
+    # load balancer, another ECS service (or its task sets) of the cluster
+    other_uses: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 def traffic_refusal(stable: str, canary: str, facts: TrafficFacts) -> str | None:
@@ -43,6 +46,11 @@ def traffic_refusal(stable: str, canary: str, facts: TrafficFacts) -> str | None
         if others:
             return (f"target group {group} also serves load balancer {others[0]}, not only this listener's "
                     f"({facts.listener_load_balancer}): a Release moves only target groups of its own listener")
+    for group in ours:
+        users = facts.other_uses.get(group) or ()
+        if users:
+            return (f"target group {group} is also used by {users[0]}: a Release moves only target groups "
+                    "that nothing else forwards to or registers with")
     for task_set, registered in sorted(facts.task_set_target_groups.items()):
         if registered not in ours:
             return (f"task set {task_set} is registered with target group {registered or '(none)'}, not with the spec's "

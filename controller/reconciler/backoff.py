@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_BACKOFF_SECONDS = 300.0
-"""The longest wait after passes that AWS refused in a row (2, 4, 8, ... seconds up to this)."""
+MAX_BACKOFF_SECONDS = 60.0
+"""The longest wait after passes that AWS refused in a row (2, 4, 8, ... seconds up to this): a persistent
+AWS error is retried every minute."""
 UNREACHABLE_POLL = 5.0
 """The back-off's cap while AWS does not answer: the rollout goes on soon after it answers again."""
 WRITE_BACK_RETRY = 15.0
@@ -45,7 +46,7 @@ def requeue_after(result: PassResult) -> float | None:
     """Seconds until the next pass; None: none by time (a change, or the resync, wakes it).
 
     >>> requeue_after(PassResult(blocked=True, failures=3)), requeue_after(PassResult(blocked=True, failures=9))
-    (8.0, 300.0)
+    (8.0, 60.0)
     >>> requeue_after(PassResult(blocked=True, failures=9, unreachable=True))
     5.0
     >>> requeue_after(PassResult(requeue_after=60.0, write_back_failed=True)), requeue_after(PassResult())

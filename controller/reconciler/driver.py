@@ -20,8 +20,10 @@ condition, or import the planner's phases or standing (an import-linter contract
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,7 +35,9 @@ from controller import logs, metrics, planner
 from controller.api.release import ConditionType, Phase, ReleaseSpec, ReleaseStatus
 from controller.api.reasons import Reason
 from controller.api.types import explain
-from controller.errors import EffectError, ObjectGone
+from controller import fencing
+from controller.aws import budget
+from controller.errors import EffectError, ObjectGone, StaleStatus
 from controller.gitops.rollback import SecretReader, write_back_due
 from controller.gitops.writeback import GitWriter
 from controller.kube.claims import Holder, resources_of
@@ -64,6 +68,7 @@ class Outcome:
     actions: int
     revision: int = 0
     step: int = 0
+    blocked: bool = False  # AWS could not be read or changed: the retry is nobody's change (runtime lanes)
 
 
 @dataclass
@@ -82,6 +87,13 @@ class Reconciler:
     hooks: HookRunner | None = None
     tenancy: TenancyCheck | None = None  # --tenancy strict: ReleasePolicies and Secret annotations
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+    # Leadership (controller/fencing.py): each pass runs in one term and every write checks it.
+    fence: fencing.Fence | None = None
+    # Seconds a pass may spend on AWS, retries included (controller/aws/budget.py); None: unbounded.
+    aws_pass_limit: float | None = None
+    _term: int | None = None  # the leadership term the memory belongs to
+    _gap: float = 0.0  # seconds nobody acted before this term began (Leadership.gap)
+    _term_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
     def _mem(self, key: Key) -> Memory:
@@ -92,6 +104,24 @@ class Reconciler:
         self._memory.pop(key, None)
         self.observer.forget(key)
 
+    def forget_all(self) -> None:
+        """A gap in leadership: nothing remembered from before it may be acted on; every Release is
+        decided again from the API server's copy and a fresh read of AWS."""
+        for key in list(self._memory):
+            self.forget(key)
+
+    def _enter(self, term: int | None) -> None:
+        """A pass begins in `term`: the first pass of a new term drops what earlier terms remembered."""
+        with self._term_lock:
+            if term is None or term == self._term:
+                return
+            if self._term is not None:
+                log.info("leadership term %d began: deciding every Release again from the API server", term)
+            self._term = term
+            self.forget_all()
+            gap = getattr(self.fence, "gap", None)
+            self._gap = float(gap(term)) if gap is not None else 0.0
+
     def release(self, key: Key) -> None:
         """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
         self.forget(key)
@@ -101,6 +131,7 @@ class Reconciler:
         """The Release is gone: free what it claimed, for another Release to take; returns those."""
         if self.claims is None or not uid:
             return []
+        fencing.check(self.fence)
         return self.claims.release(Holder(namespace, name, uid))
 
     def finalize(self, obj: Mapping[str, Any]) -> bool:
@@ -129,8 +160,10 @@ class Reconciler:
                             "canary is removed before it goes (annotate delivery.pratiko.ai/on-delete=Orphan to "
                             "leave AWS as it is)", "Warning")
         annotations = {**(meta.get("annotations") or {}), REQUEST_ANNOTATIONS["abort"]: token}
-        outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True,
-                                  finalizing=True)
+        with fencing.in_term(self.fence) as term:
+            self._enter(term)
+            outcome = self._reconcile({**obj, "metadata": {**meta, "annotations": annotations}}, fresh=True,
+                                      finalizing=True)
         return outcome.actions == 0 and outcome.phase not in (Phase.PROGRESSING, Phase.PAUSED)
 
     def resync(self, items: Sequence[tuple[Key, Mapping[str, Any]]]) -> list[Key]:
@@ -189,19 +222,34 @@ class Reconciler:
 
     def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """The status to decide from: what this process last wrote to this very object (same uid;
-        a Release deleted and created again under its name starts afresh), else the API server's."""
+        a Release deleted and created again under its name starts afresh), else the API server's.
+
+        What it wrote is only a guess that the watch lags: the status write is conditioned on the
+        resourceVersion that write returned (`_basis_rv`), and the check before AWS is changed
+        (`_current`) compares it with the API server's, so a status someone else wrote since wins.
+        Memory is dropped whole after any gap in leadership (`forget_all`)."""
         mem = self._memory.get(key)
         if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
             return mem.written
         return obj.get("status") or {}
 
+    def _basis_rv(self, key: Key, obj: Mapping[str, Any]) -> str | None:
+        """The resourceVersion of the status `_raw_status` returns."""
+        mem = self._memory.get(key)
+        if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
+            return mem.written_rv
+        rv = obj.get("metadata", {}).get("resourceVersion")
+        return str(rv) if rv else None
+
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
         started = time.perf_counter()
         meta = obj.get("metadata", {})
-        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")):
+        with logs.release_context(meta.get("namespace", ""), meta.get("name", "")), fencing.in_term(self.fence) as term, \
+                (budget.scope(self.aws_pass_limit) if self.aws_pass_limit else contextlib.nullcontext()):
+            self._enter(term)
             try:
-                outcome = self._reconcile(obj, fresh=fresh)
+                outcome = self._decided_from_current(obj, fresh)
                 metrics.RECONCILE_TOTAL.labels("ok").inc()
             except ObjectGone:
                 metrics.RECONCILE_TOTAL.labels("gone").inc()
@@ -221,6 +269,33 @@ class Reconciler:
             })
             return outcome
 
+    def _decided_from_current(self, obj: Mapping[str, Any], fresh: bool) -> Outcome:
+        """A pass; when its status write finds the object changed since the status it decided from,
+        one more pass from the API server's copy (what this process remembered is dropped)."""
+        meta = obj.get("metadata", {})
+        key = (meta["namespace"], meta["name"])
+        try:
+            return self._reconcile(obj, fresh=fresh)
+        except StaleStatus:
+            self._stale(key)
+        current = self.sink.current(*key)
+        found_uid = (current or {}).get("metadata", {}).get("uid")
+        if current is None or found_uid != meta.get("uid"):
+            raise ObjectGone(key[0], key[1], meta.get("uid"), found_uid)
+        try:
+            return self._reconcile(current, fresh=True)
+        except StaleStatus:
+            self._stale(key)
+            return Outcome(requeue_after(PassResult(spec_changed=True)),
+                           str((current.get("status") or {}).get("phase", "")), False, 0)
+
+    def _stale(self, key: Key) -> None:
+        log.info("%s/%s: the status changed since the one this pass decided from; deciding again from the "
+                 "API server's copy", *key)
+        mem = self._mem(key)
+        mem.written = mem.written_rv = None
+        mem.gap_term = None  # the pass that decides again holds the timers again, from the server's copy
+
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
                    finalizing: bool = False) -> Outcome:
         """The pass: observe -> gather what the planner needs -> decide -> apply -> write status once."""
@@ -234,6 +309,7 @@ class Reconciler:
         mem.settled = None
         inputs = self._inputs(key, obj)
         raw_status = self._raw_status(key, obj)
+        mem.basis_rv = self._basis_rv(key, obj)
         try:
             status = ReleaseStatus.model_validate(raw_status)
         except ValidationError:
@@ -246,6 +322,7 @@ class Reconciler:
         refusal = self._since(mem, refusal, now)
         if refusal is None:
             status = self._resumed(key, status, now)
+            status = self._held_by_gap(key, status)
 
         # Gather what the planner says it needs, then decide.
         gathered = Gathered()
@@ -258,12 +335,13 @@ class Reconciler:
 
         # Apply: AWS first (the object must still be the one decided for), then Git and notifications.
         if decision.actions:
-            current = self._current(ref, generation)
-            if current is not None:  # the spec changed under this pass: decide again from it, once
+            current = self._current(ref, generation, raw_status)
+            if current is not None:  # the spec or status changed under this pass: decide again from it, once
                 if again:
                     return self._reconcile(current, fresh=fresh, again=False, finalizing=finalizing)
                 return Outcome(requeue_after(PassResult(spec_changed=True)), status.phase, False, 0)
             try:
+                fencing.check(self.fence)  # and again before each AWS request (controller/fencing.aws_hook)
                 self.applier(decision.actions, observation)
             except EffectError as exc:  # AWS refused part way: the planner says so on what it decided
                 refusal = self._since(mem, Refusal(exc.reason, exc.message, during=decision), now)
@@ -293,7 +371,7 @@ class Reconciler:
             write_back_failed=applied.write_back_failed,
         ))
         return Outcome(after, decision.status.phase, wrote, len(decision.actions), decision.status.revision,
-                       decision.status.current_step)
+                       decision.status.current_step, blocked=decision.outcome == PassOutcome.BLOCKED)
 
     def _observe(self, ref: ObjectRef, obj: Mapping[str, Any], generation: int, fresh: bool,
                  finalizing: bool = False) -> tuple[ReleaseSpec | None, Observation, Refusal | None]:
@@ -374,6 +452,18 @@ class Reconciler:
                  held.total_seconds())
         return planner.resume(status, held)
 
+    def _held_by_gap(self, key: Key, status: ReleaseStatus) -> ReleaseStatus:
+        """The first pass of a term that began after a gap in which no process acted (the API
+        server could not be reached, or this process was paused, and it then renewed its own
+        Lease): the rollout's timers move on by the gap, as after an AWS outage."""
+        mem = self._mem(key)
+        if self._term is None or not self._gap or mem.gap_term == self._term:
+            return status
+        mem.gap_term = self._term
+        log.info("%s/%s: nobody acted for %.0fs before this leadership term; step timers moved on by that",
+                 key[0], key[1], self._gap)
+        return planner.resume(status, dt.timedelta(seconds=self._gap))
+
     def _sources(self) -> Sources:
         return Sources(self.measurer, self.contracts, self.upstream, self.hooks)
 
@@ -399,13 +489,19 @@ class Reconciler:
             applied = replace(applied, decision=self.notifications.plan(ref, spec, applied.decision, now))
         return applied
 
-    def _current(self, ref: ObjectRef, generation: int) -> Mapping[str, Any] | None:
+    def _current(self, ref: ObjectRef, generation: int, raw_status: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Check, just before AWS is changed, that the object this pass decided for still exists.
 
         The body a worker holds can be old: the operator may have been paused (a long GC, a frozen
         node) while the Release was deleted or re-created. A watch event saying so may still be on
         its way, so ask the API server itself. Gone or replaced: raise ObjectGone, nothing is
         applied. The same object at a newer generation: return it, to be decided again.
+
+        The same object with another status than the one this pass decided from (another process
+        wrote it, or this one remembered a status from before a pause): return it, to be decided
+        again from the API server's copy, without this process's memory of what it wrote. The same
+        status at a newer resourceVersion (an annotation, a finalizer): the status write is
+        conditioned on that version.
         """
         found = self.sink.current(ref.namespace, ref.name)
         found_uid = (found or {}).get("metadata", {}).get("uid")
@@ -413,15 +509,25 @@ class Reconciler:
             raise ObjectGone(ref.namespace, ref.name, ref.uid, found_uid)
         if int(found["metadata"].get("generation", 1)) != generation:
             return found
+        mem = self._mem((ref.namespace, ref.name))
+        found_rv = found["metadata"].get("resourceVersion")
+        if found_rv is not None and mem.basis_rv is not None and found_rv != mem.basis_rv:
+            if comparable(found.get("status") or {}) != comparable(raw_status):
+                self._stale((ref.namespace, ref.name))
+                return found
+            mem.basis_rv = found_rv
         return None
 
     def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
         wire = status.to_wire()
         changed = wire != comparable(raw_status)
+        mem = self._mem((ref.namespace, ref.name))
         if changed:
-            self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid)
-            mem = self._mem((ref.namespace, ref.name))
-            mem.written, mem.written_uid = wire, ref.uid
+            fencing.check(self.fence)
+            rv = self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid, resource_version=mem.basis_rv)
+            mem.written, mem.written_uid, mem.written_rv = wire, ref.uid, rv
+            mem.basis_rv = rv
         for event in events:
+            fencing.check(self.fence)
             self.sink.event(ref, event.reason, event.message, event.type)
         return changed

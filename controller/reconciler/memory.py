@@ -29,12 +29,19 @@ class Memory:
     # from an older status would repeat a step. Read-your-writes without an extra GET.
     written: dict[str, Any] | None = None
     written_uid: str | None = None  # the object it was written to: a re-created Release starts afresh
+    written_rv: str | None = None  # the object's resourceVersion after that write
+    # The resourceVersion of the object whose status this pass decides from: its status write is
+    # conditioned on it, so a pass that decided from a status someone else has since replaced
+    # (another process, or this one before a pause) writes nothing and decides again.
+    basis_rv: str | None = None
     # The inputs and the world of the last pass that found nothing to do (see `Reconciler.resync`).
     settled: tuple[tuple[Any, ...], Observation] | None = None
     # The parsed spec and its (uid, generation): a spec never changes without a new generation.
     spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
     # The (uid, generation) whose traffic was found its own before it adopted or changed anything.
     traffic_checked: tuple[Any, int] | None = None
+    # The term whose leadership gap this Release's timers were held by (`Reconciler._held_by_gap`).
+    gap_term: int | None = None
     # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
     # are moved on by the outage when it ends, so a pause does not run down unseen.
     unreachable_since: dt.datetime | None = None

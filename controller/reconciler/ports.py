@@ -106,8 +106,11 @@ class StatusSink(Protocol):
         """The object as the API server holds it now, None when it does not exist."""
         ...
 
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
-        """Write the status of the object with `uid`; raise ObjectGone when it does not exist."""
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
+                       resource_version: str | None = None) -> str | None:
+        """Write the status of the object with `uid`, at `resource_version` when given; raise
+        ObjectGone when it does not exist, StaleStatus when it changed since that version; returns
+        the object's new resourceVersion (None when the sink does not know it)."""
         ...
 
     def event(self, ref: ObjectRef, reason: str, message: str, type_: str = "Normal") -> None: ...

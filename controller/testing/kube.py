@@ -240,6 +240,20 @@ class KubeApiServer:
         self._started.clear()
         self._apiserver = self._etcd = None
 
+    def stop_apiserver(self, timeout: float = 20) -> None:
+        """An API server outage: kube-apiserver stops, etcd (and so every object) stays."""
+        for started in [p for p in self._started if p.name == "kube-apiserver"]:
+            started.stop(timeout)
+            self._started.remove(started)
+        if self._apiserver is not None:
+            self._apiserver.poll()
+        self._apiserver = None
+
+    def start_apiserver(self, timeout: float = 180) -> None:
+        """The API server back after `stop_apiserver`, on the same port and etcd."""
+        assert self.binaries is not None and self._apiserver is None
+        self._start_apiserver(self.binaries.kube_apiserver, timeout)
+
     def kubeconfig_for(
         self, user: str, groups: Sequence[str] = (), path: Path | None = None
     ) -> Path:

@@ -55,7 +55,8 @@ class Api:
     def current(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.now
 
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
+                       resource_version: str | None = None) -> None:
         if self.now is None or self.now["metadata"]["uid"] != uid:
             raise ObjectGone(namespace, name, uid)
         self.writes.append(status)

@@ -32,7 +32,8 @@ class Sink:
     def current(self, namespace: str, name: str) -> dict[str, Any]:
         return self.obj
 
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
+    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
+                       resource_version: str | None = None) -> None:
         self.obj = {**self.obj, "status": status}
 
     def event(self, ref: Any, reason: str, message: str, type_: str = "Normal") -> None:

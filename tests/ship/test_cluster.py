@@ -10,7 +10,8 @@ the identity and the RBAC they ship.
   release-controller` (controller/testing/kube.py) instead of the admin kubeconfig, so every
   request is authorised by the shipped ClusterRoles and bindings only. They drive a Fast Release
   in the `production` namespace from 1.0.0 to 2.0.0 against a seeded moto world, one replica
-  active through kopf peering, the standby taking over when the active one stops.
+  active through the leader Lease in the operator's namespace (controller/operator/leadership.py),
+  the standby taking over when the active one stops.
 - What the ServiceAccount was not granted is refused: `kubectl auth can-i` and real requests.
 - The cluster-wide scope (development overlay) grants the same rules in every namespace.
 
@@ -292,13 +293,6 @@ def replicas(production: dict[str, Any], local_env: LocalEnvironment, sa_kubecon
             replica.stop()
 
 
-def peers(admin: Kubectl) -> dict[str, dict[str, Any]]:
-    """The live peers recorded in the production KopfPeering: pod name -> {priority, lastseen, lifetime}."""
-    out = admin("get", "kopfpeering", "release-controller", "-n", WATCHED, "-o", "json").stdout
-    status: dict[str, dict[str, Any]] = json.loads(out).get("status") or {}
-    return {k: v for k, v in status.items() if isinstance(v, dict) and v.get("lifetime", 1) > 0}
-
-
 def aws_actions(metrics_text: str) -> set[str]:
     """IAM actions of the AWS calls an operator made (its release_controller_aws_calls_total)."""
     found = set()
@@ -309,20 +303,15 @@ def aws_actions(metrics_text: str) -> set[str]:
     return found
 
 
-PAUSED = "Pausing operations in favour of"  # kopf's peering log lines (INFO, kept by operator/main.py)
-RESUMED = "Resuming operations after the pause"
-
-
 def log_of(replica: Replica) -> str:
     assert replica.log_path is not None
     return replica.log_path.read_text() if replica.log_path.exists() else ""
 
 
-def paused(replica: Replica) -> bool:
-    """Whether kopf holds this replica. With a named peering it starts held (silently) until it
-    has read the peering object, so a replica that never logged either line is held too."""
-    log = log_of(replica)
-    return log.rfind(PAUSED) >= log.rfind(RESUMED)
+def leader_state(replica: Replica) -> str | None:
+    """`leading` or `standby`, as the replica's release_controller_leader metric says."""
+    found = re.search(r'^release_controller_leader\{reason="[^"]*",state="([^"]+)"\} 1\.0$', replica.metrics(), re.M)
+    return found.group(1) if found else None
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
@@ -334,17 +323,11 @@ def test_replicas_under_the_service_account_roll_a_release_and_hand_over(
 ) -> None:
     releases = Releases(admin)
     assert len(replicas) == 2, "the production overlay runs two replicas"
-    names = [r.env["POD_ID"] for r in replicas]
-    wait_for("both replicas in the KopfPeering", lambda: set(peers(admin)) == set(names), 60)
-
-    # Exactly one replica works: the one with the highest priority; kopf pauses the other.
-    live = peers(admin)
-    priorities = {name: live[name]["priority"] for name in names}
-    assert len(set(priorities.values())) == 2, f"equal peering priorities pause every replica: {priorities}"
-    active_name = max(priorities, key=lambda n: priorities[n])
-    active = replicas[names.index(active_name)]
-    standby = replicas[1 - names.index(active_name)]
-    wait_for("the standby to pause", lambda: paused(standby), 60)
+    # Exactly one replica works: the one holding the leader Lease; the other stands by.
+    wait_for("one replica leads, the other stands by",
+             lambda: sorted(str(leader_state(r)) for r in replicas) == ["leading", "standby"], 60)
+    active = next(r for r in replicas if leader_state(r) == "leading")
+    standby = next(r for r in replicas if r is not active)
 
     # The shipped operator runs --tenancy strict: the admin first writes the namespace's ReleasePolicy.
     policy = policy_for(world, f"{WATCHED}-{world.name}", [WATCHED])
@@ -356,11 +339,10 @@ def test_replicas_under_the_service_account_roll_a_release_and_hand_over(
     assert recorded, "the active replica made no AWS call"
     assert not aws_actions(standby.metrics()), "the paused replica called AWS"
 
-    # A rolling update or a drain stops the active pod (SIGTERM): it leaves the peering and the
-    # standby resumes at once, and rolls the next version.
+    # A rolling update or a drain stops the active pod (SIGTERM): it hands the Lease back and the
+    # standby takes over at once, and rolls the next version.
     active.stop()
-    wait_for("the stopped replica to leave the peering", lambda: set(peers(admin)) == {standby.env["POD_ID"]}, 30)
-    wait_for("the standby to resume", lambda: not paused(standby), 60)
+    wait_for("the standby to take over", lambda: leader_state(standby) == "leading", 30)
     releases.apply(release_for(world, name="app", namespace=WATCHED, version="2.0.0", frontend_version="2.0.0"))
     status = releases.wait_phase(WATCHED, "app", "Succeeded", 120, generation=2)
     assert status["backend"]["stableVersion"] == "2.0.0"
@@ -377,7 +359,6 @@ def test_replicas_under_the_service_account_roll_a_release_and_hand_over(
     reasons = {e["reason"] for e in releases.events(WATCHED, "app")}
     assert "Accepted" in reasons, reasons
     # Nothing the operator or kopf asked for was refused (kopf degrades quietly on some 403s).
-    assert PAUSED not in log_of(active)
     for replica in replicas:
         log = log_of(replica)
         for refused in ("Forbidden", "Not enough permissions", " 403"):

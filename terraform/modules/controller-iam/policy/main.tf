@@ -41,7 +41,7 @@ locals {
 }
 
 data "aws_iam_policy_document" "controller" {
-  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions (ecs:DescribeTaskDefinition, ecs:ListTaskDefinitions, ecs:RegisterTaskDefinition, ELBv2 Describe*, cloudfront:ListDistributions, cloudwatch:GetMetricData); every other action is scoped.
+  #checkov:skip=CKV_AWS_356:"*" only for actions without resource-level permissions (ecs:ListServices and ecs:ListTasks, conditioned on the cluster; ecs:DescribeTaskDefinition, ecs:ListTaskDefinitions, ecs:RegisterTaskDefinition, ELBv2 Describe*, cloudfront:ListDistributions, cloudwatch:GetMetricData); every other action is scoped.
   #checkov:skip=CKV_AWS_111:Writes are scoped to the managed services, listeners, distributions, flag parameters and flags.json objects; CloudFront staging copies get IDs only when the controller creates them, hence distribution/* of this account.
 
   # Observing and moving the backend: one task set per version; the primary one is stable.
@@ -83,6 +83,25 @@ data "aws_iam_policy_document" "controller" {
       variable = "ecs:cluster"
       values   = local.cluster_arns
     }
+  }
+
+  # Who else registers with a Release's target groups: the other services of its clusters and their
+  # task sets, read once per spec generation (controller/aws/traffic.py).
+  statement {
+    sid       = "EcsServicesList"
+    actions   = ["ecs:ListServices"]
+    resources = ["*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = local.cluster_arns
+    }
+  }
+
+  statement {
+    sid       = "EcsClusterServicesDescribe"
+    actions   = ["ecs:DescribeServices"]
+    resources = [for cluster_arn in local.cluster_arns : "${replace(cluster_arn, ":cluster/", ":service/")}/*"]
   }
 
   statement {
@@ -146,7 +165,7 @@ data "aws_iam_policy_document" "controller" {
 
   statement {
     sid       = "AlbObserve"
-    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags"]
+    actions   = ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
     resources = ["*"]
   }
 
