@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
@@ -31,8 +32,9 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.image import IMAGE, ensure_image
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
+from controller.testing.tenancy import policy_for
 from tests.e2e.conftest import aws, crd_installed, env_vars, kubectl, own_namespace, releases, world  # noqa: F401
-from tests.e2e.helpers import Releases, assert_serving_only, wait_converged
+from tests.e2e.helpers import Kubectl, Releases, assert_serving_only, wait_converged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -126,7 +128,7 @@ def uid_of_process_listening_on(port: int) -> int:
 
 def test_the_operator_runs_from_its_image_and_rolls_a_fast_release(
     container: Container, local_env: LocalEnvironment, crd_installed: None, own_namespace: str,  # noqa: F811
-    releases: Releases, world: WorldIds, aws: AwsClients, tmp_path: Path,  # noqa: F811
+    releases: Releases, world: WorldIds, aws: AwsClients, tmp_path: Path, kubectl: Kubectl,  # noqa: F811
 ) -> None:
     assert container.user.split(":")[0] == str(IMAGE_UID), f"the image's USER is {container.user!r}"
     assert shutil.which("buildah"), "make image installs buildah"
@@ -155,6 +157,9 @@ def test_the_operator_runs_from_its_image_and_rolls_a_fast_release(
         assert operator.healthy()
         assert "release_controller_" in operator.metrics()
 
+        # The image runs `--tenancy strict` (the default): an admin grants the namespace its world
+        # first, as docs/tenancy.md says.
+        kubectl("apply", "-f", "-", stdin=yaml.safe_dump(policy_for(world, f"image-{own_namespace}", [own_namespace])))
         releases.apply(release_for(world, name="app", namespace=own_namespace, version="2.0.0",
                                    strategy={"type": "Fast"}))
         status = releases.wait_phase(own_namespace, "app", "Succeeded", 180)
