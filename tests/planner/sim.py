@@ -382,7 +382,7 @@ def drive(
     run = Run(spec=spec, status=status or ReleaseStatus(), observation=obs, now=now)
     # The reconciler's own gathering step (controller/reconciler/gather.py), over the answers given.
     sources = Sources(
-        measurer=(lambda spec, status, now: tuple(measure(now, run.observation, status))) if measure else None,
+        measurer=(lambda spec, status, now, namespace="": tuple(measure(now, run.observation, status))) if measure else None,
         contracts=(lambda namespace, spec, version: contract(version)) if contract else None,
         upstream=(lambda namespace, name: _upstream_object(upstream(run.now), namespace, name)) if upstream else None,
         hooks=(lambda namespace, name, uid, spec, status, point, hook: _hook_result(
