@@ -269,6 +269,9 @@ def test_the_data_plane_runs_both_revisions_and_ecs_waits_for_green_health(nativ
             w.answer(arn, w.wait_hook(arn, "PRE_PRODUCTION_TRAFFIC_SHIFT"))
         w.wait_status(arn, "SUCCESSFUL")
         plane.wait_serving({"2.0.0"})  # blue's task stopped at clean-up
+        # ECS counts blue's task as running until the data plane reports it stopped: wait for that
+        # state (bounded), then check it; traffic already left blue a moment before.
+        wait_until(lambda: w.service()["runningCount"] == 1, 10, "blue's task counted as stopped")
         service = w.service()
         assert service["runningCount"] == 1
         assert service["currentServiceRevisions"][0]["runningTaskCount"] == 1
