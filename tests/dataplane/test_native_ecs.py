@@ -10,7 +10,6 @@ breaks one of the places native_ecs leaves moto's public API.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,6 @@ def pause(*stages: str, minutes: int = 20, action: str = "ROLLBACK") -> dict[str
             "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": action}}
 
 
-@pytest.fixture(scope="module")
-def native_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log",
-                        extra_env={"LOCAL_ECS_MINUTE_SECONDS": "0.5"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Native:
