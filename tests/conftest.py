@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # `e2e` (the whole local environment) or `servers` (a moto or Prometheus server of its own), wherever
 # its file lives. `make test-fast` runs what has neither.
 ENVIRONMENT_FIXTURES = frozenset({"local_env"})
-SERVER_FIXTURES = frozenset({"moto_server", "prometheus", "exporter", "iam_moto"})
+SERVER_FIXTURES = frozenset({"moto_server", "prometheus", "exporter", "iam_moto", "native_moto"})
 
 # Run first, so the slowest work starts first on the xdist workers and the short tests fill the end.
 _FIRST = ("e2e", "servers")
@@ -100,3 +100,12 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def native_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A moto server of its own whose ECS minute (native deployments' bake and hook timeouts) lasts
+    0.5 s (controller/testing/native_ecs.py), for the native-mode tests of tests/aws and tests/dataplane."""
+    with MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log",
+                    extra_env={"LOCAL_ECS_MINUTE_SECONDS": "0.5"}) as server:
+        yield server

@@ -4,7 +4,6 @@ A minute of ECS time is half a second here (LOCAL_ECS_MINUTE_SECONDS)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,15 +22,6 @@ REGION = "eu-west-1"
 IMAGE = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/pratiko-backend"
 
 
-@pytest.fixture(scope="module")
-def native_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log",
-                        extra_env={"LOCAL_ECS_MINUTE_SECONDS": "0.5"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def world(server: MotoServer, **config: Any) -> tuple[AwsClients, WorldIds]:

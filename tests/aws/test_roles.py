@@ -30,13 +30,9 @@ ACCOUNT = "123456789012"  # moto's default account
 
 @pytest.fixture(scope="module")
 def iam_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto-iam") / "moto.log",
-                        extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
-    server.start()
-    try:
+    with MotoServer(log_path=tmp_path_factory.mktemp("moto-iam") / "moto.log",
+                    extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "3"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def healthy_targets(world: World, target_group: str) -> list[str]:
 
 
 def test_task_sets_report_what_runs_and_its_health(world: World, tmp_path: Path) -> None:
-    write_behaviour(tmp_path / "behaviour.json", {"default": {"error_rate": 0.0}, "1.5.0": {"start_seconds": 2.0}})
+    write_behaviour(tmp_path / "behaviour.json", {"default": {"error_rate": 0.0}, "1.5.0": {"start_seconds": 8.0}})
     with make_plane(world, tmp_path) as plane:
         # While a task is still starting (its target "initial"), the task set is STABILIZING. Not at
         # the very first sight of the target: for the stale moment after the agent's first report,
@@ -34,9 +34,10 @@ def test_task_sets_report_what_runs_and_its_health(world: World, tmp_path: Path)
             return ("initial" in healthy_targets(world, world.green)
                     and task_set(world, "1.5.0")["stabilityStatus"] == "STABILIZING")
 
-        wait_until(starting_and_stabilizing, 15, "a 1.5.0 target in initial while its task set is STABILIZING")
+        # The 8 s start leaves a wide window to see both at once; under load one poll can take a second.
+        wait_until(starting_and_stabilizing, 20, "a 1.5.0 target in initial while its task set is STABILIZING")
         assert task_set(world, "1.5.0")["computedDesiredCount"] == 2
-        wait_until(lambda: healthy_targets(world, world.green) == ["healthy", "healthy"], 15, "1.5.0 healthy")
+        wait_until(lambda: healthy_targets(world, world.green) == ["healthy", "healthy"], 30, "1.5.0 healthy")
         wait_until(lambda: task_set(world, "1.5.0")["stabilityStatus"] == "STEADY_STATE", 5, "1.5.0 steady")
         steady = task_set(world, "1.5.0")
         assert (steady["runningCount"], steady["pendingCount"]) == (2, 0)

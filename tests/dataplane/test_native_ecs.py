@@ -10,7 +10,6 @@ breaks one of the places native_ecs leaves moto's public API.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,6 @@ def pause(*stages: str, minutes: int = 20, action: str = "ROLLBACK") -> dict[str
             "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": action}}
 
 
-@pytest.fixture(scope="module")
-def native_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log",
-                        extra_env={"LOCAL_ECS_MINUTE_SECONDS": "0.5"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Native:
@@ -269,6 +259,9 @@ def test_the_data_plane_runs_both_revisions_and_ecs_waits_for_green_health(nativ
             w.answer(arn, w.wait_hook(arn, "PRE_PRODUCTION_TRAFFIC_SHIFT"))
         w.wait_status(arn, "SUCCESSFUL")
         plane.wait_serving({"2.0.0"})  # blue's task stopped at clean-up
+        # ECS counts blue's task as running until the data plane reports it stopped: wait for that
+        # state (bounded), then check it; traffic already left blue a moment before.
+        wait_until(lambda: w.service()["runningCount"] == 1, 10, "blue's task counted as stopped")
         service = w.service()
         assert service["runningCount"] == 1
         assert service["currentServiceRevisions"][0]["runningTaskCount"] == 1
