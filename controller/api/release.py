@@ -1047,7 +1047,7 @@ class Condition(Model):
 class ServingVersion(Model):
     """One version receiving traffic, as AWS reported it at the last observation."""
 
-    version: str = Field(max_length=256)
+    version: str = Field(max_length=256, description="The version, read from the running image's tag.")
     weight: int = Field(ge=0, le=100, description="Percent of the traffic it receives (listener weights, split by "
                         "task set scale within a target group).")
 

@@ -18,7 +18,7 @@ import pytest
 
 from controller.operator.app import AWS_PASS_LIMIT, build_reconciler
 from controller.aws.clients import AwsClients
-from controller.reconciler.driver import MAX_BACKOFF_SECONDS
+from controller.reconciler.backoff import MAX_BACKOFF_SECONDS
 from controller.testing.aws_proxy import AwsProxy
 from controller.testing.aws_world import WorldIds
 from controller.testing.moto import MotoServer

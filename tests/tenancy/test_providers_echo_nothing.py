@@ -13,7 +13,7 @@ from controller.analysis.prometheus import PrometheusProvider
 from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
 from controller.analysis.base import MeasureContext
-from controller.api.release import Metric, Verdict
+from controller.api.release import MeasurementError, Metric, Verdict
 from controller.tenancy.guard import guarded_client
 from tests.tenancy.conftest import Loopback
 
@@ -46,8 +46,9 @@ def test_an_internal_document_is_measured_not_copied(loopback: Loopback, check: 
 
 def test_the_metadata_address_is_an_error_class(loopback: Loopback) -> None:
     sample = HttpProvider(guarded_client()).measure(http_metric("http://169.254.169.254/latest/meta-data/"), CTX)
-    assert sample.error == "GET http://169.254.169.254/latest/meta-data/: " \
+    assert sample.error == "GET http://169.254.169.254/latest/meta-data/ cannot be sent: " \
                            "address not allowed (link-local or instance metadata)"
+    assert sample.error_kind == MeasurementError.QUERY  # the URL itself is wrong: never a "no answer" hold
 
 
 @pytest.mark.parametrize(("status", "body"), [
