@@ -19,6 +19,7 @@ import yaml
 from tests.ship.checkov_env import CheckovInstallError, ensure_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED_IMAGE = "ghcr.io/pratiko/release-controller"  # what the chart and manifests name; tests run `make image`'s
 OVERLAYS = ("development", "staging", "production")
 
 

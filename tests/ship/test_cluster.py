@@ -1,8 +1,8 @@
 """The shipped manifests against the real local kube-apiserver, and the operator run with exactly
 the identity and the RBAC they ship.
 
-- `kubectl apply -k manifests/crds` for real, then every overlay passes `kubectl apply -k
-  --dry-run=server` (admission, schema and RBAC-object validation by the API server), and the
+- `kubectl apply -k manifests/crds` for real, then every overlay, pinned to the image `make image`
+  builds by a kustomization of images, passes `kubectl apply -k --dry-run=server` (admission, schema and RBAC-object validation by the API server), and the
   operator's pod passes the "restricted" Pod Security admission that its namespace enforces.
 - The production overlay is applied for real. Its Deployment cannot run here (no kubelet), so the
   test plays the kubelet: it starts `replicas` operator processes with the live Deployment's args
@@ -41,13 +41,14 @@ import yaml
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.env import LocalEnvironment
+from controller.testing.image import IMAGE, REPOSITORY, version
 from controller.testing.kubectl import wait_established
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
 from controller.testing.tenancy import policy_for
 from tests.e2e.helpers import Kubectl, Releases
-from tests.ship.conftest import OVERLAYS, ROOT, kustomize, one
+from tests.ship.conftest import OVERLAYS, PUBLISHED_IMAGE, ROOT, kustomize, one
 from tests.ship.test_iam_actions import S3_ACTIONS, actions_in_code, actions_in_policy
 
 pytestmark = pytest.mark.e2e
@@ -102,15 +103,31 @@ def installed(admin: Kubectl) -> None:
     admin("apply", "-f", "-", stdin=yaml.safe_dump_all([shipped_ns, _namespace(WATCHED), _namespace(OTHER)]))
 
 
+def with_local_image(overlay: Path, into: Path) -> Path:
+    """A kustomization over `overlay` that runs the image `make image` builds, as a user pins an image
+    with kustomize's `images:` (the published one cannot be pulled here)."""
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(overlay, into)],
+        "images": [{"name": PUBLISHED_IMAGE, "newName": REPOSITORY, "newTag": version()}],
+    }))
+    return into
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_passes_a_server_side_dry_run(admin: Kubectl, installed: None, overlay: str) -> None:
-    out = admin("apply", "-k", str(OVERLAY_DIR / overlay), "--dry-run=server", check=False)
+def test_overlay_passes_a_server_side_dry_run(admin: Kubectl, installed: None, overlay: str, tmp_path: Path) -> None:
+    local = with_local_image(OVERLAY_DIR / overlay, tmp_path / overlay)
+    out = admin("apply", "-k", str(local), "--dry-run=server", "-o", "json", check=False)
     assert out.returncode == 0, f"kubectl apply -k overlays/{overlay} --dry-run=server:\n{out.stderr}"
     # The namespace warns on workloads whose pods would break the "restricted" profile.
     assert "PodSecurity" not in out.stderr, out.stderr
-    applied = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+    applied = json.loads(out.stdout)
+    applied = applied.get("items", [applied])
     rendered = kustomize(OVERLAY_DIR / overlay)
-    assert len(applied) == len(rendered), f"the API server saw {sorted(applied)}"
+    assert len(applied) == len(rendered), f"the API server saw {[o['kind'] for o in applied]}"
+    (deployment,) = [o for o in applied if o["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
 
 
 def _pod_from(deployment: dict[str, Any], name: str) -> dict[str, Any]:

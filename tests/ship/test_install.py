@@ -30,7 +30,7 @@ from controller.testing.image import IMAGE, REPOSITORY, version
 from controller.testing.kube import KubeApiServer
 from controller.testing.ports import wait_until
 from tests.e2e.helpers import Kubectl
-from tests.ship.conftest import ROOT
+from tests.ship.conftest import PUBLISHED_IMAGE, ROOT
 from tests.ship.test_chart import helm  # noqa: F401  (a fixture)
 from tests.ship.test_cluster import PROMETHEUS_OPERATOR_CRDS
 
@@ -39,7 +39,6 @@ pytestmark = [pytest.mark.servers, pytest.mark.timeout(600)]
 DOC = ROOT / "docs" / "install.md"
 PUBLISHED_CHART = re.compile(r"oci://ghcr\.io/pratiko/charts/release-controller --version \S+")
 PUBLISHED_TREE = re.compile(r"https://github\.com/pratiko/release-controller//([\w/.-]+)\?ref=[\w.-]+")
-PUBLISHED_IMAGE = "ghcr.io/pratiko/release-controller"
 ROLE = "arn:aws:iam::111122223333:role/release-controller"
 
 
