@@ -62,7 +62,7 @@ import botocore.config
 import botocore.exceptions
 
 import controller
-from controller.aws.observe import ecr_reference
+from controller.aws.shapes import ecr_reference
 from controller.testing.dataplane.balancer import Balancer, Router, Target
 from controller.testing.dataplane.oneoff import OneOffInfo, OneOffTasks
 from controller.testing.dataplane.rules import Rule, forward_weights, rules_from
