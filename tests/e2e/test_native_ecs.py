@@ -31,7 +31,7 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.specs import release_spec
-from tests.e2e.helpers import Releases, cli
+from tests.e2e.helpers import Releases, cli, origin_path
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -373,3 +373,75 @@ def test_a_native_blue_green_failing_its_preview_never_reaches_production(
     assert versions_after(read_log(dp.test_request_log), started).get("2.0.0", 0) > 0
     production = versions_after(read_log(dp.request_log), started)
     assert production.get("1.0.0", 0) >= 200 and set(production) == {"1.0.0"}, production
+
+
+# --------------------------------------------------------------------------- the frontend after ECS
+
+
+@pytest.fixture()
+def fe_world(aws: AwsClients) -> WorldIds:
+    return seed_world(aws, name=f"f{os.getpid()}x{next(_worlds)}", image="repo/pratiko-backend:1.0.0",
+                      deployment_controller="ECS", deployment_configuration={"strategy": "CANARY"},
+                      load_balancer_type="network", desired_count=1, with_frontend=True)
+
+
+@pytest.fixture()
+def fe_plane(fe_world: WorldIds, local_env: LocalEnvironment, env_vars: dict[str, str],
+             tmp_path: Path) -> Iterator[DataPlane]:
+    behaviour = tmp_path / "behaviour.json"
+    write_behaviour(behaviour, HEALTHY)
+    dp = DataPlane(env_vars["AWS_ENDPOINT_URL"], env_vars["AWS_REGION"], fe_world.cluster, fe_world.service,
+                   fe_world.listener_arn, tmp_path / "dataplane", None, behaviour)
+    with dp, LoadGenerator(dp.balancer_url, rate=40.0):
+        dp.wait_serving({"1.0.0"}, timeout=30)
+        yield dp
+
+
+def with_frontend(world: WorldIds, namespace: str, version: str, requires: str | None) -> dict[str, Any]:
+    frontend: dict[str, Any] = {"version": version, "cloudfront": {
+        "distributionId": world.distribution_id, "originId": world.origin_id, "bucket": world.bucket}}
+    if requires:
+        frontend["requiresBackend"] = requires
+    steps = [{"setWeight": 20}, {"pause": {"duration": "10s"}}]
+    spec = native(release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=world.cluster,
+                               service=world.service, container_name=world.container_name,
+                               environment="development", strategy={"type": "Canary", "canary": {"steps": steps}},
+                               frontend=frontend, rollback={"window": "0s"}))
+    return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
+            "metadata": {"name": NAME, "namespace": namespace}, "spec": spec}
+
+
+def test_the_frontend_waits_until_ecs_reports_the_native_deployment_successful(
+        operator: OperatorProcess, releases: Releases, namespace: str, fe_world: WorldIds, aws: AwsClients,
+        fe_plane: DataPlane) -> None:
+    dp = fe_plane
+    releases.apply(with_frontend(fe_world, namespace, "1.0.0", None))
+    releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
+    assert origin_path(aws, fe_world) == "/releases/1.0.0"
+    started = time.time()
+
+    def read() -> dict[str, Any]:
+        # The origin first, then ECS: an origin already moved next to a deployment still in progress
+        # (read after it) is a frontend that moved too early, whatever happened in between.
+        origin = origin_path(aws, fe_world)
+        d = deployment_since(aws.ecs, fe_world, started) or {}
+        return {"origin": origin, "status": d.get("status"),
+                "production": (d.get("targetServiceRevision") or {}).get("requestedProductionTrafficWeight", 0.0)}
+
+    with Sampler(read) as watch:
+        releases.apply(with_frontend(fe_world, namespace, "2.0.0", ">=2.0.0"))
+        status = releases.wait_phase(namespace, NAME, "Succeeded", 150, generation=2)
+        wait_until(lambda: watch.samples[-1][1]["origin"] == "/releases/2.0.0", 10, "a sample of the moved origin")
+    assert status["backend"]["stableVersion"] == "2.0.0"
+    samples = watch.samples
+    in_progress = [(t, s) for t, s in samples if s["status"] == "IN_PROGRESS"]
+    # ECS held the canary for its 10 s pause: the frontend stayed on 1.0.0 all that while.
+    assert in_progress[-1][0] - in_progress[0][0] >= 8.0
+    assert {s["origin"] for _, s in in_progress} == {"/releases/1.0.0"}
+    assert any(s["production"] == 20.0 for _, s in in_progress)
+    moved = next(t for t, s in samples if s["origin"] == "/releases/2.0.0")
+    assert all(s["status"] == "SUCCESSFUL" and s["production"] == 100.0
+               for _, s in samples if s["origin"] == "/releases/2.0.0")
+    # Once the frontend moved, the backend users reach is 2.0.0 alone.
+    wait_until(lambda: sum(versions_after(read_log(dp.request_log), moved).values()) >= 40, 20, "40 requests")
+    assert set(versions_after(read_log(dp.request_log), moved)) == {"2.0.0"}
