@@ -162,7 +162,8 @@ def held_at(production_weight: float, stage: str) -> list[Any]:
     assert service is not None and service.native is not None
     held = replace(mid.observation, service=replace(service, native=replace(
         service.native, status="IN_PROGRESS", stage=stage, production_weight=production_weight, hooks=())))
-    status, now, actions = mid.status, mid.now, []
+    status, now = mid.status, mid.now
+    actions: list[Any] = []
     for _ in range(20):
         now += timedelta(seconds=10)
         d = decide(spec, status, held, ctx(now, measurements=[no_data(now)]))
