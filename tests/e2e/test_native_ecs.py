@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(420)
 
 NAME = "native"
 HEALTHY = {"default": {"error_rate": 0.0, "latency_ms": 5}}
-STEPS = [{"setWeight": 20}, {"pause": {"duration": "6s"}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "6s"}}]
 _worlds = itertools.count(1)
 
 
@@ -192,7 +192,7 @@ def test_abort_mid_native_deployment_rolls_it_back(
         local_env: LocalEnvironment, plane: tuple[DataPlane, Path], env_vars: dict[str, str]) -> None:
     assert local_env.prometheus is not None
     dp, _ = plane
-    held = [{"setWeight": 20}, {"pause": {}}]  # until promote: ECS waits at its hook with 20% on 2.0.0
+    held: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}]  # until promote: ECS waits at its hook with 20% on 2.0.0
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url, held))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
     started = time.time()
