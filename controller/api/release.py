@@ -405,6 +405,7 @@ class Frontend(Model):
 class PrometheusAuthType(StrEnum):
     BASIC = "Basic"
     BEARER = "Bearer"
+    SIGV4 = "SigV4"
 
 
 class PrometheusSecretRef(Model):
@@ -412,13 +413,37 @@ class PrometheusSecretRef(Model):
 
 
 class PrometheusAuth(Model):
-    """Credentials for Prometheus, from a Secret: never in the address, never logged."""
+    """Credentials for Prometheus: from a Secret, or the Release's own AWS credentials (SigV4); never
+    in the address, never logged."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("self.type == 'SigV4' ? !has(self.secretRef) : has(self.secretRef)",
+            "prometheus.auth: Basic and Bearer read a secretRef; SigV4 signs with the Release's AWS credentials "
+            "and takes none"),
+        cel("self.type == 'SigV4' || !has(self.region)",
+            "prometheus.auth.region: only SigV4 signs for a region"),
+    ]})
 
     type: PrometheusAuthType = Field(
         default=PrometheusAuthType.BASIC,
         description="Basic: the Secret's keys `username` and `password`; Bearer: its key `token` "
-        "(Authorization: Bearer).")
-    secret_ref: PrometheusSecretRef = Field(description="The Secret holding the credentials.")
+        "(Authorization: Bearer); SigV4: each query signed for Amazon Managed Service for Prometheus "
+        "(service `aps`) with the credentials the Release's AWS calls use (its ReleasePolicy's role, "
+        "else the operator's).")
+    secret_ref: PrometheusSecretRef | None = Field(
+        default=None, description="The Secret holding the credentials (Basic and Bearer).")
+    region: str | None = Field(
+        default=None, min_length=1, max_length=32, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        description="SigV4 only: the workspace's region (default: the operator's AWS region).")
+
+    @model_validator(mode="after")
+    def _credentials_come_from_one_place(self) -> "PrometheusAuth":
+        if (self.type == PrometheusAuthType.SIGV4) == (self.secret_ref is not None):
+            raise ValueError("prometheus.auth: Basic and Bearer read a secretRef; SigV4 signs with the Release's "
+                             "AWS credentials and takes none")
+        if self.region is not None and self.type != PrometheusAuthType.SIGV4:
+            raise ValueError("prometheus.auth.region: only SigV4 signs for a region")
+        return self
 
 
 class PrometheusQuery(Model):
@@ -432,7 +457,7 @@ class PrometheusQuery(Model):
     address: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
     """The Prometheus server's base URL (http or https)."""
     auth: PrometheusAuth | None = Field(
-        default=None, description="Credentials from a Secret (basic or bearer); credentials written in the "
+        default=None, description="Credentials from a Secret (basic or bearer) or AWS SigV4; credentials written in the "
         "address still work but are redacted from every message and log line.")
     query: str = Field(min_length=1, max_length=8192)
     """PromQL giving one number; `{{version}}` is replaced by the version measured."""

@@ -214,6 +214,10 @@ CEL_CHECKS: dict[str, CelCheck] = {
         CelCheck(lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1),
     "prometheus.address: put the credentials in the Secret of prometheus.auth, not in the address":
         CelCheck(lambda v: "auth" not in v or not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@", str(v.get("address", "")))),
+    "prometheus.auth: Basic and Bearer read a secretRef; SigV4 signs with the Release's AWS credentials "
+    "and takes none": CelCheck(lambda v: (v.get("type", "Basic") == "SigV4") != ("secretRef" in v)),
+    "prometheus.auth.region: only SigV4 signs for a region":
+        CelCheck(lambda v: v.get("type", "Basic") == "SigV4" or "region" not in v),
     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
     "or backend.ecs.mode: Native (ECS shifts the traffic itself)": CelCheck(_traffic_needed),
     REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),

@@ -19,7 +19,8 @@ from controller import logs
 from controller.analysis.base import MeasureContext, Provider, auth_headers
 from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
-from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
+from controller.analysis.sigv4 import SigV4
+from controller.api.release import Measurement, PrometheusAuthType, ReleaseSpec, ReleaseStatus
 from controller.aws.apply import effector_for
 from controller.aws.clients import SERVICES, AwsClients
 from controller.aws.observe import Observer
@@ -72,6 +73,8 @@ class ProviderMeasurer:
 
     providers: Mapping[str, Provider]
     secrets: Secrets | None = None
+    aws_credentials: Callable[[], Any] | None = None  # the credentials the pass's AWS calls sign with (SigV4)
+    aws_region: str = ""
 
     def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime,
                  namespace: str = "") -> tuple[Measurement, ...]:
@@ -80,8 +83,17 @@ class ProviderMeasurer:
         version = status.backend.canary_version or spec.backend.version
         stable = status.backend.stable_version if status.backend.stable_version != version else None
         headers, errors = self.credentials(spec, namespace)
-        ctx = MeasureContext(version, stable, spec.environment.value, now, window, headers, errors)
+        ctx = MeasureContext(version, stable, spec.environment.value, now, window, headers, errors, self.signers(spec))
         return measure_all(spec.analysis.metrics, ctx, self.providers)
+
+    def signers(self, spec: ReleaseSpec) -> dict[str, SigV4]:
+        """Per SigV4 metric, the signer: the credentials are asked at each request (a role's rotate)."""
+        out: dict[str, SigV4] = {}
+        for metric in spec.analysis.metrics:
+            auth = metric.prometheus.auth if metric.prometheus is not None else None
+            if auth is not None and auth.type == PrometheusAuthType.SIGV4:
+                out[metric.name] = SigV4(self.aws_credentials or (lambda: None), auth.region or self.aws_region)
+        return out
 
     def credentials(self, spec: ReleaseSpec, namespace: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         """Per metric, the Authorization header its prometheus.auth Secret makes, or why it cannot;
@@ -90,7 +102,7 @@ class ProviderMeasurer:
         errors: dict[str, str] = {}
         for metric in spec.analysis.metrics:
             auth = metric.prometheus.auth if metric.prometheus is not None else None
-            if auth is None:
+            if auth is None or auth.secret_ref is None:  # none, or SigV4 (signed per request: `signers`)
                 continue
             name = auth.secret_ref.name
             if self.secrets is None:
@@ -109,6 +121,13 @@ class ProviderMeasurer:
                 logs.redact(value.decode(errors="replace").strip())
             logs.redact(headers[metric.name]["Authorization"].split(" ", 1)[-1])
         return headers, errors
+
+
+def aws_credentials(aws: AwsClients) -> Callable[[], Any]:
+    """The credentials the AWS calls of the pass in progress sign with, asked at each request."""
+    def current() -> Any:
+        return aws.session.get_credentials() if aws.session is not None else None
+    return current
 
 
 def webhook_urls(api_client: object, tenancy: TenancyGate | None) -> SecretReader:
@@ -134,7 +153,7 @@ def build_reconciler(
         applier=effector_for(observer),
         planner=PurePlanner(),
         sink=kube,
-        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch), secrets),
+        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch), secrets, aws_credentials(aws), aws.region),
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
