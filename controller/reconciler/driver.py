@@ -51,7 +51,7 @@ from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
     Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
-    StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
+    RoleScope, StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ class Reconciler:
     notifications: NotificationPlanner | None = None
     hooks: HookRunner | None = None
     tenancy: TenancyCheck | None = None  # --tenancy strict: ReleasePolicies and Secret annotations
+    # Whose credentials a Release's AWS calls use (a ReleasePolicy's roleArn); None: the clients' own.
+    roles: RoleScope | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     # Leadership (controller/fencing.py): each pass runs in one term and every write checks it.
     fence: fencing.Fence | None = None
@@ -123,8 +125,11 @@ class Reconciler:
             self._gap = float(gap(term)) if gap is not None else 0.0
 
     def release(self, key: Key) -> None:
-        """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
+        """A Release is no longer managed: its memory, its AWS snapshot, its role's clients and its
+        metric series go."""
         self.forget(key)
+        if self.roles is not None:
+            self.roles.forget(*key)
         metrics.forget(*key)
 
     def released(self, namespace: str, name: str, uid: str | None) -> list[str]:
@@ -185,7 +190,13 @@ class Reconciler:
                 specs.append((key, spec))
         if not specs:
             return need
-        seen = self.observer.observe_many(specs)
+        # Releases acting with a role of their own are read each with its own credentials.
+        own = [(key, spec) for key, spec in specs if self.roles is None or self.roles.own(key[0])]
+        seen = dict(self.observer.observe_many(own)) if own else {}
+        for key, spec in specs:
+            if key not in seen and self.roles is not None:
+                with self.roles.acting_for(*key):
+                    seen.update(self.observer.observe_many([(key, spec)]))
         bodies = dict(items)
         for key, _ in specs:
             settled = self._mem(key).settled
@@ -298,6 +309,15 @@ class Reconciler:
 
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
                    finalizing: bool = False) -> Outcome:
+        """The pass, every AWS call of it made with the Release's credentials (`roles`)."""
+        meta = obj.get("metadata", {})
+        scope = (self.roles.acting_for(meta["namespace"], meta["name"]) if self.roles is not None
+                 else contextlib.nullcontext())
+        with scope:
+            return self._pass(obj, fresh=fresh, again=again, finalizing=finalizing)
+
+    def _pass(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
+              finalizing: bool = False) -> Outcome:
         """The pass: observe -> gather what the planner needs -> decide -> apply -> write status once."""
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
@@ -338,7 +358,7 @@ class Reconciler:
             current = self._current(ref, generation, raw_status)
             if current is not None:  # the spec or status changed under this pass: decide again from it, once
                 if again:
-                    return self._reconcile(current, fresh=fresh, again=False, finalizing=finalizing)
+                    return self._pass(current, fresh=fresh, again=False, finalizing=finalizing)
                 return Outcome(requeue_after(PassResult(spec_changed=True)), status.phase, False, 0)
             try:
                 fencing.check(self.fence)  # and again before each AWS request (controller/fencing.aws_hook)
