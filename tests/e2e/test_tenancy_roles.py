@@ -120,6 +120,7 @@ def team(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
 def apply_policy(kubectl: Kubectl, world: WorldIds, namespace: str, role_arn: str) -> None:
     body = policy_for(world, namespace, [namespace])
     body["spec"]["roleArn"] = role_arn
+    body["spec"]["allow"]["distributions"] = []  # these worlds have no frontend
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
 
 
@@ -172,6 +173,7 @@ def test_policies_naming_two_roles_refuse_the_release_and_touch_nothing(
     apply_policy(kubectl, world, team, first)
     other = policy_for(world, f"{team}-other", [team])
     other["spec"]["roleArn"] = second
+    other["spec"]["allow"]["distributions"] = []
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(other))
     before = snapshot(iam_world.admin, world, team, "app")
     try:
