@@ -341,6 +341,7 @@ class Reconciler:
         spec, observation, refusal = self._observe(ref, obj, generation, fresh, finalizing)
         refusal = self._since(mem, refusal, now)
         if refusal is None:
+            status = self._taken_over(ref, status)
             status = self._resumed(key, status, now)
             status = self._held_by_gap(key, status)
 
@@ -460,6 +461,22 @@ class Reconciler:
             return refusal
         mem.unreachable_since = mem.unreachable_since or now
         return replace(refusal, since=mem.unreachable_since)
+
+    def _taken_over(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus:
+        """A Release that waited in Conflict now holds what it names (its owner went, or an admin
+        handed it over): what it remembers of a rollout is of a world someone else has moved since.
+        Deciding from it, the world's version would look like drift and be "reverted" at once, all
+        traffic in one step. So the pass starts from a fresh rollout state instead (revision, history,
+        conditions, acknowledged requests and notifications kept): the planner adopts what runs and
+        the Release's first change goes through its strategy, as a new Release's does."""
+        ready = next((c for c in status.conditions if c.type == ConditionType.READY), None)
+        if ready is None or ready.reason != Reason.CONFLICT or status.target_hash is None and \
+                status.phase == Phase.PENDING:
+            return status
+        log.info("%s/%s took over what it names (it waited in Conflict): its first change goes through its "
+                 "strategy", ref.namespace, ref.name)
+        return ReleaseStatus(revision=status.revision, history=status.history, conditions=status.conditions,
+                             acknowledged=status.acknowledged, notifications=status.notifications)
 
     def _resumed(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
         """AWS answered this pass: after an outage, the rollout's timers move on by its length."""

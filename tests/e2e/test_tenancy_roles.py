@@ -36,7 +36,9 @@ from controller.testing.moto import MotoServer
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from controller.testing.tenancy import policy_for
-from tests.e2e.helpers import Kubectl, Releases, condition, snapshot, wait_converged
+from tests.e2e.helpers import (
+    Kubectl, Releases, condition, flags_published, listener_weights, task_definition_images, wait_converged,
+)
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -117,6 +119,20 @@ def team(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+def snapshot(aws: AwsClients, world: WorldIds, namespace: str, name: str) -> dict[str, Any]:
+    """What the Release could change in these (frontend-less) worlds: task sets, task definitions,
+    listener weights, flags."""
+    service = aws.ecs.describe_services(cluster=world.cluster, services=[world.service])["services"][0]
+    return {
+        "task_sets": sorted((t["id"], t["status"], t["scale"]["value"], t["taskDefinition"])
+                            for t in service.get("taskSets", [])),
+        "service_task_definition": service.get("taskDefinition"),
+        "task_definitions": task_definition_images(aws, world),
+        "weights": listener_weights(aws, world),
+        "flags": flags_published(aws, namespace, name),
+    }
+
+
 def apply_policy(kubectl: Kubectl, world: WorldIds, namespace: str, role_arn: str) -> None:
     body = policy_for(world, namespace, [namespace])
     body["spec"]["roleArn"] = role_arn
@@ -170,16 +186,20 @@ def test_policies_naming_two_roles_refuse_the_release_and_touch_nothing(
                        with_frontend=False)
     first = iam_world.role(f"release-{team}-one", [*NOT_ECS, "ecs:*"])
     second = iam_world.role(f"release-{team}-two", [*NOT_ECS, "ecs:*"])
-    apply_policy(kubectl, world, team, first)
+    # The operator reads the policies as one list, a few seconds old at most: the policy that allows
+    # nothing comes first, so no read ever sees the allowing policy alone.
     other = policy_for(world, f"{team}-other", [team])
     other["spec"]["roleArn"] = second
-    other["spec"]["allow"]["distributions"] = []
+    other["spec"]["allow"] = {}
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(other))
     before = snapshot(iam_world.admin, world, team, "app")
     try:
         releases.apply(release_for(world, name="app", namespace=team, version="2.0.0"))
+        releases.wait(team, "app", lambda s: "is not allowed" in condition(s, "Ready").get("message", ""), 60,
+                      "Ready=False/NotPermitted: the service is not allowed")
+        apply_policy(kubectl, world, team, first)
         status = releases.wait(team, "app", lambda s: condition(s, "Ready").get("reason") == "NotPermitted"
-                               and second in condition(s, "Ready").get("message", ""), 60,
+                               and "different roles" in condition(s, "Ready").get("message", ""), 60,
                                "Ready=False/NotPermitted naming both roles")
         message = condition(status, "Ready")["message"]
         assert first in message and second in message and condition(status, "Stalled")["status"] == "True"
