@@ -134,6 +134,7 @@ def build_reconciler(
     if release_roles is not None:
         aws = routed(aws)
     observer = Observer(aws)
+    strict = tenancy is not None and tenancy.mode == Mode.STRICT
     http = http or guarded_client(timeout=5.0)
     secrets = Secrets(api_client) if api_client is not None else None
     reconciler = Reconciler(
@@ -145,7 +146,8 @@ def build_reconciler(
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
-        git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
+        git=(DulwichGitWriter(), secret_reader(secrets, secret_objects(api_client) if strict else None))
+        if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
         aws_pass_limit=AWS_PASS_LIMIT,
