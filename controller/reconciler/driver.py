@@ -190,13 +190,14 @@ class Reconciler:
                 specs.append((key, spec))
         if not specs:
             return need
-        # Releases acting with a role of their own are read each with its own credentials.
+        # Releases acting with a role of their own are read each with its own credentials, outside
+        # the batch (and its round of reused parses); one whose world changed is read again by its pass.
         own = [(key, spec) for key, spec in specs if self.roles is None or self.roles.own(key[0])]
         seen = dict(self.observer.observe_many(own)) if own else {}
         for key, spec in specs:
             if key not in seen and self.roles is not None:
                 with self.roles.acting_for(*key):
-                    seen.update(self.observer.observe_many([(key, spec)]))
+                    seen[key] = self.observer.observe(key, spec, True)
         bodies = dict(items)
         for key, _ in specs:
             settled = self._mem(key).settled
