@@ -16,8 +16,8 @@ task hooks and the CloudWatch provider are built once, over `routed(base)`: clie
 goes to the clients of the pass in progress (`controller.aws.acting`). The reconciler enters
 `ReleaseRoles.acting_for(namespace, name)` around each pass of a Release (and around each resync
 read of a Release with a role), so every AWS call of that pass, whichever effector makes it, signs
-with the Release's role. Outside a pass (the notification worker's EventBridge sink, the CLI) the
-operator's own credentials serve.
+with the Release's role; the notification worker enters it around a Release's EventBridge
+deliveries. Outside any scope (the CLI, tooling) the operator's own credentials serve.
 
 Must not: choose a role (the tenancy policy does: `ReleaseRoles` asks it), log or return
 credentials, fall back to the operator's own credentials when a Release's role cannot be told, or

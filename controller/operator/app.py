@@ -171,8 +171,10 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     # The notifier's Events, like a pass's writes, only while this process leads.
     notes: Any = FencedWrites(kube, leadership) if leadership is not None else kube
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)), aws.events, notes)
     roles = RoleClients(aws)
+    # EventBridge deliveries of a Release, like its passes, with its ReleasePolicy's role.
+    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)),
+                        routed(aws).events, notes, acting=ReleaseRoles(roles, tenancy.role).acting_for)
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy, roles=roles)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
     # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
