@@ -3,8 +3,8 @@
 A pass runs in one worker thread; the reconciler enters `scope(Acting(...))` around it (as it enters
 `controller.aws.budget.scope`), and the clients the effectors hold (`controller.aws.roles.routed`)
 send each call with the credentials of that scope: the IAM role of the ReleasePolicy that covers the
-Release's namespace, or the operator's own. Outside a scope (the notification worker, the CLI) the
-operator's own credentials serve.
+Release's namespace, or the operator's own. The notification worker enters the same scope around a Release's
+EventBridge deliveries. Outside a scope (the CLI, tooling) the operator's own credentials serve.
 
 When the role cannot be told (the ReleasePolicies cannot be read, or two of them name different
 roles), the scope holds no clients and every call raises `NoRole` before anything is sent: a Release
