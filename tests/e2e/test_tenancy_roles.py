@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,3 +207,23 @@ def test_policies_naming_two_roles_refuse_the_release_and_touch_nothing(
         assert snapshot(iam_world.admin, world, team, "app") == before
     finally:
         kubectl("delete", "releasepolicy", f"{team}-other", "--wait=false", check=False)
+
+
+def test_a_role_that_may_read_but_not_change_ecs_changes_nothing(
+    roles_operator: OperatorProcess, iam_world: IamWorld, kubectl: Kubectl, releases: Releases, team: str,
+) -> None:
+    world = seed_world(iam_world.admin, name=f"roles{os.getpid()}x{next(_ids)}", image="repo/pratiko-backend:1.0.0",
+                       with_frontend=False)
+    role = iam_world.role(f"release-{team}", [*NOT_ECS, "ecs:Describe*", "ecs:List*"])
+    apply_policy(kubectl, world, team, role)
+    before = snapshot(iam_world.admin, world, team, "app")
+    releases.apply(release_for(world, name="app", namespace=team, version="2.0.0"))
+    # It reads everything and decides; its first change (a task definition for 2.0.0) is refused.
+    status = releases.wait(team, "app", lambda s: condition(s, "Ready").get("reason") == "AccessDenied", 60,
+                           "Ready=False/AccessDenied")
+    message = condition(status, "Ready")["message"]
+    assert role in message and re.search(r"denied ecs:(RegisterTaskDefinition|CreateTaskSet) ", message), message
+    until = time.monotonic() + 10
+    while time.monotonic() < until:
+        assert snapshot(iam_world.admin, world, team, "app") == before
+        time.sleep(2)
