@@ -412,6 +412,7 @@ class Reconciler:
         if self.claims is not None and ref.uid:
             conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
             if conflict is not None:  # another Release owns what this one points at (controller/kube/claims.py)
+                self._mem(key).waited_in_conflict = True
                 return spec, Observation(), Refusal(Reason.CONFLICT, conflict.message)
         observation = self.observer.observe(key, spec, fresh)
         blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
@@ -470,9 +471,11 @@ class Reconciler:
         traffic in one step. So the pass starts from a fresh rollout state instead (revision, history,
         conditions, acknowledged requests and notifications kept): the planner adopts what runs and
         the Release's first change goes through its strategy, as a new Release's does."""
+        mem = self._mem((ref.namespace, ref.name))
+        waited, mem.waited_in_conflict = mem.waited_in_conflict, False
         ready = next((c for c in status.conditions if c.type == ConditionType.READY), None)
-        if ready is None or ready.reason != Reason.CONFLICT or status.target_hash is None and \
-                status.phase == Phase.PENDING:
+        waited = waited or (ready is not None and ready.reason == Reason.CONFLICT)  # also after a restart
+        if not waited or status.target_hash is None and status.phase == Phase.PENDING:
             return status
         log.info("%s/%s took over what it names (it waited in Conflict): its first change goes through its "
                  "strategy", ref.namespace, ref.name)

@@ -70,3 +70,46 @@ def test_a_release_that_waited_in_conflict_takes_over_through_its_strategy() -> 
     assert written["phase"] == "Progressing", written
     drifted = [c for c in written["conditions"] if c["type"] == "Drifted" and c["status"] == "True"]
     assert not drifted, written["conditions"]
+
+
+@dataclass
+class Switch:
+    """Claims and a tenancy gate whose answers the test changes between passes."""
+
+    conflict: bool = True
+    refusal: str | None = None
+
+    def claim(self, holder: Holder, resources: Any) -> Conflict | None:
+        return Conflict("ecs-service:prod/backend", Holder("ns", "other", "u2"), "ns") if self.conflict else None
+
+    def release(self, holder: Holder) -> list[str]:
+        return []
+
+    def refusal_for(self, namespace: str, spec: Any) -> str | None:
+        return self.refusal
+
+
+def test_the_takeover_is_remembered_when_another_refusal_came_in_between() -> None:
+    before = sim.settled("1.0.0", CANARY)
+    spec = release_spec(version="1.0.0", image=sim.image("1.0.0"), cluster="prod", service="backend",
+                        traffic=(sim.LISTENER, sim.BLUE, sim.GREEN), strategy=CANARY)
+    obj = {"metadata": {"namespace": "ns", "name": "app", "uid": "u", "generation": 1},
+           "spec": spec, "status": before.status.to_wire()}
+    api, applied, switch = Recorded(obj), list[Action](), Switch()
+    gate = type("G", (), {"refusal": lambda self, ns, spec: switch.refusal_for(ns, spec)})()
+    reconciler = Reconciler(
+        observer=type("O", (), {"observe": lambda self, key, spec, fresh: sim.world("2.0.0"),
+                                "forget": lambda self, key: None})(),
+        applier=lambda actions, observation: applied.extend(actions), planner=PurePlanner(), sink=api,
+        claims=switch, tenancy=gate, clock=lambda: dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    )
+    reconciler.reconcile(obj)  # waits in Conflict
+    assert any(c["reason"] == "Conflict" for c in api.writes[-1]["conditions"] if c["type"] == "Ready")
+    switch.conflict, switch.refusal = False, "a ReleasePolicy is being changed"
+    reconciler.reconcile(obj)  # refused for another reason: Ready no longer says Conflict
+    assert not any(c["reason"] == "Conflict" for c in api.writes[-1]["conditions"] if c["type"] == "Ready")
+    switch.refusal = None
+    reconciler.reconcile(obj)  # holds it now: through the strategy, not a drift revert
+    assert "DriftDetected" not in api.events, api.events
+    assert any(isinstance(a, EnsureTaskSet) and a.image == sim.image("1.0.0") for a in applied), applied
+    assert api.writes[-1]["phase"] == "Progressing"
