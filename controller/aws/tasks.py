@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.aws.ecs import client_token, describe_service, launch_settings, new_revision
 from controller.aws.errors import AwsEffectError, AwsFailure, access_denied_message, error_code, is_access_denied
-from controller.aws.observe import TaskDefinitionCache
+from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.decision import HookResult
 
 STARTED_BY_CHARS = 36
