@@ -25,9 +25,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.aws.ecs import client_token, describe_service, launch_settings, new_revision
-from controller.aws.errors import AwsEffectError, AwsFailure, error_code
+from controller.aws.errors import AwsEffectError, AwsFailure, access_denied_message, error_code, is_access_denied
 from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.decision import HookResult
 
@@ -150,6 +152,8 @@ def failure_text(exc: BaseException) -> str:
     """An AWS failure as a hook message: the error code (or our own reason), never the request."""
     if isinstance(exc, AwsEffectError):
         return f"{exc.reason}: {exc.message}"
+    if isinstance(exc, ClientError) and is_access_denied(exc):
+        return "AccessDenied: " + access_denied_message(exc, "the hook's task")
     if isinstance(exc, AwsFailure):
         return error_code(exc) or type(exc).__name__
     return type(exc).__name__

@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.api.release import ReleaseSpec
 from controller.aws.clients import AwsClients
-from controller.aws.errors import UNREACHABLE, AwsFailure, is_unreachable
+from controller.aws.errors import AwsFailure, classify
 from controller.aws.shapes import forward_weights
 from controller.errors import EffectError
 from controller.planner.consistency import TrafficFacts, traffic_refusal
@@ -39,8 +39,8 @@ class TrafficChecker:
                                                                      traffic.canary_target_group_arn),
                 spec.backend.ecs.cluster, spec.backend.ecs.service))
         except AwsFailure as exc:
-            reason = UNREACHABLE if is_unreachable(exc) else "AwsError"
-            raise EffectError(reason, f"reading listener {traffic.listener_arn} and its target groups: {exc}") from exc
+            reason, message, _ = classify(exc, f"reading listener {traffic.listener_arn} and its target groups")
+            raise EffectError(reason, message) from exc
         return traffic_refusal(traffic.stable_target_group_arn, traffic.canary_target_group_arn, facts)
 
     def facts(self, listener_arn: str, stable: str, canary: str, observation: Observation) -> TrafficFacts:

@@ -24,6 +24,7 @@ from controller.api.release import Measurement, PrometheusAuthType, ReleaseSpec,
 from controller.aws.apply import effector_for
 from controller.aws.clients import SERVICES, AwsClients
 from controller.aws.observe import Observer
+from controller.aws.roles import ReleaseRoles, RoleClients, routed
 from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
@@ -141,11 +142,18 @@ def webhook_urls(api_client: object, tenancy: TenancyGate | None) -> SecretReade
 
 def build_reconciler(
     aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None,
-    notifier: Notifier | None = None, tenancy: TenancyGate | None = None,
+    notifier: Notifier | None = None, tenancy: TenancyGate | None = None, roles: RoleClients | None = None,
 ) -> tuple[Reconciler, Observer]:
     """The reconciler over its seams. Every HTTP client for a Release-supplied URL is the tenancy
-    guard's (controller/tenancy/guard.py), whatever `tenancy` says."""
+    guard's (controller/tenancy/guard.py), whatever `tenancy` says.
+
+    With `roles` (over `aws`) and a tenancy gate, every AWS call of a Release's pass is made with the
+    role its ReleasePolicy names (controller/aws/roles.py): the seams hold clients routed to the pass's."""
+    release_roles = ReleaseRoles(roles, tenancy.role) if roles is not None and tenancy is not None else None
+    if release_roles is not None:
+        aws = routed(aws)
     observer = Observer(aws)
+    strict = tenancy is not None and tenancy.mode == Mode.STRICT
     http = http or guarded_client(timeout=5.0)
     secrets = Secrets(api_client) if api_client is not None else None
     reconciler = Reconciler(
@@ -157,7 +165,8 @@ def build_reconciler(
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
-        git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
+        git=(DulwichGitWriter(), secret_reader(secrets, secret_objects(api_client) if strict else None))
+        if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
         aws_pass_limit=AWS_PASS_LIMIT,
@@ -165,6 +174,7 @@ def build_reconciler(
                                      webhook_urls(api_client, tenancy) if api_client is not None else None),
                         EcsTaskHooks(aws.ecs, observer.cache)),
         tenancy=tenancy,
+        roles=release_roles,
     )
     return reconciler, observer
 
@@ -180,8 +190,11 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     # The notifier's Events, like a pass's writes, only while this process leads.
     notes: Any = FencedWrites(kube, leadership) if leadership is not None else kube
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)), aws.events, notes)
-    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy)
+    roles = RoleClients(aws)
+    # EventBridge deliveries of a Release, like its passes, with its ReleasePolicy's role.
+    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)),
+                        routed(aws).events, notes, acting=ReleaseRoles(roles, tenancy.role).acting_for)
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy, roles=roles)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
     # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
     notifier.on_delivered = runtime.ask_pass
@@ -195,10 +208,15 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
         # Every mutating AWS request, retries included, is checked against the leadership right
         # before it is sent (controller/fencing.py).
         fence = aws_hook(runtime.leadership)
-        boto = {id(c): c for clients in (aws, aws.reads) if clients is not None
-                for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
-        for client in boto.values():
-            client.meta.events.register("before-send", fence)
+
+        def fenced(*sets: AwsClients | None) -> None:
+            boto = {id(c): c for clients in sets if clients is not None
+                    for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
+            for client in boto.values():
+                client.meta.events.register("before-send", fence)
+
+        fenced(aws, aws.reads)
+        roles.on_build.append(fenced)  # and the clients of each role, as they are made
     return runtime
 
 

@@ -51,7 +51,7 @@ from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
     Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
-    StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
+    RoleScope, StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ class Reconciler:
     notifications: NotificationPlanner | None = None
     hooks: HookRunner | None = None
     tenancy: TenancyCheck | None = None  # --tenancy strict: ReleasePolicies and Secret annotations
+    # Whose credentials a Release's AWS calls use (a ReleasePolicy's roleArn); None: the clients' own.
+    roles: RoleScope | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     # Leadership (controller/fencing.py): each pass runs in one term and every write checks it.
     fence: fencing.Fence | None = None
@@ -123,8 +125,11 @@ class Reconciler:
             self._gap = float(gap(term)) if gap is not None else 0.0
 
     def release(self, key: Key) -> None:
-        """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
+        """A Release is no longer managed: its memory, its AWS snapshot, its role's clients and its
+        metric series go."""
         self.forget(key)
+        if self.roles is not None:
+            self.roles.forget(*key)
         metrics.forget(*key)
 
     def released(self, namespace: str, name: str, uid: str | None) -> list[str]:
@@ -185,7 +190,14 @@ class Reconciler:
                 specs.append((key, spec))
         if not specs:
             return need
-        seen = self.observer.observe_many(specs)
+        # Releases acting with a role of their own are read each with its own credentials, outside
+        # the batch (and its round of reused parses); one whose world changed is read again by its pass.
+        own = [(key, spec) for key, spec in specs if self.roles is None or self.roles.own(key[0])]
+        seen = dict(self.observer.observe_many(own)) if own else {}
+        for key, spec in specs:
+            if key not in seen and self.roles is not None:
+                with self.roles.acting_for(*key):
+                    seen[key] = self.observer.observe(key, spec, True)
         bodies = dict(items)
         for key, _ in specs:
             settled = self._mem(key).settled
@@ -298,6 +310,15 @@ class Reconciler:
 
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
                    finalizing: bool = False) -> Outcome:
+        """The pass, every AWS call of it made with the Release's credentials (`roles`)."""
+        meta = obj.get("metadata", {})
+        scope = (self.roles.acting_for(meta["namespace"], meta["name"]) if self.roles is not None
+                 else contextlib.nullcontext())
+        with scope:
+            return self._pass(obj, fresh=fresh, again=again, finalizing=finalizing)
+
+    def _pass(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
+              finalizing: bool = False) -> Outcome:
         """The pass: observe -> gather what the planner needs -> decide -> apply -> write status once."""
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
@@ -321,6 +342,7 @@ class Reconciler:
         spec, observation, refusal = self._observe(ref, obj, generation, fresh, finalizing)
         refusal = self._since(mem, refusal, now)
         if refusal is None:
+            status = self._taken_over(ref, status)
             status = self._resumed(key, status, now)
             status = self._held_by_gap(key, status)
 
@@ -338,7 +360,7 @@ class Reconciler:
             current = self._current(ref, generation, raw_status)
             if current is not None:  # the spec or status changed under this pass: decide again from it, once
                 if again:
-                    return self._reconcile(current, fresh=fresh, again=False, finalizing=finalizing)
+                    return self._pass(current, fresh=fresh, again=False, finalizing=finalizing)
                 return Outcome(requeue_after(PassResult(spec_changed=True)), status.phase, False, 0)
             try:
                 fencing.check(self.fence)  # and again before each AWS request (controller/fencing.aws_hook)
@@ -390,6 +412,7 @@ class Reconciler:
         if self.claims is not None and ref.uid:
             conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
             if conflict is not None:  # another Release owns what this one points at (controller/kube/claims.py)
+                self._mem(key).waited_in_conflict = True
                 return spec, Observation(), Refusal(Reason.CONFLICT, conflict.message)
         observation = self.observer.observe(key, spec, fresh)
         blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
@@ -440,6 +463,24 @@ class Reconciler:
             return refusal
         mem.unreachable_since = mem.unreachable_since or now
         return replace(refusal, since=mem.unreachable_since)
+
+    def _taken_over(self, ref: ObjectRef, status: ReleaseStatus) -> ReleaseStatus:
+        """A Release that waited in Conflict now holds what it names (its owner went, or an admin
+        handed it over): what it remembers of a rollout is of a world someone else has moved since.
+        Deciding from it, the world's version would look like drift and be "reverted" at once, all
+        traffic in one step. So the pass starts from a fresh rollout state instead (revision, history,
+        conditions, acknowledged requests and notifications kept): the planner adopts what runs and
+        the Release's first change goes through its strategy, as a new Release's does."""
+        mem = self._mem((ref.namespace, ref.name))
+        waited, mem.waited_in_conflict = mem.waited_in_conflict, False
+        ready = next((c for c in status.conditions if c.type == ConditionType.READY), None)
+        waited = waited or (ready is not None and ready.reason == Reason.CONFLICT)  # also after a restart
+        if not waited or status.target_hash is None and status.phase == Phase.PENDING:
+            return status
+        log.info("%s/%s took over what it names (it waited in Conflict): its first change goes through its "
+                 "strategy", ref.namespace, ref.name)
+        return ReleaseStatus(revision=status.revision, history=status.history, conditions=status.conditions,
+                             acknowledged=status.acknowledged, notifications=status.notifications)
 
     def _resumed(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
         """AWS answered this pass: after an outage, the rollout's timers move on by its length."""

@@ -45,3 +45,6 @@ class Memory:
     # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
     # are moved on by the outage when it ends, so a pause does not run down unseen.
     unreachable_since: dt.datetime | None = None
+    # Its claim was refused (Conflict) and no pass has acted since: a pass that then holds what it
+    # names takes over (`Reconciler._taken_over`), even when another refusal wrote Ready in between.
+    waited_in_conflict: bool = False

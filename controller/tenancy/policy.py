@@ -148,6 +148,30 @@ def judge(spec: ReleaseSpec, namespace: str, labels: Mapping[str, str],
     return None
 
 
+def roles_of(policies: Sequence[ReleasePolicy], namespace: str, labels: Mapping[str, str]) -> dict[str, list[str]]:
+    """The IAM roles the policies covering a namespace name: role ARN -> the policies naming it.
+
+    One role: every AWS call for the namespace's Releases is made with it, even when another
+    covering policy names none (a policy without `roleArn` does not widen another's role to the
+    operator's own). Two or more: the namespace's Releases are refused (`role_conflict`), since
+    which role AWS should judge them by is not for the operator to guess.
+    """
+    out: dict[str, list[str]] = {}
+    for policy in matching(policies, namespace, labels):
+        if policy.spec.role_arn:
+            out.setdefault(policy.spec.role_arn, []).append(policy.name)
+    return out
+
+
+def role_conflict(namespace: str, roles: Mapping[str, Sequence[str]]) -> str | None:
+    """The refusal's message when the covering policies name different roles; None when they do not."""
+    if len(roles) < 2:
+        return None
+    named_ = "; ".join(f"{arn} (ReleasePolicy {', '.join(sorted(names))})" for arn, names in sorted(roles.items()))
+    return (f"the ReleasePolicies covering namespace {namespace} name different roles: {named_}: every AWS call of "
+            "a Release is made with one role, so at most one role may be named for a namespace (spec.roleArn)")
+
+
 def url_allowed(policies: Sequence[ReleasePolicy], namespace: str, labels: Mapping[str, str], url: str) -> bool:
     """May the operator fetch or post to `url` for a Release of `namespace` (a URL read from a Secret)?"""
     return any_matches(tuple(merged(matching(policies, namespace, labels)).urls), url)
