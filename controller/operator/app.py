@@ -21,6 +21,7 @@ from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
 from controller.analysis.sigv4 import SigV4
 from controller.api.release import Measurement, PrometheusAuthType, ReleaseSpec, ReleaseStatus
+from controller.aws import acting
 from controller.aws.apply import effector_for
 from controller.aws.clients import SERVICES, AwsClients
 from controller.aws.observe import Observer
@@ -125,9 +126,14 @@ class ProviderMeasurer:
 
 
 def aws_credentials(aws: AwsClients) -> Callable[[], Any]:
-    """The credentials the AWS calls of the pass in progress sign with, asked at each request."""
+    """The credentials the AWS calls of the pass in progress sign with, asked at each request: its
+    ReleasePolicy's role (`controller.aws.acting`), else the operator's own. A pass whose role cannot
+    be told gets none, so nothing is signed or sent (fail closed, as its AWS calls)."""
     def current() -> Any:
-        return aws.session.get_credentials() if aws.session is not None else None
+        scope = acting.current()
+        clients = aws if scope is None else scope.clients
+        session = getattr(clients, "session", None)
+        return session.get_credentials() if session is not None else None
     return current
 
 
