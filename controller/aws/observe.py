@@ -11,7 +11,9 @@ What a pass reads, and what it costs in API calls (steady state, task definition
     total                                     4                   e.g. 12 Releases in one cluster: 6;
                                                                   200 in one cluster: 20+10+2+20 = 52
 
-Reads made only when needed: ecs:DescribeTaskDefinition once per task definition ARN for the life
+Reads made only when needed: for a spec with a preview step (or a blue-green previewHeader),
+elasticloadbalancing:DescribeRules and DescribeTags of its listener (the preview rule is found by its
+tag, `aws.preview.preview_rules`); ecs:DescribeTaskDefinition once per task definition ARN for the life
 of the process (task definitions are immutable), elasticloadbalancing:DescribeTargetGroups when a
 spec's target group is not in the listener's forward action (a group the listener forwards to
 exists: ALB refuses to delete it), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
@@ -42,7 +44,8 @@ from controller.api.release import ReleaseSpec
 from controller.aws import cloudfront as cf_effects  # the effector owns the staging lookups
 from controller.aws import lean
 from controller.aws.clients import AwsClients
-from controller.aws.errors import AwsFailure, is_not_found, observation_error
+from controller.aws.errors import AwsEffectError, AwsFailure, is_not_found, observation_error
+from controller.aws.preview import preview_rules
 from controller.aws.shapes import (
     container_image,
     forward_weights,
@@ -51,6 +54,7 @@ from controller.aws.shapes import (
     parse_flags,
     serving_version,
 )
+from controller.planner.strategy import has_preview
 from controller.planner.tiers import flags_parameter
 from controller.planner.world import (
     Deployment,
@@ -90,6 +94,7 @@ class Targets:
     frontend_canary: bool = False
     flags_parameter: str | None = None
     image: str | None = None
+    previews: bool = False  # the spec has a preview: read the listener's preview rules too
 
     @classmethod
     def of(cls, key: Key, spec: ReleaseSpec) -> "Targets":
@@ -106,6 +111,7 @@ class Targets:
             frontend_canary=bool(fe and fe.canary and fe.canary.steps),
             flags_parameter=flags_parameter(*key),
             image=spec.backend.image,
+            previews=traffic is not None and has_preview(spec),
         )
 
 
@@ -407,6 +413,10 @@ class Observer:
         found: dict[str, Listener | ObservationError] = {}
         for chunk in _chunks(arns, LISTENERS_PER_CALL):
             found.update(self._describe_listeners(chunk))
+        for arn in dict.fromkeys(t.listener_arn for t in targets if t.listener_arn and t.previews):
+            listener = found.get(arn or "")
+            if isinstance(listener, Listener):
+                found[listener.arn] = self._with_previews(listener)
         # A spec target group missing from the forward action: does it exist at all?
         missing: dict[Key, list[str]] = {}
         for t in targets:
@@ -438,6 +448,14 @@ class Observer:
                 return {arns[0]: ObservationError("ListenerNotFound", f"ALB listener {arns[0]} does not exist")}
             return {arn: observation_error(exc, f"ALB listener {arn}") for arn in arns}
         return {raw["ListenerArn"]: Listener(raw["ListenerArn"], forward_weights(raw)) for raw in resp["Listeners"]}
+
+    def _with_previews(self, listener: Listener) -> Listener | ObservationError:
+        """The listener with its preview rules (`aws.preview.preview_rules`): for a spec with a preview only."""
+        try:
+            rules = preview_rules(self._reads.elbv2, listener.arn)
+        except AwsEffectError as exc:
+            return ObservationError(exc.reason, exc.message, retryable=exc.retryable)
+        return replace(listener, previews=rules, previews_read=True)
 
     def _unknown_target_groups(self, arns: list[str]) -> dict[str, ObservationError]:
         try:

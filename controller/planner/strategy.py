@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from controller.api.release import ChangeClass, FlagRollout, ReleaseSpec, StrategyType
 from controller.planner import bluegreen, canary, fast, rolling
-from controller.planner.steps import Plan
+from controller.planner.steps import Plan, PreviewStep
 
 AUTO = {
     ChangeClass.INFRASTRUCTURE: StrategyType.BLUE_GREEN,
@@ -51,6 +51,11 @@ def plan_for(strategy: StrategyType, spec: ReleaseSpec) -> Plan:
         StrategyType.BLUE_GREEN: bluegreen.plan,
     }
     return builders.get(strategy, fast.plan)(spec)
+
+
+def has_preview(spec: ReleaseSpec) -> bool:
+    """Whether the rollout `spec` asks for has a preview step (a preview route on its listener)."""
+    return any(isinstance(s, PreviewStep) for s in plan_for(resolve(spec), spec).steps)
 
 
 def flags_document(spec: ReleaseSpec) -> dict[str, Any]:
