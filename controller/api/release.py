@@ -1011,12 +1011,19 @@ _HOOK_LIST: dict[str, Any] = {"maxItems": 10, "x-kubernetes-list-type": "map", "
 
 
 class Hooks(Model):
-    """Hooks at the four points of a rollout."""
+    """Hooks at the points of a rollout."""
 
     pre_rollout: list[Hook] = Field(
         default_factory=list, json_schema_extra=_HOOK_LIST,
         description="After the rollout starts, before the new version's first task set is created: a migration runs "
                     "before new code serves. A failure rolls back (the canary never gets weight) or pauses.")
+    preview: list[Hook] = Field(
+        default_factory=list, json_schema_extra=_HOOK_LIST,
+        description="At a preview step (or a blue-green preview with previewHeader), once the preview route is "
+                    "there: a smoke test of the new version through the header, which the hook is given (a webhook's "
+                    "body `preview`, an ECS task's RELEASE_PREVIEW_HEADER and RELEASE_PREVIEW_VALUE). The preview "
+                    "lasts its duration from when the last one passed. A failure rolls back or pauses. Without a "
+                    "preview step, never run.")
     pre_promotion: list[Hook] = Field(
         default_factory=list, json_schema_extra=_HOOK_LIST,
         description="After the steps, before full traffic: approvals and external checks. A failure rolls back or pauses.")

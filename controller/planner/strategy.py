@@ -58,6 +58,14 @@ def has_preview(spec: ReleaseSpec) -> bool:
     return any(isinstance(s, PreviewStep) for s in plan_for(resolve(spec), spec).steps)
 
 
+def preview_header(spec: ReleaseSpec, strategy: StrategyType | None = None) -> tuple[str, str] | None:
+    """The (name, value) of the header that reaches the new version during the rollout's preview, None
+    without one: what a preview hook is given to send its smoke test through."""
+    steps = plan_for(strategy or resolve(spec), spec).steps
+    step = next((s for s in steps if isinstance(s, PreviewStep)), None)
+    return (step.header_name, step.header_value) if step is not None else None
+
+
 def flags_document(spec: ReleaseSpec) -> dict[str, Any]:
     """The feature flags exactly as published (SSM JSON, flags.json) and as read back.
 

@@ -169,3 +169,38 @@ def test_blue_green_with_a_preview_header_routes_it_during_the_preview() -> None
 def test_no_preview_step_no_route() -> None:
     run = upgrade({"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "10s"}}]}})
     assert not any(isinstance(a, (EnsurePreviewRoute, RemovePreviewRoute)) for a in run.actions)
+
+
+# --------------------------------------------------------------------------- preview hooks (smoke tests)
+
+SMOKE = {"preview": [{"name": "smoke", "webhook": {"url": "http://smoke.local/run", "timeout": "20s"}}]}
+
+
+def hooked_upgrade(answer: Any, **kw: Any) -> Run:
+    base = settled("1.0.0", PREVIEW)
+    return drive(make_spec("2.0.0", PREVIEW, hooks=SMOKE), base.observation, base.status, now=base.now,
+                 hooks=answer, **kw)
+
+
+def test_a_preview_hook_runs_once_the_route_is_there_and_the_preview_lasts_its_duration_after_it() -> None:
+    calls: list[tuple[str, datetime]] = []
+
+    def answer(point: str, name: str, now: datetime) -> int:
+        calls.append((point, now))
+        return 503 if len(calls) < 3 else 200  # the smoke test passes at its third attempt
+    run = hooked_upgrade(answer)
+    assert run.status.phase == Phase.SUCCEEDED and not rule(run.observation)
+    assert [p for p, _ in calls] == ["preview"] * 3
+    routed_at = next(p.now for p in run.passes if rule(p))
+    assert calls[0][1] > routed_at  # called only once the route was observed
+    passed_at = calls[-1][1]
+    assert removed_at(run) - passed_at >= timedelta(minutes=1)  # the preview's duration from the smoke test's pass
+    assert all(p.weights.get(GREEN, 0) == 0 for p in run.passes if p.now <= passed_at)
+
+
+def test_a_failing_preview_hook_rolls_back_and_removes_the_route_before_any_production_weight() -> None:
+    run = hooked_upgrade(lambda point, name, now: 500)
+    assert run.status.phase == Phase.ROLLED_BACK
+    assert any(rule(p) for p in run.passes) and not rule(run.observation)
+    assert all(p.weights.get(GREEN, 0) == 0 for p in run.passes)
+    assert "HookFailed" in run.events
