@@ -11,9 +11,12 @@ completes, and the rule is gone.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,47 @@ HEADER = "aws-cf-cd-release-preview"  # the default header; its value defaults t
 HEALTHY = {"default": {"error_rate": 0.0, "latency_ms": 5}}
 PREVIEW_PATH, PRODUCTION_PATH = "/preview", "/"
 STEPS = ({"preview": {"duration": "8s"}}, {"setWeight": 50}, {"pause": {"duration": "3s"}})
+
+
+class SmokeTest:
+    """A preview hook's endpoint that does what a smoke test does: on each call, sends a few requests
+    with the header it was given through the load balancer, and passes (200) only if the new version
+    answered every one. Records what it was given and what answered."""
+
+    def __init__(self, balancer_url: str) -> None:
+        self.given: list[dict[str, Any]] = []
+        self.answered: list[dict[str, int]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.given.append(body)
+                preview = body.get("preview") or {}
+                stats = LoadGenerator(balancer_url, rate=20, count=5, path=PREVIEW_PATH,
+                                      headers={preview.get("header", "none"): preview.get("value", "")}).run()
+                outer.answered.append(dict(stats.by_version))
+                self.send_response(200 if stats.by_version == {"2.0.0": 5} else 500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/smoke"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def release(world: WorldIds, namespace: str, version: str, prometheus: str, smoke: SmokeTest) -> dict[str, Any]:
+    body = canary_release(world, name=NAME, namespace=namespace, version=version, prometheus_url=prometheus,
+                          steps=STEPS)
+    body["spec"]["hooks"] = {"preview": [{"name": "smoke", "webhook": {"url": smoke.url, "timeout": "20s"}}]}
+    return body
 
 
 @pytest.fixture()
@@ -59,17 +103,17 @@ def test_preview_header_reaches_the_new_version_while_production_never_does_then
     assert local_env.prometheus is not None
     prometheus = local_env.prometheus.url
     owner = f"{namespace}/{NAME}"
-    releases.apply(canary_release(world, name=NAME, namespace=namespace, version="1.0.0", prometheus_url=prometheus,
-                                  steps=STEPS))
+    smoke = SmokeTest(plane.balancer_url)
+    releases.apply(release(world, namespace, "1.0.0", prometheus, smoke))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
     assert preview_rule_priority(aws.elbv2, world.listener_arn, owner) is None  # adopting previews nothing
+    assert smoke.given == []
 
     production = LoadGenerator(plane.balancer_url, rate=STEADY_RATE, path=PRODUCTION_PATH).start()
     preview = LoadGenerator(plane.balancer_url, rate=15, path=PREVIEW_PATH, headers={HEADER: "2.0.0"}).start()
     try:
         started = time.time()
-        releases.apply(canary_release(world, name=NAME, namespace=namespace, version="2.0.0",
-                                      prometheus_url=prometheus, steps=STEPS))
+        releases.apply(release(world, namespace, "2.0.0", prometheus, smoke))
         # The rule is created, found by its tag, and routes by while the status says Preview.
         releases.wait(namespace, NAME, lambda s: preview_rule_priority(aws.elbv2, world.listener_arn, owner) is not None,
                       60, "the preview rule")
@@ -83,6 +127,13 @@ def test_preview_header_reaches_the_new_version_while_production_never_does_then
     finally:
         production.stop()
         preview.stop()
+        smoke.close()
+
+    # The preview hook ran once the route was there, was given the header, and its requests reached
+    # the new version (it passed at its first call: nothing before it would have).
+    assert [g["point"] for g in smoke.given] == ["preview"]
+    assert smoke.given[0]["preview"] == {"header": HEADER, "value": "2.0.0"}
+    assert smoke.answered == [{"2.0.0": 5}]
 
     assert status["backend"]["stableVersion"] == "2.0.0"
     assert weights_by_colour(aws, world) == {"blue": 0, "green": 100}
