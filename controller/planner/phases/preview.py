@@ -8,8 +8,9 @@ level-triggered from the observation, so a pass repeated or interrupted anywhere
            observed forwarding the header to the canary target group; if not, ask for it and wait;
   tidy     the last phase of every pass (`core.decide`): when the status the pass ends with is not
            at a preview step (the step ended by its timer or a promote, the rollout was aborted,
-           rolled back, failed its analysis, superseded, deleted, or promoted), the Release's rule
-           goes, first of the pass's actions, before any weight moves.
+           rolled back, failed its analysis, superseded, deleted, or promoted), or the rule's target
+           group is seen with production weight, the Release's rule goes, first of the pass's
+           actions, before any weight moves. A spec the pass refused changes nothing.
 
 The rule is the Release's by its tag (owner `<namespace>/<name>`; `controller.aws.preview`), so a
 controller restarted mid-preview finds it again, and removes only its own. Pure.
@@ -57,10 +58,17 @@ def routed(d: Draft, step: PreviewStep, label: str) -> bool:
 
 
 def tidy(inp: Inputs, status: ReleaseStatus) -> Result:
-    """The Release's preview rule removed when the pass ends anywhere but at a preview step."""
+    """The Release's preview rule removed when the pass ends anywhere but at a preview step, or at one
+    while its target group is seen with production weight (a rollout superseded onto a preview while
+    its weights are still on their way back to 0: the route waits for them, `routed` asks for it
+    again once they are there). A spec the pass did not take on (refused) changes nothing."""
     d = Draft(inp, status)
     listener = inp.obs.listener
-    if listener is None or not listener.preview_of(owner(inp)) or current(inp.spec, status) is not None:
+    mine = listener.preview_of(owner(inp)) if listener is not None else ()
+    if listener is None or not mine or status.target_hash != inp.hash:
+        return d.close()
+    clear = all(r.target_group_arn is not None and listener.weight(r.target_group_arn) == 0 for r in mine)
+    if current(inp.spec, status) is not None and clear:
         return d.close()
     d.actions.append(RemovePreviewRoute(listener.arn, owner(inp)))
     return d.close()
