@@ -175,6 +175,11 @@ def preview_rules(elbv2: Any, listener_arn: str) -> tuple[PreviewRule, ...]:
     return tuple(out)
 
 
+def preview_owners(elbv2: Any, rule_arns: Sequence[str]) -> dict[str, str]:
+    """Rule ARN -> the owner its preview tag names, for the rules among `rule_arns` that are preview routes."""
+    return _owners(elbv2, rule_arns)
+
+
 # --------------------------------------------------------------------------- reads and helpers
 
 
