@@ -1,6 +1,7 @@
 """How fast a bad canary loses its traffic, measured from the load balancer's own request log.
 
     .venv/bin/python benchmarks/rollback_latency.py [--runs 5] [--interval 1s] [--scrape 1s]
+        [--mode task-sets|native|both]
 
 Brings up the local environment (etcd + kube-apiserver, moto, a real Prometheus scraping every
 `--scrape`), the operator as a child process, and for each run a fresh world with the local data
@@ -18,7 +19,15 @@ Per run, from the balancer's log and a 50 ms poll of the listener in moto:
   analysis interval plus one second (failureLimit 1 needs a second failed measurement one interval
   later, then the rollback is applied in that same pass).
 
-Prints a table (median, min, max) and the settings; exits 0. This is a measurement, not a test:
+`--mode` (default `both`, alternating run by run in one environment, one operator): `task-sets`
+is the above (an EXTERNAL-controller service behind an ALB; the controller weighs the listener);
+`native` releases an ECS-controller service behind an NLB whose deployments ECS runs itself
+(controller/testing/native_ecs.py): the same 2.0.0, the same analysis, `backend.ecs.mode: Native`
+with one step (setWeight 20, then a pause), which ECS runs as CANARY 20% held at a PAUSE hook; the
+operator rolls back with StopServiceDeployment ROLLBACK and ECS puts the listener back. The same
+poll of the same listener times both (for an NLB, ECS weighs the listener itself).
+
+Prints a table (median, min, max) per mode and the settings; exits 0. This is a measurement, not a test:
 it asserts nothing beyond each run ending RolledBack.
 
 Where the time goes. From the first failed measurement the rollback takes one interval (the
@@ -76,6 +85,9 @@ from controller.testing.prometheus import query  # noqa: E402
 console = Console(width=120)
 NAMESPACE = "bench"
 STEPS = ({"setWeight": 20}, {"pause": {"duration": "60s"}}, {"setWeight": 50}, {"pause": {"duration": "60s"}})
+# Natively ECS takes one canary percentage or equal linear steps: 20% held, as the task-set canary's first step.
+NATIVE_STEPS = ({"setWeight": 20}, {"pause": {"duration": "60s"}})
+MODES = ("task-sets", "native")
 
 
 class WeightPoller:
@@ -127,6 +139,7 @@ class WeightPoller:
 
 @dataclass(frozen=True)
 class Run:
+    mode: str
     canary_span: float
     error_to_weight0: float
     error_to_last_request: float
@@ -144,28 +157,46 @@ def _ts(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def one_run(i: int, env: dict[str, str], local: LocalEnvironment, aws: AwsClients, workdir: Path,
+def _release(world: WorldIds, mode: str, version: str, **release: Any) -> dict[str, Any]:
+    """The Release of one run: `canary_release`; natively with `backend.ecs.mode: Native` and no
+    listener of its own (ECS shifts the traffic)."""
+    body = canary_release(world, version=version, **release)
+    if mode == "native":
+        backend = body["spec"]["backend"]
+        backend.pop("traffic", None)
+        backend["ecs"]["mode"] = "Native"
+    return body
+
+
+def one_run(i: int, mode: str, env: dict[str, str], local: LocalEnvironment, aws: AwsClients, workdir: Path,
             args: argparse.Namespace) -> Run:
     assert local.prometheus is not None
-    world = seed_world(aws, name=f"bench{i}", image="repo/pratiko-backend:1.0.0", with_frontend=False)
-    behaviour = workdir / f"behaviour{i}.json"
+    native = mode == "native"
+    tag = f"{i}{'n' if native else ''}"
+    if native:
+        world = seed_world(aws, name=f"bench{tag}", image="repo/pratiko-backend:1.0.0", with_frontend=False,
+                           deployment_controller="ECS", deployment_configuration={"strategy": "CANARY"},
+                           load_balancer_type="network", desired_count=1)
+    else:
+        world = seed_world(aws, name=f"bench{tag}", image="repo/pratiko-backend:1.0.0", with_frontend=False)
+    behaviour = workdir / f"behaviour{tag}.json"
     write_behaviour(behaviour, {"default": {"error_rate": 0.0, "latency_ms": 5},
                                 "2.0.0": {"error_rate": 0.3, "latency_ms": 5, "start_seconds": args.start_seconds}})
-    name = f"run{i}"
+    name = f"run{i}-{mode}"
     release: dict[str, Any] = dict(
-        name=name, namespace=NAMESPACE, prometheus_url=local.prometheus.url, steps=STEPS,
+        name=name, namespace=NAMESPACE, prometheus_url=local.prometheus.url, steps=NATIVE_STEPS if native else STEPS,
         interval=args.interval, failure_limit=args.failure_limit, min_samples=3, window=args.rate_window,
     )
     with DataPlane(env["AWS_ENDPOINT_URL"], env["AWS_REGION"], world.cluster, world.service, world.listener_arn,
-                   workdir / f"dataplane{i}", local.prometheus.targets_dir, behaviour,
+                   workdir / f"dataplane{tag}", local.prometheus.targets_dir, behaviour,
                    poll_interval=args.dataplane_poll) as plane:
         plane.wait_serving({"1.0.0"}, timeout=30)
         with LoadGenerator(plane.balancer_url, rate=STEADY_RATE):
-            kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(canary_release(world, version="1.0.0", **release)))
+            kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(_release(world, mode, "1.0.0", **release)))
             wait_for_phase(env, NAMESPACE, name, {"Succeeded"}, 60)
             poller = WeightPoller(aws, world, local.prometheus.url).start()
             started = time.time()
-            kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(canary_release(world, version="2.0.0", **release)))
+            kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(_release(world, mode, "2.0.0", **release)))
             status = wait_for_phase(env, NAMESPACE, name, {"RolledBack", "Failed", "Succeeded"}, 120)
             # Let in-flight requests land in the log and the poller see the change.
             deadline = time.monotonic() + 5
@@ -174,14 +205,15 @@ def one_run(i: int, env: dict[str, str], local: LocalEnvironment, aws: AwsClient
             time.sleep(1.0)
             poller.stop()
     if status.get("phase") != "RolledBack":
-        raise RuntimeError(f"run {i}: ended {status.get('phase')}: {status.get('message')}")
+        raise RuntimeError(f"run {i} ({mode}): ended {status.get('phase')}: {status.get('message')}")
     canary = traffic_of(read_log(plane.request_log), "2.0.0", since=started)
     measurements = status["analysis"]["measurements"]
     failed = [_ts(m["time"]) for m in measurements if m["verdict"] == "Failed"]
     valued = [_ts(m["time"]) for m in measurements if m.get("value") is not None]
     if canary.first_error is None or canary.span is None or canary.last is None or poller.zeroed is None or not failed:
-        raise RuntimeError(f"run {i}: incomplete record: {canary} zeroed={poller.zeroed} failed={failed}")
+        raise RuntimeError(f"run {i} ({mode}): incomplete record: {canary} zeroed={poller.zeroed} failed={failed}")
     return Run(
+        mode=mode,
         canary_span=canary.span,
         error_to_weight0=poller.zeroed - canary.first_error,
         error_to_last_request=canary.last - canary.first_error,
@@ -206,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="failureLimit: failed measurements tolerated (0: roll back on the first)")
     parser.add_argument("--start-seconds", type=float, default=5.0,
                         help="the canary's time to pass its health check (start_seconds in the behaviour file)")
+    parser.add_argument("--mode", choices=(*MODES, "both"), default="both",
+                        help="task sets (EXTERNAL controller, ALB), native (ECS runs the canary, NLB), or both, "
+                             "run by run in turn")
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
     args = parser.parse_args(argv)
 
@@ -223,20 +258,23 @@ def main(argv: list[str] | None = None) -> int:
         aws = AwsClients.from_env(env)
         operator = OperatorProcess(env, namespaces=(NAMESPACE,), resync=args.resync,
                                    log_path=workdir / "operator.log").start()
+        modes = MODES if args.mode == "both" else (args.mode,)
         for i in range(1, args.runs + 1):
-            run = one_run(i, env, local, aws, workdir, args)
-            runs.append(run)
-            console.print(f"run {i}: {run}", highlight=False)
+            for mode in modes:
+                run = one_run(i, mode, env, local, aws, workdir, args)
+                runs.append(run)
+                console.print(f"run {i}: {run}", highlight=False)
     finally:
         if operator is not None:
             operator.stop()
         local.down()
 
     interval = parse_duration(args.interval).total_seconds()
-    table = Table(title=f"rollback latency over {len(runs)} runs (seconds)")
+    modes_run = [m for m in MODES if any(r.mode == m for r in runs)]
+    table = Table(title=f"rollback latency, {args.runs} runs per mode (seconds: median (min-max))")
     table.add_column("measure", no_wrap=True)
-    for col in ("median", "min", "max"):
-        table.add_column(col, justify="right")
+    for mode in modes_run:
+        table.add_column(mode, justify="right")
     rows = (
         ("first -> last request routed to the bad canary", "canary_span"),
         ("first canary 5xx -> listener weight 0 (moto)", "error_to_weight0"),
@@ -247,19 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         ("  where: first canary 5xx -> first failed measurement", "error_to_first_failed"),
     )
     for label, attr in rows:
-        values = [getattr(r, attr) for r in runs]
-        table.add_row(label, f"{statistics.median(values):.2f}", f"{min(values):.2f}", f"{max(values):.2f}")
+        cells = []
+        for mode in modes_run:
+            values = [getattr(r, attr) for r in runs if r.mode == mode]
+            cells.append(f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
+        table.add_row(label, *cells)
     console.print(table)
     target = interval + 1.0
-    worst = max(r.failed_measurement_to_weight0 for r in runs)
     console.print(
         f"analysis interval {args.interval}, failureLimit {args.failure_limit}, minSamples 3, rate window [{args.rate_window}], "
         f"Prometheus scrape interval {args.scrape}, data plane poll {args.dataplane_poll}s, load {STEADY_RATE:g} req/s, "
         f"canary first at 20%, 2.0.0 answering 30% 5xx, canary start_seconds {args.start_seconds:g} "
-        f"(local ECS: PENDING and scraped from its start, traffic once healthy)", highlight=False)
-    console.print(
-        f"target: first failed measurement -> traffic restored within interval + 1 s = {target:.1f} s: "
-        f"worst {worst:.2f} s ({'met' if worst <= target else 'missed'})", highlight=False)
+        f"(local ECS: PENDING and scraped from its start, traffic once healthy); task-sets: EXTERNAL controller, ALB, "
+        f"2 tasks; native: ECS controller, CANARY 20% at a PAUSE hook, NLB, 1 task", highlight=False)
+    for mode in modes_run:
+        worst = max(r.failed_measurement_to_weight0 for r in runs if r.mode == mode)
+        console.print(
+            f"{mode}: target first failed measurement -> traffic restored within interval + 1 s = {target:.1f} s: "
+            f"worst {worst:.2f} s ({'met' if worst <= target else 'missed'})", highlight=False)
     return 0
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, error_code, is_not_found
-from controller.aws.observe import TaskDefinitionCache
+from controller.aws.taskdefs import TaskDefinitionCache
 from controller.aws.shapes import container_image
 from controller.planner.actions import (
     DeleteTaskSet,

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from controller.aws.ecs import describe_service, task_definition_for
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, error_code
-from controller.aws.observe import TaskDefinitionCache
+from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.native import NativePlan
 from controller.aws.shapes import parse_deployment
 from controller.planner.world import NativeDeployment

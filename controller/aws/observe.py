@@ -34,116 +34,47 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import ValidationError
-
 from controller.api.release import ReleaseSpec
-from controller.aws import cloudfront as cf_effects  # the effector owns the staging lookups
 from controller.aws import lean
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsEffectError, AwsFailure, is_not_found, observation_error
+from controller.aws.frontends import read_flags, read_frontends
 from controller.aws.preview import preview_rules
 from controller.aws.shapes import (
+    chunks,
     container_image,
+    ecr_reference,
     forward_weights,
-    origin_path_of,
+    is_failed_task,
     parse_deployment,
-    parse_flags,
+    parse_service,
+    seconds,
+    service_name,
     serving_version,
+    stopped_task,
 )
-from controller.planner.strategy import has_preview
-from controller.planner.tiers import flags_parameter
+from controller.aws.targets import Key, Targets
+from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.world import (
-    Deployment,
     Frontend,
     Listener,
     NativeDeployment,
     Observation,
     ObservationError,
     Service,
-    StagingDistribution,
     StoppedTask,
-    TaskSet,
 )
 
-Key = tuple[str, str]
+__all__ = ["Observer", "TaskDefinitionCache", "Targets", "observe"]
 
 NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys these itself, with stages
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
 SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
 LISTENERS_PER_CALL = 20
-PARAMETERS_PER_CALL = 10  # GetParameters' limit
-
-
-@dataclass(frozen=True)
-class Targets:
-    """The AWS names one Release points at, taken from its spec."""
-
-    key: Key
-    cluster: str
-    service: str
-    container_name: str
-    listener_arn: str | None = None
-    target_group_arns: tuple[str, ...] = ()
-    distribution_id: str | None = None
-    origin_id: str | None = None
-    frontend_canary: bool = False
-    flags_parameter: str | None = None
-    image: str | None = None
-    previews: bool = False  # the spec has a preview: read the listener's preview rules too
-
-    @classmethod
-    def of(cls, key: Key, spec: ReleaseSpec) -> "Targets":
-        traffic, fe = spec.backend.traffic, spec.frontend
-        return cls(
-            key=key,
-            cluster=spec.backend.ecs.cluster,
-            service=spec.backend.ecs.service,
-            container_name=spec.backend.ecs.container_name,
-            listener_arn=traffic.listener_arn if traffic else None,
-            target_group_arns=(traffic.stable_target_group_arn, traffic.canary_target_group_arn) if traffic else (),
-            distribution_id=fe.cloudfront.distribution_id if fe else None,
-            origin_id=fe.cloudfront.origin_id if fe else None,
-            frontend_canary=bool(fe and fe.canary and fe.canary.steps),
-            flags_parameter=flags_parameter(*key),
-            image=spec.backend.image,
-            previews=traffic is not None and has_preview(spec),
-        )
-
-
-class TaskDefinitionCache:
-    """Task definitions by ARN, kept for the life of the process: a revision never changes."""
-
-    def __init__(self) -> None:
-        self._by_arn: dict[str, Mapping[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, arn: str) -> Mapping[str, Any] | None:
-        with self._lock:
-            return self._by_arn.get(arn)
-
-    def put(self, td: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._by_arn[td["taskDefinitionArn"]] = td
-
-    def fetch(self, ecs: Any, arn: str) -> Mapping[str, Any]:
-        """The task definition, described at most once per ARN."""
-        found = self.get(arn)
-        if found is None:
-            found = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            self.put(found)
-            if found["taskDefinitionArn"] != arn:  # asked by family:revision; remember that name too
-                with self._lock:
-                    self._by_arn[arn] = found
-        return found
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._by_arn)
 
 
 @dataclass
@@ -196,13 +127,13 @@ class Observer:
     def _read(self, targets: Sequence[Targets]) -> dict[Key, Observation]:
         services = self._services(targets)
         listeners, target_group_errors = self._listeners(targets)
-        frontends = self._frontends(targets)
-        flags = self._flags(targets)
+        frontends = read_frontends(self.clients, targets)
+        flags = read_flags(self.clients, targets)
         natives = self._service_deployments(services.values())
         out: dict[Key, Observation] = {}
         for t in targets:
             errors: list[ObservationError] = []
-            service = services.get((t.cluster, _name(t.service)))
+            service = services.get((t.cluster, service_name(t.service)))
             if isinstance(service, ObservationError):
                 errors.append(service)
                 service = None
@@ -231,7 +162,7 @@ class Observer:
             if isinstance(published, ObservationError):
                 errors.append(published)
                 published = None
-            svc = _service(service, t.container_name, self.cache) if service is not None else None
+            svc = parse_service(service, t.container_name, self.cache.get) if service is not None else None
             if svc is not None and service is not None and svc.strategy in NATIVE_STRATEGIES:
                 got_native = self._native(service.get("currentServiceDeployment"), t.container_name, natives)
                 if isinstance(got_native, ObservationError):
@@ -262,7 +193,7 @@ class Observer:
                        if not isinstance(raw, ObservationError) and raw.get("currentServiceDeployment")
                        and (raw.get("deploymentConfiguration") or {}).get("strategy") in NATIVE_STRATEGIES})
         out: dict[str, Mapping[str, Any] | ObservationError] = {}
-        for chunk in _chunks(arns, SERVICE_DEPLOYMENTS_PER_CALL):
+        for chunk in chunks(arns, SERVICE_DEPLOYMENTS_PER_CALL):
             try:
                 found = self.clients.ecs.describe_service_deployments(serviceDeploymentArns=chunk)
             except AwsFailure as exc:
@@ -329,7 +260,7 @@ class Observer:
             tasks = ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", [])
         except AwsFailure:
             return ()
-        failed = sorted((t for t in tasks if is_failed_task(t)), key=lambda t: _seconds(t.get("stoppedAt")) or 0.0)
+        failed = sorted((t for t in tasks if is_failed_task(t)), key=lambda t: seconds(t.get("stoppedAt")) or 0.0)
         return tuple(stopped_task(t) for t in failed)
 
     def _missing_image(self, t: Targets, svc: Service) -> ObservationError | None:
@@ -362,13 +293,13 @@ class Observer:
     def _services(self, targets: Sequence[Targets]) -> dict[tuple[str, str], Mapping[str, Any] | ObservationError]:
         by_cluster: dict[str, list[str]] = defaultdict(list)
         for t in targets:
-            name = _name(t.service)
+            name = service_name(t.service)
             if name not in by_cluster[t.cluster]:
                 by_cluster[t.cluster].append(name)
         ecs = self._reads.ecs
         found: dict[tuple[str, str], Mapping[str, Any] | ObservationError] = {}
         for cluster, names in by_cluster.items():
-            for chunk in _chunks(names, SERVICES_PER_CALL):
+            for chunk in chunks(names, SERVICES_PER_CALL):
                 try:
                     resp = ecs.describe_services(cluster=cluster, services=chunk)
                 except AwsFailure as exc:
@@ -411,7 +342,7 @@ class Observer:
         """Listeners by ARN, and a TargetGroupNotFound error per Release whose spec names one."""
         arns = list(dict.fromkeys(t.listener_arn for t in targets if t.listener_arn))
         found: dict[str, Listener | ObservationError] = {}
-        for chunk in _chunks(arns, LISTENERS_PER_CALL):
+        for chunk in chunks(arns, LISTENERS_PER_CALL):
             found.update(self._describe_listeners(chunk))
         for arn in dict.fromkeys(t.listener_arn for t in targets if t.listener_arn and t.previews):
             listener = found.get(arn or "")
@@ -471,101 +402,6 @@ class Observer:
                 return {arns[0]: ObservationError("TargetGroupNotFound", f"target group {arns[0]} does not exist")}
             return {arn: observation_error(exc, f"target group {arn}") for arn in arns}
 
-    def _frontends(self, targets: Sequence[Targets]) -> dict[Key, Frontend | ObservationError]:
-        wanted = [t for t in targets if t.distribution_id]
-        ids = list(dict.fromkeys(t.distribution_id for t in wanted if t.distribution_id))
-        # id -> (status, DistributionConfig or a list summary: both carry Origins)
-        configs: dict[str, tuple[str, Mapping[str, Any]] | ObservationError] = {}
-        from_list = len(ids) > 1
-        if from_list:
-            # One listing serves many distributions (summaries carry origins and status).
-            try:
-                remaining = set(ids)
-                marker = ""
-                while remaining:
-                    page = self._reads.cloudfront.list_distributions(
-                        **({"Marker": marker} if marker else {}), MaxItems="100")
-                    dl = page["DistributionList"]
-                    for summary in dl.get("Items", []) or []:
-                        if summary["Id"] in remaining:
-                            configs[summary["Id"]] = (summary.get("Status", ""), summary)
-                            remaining.discard(summary["Id"])
-                    if not dl.get("IsTruncated"):
-                        break
-                    marker = dl.get("NextMarker", "")
-                for missing in remaining:
-                    configs[missing] = ObservationError(
-                        "DistributionNotFound", f"CloudFront distribution {missing} does not exist"
-                    )
-            except AwsFailure as exc:
-                configs.update({i: observation_error(exc, f"CloudFront distribution {i}") for i in ids})
-        else:
-            for dist_id in ids:
-                configs[dist_id] = self._get_distribution(dist_id)
-        out: dict[Key, Frontend | ObservationError] = {}
-        for t in wanted:
-            assert t.distribution_id is not None
-            got = configs[t.distribution_id]
-            if isinstance(got, ObservationError):
-                out[t.key] = got
-                continue
-            status, config = got
-            staging = None
-            if t.frontend_canary:
-                staging_or_error = self._staging(t.distribution_id, config, t.origin_id or "", from_list)
-                if isinstance(staging_or_error, ObservationError):
-                    out[t.key] = staging_or_error
-                    continue
-                staging = staging_or_error
-            out[t.key] = Frontend(
-                distribution_id=t.distribution_id,
-                origin_id=t.origin_id or "",
-                origin_path=origin_path_of(config, t.origin_id or ""),
-                status=status,
-                staging=staging,
-            )
-        return out
-
-    def _get_distribution(self, dist_id: str) -> tuple[str, Mapping[str, Any]] | ObservationError:
-        try:
-            dist = self.clients.cloudfront.get_distribution(Id=dist_id)["Distribution"]
-        except AwsFailure as exc:
-            if is_not_found(exc, "NoSuchDistribution"):
-                return ObservationError("DistributionNotFound", f"CloudFront distribution {dist_id} does not exist")
-            return observation_error(exc, f"CloudFront distribution {dist_id}")
-        return dist.get("Status", ""), dist["DistributionConfig"]
-
-    def _staging(
-        self, dist_id: str, config: Mapping[str, Any], origin_id: str, summary: bool
-    ) -> StagingDistribution | None | ObservationError:
-        """CloudFront continuous deployment state, read only for Releases with a frontend canary."""
-        if summary:
-            got = self._get_distribution(dist_id)  # a list summary lacks the policy id
-            if isinstance(got, ObservationError):
-                return got
-            config = got[1]
-        policy_id = config.get("ContinuousDeploymentPolicyId") or ""
-        if not policy_id:
-            return None
-        try:
-            return cf_effects.read_staging(self.clients.cloudfront, policy_id, origin_id)
-        except AwsFailure as exc:
-            return observation_error(exc, f"continuous deployment policy {policy_id} of {dist_id}")
-
-    def _flags(self, targets: Sequence[Targets]) -> dict[str, Mapping[str, Any] | ObservationError | None]:
-        names = list(dict.fromkeys(t.flags_parameter for t in targets if t.flags_parameter))
-        out: dict[str, Mapping[str, Any] | ObservationError | None] = {}
-        for chunk in _chunks(names, PARAMETERS_PER_CALL):
-            try:
-                resp = self._reads.ssm.get_parameters(Names=chunk)
-            except AwsFailure as exc:
-                out.update({n: observation_error(exc, f"SSM parameter {n}") for n in chunk})
-                continue
-            for p in resp.get("Parameters", []):
-                out[p["Name"]] = parse_flags(p.get("Value"))
-            for n in resp.get("InvalidParameters", []):
-                out[n] = None
-        return out
 
 
 def observe(key: Key, spec: ReleaseSpec, clients: AwsClients, cache: TaskDefinitionCache | None = None) -> Observation:
@@ -573,111 +409,3 @@ def observe(key: Key, spec: ReleaseSpec, clients: AwsClients, cache: TaskDefinit
     return Observer(clients, cache or TaskDefinitionCache()).observe(key, spec)
 
 
-def _service(raw: Mapping[str, Any], container_name: str, cache: TaskDefinitionCache) -> Service:
-    task_sets = tuple(
-        TaskSet(
-            id=ts["id"],
-            arn=ts["taskSetArn"],
-            external_id=ts.get("externalId") or None,  # ECS says "" for none
-            task_definition=ts.get("taskDefinition", ""),
-            image=container_image(cache.get(ts.get("taskDefinition", "")), container_name),
-            scale_percent=float((ts.get("scale") or {}).get("value", 0.0)),
-            status=ts.get("status", ""),
-            target_group_arn=next((lb.get("targetGroupArn") for lb in ts.get("loadBalancers", [])), None),
-            running_count=int(ts.get("runningCount", 0)),
-            pending_count=int(ts.get("pendingCount", 0)),
-            stability=ts.get("stabilityStatus", "STEADY_STATE"),
-            computed_desired_count=(int(ts["computedDesiredCount"]) if ts.get("computedDesiredCount") is not None
-                                    else None),
-            stability_at=_seconds(ts.get("stabilityStatusAt")),
-            updated_at=_seconds(ts.get("updatedAt")),
-        )
-        for ts in raw.get("taskSets", [])
-    )
-    deployments = tuple(
-        Deployment(
-            id=d["id"],
-            status=d.get("status", ""),
-            task_definition=d.get("taskDefinition", ""),
-            image=container_image(cache.get(d.get("taskDefinition", "")), container_name),
-            rollout_state=d.get("rolloutState"),
-            running_count=int(d.get("runningCount", 0)),
-            desired_count=int(d.get("desiredCount", 0)),
-        )
-        for d in raw.get("deployments", [])
-    )
-    controller = (raw.get("deploymentController") or {}).get("type", "ECS")
-    td = raw.get("taskDefinition")
-    advanced = ((raw.get("loadBalancers") or [{}])[0].get("advancedConfiguration") or {})
-    return Service(
-        arn=raw["serviceArn"],
-        cluster=raw.get("clusterArn", ""),
-        name=raw["serviceName"],
-        deployment_controller=controller,
-        desired_count=int(raw.get("desiredCount", 0)),
-        status=raw.get("status", "ACTIVE"),
-        task_definition=td,
-        image=container_image(cache.get(td), container_name) if td else None,
-        task_sets=task_sets,
-        deployments=deployments,
-        strategy=(raw.get("deploymentConfiguration") or {}).get("strategy"),
-        native_routing=bool(advanced.get("alternateTargetGroupArn") and advanced.get("productionListenerRule")),
-        test_listener=bool(advanced.get("testListenerRule")),
-    )
-
-
-def _seconds(value: Any) -> float | None:
-    """A timestamp botocore parsed (datetime, or a float with the fast parser) as Unix seconds."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    stamp = getattr(value, "timestamp", None)
-    return float(stamp()) if stamp is not None else None
-
-
-# Stopped tasks that count as failures (ECS's circuit breaker): the task never started, its
-# essential container exited, or its load balancer failed it. A scale-down's stops do not count.
-FAILED_STOP_CODES = frozenset({"TaskFailedToStart", "EssentialContainerExited"})
-
-
-def is_failed_task(task: Mapping[str, Any]) -> bool:
-    return task.get("stopCode") in FAILED_STOP_CODES or "health checks" in str(task.get("stoppedReason", ""))
-
-
-def stopped_task(task: Mapping[str, Any]) -> StoppedTask:
-    containers = task.get("containers") or [{}]
-    exit_code = next((c.get("exitCode") for c in containers if c.get("exitCode") is not None), None)
-    reason = str(task.get("stoppedReason") or "")
-    container_reason = next((c.get("reason") for c in containers if c.get("reason")), None)
-    if container_reason and container_reason not in reason:
-        reason = f"{reason}: {container_reason}" if reason else str(container_reason)
-    return StoppedTask(arn=str(task.get("taskArn", "")), reason=reason, exit_code=exit_code,
-                       stop_code=task.get("stopCode"))
-
-
-_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(.+))?$")
-
-
-def ecr_reference(image: str | None) -> tuple[str, dict[str, str]] | None:
-    """(repository, imageId for DescribeImages) of an ECR image; None for any other registry.
-
-    >>> ecr_reference("123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:1.4.0")
-    ('pratiko-backend', {'imageTag': '1.4.0'})
-    >>> ecr_reference("ghcr.io/pratiko/backend:1.4.0") is None
-    True
-    """
-    match = _ECR_IMAGE.match(image or "")
-    if not match:
-        return None
-    repository, tag, digest = match[3], match[4], match[5]
-    return repository, ({"imageDigest": digest} if digest else {"imageTag": tag or "latest"})
-
-
-def _name(service: str) -> str:
-    return service.rsplit("/", 1)[-1]  # a service ARN or a name
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield list(items[i : i + size])

@@ -7,10 +7,19 @@ them without importing each other. No AWS calls here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from controller.planner.world import Listener, NativeDeployment, PauseHook, Service, TaskSet
+from controller.planner.world import (
+    Deployment,
+    Listener,
+    NativeDeployment,
+    PauseHook,
+    Service,
+    StoppedTask,
+    TaskSet,
+)
 
 
 def container_image(td: Mapping[str, Any] | None, container_name: str) -> str | None:
@@ -101,3 +110,115 @@ def parse_deployment(doc: Mapping[str, Any], target_task_definition: str | None,
                     for h in doc.get("lifecycleHookDetails") or [] if h.get("hookId")),
         target_image=target_image,
     )
+
+
+def parse_service(raw: Mapping[str, Any], container_name: str,
+                  task_definition: Callable[[str], Mapping[str, Any] | None]) -> Service:
+    """A DescribeServices entry; `task_definition` finds a task definition already described (or None)."""
+    task_sets = tuple(
+        TaskSet(
+            id=ts["id"],
+            arn=ts["taskSetArn"],
+            external_id=ts.get("externalId") or None,  # ECS says "" for none
+            task_definition=ts.get("taskDefinition", ""),
+            image=container_image(task_definition(ts.get("taskDefinition", "")), container_name),
+            scale_percent=float((ts.get("scale") or {}).get("value", 0.0)),
+            status=ts.get("status", ""),
+            target_group_arn=next((lb.get("targetGroupArn") for lb in ts.get("loadBalancers", [])), None),
+            running_count=int(ts.get("runningCount", 0)),
+            pending_count=int(ts.get("pendingCount", 0)),
+            stability=ts.get("stabilityStatus", "STEADY_STATE"),
+            computed_desired_count=(int(ts["computedDesiredCount"]) if ts.get("computedDesiredCount") is not None
+                                    else None),
+            stability_at=seconds(ts.get("stabilityStatusAt")),
+            updated_at=seconds(ts.get("updatedAt")),
+        )
+        for ts in raw.get("taskSets", [])
+    )
+    deployments = tuple(
+        Deployment(
+            id=d["id"],
+            status=d.get("status", ""),
+            task_definition=d.get("taskDefinition", ""),
+            image=container_image(task_definition(d.get("taskDefinition", "")), container_name),
+            rollout_state=d.get("rolloutState"),
+            running_count=int(d.get("runningCount", 0)),
+            desired_count=int(d.get("desiredCount", 0)),
+        )
+        for d in raw.get("deployments", [])
+    )
+    controller = (raw.get("deploymentController") or {}).get("type", "ECS")
+    td = raw.get("taskDefinition")
+    advanced = ((raw.get("loadBalancers") or [{}])[0].get("advancedConfiguration") or {})
+    return Service(
+        arn=raw["serviceArn"],
+        cluster=raw.get("clusterArn", ""),
+        name=raw["serviceName"],
+        deployment_controller=controller,
+        desired_count=int(raw.get("desiredCount", 0)),
+        status=raw.get("status", "ACTIVE"),
+        task_definition=td,
+        image=container_image(task_definition(td), container_name) if td else None,
+        task_sets=task_sets,
+        deployments=deployments,
+        strategy=(raw.get("deploymentConfiguration") or {}).get("strategy"),
+        native_routing=bool(advanced.get("alternateTargetGroupArn") and advanced.get("productionListenerRule")),
+        test_listener=bool(advanced.get("testListenerRule")),
+    )
+
+
+def seconds(value: Any) -> float | None:
+    """A timestamp botocore parsed (datetime, or a float with the fast parser) as Unix seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    stamp = getattr(value, "timestamp", None)
+    return float(stamp()) if stamp is not None else None
+
+
+# Stopped tasks that count as failures (ECS's circuit breaker): the task never started, its
+# essential container exited, or its load balancer failed it. A scale-down's stops do not count.
+FAILED_STOP_CODES = frozenset({"TaskFailedToStart", "EssentialContainerExited"})
+
+
+def is_failed_task(task: Mapping[str, Any]) -> bool:
+    return task.get("stopCode") in FAILED_STOP_CODES or "health checks" in str(task.get("stoppedReason", ""))
+
+
+def stopped_task(task: Mapping[str, Any]) -> StoppedTask:
+    containers = task.get("containers") or [{}]
+    exit_code = next((c.get("exitCode") for c in containers if c.get("exitCode") is not None), None)
+    reason = str(task.get("stoppedReason") or "")
+    container_reason = next((c.get("reason") for c in containers if c.get("reason")), None)
+    if container_reason and container_reason not in reason:
+        reason = f"{reason}: {container_reason}" if reason else str(container_reason)
+    return StoppedTask(arn=str(task.get("taskArn", "")), reason=reason, exit_code=exit_code,
+                       stop_code=task.get("stopCode"))
+
+
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(.+))?$")
+
+
+def ecr_reference(image: str | None) -> tuple[str, dict[str, str]] | None:
+    """(repository, imageId for DescribeImages) of an ECR image; None for any other registry.
+
+    >>> ecr_reference("123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:1.4.0")
+    ('pratiko-backend', {'imageTag': '1.4.0'})
+    >>> ecr_reference("ghcr.io/pratiko/backend:1.4.0") is None
+    True
+    """
+    match = _ECR_IMAGE.match(image or "")
+    if not match:
+        return None
+    repository, tag, digest = match[3], match[4], match[5]
+    return repository, ({"imageDigest": digest} if digest else {"imageTag": tag or "latest"})
+
+
+def service_name(service: str) -> str:
+    return service.rsplit("/", 1)[-1]  # a service ARN or a name
+
+
+def chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])

@@ -28,7 +28,7 @@ from typing import Any
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.aws.ecs import client_token, describe_service, launch_settings, new_revision
 from controller.aws.errors import AwsEffectError, AwsFailure, error_code
-from controller.aws.observe import TaskDefinitionCache
+from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.decision import HookResult
 from controller.planner.strategy import preview_header
 

@@ -107,7 +107,7 @@ def push_image(clients: AwsClients, image: str) -> bool:
     Only ECR images (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`) can be pushed; for
     any other registry this does nothing and returns False: the local ECS pulls those as they are.
     """
-    from controller.aws.observe import ecr_reference
+    from controller.aws.shapes import ecr_reference
 
     ref = ecr_reference(image)
     if ref is None:

@@ -17,7 +17,8 @@ import pytest
 from controller.api.release import Analysis, AnalysisStatus, Measurement, Metric, Verdict
 from controller.analysis.base import Sample
 from controller.analysis.providers import to_measurement
-from controller.analysis.verdict import KEEP_MEASUREMENTS, compare, evaluate, judge, mann_whitney_u
+from controller.analysis.stats import mann_whitney_u
+from controller.analysis.verdict import KEEP_MEASUREMENTS, compare, evaluate, judge
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 ERROR_RATE = Metric(name="error-rate", max=0.05)

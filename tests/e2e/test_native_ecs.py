@@ -6,14 +6,18 @@ The world is an NLB one: ECS weighs the listener itself (for an ALB it weighs a 
 moto stores and the balancer, following the listener's default action, does not route by yet), so the
 balancer's own request log shows what users got. One canary is promoted through its pause hooks; one
 whose new version answers errors is rolled back by StopServiceDeployment with the traffic restored.
+A blue/green is previewed through the test listener (a second balancer, its own request log): the
+analysis judges green on test traffic alone, production stays on blue until ECS shifts it. A
+frontend that requires the new backend moves only once ECS reports the deployment SUCCESSFUL.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +31,13 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.specs import release_spec
-from tests.e2e.helpers import Releases, cli
+from tests.e2e.helpers import Releases, cli, origin_path
 
 pytestmark = pytest.mark.timeout(420)
 
 NAME = "native"
 HEALTHY = {"default": {"error_rate": 0.0, "latency_ms": 5}}
-STEPS = [{"setWeight": 20}, {"pause": {"duration": "6s"}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "6s"}}]
 _worlds = itertools.count(1)
 
 
@@ -188,7 +192,7 @@ def test_abort_mid_native_deployment_rolls_it_back(
         local_env: LocalEnvironment, plane: tuple[DataPlane, Path], env_vars: dict[str, str]) -> None:
     assert local_env.prometheus is not None
     dp, _ = plane
-    held = [{"setWeight": 20}, {"pause": {}}]  # until promote: ECS waits at its hook with 20% on 2.0.0
+    held: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}]  # until promote: ECS waits at its hook with 20% on 2.0.0
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url, held))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
     started = time.time()
@@ -206,3 +210,238 @@ def test_abort_mid_native_deployment_rolls_it_back(
     back = time.time()
     wait_until(lambda: sum(versions_after(read_log(dp.request_log), back).values()) >= 40, 20, "40 requests")
     assert set(versions_after(read_log(dp.request_log), back)) == {"1.0.0"}
+
+
+# --------------------------------------------------------------------------- sampling AWS over time
+
+
+class Sampler:
+    """Calls `read` every `interval` seconds in a thread, keeping (time.time(), value) pairs."""
+
+    def __init__(self, read: Callable[[], dict[str, Any]], interval: float = 0.2) -> None:
+        self.read, self.interval = read, interval
+        self.samples: list[tuple[float, dict[str, Any]]] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        wait_until(lambda: bool(self.samples) or bool(self.errors), 20, "a first sample")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        assert not self.errors, f"sampling AWS failed: {self.errors[0]!r}"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.time(), self.read()))
+            except Exception as exc:  # noqa: BLE001 - reported on exit
+                self.errors.append(exc)
+                return
+            self._stop.wait(self.interval)
+
+
+def deployment_since(ecs: Any, world: WorldIds, started: float) -> dict[str, Any] | None:
+    """The service deployment created since `started` (None before UpdateService)."""
+    ours = [d for d in ecs.list_service_deployments(cluster=world.cluster, service=world.service)["serviceDeployments"]
+            if d["createdAt"].timestamp() >= started - 1]
+    if not ours:
+        return None
+    found: dict[str, Any] = ecs.describe_service_deployments(
+        serviceDeploymentArns=[ours[0]["serviceDeploymentArn"]])["serviceDeployments"][0]
+    return found
+
+
+# --------------------------------------------------------------------------- blue/green preview
+
+
+PREVIEW = "10s"
+
+
+@pytest.fixture()
+def bg_world(aws: AwsClients) -> WorldIds:
+    return seed_world(aws, name=f"b{os.getpid()}x{next(_worlds)}", image="repo/pratiko-backend:1.0.0",
+                      deployment_controller="ECS", deployment_configuration={"strategy": "BLUE_GREEN"},
+                      load_balancer_type="network", desired_count=1, with_frontend=False)
+
+
+@pytest.fixture()
+def bg_plane(bg_world: WorldIds, local_env: LocalEnvironment, env_vars: dict[str, str],
+             tmp_path: Path) -> Iterator[tuple[DataPlane, Path]]:
+    """The data plane with both front doors: production (port 80's listener) and the test listener,
+    each under load, each logging every request."""
+    assert local_env.prometheus is not None
+    behaviour = tmp_path / "behaviour.json"
+    write_behaviour(behaviour, HEALTHY)
+    dp = DataPlane(env_vars["AWS_ENDPOINT_URL"], env_vars["AWS_REGION"], bg_world.cluster, bg_world.service,
+                   bg_world.listener_arn, tmp_path / "dataplane", local_env.prometheus.targets_dir, behaviour,
+                   test_listener_arn=bg_world.extra["test_listener"])
+    with dp, LoadGenerator(dp.balancer_url, rate=40.0), LoadGenerator(dp.test_balancer_url, rate=20.0):
+        dp.wait_serving({"1.0.0"}, timeout=30)
+        yield dp, behaviour
+
+
+def blue_green(world: WorldIds, namespace: str, version: str, prometheus: str) -> dict[str, Any]:
+    # The analysis judges {{version}} (green) and only once it served 20 requests in 10 s: during the
+    # preview no production request reaches green, so only test-listener traffic can pass it.
+    spec = native(release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=world.cluster,
+                               service=world.service, container_name=world.container_name,
+                               environment="development",
+                               strategy={"type": "BlueGreen",
+                                         "blueGreen": {"previewDuration": PREVIEW, "scaleDownDelay": "0s"}},
+                               analysis=analysis_spec(prometheus, world.service, min_requests=20),
+                               rollback={"window": "0s"}))
+    return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
+            "metadata": {"name": NAME, "namespace": namespace}, "spec": spec}
+
+
+def shift_times(samples: list[tuple[float, dict[str, Any]]]) -> tuple[float, float]:
+    """When ECS was first seen with test traffic on green, and with production on green."""
+    test = next(t for t, s in samples if s and s.get("test", 0) >= 100)
+    production = next(t for t, s in samples if s and s.get("production", 0) >= 100)
+    return test, production
+
+
+def test_a_native_blue_green_is_promoted_on_its_preview_analysis_of_test_listener_traffic(
+        operator: OperatorProcess, releases: Releases, namespace: str, bg_world: WorldIds, aws: AwsClients,
+        local_env: LocalEnvironment, bg_plane: tuple[DataPlane, Path]) -> None:
+    assert local_env.prometheus is not None
+    dp, _ = bg_plane
+    releases.apply(blue_green(bg_world, namespace, "1.0.0", local_env.prometheus.url))
+    releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
+    started = time.time()
+
+    def read() -> dict[str, Any]:
+        d = deployment_since(aws.ecs, bg_world, started)
+        target = (d or {}).get("targetServiceRevision") or {}
+        return {"stage": (d or {}).get("lifecycleStage"), "status": (d or {}).get("status"),
+                "production": target.get("requestedProductionTrafficWeight", 0.0),
+                "test": target.get("requestedTestTrafficWeight", 0.0)}
+
+    with Sampler(read) as watch:
+        releases.apply(blue_green(bg_world, namespace, "2.0.0", local_env.prometheus.url))
+        status = releases.wait_phase(namespace, NAME, "Succeeded", 150, generation=2)
+        dp.wait_serving({"2.0.0"}, timeout=30)
+    assert status["backend"]["stableVersion"] == "2.0.0"
+    assert [d["status"] for d in deployments(aws, bg_world) if d["createdAt"].timestamp() >= started - 1] \
+        == ["SUCCESSFUL"]
+    # ECS walked its blue/green: test traffic to green first, production only after the preview.
+    test_at, production_at = shift_times(watch.samples)
+    stages = [s["stage"] for _, s in watch.samples if s.get("stage")]
+    assert stages.index("POST_TEST_TRAFFIC_SHIFT") < stages.index("PRE_PRODUCTION_TRAFFIC_SHIFT"), stages
+    assert production_at - test_at >= 8.0, (test_at, production_at)  # the 10 s preview held ECS
+    reasons = [e["reason"] for e in releases.events(namespace, NAME)]
+    assert "Promoted" in reasons
+
+    # What users got, from the balancers' own logs: the test listener served green during the preview,
+    # production stayed on blue until ECS shifted it, and is on green after.
+    margin = 1.0  # the data plane follows a listener change within a poll (0.25 s)
+    test_log, production_log = read_log(dp.test_request_log), read_log(dp.request_log)
+    preview_test = [e["version"] for e in test_log if test_at + margin < e["time"] < production_at]
+    preview_production = [e["version"] for e in production_log if started < e["time"] < production_at - margin]
+    assert len(preview_test) >= 100 and set(preview_test) == {"2.0.0"}, preview_test[:5]
+    assert len(preview_production) >= 200 and set(preview_production) == {"1.0.0"}
+    after = time.time()
+    wait_until(lambda: sum(versions_after(read_log(dp.request_log), after).values()) >= 40, 20, "40 requests")
+    assert set(versions_after(read_log(dp.request_log), after)) == {"2.0.0"}
+
+
+def test_a_native_blue_green_failing_its_preview_never_reaches_production(
+        operator: OperatorProcess, releases: Releases, namespace: str, bg_world: WorldIds, aws: AwsClients,
+        local_env: LocalEnvironment, bg_plane: tuple[DataPlane, Path]) -> None:
+    assert local_env.prometheus is not None
+    dp, behaviour = bg_plane
+    write_behaviour(behaviour, {**HEALTHY, "2.0.0": {"error_rate": 0.5, "latency_ms": 5}})
+    releases.apply(blue_green(bg_world, namespace, "1.0.0", local_env.prometheus.url))
+    releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
+    started = time.time()
+    releases.apply(blue_green(bg_world, namespace, "2.0.0", local_env.prometheus.url))
+
+    status = releases.wait_phase(namespace, NAME, "RolledBack", 150, generation=2)
+    assert status["backend"]["stableVersion"] == "1.0.0"
+    wait_until(lambda: [d["status"] for d in deployments(aws, bg_world)
+                        if d["createdAt"].timestamp() >= started - 1] == ["ROLLBACK_SUCCESSFUL"], 30, "ECS rolled back")
+    events = releases.events(namespace, NAME)
+    assert any(e["reason"] == "RolledBack" and "error-rate" in e.get("message", "") for e in events), \
+        [(e["reason"], e.get("message")) for e in events]  # rolled back on the preview's analysis
+    dp.wait_serving({"1.0.0"}, timeout=30)
+    # Green answered errors to test traffic only: no production request ever reached it.
+    assert versions_after(read_log(dp.test_request_log), started).get("2.0.0", 0) > 0
+    production = versions_after(read_log(dp.request_log), started)
+    assert production.get("1.0.0", 0) >= 200 and set(production) == {"1.0.0"}, production
+
+
+# --------------------------------------------------------------------------- the frontend after ECS
+
+
+@pytest.fixture()
+def fe_world(aws: AwsClients) -> WorldIds:
+    return seed_world(aws, name=f"f{os.getpid()}x{next(_worlds)}", image="repo/pratiko-backend:1.0.0",
+                      deployment_controller="ECS", deployment_configuration={"strategy": "CANARY"},
+                      load_balancer_type="network", desired_count=1, with_frontend=True)
+
+
+@pytest.fixture()
+def fe_plane(fe_world: WorldIds, local_env: LocalEnvironment, env_vars: dict[str, str],
+             tmp_path: Path) -> Iterator[DataPlane]:
+    behaviour = tmp_path / "behaviour.json"
+    write_behaviour(behaviour, HEALTHY)
+    dp = DataPlane(env_vars["AWS_ENDPOINT_URL"], env_vars["AWS_REGION"], fe_world.cluster, fe_world.service,
+                   fe_world.listener_arn, tmp_path / "dataplane", None, behaviour)
+    with dp, LoadGenerator(dp.balancer_url, rate=40.0):
+        dp.wait_serving({"1.0.0"}, timeout=30)
+        yield dp
+
+
+def with_frontend(world: WorldIds, namespace: str, version: str, requires: str | None) -> dict[str, Any]:
+    frontend: dict[str, Any] = {"version": version, "cloudfront": {
+        "distributionId": world.distribution_id, "originId": world.origin_id, "bucket": world.bucket}}
+    if requires:
+        frontend["requiresBackend"] = requires
+    steps = [{"setWeight": 20}, {"pause": {"duration": "10s"}}]
+    spec = native(release_spec(version=version, image=f"repo/pratiko-backend:{version}", cluster=world.cluster,
+                               service=world.service, container_name=world.container_name,
+                               environment="development", strategy={"type": "Canary", "canary": {"steps": steps}},
+                               frontend=frontend, rollback={"window": "0s"}))
+    return {"apiVersion": "delivery.pratiko.ai/v1alpha1", "kind": "Release",
+            "metadata": {"name": NAME, "namespace": namespace}, "spec": spec}
+
+
+def test_the_frontend_waits_until_ecs_reports_the_native_deployment_successful(
+        operator: OperatorProcess, releases: Releases, namespace: str, fe_world: WorldIds, aws: AwsClients,
+        fe_plane: DataPlane) -> None:
+    dp = fe_plane
+    releases.apply(with_frontend(fe_world, namespace, "1.0.0", None))
+    releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
+    assert origin_path(aws, fe_world) == "/releases/1.0.0"
+    started = time.time()
+
+    def read() -> dict[str, Any]:
+        # The origin first, then ECS: an origin already moved next to a deployment still in progress
+        # (read after it) is a frontend that moved too early, whatever happened in between.
+        origin = origin_path(aws, fe_world)
+        d = deployment_since(aws.ecs, fe_world, started) or {}
+        return {"origin": origin, "status": d.get("status"),
+                "production": (d.get("targetServiceRevision") or {}).get("requestedProductionTrafficWeight", 0.0)}
+
+    with Sampler(read) as watch:
+        releases.apply(with_frontend(fe_world, namespace, "2.0.0", ">=2.0.0"))
+        status = releases.wait_phase(namespace, NAME, "Succeeded", 150, generation=2)
+        wait_until(lambda: watch.samples[-1][1]["origin"] == "/releases/2.0.0", 10, "a sample of the moved origin")
+    assert status["backend"]["stableVersion"] == "2.0.0"
+    samples = watch.samples
+    in_progress = [(t, s) for t, s in samples if s["status"] == "IN_PROGRESS"]
+    # ECS held the canary for its 10 s pause: the frontend stayed on 1.0.0 all that while.
+    assert in_progress[-1][0] - in_progress[0][0] >= 8.0
+    assert {s["origin"] for _, s in in_progress} == {"/releases/1.0.0"}
+    assert any(s["production"] == 20.0 for _, s in in_progress)
+    moved = next(t for t, s in samples if s["origin"] == "/releases/2.0.0")
+    assert all(s["status"] == "SUCCESSFUL" and s["production"] == 100.0
+               for _, s in samples if s["origin"] == "/releases/2.0.0")
+    # Once the frontend moved, the backend users reach is 2.0.0 alone.
+    wait_until(lambda: sum(versions_after(read_log(dp.request_log), moved).values()) >= 40, 20, "40 requests")
+    assert set(versions_after(read_log(dp.request_log), moved)) == {"2.0.0"}

@@ -4,10 +4,11 @@ follow only once ECS reports the deployment SUCCESSFUL. Driven on the one fake w
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from controller.api.release import ConditionType, Measurement, Phase, ReleaseStatus
+from controller.api.release import ConditionType, Measurement, Phase, ReleaseStatus, Verdict
 from controller.planner import Requests, decide
 from controller.planner.actions import AnswerNativeHook, SetOriginPath, StartNativeDeployment, StopNativeDeployment
 from controller.planner.world import Observation
@@ -145,3 +146,35 @@ def test_mode_task_sets_keeps_the_ecs_controller_refusal() -> None:
     assert reason == "DeploymentControllerNotExternal"
 
 
+
+
+def no_data(now: datetime) -> Measurement:
+    return Measurement(metric="error-rate", verdict=Verdict.NO_DATA, message="error-rate: no data", time=now)
+
+
+def held_at(production_weight: float, stage: str) -> list[Any]:
+    """Twenty analysis intervals of no data while ECS holds the new revision at `production_weight`."""
+    base, obs = start()
+    spec = make_spec("2.0.0", CANARY, analysis=ANALYSIS)
+    mid = drive(spec, obs, base.status, base.now, measure=healthy,
+                until=lambda p: p.observation.service.native is not None)  # type: ignore[union-attr]
+    service = mid.observation.service
+    assert service is not None and service.native is not None
+    held = replace(mid.observation, service=replace(service, native=replace(
+        service.native, status="IN_PROGRESS", stage=stage, production_weight=production_weight, hooks=())))
+    status, now = mid.status, mid.now
+    actions: list[Any] = []
+    for _ in range(20):
+        now += timedelta(seconds=10)
+        d = decide(spec, status, held, ctx(now, measurements=[no_data(now)]))
+        status, actions = d.status, [*actions, *d.actions]
+    return [status.phase, *actions]
+
+
+def test_no_data_while_ecs_scales_the_new_revision_up_is_nobodys_fault() -> None:
+    # Before ECS sends the new revision any traffic there is nothing to measure: held, not failed.
+    phase, *actions = held_at(0.0, "SCALE_UP")
+    assert phase == Phase.PROGRESSING and not [a for a in actions if isinstance(a, StopNativeDeployment)]
+    # Once it serves 25% of production, no data about it is its fault (noDataLimit, then rolled back).
+    phase, *actions = held_at(25.0, "PRODUCTION_TRAFFIC_SHIFT")
+    assert phase == Phase.ROLLED_BACK and [a for a in actions if isinstance(a, StopNativeDeployment)]

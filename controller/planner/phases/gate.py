@@ -79,6 +79,12 @@ def in_rollout(status: ReleaseStatus) -> bool:
 def serving(d: Draft) -> bool:
     """Whether the version analysed receives traffic, as AWS reports it: no data about a canary
     that serves is the canary's fault; about one that does not (a blue-green preview), nobody's."""
+    if d.st.backend.canary_image is not None and d.inp.native:
+        # ECS's own deployment: the new revision serves once ECS sends it production or test
+        # traffic; before that (scaling up, held at the first gate) no data is nobody's fault.
+        deployment = d.obs.service.native if d.obs.service is not None else None
+        return (deployment is not None and deployment.target_image == d.spec.backend.image
+                and (deployment.production_weight > 0 or deployment.test_weight > 0))
     if d.st.backend.canary_image is not None and not d.ecs_controller:
         f = d.fleet
         if f.listener is None or f.canary_tg is None or f.canary_tg == f.stable_tg:
@@ -86,7 +92,7 @@ def serving(d: Draft) -> bool:
         return f.canary_weight > 0
     if d.st.frontend.current_step is not None:
         return staging_weight(d.obs, None) > 0
-    return True  # promoted (the keep-warm window), or ECS's own deployment: it serves
+    return True  # promoted (the keep-warm window), or an ECS rolling deployment: it serves
 
 
 def running(d: Draft) -> bool:

@@ -19,7 +19,11 @@ converges the local processes to it, the way ECS converges tasks to a task set:
 - the balancer's routing table (the listener's rules from DescribeRules, its default action's
   weights, ready workloads per target group) is replaced after every poll, so a weight or rule
   change reaches traffic within one poll interval. Only this service's workloads are targets: a
-  rule forwarding to another service's target group answers 503 here.
+  rule forwarding to another service's target group answers 503 here;
+- with `test_listener_arn`, a second balancer (`test_balancer_url`, its own request log) follows
+  the load balancer's test listener the same way, over the same workloads: the listener an ECS
+  blue/green's test listener rule sits on, which sends test traffic to the green revision before
+  production moves (AWS: "Amazon ECS blue/green deployments", test traffic shift).
 
 As the local ECS's agent it then reports, every poll, what runs: one task per computed desired
 task (ceil(desiredCount * scale)), all served by the task set's one process; PENDING until the
@@ -62,7 +66,7 @@ import botocore.config
 import botocore.exceptions
 
 import controller
-from controller.aws.observe import ecr_reference
+from controller.aws.shapes import ecr_reference
 from controller.testing.dataplane.balancer import Balancer, Router, Target
 from controller.testing.dataplane.oneoff import OneOffInfo, OneOffTasks
 from controller.testing.dataplane.rules import Rule, forward_weights, rules_from
@@ -267,6 +271,7 @@ class DataPlane:
         ecr_client: Any = None,
         agent: bool | None = None,
         one_off_timeout: float = 900.0,
+        test_listener_arn: str | None = None,
     ) -> None:
         self.region = region
         self.cluster = cluster
@@ -292,6 +297,12 @@ class DataPlane:
         self._pulled: set[str] = set()
         self.router = Router()
         self.balancer = Balancer(self.router, log_path=self.request_log, port=balancer_port)
+        self.test_listener_arn = test_listener_arn
+        self.test_request_log = self.workdir / "balancer-test.jsonl"
+        self.test_router = Router()
+        self.test_balancer = Balancer(self.test_router, log_path=self.test_request_log) if test_listener_arn else None
+        self._test_weights: dict[str, int] = {}
+        self._test_rules: list[Rule] = []
         self._images: dict[tuple[str, str | None], str | None] = {}
         self._revisions: dict[str, Mapping[str, Any]] = {}  # service revisions are immutable
         self._running: dict[str, RunningWorkload] = {}
@@ -313,12 +324,21 @@ class DataPlane:
     def balancer_url(self) -> str:
         return self.balancer.url
 
+    @property
+    def test_balancer_url(self) -> str:
+        """The test listener's front door (only with `test_listener_arn`)."""
+        if self.test_balancer is None:
+            raise ValueError("this data plane follows no test listener")
+        return self.test_balancer.url
+
     def start(self) -> "DataPlane":
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "workloads").mkdir(exist_ok=True)
         if self.targets_dir is not None:
             self.targets_dir.mkdir(parents=True, exist_ok=True)
         self.balancer.start()
+        if self.test_balancer is not None:
+            self.test_balancer.start()
         self._stop.clear()
         try:
             self.sync_once()
@@ -346,6 +366,9 @@ class DataPlane:
                                "one_off": self.one_off.report()})
         self.router.update({}, {})
         self.balancer.stop()
+        if self.test_balancer is not None:
+            self.test_router.update({}, {})
+            self.test_balancer.stop()
 
     def __enter__(self) -> "DataPlane":
         return self.start()
@@ -370,6 +393,11 @@ class DataPlane:
     @property
     def weights(self) -> dict[str, int]:
         return self.router.weights
+
+    @property
+    def test_weights(self) -> dict[str, int]:
+        """The test listener's default action weights (empty without a test listener)."""
+        return self.test_router.weights
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -403,6 +431,7 @@ class DataPlane:
     def sync_once(self) -> None:
         """One poll: read moto, converge processes, refresh Prometheus targets and the router."""
         desired, weights, rules = self._observe()
+        test_weights, test_rules = self._observe_listener(self.test_listener_arn) if self.test_listener_arn else (None, None)
         found = self._observe_one_off()
         with self._lock:
             if self._stop.is_set() and self._thread is not None:
@@ -417,6 +446,8 @@ class DataPlane:
                 self._weights = weights
             if rules is not None:
                 self._rules = rules
+            if test_weights is not None and test_rules is not None:
+                self._test_weights, self._test_rules = test_weights, test_rules
             self._publish()
             report = self._report() if self.agent and desired is not None else None
             self.polls += 1
@@ -446,22 +477,7 @@ class DataPlane:
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             self.last_error = f"DescribeServices: {exc}"  # moto unreachable: keep serving what runs
         if self.listener_arn:
-            try:
-                # DescribeRules holds the default rule too (IsDefault), with the listener's default
-                # actions: one paginated read gives the whole routing table.
-                described = [r for page in self.elbv2.get_paginator("describe_rules").paginate(
-                    ListenerArn=self.listener_arn) for r in page["Rules"]]
-                default: dict[str, Any] = next(
-                    (r for r in described if r.get("IsDefault") or r.get("Priority") == "default"), {})
-                weights = forward_weights(default.get("Actions") or [])
-                rules = [r for r in rules_from(described) if r.priority is not None]
-            except botocore.exceptions.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ListenerNotFound":
-                    weights, rules = {}, []
-                else:
-                    self.last_error = f"DescribeRules: {exc}"
-            except (botocore.exceptions.BotoCoreError, OSError) as exc:
-                self.last_error = f"DescribeRules: {exc}"
+            weights, rules = self._observe_listener(self.listener_arn)
         elif desired is not None:
             # No listener to follow: every target group that has a workload gets an equal share.
             weights = {d.target_group or d.key: 1 for d in desired.values()}
@@ -678,6 +694,25 @@ class DataPlane:
                 self._reports.pop(key, None)
             self.one_off.answer(answer.get(ONE_OFF_KEY, {}), report.get("one_off", []))
 
+    def _observe_listener(self, listener_arn: str) -> tuple[dict[str, int] | None, list[Rule] | None]:
+        """A listener's default weights and other rules; (None, None) when they could not be read."""
+        try:
+            # DescribeRules holds the default rule too (IsDefault), with the listener's default
+            # actions: one paginated read gives the whole routing table.
+            described = [r for page in self.elbv2.get_paginator("describe_rules").paginate(
+                ListenerArn=listener_arn) for r in page["Rules"]]
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ListenerNotFound":
+                return {}, []
+            self.last_error = f"DescribeRules: {exc}"
+            return None, None
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            self.last_error = f"DescribeRules: {exc}"
+            return None, None
+        default: dict[str, Any] = next(
+            (r for r in described if r.get("IsDefault") or r.get("Priority") == "default"), {})
+        return forward_weights(default.get("Actions") or []), [r for r in rules_from(described) if r.priority is not None]
+
     def _publish(self) -> None:
         targets: dict[str, list[Target]] = {}
         for w in [*self._running.values(), *(d for d, _ in self._draining)]:
@@ -687,6 +722,8 @@ class DataPlane:
         for pool in targets.values():
             pool.sort(key=lambda t: t.task_set)
         self.router.update(self._weights, targets, self._rules)
+        if self.test_balancer is not None:
+            self.test_router.update(self._test_weights, targets, self._test_rules)
 
     # -- processes and Prometheus registration ---------------------------------------------------
 
