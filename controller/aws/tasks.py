@@ -32,6 +32,7 @@ from controller.aws.ecs import client_token, describe_service, launch_settings, 
 from controller.aws.errors import AwsEffectError, AwsFailure, access_denied_message, error_code, is_access_denied
 from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.decision import HookResult
+from controller.planner.strategy import preview_header
 
 STARTED_BY_CHARS = 36
 TAG_UID = "release-controller/release-uid"
@@ -180,7 +181,7 @@ class EcsTaskHooks:
         request = TaskRequest(
             cluster=target.cluster, service=target.service, backend_container=target.container_name,
             image=spec.backend.image, container=task.container_name or target.container_name,
-            command=tuple(task.command), environment=dict(task.environment),
+            command=tuple(task.command), environment={**dict(task.environment), **preview_environment(spec, status, point)},
             started_by=task_identity(uid, status.revision, point, hook.name),
             tags={TAG_RELEASE: f"{namespace}/{name}", TAG_UID: uid, TAG_REVISION: str(status.revision),
                   TAG_HOOK: f"{point}/{hook.name}"},
@@ -190,6 +191,12 @@ class EcsTaskHooks:
         except (AwsEffectError, *AwsFailure) as exc:
             return HookResult(point, hook.name, status.revision, False, failure_text(exc))
         return hook_result(point, hook.name, status.revision, found)
+
+
+def preview_environment(spec: ReleaseSpec, status: ReleaseStatus, point: str) -> dict[str, str]:
+    """A preview hook's task is told the header that reaches the new version (a smoke test sends it)."""
+    header = preview_header(spec, status.strategy) if point == "preview" else None
+    return {"RELEASE_PREVIEW_HEADER": header[0], "RELEASE_PREVIEW_VALUE": header[1]} if header else {}
 
 
 def hook_result(point: str, name: str, revision: int, task: TaskOutcome) -> HookResult:

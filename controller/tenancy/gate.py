@@ -89,7 +89,7 @@ def secret_uses(spec: ReleaseSpec) -> list[tuple[str, str, str | None, str | Non
         if sink.webhook is not None:
             ref = sink.webhook.url_secret_ref
             uses.append((f"spec.notifications[{i}].webhook.urlSecretRef", ref.name, ref.key, None))
-    for point in ("pre_rollout", "pre_promotion", "post_promotion", "on_rollback"):
+    for point in type(spec.hooks).model_fields:  # every hook point, the preview's included
         for i, hook in enumerate(getattr(spec.hooks, point)):
             if hook.webhook is not None and hook.webhook.url_secret_ref is not None:
                 ref = hook.webhook.url_secret_ref

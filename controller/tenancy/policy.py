@@ -116,7 +116,7 @@ def urls_of(spec: ReleaseSpec) -> Iterator[tuple[str, str, str]]:
             base = metric.prometheus.address.rstrip("/")
             for path in PROMETHEUS_PATHS:
                 yield f"spec.analysis.metrics[{i}].prometheus.address", base + path, "urls"
-    for point in ("pre_rollout", "pre_promotion", "post_promotion", "on_rollback"):
+    for point in type(spec.hooks).model_fields:  # every hook point, the preview's included
         for i, hook in enumerate(getattr(spec.hooks, point)):
             if hook.webhook is not None and hook.webhook.url is not None:
                 camel = "".join(w.capitalize() if n else w for n, w in enumerate(point.split("_")))
