@@ -167,6 +167,22 @@ class Fleet:
             out.append(self.make_primary(self.canary))
         return out
 
+    def restore_lost_stable(self, stable_image: str | None, external_id: str | None) -> list[Action]:
+        """The stable task set is gone while the listener still sends traffic to its target group,
+        which nothing serves (a task set deleted under a rollout, by hand or by a late change of an
+        earlier process after the status was lost): create it again there, at full scale, so the
+        traffic has capacity before the rollout goes on. Empty when there is nothing to restore."""
+        if (self.stable is not None or stable_image is None or external_id is None or self.listener is None
+                or self.stable_tg is None or self.listener.weight(self.stable_tg) <= 0):
+            return []
+        if any(ts.target_group_arn == self.stable_tg and ts.status != "DRAINING"
+               for ts in (self.canary, *self.others) if ts is not None):
+            return []  # something serves there: the leftover rules apply
+        ecs = self.spec.backend.ecs
+        return [EnsureTaskSet(cluster=ecs.cluster, service=ecs.service, external_id=external_id,
+                              container_name=ecs.container_name, image=stable_image,
+                              target_group_arn=self.stable_tg, container_port=None, scale_percent=100.0)]
+
     def stable_ready(self) -> tuple[list[Action], bool]:
         """Whether the stable task set can take all traffic (at full scale and steady); if not, the
         action toward it. No stable task set: nothing to wait for."""

@@ -453,3 +453,27 @@ def test_a_refused_spec_leaves_the_preview_route_as_it_is() -> None:
         {"op": "frontend", "frontend": {**FRONTEND, "requiresBackend": ">=3.0.0"}},
         {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [21, 51, 92, 100], "interval": "30s"}}},
     ])
+
+
+def test_a_stable_task_set_deleted_under_a_rollout_is_created_again_where_the_traffic_goes() -> None:
+    # seed 1101 (10,000-seed run): a superseded rollout's changes landed late, after a restart that
+    # had lost the status and adopted 3.0.0 as the stable: 3.0.0's task set was deleted while the
+    # listener sent all traffic to its (now empty) group, and the pass did nothing about it.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [
+            {"preview": {"duration": "30s"}}, {"setWeight": 28}, {"setWeight": 47}, {"pause": {"duration": "2m"}}]}},
+         "analysis": False, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [95, 100], "interval": "30s"}}},
+        {"op": "request", "kind": "promote"},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "measure", "verdict": "NoData"},
+        {"op": "paused", "value": False},
+        {"op": "pass"},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "fault", "kind": "late"},
+        {"op": "restart", "back": "empty"},
+    ])
+    restored = [p for p in trace if any(type(a).__name__ == "EnsureTaskSet" and a.image.endswith(":3.0.0")
+                                        for a in p.decision.actions)]
+    assert restored, "3.0.0's task set was not created again"

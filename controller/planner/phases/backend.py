@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseStatus
-from controller.planner import standing
+from controller.planner import identity, standing
 from controller.api.types import format_duration
 from controller.planner.actions import Action, SetListenerWeights, UpdateServiceImage
 from controller.planner.conditions import find
@@ -202,6 +202,13 @@ def task_set_rollout(d: Draft) -> bool:
         message = (f"{len(f.canary.stopped_tasks)} tasks of task set {f.canary.id} stopped, the last: "
                    f"{stopped.describe()}")
         rollback.roll_back(d, Reason.TASKS_STOPPED, "RolledBack", message, Phase.ROLLED_BACK)
+        return False
+    stable_image = d.st.backend.stable_image
+    lost = f.restore_lost_stable(stable_image, identity.external_id_for(d.inp.ctx.namespace, d.inp.ctx.name,
+                                                                        stable_image) if stable_image else None)
+    if lost:
+        d.actions += lost
+        waiting_on_aws(d, "the stable task set is gone while its target group has traffic: restoring it first")
         return False
     # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
     unready_canary = (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0
