@@ -71,6 +71,7 @@ NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
 SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
+SERVICE_REVISIONS_PER_CALL = 20  # DescribeServiceRevisions' limit ("a maximum of 20 ARNs", API reference)
 LISTENERS_PER_CALL = 20
 
 
@@ -203,22 +204,30 @@ class Observer:
 
     def _native(self, arn: str | None, container_name: str,
                 found: Mapping[str, Mapping[str, Any] | ObservationError]) -> NativeDeployment | ObservationError | None:
-        """One service's current deployment (from `_service_deployments`), with the image its target
-        revision runs: the revision's task definition is read once per revision (revisions never change)."""
+        """One service's current deployment (from `_service_deployments`), with the images its target
+        and source revisions run (what serves is weighed by revision: `planner.serving`). A
+        revision's task definition is read once per revision (revisions never change), the
+        revisions not yet known in one DescribeServiceRevisions call."""
         doc = found.get(arn) if arn else None
         if doc is None or isinstance(doc, ObservationError):
             return doc
         ecs = self.clients.ecs
         revision = (doc.get("targetServiceRevision") or {}).get("arn")
+        sources = [str(s["arn"]) for s in doc.get("sourceServiceRevisions") or [] if s.get("arn")]
+        unknown = [r for r in dict.fromkeys([revision, *sources]) if r and r not in self._revisions]
         try:
-            if revision and revision not in self._revisions:
-                got = ecs.describe_service_revisions(serviceRevisionArns=[revision]).get("serviceRevisions") or []
-                self._revisions[revision] = got[0].get("taskDefinition") if got else None
-            td = self._revisions.get(revision) if revision else None
-            image = container_image(self.cache.fetch(ecs, td), container_name) if td else None
+            for chunk in chunks(unknown, SERVICE_REVISIONS_PER_CALL):
+                got = ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions") or []
+                tds = {str(r.get("serviceRevisionArn")): r.get("taskDefinition") for r in got}
+                self._revisions.update({r: tds.get(r) for r in chunk})
+            images = {r: self._image(self._revisions.get(r), container_name) for r in [revision, *sources] if r}
         except AwsFailure as exc:
-            return observation_error(exc, f"ECS service revision {revision}")
-        return parse_deployment(doc, td, image)
+            return observation_error(exc, f"ECS service revisions {', '.join(unknown) or revision}")
+        td = self._revisions.get(revision) if revision else None
+        return parse_deployment(doc, td, images.get(revision) if revision else None, images)
+
+    def _image(self, task_definition: str | None, container_name: str) -> str | None:
+        return container_image(self.cache.fetch(self.clients.ecs, task_definition), container_name) if task_definition else None
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
