@@ -20,6 +20,7 @@ from controller.planner.world import (
     Service,
     StoppedTask,
     TaskSet,
+    image_version,
 )
 
 
@@ -29,18 +30,7 @@ def container_image(td: Mapping[str, Any] | None, container_name: str) -> str | 
     return next((c.get("image") for c in td.get("containerDefinitions", []) if c.get("name") == container_name), None)
 
 
-def version_of(image: str | None) -> str | None:
-    """The tag of an image reference, the version by convention.
-
-    >>> version_of("123.dkr.ecr.eu-west-1.amazonaws.com:443/pratiko-backend:1.4.0")
-    '1.4.0'
-    >>> version_of("repo/app@sha256:abc") is None
-    True
-    """
-    if not image or "@" in image:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else None
+version_of = image_version  # the tag of an image reference, the version by convention
 
 
 def forward_weights(listener: Mapping[str, Any]) -> dict[str, int]:

@@ -93,6 +93,20 @@ class PauseHook:
     expires_at: Any = None  # datetime, when ECS takes the hook's timeout action
 
 
+def image_version(image: str | None) -> str | None:
+    """The tag of an image reference, the version by convention (None for a digest or no tag).
+
+    >>> image_version("123.dkr.ecr.eu-west-1.amazonaws.com:443/pratiko-backend:1.4.0")
+    '1.4.0'
+    >>> image_version("repo/app@sha256:abc") is None
+    True
+    """
+    if not image or "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
 @dataclass(frozen=True)
 class RevisionShare:
     """A source revision of a native deployment (`sourceServiceRevisions`): the image of the
@@ -149,6 +163,7 @@ class NativeDeployment:
         API_ServiceRevisionSummary). Where it reports no weight at all (the field is optional): a
         SUCCESSFUL deployment, or one with nothing to move from, has it all on the target;
         otherwise the sources keep it, so the new version is never shown serving before ECS says so.
+        Weights that do not add up to 100 (snapshots of a moving deployment) count as parts of it.
 
         >>> d = NativeDeployment("arn:d", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", "td:2", production_weight=20.0,
         ...                      target_image="r/app:2.0.0", sources=(RevisionShare("r/app:1.0.0", 80.0),))
@@ -157,9 +172,10 @@ class NativeDeployment:
         >>> replace(d, production_weight=0.0, sources=(RevisionShare("r/app:1.0.0"),)).production_shares()
         (('r/app:1.0.0', 100.0),)
         """
-        if self.production_weight + sum(s.production_weight for s in self.sources) > 0:
-            return ((self.target_image, self.production_weight),
-                    *((s.image, s.production_weight) for s in self.sources))
+        total = self.production_weight + sum(s.production_weight for s in self.sources)
+        if total > 0:  # snapshots taken apart may not add up to 100: each is its part of the whole
+            return ((self.target_image, 100.0 * self.production_weight / total),
+                    *((s.image, 100.0 * s.production_weight / total) for s in self.sources))
         if self.succeeded or not self.sources:
             return ((self.target_image, 100.0),)
         return tuple((s.image, 100.0 / len(self.sources)) for s in self.sources)
