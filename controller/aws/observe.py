@@ -14,7 +14,9 @@ What a pass reads, and what it costs in API calls (steady state, task definition
 Reads made only when needed: ecs:DescribeTaskDefinition once per task definition ARN for the life
 of the process (task definitions are immutable), elasticloadbalancing:DescribeTargetGroups when a
 spec's target group is not in the listener's forward action (a group the listener forwards to
-exists: ALB refuses to delete it), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
+exists: ALB refuses to delete it), for a native deployment (ECS's BLUE_GREEN, CANARY, LINEAR)
+ecs:DescribeServiceDeployments (1 per 20 services) and ecs:DescribeServiceRevisions once per revision
+(its target and sources, whose images weigh what serves), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
 (+ ListDistributions to find the staging copy) for a frontend canary that has a policy attached.
 
 The operator's resync reads every settled Release in one batch (`observe_many`, called by
