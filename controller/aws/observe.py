@@ -14,10 +14,9 @@ What a pass reads, and what it costs in API calls (steady state, task definition
 Reads made only when needed: ecs:DescribeTaskDefinition once per task definition ARN for the life
 of the process (task definitions are immutable), elasticloadbalancing:DescribeTargetGroups when a
 spec's target group is not in the listener's forward action (a group the listener forwards to
-exists: ALB refuses to delete it), for a native deployment (ECS's BLUE_GREEN, CANARY, LINEAR)
-ecs:DescribeServiceDeployments (1 per 20 services) and ecs:DescribeServiceRevisions once per revision
-(its target and sources, whose images weigh what serves), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
-(+ ListDistributions to find the staging copy) for a frontend canary that has a policy attached.
+exists: ALB refuses to delete it), ecs:DescribeServiceDeployments (1 per 20) and DescribeServiceRevisions
+(once per revision, target and sources) for native deployments, and cloudfront:GetDistribution +
+GetContinuousDeploymentPolicy (+ ListDistributions) for a frontend canary with a policy attached.
 
 The operator's resync reads every settled Release in one batch (`observe_many`, called by
 `Reconciler.resync`); a Release whose world changed then gets a pass on its snapshot
@@ -73,7 +72,7 @@ NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
 SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
-SERVICE_REVISIONS_PER_CALL = 20  # DescribeServiceRevisions' limit ("a maximum of 20 ARNs", API reference)
+SERVICE_REVISIONS_PER_CALL = 20  # DescribeServiceRevisions' limit (the same)
 LISTENERS_PER_CALL = 20
 
 
@@ -206,30 +205,26 @@ class Observer:
 
     def _native(self, arn: str | None, container_name: str,
                 found: Mapping[str, Mapping[str, Any] | ObservationError]) -> NativeDeployment | ObservationError | None:
-        """One service's current deployment (from `_service_deployments`), with the images its target
-        and source revisions run (what serves is weighed by revision: `planner.serving`). A
-        revision's task definition is read once per revision (revisions never change), the
-        revisions not yet known in one DescribeServiceRevisions call."""
+        """One service's current deployment (from `_service_deployments`), with the images its target and
+        source revisions run (`planner.serving` weighs them): each revision is read once (they never change)."""
         doc = found.get(arn) if arn else None
         if doc is None or isinstance(doc, ObservationError):
             return doc
         ecs = self.clients.ecs
         revision = (doc.get("targetServiceRevision") or {}).get("arn")
-        sources = [str(s["arn"]) for s in doc.get("sourceServiceRevisions") or [] if s.get("arn")]
-        unknown = [r for r in dict.fromkeys([revision, *sources]) if r and r not in self._revisions]
+        sources = (s.get("arn") for s in doc.get("sourceServiceRevisions") or [])
+        arns = [str(r) for r in dict.fromkeys([revision, *sources]) if r]
         try:
-            for chunk in chunks(unknown, SERVICE_REVISIONS_PER_CALL):
+            for chunk in chunks([r for r in arns if r not in self._revisions], SERVICE_REVISIONS_PER_CALL):
                 got = ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions") or []
-                tds = {str(r.get("serviceRevisionArn")): r.get("taskDefinition") for r in got}
-                self._revisions.update({r: tds.get(r) for r in chunk})
-            images = {r: self._image(self._revisions.get(r), container_name) for r in [revision, *sources] if r}
+                described = {str(r.get("serviceRevisionArn")): r.get("taskDefinition") for r in got}
+                self._revisions.update({r: described.get(r) for r in chunk})  # one not found: None
+            tds = {r: self._revisions.get(r) for r in arns}
+            images = {r: container_image(self.cache.fetch(ecs, td), container_name) if td else None
+                      for r, td in tds.items()}
         except AwsFailure as exc:
-            return observation_error(exc, f"ECS service revisions {', '.join(unknown) or revision}")
-        td = self._revisions.get(revision) if revision else None
-        return parse_deployment(doc, td, images.get(revision) if revision else None, images)
-
-    def _image(self, task_definition: str | None, container_name: str) -> str | None:
-        return container_image(self.cache.fetch(self.clients.ecs, task_definition), container_name) if task_definition else None
+            return observation_error(exc, f"ECS service revisions {', '.join(arns)}")
+        return parse_deployment(doc, tds.get(revision or ""), images.get(revision or ""), images)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
