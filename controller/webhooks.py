@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.planner.decision import HookResult
+from controller.planner.strategy import preview_header
 from controller.tenancy.guard import describe
 from controller.tenancy.secrets import NotPermitted
 
@@ -126,6 +127,9 @@ class WebhookHooks:
                          "canaryVersion": status.frontend.canary_version},
             "step": status.current_step, "stepCount": status.step_count,
         }
+        header = preview_header(spec, status.strategy) if point == "preview" else None
+        if header is not None:
+            doc["preview"] = {"header": header[0], "value": header[1]}  # a smoke test sends its requests with it
         try:
             code = http_poster(self.client)(url, doc)
         except Exception as exc:

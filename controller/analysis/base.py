@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from controller.api.release import MeasurementError, Metric
 
@@ -37,6 +37,8 @@ class MeasureContext:
     metric's Secret by the caller; a provider adds them and never shows them."""
     auth_errors: Mapping[str, str] = field(default_factory=dict)
     """Per metric name, why its credentials could not be read (no Secret, a missing key): a spec error."""
+    signers: Mapping[str, Any] = field(default_factory=dict)
+    """Per metric name, an `httpx.Auth` that signs each request (SigV4, `controller.analysis.sigv4`)."""
 
     def substitute(self, template: str, version: str | None = None) -> str:
         """Fill `{{version}}`, `{{stableVersion}}` and `{{environment}}` (spaces inside the braces

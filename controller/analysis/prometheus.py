@@ -39,6 +39,7 @@ import httpx
 
 from controller.api.release import MeasurementError, Metric
 from controller.analysis.base import MeasureContext, Sample, shown_url
+from controller.analysis.sigv4 import NoCredentials
 from controller.tenancy.guard import describe
 
 
@@ -69,22 +70,23 @@ class PrometheusProvider:
         if metric.name in ctx.auth_errors:
             return Sample(error=f"prometheus.auth: {ctx.auth_errors[metric.name]}", error_kind=MeasurementError.QUERY)
         headers = dict(ctx.headers.get(metric.name, {}))
+        signer = ctx.signers.get(metric.name)
         try:
             if metric.min_requests > 0 and spec.traffic_query:
-                served = self.instant(spec.address, ctx.substitute(spec.traffic_query), ctx.now, headers) or 0.0
+                served = self.instant(spec.address, ctx.substitute(spec.traffic_query), ctx.now, headers, signer) or 0.0
                 if served < metric.min_requests:
                     return Sample(error=f"{served:.0f} of {metric.min_requests} requests served by {ctx.version}"
                                   " in the window: too little traffic to judge", error_kind=MeasurementError.LOW_TRAFFIC)
-            value = self.instant(spec.address, query, ctx.now, headers)
+            value = self.instant(spec.address, query, ctx.now, headers, signer)
             if not (metric.compare_with_stable and ctx.stable_version):
                 return Sample(value=value)
             stable_query = ctx.substitute(spec.query, version=ctx.stable_version)
             start = ctx.now - ctx.window
             return Sample(
                 value=value,
-                stable_value=self.instant(spec.address, stable_query, ctx.now, headers),
-                samples=self.series(spec.address, query, start, ctx.now, headers),
-                stable_samples=self.series(spec.address, stable_query, start, ctx.now, headers),
+                stable_value=self.instant(spec.address, stable_query, ctx.now, headers, signer),
+                samples=self.series(spec.address, query, start, ctx.now, headers, signer),
+                stable_samples=self.series(spec.address, stable_query, start, ctx.now, headers, signer),
             )
         except QueryError as exc:
             return Sample(error=str(exc), error_kind=MeasurementError.QUERY)
@@ -93,9 +95,10 @@ class PrometheusProvider:
 
     # ------------------------------------------------------------------ the two HTTP API calls
 
-    def instant(self, address: str, query: str, at: datetime, headers: dict[str, str] | None = None) -> float | None:
+    def instant(self, address: str, query: str, at: datetime, headers: dict[str, str] | None = None,
+                signer: httpx.Auth | None = None) -> float | None:
         """The value of an instant query at `at`, None when it returned nothing."""
-        data = self._get(address, "/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"}, headers)
+        data = self._get(address, "/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"}, headers, signer)
         kind, result = data.get("resultType"), data.get("result")
         if kind == "scalar" and isinstance(result, list):
             return _number(result[1])
@@ -110,7 +113,7 @@ class PrometheusProvider:
         return _number(result[0]["value"][1])
 
     def series(self, address: str, query: str, start: datetime, end: datetime,
-               headers: dict[str, str] | None = None) -> tuple[float, ...]:
+               headers: dict[str, str] | None = None, signer: httpx.Auth | None = None) -> tuple[float, ...]:
         """The points of a range query over [start, end] (one series; NaN points dropped)."""
         span = max((end - start).total_seconds(), 1.0)
         step = max(span / self.max_points, 1.0)
@@ -119,6 +122,7 @@ class PrometheusProvider:
             "/api/v1/query_range",
             {"query": query, "start": f"{start.timestamp():.3f}", "end": f"{end.timestamp():.3f}", "step": f"{step:g}"},
             headers,
+            signer,
         )
         result = data.get("result")
         if data.get("resultType") != "matrix" or not isinstance(result, list):
@@ -135,16 +139,19 @@ class PrometheusProvider:
         return tuple(p for p in points if p is not None)
 
     def _get(self, address: str, path: str, params: dict[str, str],
-             headers: dict[str, str] | None = None) -> dict[str, Any]:
+             headers: dict[str, str] | None = None, signer: httpx.Auth | None = None) -> dict[str, Any]:
         url = address.rstrip("/") + path
         shown = shown_url(url)
         try:
-            resp = self.client.get(url, params=params, timeout=self.timeout, headers=headers or None)
+            resp = self.client.get(url, params=params, timeout=self.timeout, headers=headers or None,
+                                   auth=signer if signer is not None else httpx.USE_CLIENT_DEFAULT)
+        except NoCredentials:
+            raise QueryError(f"{shown}: no AWS credentials to sign the query with (prometheus.auth SigV4)") from None
         except httpx.HTTPError as exc:
             raise PrometheusError(f"{shown}: {describe(exc).value}") from None
         if resp.status_code in (401, 403):
             raise QueryError(f"{shown}: HTTP {resp.status_code}: Prometheus refused the credentials "
-                             "(prometheus.auth and its Secret)")
+                             "(prometheus.auth: its Secret, or for SigV4 the role's aps:QueryMetrics)")
         try:
             body = resp.json()
         except ValueError:

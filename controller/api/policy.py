@@ -83,8 +83,10 @@ class ReleasePolicySpec(Model):
         default=None, description="Namespaces, by their labels, whose Releases this policy covers.")
     role_arn: str | None = Field(
         default=None, max_length=2048, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
-        description="The IAM role every AWS call for these Releases is to be made with (STS AssumeRole). Accepted "
-                    "and validated; this version of the operator does not assume it yet and uses its own role.")
+        description="The IAM role every AWS call for these Releases is made with (STS AssumeRole with the "
+                    "operator's credentials, session name rc.<namespace>.<name>); without it, the operator's own "
+                    "role. Policies covering one namespace that name different roles refuse its Releases "
+                    "(NotPermitted). Used under --tenancy strict.")
     allow: PolicyAllow = Field(default_factory=PolicyAllow)
 
 

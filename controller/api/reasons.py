@@ -91,6 +91,7 @@ class Reason(StrEnum):
     IDLE = "Idle"  # Reconciling or Stalled is False: nothing under way, nothing stuck
     AWS_UNREACHABLE = "AwsUnreachable"  # AWS did not answer for several passes: timers are held
     THROTTLED = "Throttled"  # AWS throttled a pass's requests: it stopped early, the next one retries
+    ACCESS_DENIED = "AccessDenied"  # AWS's IAM refused a call (the Release's role, or the operator's own, lacks it)
     # Around a rollout
     NOTIFICATION_FAILED = "NotificationFailed"  # a sink kept failing; the rollout goes on
     NOTIFICATION_EXPIRED = "NotificationExpired"  # no sink accepted it within the pending bound: given up

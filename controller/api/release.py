@@ -219,15 +219,74 @@ class Pause(Model):
     )
 
 
+# One header through the whole stack: CloudFront continuous deployment's SingleHeader policy only
+# accepts header names starting with `aws-cf-cd-`, and an ALB http-header condition takes any name of
+# at most 40 characters, so a name of this form works for both.
+CLOUDFRONT_HEADER_PREFIX = "aws-cf-cd-"
+DEFAULT_PREVIEW_HEADER = "aws-cf-cd-release-preview"
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP field name (RFC 9110 5.6.2 token)
+MAX_HEADER_NAME = 40  # ALB HttpHeaderConfig.HttpHeaderName
+MAX_HEADER_VALUE = 128  # ALB http-header value
+# Visible ASCII without ALB's wildcards: CloudFront compares the value exactly, so the ALB rule must too.
+HEADER_VALUE_PATTERN = r"^[\x21-\x29\x2b-\x3e\x40-\x7e]+$"
+
+
+class PreviewHeader(Model):
+    """The header that takes a request to the new version while it is previewed."""
+
+    name: str = Field(
+        default=DEFAULT_PREVIEW_HEADER, min_length=1, max_length=MAX_HEADER_NAME, pattern=HEADER_NAME_PATTERN,
+        description="The header's name (an HTTP field name of at most 40 characters; ALB compares it without case). "
+        "The default aws-cf-cd-release-preview suits CloudFront continuous deployment's SingleHeader policy, which "
+        "only takes names starting with aws-cf-cd-, as well as an ALB http-header condition, which takes any.")
+    value: str | None = Field(
+        default=None, min_length=1, max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE_PATTERN,
+        description="The value a request must carry (visible ASCII, no `*` or `?`: compared exactly, not as "
+        "ALB's wildcards). Default: the backend version being released, so a client still sending an earlier "
+        "preview's value reaches production.")
+
+    def value_for(self, version: str) -> str:
+        return self.value or version
+
+    @property
+    def reaches_cloudfront(self) -> bool:
+        """Whether CloudFront continuous deployment can route by this header (its SingleHeader policy)."""
+        return self.name.lower().startswith(CLOUDFRONT_HEADER_PREFIX)
+
+
+class Preview(Model):
+    """`{preview: {duration, header}}`: before any production weight, requests with the header reach
+    the new version for `duration`, analysed, before the canary steps go on."""
+
+    duration: Duration = Field(description="How long the preview lasts. The new version runs at full scale "
+                               "with no production traffic; requests carrying the header reach it (an ALB "
+                               "listener rule, removed after). With analysis, the step also waits for a "
+                               "Passed verdict, as an analysed pause does.")
+    header: PreviewHeader = Field(default_factory=PreviewHeader, description="The header a request carries to "
+                                  "reach the new version during the preview.")
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a preview lasts a positive duration, e.g. 5m")
+        return value
+
+
+CANARY_STEP_KIND_HINT = "a canary step is exactly one of setWeight, pause or preview"
+PREVIEW_BEFORE_WEIGHT_HINT = ("a preview step comes before any setWeight above 0, and there is at most one: "
+                              "the new version is previewed before users see it")
+
+
 class CanaryStep(Model):
-    """One step of a canary: exactly one of setWeight or pause."""
+    """One step of a canary: exactly one of setWeight, pause or preview."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "has(self.setWeight) != has(self.pause)",
-                    "a canary step is exactly one of setWeight or pause",
+                    "[has(self.setWeight), has(self.pause), has(self.preview)].filter(x, x).size() == 1",
+                    CANARY_STEP_KIND_HINT,
                 )
             ]
         }
@@ -237,12 +296,33 @@ class CanaryStep(Model):
     """Percent of traffic sent to the new version at this step (0-100)."""
     pause: Pause | None = None
     """Wait before the next step: for a duration, or until `kubectl release promote`."""
+    preview: Preview | None = Field(
+        default=None,
+        description="Before any production weight: the new version at full scale, reached only by requests carrying "
+        "the header (an ALB listener rule forwarding to the canary target group, placed after the listener's other "
+        "rules and removed when the step ends), analysed for its duration.")
+
+
+def preview_before_weight(steps: list[CanaryStep]) -> bool:
+    """Whether `steps` preview at most once, before any setWeight above 0 (the CEL rule's twin).
+
+    >>> d = timedelta(minutes=1)
+    >>> preview_before_weight([CanaryStep(preview=Preview(duration=d)), CanaryStep(set_weight=10)])
+    True
+    >>> preview_before_weight([CanaryStep(set_weight=10), CanaryStep(preview=Preview(duration=d))])
+    False
+    """
+    previews = [i for i, s in enumerate(steps) if s.preview is not None]
+    weighted = [i for i, s in enumerate(steps) if s.set_weight]
+    return len(previews) <= 1 and (not previews or not weighted or previews[0] < weighted[0])
 
 
 CANARY_EMPTY_HINT = ("is empty: write at least one step, e.g. [{setWeight: 20}, {pause: {duration: 1m}}], "
                      "or leave steps out for the default plan (10%, pause 30s, 50%, pause 30s)")
 FRONTEND_CANARY_EMPTY_HINT = ("is empty: write at least one step, e.g. [{setWeight: 5}, {pause: {duration: 5m}}], "
                               "or leave frontend.canary out for an atomic switch")
+FRONTEND_PREVIEW_HINT = ("a frontend canary has no preview step: write it in strategy.canary.steps, where the "
+                         "header reaches the new backend")
 ROLLING_EMPTY_HINT = "is empty: write at least one percentage, e.g. [50, 100], or leave steps out for [25, 50, 75, 100]"
 
 
@@ -268,9 +348,14 @@ def _steps_never_decrease(max_weight: int, empty_hint: str) -> dict[str, Any]:
             ),
             *(
                 [cel(f"self.all(s, !has(s.setWeight) || s.setWeight <= {max_weight})",
-                     f"a frontend canary weight is at most {max_weight} (CloudFront continuous deployment)")]
+                     f"a frontend canary weight is at most {max_weight} (CloudFront continuous deployment)"),
+                 cel("self.all(s, !has(s.preview))", FRONTEND_PREVIEW_HINT)]
                 if max_weight < 100
-                else []
+                else [cel("self.filter(s, has(s.preview)).size() <= 1 && (!self.exists(s, has(s.preview)) || "
+                          "!self.exists(s, has(s.setWeight) && s.setWeight > 0) || "
+                          "self.map(s, has(s.preview)).indexOf(true) < "
+                          "self.map(s, has(s.setWeight) && s.setWeight > 0).indexOf(true))",
+                          PREVIEW_BEFORE_WEIGHT_HINT)]
             ),
         ],
     }
@@ -285,12 +370,24 @@ class CanaryStrategy(Model):
 
     _steps_given = field_validator("steps")(_not_empty(CANARY_EMPTY_HINT))
 
+    @field_validator("steps")
+    @classmethod
+    def _preview_first(cls, value: list[CanaryStep]) -> list[CanaryStep]:
+        if not preview_before_weight(value):
+            raise ValueError(PREVIEW_BEFORE_WEIGHT_HINT)
+        return value
+
 
 class BlueGreenStrategy(Model):
     """Blue-green: the new version starts beside the old, is previewed, then takes all traffic at once."""
 
     preview_duration: Duration = Field(default=timedelta(seconds=60))
-    """How long the new version runs without traffic (analysed) before the switch."""
+    """How long the new version runs without production traffic (analysed) before the switch."""
+    preview_header: PreviewHeader | None = Field(
+        default=None,
+        description="During the preview, requests carrying this header reach the new version (an ALB listener rule "
+        "forwarding to its target group, after the listener's other rules, removed after), so an analysis or a "
+        "smoke test of the preview has traffic. Unset: no rule, and the preview gets no traffic.")
     scale_down_delay: Duration = Field(default=timedelta(minutes=5))
     """How long the old version keeps running after the switch, for a fast way back."""
 
@@ -364,6 +461,13 @@ class FrontendCanary(Model):
 
     _steps_given = field_validator("steps")(_not_empty(FRONTEND_CANARY_EMPTY_HINT))
 
+    @field_validator("steps")
+    @classmethod
+    def _no_preview(cls, value: list[CanaryStep]) -> list[CanaryStep]:
+        if any(s.preview is not None for s in value):
+            raise ValueError(FRONTEND_PREVIEW_HINT)
+        return value
+
 
 class ApiOperation(Model):
     """One API operation the frontend calls."""
@@ -405,6 +509,7 @@ class Frontend(Model):
 class PrometheusAuthType(StrEnum):
     BASIC = "Basic"
     BEARER = "Bearer"
+    SIGV4 = "SigV4"
 
 
 class PrometheusSecretRef(Model):
@@ -412,13 +517,37 @@ class PrometheusSecretRef(Model):
 
 
 class PrometheusAuth(Model):
-    """Credentials for Prometheus, from a Secret: never in the address, never logged."""
+    """Credentials for Prometheus: from a Secret, or the Release's own AWS credentials (SigV4); never
+    in the address, never logged."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("self.type == 'SigV4' ? !has(self.secretRef) : has(self.secretRef)",
+            "prometheus.auth: Basic and Bearer read a secretRef; SigV4 signs with the Release's AWS credentials "
+            "and takes none"),
+        cel("self.type == 'SigV4' || !has(self.region)",
+            "prometheus.auth.region: only SigV4 signs for a region"),
+    ]})
 
     type: PrometheusAuthType = Field(
         default=PrometheusAuthType.BASIC,
         description="Basic: the Secret's keys `username` and `password`; Bearer: its key `token` "
-        "(Authorization: Bearer).")
-    secret_ref: PrometheusSecretRef = Field(description="The Secret holding the credentials.")
+        "(Authorization: Bearer); SigV4: each query signed for Amazon Managed Service for Prometheus "
+        "(service `aps`) with the credentials the Release's AWS calls use (its ReleasePolicy's role, "
+        "else the operator's).")
+    secret_ref: PrometheusSecretRef | None = Field(
+        default=None, description="The Secret holding the credentials (Basic and Bearer).")
+    region: str | None = Field(
+        default=None, min_length=1, max_length=32, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        description="SigV4 only: the workspace's region (default: the operator's AWS region).")
+
+    @model_validator(mode="after")
+    def _credentials_come_from_one_place(self) -> "PrometheusAuth":
+        if (self.type == PrometheusAuthType.SIGV4) == (self.secret_ref is not None):
+            raise ValueError("prometheus.auth: Basic and Bearer read a secretRef; SigV4 signs with the Release's "
+                             "AWS credentials and takes none")
+        if self.region is not None and self.type != PrometheusAuthType.SIGV4:
+            raise ValueError("prometheus.auth.region: only SigV4 signs for a region")
+        return self
 
 
 class PrometheusQuery(Model):
@@ -432,7 +561,7 @@ class PrometheusQuery(Model):
     address: str = Field(min_length=1, max_length=2048, pattern=HTTP_URL_PATTERN)
     """The Prometheus server's base URL (http or https)."""
     auth: PrometheusAuth | None = Field(
-        default=None, description="Credentials from a Secret (basic or bearer); credentials written in the "
+        default=None, description="Credentials from a Secret (basic or bearer) or AWS SigV4; credentials written in the "
         "address still work but are redacted from every message and log line.")
     query: str = Field(min_length=1, max_length=8192)
     """PromQL giving one number; `{{version}}` is replaced by the version measured."""
@@ -907,12 +1036,19 @@ _HOOK_LIST: dict[str, Any] = {"maxItems": 10, "x-kubernetes-list-type": "map", "
 
 
 class Hooks(Model):
-    """Hooks at the four points of a rollout."""
+    """Hooks at the points of a rollout."""
 
     pre_rollout: list[Hook] = Field(
         default_factory=list, json_schema_extra=_HOOK_LIST,
         description="After the rollout starts, before the new version's first task set is created: a migration runs "
                     "before new code serves. A failure rolls back (the canary never gets weight) or pauses.")
+    preview: list[Hook] = Field(
+        default_factory=list, json_schema_extra=_HOOK_LIST,
+        description="At a preview step (or a blue-green preview with previewHeader), once the preview route is "
+                    "there: a smoke test of the new version through the header, which the hook is given (a webhook's "
+                    "body `preview`, an ECS task's RELEASE_PREVIEW_HEADER and RELEASE_PREVIEW_VALUE). The preview "
+                    "lasts its duration from when the last one passed. A failure rolls back or pauses. Without a "
+                    "preview step, never run.")
     pre_promotion: list[Hook] = Field(
         default_factory=list, json_schema_extra=_HOOK_LIST,
         description="After the steps, before full traffic: approvals and external checks. A failure rolls back or pauses.")

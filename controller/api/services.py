@@ -1,11 +1,12 @@
-"""`backend.services` and the `preview` step as pydantic models: the shape issue many-services fixes.
+"""`backend.services` as pydantic models: the shape issue many-services fixes.
 
-**Not wired.** Nothing in the planner, the reconciler or the CRD reads these models yet:
+**Not wired.** Nothing in the planner, the reconciler or the CRD reads `BackendTier` yet:
 `ReleaseSpec.backend` is still `release.Backend`, one ECS service, and `crds/release.yaml` does not
-carry `services` or `preview`. They live apart from `controller/api/release.py` so that they can be
-reviewed and tested while that module changes elsewhere; wiring them (docs/many-services.md) makes
-`BackendTier` the type of `ReleaseSpec.backend` and `Preview` a third kind of `CanaryStep`, and moves
-the validations below into CEL rules where a schema can say them.
+carry `services`. It lives apart from `controller/api/release.py` so that it can be reviewed and
+tested while that module changes elsewhere; wiring it (docs/many-services.md) makes `BackendTier` the
+type of `ReleaseSpec.backend` and moves the validations below into CEL rules where a schema can say
+them. The preview step is wired: `Preview` and `PreviewHeader` live in `release.py` (a kind of
+`CanaryStep`) and are named here too.
 
 The backend tier names one or more ECS services, built from one commit and released as one version:
 
@@ -40,23 +41,27 @@ from datetime import timedelta
 
 from pydantic import Field, field_validator, model_validator
 
-from controller.api.release import EcsTarget, Model, Traffic, _check_image, image_tag_mismatch
+from controller.api.release import (  # noqa: F401  (the preview models live in release.py now; named here too)
+    CLOUDFRONT_HEADER_PREFIX,
+    DEFAULT_PREVIEW_HEADER,
+    HEADER_NAME_PATTERN,
+    HEADER_VALUE_PATTERN,
+    MAX_HEADER_NAME,
+    MAX_HEADER_VALUE,
+    EcsTarget,
+    Model,
+    Preview,
+    PreviewHeader,
+    Traffic,
+    _check_image,
+    image_tag_mismatch,
+)
 from controller.api.types import Duration, SemVer
 
 SINGLE_SERVICE = "backend"  # the name of the one service of a single-service tier
 MAX_SERVICES = 10
 SERVICE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"  # a DNS label: it names claims and task sets
 
-# One header through the whole stack: CloudFront continuous deployment's SingleHeader policy only
-# accepts header names starting with `aws-cf-cd-`, and an ALB http-header condition takes any name of
-# at most 40 characters, so a name of this form works for both.
-CLOUDFRONT_HEADER_PREFIX = "aws-cf-cd-"
-DEFAULT_PREVIEW_HEADER = "aws-cf-cd-release-preview"
-HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP field name (RFC 9110 5.6.2 token)
-MAX_HEADER_NAME = 40  # ALB HttpHeaderConfig.HttpHeaderName
-MAX_HEADER_VALUE = 128  # ALB http-header value
-# Visible ASCII without ALB's wildcards: CloudFront compares the value exactly, so the ALB rule must too.
-HEADER_VALUE_PATTERN = r"^[\x21-\x29\x2b-\x3e\x40-\x7e]+$"
 
 _IMAGE_TAG = re.compile(r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -182,41 +187,6 @@ def _unshared(what: str, used: dict[str, list[str]], why: str = "") -> None:
                 because = f": {why}" if why else ""
                 raise ValueError(f"backend.services {owner[resource]} and {name} share the {what} {resource}{because}")
             owner[resource] = name
-
-
-class PreviewHeader(Model):
-    """The header that takes a request to the new version while it is previewed."""
-
-    name: str = Field(default=DEFAULT_PREVIEW_HEADER, min_length=1, max_length=MAX_HEADER_NAME,
-                      pattern=HEADER_NAME_PATTERN)
-    value: str | None = Field(
-        default=None, min_length=1, max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE_PATTERN,
-        description="Compared exactly (no wildcards). Default: the backend version being released, so a "
-        "client still sending an earlier preview's value reaches production.")
-
-    def value_for(self, version: str) -> str:
-        return self.value or version
-
-    @property
-    def reaches_cloudfront(self) -> bool:
-        """Whether CloudFront continuous deployment can route by this header (its SingleHeader policy)."""
-        return self.name.lower().startswith(CLOUDFRONT_HEADER_PREFIX)
-
-
-class Preview(Model):
-    """`{preview: {duration, header}}`: before any production weight, requests with the header reach
-    the new version of every backend service (and, with `frontend.canary`, the new frontend) for
-    `duration`, analysed, before the canary steps go on."""
-
-    duration: Duration = Field(description="How long the preview lasts (analysed, then the steps go on).")
-    header: PreviewHeader = Field(default_factory=PreviewHeader)
-
-    @field_validator("duration")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("a preview lasts a positive duration, e.g. 5m")
-        return value
 
 
 class PreviewStep(Model):

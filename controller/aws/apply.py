@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from controller.aws import alb, cloudfront, ecs, flags
+from controller.aws import alb, cloudfront, ecs, flags, preview
 from controller.aws.native import EcsNativeDeployments
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error
@@ -29,9 +29,11 @@ from controller.planner.actions import (
     AnswerNativeHook,
     DeleteTaskSet,
     DisableStaging,
+    EnsurePreviewRoute,
     EnsureTaskSet,
     PromoteStaging,
     PublishFlags,
+    RemovePreviewRoute,
     ScaleTaskSet,
     SetListenerWeights,
     SetOriginPath,
@@ -67,6 +69,10 @@ def _effect(action: Action, clients: AwsClients, cache: TaskDefinitionCache) -> 
             return EcsNativeDeployments(clients.ecs, cache).stop(action.deployment_arn)
         case SetListenerWeights():
             return alb.set_listener_weights(clients.elbv2, action)
+        case EnsurePreviewRoute():
+            return preview.ensure_preview_route(clients.elbv2, action)
+        case RemovePreviewRoute():
+            return preview.remove_preview_route(clients.elbv2, action.listener_arn, action.owner)
         case SetOriginPath():
             return cloudfront.set_origin_path(clients.cloudfront, action)
         case PublishFlags():

@@ -11,6 +11,8 @@ everything else (retryable when AWS throttled or failed with a 5xx even after bo
 
 from __future__ import annotations
 
+import re
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -21,6 +23,8 @@ from botocore.exceptions import (
 )
 
 from controller.api.reasons import Reason
+from controller.aws import acting
+from controller.aws.acting import NoRole
 from controller.aws.budget import THROTTLING_CODES, PassTooLong, Throttled
 from controller.planner.world import ObservationError
 from controller.errors import EffectError
@@ -49,6 +53,15 @@ RETRYABLE_CODES = {
     "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
     "ServerException", "RequestTimeout", "RequestTimeoutException",
 }
+
+
+# IAM's refusal, by service: AccessDeniedException (JSON protocols: ECS, SSM, CloudWatch, ECR),
+# AccessDenied (query and REST-XML: ELBv2, CloudFront, S3, STS), UnauthorizedOperation (EC2).
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                                 "AuthorizationError", "NotAuthorized"})
+# "User: arn:... is not authorized to perform: ecs:CreateTaskSet on resource: ..." (IAM's wording): only
+# the action is taken from it, and only when it has an action's shape.
+_DENIED_ACTION = re.compile(r"not authorized to perform:? ([a-z0-9-]{2,40}:[A-Za-z0-9]{2,80})")
 
 
 class AwsEffectError(EffectError):
@@ -102,11 +115,41 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+def is_access_denied(exc: BaseException) -> bool:
+    """IAM refused the call. moto answers ECS's JSON protocol with an XML error body, which botocore
+    cannot read a code from: a 403 that says "not authorized to perform" is the same refusal."""
+    if not isinstance(exc, ClientError):
+        return False
+    if error_code(exc) in ACCESS_DENIED_CODES:
+        return True
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status == 403 and _DENIED_ACTION.search(str(exc)) is not None
+
+
+def denied_action(exc: ClientError) -> str:
+    """The IAM action AWS refused ("ecs:CreateTaskSet"): from IAM's wording, else the operation's name."""
+    found = _DENIED_ACTION.search(str(exc))
+    return found.group(1) if found else exc.operation_name
+
+
+def access_denied_message(exc: ClientError, what: str) -> str:
+    """Whose credentials AWS refused which action, for the Release's condition: no key, no session."""
+    role = acting.role()
+    who = f"the Release's role {role}" if role else "the operator's own credentials"
+    grant = ("the role's IAM policy must allow it (the ReleasePolicy's roleArn)" if role
+             else "the operator's IAM role must allow it")
+    return f"{what}: AWS denied {denied_action(exc)} to {who}: {grant}"
+
+
 def classify(exc: BaseException, what: str) -> tuple[str, str, bool]:
     """(reason, message, retryable) for a failed call about `what` (e.g. "service web in prod")."""
     code = error_code(exc)
     if code in NOT_FOUND:
         return NOT_FOUND[code], f"{what}: not found ({code})", False
+    if isinstance(exc, ClientError) and is_access_denied(exc):
+        return Reason.ACCESS_DENIED, access_denied_message(exc, what), False
+    if isinstance(exc, NoRole):
+        return Reason.NOT_PERMITTED, f"{what}: {exc}", False
     detail = str(exc)
     if is_unreachable(exc):
         return UNREACHABLE, f"{what}: {detail}", True

@@ -11,7 +11,9 @@ What a pass reads, and what it costs in API calls (steady state, task definition
     total                                     4                   e.g. 12 Releases in one cluster: 6;
                                                                   200 in one cluster: 20+10+2+20 = 52
 
-Reads made only when needed: ecs:DescribeTaskDefinition once per task definition ARN for the life
+Reads made only when needed: for a spec with a preview step (or a blue-green previewHeader),
+elasticloadbalancing:DescribeRules and DescribeTags of its listener (the preview rule is found by its
+tag, `aws.preview.preview_rules`); ecs:DescribeTaskDefinition once per task definition ARN for the life
 of the process (task definitions are immutable), elasticloadbalancing:DescribeTargetGroups when a
 spec's target group is not in the listener's forward action (a group the listener forwards to
 exists: ALB refuses to delete it), ecs:DescribeServiceDeployments (1 per 20) and DescribeServiceRevisions
@@ -39,8 +41,9 @@ from typing import Any
 from controller.api.release import ReleaseSpec
 from controller.aws import lean
 from controller.aws.clients import AwsClients
-from controller.aws.errors import AwsFailure, is_not_found, observation_error
+from controller.aws.errors import AwsEffectError, AwsFailure, is_not_found, observation_error
 from controller.aws.frontends import read_flags, read_frontends
+from controller.aws.preview import preview_rules
 from controller.aws.shapes import (
     chunks,
     container_image,
@@ -347,6 +350,10 @@ class Observer:
         found: dict[str, Listener | ObservationError] = {}
         for chunk in chunks(arns, LISTENERS_PER_CALL):
             found.update(self._describe_listeners(chunk))
+        for arn in dict.fromkeys(t.listener_arn for t in targets if t.listener_arn and t.previews):
+            listener = found.get(arn or "")
+            if isinstance(listener, Listener):
+                found[listener.arn] = self._with_previews(listener)
         # A spec target group missing from the forward action: does it exist at all?
         missing: dict[Key, list[str]] = {}
         for t in targets:
@@ -378,6 +385,14 @@ class Observer:
                 return {arns[0]: ObservationError("ListenerNotFound", f"ALB listener {arns[0]} does not exist")}
             return {arn: observation_error(exc, f"ALB listener {arn}") for arn in arns}
         return {raw["ListenerArn"]: Listener(raw["ListenerArn"], forward_weights(raw)) for raw in resp["Listeners"]}
+
+    def _with_previews(self, listener: Listener) -> Listener | ObservationError:
+        """The listener with its preview rules (`aws.preview.preview_rules`): for a spec with a preview only."""
+        try:
+            rules = preview_rules(self._reads.elbv2, listener.arn)
+        except AwsEffectError as exc:
+            return ObservationError(exc.reason, exc.message, retryable=exc.retryable)
+        return replace(listener, previews=rules, previews_read=True)
 
     def _unknown_target_groups(self, arns: list[str]) -> dict[str, ObservationError]:
         try:

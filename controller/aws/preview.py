@@ -34,19 +34,20 @@ previews on one listener would otherwise chase each other up the numbers on ever
 highest priority (50,000) taken there is no place: `NoFreeRulePriority`, and nothing is changed.
 
 Bad input (a header name ALB would refuse, no value, a value too long) raises `InvalidPreviewHeader`
-before any call to AWS. This module must not decide when a preview starts or ends: the planner does.
-It is not yet an `Action` of the planner (see docs/many-services.md): `PreviewRoute` moves to
-`controller.planner.actions` when the preview step is wired.
+before any call to AWS. This module must not decide when a preview starts or ends: the planner does, with the actions
+`EnsurePreviewRoute` and `RemovePreviewRoute` (`controller.aws.apply` calls this module for them);
+`preview_rules` is what the observer reads back.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, error_code, is_not_found
+from controller.planner.actions import EnsurePreviewRoute
+from controller.planner.world import PreviewRule
 
 TAG_PREVIEW = "release-controller/preview"
 
@@ -63,25 +64,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 5.6.2 token: a f
 _VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")  # visible ASCII, inner spaces
 
 
-@dataclass(frozen=True)
-class PreviewRoute:
-    """Requests to `listener_arn` whose header `header_name` matches one of `header_values` go to
-    `target_group_arn`; `owner` names whose route it is (the tag's value)."""
-
-    listener_arn: str
-    owner: str
-    header_name: str
-    header_values: tuple[str, ...]
-    target_group_arn: str
-
-    def conditions(self) -> list[dict[str, Any]]:
-        return [{"Field": "http-header",
-                 "HttpHeaderConfig": {"HttpHeaderName": self.header_name, "Values": list(self.header_values)}}]
-
-    def actions(self) -> list[dict[str, Any]]:
-        return [{"Type": "forward", "ForwardConfig": {
-            "TargetGroups": [{"TargetGroupArn": self.target_group_arn, "Weight": 1}],
-            "TargetGroupStickinessConfig": {"Enabled": False}}}]
+PreviewRoute = EnsurePreviewRoute  # the planner's action is the route's description
 
 
 def validate(route: PreviewRoute) -> None:
@@ -175,7 +158,41 @@ def preview_rule_priority(elbv2: Any, listener_arn: str, owner: str) -> int | No
     return next((_priority(r) for r in rules if owners.get(r["RuleArn"]) == owner), None)
 
 
+def preview_rules(elbv2: Any, listener_arn: str) -> tuple[PreviewRule, ...]:
+    """Every preview rule on the listener (any owner's), as the planner reads them: one DescribeRules
+    page per 100 rules and, when the listener has rules, one DescribeTags per 20."""
+    rules = _rules(elbv2, listener_arn)
+    owners = _owners(elbv2, [r["RuleArn"] for r in rules if not r.get("IsDefault")])
+    out: list[PreviewRule] = []
+    for rule in rules:
+        owner = owners.get(rule["RuleArn"])
+        if owner is None:
+            continue
+        conditions = rule.get("Conditions") or []
+        config = (conditions[0].get("HttpHeaderConfig") or {}) if len(conditions) == 1 else {}
+        out.append(PreviewRule(owner=owner, priority=_priority(rule), header_name=str(config.get("HttpHeaderName", "")),
+                               header_values=tuple(config.get("Values") or ()), target_group_arn=_forwards_to(rule)))
+    return tuple(out)
+
+
+def preview_owners(elbv2: Any, rule_arns: Sequence[str]) -> dict[str, str]:
+    """Rule ARN -> the owner its preview tag names, for the rules among `rule_arns` that are preview routes."""
+    return _owners(elbv2, rule_arns)
+
+
 # --------------------------------------------------------------------------- reads and helpers
+
+
+def _forwards_to(rule: Mapping[str, Any]) -> str | None:
+    """The one target group a rule forwards to (weight above 0), None when it does anything else."""
+    actions = rule.get("Actions") or []
+    if len(actions) != 1 or actions[0].get("Type") != "forward":
+        return None
+    groups = (actions[0].get("ForwardConfig") or {}).get("TargetGroups") or []
+    live = [g["TargetGroupArn"] for g in groups if int(g.get("Weight", 1)) > 0]
+    if not groups and actions[0].get("TargetGroupArn"):
+        live = [actions[0]["TargetGroupArn"]]
+    return live[0] if len(live) == 1 else None
 
 
 def _rules(elbv2: Any, listener_arn: str) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.api.release import ReleaseSpec
+from controller.planner.strategy import has_preview
 from controller.planner.tiers import flags_parameter
 
 Key = tuple[str, str]
@@ -25,6 +26,7 @@ class Targets:
     frontend_canary: bool = False
     flags_parameter: str | None = None
     image: str | None = None
+    previews: bool = False  # the spec has a preview: read the listener's preview rules too
 
     @classmethod
     def of(cls, key: Key, spec: ReleaseSpec) -> "Targets":
@@ -41,4 +43,5 @@ class Targets:
             frontend_canary=bool(fe and fe.canary and fe.canary.steps),
             flags_parameter=flags_parameter(*key),
             image=spec.backend.image,
+            previews=traffic is not None and has_preview(spec),
         )

@@ -25,11 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from controller.api.release import Hook, ReleaseSpec, ReleaseStatus
 from controller.aws.ecs import client_token, describe_service, launch_settings, new_revision
-from controller.aws.errors import AwsEffectError, AwsFailure, error_code
+from controller.aws.errors import AwsEffectError, AwsFailure, access_denied_message, error_code, is_access_denied
 from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.decision import HookResult
+from controller.planner.strategy import preview_header
 
 STARTED_BY_CHARS = 36
 TAG_UID = "release-controller/release-uid"
@@ -150,6 +153,8 @@ def failure_text(exc: BaseException) -> str:
     """An AWS failure as a hook message: the error code (or our own reason), never the request."""
     if isinstance(exc, AwsEffectError):
         return f"{exc.reason}: {exc.message}"
+    if isinstance(exc, ClientError) and is_access_denied(exc):
+        return "AccessDenied: " + access_denied_message(exc, "the hook's task")
     if isinstance(exc, AwsFailure):
         return error_code(exc) or type(exc).__name__
     return type(exc).__name__
@@ -176,7 +181,7 @@ class EcsTaskHooks:
         request = TaskRequest(
             cluster=target.cluster, service=target.service, backend_container=target.container_name,
             image=spec.backend.image, container=task.container_name or target.container_name,
-            command=tuple(task.command), environment=dict(task.environment),
+            command=tuple(task.command), environment={**dict(task.environment), **preview_environment(spec, status, point)},
             started_by=task_identity(uid, status.revision, point, hook.name),
             tags={TAG_RELEASE: f"{namespace}/{name}", TAG_UID: uid, TAG_REVISION: str(status.revision),
                   TAG_HOOK: f"{point}/{hook.name}"},
@@ -186,6 +191,12 @@ class EcsTaskHooks:
         except (AwsEffectError, *AwsFailure) as exc:
             return HookResult(point, hook.name, status.revision, False, failure_text(exc))
         return hook_result(point, hook.name, status.revision, found)
+
+
+def preview_environment(spec: ReleaseSpec, status: ReleaseStatus, point: str) -> dict[str, str]:
+    """A preview hook's task is told the header that reaches the new version (a smoke test sends it)."""
+    header = preview_header(spec, status.strategy) if point == "preview" else None
+    return {"RELEASE_PREVIEW_HEADER": header[0], "RELEASE_PREVIEW_VALUE": header[1]} if header else {}
 
 
 def hook_result(point: str, name: str, revision: int, task: TaskOutcome) -> HookResult:

@@ -4,7 +4,9 @@ Made once per spec generation before its first change, not on every pass: Descri
 listener's load balancer and forward action, DescribeTargetGroups for the load balancers each group
 serves, then who else uses the spec's target groups: the rules of the listener (DescribeRules), the
 other listeners of the same load balancer and their rules, and the other ECS services of the cluster
-and their task sets (ListServices, DescribeServices). Services in other clusters are not read.
+and their task sets (ListServices, DescribeServices). Services in other clusters are not read. A rule
+of the listener tagged as a preview route (DescribeTags; `aws.preview`) is not another user: it is
+how a Release previews its canary group (the listener is claimed by one Release).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 from controller.api.release import ReleaseSpec
 from controller.aws.clients import AwsClients
-from controller.aws.errors import UNREACHABLE, AwsFailure, is_unreachable
+from controller.aws.errors import AwsFailure, classify
+from controller.aws.preview import preview_owners
 from controller.aws.shapes import forward_weights
 from controller.errors import EffectError
 from controller.planner.consistency import TrafficFacts, traffic_refusal
@@ -39,8 +42,8 @@ class TrafficChecker:
                                                                      traffic.canary_target_group_arn),
                 spec.backend.ecs.cluster, spec.backend.ecs.service))
         except AwsFailure as exc:
-            reason = UNREACHABLE if is_unreachable(exc) else "AwsError"
-            raise EffectError(reason, f"reading listener {traffic.listener_arn} and its target groups: {exc}") from exc
+            reason, message, _ = classify(exc, f"reading listener {traffic.listener_arn} and its target groups")
+            raise EffectError(reason, message) from exc
         return traffic_refusal(traffic.stable_target_group_arn, traffic.canary_target_group_arn, facts)
 
     def facts(self, listener_arn: str, stable: str, canary: str, observation: Observation) -> TrafficFacts:
@@ -75,8 +78,11 @@ class TrafficChecker:
             arn = other["ListenerArn"]
             if arn != listener_arn:
                 note(forwarded(other.get("DefaultActions") or []), f"listener {arn} of the same load balancer")
-            for rule in elbv2.describe_rules(ListenerArn=arn).get("Rules", []):
-                if not rule.get("IsDefault"):
+            rules = [r for r in elbv2.describe_rules(ListenerArn=arn).get("Rules", []) if not r.get("IsDefault")]
+            # A preview rule (`aws.preview`) is a Release's own route to its canary group, not another user of it.
+            previews = preview_owners(elbv2, [r["RuleArn"] for r in rules]) if arn == listener_arn and rules else {}
+            for rule in rules:
+                if rule["RuleArn"] not in previews:
                     note(forwarded(rule.get("Actions") or []), f"rule {rule.get('RuleArn')} of listener {arn}")
         names: list[str] = []
         for page in ecs.get_paginator("list_services").paginate(cluster=cluster):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from controller.api.release import GitOpsOnRollback, Phase, ReleaseSpec, ReleaseStatus
 from controller.gitops.writeback import GitCredentials, GitWriteBackError, GitWriter, Rollback, WriteBackResult
+from controller.tenancy.secrets import GuardedSecrets, NotPermitted, SecretObjectReader
 
 if TYPE_CHECKING:
     from controller.kube.client import Secrets
@@ -28,17 +29,26 @@ if TYPE_CHECKING:
 _WENT_BACK = (Phase.ROLLED_BACK, Phase.FAILED)
 _GOING_BACK = ("RolledBack", "Aborted", "Failed")
 
-# (namespace, name) -> the Secret's decoded data.
-SecretReader = Callable[[str, str], Mapping[str, bytes]]
+# (namespace, name, the repository URL its contents go to) -> the Secret's decoded data.
+SecretReader = Callable[[str, str, str], Mapping[str, bytes]]
 
 
-def secret_reader(secrets: Secrets) -> SecretReader:
-    """The write-back's Secret reader: `secrets.data`, its refusals as GitWriteBackError."""
+def secret_reader(secrets: Secrets, guarded: SecretObjectReader | None = None) -> SecretReader:
+    """The write-back's Secret reader: `secrets.data`, its refusals as GitWriteBackError.
+
+    `guarded` (strict tenancy): the Secret is read with its annotations and its contents are handed
+    over only for a repository URL its `delivery.pratiko.ai/allowed-urls` allows
+    (controller/tenancy/secrets.py), checked here, where it is read, and not only at the tenancy
+    gate: an annotation removed after the gate let the Release in stops the next push."""
     from kubernetes.client.rest import ApiException
 
-    def read(namespace: str, name: str) -> Mapping[str, bytes]:
+    def read(namespace: str, name: str, url: str) -> Mapping[str, bytes]:
         try:
+            if guarded is not None:
+                return GuardedSecrets(guarded).data_for(namespace, name, url)
             return secrets.data(namespace, name)
+        except NotPermitted as exc:
+            raise GitWriteBackError("NotPermitted", f"spec.gitops.secretRef: {exc.message}", retryable=False) from None
         except ApiException as exc:
             # Only the status line: the body of an error response is not ours to show.
             raise GitWriteBackError("GitSecretUnavailable", f"Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}",
@@ -112,5 +122,5 @@ def write_back_rollback(
         return None
     credentials = None
     if gitops.secret_ref is not None:
-        credentials = GitCredentials.from_secret_data(secrets(namespace, gitops.secret_ref.name))
+        credentials = GitCredentials.from_secret_data(secrets(namespace, gitops.secret_ref.name, gitops.repository))
     return writer.write_back(gitops, credentials, rollback)

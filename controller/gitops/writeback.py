@@ -45,9 +45,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from dulwich.client import GitClient, get_transport_and_path
+from dulwich.client import GitClient, SSHGitClient, TCPGitClient, get_transport_and_path
 
-from controller.tenancy.guard import describe, guarded_pool_manager
+from controller.tenancy.guard import Resolver, describe, forbidden, guarded_pool_manager, system_resolver
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import MemoryRepo
 
@@ -343,7 +343,7 @@ def _client(url: str, credentials: GitCredentials | None) -> Iterator[tuple[GitC
             client, path = get_transport_and_path(
                 url, key_filename=key, ssh_command=f"ssh -o BatchMode=yes -o IdentitiesOnly=yes{options}", quiet=True
             )
-            yield client, path
+            yield pin(client), path
         return
     username = credentials.username if credentials else None
     password = credentials.password if credentials else None
@@ -351,4 +351,34 @@ def _client(url: str, credentials: GitCredentials | None) -> Iterator[tuple[GitC
     extra: dict[str, Any] = {"pool_manager": guarded_pool_manager()} if url.startswith(("http://", "https://")) else {}
     client, path = get_transport_and_path(url, username=username or ("git" if password else None),
                                           password=password, quiet=True, **extra)
-    yield client, path
+    yield pin(client), path
+
+
+def pin(client: GitClient, resolver: Resolver = system_resolver) -> GitClient:
+    """SSH and git:// connect to an address the tenancy guard allows, and to exactly the one checked.
+
+    http(s) goes through the guard's own connections (`guarded_pool_manager`); ssh (a subprocess)
+    and git:// (dulwich's own socket) do not, so their host is resolved here, refused when any of
+    its addresses is link-local or instance metadata (controller/tenancy/guard.py, whatever a policy
+    says), and the client is pointed at the checked address, so a name that resolves differently a
+    moment later (DNS rebinding) changes nothing. ssh still checks the host key under the name
+    (`HostKeyAlias`). Other clients (http, a local path) are returned as they are."""
+    if isinstance(client, SSHGitClient):
+        host, port = client.host, client.port or 22
+    elif isinstance(client, TCPGitClient):
+        host, port = client._host, client._port or 9418  # dulwich keeps them private; no setter exists
+    else:
+        return client
+    try:
+        addresses = list(resolver(host, port))
+    except OSError:
+        raise GitWriteBackError("GitWriteBackFailed", f"the repository's host {host} did not resolve") from None
+    if not addresses or any(forbidden(a) for a in addresses):
+        raise GitWriteBackError("GitRepositoryInvalid", f"the repository's host {host} resolves to an address the "
+                                "operator never contacts (link-local or instance metadata)", retryable=False)
+    if isinstance(client, SSHGitClient):
+        client.ssh_command = f"{client.ssh_command or 'ssh'} -o HostKeyAlias={host}"
+        client.host = addresses[0]
+    else:
+        client._host = addresses[0]
+    return client

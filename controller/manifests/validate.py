@@ -20,15 +20,18 @@ from controller.api.release import (
     _IMAGE_DIGEST as IMAGE_DIGEST,
     _IMAGE_TAG as IMAGE_TAG,
     CANARY_EMPTY_HINT,
+    CANARY_STEP_KIND_HINT,
     FLAG_NAME_LIMIT,
     FLAG_NAME_TOO_LONG,
     FLAG_VALUE_HINT,
     FRONTEND_CANARY_EMPTY_HINT,
+    FRONTEND_PREVIEW_HINT,
     GROUP,
     HOOK_KIND_HINT,
     IMAGE_LATEST_HINT,
     IMAGE_TAG_HINT,
     KIND,
+    PREVIEW_BEFORE_WEIGHT_HINT,
     PROGRESS_DEADLINE_HINT,
     REQUIRES_TAG_HINT,
     ROLLING_EMPTY_HINT,
@@ -172,6 +175,13 @@ def _steps_sorted(v: Any) -> bool:
     return weights == sorted(weights)
 
 
+def _preview_before_weight(v: Any) -> bool:
+    steps = [s for s in v if isinstance(s, dict)]
+    previews = [i for i, s in enumerate(steps) if "preview" in s]
+    weighted = [i for i, s in enumerate(steps) if isinstance(s.get("setWeight"), int) and s["setWeight"] > 0]
+    return len(previews) <= 1 and (not previews or not weighted or previews[0] < weighted[0])
+
+
 def _traffic_needed(v: Any) -> bool:
     strategy = v.get("strategy") or {}
     kind, change = strategy.get("type", "Auto"), strategy.get("changeClass")
@@ -201,7 +211,9 @@ CEL_CHECKS: dict[str, CelCheck] = {
         CelCheck(lambda v: ("webhook" in v) != ("eventBridge" in v)),
     HOOK_KIND_HINT: CelCheck(lambda v: ("webhook" in v) != ("ecsTask" in v)),
     "a webhook hook has exactly one of url or urlSecretRef": CelCheck(lambda v: ("url" in v) != ("urlSecretRef" in v)),
-    "a canary step is exactly one of setWeight or pause": CelCheck(lambda v: ("setWeight" in v) != ("pause" in v)),
+    CANARY_STEP_KIND_HINT: CelCheck(lambda v: sum(k in v for k in ("setWeight", "pause", "preview")) == 1),
+    PREVIEW_BEFORE_WEIGHT_HINT: CelCheck(_preview_before_weight),
+    FRONTEND_PREVIEW_HINT: CelCheck(lambda v: all(not isinstance(s, dict) or "preview" not in s for s in v)),
     "canary weights must not decrease from one setWeight step to the next": CelCheck(_steps_sorted),
     "a frontend canary weight is at most 15 (CloudFront continuous deployment)":
         CelCheck(lambda v: all(not isinstance(s, dict) or s.get("setWeight", 0) <= 15 for s in v)),
@@ -214,6 +226,10 @@ CEL_CHECKS: dict[str, CelCheck] = {
         CelCheck(lambda v: sum(k in v for k in ("prometheus", "cloudwatch", "http")) == 1),
     "prometheus.address: put the credentials in the Secret of prometheus.auth, not in the address":
         CelCheck(lambda v: "auth" not in v or not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*@", str(v.get("address", "")))),
+    "prometheus.auth: Basic and Bearer read a secretRef; SigV4 signs with the Release's AWS credentials "
+    "and takes none": CelCheck(lambda v: (v.get("type", "Basic") == "SigV4") != ("secretRef" in v)),
+    "prometheus.auth.region: only SigV4 signs for a region":
+        CelCheck(lambda v: v.get("type", "Basic") == "SigV4" or "region" not in v),
     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
     "or backend.ecs.mode: Native (ECS shifts the traffic itself)": CelCheck(_traffic_needed),
     REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),

@@ -14,6 +14,8 @@ a lane's worker ends when its queue is empty. The number of lanes working at onc
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import logging
 import threading
 import time
@@ -81,6 +83,9 @@ class Notifier:
     events_client: Any  # boto3 EventBridge client (None: eventBridge sinks fail, reported)
     sink: EventSink
     on_delivered: Callable[[ObjectRef], None] | None = None
+    # Whose AWS credentials a Release's deliveries use (controller/aws/roles.py `ReleaseRoles.acting_for`,
+    # with `events_client` routed): its ReleasePolicy's role, as its passes do. None: the client's own.
+    acting: Callable[[str, str], AbstractContextManager[None]] | None = None
     backoff: float = BACKOFF
     sleep: Callable[[float], None] = time.sleep
     retry_after: float = RETRY_AFTER
@@ -234,4 +239,8 @@ class Notifier:
 
 
     def _send(self, delivery: Delivery) -> None:
-        send(delivery, self.secrets, self.post, self.events_client)
+        if self.acting is None:
+            send(delivery, self.secrets, self.post, self.events_client)
+            return
+        with self.acting(delivery.ref.namespace, delivery.ref.name):
+            send(delivery, self.secrets, self.post, self.events_client)

@@ -19,10 +19,13 @@ from controller import logs
 from controller.analysis.base import MeasureContext, Provider, auth_headers
 from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
-from controller.api.release import Measurement, ReleaseSpec, ReleaseStatus
+from controller.analysis.sigv4 import SigV4
+from controller.api.release import Measurement, PrometheusAuthType, ReleaseSpec, ReleaseStatus
+from controller.aws import acting
 from controller.aws.apply import effector_for
 from controller.aws.clients import SERVICES, AwsClients
 from controller.aws.observe import Observer
+from controller.aws.roles import ReleaseRoles, RoleClients, routed
 from controller.aws.tasks import EcsTaskHooks
 from controller.contract import ContractChecker, configmap_reader
 from controller.aws.traffic import TrafficChecker
@@ -72,6 +75,8 @@ class ProviderMeasurer:
 
     providers: Mapping[str, Provider]
     secrets: Secrets | None = None
+    aws_credentials: Callable[[], Any] | None = None  # the credentials the pass's AWS calls sign with (SigV4)
+    aws_region: str = ""
 
     def __call__(self, spec: ReleaseSpec, status: ReleaseStatus, now: dt.datetime,
                  namespace: str = "") -> tuple[Measurement, ...]:
@@ -80,8 +85,17 @@ class ProviderMeasurer:
         version = status.backend.canary_version or spec.backend.version
         stable = status.backend.stable_version if status.backend.stable_version != version else None
         headers, errors = self.credentials(spec, namespace)
-        ctx = MeasureContext(version, stable, spec.environment.value, now, window, headers, errors)
+        ctx = MeasureContext(version, stable, spec.environment.value, now, window, headers, errors, self.signers(spec))
         return measure_all(spec.analysis.metrics, ctx, self.providers)
+
+    def signers(self, spec: ReleaseSpec) -> dict[str, SigV4]:
+        """Per SigV4 metric, the signer: the credentials are asked at each request (a role's rotate)."""
+        out: dict[str, SigV4] = {}
+        for metric in spec.analysis.metrics:
+            auth = metric.prometheus.auth if metric.prometheus is not None else None
+            if auth is not None and auth.type == PrometheusAuthType.SIGV4:
+                out[metric.name] = SigV4(self.aws_credentials or (lambda: None), auth.region or self.aws_region)
+        return out
 
     def credentials(self, spec: ReleaseSpec, namespace: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         """Per metric, the Authorization header its prometheus.auth Secret makes, or why it cannot;
@@ -90,7 +104,7 @@ class ProviderMeasurer:
         errors: dict[str, str] = {}
         for metric in spec.analysis.metrics:
             auth = metric.prometheus.auth if metric.prometheus is not None else None
-            if auth is None:
+            if auth is None or auth.secret_ref is None:  # none, or SigV4 (signed per request: `signers`)
                 continue
             name = auth.secret_ref.name
             if self.secrets is None:
@@ -111,6 +125,18 @@ class ProviderMeasurer:
         return headers, errors
 
 
+def aws_credentials(aws: AwsClients) -> Callable[[], Any]:
+    """The credentials the AWS calls of the pass in progress sign with, asked at each request: its
+    ReleasePolicy's role (`controller.aws.acting`), else the operator's own. A pass whose role cannot
+    be told gets none, so nothing is signed or sent (fail closed, as its AWS calls)."""
+    def current() -> Any:
+        scope = acting.current()
+        clients = aws if scope is None else scope.clients
+        session = getattr(clients, "session", None)
+        return session.get_credentials() if session is not None else None
+    return current
+
+
 def webhook_urls(api_client: object, tenancy: TenancyGate | None) -> SecretReader:
     """How hooks and notifications read a webhook URL kept in a Secret: under strict tenancy only if
     the Secret's allowed-urls annotation allows that URL (read at each delivery, so a changed Secret
@@ -122,11 +148,18 @@ def webhook_urls(api_client: object, tenancy: TenancyGate | None) -> SecretReade
 
 def build_reconciler(
     aws: AwsClients, kube: ReleaseApi, http: httpx.Client | None = None, api_client: object | None = None,
-    notifier: Notifier | None = None, tenancy: TenancyGate | None = None,
+    notifier: Notifier | None = None, tenancy: TenancyGate | None = None, roles: RoleClients | None = None,
 ) -> tuple[Reconciler, Observer]:
     """The reconciler over its seams. Every HTTP client for a Release-supplied URL is the tenancy
-    guard's (controller/tenancy/guard.py), whatever `tenancy` says."""
+    guard's (controller/tenancy/guard.py), whatever `tenancy` says.
+
+    With `roles` (over `aws`) and a tenancy gate, every AWS call of a Release's pass is made with the
+    role its ReleasePolicy names (controller/aws/roles.py): the seams hold clients routed to the pass's."""
+    release_roles = ReleaseRoles(roles, tenancy.role) if roles is not None and tenancy is not None else None
+    if release_roles is not None:
+        aws = routed(aws)
     observer = Observer(aws)
+    strict = tenancy is not None and tenancy.mode == Mode.STRICT
     http = http or guarded_client(timeout=5.0)
     secrets = Secrets(api_client) if api_client is not None else None
     reconciler = Reconciler(
@@ -134,11 +167,12 @@ def build_reconciler(
         applier=effector_for(observer),
         planner=PurePlanner(),
         sink=kube,
-        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch), secrets),
+        measurer=ProviderMeasurer(build_providers(http, aws.cloudwatch), secrets, aws_credentials(aws), aws.region),
         contracts=ContractChecker(http, configmap_reader(api_client) if api_client is not None else None),
         claims=Claims(api_client, kube) if api_client is not None else None,
         traffic=TrafficChecker(aws),
-        git=(DulwichGitWriter(), secret_reader(secrets)) if secrets is not None else None,
+        git=(DulwichGitWriter(), secret_reader(secrets, secret_objects(api_client) if strict else None))
+        if secrets is not None else None,
         upstream=kube.current,
         notifications=Notifications(notifier) if notifier is not None else None,
         aws_pass_limit=AWS_PASS_LIMIT,
@@ -146,6 +180,7 @@ def build_reconciler(
                                      webhook_urls(api_client, tenancy) if api_client is not None else None),
                         EcsTaskHooks(aws.ecs, observer.cache)),
         tenancy=tenancy,
+        roles=release_roles,
     )
     return reconciler, observer
 
@@ -161,8 +196,11 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
     # The notifier's Events, like a pass's writes, only while this process leads.
     notes: Any = FencedWrites(kube, leadership) if leadership is not None else kube
     # Its own HTTP client: a slow webhook must not hold the analysis providers' connections.
-    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)), aws.events, notes)
-    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy)
+    roles = RoleClients(aws)
+    # EventBridge deliveries of a Release, like its passes, with its ReleasePolicy's role.
+    notifier = Notifier(webhook_urls(api_client, tenancy), http_poster(guarded_client(timeout=10.0)),
+                        routed(aws).events, notes, acting=ReleaseRoles(roles, tenancy.role).acting_for)
+    reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy, roles=roles)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
     # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
     notifier.on_delivered = runtime.ask_pass
@@ -176,10 +214,15 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
         # Every mutating AWS request, retries included, is checked against the leadership right
         # before it is sent (controller/fencing.py).
         fence = aws_hook(runtime.leadership)
-        boto = {id(c): c for clients in (aws, aws.reads) if clients is not None
-                for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
-        for client in boto.values():
-            client.meta.events.register("before-send", fence)
+
+        def fenced(*sets: AwsClients | None) -> None:
+            boto = {id(c): c for clients in sets if clients is not None
+                    for c in (getattr(clients, name, None) for name in SERVICES) if c is not None}
+            for client in boto.values():
+                client.meta.events.register("before-send", fence)
+
+        fenced(aws, aws.reads)
+        roles.on_build.append(fenced)  # and the clients of each role, as they are made
     return runtime
 
 

@@ -31,6 +31,11 @@ replica whose clock is off (by 10 minutes, say) neither ends a pause early nor f
 once (the error is the `Date` header's one-second resolution plus half a round trip). A process
 that has not measured the offset does not lead (leading needs a Lease write), so it decides nothing.
 
+A term that begins after nobody acted (the holder renewing past its deadline, or a candidate taking
+over from a holder it last saw renew more than `renew` seconds ago: an outage, a pause) carries that
+gap (`gap(term)`); the first pass of the term moves the rollout's step and pause timers on by it,
+so time in which nobody could act never counts towards a pause.
+
 The leader's term grows each time it starts leading; a pass started in an older term may not
 write (`Fence.check(term)`). Leaving on SIGTERM, the leader empties the Lease's holder so a standby
 takes over at once (client-go's ReleaseOnCancel).
@@ -118,6 +123,10 @@ class Leadership:
         self._last_valid_until = -float("inf")  # the deadline of the last renewal, kept across terms
         self._observed: tuple[Any, ...] | None = None  # the other holder's record, as last seen
         self._observed_at = 0.0
+        # The other holder's last renewal as this process saw it, kept across outages (unlike
+        # `_observed`): (record, when first seen). A takeover's gap is counted from it.
+        self._renewal_seen: tuple[tuple[Any, ...], float] | None = None
+        self._takeover_gap = 0.0
         self._why = "starting"
         self._listeners: list[Listener] = []
         self._gaps: dict[int, float] = {}
@@ -216,6 +225,8 @@ class Leadership:
                 self._valid_until = self._last_valid_until = started + self.times.renew
                 if not was_valid and why == "renewed" and last_valid > -float("inf"):
                     self._gaps[self._term + 1] = max(started - last_valid, 0.0)
+                elif not was_valid and self._takeover_gap:
+                    self._gaps[self._term + 1] = self._takeover_gap
             # After a gap (the deadline passed: a pause, an outage) it is a new term even with the
             # same holder: what the process remembers from before must not be acted on.
             self._set(True, why, new_term=not was_valid)
@@ -224,6 +235,7 @@ class Leadership:
         return won
 
     def _acquire_or_renew(self, started: float) -> tuple[bool, str]:
+        self._takeover_gap = 0.0
         lease = self._get()
         if lease is None:
             return (self._create(), "created the leader Lease")
@@ -235,6 +247,8 @@ class Leadership:
         record = (holder, spec.renew_time, spec.acquire_time, spec.lease_transitions, lease.metadata.resource_version)
         if record != self._observed:
             self._observed, self._observed_at = record, started
+        if self._renewal_seen is None or self._renewal_seen[0] != record:
+            self._renewal_seen = (record, started)
         duration = float(spec.lease_duration_seconds or self.times.lease)
         if holder and started - self._observed_at < duration:
             return False, f"standing by: {holder} holds the leader Lease {self.namespace}/{self.name}"
@@ -244,6 +258,12 @@ class Leadership:
             if exc.status == 409:
                 return False, "another process took the leader Lease first"
             raise
+        # The holder acted at most until its renew deadline after the last renewal this process saw
+        # (it saw it no earlier than it happened); from then until now nobody acted: an outage of
+        # the API server, or the holder paused. That gap holds the rollout's timers as a renewal
+        # after a gap does. Nothing seen (just started) or an emptied holder (a handover): no gap.
+        seen_at = self._renewal_seen[1] if self._renewal_seen is not None and holder else None
+        self._takeover_gap = max(started - seen_at - self.times.renew, 0.0) if seen_at is not None else 0.0
         return True, f"took over the leader Lease from {holder or 'nobody'}"
 
     def _set(self, leading: bool, why: str, new_term: bool = False) -> None:
@@ -269,7 +289,9 @@ class Leadership:
     def gap(self, term: int) -> float:
         """Seconds nobody acted before `term` began: this process renewed its own Lease after its
         renew deadline had passed (an API server outage, a pause), so no other process led
-        meanwhile. 0 when it took the Lease from another holder (what that one did is unknown)."""
+        meanwhile; or it took the Lease over from a holder whose last renewal it saw that long
+        before, plus the holder's renew deadline. 0 when this process saw no renewal before (it
+        just started) or the holder handed the Lease back."""
         with self._lock:
             return self._gaps.get(term, 0.0)
 

@@ -17,7 +17,7 @@ from controller.planner.core import decide, resume
 from controller.planner.decision import Context, Decision, Event, Outcome, Refusal, Requests
 from controller.planner.moments import moments
 from controller.planner.needs import Needs, needs
-from controller.planner.strategy import flags_document, resolve, target_hash
+from controller.planner.strategy import flags_document, preview_header, resolve, target_hash
 from controller.planner.tiers import flags_parameter
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "decide",
     "moments",
     "needs",
+    "preview_header",
     "flags_document",
     "flags_parameter",
     "resolve",

@@ -107,6 +107,36 @@ class StopNativeDeployment:
 
 
 @dataclass(frozen=True)
+class EnsurePreviewRoute:
+    """Requests to `listener_arn` whose header `header_name` matches one of `header_values` go to
+    `target_group_arn`: one listener rule tagged with `owner` (`<namespace>/<name>`), placed after
+    every rule of the user's (`controller.aws.preview.ensure_preview_route`)."""
+
+    listener_arn: str
+    owner: str
+    header_name: str
+    header_values: tuple[str, ...]
+    target_group_arn: str
+
+    def conditions(self) -> list[dict[str, Any]]:
+        return [{"Field": "http-header",
+                 "HttpHeaderConfig": {"HttpHeaderName": self.header_name, "Values": list(self.header_values)}}]
+
+    def actions(self) -> list[dict[str, Any]]:
+        return [{"Type": "forward", "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": self.target_group_arn, "Weight": 1}],
+            "TargetGroupStickinessConfig": {"Enabled": False}}}]
+
+
+@dataclass(frozen=True)
+class RemovePreviewRoute:
+    """The preview rule(s) tagged with `owner` on `listener_arn` are gone."""
+
+    listener_arn: str
+    owner: str
+
+
+@dataclass(frozen=True)
 class SetOriginPath:
     distribution_id: str
     origin_id: str
@@ -151,6 +181,8 @@ Action = Union[
     SetPrimaryTaskSet,
     DeleteTaskSet,
     SetListenerWeights,
+    EnsurePreviewRoute,
+    RemovePreviewRoute,
     UpdateServiceImage,
     StartNativeDeployment,
     AnswerNativeHook,

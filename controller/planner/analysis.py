@@ -87,7 +87,7 @@ def pause_warnings(spec: ReleaseSpec) -> list[str]:
     ['step 2/2 (Pause 30s) is shorter than analysis.minSamples x analysis.interval (3 x 30s = 1m30s): it lasts at least 1m30s, waiting for the analysis']
     """
     from controller.api.types import format_duration
-    from controller.planner.steps import PauseStep
+    from controller.planner.steps import PreviewStep, SetStep
 
     if not spec.analysis.metrics:
         return []
@@ -95,7 +95,9 @@ def pause_warnings(spec: ReleaseSpec) -> list[str]:
     out: list[str] = []
     steps = plan_for(resolve(spec), spec).steps
     for i, step in enumerate(steps):
-        if isinstance(step, PauseStep) and step.analysed and step.duration is not None and step.duration < needed:
+        if isinstance(step, SetStep) or isinstance(step, PreviewStep) and not step.hold:
+            continue  # only what holds the rollout for a time waits for the analysis
+        if step.analysed and step.duration is not None and step.duration < needed:
             out.append(f"step {i + 1}/{len(steps)} ({step.label}) is shorter than analysis.minSamples x "
                        f"analysis.interval ({spec.analysis.min_samples} x {format_duration(spec.analysis.interval)} = "
                        f"{format_duration(needed)}): it lasts at least {format_duration(needed)}, waiting for the analysis")

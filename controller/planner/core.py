@@ -29,7 +29,7 @@ from controller.planner import serving, standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
 from controller.planner.moments import moments
-from controller.planner.phases import backend, flags, frontend, gate, settle, start, upstream
+from controller.planner.phases import backend, flags, frontend, gate, preview, settle, start, upstream
 from controller.planner.phases.backend import ECS_POLL, hold_timers
 from controller.planner.phases.rollback import POLL
 from controller.planner.phases.start import REFUSED_RECHECK
@@ -57,19 +57,27 @@ def decide(spec: ReleaseSpec | None, status: ReleaseStatus, observation: Observa
     run = _Run(spec, status, status.model_copy(update={"observed_generation": ctx.generation}), ctx.now,
                ctx.generation, inp)
     if run.fold(start.check_world(inp, run.status)):
-        return run.decision()
+        return _end(run)
     honoured, acknowledged = start.take_requests(spec, run.status, ctx)
     run.status = acknowledged
     inp = replace(inp, promote=bool(honoured.promote), promote_full=honoured.promote_full, abort=bool(honoured.abort),
                   retry=bool(honoured.retry))
     if run.fold(upstream.gate(inp, run.status)):
-        return run.decision()
+        return _end(run)
     if run.fold(start.reconcile(inp, run.status)):
-        return run.decision()
+        return _end(run)
     if run.status.phase == Phase.SUCCEEDED:
         _settled(inp, run)
     else:
         _in_progress(inp, run)
+    return _end(run)
+
+
+def _end(run: _Run) -> Decision:
+    """The decision of the pass, with the preview route removed first when the pass ends away from a
+    preview step (`phases.preview.tidy`), before any weight this pass moves."""
+    tidied = preview.tidy(run.inp, run.status)
+    run.actions[:0] = tidied.actions
     return run.decision()
 
 

@@ -104,6 +104,11 @@ class NativePlan:
                     None)
 
 
+NATIVE_PREVIEW_HINT = ("{what} runs on task sets (ecs.mode: TaskSets, the EXTERNAL deployment controller), where the "
+                       "controller places the preview rule; natively, ECS routes a preview itself through the test "
+                       "listener of loadBalancers[].advancedConfiguration: leave the preview out, or set ecs.mode: TaskSets")
+
+
 @dataclass(frozen=True)
 class NativeRefusal:
     """Steps ECS cannot run natively; `message` says what to write instead."""
@@ -149,6 +154,10 @@ def native_plan(spec: ReleaseSpec, strategy: StrategyType, *, has_test_listener:
     """The native deployment for `spec` under `strategy`; the module docstring has worked examples."""
     analysed = bool(spec.analysis.metrics)
     bake = min(MAX_BAKE_MINUTES, minutes_up(spec.rollback.window))
+    if strategy == StrategyType.BLUE_GREEN and spec.strategy.blue_green and spec.strategy.blue_green.preview_header:
+        return NativeRefusal(NATIVE_PREVIEW_HINT.format(what="strategy.blueGreen.previewHeader"))
+    if strategy == StrategyType.CANARY and spec.strategy.canary and any(s.preview for s in spec.strategy.canary.steps):
+        return NativeRefusal(NATIVE_PREVIEW_HINT.format(what="a preview step"))
     if strategy == StrategyType.BLUE_GREEN:
         bg = spec.strategy.blue_green
         preview = bg.preview_duration if bg is not None else timedelta(seconds=60)

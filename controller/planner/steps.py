@@ -2,7 +2,8 @@
 
 A strategy is a `Plan`: a list of steps, then a promotion. A `SetStep` names a desired state
 (canary scale, stable scale, canary traffic weight) and is done when AWS is observed in it; a
-`PauseStep` holds the previous state for a while (or until `promote`). Promotion puts the canary at
+`PauseStep` holds the previous state for a while (or until `promote`); a `PreviewStep` holds the new
+version at full scale with no production weight, reached only by requests with a header. Promotion puts the canary at
 full scale and full weight and makes it the primary task set; the previous stable task set then
 stays warm for `keep_warm` so a rollback is one weight change.
 
@@ -40,7 +41,30 @@ class PauseStep:
     kind: str = Reason.PAUSE
 
 
-Step = SetStep | PauseStep
+@dataclass(frozen=True)
+class PreviewStep:
+    """The new version at full scale with no production weight (`state`), reached only by requests
+    carrying `header_name: header_value` (a preview route). A written preview is two of these: the
+    one that opens it (done once the state and the route are observed, as a SetStep), then the one
+    that holds it for `duration` and, when `analysed`, until the analysis has Passed (as a timed
+    pause; its timer starts once the route is there). The route exists while the rollout is at one
+    of them and at no other time (`phases.preview`)."""
+
+    duration: timedelta
+    analysed: bool
+    header_name: str
+    header_value: str
+    hold: bool  # False: opening (lands the state and the route); True: holding for `duration`
+    label: str
+    kind: str = Reason.PREVIEW
+
+    @property
+    def state(self) -> SetStep:
+        """The task sets and weights held during the preview: as a blue-green green, no production weight."""
+        return PREVIEW_STATE
+
+
+Step = SetStep | PauseStep | PreviewStep
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,9 @@ def pause_label(duration: timedelta | None) -> str:
     """
     return f"Pause {format_duration(duration)}" if duration is not None else "Pause until promote"
 
+
+PREVIEW_STATE = SetStep(canary_scale=100.0, stable_scale=100.0, canary_weight=0, label="Preview", kind=Reason.PREVIEW)
+"""The state a preview holds: the new version at full scale beside the stable one, which keeps all weight."""
 
 PROMOTION = SetStep(canary_scale=100.0, stable_scale=None, canary_weight=100, label="Promote", kind=Reason.PROMOTING)
 """The state promotion converges on: the canary at full scale with all traffic (then primary)."""

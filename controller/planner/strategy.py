@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from controller.api.release import ChangeClass, FlagRollout, ReleaseSpec, StrategyType
 from controller.planner import bluegreen, canary, fast, rolling
-from controller.planner.steps import Plan
+from controller.planner.steps import Plan, PreviewStep
 
 AUTO = {
     ChangeClass.INFRASTRUCTURE: StrategyType.BLUE_GREEN,
@@ -51,6 +51,19 @@ def plan_for(strategy: StrategyType, spec: ReleaseSpec) -> Plan:
         StrategyType.BLUE_GREEN: bluegreen.plan,
     }
     return builders.get(strategy, fast.plan)(spec)
+
+
+def has_preview(spec: ReleaseSpec) -> bool:
+    """Whether the rollout `spec` asks for has a preview step (a preview route on its listener)."""
+    return any(isinstance(s, PreviewStep) for s in plan_for(resolve(spec), spec).steps)
+
+
+def preview_header(spec: ReleaseSpec, strategy: StrategyType | None = None) -> tuple[str, str] | None:
+    """The (name, value) of the header that reaches the new version during the rollout's preview, None
+    without one: what a preview hook is given to send its smoke test through."""
+    steps = plan_for(strategy or resolve(spec), spec).steps
+    step = next((s for s in steps if isinstance(s, PreviewStep)), None)
+    return (step.header_name, step.header_value) if step is not None else None
 
 
 def flags_document(spec: ReleaseSpec) -> dict[str, Any]:

@@ -226,12 +226,34 @@ class Service:
 
 
 @dataclass(frozen=True)
+class PreviewRule:
+    """A listener rule tagged as a Release's preview route (`controller.aws.preview`), as read back."""
+
+    owner: str  # the tag's value: <namespace>/<name>
+    priority: int
+    header_name: str
+    header_values: tuple[str, ...]
+    target_group_arn: str | None  # the one target group it forwards to; None: something else
+
+    def routes(self, header_name: str, header_value: str, target_group_arn: str | None) -> bool:
+        """Whether this rule sends requests with the header (name without case, as ALB) to the group."""
+        return (self.header_name.lower() == header_name.lower() and self.header_values == (header_value,)
+                and self.target_group_arn == target_group_arn)
+
+
+@dataclass(frozen=True)
 class Listener:
     arn: str
     weights: Mapping[str, int]  # target group ARN -> weight of the default forward action
+    # The preview rules on it (any owner's), read only for a spec that has a preview (`previews_read`).
+    previews: tuple[PreviewRule, ...] = ()
+    previews_read: bool = False
 
     def weight(self, target_group_arn: str) -> int:
         return self.weights.get(target_group_arn, 0)
+
+    def preview_of(self, owner: str) -> tuple[PreviewRule, ...]:
+        return tuple(r for r in self.previews if r.owner == owner)
 
 
 @dataclass(frozen=True)

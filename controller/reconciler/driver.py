@@ -42,16 +42,17 @@ from controller.gitops.rollback import SecretReader, write_back_due
 from controller.gitops.writeback import GitWriter
 from controller.kube.claims import Holder, resources_of
 from controller.kube.client import REQUEST_ANNOTATIONS, ObjectRef
-from controller.planner.decision import Context, Decision, Event, Refusal
+from controller.planner.decision import Context, Decision, Refusal
 from controller.planner.decision import Outcome as PassOutcome
 from controller.planner.world import Observation
-from controller.reconciler.apply import Applied, accepted, rollback_line, comparable, in_flight, record, write_back
+from controller.reconciler import adjust, basis, gates
+from controller.reconciler.apply import Applied, accepted, rollback_line, in_flight, record, write_back
 from controller.reconciler.backoff import PassResult, requeue_after
 from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
     Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
-    StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
+    RoleScope, StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Reconciler:
     notifications: NotificationPlanner | None = None
     hooks: HookRunner | None = None
     tenancy: TenancyCheck | None = None  # --tenancy strict: ReleasePolicies and Secret annotations
+    # Whose credentials a Release's AWS calls use (a ReleasePolicy's roleArn); None: the clients' own.
+    roles: RoleScope | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     # Leadership (controller/fencing.py): each pass runs in one term and every write checks it.
     fence: fencing.Fence | None = None
@@ -123,8 +126,11 @@ class Reconciler:
             self._gap = float(gap(term)) if gap is not None else 0.0
 
     def release(self, key: Key) -> None:
-        """A Release is no longer managed: its memory, its AWS snapshot and its metric series go."""
+        """A Release is no longer managed: its memory, its AWS snapshot, its role's clients and its
+        metric series go."""
         self.forget(key)
+        if self.roles is not None:
+            self.roles.forget(*key)
         metrics.forget(*key)
 
     def released(self, namespace: str, name: str, uid: str | None) -> list[str]:
@@ -148,7 +154,7 @@ class Reconciler:
         if (meta.get("annotations") or {}).get(ON_DELETE_ANNOTATION) == "Orphan":
             return True
         try:
-            status = ReleaseStatus.model_validate(self._raw_status(key, obj))
+            status = ReleaseStatus.model_validate(basis.raw_status(self._memory.get(key), obj))
         except ValidationError:
             return True
         if not in_flight(status):
@@ -179,13 +185,20 @@ class Reconciler:
         specs: list[tuple[Key, ReleaseSpec]] = []
         for key, obj in items:
             spec = self._spec(key, obj)
-            if spec is None or self._refused(key[0], spec):  # a policy revoked under a settled Release
+            if spec is None or gates.refused(self.tenancy, key[0], spec):  # a policy revoked under a settled Release
                 need.append(key)
             else:
                 specs.append((key, spec))
         if not specs:
             return need
-        seen = self.observer.observe_many(specs)
+        # Releases acting with a role of their own are read each with its own credentials, outside
+        # the batch (and its round of reused parses); one whose world changed is read again by its pass.
+        own = [(key, spec) for key, spec in specs if self.roles is None or self.roles.own(key[0])]
+        seen = dict(self.observer.observe_many(own)) if own else {}
+        for key, spec in specs:
+            if key not in seen and self.roles is not None:
+                with self.roles.acting_for(*key):
+                    seen[key] = self.observer.observe(key, spec, True)
         bodies = dict(items)
         for key, _ in specs:
             settled = self._mem(key).settled
@@ -217,29 +230,8 @@ class Reconciler:
         return (
             meta.get("uid"), meta.get("generation"), meta.get("deletionTimestamp"),
             tuple(annotations.get(a) for a in REQUEST_ANNOTATIONS.values()),
-            self._raw_status(key, obj),
+            basis.raw_status(self._memory.get(key), obj),
         )
-
-    def _raw_status(self, key: Key, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The status to decide from: what this process last wrote to this very object (same uid;
-        a Release deleted and created again under its name starts afresh), else the API server's.
-
-        What it wrote is only a guess that the watch lags: the status write is conditioned on the
-        resourceVersion that write returned (`_basis_rv`), and the check before AWS is changed
-        (`_current`) compares it with the API server's, so a status someone else wrote since wins.
-        Memory is dropped whole after any gap in leadership (`forget_all`)."""
-        mem = self._memory.get(key)
-        if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
-            return mem.written
-        return obj.get("status") or {}
-
-    def _basis_rv(self, key: Key, obj: Mapping[str, Any]) -> str | None:
-        """The resourceVersion of the status `_raw_status` returns."""
-        mem = self._memory.get(key)
-        if mem is not None and mem.written is not None and mem.written_uid == obj.get("metadata", {}).get("uid"):
-            return mem.written_rv
-        rv = obj.get("metadata", {}).get("resourceVersion")
-        return str(rv) if rv else None
 
     def reconcile(self, obj: Mapping[str, Any], *, fresh: bool = True) -> Outcome:
         """One pass for one Release object as read from the API server."""
@@ -277,7 +269,7 @@ class Reconciler:
         try:
             return self._reconcile(obj, fresh=fresh)
         except StaleStatus:
-            self._stale(key)
+            basis.stale(self._mem(key), key)
         current = self.sink.current(*key)
         found_uid = (current or {}).get("metadata", {}).get("uid")
         if current is None or found_uid != meta.get("uid"):
@@ -285,19 +277,21 @@ class Reconciler:
         try:
             return self._reconcile(current, fresh=True)
         except StaleStatus:
-            self._stale(key)
+            basis.stale(self._mem(key), key)
             return Outcome(requeue_after(PassResult(spec_changed=True)),
                            str((current.get("status") or {}).get("phase", "")), False, 0)
 
-    def _stale(self, key: Key) -> None:
-        log.info("%s/%s: the status changed since the one this pass decided from; deciding again from the "
-                 "API server's copy", *key)
-        mem = self._mem(key)
-        mem.written = mem.written_rv = None
-        mem.gap_term = None  # the pass that decides again holds the timers again, from the server's copy
-
     def _reconcile(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
                    finalizing: bool = False) -> Outcome:
+        """The pass, every AWS call of it made with the Release's credentials (`roles`)."""
+        meta = obj.get("metadata", {})
+        scope = (self.roles.acting_for(meta["namespace"], meta["name"]) if self.roles is not None
+                 else contextlib.nullcontext())
+        with scope:
+            return self._pass(obj, fresh=fresh, again=again, finalizing=finalizing)
+
+    def _pass(self, obj: Mapping[str, Any], *, fresh: bool, again: bool = True,
+              finalizing: bool = False) -> Outcome:
         """The pass: observe -> gather what the planner needs -> decide -> apply -> write status once."""
         meta = obj.get("metadata", {})
         namespace, name = meta["namespace"], meta["name"]
@@ -308,8 +302,8 @@ class Reconciler:
         mem = self._mem(key)
         mem.settled = None
         inputs = self._inputs(key, obj)
-        raw_status = self._raw_status(key, obj)
-        mem.basis_rv = self._basis_rv(key, obj)
+        raw_status = basis.raw_status(self._memory.get(key), obj)
+        mem.basis_rv = basis.basis_rv(self._memory.get(key), obj)
         try:
             status = ReleaseStatus.model_validate(raw_status)
         except ValidationError:
@@ -319,10 +313,11 @@ class Reconciler:
         # Observe: the spec, what it claims, the world, whether the traffic is its own. Each may
         # refuse the pass; the refusal goes to the planner like any other input.
         spec, observation, refusal = self._observe(ref, obj, generation, fresh, finalizing)
-        refusal = self._since(mem, refusal, now)
+        refusal = adjust.since(mem, refusal, now)
         if refusal is None:
-            status = self._resumed(key, status, now)
-            status = self._held_by_gap(key, status)
+            status = adjust.taken_over(mem, ref, status)
+            status = adjust.resumed(mem, key, status, now)
+            status = adjust.held_by_gap(mem, key, status, self._term, self._gap)
 
         # Gather what the planner says it needs, then decide.
         gathered = Gathered()
@@ -335,16 +330,16 @@ class Reconciler:
 
         # Apply: AWS first (the object must still be the one decided for), then Git and notifications.
         if decision.actions:
-            current = self._current(ref, generation, raw_status)
+            current = basis.current(self.sink, mem, ref, generation, raw_status)
             if current is not None:  # the spec or status changed under this pass: decide again from it, once
                 if again:
-                    return self._reconcile(current, fresh=fresh, again=False, finalizing=finalizing)
+                    return self._pass(current, fresh=fresh, again=False, finalizing=finalizing)
                 return Outcome(requeue_after(PassResult(spec_changed=True)), status.phase, False, 0)
             try:
                 fencing.check(self.fence)  # and again before each AWS request (controller/fencing.aws_hook)
                 self.applier(decision.actions, observation)
             except EffectError as exc:  # AWS refused part way: the planner says so on what it decided
-                refusal = self._since(mem, Refusal(exc.reason, exc.message, during=decision), now)
+                refusal = adjust.since(mem, Refusal(exc.reason, exc.message, during=decision), now)
                 assert refusal is not None
                 decision = self.planner.decide(spec, status, observation, replace(ctx, refusal=refusal))
         if refusal is None:
@@ -360,7 +355,7 @@ class Reconciler:
         events = decision.events
         if not raw_status and spec is not None and decision.status != status:
             events = (accepted(spec), *events)
-        wrote = self._write(ref, raw_status, decision.status, events)
+        wrote = basis.write(self.sink, self.fence, mem, ref, raw_status, decision.status, events)
         if refusal is None:
             record(namespace, name, decision.status)
             if decision.requeue_after is None and not decision.actions and not decision.events and not wrote:
@@ -384,85 +379,19 @@ class Reconciler:
                 spec = ReleaseSpec.model_validate(obj.get("spec") or {})
             except ValidationError as exc:
                 return None, Observation(), Refusal(Reason.INVALID_SPEC, explain(list(exc.errors())))
-        permitted = self._permitted(ref.namespace, spec, finalizing)
+        permitted = None if finalizing else gates.permitted(self.tenancy, ref.namespace, spec)
         if permitted is not None:  # before any claim or AWS call
             return spec, Observation(), permitted
         if self.claims is not None and ref.uid:
             conflict = self.claims.claim(Holder(ref.namespace, ref.name, ref.uid), resources_of(spec))
             if conflict is not None:  # another Release owns what this one points at (controller/kube/claims.py)
+                self._mem(key).waited_in_conflict = True
                 return spec, Observation(), Refusal(Reason.CONFLICT, conflict.message)
         observation = self.observer.observe(key, spec, fresh)
         blocking = [e for e in observation.errors if not e.retryable] or list(observation.errors)
         if blocking:
             return spec, observation, Refusal(blocking[0].reason, blocking[0].message)
-        return spec, observation, self._check_traffic(ref, generation, spec, observation)
-
-    def _permitted(self, namespace: str, spec: ReleaseSpec, finalizing: bool) -> Refusal | None:
-        """The tenancy gate: None when a ReleasePolicy (and every Secret it names) allows this
-        Release. A deletion's abort is let through: it only puts back what this Release itself moved
-        while it was allowed to."""
-        if self.tenancy is None or finalizing:
-            return None
-        try:
-            refusal = self.tenancy.refusal(namespace, spec)
-        except Exception as exc:  # noqa: BLE001 - fail closed; named by kind, the API's answer is not shown
-            refusal = (f"ReleasePolicies cannot be read ({type(exc).__name__} {getattr(exc, 'status', '')}".rstrip()
-                       + "); nothing is changed until they can")
-        return None if refusal is None else Refusal(Reason.NOT_PERMITTED, refusal)
-
-    def _refused(self, namespace: str, spec: ReleaseSpec) -> bool:
-        """Would the tenancy gate refuse this Release now (its reads are cached: cheap per round)?"""
-        if self.tenancy is None:
-            return False
-        try:
-            return self.tenancy.refusal(namespace, spec) is not None
-        except Exception:  # noqa: BLE001 - a full pass says why
-            return True
-
-    def _check_traffic(self, ref: ObjectRef, generation: int, spec: ReleaseSpec,
-                       observation: Observation) -> Refusal | None:
-        """Once per spec generation, before it adopts or changes anything: is this traffic its own?"""
-        mem = self._mem((ref.namespace, ref.name))
-        if self.traffic is None or mem.traffic_checked == (ref.uid, generation):
-            return None
-        try:
-            refusal = self.traffic.refusal(spec, observation)
-        except EffectError as exc:
-            return Refusal(exc.reason, exc.message)
-        if refusal is not None:
-            return Refusal(Reason.INVALID_TRAFFIC, refusal)
-        mem.traffic_checked = (ref.uid, generation)
-        return None
-
-    def _since(self, mem: Memory, refusal: Refusal | None, now: dt.datetime) -> Refusal | None:
-        """`refusal` with when AWS stopped answering, for AwsUnreachable (remembered across passes)."""
-        if refusal is None or refusal.reason != Reason.AWS_UNREACHABLE:
-            return refusal
-        mem.unreachable_since = mem.unreachable_since or now
-        return replace(refusal, since=mem.unreachable_since)
-
-    def _resumed(self, key: Key, status: ReleaseStatus, now: dt.datetime) -> ReleaseStatus:
-        """AWS answered this pass: after an outage, the rollout's timers move on by its length."""
-        mem = self._mem(key)
-        since, mem.unreachable_since = mem.unreachable_since, None
-        if since is None:
-            return status
-        held = now - since
-        log.info("%s/%s: AWS answers again after %.0fs; step timers moved on by that", key[0], key[1],
-                 held.total_seconds())
-        return planner.resume(status, held)
-
-    def _held_by_gap(self, key: Key, status: ReleaseStatus) -> ReleaseStatus:
-        """The first pass of a term that began after a gap in which no process acted (the API
-        server could not be reached, or this process was paused, and it then renewed its own
-        Lease): the rollout's timers move on by the gap, as after an AWS outage."""
-        mem = self._mem(key)
-        if self._term is None or not self._gap or mem.gap_term == self._term:
-            return status
-        mem.gap_term = self._term
-        log.info("%s/%s: nobody acted for %.0fs before this leadership term; step timers moved on by that",
-                 key[0], key[1], self._gap)
-        return planner.resume(status, dt.timedelta(seconds=self._gap))
+        return spec, observation, gates.traffic(self.traffic, self._mem(key), ref, generation, spec, observation)
 
     def _sources(self) -> Sources:
         return Sources(self.measurer, self.contracts, self.upstream, self.hooks)
@@ -488,46 +417,3 @@ class Reconciler:
         if self.notifications is not None:
             applied = replace(applied, decision=self.notifications.plan(ref, spec, applied.decision, now))
         return applied
-
-    def _current(self, ref: ObjectRef, generation: int, raw_status: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """Check, just before AWS is changed, that the object this pass decided for still exists.
-
-        The body a worker holds can be old: the operator may have been paused (a long GC, a frozen
-        node) while the Release was deleted or re-created. A watch event saying so may still be on
-        its way, so ask the API server itself. Gone or replaced: raise ObjectGone, nothing is
-        applied. The same object at a newer generation: return it, to be decided again.
-
-        The same object with another status than the one this pass decided from (another process
-        wrote it, or this one remembered a status from before a pause): return it, to be decided
-        again from the API server's copy, without this process's memory of what it wrote. The same
-        status at a newer resourceVersion (an annotation, a finalizer): the status write is
-        conditioned on that version.
-        """
-        found = self.sink.current(ref.namespace, ref.name)
-        found_uid = (found or {}).get("metadata", {}).get("uid")
-        if found is None or found_uid != ref.uid:
-            raise ObjectGone(ref.namespace, ref.name, ref.uid, found_uid)
-        if int(found["metadata"].get("generation", 1)) != generation:
-            return found
-        mem = self._mem((ref.namespace, ref.name))
-        found_rv = found["metadata"].get("resourceVersion")
-        if found_rv is not None and mem.basis_rv is not None and found_rv != mem.basis_rv:
-            if comparable(found.get("status") or {}) != comparable(raw_status):
-                self._stale((ref.namespace, ref.name))
-                return found
-            mem.basis_rv = found_rv
-        return None
-
-    def _write(self, ref: ObjectRef, raw_status: Mapping[str, Any], status: ReleaseStatus, events: Sequence[Event]) -> bool:
-        wire = status.to_wire()
-        changed = wire != comparable(raw_status)
-        mem = self._mem((ref.namespace, ref.name))
-        if changed:
-            fencing.check(self.fence)
-            rv = self.sink.replace_status(ref.namespace, ref.name, wire, ref.uid, resource_version=mem.basis_rv)
-            mem.written, mem.written_uid, mem.written_rv = wire, ref.uid, rv
-            mem.basis_rv = rv
-        for event in events:
-            fencing.check(self.fence)
-            self.sink.event(ref, event.reason, event.message, event.type)
-        return changed

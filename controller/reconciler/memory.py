@@ -1,6 +1,6 @@
 """What this process remembers of one Release between passes (`Memory`), dropped in one piece, and
 the steering requests read from a Release's annotations. Must not: be trusted over the API server's
-copy (see `Reconciler._raw_status`).
+copy (see `controller.reconciler.basis.raw_status`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ class Memory:
     spec: tuple[tuple[Any, Any], ReleaseSpec] | None = None
     # The (uid, generation) whose traffic was found its own before it adopted or changed anything.
     traffic_checked: tuple[Any, int] | None = None
-    # The term whose leadership gap this Release's timers were held by (`Reconciler._held_by_gap`).
+    # The term whose leadership gap this Release's timers were held by (`controller.reconciler.adjust.held_by_gap`).
     gap_term: int | None = None
     # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
     # are moved on by the outage when it ends, so a pause does not run down unseen.
     unreachable_since: dt.datetime | None = None
+    # Its claim was refused (Conflict) and no pass has acted since: a pass that then holds what it
+    # names takes over (`controller.reconciler.adjust.taken_over`), even when another refusal wrote Ready in between.
+    waited_in_conflict: bool = False

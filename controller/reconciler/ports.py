@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from controller.api.release import Hook, Measurement, ReleaseSpec, ReleaseStatus
@@ -86,6 +87,22 @@ class TenancyCheck(Protocol):
     Secret does not allow what it names); None when it may. May raise when the policies cannot be read."""
 
     def refusal(self, namespace: str, spec: ReleaseSpec) -> str | None: ...
+
+
+class RoleScope(Protocol):
+    """`controller.aws.roles.ReleaseRoles`: whose credentials a Release's AWS calls are made with (the
+    IAM role its ReleasePolicy names, or the operator's own)."""
+
+    def acting_for(self, namespace: str, name: str) -> AbstractContextManager[None]:
+        """Every AWS call made inside is made with the Release's credentials (none is sent when they
+        cannot be told)."""
+        ...
+
+    def own(self, namespace: str) -> bool:
+        """Do this namespace's Releases use the operator's own credentials (so the batched read serves them)?"""
+        ...
+
+    def forget(self, namespace: str, name: str) -> None: ...
 
 
 class TrafficCheck(Protocol):

@@ -9,6 +9,9 @@ Under `open`, nothing is refused here (today's behaviour; the operator logs a wa
 The reads are injected: the cluster's ReleasePolicies and a namespace's labels (each cached for
 `ttl` seconds, so a policy change is picked up within that long without a restart), and the
 Secret reader. This module imports no Kubernetes client.
+
+`role(namespace)` says which IAM role a Release's AWS calls are made with (`controller.aws.roles`);
+covering policies that name different roles refuse the Release (NotPermitted, naming both).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pydantic import ValidationError
 
 from controller.api.policy import ReleasePolicy
 from controller.api.release import ReleaseSpec
-from controller.tenancy.policy import judge, url_allowed
+from controller.tenancy.policy import judge, role_conflict, roles_of, url_allowed
 from controller.tenancy.secrets import NotPermitted, SecretObjectReader, refusal, secret_allows
 
 log = logging.getLogger(__name__)
@@ -86,7 +89,7 @@ def secret_uses(spec: ReleaseSpec) -> list[tuple[str, str, str | None, str | Non
         if sink.webhook is not None:
             ref = sink.webhook.url_secret_ref
             uses.append((f"spec.notifications[{i}].webhook.urlSecretRef", ref.name, ref.key, None))
-    for point in ("pre_rollout", "pre_promotion", "post_promotion", "on_rollback"):
+    for point in type(spec.hooks).model_fields:  # every hook point, the preview's included
         for i, hook in enumerate(getattr(spec.hooks, point)):
             if hook.webhook is not None and hook.webhook.url_secret_ref is not None:
                 ref = hook.webhook.url_secret_ref
@@ -111,7 +114,22 @@ class TenancyGate:
         violation = judge(spec, namespace, labels, policies)
         if violation is not None:
             return violation.message
+        conflict = role_conflict(namespace, roles_of(policies, namespace, labels))
+        if conflict is not None:
+            return conflict
         return self._secrets(namespace, spec, policies, labels)
+
+    def role(self, namespace: str) -> str | None:
+        """The IAM role every AWS call for a Release of `namespace` is made with (a covering policy's
+        `roleArn`); None: the operator's own (also under `open`, which reads no policy). Raises
+        NotPermitted when the covering policies name different roles, and whatever reading them raises."""
+        if self.mode == Mode.OPEN:
+            return None
+        roles = roles_of(self.policies(), namespace, self.labels(namespace))
+        conflict = role_conflict(namespace, roles)
+        if conflict is not None:
+            raise NotPermitted(conflict)
+        return next(iter(roles), None)
 
     def _secrets(self, namespace: str, spec: ReleaseSpec, policies: Sequence[ReleasePolicy],
                  labels: Mapping[str, str]) -> str | None:

@@ -116,7 +116,7 @@ def urls_of(spec: ReleaseSpec) -> Iterator[tuple[str, str, str]]:
             base = metric.prometheus.address.rstrip("/")
             for path in PROMETHEUS_PATHS:
                 yield f"spec.analysis.metrics[{i}].prometheus.address", base + path, "urls"
-    for point in ("pre_rollout", "pre_promotion", "post_promotion", "on_rollback"):
+    for point in type(spec.hooks).model_fields:  # every hook point, the preview's included
         for i, hook in enumerate(getattr(spec.hooks, point)):
             if hook.webhook is not None and hook.webhook.url is not None:
                 camel = "".join(w.capitalize() if n else w for n, w in enumerate(point.split("_")))
@@ -146,6 +146,30 @@ def judge(spec: ReleaseSpec, namespace: str, labels: Mapping[str, str],
         if not _allowed(getattr(allow, key), value, key):
             return Violation(field, value, _camel(key), namespace)
     return None
+
+
+def roles_of(policies: Sequence[ReleasePolicy], namespace: str, labels: Mapping[str, str]) -> dict[str, list[str]]:
+    """The IAM roles the policies covering a namespace name: role ARN -> the policies naming it.
+
+    One role: every AWS call for the namespace's Releases is made with it, even when another
+    covering policy names none (a policy without `roleArn` does not widen another's role to the
+    operator's own). Two or more: the namespace's Releases are refused (`role_conflict`), since
+    which role AWS should judge them by is not for the operator to guess.
+    """
+    out: dict[str, list[str]] = {}
+    for policy in matching(policies, namespace, labels):
+        if policy.spec.role_arn:
+            out.setdefault(policy.spec.role_arn, []).append(policy.name)
+    return out
+
+
+def role_conflict(namespace: str, roles: Mapping[str, Sequence[str]]) -> str | None:
+    """The refusal's message when the covering policies name different roles; None when they do not."""
+    if len(roles) < 2:
+        return None
+    named_ = "; ".join(f"{arn} (ReleasePolicy {', '.join(sorted(names))})" for arn, names in sorted(roles.items()))
+    return (f"the ReleasePolicies covering namespace {namespace} name different roles: {named_}: every AWS call of "
+            "a Release is made with one role, so at most one role may be named for a namespace (spec.roleArn)")
 
 
 def url_allowed(policies: Sequence[ReleasePolicy], namespace: str, labels: Mapping[str, str], url: str) -> bool:

@@ -82,3 +82,17 @@ def test_results_from_what_ecs_describes() -> None:
     passed, final, message = result(task("STOPPED", None, "CannotPullContainerError: not found",
                                          "CannotPullContainerError: not found"))
     assert (passed, final) == (False, True) and message.startswith("no exit code: CannotPullContainerError")
+
+
+def test_a_preview_hook_task_is_told_the_preview_header() -> None:
+    from controller.api.release import ReleaseSpec, ReleaseStatus
+    from controller.aws.tasks import preview_environment
+    from tests.planner.sim import make_spec
+
+    spec: ReleaseSpec = make_spec("2.0.0", {"type": "Canary", "canary": {"steps": [
+        {"preview": {"duration": "1m"}}, {"setWeight": 20}]}})
+    status = ReleaseStatus.model_validate({"strategy": "Canary"})
+    assert preview_environment(spec, status, "preview") == {
+        "RELEASE_PREVIEW_HEADER": "aws-cf-cd-release-preview", "RELEASE_PREVIEW_VALUE": "2.0.0"}
+    assert preview_environment(spec, status, "preRollout") == {}
+    assert preview_environment(make_spec("2.0.0"), status, "preview") == {}

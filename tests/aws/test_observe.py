@@ -11,7 +11,13 @@ from botocore.stub import Stubber
 from controller.aws.apply import apply
 from controller.aws.clients import AwsClients
 from controller.aws.observe import Observer
-from controller.planner.actions import EnsureTaskSet, SetListenerWeights, external_id_for
+from controller.planner.actions import (
+    EnsurePreviewRoute,
+    EnsureTaskSet,
+    RemovePreviewRoute,
+    SetListenerWeights,
+    external_id_for,
+)
 from controller.testing.aws_world import WorldIds, seed_network, seed_world
 from tests.aws.conftest import KEY, spec_of
 
@@ -176,3 +182,37 @@ def test_old_snapshots_are_not_served(clients: AwsClients, world: WorldIds) -> N
     clients.calls.reset()
     observer.observe(KEY, spec_of(world), fresh=False)
     assert clients.calls["ecs:DescribeServices"] == 1
+
+
+def test_a_spec_with_a_preview_reads_the_preview_rules_and_apply_makes_and_removes_them(
+    clients: AwsClients, world: WorldIds
+) -> None:
+    """The preview route through the planner's actions and back through the observer: found by its
+    tag, read only for a spec that has a preview (two more reads), removed by `RemovePreviewRoute`."""
+    strategy = {"type": "Canary", "canary": {"steps": [{"preview": {"duration": "1m"}}, {"setWeight": 20}]}}
+    previewing, plain = spec_of(world, strategy=strategy), spec_of(world)
+    observer = Observer(clients)
+    before = observer.observe(KEY, previewing)
+    assert before.listener is not None and before.listener.previews_read and before.listener.previews == ()
+
+    owner = f"{KEY[0]}/{KEY[1]}"
+    ensure = EnsurePreviewRoute(world.listener_arn, owner, "aws-cf-cd-release-preview", ("2.0.0",),
+                                world.canary_target_group_arn)
+    assert apply([ensure], clients) and apply([ensure], clients) == []  # idempotent: the second changes nothing
+    clients.calls.reset()
+    seen = observer.observe(KEY, previewing)
+    assert seen.listener is not None
+    [rule] = seen.listener.preview_of(owner)
+    assert rule.routes("AWS-CF-CD-Release-Preview", "2.0.0", world.canary_target_group_arn)
+    assert rule.priority >= 1 and seen.listener.weight(world.canary_target_group_arn) == 0
+    calls = clients.calls.snapshot()
+    assert calls["elasticloadbalancing:DescribeRules"] == 1 and calls["elasticloadbalancing:DescribeTags"] == 1
+
+    clients.calls.reset()
+    other = observer.observe(KEY, plain)  # no preview in the spec: no rule read, none reported
+    assert other.listener is not None and not other.listener.previews_read and other.listener.previews == ()
+    assert "elasticloadbalancing:DescribeRules" not in clients.calls.snapshot()
+
+    assert apply([RemovePreviewRoute(world.listener_arn, owner)], clients)
+    gone = observer.observe(KEY, previewing)
+    assert gone.listener is not None and gone.listener.previews == ()

@@ -164,3 +164,25 @@ def test_missing_listener_or_target_group(clients: AwsClients, world: WorldIds) 
         ensure_preview_route(clients.elbv2, missing)
     assert err.value.reason == "ListenerNotFound" and not err.value.retryable
     assert remove_preview_route(clients.elbv2, gone_listener, OWNER) is None
+
+
+def test_the_traffic_check_counts_a_preview_route_as_the_releases_own_not_another_user(
+    clients: AwsClients, world: WorldIds
+) -> None:
+    """A spec edited mid-preview is checked again (once per generation): the Release's own preview
+    rule forwarding to its canary group must not make its traffic look shared; a user's rule must."""
+    from controller.api.release import ReleaseSpec
+    from controller.aws.observe import Observer
+    from controller.aws.traffic import TrafficChecker
+
+    spec = ReleaseSpec.model_validate(world.spec())
+    checker = TrafficChecker(clients)
+    ensure_preview_route(clients.elbv2, route(world))
+    obs = Observer(clients).observe(("production", "pratiko"), spec)
+    assert checker.refusal(spec, obs) is None
+    clients.elbv2.create_rule(
+        ListenerArn=world.listener_arn, Priority=40000,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/beta/*"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": world.canary_target_group_arn}])
+    refusal = checker.refusal(spec, obs)
+    assert refusal is not None and "is also used by rule" in refusal

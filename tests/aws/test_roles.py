@@ -20,8 +20,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from controller.api.release import ReleaseSpec
+from controller.aws.apply import effector_for
 from controller.aws.clients import AwsClients
-from controller.aws.roles import RoleClients, session_name
+from controller.aws.errors import AwsEffectError
+from controller.aws.observe import Observer
+from controller.aws.roles import ReleaseRoles, RoleClients, routed, session_name
+from controller.planner.actions import ScaleTaskSet
+from controller.tenancy.secrets import NotPermitted
+from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.moto import MotoServer
 
 REGION = "eu-west-1"
@@ -97,3 +104,47 @@ def test_session_names_stay_within_sts_limits() -> None:
     names = {session_name("team-a", "x" * n) for n in range(50, 90)}
     assert len(names) == 40 and all(2 <= len(n) <= 64 for n in names)
     assert session_name("team a", "shop/1") == "rc.team-a.shop-1"
+
+
+
+def world_spec(world: WorldIds) -> ReleaseSpec:
+    return ReleaseSpec.model_validate(world.spec(version="2.0.0", frontend_version=None))
+
+
+def test_a_pass_acts_as_its_releases_role_and_access_denied_names_the_role_and_action(admin: AwsClients) -> None:
+    world = seed_world(admin, name="rolesobs", with_frontend=False)
+    denied = team_role(admin, "release-team-d", ["elasticloadbalancing:*", "cloudfront:*", "ssm:*", "ecr:*"])
+    roles_of = {"team-d": denied, "team-e": None}
+    roles = ReleaseRoles(RoleClients(admin), lambda ns: roles_of.get(ns))
+    observer = Observer(routed(admin))
+    spec = world_spec(world)
+
+    with roles.acting_for("team-d", "shop"):
+        seen = observer.observe(("team-d", "shop"), spec)
+        with pytest.raises(AwsEffectError) as raised:
+            effector_for(observer)([ScaleTaskSet(world.cluster, world.service, "x", 50.0)], seen)
+    error = next(e for e in seen.errors if e.reason == "AccessDenied")
+    assert denied in error.message and "ecs:DescribeServices" in error.message, error
+    assert "rc.team-d.shop" not in error.message
+    assert raised.value.reason == "AccessDenied" and denied in raised.value.message and "ecs:" in raised.value.message
+    # The operator's own credentials for a namespace without a role, and outside any pass.
+    with roles.acting_for("team-e", "shop"):
+        assert not observer.observe(("team-e", "shop"), spec).errors
+    assert not observer.observe(("x", "y"), spec).errors
+    assert roles.own("team-e") and not roles.own("team-d")
+
+
+def test_a_release_whose_role_cannot_be_told_sends_nothing(admin: AwsClients) -> None:
+    def two_roles(namespace: str) -> str | None:
+        raise NotPermitted("the ReleasePolicies covering namespace team-f name different roles")
+
+    spec = world_spec(seed_world(admin, name="rolesnone", with_frontend=False))
+    roles = ReleaseRoles(RoleClients(admin), two_roles)
+    observer = Observer(routed(admin))
+    before = admin.calls.total()
+    with roles.acting_for("team-f", "shop"):
+        seen = observer.observe(("team-f", "shop"), spec)
+    assert seen.errors and all(e.reason == "NotPermitted" for e in seen.errors), seen.errors
+    assert "different roles" in seen.errors[0].message
+    assert admin.calls.total() == before  # nothing was sent
+    assert not roles.own("team-f")

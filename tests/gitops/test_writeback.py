@@ -182,7 +182,8 @@ def test_the_reconciler_call_writes_what_the_status_says_serves(git: GitServer) 
     })
     asked = []
 
-    def secrets(namespace: str, name: str) -> dict[str, bytes]:
+    def secrets(namespace: str, name: str, url: str) -> dict[str, bytes]:
+        assert url == git.url("releases")  # where its contents go
         asked.append((namespace, name))
         return {"username": git.username.encode(), "password": git.password.encode()}
 

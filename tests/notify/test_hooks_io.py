@@ -51,3 +51,21 @@ def test_a_webhook_hook_call(caplog: pytest.LogCaptureFixture) -> None:
     finally:
         ok.close()
         refusing.close()
+
+
+def test_a_preview_hook_is_given_the_header_that_reaches_the_new_version() -> None:
+    receiver = Receiver()
+    try:
+        strategy = {"type": "Canary", "canary": {"steps": [
+            {"preview": {"duration": "1m", "header": {"name": "X-Preview"}}}, {"setWeight": 20}]}}
+        spec = make_spec("2.0.0", strategy)
+        hooks = WebhookHooks(httpx.Client(timeout=5.0), None)
+        hook = Hook.model_validate({"name": "smoke", "webhook": {"url": receiver.url}})
+        status = STATUS.model_copy(update={"strategy": "Canary"})
+        assert hooks("production", "pratiko", "uid-1", spec, status, "preview", hook).passed
+        assert hooks("production", "pratiko", "uid-1", spec, status, "prePromotion", hook).passed
+        preview, other = receiver.got
+        assert preview["point"] == "preview" and preview["preview"] == {"header": "X-Preview", "value": "2.0.0"}
+        assert "preview" not in other  # only the preview's hooks are told
+    finally:
+        receiver.close()

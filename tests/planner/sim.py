@@ -22,9 +22,11 @@ from controller.planner.actions import (
     AnswerNativeHook,
     DeleteTaskSet,
     DisableStaging,
+    EnsurePreviewRoute,
     EnsureTaskSet,
     PromoteStaging,
     PublishFlags,
+    RemovePreviewRoute,
     ScaleTaskSet,
     SetListenerWeights,
     SetOriginPath,
@@ -44,6 +46,7 @@ from controller.planner.world import (
     NativeDeployment,
     Observation,
     PauseHook,
+    PreviewRule,
     RevisionShare,
     Service,
     StagingDistribution,
@@ -172,6 +175,22 @@ def _set_listener_weights(w: _World, a: SetListenerWeights) -> None:
     w.listener = replace(w.listener, weights=dict(a.weights))
 
 
+def _ensure_preview_route(w: _World, a: EnsurePreviewRoute) -> None:
+    """As `aws.preview.ensure_preview_route`: the owner's one rule, after every other rule."""
+    assert w.listener is not None and w.listener.arn == a.listener_arn
+    others = [r for r in w.listener.previews if r.owner != a.owner]
+    mine = [r for r in w.listener.previews if r.owner == a.owner]
+    priority = mine[0].priority if mine else max((r.priority for r in others), default=0) + 1
+    rule = PreviewRule(a.owner, priority, a.header_name, a.header_values, a.target_group_arn)
+    w.listener = replace(w.listener, previews=(*others, rule), previews_read=True)
+
+
+def _remove_preview_route(w: _World, a: RemovePreviewRoute) -> None:
+    assert w.listener is not None and w.listener.arn == a.listener_arn
+    w.listener = replace(w.listener, previews=tuple(r for r in w.listener.previews if r.owner != a.owner),
+                         previews_read=True)
+
+
 def _update_service_image(w: _World, a: UpdateServiceImage) -> None:
     w.service_image = a.image
     w.deployments = (Deployment(id="ecs-svc/1", status="PRIMARY", task_definition="backend:2", image=a.image,
@@ -267,6 +286,8 @@ APPLY: dict[type, Callable[[_World, Any], None]] = {
     SetPrimaryTaskSet: _set_primary_task_set,
     DeleteTaskSet: _delete_task_set,
     SetListenerWeights: _set_listener_weights,
+    EnsurePreviewRoute: _ensure_preview_route,
+    RemovePreviewRoute: _remove_preview_route,
     UpdateServiceImage: _update_service_image,
     StartNativeDeployment: _start_native,
     AnswerNativeHook: _answer_native_hook,

@@ -42,6 +42,8 @@ from controller.api.release import ConditionType, Measurement, Phase, ReleaseSpe
 from controller.planner import Context, Decision, Refusal, Requests, analysis_due, decide, target_hash
 from controller.planner.actions import Action
 from controller.planner.core import HISTORY_LIMIT
+from controller.planner.steps import PreviewStep
+from controller.planner.strategy import plan_for
 from controller.planner.world import Observation, ObservationError, TaskSet
 from controller.testing.specs import merge, release_spec
 
@@ -62,9 +64,11 @@ TOLERANCE = 0.5  # percent, as `fleet.SCALE_TOLERANCE`
 
 # --------------------------------------------------------------------------- generating scenarios
 
-def _canary_steps(rng: random.Random, top: int, pauses: bool = True) -> list[dict[str, Any]]:
+def _canary_steps(rng: random.Random, top: int, pauses: bool = True, preview: bool = False) -> list[dict[str, Any]]:
     weights = sorted(rng.sample(range(1, top + 1), rng.randint(1, 3)))
     out: list[dict[str, Any]] = []
+    if preview and rng.random() < 0.3:
+        out.append({"preview": {"duration": rng.choice(["30s", "2m"])}})
     for w in weights:
         out.append({"setWeight": w})
         if pauses and rng.random() < 0.6:
@@ -78,10 +82,11 @@ def _strategy(rng: random.Random) -> dict[str, Any]:
         return {"type": "Rolling", "rolling": {"steps": sorted(rng.sample(range(1, 101), rng.randint(1, 3))) + [100],
                                                "interval": rng.choice(["5s", "30s"])}}
     if kind == "Canary":
-        return {"type": "Canary", "canary": {"steps": _canary_steps(rng, 100)}}
+        return {"type": "Canary", "canary": {"steps": _canary_steps(rng, 100, preview=True)}}
     if kind == "BlueGreen":
+        header = {"previewHeader": {}} if rng.random() < 0.3 else {}
         return {"type": "BlueGreen", "blueGreen": {"previewDuration": rng.choice(["10s", "1m"]),
-                                                    "scaleDownDelay": rng.choice(["30s", "5m"])}}
+                                                    "scaleDownDelay": rng.choice(["30s", "5m"]), **header}}
     if kind == "Auto":
         return {"type": "Auto", **({"changeClass": rng.choice(["infrastructure", "api", "core", "minor"])} if rng.random() < 0.5 else {})}
     return {"type": kind}
@@ -249,6 +254,28 @@ def stable_keeps_the_rest(p: PassRecord, state: dict[str, Any]) -> str | None:
     return None
 
 
+def preview_route_only_during_a_preview(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """The Release's preview rule exists only while the status it ends the pass with is at a preview
+    step (so never at rest), one rule at most, and its target group takes no production weight: the
+    header reaches a version no user is sent to yet. (A refused pass decides nothing, so changes nothing.)"""
+    listener = p.intent.listener
+    rules = listener.preview_of(f"{NS}/{NAME}") if listener is not None else ()
+    if not rules or p.refused is not None or p.spec is None:
+        return None
+    assert listener is not None
+    if len(rules) > 1:
+        return f"{len(rules)} preview rules: {rules}"
+    st = p.decision.status
+    steps = plan_for(st.strategy, p.spec).steps if st.strategy is not None else ()
+    at = steps[st.current_step] if 0 <= st.current_step < len(steps) else None
+    if not isinstance(at, PreviewStep) or st.phase not in (Phase.PROGRESSING, Phase.PAUSED) or st.backend.canary_image is None:
+        return f"a preview rule with the status {st.phase.value if st.phase else None} at step {st.current_step} ({at})"
+    tg = rules[0].target_group_arn
+    if tg is None or listener.weight(tg) > 0:
+        return f"the preview rule forwards to {tg}, which takes {listener.weight(tg) if tg else '?'}% of production"
+    return None
+
+
 def _canary_group(p: PassRecord) -> str:
     canary = p.decision.status.backend.canary_image
     return next((ts.target_group_arn or "" for ts in live_task_sets(p.intent) if ts.image == canary), "")
@@ -320,6 +347,7 @@ PASS_INVARIANTS: tuple[Callable[[PassRecord, dict[str, Any]], str | None], ...] 
     history_bounded,
     acts_only_on_what_it_saw,
     status_shows_what_serves,
+    preview_route_only_during_a_preview,
 )
 CONVERGES = "converges"
 ENDS_IN_TIME = "ends_in_time"

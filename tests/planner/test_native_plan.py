@@ -75,12 +75,19 @@ def test_canary_steps_map_to_canary_or_linear(strategy: dict[str, Any], ecs_stra
     ([w(20), p("1m"), w(40), p("1m")], "[20, 40] cannot run"),  # equal, but ECS would go on to 60 and 80
     ([w(2), w(4), w(6)], "steps of at least 3%"),
     ([w(100)], "never send less than 100%"),
+    ([{"preview": {"duration": "1m"}}, w(10), p("1m")], "a preview step runs on task sets"),
 ])
 def test_steps_ecs_cannot_express_are_refused_with_what_to_write(steps: list[dict[str, Any]], says: str) -> None:
     plan = native_plan(spec({"type": "Canary", "canary": {"steps": steps}}), StrategyType.CANARY,
                        has_test_listener=False)
     assert isinstance(plan, NativeRefusal)
     assert says in plan.message
+
+
+def test_a_blue_green_preview_header_is_refused_natively_with_what_to_write() -> None:
+    strategy = {"type": "BlueGreen", "blueGreen": {"previewDuration": "90s", "previewHeader": {}}}
+    plan = native_plan(spec(strategy), StrategyType.BLUE_GREEN, has_test_listener=True)
+    assert isinstance(plan, NativeRefusal) and "ecs.mode: TaskSets" in plan.message
 
 
 def test_blue_green_previews_on_the_test_listener_and_bakes_the_scale_down_delay() -> None:

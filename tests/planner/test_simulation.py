@@ -15,7 +15,7 @@ import pytest
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
 from controller.planner import Context, Decision, decide, target_hash
-from controller.planner.actions import EnsureTaskSet, ScaleTaskSet, SetListenerWeights
+from controller.planner.actions import EnsureTaskSet, RemovePreviewRoute, ScaleTaskSet, SetListenerWeights
 from controller.planner.world import Observation
 
 from tests.planner.sim import BLUE, GREEN, LISTENER
@@ -104,7 +104,14 @@ def holds_for_ever(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, c
     return d
 
 
+def keeps_the_preview_route(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """Never removes a preview route: it outlives its preview (into the canary steps, a rollback, rest)."""
+    d = decide(spec, status, obs, ctx)
+    return replace(d, actions=tuple(a for a in d.actions if not isinstance(a, RemovePreviewRoute)))
+
+
 BROKEN: dict[str, Any] = {
+    "preview_route_only_during_a_preview": keeps_the_preview_route,
     "status_shows_what_serves": hides_what_serves,
     ENDS_IN_TIME: holds_for_ever,
     "acts_only_on_what_it_saw": scales_what_it_did_not_see,

@@ -421,3 +421,35 @@ def test_a_failed_analysis_after_promotion_with_nothing_warm_to_go_back_to_ends_
     assert run(scenario(1249), trace=trace) is None
     last = trace[-1].decision.status
     assert last.phase in (Phase.FAILED, Phase.SUCCEEDED, Phase.ROLLED_BACK), last.message
+
+
+BLUE_GREEN_HEADER = {"type": "BlueGreen", "blueGreen": {"previewDuration": "10s", "scaleDownDelay": "30s",
+                                                        "previewHeader": {}}}
+
+
+def test_a_preview_route_that_lands_late_waits_until_no_production_weight_is_on_its_group() -> None:
+    # seed 3018: a blue-green preview's route landed late, after a Canary superseding it had moved 66%
+    # of production onto the canary's group; back to the blue-green preview, the route was kept while
+    # that weight was still there. It goes until the weights are back at 0, then comes again.
+    trace = replay([
+        {"op": "start", "strategy": BLUE_GREEN_HEADER, "analysis": False, "frontend": FRONTEND, "flags": None},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "fault", "kind": "late"},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [
+            {"setWeight": 66}, {"pause": {"duration": "2m"}}, {"setWeight": 99}, {"pause": {"duration": "30s"}}]}}},
+        {"op": "strategy", "strategy": BLUE_GREEN_HEADER},
+    ])
+    assert any(p.intent.listener and p.intent.listener.previews for p in trace)  # the preview did happen
+
+
+def test_a_refused_spec_leaves_the_preview_route_as_it_is() -> None:
+    # seed 3212: a spec refused as incompatible (the frontend requires a backend >= 3.0.0) asked for the
+    # preview route's removal: a refused spec changes nothing in AWS.
+    replay([
+        {"op": "start", "strategy": {"type": "Canary", "canary": {"steps": [
+            {"preview": {"duration": "2m"}}, {"setWeight": 93}, {"pause": {}}]}},
+         "analysis": True, "frontend": FRONTEND, "flags": None},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "frontend", "frontend": {**FRONTEND, "requiresBackend": ">=3.0.0"}},
+        {"op": "strategy", "strategy": {"type": "Rolling", "rolling": {"steps": [21, 51, 92, 100], "interval": "30s"}}},
+    ])

@@ -8,7 +8,7 @@ from typing import Any
 
 from controller.api.release import ReleaseSpec
 from controller.tenancy.gate import Cached, Mode, TenancyGate, parse_policies
-from controller.tenancy.secrets import ALLOWED_URLS_ANNOTATION
+from controller.tenancy.secrets import ALLOWED_URLS_ANNOTATION, NotPermitted
 from controller.testing.specs import merge, release_spec
 from tests.tenancy.test_policy import TEAM_A, spec as team_a_spec
 
@@ -74,3 +74,33 @@ def test_a_policy_change_is_seen_after_the_ttl() -> None:
 def test_a_malformed_policy_grants_nothing() -> None:
     bad = merge(TEAM_A, {"spec": {"roleArn": "not-an-arn"}})
     assert gate([bad]).refusal("team-a", team_a_spec()) is not None
+
+
+ROLE_A = "arn:aws:iam::111122223333:role/release-team-a"
+ROLE_B = "arn:aws:iam::111122223333:role/release-team-b"
+
+
+def with_role(body: dict[str, Any], name: str, role: str | None) -> dict[str, Any]:
+    spec = {**body["spec"], **({"roleArn": role} if role else {})}
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def test_the_role_is_the_covering_policys_and_two_roles_refuse() -> None:
+    assert gate([TEAM_A]).role("team-a") is None  # no roleArn: the operator's own
+    assert gate([with_role(TEAM_A, "team-a", ROLE_A)]).role("team-a") == ROLE_A
+    # A second covering policy without a role does not widen the first's role to the operator's own.
+    both = [with_role(TEAM_A, "team-a", ROLE_A), with_role(TEAM_A, "team-a-extra", None)]
+    assert gate(both).role("team-a") == ROLE_A and gate(both).refusal("team-a", team_a_spec()) is None
+    # Two roles: refused, naming both and the policies that name them; no role is picked.
+    two = [with_role(TEAM_A, "team-a", ROLE_A), with_role(TEAM_A, "team-a-b", ROLE_B)]
+    refused = gate(two).refusal("team-a", team_a_spec())
+    assert refused is not None and ROLE_A in refused and ROLE_B in refused and "team-a-b" in refused
+    try:
+        gate(two).role("team-a")
+    except NotPermitted as exc:
+        assert ROLE_A in exc.message and ROLE_B in exc.message
+    else:
+        raise AssertionError("two roles must not pick one")
+    # Open tenancy reads no policy: the operator's own credentials, as before.
+    assert gate(two, Mode.OPEN).role("team-a") is None
+    assert gate([with_role(TEAM_A, "team-a", ROLE_A)]).role("team-b") is None  # not covered: refused elsewhere

@@ -13,6 +13,8 @@
   frontend.reconcile     compatibility, the API-contract gate, the CloudFront canary or origin switch
   settle.finish          Succeeded, with the rollback window or the rollout completed; postPromotion hooks
   settle.drift           (Succeeded only) what AWS shows compared with the spec, reported or undone
+  preview.tidy           (every pass, last) the preview route removed unless the rollout is at a preview
+                         step; `preview.routed` is the walker's check at one
 
 Each is a function `(Inputs, ReleaseStatus) -> Result` (see `planner.draft`); `rollback` holds the
 ways back that several phases share, `walker` the step walker both tiers use.

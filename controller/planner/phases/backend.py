@@ -21,11 +21,11 @@ from controller.planner.actions import Action, SetListenerWeights, UpdateService
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.fleet import STEADY, Fleet, tasks_keep_stopping
-from controller.planner.phases import hooks, native, rollback
+from controller.planner.phases import hooks, native, preview, rollback
 from controller.planner.phases.rollback import waiting_on_aws
 from controller.planner.phases.start import enter
 from controller.planner.phases.walker import TierSteps, walk
-from controller.planner.steps import Plan, SetStep, Step
+from controller.planner.steps import Plan, PreviewStep, SetStep, Step
 
 ECS_POLL = 5.0
 """While an ECS-controller deployment is in progress: ECS needs tens of seconds per task."""
@@ -161,6 +161,17 @@ class BackendSteps(TierSteps):
 
     def landed(self, d: Draft, step: Step, held: SetStep | None, label: str) -> bool:
         f = self.fleet
+        if isinstance(step, PreviewStep):
+            # The new version at full scale with no production weight, then the route to it.
+            acts = f.converge(step.state)
+            if acts or not f.at(step.state):
+                d.actions += acts
+                waiting_on_aws(d, f"{label}: waiting for the canary task set at full scale, no production weight")
+                return False
+            if not preview.routed(d, step, label):
+                return False
+            # The smoke tests of the preview run once the route is there (the hold's timer from their end).
+            return not step.hold or hooks.preview(d)
         if isinstance(step, SetStep):
             acts = f.converge(step)
             if acts or not f.at(step):

@@ -1,8 +1,10 @@
-"""Hooks (`spec.hooks`): four points of a rollout, each a list of hooks run in order.
+"""Hooks (`spec.hooks`): five points of a rollout, each a list of hooks run in order.
 
   preRollout     met by the backend walk before the new version's first task set is created (a
                  migration runs before new code serves); a failure rolls back before the canary
                  ever gets weight (or pauses, with `onFailure: Pause`)
+  preview        met by the backend walk at a preview's hold, once the preview route is observed (a
+                 smoke test through the header); a failure rolls back (or pauses), and the route goes
   prePromotion   met by the backend walk when the steps are done, before full traffic; a failure
                  rolls back (or pauses)
   postPromotion  met once the backend was promoted and the rollout Succeeded; a failure is a Warning
@@ -39,10 +41,11 @@ from controller.planner.phases import rollback
 
 PRE_ROLLOUT = "preRollout"
 PRE_PROMOTION = "prePromotion"
+PREVIEW = "preview"
 POST_PROMOTION = "postPromotion"
 ON_ROLLBACK = "onRollback"
-POINTS = (PRE_ROLLOUT, PRE_PROMOTION, POST_PROMOTION, ON_ROLLBACK)
-GATES = (PRE_ROLLOUT, PRE_PROMOTION)
+POINTS = (PRE_ROLLOUT, PREVIEW, PRE_PROMOTION, POST_PROMOTION, ON_ROLLBACK)
+GATES = (PRE_ROLLOUT, PREVIEW, PRE_PROMOTION)
 """The points a failure of which stops the rollout; at the others a failure is reported only."""
 
 BACKOFF = 1.0
@@ -60,8 +63,8 @@ class Walked(Enum):
 
 def hooks_at(spec: ReleaseSpec, point: str) -> list[Hook]:
     h = spec.hooks
-    return {PRE_ROLLOUT: h.pre_rollout, PRE_PROMOTION: h.pre_promotion, POST_PROMOTION: h.post_promotion,
-            ON_ROLLBACK: h.on_rollback}[point]
+    return {PRE_ROLLOUT: h.pre_rollout, PREVIEW: h.preview, PRE_PROMOTION: h.pre_promotion,
+            POST_PROMOTION: h.post_promotion, ON_ROLLBACK: h.on_rollback}[point]
 
 
 def _active(status: ReleaseStatus, point: str) -> bool:
@@ -104,6 +107,12 @@ def pre_rollout(d: Draft) -> bool:
     """True when every preRollout hook passed for this revision (the new task set may be created);
     else it waits, or it failed (rolled back or paused: the status says which)."""
     return _gate(d, PRE_ROLLOUT)
+
+
+def preview(d: Draft) -> bool:
+    """True when every preview hook passed for this revision (met at a preview's hold, once its route
+    is there); else it waits, or it failed (rolled back or paused: the route then goes)."""
+    return _gate(d, PREVIEW)
 
 
 def pre_promotion(d: Draft) -> bool:

@@ -1,4 +1,5 @@
-"""The step walker both tiers use: setWeight, pause (timed, analysed, or until promote), promote-skip.
+"""The step walker both tiers use: setWeight, pause (timed, analysed, or until promote), preview (the
+backend's: opened like a setWeight, held like a timed pause), promote-skip.
 
 A tier (`phases.backend.BackendSteps`: task sets and ALB weights; `phases.frontend.FrontendSteps`:
 the CloudFront staging distribution) says where its step state lives in the status and how one
@@ -21,7 +22,7 @@ from controller.api.release import Phase, Verdict
 from controller.planner import analysis as analysis_rules
 from controller.planner import standing
 from controller.planner.draft import Draft
-from controller.planner.steps import PauseStep, SetStep, Step
+from controller.planner.steps import PauseStep, PreviewStep, SetStep, Step
 
 
 class TierSteps(ABC):
@@ -65,7 +66,7 @@ def walk(d: Draft, tier: TierSteps, promote: bool, full: bool = False) -> bool:
         index = n
         tier.advance(d, n, skipped=True)
     elif promote and index < n:
-        if isinstance(steps[index], PauseStep):
+        if holds_a_while(steps[index]):
             advance_pause = True
         else:
             # Not at a pause (a weight still landing): the current step is skipped, as Argo Rollouts'
@@ -79,7 +80,7 @@ def walk(d: Draft, tier: TierSteps, promote: bool, full: bool = False) -> bool:
         label = f"{tier.name} {index + 1}/{n} {step.label}"
         if not tier.landed(d, step, step if isinstance(step, SetStep) else holding(steps, index), label):
             return False
-        if isinstance(step, PauseStep):
+        if isinstance(step, PauseStep) or isinstance(step, PreviewStep) and step.hold:
             if pause_holds(d, step, label, advance_pause, tier.started_at(d)):
                 return False
             advance_pause = False
@@ -89,12 +90,17 @@ def walk(d: Draft, tier: TierSteps, promote: bool, full: bool = False) -> bool:
     return True
 
 
+def holds_a_while(step: Step) -> bool:
+    """Whether a step holds the rollout for a time (a pause, a preview's hold): promote ends it."""
+    return isinstance(step, PauseStep) or isinstance(step, PreviewStep) and step.hold
+
+
 def holding(steps: tuple[Step, ...], index: int) -> SetStep | None:
     """The state a step at `index` must hold: the last SetStep before it, None when none."""
     return next((s for s in reversed(steps[:index]) if isinstance(s, SetStep)), None)
 
 
-def pause_holds(d: Draft, step: PauseStep, label: str, promote_requested: bool, started_at: datetime | None) -> bool:
+def pause_holds(d: Draft, step: PauseStep | PreviewStep, label: str, promote_requested: bool, started_at: datetime | None) -> bool:
     """Whether a pause step still holds the rollout this pass (backend and frontend alike).
 
     An indefinite pause holds until a promote request; a timed one until its duration has passed
