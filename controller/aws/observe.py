@@ -16,8 +16,9 @@ elasticloadbalancing:DescribeRules and DescribeTags of its listener (the preview
 tag, `aws.preview.preview_rules`); ecs:DescribeTaskDefinition once per task definition ARN for the life
 of the process (task definitions are immutable), elasticloadbalancing:DescribeTargetGroups when a
 spec's target group is not in the listener's forward action (a group the listener forwards to
-exists: ALB refuses to delete it), and cloudfront:GetDistribution + GetContinuousDeploymentPolicy
-(+ ListDistributions to find the staging copy) for a frontend canary that has a policy attached.
+exists: ALB refuses to delete it), ecs:DescribeServiceDeployments (1 per 20) and DescribeServiceRevisions
+(once per revision, target and sources) for native deployments, and cloudfront:GetDistribution +
+GetContinuousDeploymentPolicy (+ ListDistributions) for a frontend canary with a policy attached.
 
 The operator's resync reads every settled Release in one batch (`observe_many`, called by
 `Reconciler.resync`); a Release whose world changed then gets a pass on its snapshot
@@ -74,6 +75,7 @@ NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
 SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
+SERVICE_REVISIONS_PER_CALL = 20  # DescribeServiceRevisions' limit (the same)
 LISTENERS_PER_CALL = 20
 
 
@@ -206,22 +208,26 @@ class Observer:
 
     def _native(self, arn: str | None, container_name: str,
                 found: Mapping[str, Mapping[str, Any] | ObservationError]) -> NativeDeployment | ObservationError | None:
-        """One service's current deployment (from `_service_deployments`), with the image its target
-        revision runs: the revision's task definition is read once per revision (revisions never change)."""
+        """One service's current deployment (from `_service_deployments`), with the images its target and
+        source revisions run (`planner.serving` weighs them): each revision is read once (they never change)."""
         doc = found.get(arn) if arn else None
         if doc is None or isinstance(doc, ObservationError):
             return doc
         ecs = self.clients.ecs
         revision = (doc.get("targetServiceRevision") or {}).get("arn")
+        sources = (s.get("arn") for s in doc.get("sourceServiceRevisions") or [])
+        arns = [str(r) for r in dict.fromkeys([revision, *sources]) if r]
         try:
-            if revision and revision not in self._revisions:
-                got = ecs.describe_service_revisions(serviceRevisionArns=[revision]).get("serviceRevisions") or []
-                self._revisions[revision] = got[0].get("taskDefinition") if got else None
-            td = self._revisions.get(revision) if revision else None
-            image = container_image(self.cache.fetch(ecs, td), container_name) if td else None
+            for chunk in chunks([r for r in arns if r not in self._revisions], SERVICE_REVISIONS_PER_CALL):
+                got = ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions") or []
+                described = {str(r.get("serviceRevisionArn")): r.get("taskDefinition") for r in got}
+                self._revisions.update({r: described.get(r) for r in chunk})  # one not found: None
+            tds = {r: self._revisions.get(r) for r in arns}
+            images = {r: container_image(self.cache.fetch(ecs, td), container_name) if td else None
+                      for r, td in tds.items()}
         except AwsFailure as exc:
-            return observation_error(exc, f"ECS service revision {revision}")
-        return parse_deployment(doc, td, image)
+            return observation_error(exc, f"ECS service revisions {', '.join(arns)}")
+        return parse_deployment(doc, tds.get(revision or ""), images.get(revision or ""), images)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a

@@ -16,9 +16,11 @@ from controller.planner.world import (
     Listener,
     NativeDeployment,
     PauseHook,
+    RevisionShare,
     Service,
     StoppedTask,
     TaskSet,
+    image_version,
 )
 
 
@@ -28,18 +30,7 @@ def container_image(td: Mapping[str, Any] | None, container_name: str) -> str | 
     return next((c.get("image") for c in td.get("containerDefinitions", []) if c.get("name") == container_name), None)
 
 
-def version_of(image: str | None) -> str | None:
-    """The tag of an image reference, the version by convention.
-
-    >>> version_of("123.dkr.ecr.eu-west-1.amazonaws.com:443/pratiko-backend:1.4.0")
-    '1.4.0'
-    >>> version_of("repo/app@sha256:abc") is None
-    True
-    """
-    if not image or "@" in image:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else None
+version_of = image_version  # the tag of an image reference, the version by convention
 
 
 def forward_weights(listener: Mapping[str, Any]) -> dict[str, int]:
@@ -81,11 +72,16 @@ def serving_version(service: Service | None, listener: Listener | None) -> str |
     """The version (image tag) of what takes the most traffic.
 
     EXTERNAL: the task set whose target group has the highest listener weight (ties: the larger
-    scale, then PRIMARY); without a listener, the PRIMARY task set. ECS controller: the PRIMARY
-    deployment's image, else the service's.
+    scale, then PRIMARY); without a listener, the PRIMARY task set. A native deployment (ECS's
+    BLUE_GREEN, CANARY, LINEAR): not its PRIMARY deployment, which is the target revision from the
+    start at 0% of production, but `NativeDeployment.settled_image` (the target once SUCCESSFUL
+    with all production traffic, the source until then). Other ECS-controller services: the
+    PRIMARY deployment's image, else the service's.
     """
     if service is None:
         return None
+    if service.native is not None:
+        return version_of(service.native.settled_image())
     if service.task_sets:
 
         def rank(ts: TaskSet) -> tuple[int, float, bool]:
@@ -98,9 +94,16 @@ def serving_version(service: Service | None, listener: Listener | None) -> str |
 
 
 def parse_deployment(doc: Mapping[str, Any], target_task_definition: str | None,
-                     target_image: str | None = None) -> NativeDeployment:
-    """A DescribeServiceDeployments entry as the planner sees it; ECS's free text is left out."""
+                     target_image: str | None = None,
+                     images: Mapping[str, str | None] | None = None) -> NativeDeployment:
+    """A DescribeServiceDeployments entry as the planner sees it; ECS's free text is left out.
+
+    `images`: service revision ARN -> the image of the Release's container in it, for the source
+    revisions (`sourceServiceRevisions`, each a ServiceRevisionSummary with its own
+    `requestedProductionTrafficWeight`, 0.0 to 100.0, API reference); one not found is None.
+    """
     target = doc.get("targetServiceRevision") or {}
+    images = images or {}
     return NativeDeployment(
         arn=str(doc["serviceDeploymentArn"]), status=str(doc.get("status", "PENDING")),
         stage=doc.get("lifecycleStage"), target_task_definition=target_task_definition,
@@ -109,6 +112,9 @@ def parse_deployment(doc: Mapping[str, Any], target_task_definition: str | None,
         hooks=tuple(PauseHook(str(h["hookId"]), str(h.get("status", "")), h.get("expiresAt"))
                     for h in doc.get("lifecycleHookDetails") or [] if h.get("hookId")),
         target_image=target_image,
+        sources=tuple(RevisionShare(images.get(str(src.get("arn"))),
+                                    float(src.get("requestedProductionTrafficWeight") or 0.0))
+                      for src in doc.get("sourceServiceRevisions") or []),
     )
 
 

@@ -9,6 +9,10 @@ Worked example: the listener sends 80 to blue and 20 to green; blue holds the 1.
 100% and green one of 2.0.0 at 20%: `[ServingVersion("1.0.0", 80), ServingVersion("2.0.0", 20)]`,
 whatever the status's canary says (3.0.0, say, after a change while paused). Two task sets in one
 target group share its weight by their scale (a Rolling rollout without an ALB split).
+
+Native mode (ECS's own CANARY, LINEAR, BLUE_GREEN): ECS reports the production weight of the
+target revision and of each source revision; mid-canary `1.0.0=80%,2.0.0=20%`, before the first
+shift `1.0.0=100%`, though ECS's PRIMARY deployment is the target from the start.
 """
 
 from __future__ import annotations
@@ -46,9 +50,16 @@ def backend_serving(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation) 
     service = obs.service
     if service is None:
         return []
+    shares: dict[str, float] = {}
+    if service.native is not None:
+        # ECS's own deployment: each revision's production weight as ECS reports it, never the
+        # PRIMARY deployment's (the target's from the start, at 0% until ECS shifts).
+        for image, weight in service.native.production_shares():
+            version = version_of(image, spec, status)
+            shares[version] = shares.get(version, 0.0) + weight
+        return _ranked(shares)
     if service.deployment_controller == "ECS":
         return [ServingVersion(version=version_of(service.image, spec, status), weight=100)] if service.image else []
-    shares: dict[str, float] = {}
     groups: dict[str | None, list[TaskSet]] = {}
     for ts in service.task_sets:
         if ts.scale_percent > 0:
@@ -66,6 +77,10 @@ def backend_serving(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation) 
         for ts in sets:
             version = version_of(ts.image, spec, status)
             shares[version] = shares.get(version, 0.0) + weight * ts.scale_percent / scale
+    return _ranked(shares)
+
+
+def _ranked(shares: dict[str, float]) -> list[ServingVersion]:
     out = [ServingVersion(version=v, weight=round(w)) for v, w in shares.items() if round(w) > 0]
     return sorted(out, key=lambda s: (-s.weight, s.version))
 

@@ -18,7 +18,7 @@ from controller.api.types import satisfies
 from controller.planner.actions import PublishFlags, SetOriginPath
 from controller.planner.steps import PauseStep, SetStep, Step, pause_label
 from controller.planner.strategy import flags_document, target_hash
-from controller.planner.world import Observation
+from controller.planner.world import Observation, image_version
 
 
 def flags_parameter(namespace: str, name: str) -> str:
@@ -75,7 +75,16 @@ class FrontendStep:
 
 
 def serving_backend(obs: Observation, fallback: str | None) -> str | None:
-    """The backend version serving traffic: observed in AWS, the status's stable version if unknown."""
+    """The backend version serving traffic: observed in AWS, the status's stable version if unknown.
+
+    A native deployment's PRIMARY is its target revision from the start, at 0% of production: here
+    the version is the source revision's until ECS reports the deployment SUCCESSFUL with all
+    production traffic on the target (`NativeDeployment.settled_image`), so a `requiresBackend`
+    of the new version is not met while ECS still sends production to the old one.
+    """
+    native = obs.service.native if obs.service is not None else None
+    if native is not None:
+        return image_version(native.settled_image()) or fallback
     return obs.backend_version_serving or fallback
 
 

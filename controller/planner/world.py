@@ -93,6 +93,29 @@ class PauseHook:
     expires_at: Any = None  # datetime, when ECS takes the hook's timeout action
 
 
+def image_version(image: str | None) -> str | None:
+    """The tag of an image reference, the version by convention (None for a digest or no tag).
+
+    >>> image_version("123.dkr.ecr.eu-west-1.amazonaws.com:443/pratiko-backend:1.4.0")
+    '1.4.0'
+    >>> image_version("repo/app@sha256:abc") is None
+    True
+    """
+    if not image or "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+@dataclass(frozen=True)
+class RevisionShare:
+    """A source revision of a native deployment (`sourceServiceRevisions`): the image of the
+    Release's container in it and the percent of production traffic ECS reports on it."""
+
+    image: str | None
+    production_weight: float = 0.0
+
+
 NATIVE_ACTIVE = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
 NATIVE_ROLLED_BACK = frozenset({"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"})
 
@@ -113,6 +136,7 @@ class NativeDeployment:
     test_weight: float = 0.0
     hooks: tuple[PauseHook, ...] = ()  # those of the current stage
     target_image: str | None = None  # the image of the Release's container in the target revision
+    sources: tuple[RevisionShare, ...] = ()  # the revisions the deployment moves away from
 
     @property
     def active(self) -> bool:
@@ -130,6 +154,48 @@ class NativeDeployment:
     def awaiting(self) -> PauseHook | None:
         """The hook ECS waits on now, if any."""
         return next((h for h in self.hooks if h.status == "AWAITING_ACTION"), None)
+
+    def production_shares(self) -> tuple[tuple[str | None, float], ...]:
+        """(image, percent of production traffic) of each revision, the target first.
+
+        The PRIMARY deployment of a native service is the target from the start, at 0% of
+        production; what serves is what ECS reports per revision (`requestedProductionTrafficWeight`,
+        API_ServiceRevisionSummary). Where it reports no weight at all (the field is optional): a
+        SUCCESSFUL deployment, or one with nothing to move from, has it all on the target;
+        otherwise the sources keep it, so the new version is never shown serving before ECS says so.
+        Weights that do not add up to 100 (snapshots of a moving deployment) count as parts of it.
+
+        >>> d = NativeDeployment("arn:d", "IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", "td:2", production_weight=20.0,
+        ...                      target_image="r/app:2.0.0", sources=(RevisionShare("r/app:1.0.0", 80.0),))
+        >>> d.production_shares()
+        (('r/app:2.0.0', 20.0), ('r/app:1.0.0', 80.0))
+        >>> replace(d, production_weight=0.0, sources=(RevisionShare("r/app:1.0.0"),)).production_shares()
+        (('r/app:1.0.0', 100.0),)
+        """
+        total = self.production_weight + sum(s.production_weight for s in self.sources)
+        if total > 0:  # snapshots taken apart may not add up to 100: each is its part of the whole
+            return ((self.target_image, 100.0 * self.production_weight / total),
+                    *((s.image, 100.0 * s.production_weight / total) for s in self.sources))
+        if self.succeeded or not self.sources:
+            return ((self.target_image, 100.0),)
+        return tuple((s.image, 100.0 / len(self.sources)) for s in self.sources)
+
+    def settled_image(self) -> str | None:
+        """The image a frontend may count on as the backend's: the target's only once ECS reports the
+        deployment SUCCESSFUL with all production traffic on it; until then (and after a rollback or
+        a stop) the source's with the most production traffic, whatever the split.
+
+        >>> d = NativeDeployment("arn:d", "IN_PROGRESS", "BAKE_TIME", "td:2", production_weight=100.0,
+        ...                      target_image="r/app:2.0.0", sources=(RevisionShare("r/app:1.0.0", 0.0),))
+        >>> d.settled_image(), replace(d, status="SUCCESSFUL").settled_image()
+        ('r/app:1.0.0', 'r/app:2.0.0')
+        """
+        if not self.sources:
+            return self.target_image
+        reported = self.production_weight + sum(s.production_weight for s in self.sources) > 0
+        if self.succeeded and (self.production_weight >= 99.5 or not reported):
+            return self.target_image
+        return max(self.sources, key=lambda s: s.production_weight).image
 
 
 @dataclass(frozen=True)

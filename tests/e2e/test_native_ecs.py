@@ -91,12 +91,21 @@ def test_a_native_canary_is_promoted_through_its_pause_hooks(
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
     started = time.time()
-    releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url))
 
-    # ECS holds 20% at its pause hook while the analysis watches both versions serve.
-    dp.wait_for(lambda p: sorted(p.weights.values()) == [20, 80], 60, "ECS at 20% of production")
-    status = releases.wait_phase(namespace, NAME, "Succeeded", 120, generation=2)
+    with Sampler(traffic_against_ecs(releases, namespace, aws, native_world, started), interval=0.5) as watch:
+        releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url))
+        # ECS holds 20% at its pause hook while the analysis watches both versions serve.
+        dp.wait_for(lambda p: sorted(p.weights.values()) == [20, 80], 60, "ECS at 20% of production")
+        status = releases.wait_phase(namespace, NAME, "Succeeded", 120, generation=2)
+        wait_until(lambda: watch.samples[-1][1]["traffic"] == "2.0.0=100%", 20, "a sample of the promoted status")
     assert status["backend"]["stableVersion"] == "2.0.0"
+    # What the status said serves, over time, beside what ECS sent the new revision.
+    never_ahead_of_ecs(watch.samples, "2.0.0")
+    shown = {s["traffic"] for _, s in watch.samples if s["status"] == "IN_PROGRESS"}
+    # ECS's PRIMARY deployment is 2.0.0 from UpdateService on: the status still says 1.0.0 serves.
+    assert any(s["status"] == "IN_PROGRESS" and s["production"] == 0.0 and s["traffic"] == "1.0.0=100%"
+               for _, s in watch.samples), shown
+    assert "1.0.0=80%,2.0.0=20%" in shown, shown
     ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
     assert [d["status"] for d in ours] == ["SUCCESSFUL"]  # one deployment, walked to its end
     reasons = [e["reason"] for e in releases.events(namespace, NAME)]
@@ -119,10 +128,15 @@ def test_a_native_canary_answering_errors_is_rolled_back_with_traffic_restored(
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
     started = time.time()
-    releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url))
-
-    status = releases.wait_phase(namespace, NAME, "RolledBack", 120, generation=2)
+    with Sampler(traffic_against_ecs(releases, namespace, aws, native_world, started), interval=0.5) as watch:
+        releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url))
+        status = releases.wait_phase(namespace, NAME, "RolledBack", 120, generation=2)
+        wait_until(lambda: watch.samples[-1][1]["status"] == "ROLLBACK_SUCCESSFUL"
+                   and watch.samples[-1][1]["traffic"] == "1.0.0=100%", 30, "a sample of the rolled back status")
     assert status["backend"]["stableVersion"] == "1.0.0"
+    # ECS took the traffic back at once; the status followed within a pass, never ahead of ECS.
+    never_ahead_of_ecs(watch.samples, "2.0.0")
+    assert "1.0.0=80%,2.0.0=20%" in {s["traffic"] for _, s in watch.samples}
     ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
     wait_until(lambda: [d["status"] for d in deployments(aws, native_world)
                         if d["createdAt"].timestamp() >= started - 1] == ["ROLLBACK_SUCCESSFUL"], 30, "ECS rolled back")
@@ -254,6 +268,38 @@ def deployment_since(ecs: Any, world: WorldIds, started: float) -> dict[str, Any
     found: dict[str, Any] = ecs.describe_service_deployments(
         serviceDeploymentArns=[ours[0]["serviceDeploymentArn"]])["serviceDeployments"][0]
     return found
+
+
+ONE_PASS = 10.0
+"""Seconds the status may lag ECS by: one pass (passes come every few seconds while ECS moves; a
+pass reads AWS, decides and writes the status), generous for a loaded machine."""
+
+
+def traffic_against_ecs(releases: Releases, namespace: str, aws: AwsClients, world: WorldIds,
+                        started: float) -> Callable[[], dict[str, Any]]:
+    """A sample of the Release's `status.backend.traffic`, then ECS's own production weight on the
+    target revision of the deployment started since `started` (0 before there is one)."""
+    def read() -> dict[str, Any]:
+        traffic = (releases.status(namespace, NAME).get("backend") or {}).get("traffic")
+        d = deployment_since(aws.ecs, world, started) or {}
+        return {"traffic": traffic, "status": d.get("status"),
+                "production": float((d.get("targetServiceRevision") or {}).get("requestedProductionTrafficWeight")
+                                    or 0.0)}
+    return read
+
+
+def share(traffic: str | None, version: str) -> int:
+    """The percent `traffic` (`1.0.0=80%,2.0.0=20%`) gives `version`."""
+    return next((int(w.rstrip("%")) for v, _, w in (p.partition("=") for p in (traffic or "").split(","))
+                 if v == version), 0)
+
+
+def never_ahead_of_ecs(samples: list[tuple[float, dict[str, Any]]], version: str) -> None:
+    """The status never claims `version` serves more than ECS sent it within the pass before."""
+    assert samples
+    for t, s in samples:
+        sent = max(e["production"] for u, e in samples if t - ONE_PASS <= u <= t)
+        assert share(s["traffic"], version) <= round(sent), (t, s, sent)
 
 
 # --------------------------------------------------------------------------- blue/green preview

@@ -47,6 +47,7 @@ from controller.planner.world import (
     Observation,
     PauseHook,
     PreviewRule,
+    RevisionShare,
     Service,
     StagingDistribution,
     TaskSet,
@@ -203,17 +204,24 @@ def _native_at(w: _World, index: int) -> None:
     w.extra["native_gate"] = index
     if index < len(gates):
         gate = gates[index]
-        w.native = replace(w.native, status="IN_PROGRESS", stage=gate.stage, production_weight=gate.production_weight,
-                           hooks=(PauseHook(f"{w.native.arn}/hook-{index}", "AWAITING_ACTION"),))
+        w.native = _weighed(replace(w.native, status="IN_PROGRESS", stage=gate.stage,
+                                    hooks=(PauseHook(f"{w.native.arn}/hook-{index}", "AWAITING_ACTION"),)),
+                            gate.production_weight)
     elif w.knobs.native_end == "SUCCESSFUL":
-        w.native = replace(w.native, status="SUCCESSFUL", stage="CLEAN_UP", production_weight=100.0, hooks=())
+        w.native = _weighed(replace(w.native, status="SUCCESSFUL", stage="CLEAN_UP", hooks=()), 100.0)
     else:
         _native_rolled_back(w)
 
 
+def _weighed(d: NativeDeployment, production: float) -> NativeDeployment:
+    """ECS's production weights: `production` percent on the target, the rest on the source."""
+    return replace(d, production_weight=production,
+                   sources=tuple(replace(s, production_weight=100.0 - production) for s in d.sources))
+
+
 def _native_rolled_back(w: _World) -> None:
     assert w.native is not None
-    w.native = replace(w.native, status="ROLLBACK_SUCCESSFUL", production_weight=0.0, hooks=())
+    w.native = _weighed(replace(w.native, status="ROLLBACK_SUCCESSFUL", hooks=()), 0.0)
     w.service_image = w.extra.get("native_source")
 
 
@@ -224,7 +232,8 @@ def _start_native(w: _World, a: StartNativeDeployment) -> None:
     w.extra.update(native_plan=a.plan, native_source=w.service_image, native_count=n)
     w.service_image = a.image
     w.native = NativeDeployment(arn=f"arn:service-deployment/{n}", status="IN_PROGRESS", stage="PRE_SCALE_UP",
-                                target_task_definition=f"backend:{a.image}", target_image=a.image)
+                                target_task_definition=f"backend:{a.image}", target_image=a.image,
+                                sources=(RevisionShare(w.extra["native_source"], 100.0),))
     _native_at(w, 0)
 
 
@@ -309,6 +318,8 @@ def apply(obs: Observation, actions: Iterable[Action], knobs: Knobs | None = Non
                       native=w.native)
     primary = new_svc.primary
     serving = version_of(primary.image) if primary else version_of(w.service_image) if svc.deployment_controller == "ECS" else None
+    if w.native is not None:  # as the observer reads it (aws/shapes.serving_version)
+        serving = version_of(w.native.settled_image())
     return replace(obs, service=new_svc, listener=w.listener, frontend=w.frontend, flags=w.flags,
                    backend_version_serving=serving, extra=w.extra)
 

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 from controller.api.release import ConditionType, Measurement, Phase, ReleaseStatus, Verdict
 from controller.planner import Requests, decide
 from controller.planner.actions import AnswerNativeHook, SetOriginPath, StartNativeDeployment, StopNativeDeployment
-from controller.planner.world import Observation
+from controller.planner.tiers import frontend_step
+from controller.planner.world import NativeDeployment, Observation, RevisionShare
 from tests.planner.sim import Knobs, ctx, drive, make_spec, measurement, world
 
 ANALYSIS = {"interval": "10s",
@@ -178,3 +179,93 @@ def test_no_data_while_ecs_scales_the_new_revision_up_is_nobodys_fault() -> None
     # Once it serves 25% of production, no data about it is its fault (noDataLimit, then rolled back).
     phase, *actions = held_at(25.0, "PRODUCTION_TRAFFIC_SHIFT")
     assert phase == Phase.ROLLED_BACK and [a for a in actions if isinstance(a, StopNativeDeployment)]
+
+
+# --------------------------------------------------------------------------- what serves, natively
+
+
+def traffic_seen(run: Any, first: Observation) -> list[tuple[str, float | None]]:
+    """(status.backend.traffic, the production weight ECS reported on the new revision in the
+    observation that pass decided from) for every pass of `run`."""
+    before = [first, *(p.observation for p in run.passes)]
+    out = []
+    for p, obs in zip(run.passes, before, strict=False):
+        native = obs.service.native if obs.service is not None else None
+        out.append((p.decision.status.backend.traffic, native.production_weight if native is not None else None))
+    return out
+
+
+def test_the_serving_figures_follow_the_weights_ecs_reports_through_a_native_canary() -> None:
+    base, obs = start()
+    run = drive(make_spec("2.0.0", CANARY, analysis=ANALYSIS), obs, base.status, base.now, measure=healthy)
+    assert run.status.phase == Phase.SUCCEEDED
+    seen = traffic_seen(run, obs)
+    # ECS's PRIMARY deployment is 2.0.0 from the start; what serves is what ECS weighs, pass by pass.
+    shown = list(dict.fromkeys(t for t, _ in seen))
+    assert shown == ["1.0.0=100%", "1.0.0=75%,2.0.0=25%", "1.0.0=50%,2.0.0=50%", "2.0.0=75%,1.0.0=25%",
+                     "2.0.0=100%"], shown
+    for traffic, weight in seen:
+        on_new = next((int(s.split("=")[1].rstrip("%")) for s in traffic.split(",") if s.startswith("2.0.0=")), 0)
+        assert on_new == round(weight or 0.0), (traffic, weight)
+
+
+def test_a_rolled_back_native_canary_shows_the_old_version_serving_it_all_again() -> None:
+    base, obs = start()
+    run = drive(make_spec("2.0.0", CANARY, analysis=ANALYSIS), obs, base.status, base.now, measure=failing)
+    assert run.status.phase == Phase.ROLLED_BACK
+    seen = [t for t, _ in traffic_seen(run, obs)]
+    assert "1.0.0=50%,2.0.0=50%" in seen  # where the analysis failed
+    # The pass that stopped ECS decided from the split it saw; the next one shows the way back.
+    later = run.now + timedelta(seconds=30)
+    d = decide(run.spec, run.status, run.observation, ctx(later, measurements=[measurement("error-rate", 0.01, later)]))
+    assert d.status.backend.traffic == "1.0.0=100%"
+    assert [s.model_dump() for s in d.status.backend.serving] == [{"version": "1.0.0", "weight": 100}]
+
+
+def at(obs: Observation, status: str, stage: str, weight: float) -> Observation:
+    """`obs` with ECS's deployment of 2.0.0 from 1.0.0 at `weight` percent of production, and the
+    version the old observer read from the PRIMARY deployment (2.0.0 from the start)."""
+    assert obs.service is not None
+    old, new = make_spec("1.0.0", CANARY).backend.image, make_spec("2.0.0", CANARY).backend.image
+    arn = obs.service.native.arn if obs.service.native is not None else "arn:service-deployment/9"
+    native = NativeDeployment(arn, status, stage, "backend:2", production_weight=weight, target_image=new,
+                              sources=(RevisionShare(old, 100.0 - weight),))
+    return replace(obs, service=replace(obs.service, native=native, image=new), backend_version_serving="2.0.0")
+
+
+def test_requires_backend_is_met_only_once_ecs_reports_success_with_all_production_on_the_new_version() -> None:
+    _, obs = start()
+    spec = make_spec("2.0.0", CANARY, frontend=FRONTEND | {"requiresBackend": ">=2.0.0"})
+    cases = [  # (status, stage, production weight) -> requiresBackend met
+        (("IN_PROGRESS", "PRE_PRODUCTION_TRAFFIC_SHIFT", 0.0), False),
+        (("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 20.0), False),
+        (("IN_PROGRESS", "BAKE_TIME", 100.0), False),  # all traffic, but ECS may still roll back
+        (("SUCCESSFUL", "CLEAN_UP", 75.0), False),  # a snapshot of the weights behind the status
+        (("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0.0), False),
+        (("SUCCESSFUL", "CLEAN_UP", 100.0), True),
+    ]
+    got = [(case, frontend_step(spec, at(obs, *case), "1.0.0")) for case, _ in cases]
+    assert [(case, step.compatible) for case, step in got] == cases
+    assert "backend serving is 1.0.0" in got[1][1].message
+
+
+def test_the_frontend_is_held_while_a_successful_deployment_still_reports_traffic_on_the_old_version() -> None:
+    base, obs = start(frontend=FRONTEND | {"version": "1.0.0"})
+    spec = make_spec("2.0.0", CANARY, analysis=ANALYSIS, frontend=FRONTEND | {"requiresBackend": ">=2.0.0"})
+    mid = drive(spec, obs, base.status, base.now, measure=healthy,
+                until=lambda p: p.observation.service.native is not None  # type: ignore[union-attr]
+                and p.observation.service.native.succeeded)  # type: ignore[union-attr]
+    status, now = mid.status, mid.now
+    stale = at(mid.observation, "SUCCESSFUL", "CLEAN_UP", 75.0)
+    for _ in range(3):  # promoted on SUCCESSFUL; the frontend waits for the weights to agree
+        now += timedelta(seconds=10)
+        d = decide(spec, status, stale, ctx(now, measurements=[measurement("error-rate", 0.01, now)]))
+        status = d.status
+        assert not [a for a in d.actions if isinstance(a, SetOriginPath)]
+    assert status.backend.traffic == "2.0.0=75%,1.0.0=25%"
+    compatible = next(c for c in status.conditions if c.type == ConditionType.COMPATIBLE)
+    assert compatible.status == "False" and "backend serving is 1.0.0" in compatible.message
+    now += timedelta(seconds=10)
+    d = decide(spec, status, at(mid.observation, "SUCCESSFUL", "CLEAN_UP", 100.0),
+               ctx(now, measurements=[measurement("error-rate", 0.01, now)]))
+    assert [a.origin_path for a in d.actions if isinstance(a, SetOriginPath)] == ["/releases/2.0.0"]
