@@ -43,14 +43,13 @@ from controller.aws import lean
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsEffectError, AwsFailure, is_not_found, observation_error
 from controller.aws.frontends import read_flags, read_frontends
+from controller.aws.native_reads import NATIVE_STRATEGIES, native_deployment, service_deployments
 from controller.aws.preview import preview_rules
 from controller.aws.shapes import (
     chunks,
-    container_image,
     ecr_reference,
     forward_weights,
     is_failed_task,
-    parse_deployment,
     parse_service,
     seconds,
     service_name,
@@ -62,7 +61,6 @@ from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.world import (
     Frontend,
     Listener,
-    NativeDeployment,
     Observation,
     ObservationError,
     Service,
@@ -71,11 +69,8 @@ from controller.planner.world import (
 
 __all__ = ["Observer", "TaskDefinitionCache", "Targets", "observe"]
 
-NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "CANARY", "LINEAR"})  # ECS deploys these itself, with stages
 
 SERVICES_PER_CALL = 10  # DescribeServices' limit
-SERVICE_DEPLOYMENTS_PER_CALL = 20  # DescribeServiceDeployments' limit ("a maximum of 20 ARNs", API reference)
-SERVICE_REVISIONS_PER_CALL = 20  # DescribeServiceRevisions' limit (the same)
 LISTENERS_PER_CALL = 20
 
 
@@ -131,7 +126,7 @@ class Observer:
         listeners, target_group_errors = self._listeners(targets)
         frontends = read_frontends(self.clients, targets)
         flags = read_flags(self.clients, targets)
-        natives = self._service_deployments(services.values())
+        natives = service_deployments(self.clients, services.values())
         out: dict[Key, Observation] = {}
         for t in targets:
             errors: list[ObservationError] = []
@@ -166,7 +161,8 @@ class Observer:
                 published = None
             svc = parse_service(service, t.container_name, self.cache.get) if service is not None else None
             if svc is not None and service is not None and svc.strategy in NATIVE_STRATEGIES:
-                got_native = self._native(service.get("currentServiceDeployment"), t.container_name, natives)
+                got_native = native_deployment(self.clients, self.cache, self._revisions,
+                                               service.get("currentServiceDeployment"), t.container_name, natives)
                 if isinstance(got_native, ObservationError):
                     errors.append(got_native)
                 else:
@@ -185,49 +181,6 @@ class Observer:
                 backend_version_serving=serving_version(svc, listener),
             )
         return out
-
-    def _service_deployments(
-        self, services: Iterable[Mapping[str, Any] | ObservationError]
-    ) -> dict[str, Mapping[str, Any] | ObservationError]:
-        """The current service deployments of the services ECS deploys natively, in batched calls
-        (DescribeServiceDeployments takes up to 20 ARNs): a settled fleet adds one call per 20."""
-        arns = sorted({str(raw["currentServiceDeployment"]) for raw in services
-                       if not isinstance(raw, ObservationError) and raw.get("currentServiceDeployment")
-                       and (raw.get("deploymentConfiguration") or {}).get("strategy") in NATIVE_STRATEGIES})
-        out: dict[str, Mapping[str, Any] | ObservationError] = {}
-        for chunk in chunks(arns, SERVICE_DEPLOYMENTS_PER_CALL):
-            try:
-                found = self.clients.ecs.describe_service_deployments(serviceDeploymentArns=chunk)
-            except AwsFailure as exc:
-                error = observation_error(exc, f"ECS service deployments {', '.join(chunk)}")
-                out.update(dict.fromkeys(chunk, error))
-                continue
-            for doc in found.get("serviceDeployments") or []:
-                out[str(doc["serviceDeploymentArn"])] = doc
-        return out
-
-    def _native(self, arn: str | None, container_name: str,
-                found: Mapping[str, Mapping[str, Any] | ObservationError]) -> NativeDeployment | ObservationError | None:
-        """One service's current deployment (from `_service_deployments`), with the images its target and
-        source revisions run (`planner.serving` weighs them): each revision is read once (they never change)."""
-        doc = found.get(arn) if arn else None
-        if doc is None or isinstance(doc, ObservationError):
-            return doc
-        ecs = self.clients.ecs
-        revision = (doc.get("targetServiceRevision") or {}).get("arn")
-        sources = (s.get("arn") for s in doc.get("sourceServiceRevisions") or [])
-        arns = [str(r) for r in dict.fromkeys([revision, *sources]) if r]
-        try:
-            for chunk in chunks([r for r in arns if r not in self._revisions], SERVICE_REVISIONS_PER_CALL):
-                got = ecs.describe_service_revisions(serviceRevisionArns=chunk).get("serviceRevisions") or []
-                described = {str(r.get("serviceRevisionArn")): r.get("taskDefinition") for r in got}
-                self._revisions.update({r: described.get(r) for r in chunk})  # one not found: None
-            tds = {r: self._revisions.get(r) for r in arns}
-            images = {r: container_image(self.cache.fetch(ecs, td), container_name) if td else None
-                      for r, td in tds.items()}
-        except AwsFailure as exc:
-            return observation_error(exc, f"ECS service revisions {', '.join(arns)}")
-        return parse_deployment(doc, tds.get(revision or ""), images.get(revision or ""), images)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
