@@ -39,6 +39,7 @@ COPIES = {
     "files/dashboard.json": ROOT / "manifests" / "monitoring" / "dashboard.json",
     "files/prometheusrule.yaml": ROOT / "manifests" / "monitoring" / "prometheusrule.yaml",
     "files/release-flags-policy.yaml": ROOT / "manifests" / "admission" / "release-flags-policy.yaml",
+    "files/rolebinding-policy.yaml": ROOT / "manifests" / "admission" / "rolebinding-policy.yaml",
 }
 
 Objects = list[dict[str, Any]]

@@ -1,0 +1,81 @@
+"""The operator's RoleBinding in a watched namespace outlives the namespace's last Release.
+
+Deleting a namespace deletes everything in it at once: the Releases and the RoleBinding that grants
+the operator its rights there. Without that binding, a Release's finalizer (traffic back on stable,
+canary removed, claims freed) can neither read nor patch the Release (403), and the namespace stays
+Terminating with traffic on the canary. So the shipped binding carries the finalizer
+`delivery.pratiko.ai/releases-gone`: the API server keeps it, and RBAC keeps honouring it, while it
+is being deleted. Once such a namespace holds no Release, this removes that finalizer and the
+namespace controller finishes.
+
+The operator may patch only its own binding (`resourceNames`), and the ValidatingAdmissionPolicy
+`release-controller-bindings` (manifests/admission) refuses any change by the operator's
+ServiceAccount but the removal of finalizers, so the right cannot add subjects. The removal is a
+strategic merge patch (`$deleteFromPrimitiveList`), which needs no read of the binding. kopf is
+not imported here: controller/operator calls `release` after a Release has gone and from its
+resync loop.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from controller.api.release import GROUP
+
+log = logging.getLogger(__name__)
+
+FINALIZER = f"{GROUP}/releases-gone"
+
+
+class NamespaceBindings:
+    """Removes FINALIZER from the operator's RoleBinding (`name`) in watched namespaces being
+    deleted that hold no Release any more."""
+
+    def __init__(self, api_client: Any, name: str, namespaces: Sequence[str],
+                 releases_in: Callable[[str], list[dict[str, Any]]]) -> None:
+        self._core = client.CoreV1Api(api_client)
+        self._rbac = client.RbacAuthorizationV1Api(api_client)
+        self.name = name
+        self.patterns = tuple(namespaces)
+        self._releases_in = releases_in
+
+    def watched(self, namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, p) for p in self.patterns)
+
+    def terminating(self) -> list[str]:
+        """The watched namespaces being deleted (one list of namespaces: the operator may list, not get)."""
+        found = self._core.list_namespace()
+        return [ns.metadata.name for ns in found.items
+                if ns.metadata.deletion_timestamp is not None and self.watched(ns.metadata.name)]
+
+    def release(self, namespace: str, terminating: bool = False) -> bool:
+        """Lets the binding in `namespace` go if the namespace is being deleted (`terminating`: known
+        to be) and holds no Release; True when the finalizer was removed (or the binding is gone)."""
+        if not self.watched(namespace) or not (terminating or namespace in self.terminating()):
+            return False
+        left = self._releases_in(namespace)
+        if left:
+            log.info("namespace %s is being deleted; the operator's RoleBinding stays while %d Release(s) are left",
+                     namespace, len(left))
+            return False
+        body = {"metadata": {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}}
+        try:
+            self._rbac.patch_namespaced_role_binding(self.name, namespace, body,
+                                                     _content_type="application/strategic-merge-patch+json")
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        log.info("namespace %s is being deleted and holds no Release: the operator's RoleBinding %s may go",
+                 namespace, self.name)
+        return True
+
+    def sweep(self) -> list[str]:
+        """`release` for every watched namespace being deleted; the namespaces whose binding may go."""
+        return [ns for ns in self.terminating() if self.release(ns, terminating=True)]
