@@ -30,9 +30,12 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from controller.aws.clients import AwsClients
 from controller.kube.bindings import FINALIZER
+from controller.kube.client import load_api_client
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.env import LocalEnvironment
 from controller.testing.ports import wait_until
@@ -230,7 +233,7 @@ def test_deleting_a_namespace_mid_canary_puts_traffic_back_and_spares_the_others
 
 
 def test_the_operator_may_only_remove_finalizers_from_its_binding(
-    admin: Kubectl, as_sa: Kubectl, namespaces: tuple[str, str],  # noqa: F811
+    admin: Kubectl, as_sa: Kubectl, sa_kubeconfig: Path, namespaces: tuple[str, str],  # noqa: F811
 ) -> None:
     """RBAC lets the ServiceAccount patch its own binding (and no other); the admission policy
     release-controller-bindings refuses any change but removing a finalizer (server-side dry runs)."""
@@ -240,22 +243,45 @@ def test_the_operator_may_only_remove_finalizers_from_its_binding(
     assert not can_i(as_sa, "get", "rolebindings.rbac.authorization.k8s.io", "-n", kept)
     assert not can_i(as_sa, "create", "rolebindings.rbac.authorization.k8s.io", "-n", kept)
 
-    def patch(body: Any, kind: str = "merge") -> Any:
-        return as_sa("patch", "rolebinding", "release-controller", "-n", kept, "--dry-run=server",
-                     "--type", kind, "-p", json.dumps(body), check=False)
+    # As the operator does it: a PATCH with no read first (kubectl patch reads, which it may not).
+    rbac = client.RbacAuthorizationV1Api(load_api_client(str(sa_kubeconfig)))
+
+    def patch(body: Any, kind: str = "merge") -> str:
+        """'' when admitted (a server-side dry run), else the API server's message."""
+        try:
+            rbac.patch_namespaced_role_binding("release-controller", kept, body, dry_run="All",
+                                               _content_type=f"application/{kind}-patch+json")
+        except ApiException as exc:
+            assert exc.status in (403, 422), exc
+            return str(json.loads(exc.body).get("message"))
+        return ""
 
     more = {"subjects": [{"kind": "ServiceAccount", "name": "release-controller", "namespace": CONTROLLER_NS},
                          {"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]}
     # The policy is in force once the API server has loaded it: wait for the first refusal.
-    wait_until(lambda: "may only remove finalizers" in patch(more).stderr, 60, "the policy to refuse a subject",
-               interval=1)
+    seen: list[str] = []
+
+    def refused_subject() -> bool:
+        seen.append(patch(more))
+        return "may only remove finalizers" in seen[-1]
+    try:
+        wait_until(refused_subject, 60, "the policy to refuse a subject", interval=1)
+    except TimeoutError:
+        raise AssertionError(f"adding a subject: {seen[-1] or 'admitted'}") from None
     for body in ({"metadata": {"finalizers": [FINALIZER, "example.com/more"]}},
                  {"metadata": {"labels": {"app.kubernetes.io/name": "changed"}}},
                  {"metadata": {"annotations": {"note": "x"}}}):
-        refused = patch(body)
-        assert refused.returncode != 0 and "may only remove finalizers" in refused.stderr, (body, refused.stderr)
-    allowed = patch({"metadata": {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}}, kind="strategic")
-    assert allowed.returncode == 0, allowed.stderr
+        assert "may only remove finalizers" in patch(body), body
+    assert patch({"metadata": {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}}, kind="strategic-merge") == ""
+    # And without the policy's help, RBAC: another binding of the namespace is not the operator's.
+    admin("create", "rolebinding", "other", "-n", kept, "--clusterrole=view", "--user=alice")
+    try:
+        rbac.patch_namespaced_role_binding("other", kept, {"metadata": {"finalizers": []}}, dry_run="All",
+                                           _content_type="application/merge-patch+json")
+    except ApiException as exc:
+        assert exc.status == 403, exc
+    else:
+        raise AssertionError("the operator patched another RoleBinding")
     binding = _get(admin, "rolebinding", "release-controller", "-n", kept)
     assert binding is not None and binding["metadata"]["finalizers"] == [FINALIZER]  # dry runs changed nothing
     assert [s["name"] for s in binding["subjects"]] == ["release-controller"]
