@@ -31,6 +31,7 @@ from controller.api.release import GROUP
 log = logging.getLogger(__name__)
 
 FINALIZER = f"{GROUP}/releases-gone"
+TIMEOUT = 10.0  # seconds per request: the resync loop waits on these, it must not hang on a dead connection
 
 
 class NamespaceBindings:
@@ -50,7 +51,7 @@ class NamespaceBindings:
 
     def terminating(self) -> list[str]:
         """The watched namespaces being deleted (one list of namespaces: the operator may list, not get)."""
-        found = self._core.list_namespace()
+        found = self._core.list_namespace(_request_timeout=TIMEOUT)
         return [ns.metadata.name for ns in found.items
                 if ns.metadata.deletion_timestamp is not None and self.watched(ns.metadata.name)]
 
@@ -67,7 +68,8 @@ class NamespaceBindings:
         body = {"metadata": {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}}
         try:
             self._rbac.patch_namespaced_role_binding(self.name, namespace, body,
-                                                     _content_type="application/strategic-merge-patch+json")
+                                                     _content_type="application/strategic-merge-patch+json",
+                                                     _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 return True

@@ -208,3 +208,20 @@ def test_the_admission_policy_follows_the_clusters_version(helm: Path) -> None:
     assert not {o["kind"] for o in off} & policy_kinds and find(off, "Deployment")
     on = template(helm, "--kube-version", "1.30.0")
     assert policy_kinds <= {o["kind"] for o in on}
+
+
+def test_the_binding_policy_and_rule_follow_the_releases_name(helm: Path) -> None:
+    """Another release name: the operator may patch that release's RoleBinding, the admission
+    policy judges that release's ServiceAccount, and the operator is told the binding's name."""
+    objs = template(helm, "--set", "name=rc-b", "--set", "watch.allNamespaces=false", "--set", "watch.namespaces={apps}")
+    binding = one(objs, "RoleBinding", "rc-b")
+    assert binding["metadata"]["finalizers"] == ["delivery.pratiko.ai/releases-gone"]
+    rules = one(objs, "ClusterRole", "rc-b")["rules"]
+    assert {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["patch"],
+            "resourceNames": ["rc-b"]} in rules
+    policy = one(objs, "ValidatingAdmissionPolicy", "rc-b-bindings")
+    assert [c["expression"] for c in policy["spec"]["matchConditions"]] == [
+        f"request.userInfo.username == 'system:serviceaccount:{RELEASE_NS}:rc-b'"]
+    assert one(objs, "ValidatingAdmissionPolicyBinding", "rc-b-bindings")["spec"]["policyName"] == "rc-b-bindings"
+    env = {e["name"]: e.get("value") for e in controller_container(one(objs, "Deployment", "rc-b"))["env"]}
+    assert env["RELEASE_CONTROLLER_ROLEBINDING"] == "rc-b"
