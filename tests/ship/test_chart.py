@@ -225,3 +225,13 @@ def test_the_binding_policy_and_rule_follow_the_releases_name(helm: Path) -> Non
     assert one(objs, "ValidatingAdmissionPolicyBinding", "rc-b-bindings")["spec"]["policyName"] == "rc-b-bindings"
     env = {e["name"]: e.get("value") for e in controller_container(one(objs, "Deployment", "rc-b"))["env"]}
     assert env["RELEASE_CONTROLLER_ROLEBINDING"] == "rc-b"
+
+
+def test_without_the_admission_policy_the_binding_has_no_finalizer_and_no_patch_right(helm: Path) -> None:
+    """admissionPolicy.enabled=false (Kubernetes 1.29): nothing would stop the operator from adding
+    subjects to its binding, so it gets neither the right to patch it nor the finalizer."""
+    objs = template(helm, "--set", "admissionPolicy.enabled=false", "--set", "watch.allNamespaces=false",
+                    "--set", "watch.namespaces={apps}")
+    assert "finalizers" not in one(objs, "RoleBinding", "release-controller")["metadata"]
+    rules = one(objs, "ClusterRole", "release-controller")["rules"]
+    assert not [r for r in rules if "rolebindings" in r["resources"]], rules
