@@ -45,24 +45,33 @@ class NamespaceBindings:
         self.name = name
         self.patterns = tuple(namespaces)
         self._releases_in = releases_in
+        self._let_go: set[str] = set()  # uids of the namespaces whose binding this process is done with
 
     def watched(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, p) for p in self.patterns)
 
-    def terminating(self) -> list[str]:
-        """The watched namespaces being deleted (one list of namespaces: the operator may list, not get)."""
+    def terminating(self) -> dict[str, str]:
+        """The watched namespaces being deleted, name -> uid (one list: the operator may list, not get)."""
         found = self._core.list_namespace(_request_timeout=TIMEOUT)
-        return [ns.metadata.name for ns in found.items
-                if ns.metadata.deletion_timestamp is not None and self.watched(ns.metadata.name)]
+        return {ns.metadata.name: ns.metadata.uid for ns in found.items
+                if ns.metadata.deletion_timestamp is not None and self.watched(ns.metadata.name)}
 
-    def release(self, namespace: str, terminating: bool = False) -> bool:
-        """Lets the binding in `namespace` go if the namespace is being deleted (`terminating`: known
-        to be) and holds no Release; True when the finalizer was removed (or the binding is gone)."""
-        if not self.watched(namespace) or not (terminating or namespace in self.terminating()):
+    def release(self, namespace: str, uid: str | None = None) -> bool:
+        """Lets the binding in `namespace` go if the namespace is being deleted (`uid`: known to be,
+        with that uid) and holds no Release; True when the finalizer was removed (or the binding
+        is gone). Once per namespace: a namespace left Terminating by other finalizers is not
+        patched again on every resync."""
+        if not self.watched(namespace):
             return False
+        if uid is None:
+            uid = self.terminating().get(namespace)
+        if uid is None:
+            return False
+        if uid in self._let_go:
+            return True
         left = self._releases_in(namespace)
         if left:
-            log.info("namespace %s is being deleted; the operator's RoleBinding stays while %d Release(s) are left",
+            log.debug("namespace %s is being deleted; the operator's RoleBinding stays while %d Release(s) are left",
                      namespace, len(left))
             return False
         body = {"metadata": {"$deleteFromPrimitiveList/finalizers": [FINALIZER]}}
@@ -71,13 +80,20 @@ class NamespaceBindings:
                                                      _content_type="application/strategic-merge-patch+json",
                                                      _request_timeout=TIMEOUT)
         except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
+            if exc.status not in (403, 404):
+                raise
+            self._let_go.add(uid)  # gone already, or not this operator's to touch: said once
+            if exc.status == 403:
+                log.warning("namespace %s is being deleted and holds no Release, but the operator may not remove "
+                            "the finalizer %s of RoleBinding %s there (403): remove it by hand",
+                            namespace, FINALIZER, self.name)
+                return False
+            return True
+        self._let_go.add(uid)
         log.info("namespace %s is being deleted and holds no Release: the operator's RoleBinding %s may go",
                  namespace, self.name)
         return True
 
     def sweep(self) -> list[str]:
         """`release` for every watched namespace being deleted; the namespaces whose binding may go."""
-        return [ns for ns in self.terminating() if self.release(ns, terminating=True)]
+        return [ns for ns, uid in self.terminating().items() if self.release(ns, uid)]
