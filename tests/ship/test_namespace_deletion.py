@@ -14,7 +14,7 @@ one does in one sweep), waits while finalizers hold objects, and finalizes the n
 What must show: traffic never moves towards the canary again after the deletion and ends 100% on
 stable, the canary task set is removed, the RoleBinding outlives the namespace's last Release (RBAC
 honours it while it is being deleted), the namespace goes, and the operator goes on with a Release
-of the other namespace. And the operator's right to patch its own binding cannot add a subject:
+of the other namespace (then that namespace, its Release settled, is deleted too: AWS left as it is). And the operator's right to patch its own binding cannot add a subject:
 the admission policy refuses everything but the removal of finalizers.
 """
 
@@ -41,7 +41,7 @@ from controller.testing.env import LocalEnvironment
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
 from controller.testing.tenancy import policy_for
-from tests.e2e.helpers import AwsWatch, Kubectl, Releases, live_task_sets, wait_converged
+from tests.e2e.helpers import AwsWatch, Kubectl, Releases, assert_serving_only, live_task_sets, wait_converged
 from tests.ship.conftest import ROOT
 from tests.ship.test_cluster import (  # noqa: F401 - fixtures
     CONTROLLER_NS, Replica, admin, as_sa, can_i, container_env, installed, leader_state, log_of, production,
@@ -226,6 +226,19 @@ def test_deleting_a_namespace_mid_canary_puts_traffic_back_and_spares_the_others
     releases.wait_phase(kept, "web", "Succeeded", 120, generation=1)
     releases.apply(release_for(other, name="web", namespace=kept, version="2.0.0", rollback={"window": "1s"}))
     wait_converged(releases, aws, other, kept, "web", "2.0.0", generation=2)
+    assert_serving_only(aws, other, "2.0.0")
+
+    # A namespace whose Release is settled: it goes at once, AWS left serving what it serves.
+    admin("delete", "namespace", kept, "--wait=false")
+    play_namespace_controller(admin, kept)
+    wait_until(lambda: _get(admin, "rolebinding", "release-controller", "-n", kept) is None, 60,
+               "the operator to let its RoleBinding go", interval=0.5)
+    wait_until(lambda: _contents(admin, kept) == [], 60, "the namespace to be empty", interval=1)
+    _finalize(admin, kept)
+    wait_until(lambda: _get(admin, "namespace", kept) is None, 30, "the namespace to go", interval=0.5)
+    assert_serving_only(aws, other, "2.0.0")
+    for replica in operators:
+        assert replica.healthy(), log_of(replica)[-3000:]
     for replica in operators:
         log = log_of(replica)
         for refused in ("Not enough permissions", "403 Forbidden"):
