@@ -82,6 +82,7 @@ chart: crds
 	cp manifests/monitoring/dashboard.json charts/release-controller/files/dashboard.json
 	cp manifests/monitoring/prometheusrule.yaml charts/release-controller/files/prometheusrule.yaml
 	cp manifests/admission/release-flags-policy.yaml charts/release-controller/files/release-flags-policy.yaml
+	cp manifests/admission/rolebinding-policy.yaml charts/release-controller/files/rolebinding-policy.yaml
 
 # helm built from its Go module (controller/testing/helm.py), cached like the other binaries.
 helm: $(STAMP)

@@ -35,6 +35,7 @@ from controller.fencing import aws_hook
 from controller.operator.leadership import Leadership, LeaseTimes, lease_name, scope_of
 from controller.gitops.rollback import secret_reader
 from controller.gitops.writeback import DulwichGitWriter
+from controller.kube.bindings import NamespaceBindings
 from controller.kube.client import ReleaseApi, Secrets, load_api_client
 from controller.webhooks import CALL_TIMEOUT, HookCalls, WebhookHooks
 from controller.notify import Notifications, Notifier
@@ -202,6 +203,8 @@ def build_runtime(settings: OperatorSettings, env: Mapping[str, str] | None = No
                         routed(aws).events, notes, acting=ReleaseRoles(roles, tenancy.role).acting_for)
     reconciler, _ = build_reconciler(aws, kube, api_client=api_client, notifier=notifier, tenancy=tenancy, roles=roles)
     runtime = Runtime(reconciler, resync_seconds=settings.resync_seconds, steady_round=reconciler.resync)
+    if not settings.all_namespaces:  # per-namespace RoleBindings (with --all-namespaces: a ClusterRoleBinding)
+        runtime.bindings = NamespaceBindings(api_client, settings.rolebinding, settings.namespaces, kube.list_all)
     # A sink accepted a delivery: a pass of that Release records it in the status (the worker never writes it).
     notifier.on_delivered = runtime.ask_pass
     notifier.start()

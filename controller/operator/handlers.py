@@ -121,9 +121,11 @@ async def cleanup(memo: Any, **_: Any) -> None:
 
 
 @kopf.on.event(*RELEASES, registry=registry, when=in_shard)
-async def noticed(body: kopf.Body, memo: Any, **_: Any) -> None:
+async def noticed(body: kopf.Body, memo: Any, type: str | None = None, **_: Any) -> None:
     # On the event loop (kopf runs a sync handler in a thread): the worker's asyncio.Event may only
     # be set from the loop, and a watch event must not wait for a free thread.
+    if type == "DELETED":  # the finalizer is off and the Release gone: maybe the namespace's last
+        _runtime(memo).gone(body.metadata.namespace or "")
     _runtime(memo).notice((body.metadata.namespace or "", body.metadata.name or ""), body)
 
 

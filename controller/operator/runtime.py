@@ -107,6 +107,9 @@ class Runtime:
     # Leader election: None runs every pass (one process, or tests). See `lead`.
     leadership: Any = None
     _changed: asyncio.Event | None = None  # set, and replaced, each time the leadership changes
+    # The operator's RoleBinding per watched namespace (controller/kube/bindings.py): let go once a
+    # namespace being deleted holds no Release. None: nothing to let go (--all-namespaces, tests).
+    bindings: Any = None
 
     def lead(self, leadership: Any) -> None:
         """Pass only while `leadership` (a `controller.fencing.Fence` with `subscribe`) leads;
@@ -284,11 +287,30 @@ class Runtime:
                 self._fallen_back.add(key)
                 self.wakeup(key).set()
 
+    def gone(self, namespace: str) -> None:
+        """A Release of `namespace` has gone (its DELETED watch event): if the namespace is being
+        deleted and no Release is left there, the operator's RoleBinding may go too. On the loop."""
+        if self.bindings is not None and self.leading():
+            asyncio.get_running_loop().create_task(self._let_binding_go(namespace))
+
+    async def _let_binding_go(self, namespace: str | None = None) -> None:
+        try:
+            if namespace is None:
+                await self._in_thread(ROUND, self.bindings.sweep)
+            else:
+                await self._in_thread(ROUND, self.bindings.release, namespace)
+        except Exception:  # the resync loop's sweep tries again
+            log.exception("could not let the operator's RoleBinding go in %s", namespace or "namespaces being deleted")
+
     async def resync_loop(self) -> None:
-        """Every resync period, check all settled Releases at once; wake the workers that must pass."""
+        """Every resync period, check all settled Releases at once; wake the workers that must pass.
+        Also lets the operator's RoleBinding go in namespaces being deleted that hold no Release
+        (one was deleted while no Release was there, or the operator missed the last one going)."""
         frozen_at = 0  # settled Releases when the heap was last frozen
         while True:
             await asyncio.sleep(self.resync_seconds)
+            if self.bindings is not None and self.leading():
+                await self._let_binding_go()
             steady = list(self._steady.items())
             if not steady or not self.leading():
                 continue

@@ -21,6 +21,9 @@ class OperatorSettings(BaseSettings):
     verbose: bool = False
     log_format: str = "text"  # controller/logs.py: json or text
     selector: str | None = None  # kopf label filter: this Deployment handles only matching Releases
+    # The RoleBinding that grants this operator its rights in each watched namespace (the chart: its
+    # release name); it lets that binding's finalizer go once a namespace being deleted holds no Release.
+    rolebinding: str = "release-controller"
     tenancy: str = Field(default="strict", pattern="^(strict|open)$")  # controller/tenancy: ReleasePolicies enforced
     # Leader election (controller/operator/leadership.py): one acting process per scope.
     leader_election: bool = True

@@ -39,6 +39,7 @@ COPIES = {
     "files/dashboard.json": ROOT / "manifests" / "monitoring" / "dashboard.json",
     "files/prometheusrule.yaml": ROOT / "manifests" / "monitoring" / "prometheusrule.yaml",
     "files/release-flags-policy.yaml": ROOT / "manifests" / "admission" / "release-flags-policy.yaml",
+    "files/rolebinding-policy.yaml": ROOT / "manifests" / "admission" / "rolebinding-policy.yaml",
 }
 
 Objects = list[dict[str, Any]]
@@ -207,3 +208,30 @@ def test_the_admission_policy_follows_the_clusters_version(helm: Path) -> None:
     assert not {o["kind"] for o in off} & policy_kinds and find(off, "Deployment")
     on = template(helm, "--kube-version", "1.30.0")
     assert policy_kinds <= {o["kind"] for o in on}
+
+
+def test_the_binding_policy_and_rule_follow_the_releases_name(helm: Path) -> None:
+    """Another release name: the operator may patch that release's RoleBinding, the admission
+    policy judges that release's ServiceAccount, and the operator is told the binding's name."""
+    objs = template(helm, "--set", "name=rc-b", "--set", "watch.allNamespaces=false", "--set", "watch.namespaces={apps}")
+    binding = one(objs, "RoleBinding", "rc-b")
+    assert binding["metadata"]["finalizers"] == ["delivery.pratiko.ai/releases-gone"]
+    rules = one(objs, "ClusterRole", "rc-b")["rules"]
+    assert {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["patch"],
+            "resourceNames": ["rc-b"]} in rules
+    policy = one(objs, "ValidatingAdmissionPolicy", "rc-b-bindings")
+    assert [c["expression"] for c in policy["spec"]["matchConditions"]] == [
+        f"request.userInfo.username == 'system:serviceaccount:{RELEASE_NS}:rc-b'"]
+    assert one(objs, "ValidatingAdmissionPolicyBinding", "rc-b-bindings")["spec"]["policyName"] == "rc-b-bindings"
+    env = {e["name"]: e.get("value") for e in controller_container(one(objs, "Deployment", "rc-b"))["env"]}
+    assert env["RELEASE_CONTROLLER_ROLEBINDING"] == "rc-b"
+
+
+def test_without_the_admission_policy_the_binding_has_no_finalizer_and_no_patch_right(helm: Path) -> None:
+    """admissionPolicy.enabled=false (Kubernetes 1.29): nothing would stop the operator from adding
+    subjects to its binding, so it gets neither the right to patch it nor the finalizer."""
+    objs = template(helm, "--set", "admissionPolicy.enabled=false", "--set", "watch.allNamespaces=false",
+                    "--set", "watch.namespaces={apps}")
+    assert "finalizers" not in one(objs, "RoleBinding", "release-controller")["metadata"]
+    rules = one(objs, "ClusterRole", "release-controller")["rules"]
+    assert not [r for r in rules if "rolebindings" in r["resources"]], rules

@@ -191,6 +191,8 @@ GRANTED = [
     ("patch", "kopfpeerings.kopf.dev", "-n", WATCHED),
     ("get", "configmaps", "-n", WATCHED),
     ("get", "secrets", "-n", WATCHED),  # the GitOps write-back's secretRef, by name
+    # Its own binding's finalizer, once the namespace being deleted holds no Release (controller/kube/bindings.py).
+    ("patch", "rolebindings.rbac.authorization.k8s.io/release-controller", "-n", WATCHED),
     ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),  # claims (controller/kube/claims.py)
     ("update", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -210,6 +212,10 @@ REFUSED = [
     ("watch", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("get", "pods", "-n", WATCHED),
     ("patch", "deployments.apps", "-n", CONTROLLER_NS),
+    ("get", "rolebindings.rbac.authorization.k8s.io", "-n", WATCHED),
+    ("patch", "rolebindings.rbac.authorization.k8s.io/other", "-n", WATCHED),
+    ("patch", "rolebindings.rbac.authorization.k8s.io/release-controller", "-n", OTHER),
+    ("create", "rolebindings.rbac.authorization.k8s.io", "-n", WATCHED),
     # The namespaced rules are bound in `production` only.
     ("list", "releases.delivery.pratiko.ai", "-n", OTHER),
     ("patch", "releases.delivery.pratiko.ai", "--subresource=status", "-n", OTHER),

@@ -43,6 +43,9 @@ NAMESPACED_RULES = {
     ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
     ("", "configmaps"): {"get"},  # the API-contract gate's `apiContract.configMap`
     ("", "secrets"): {"get"},  # by name: gitops.secretRef (write-back), a notification's urlSecretRef
+    # Its own RoleBinding, by name: the finalizer that keeps it while the namespace is being deleted
+    # (controller/kube/bindings.py); the admission policy allows nothing else.
+    ("rbac.authorization.k8s.io", "rolebindings[release-controller]"): {"patch"},
 }
 CLUSTER_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
@@ -52,16 +55,18 @@ CLUSTER_RULES = {
 CLUSTERWIDE_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
 # controller/kube/claims.py: one Lease per claimed AWS resource, in the operator's own namespace only.
 CLAIM_RULES = {("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "delete"}}
+# (group, resource) -> verbs; a rule restricted to named objects as (group, "resource[name]").
 Grants = dict[tuple[str, str], set[str]]
 
 
 def _rules(role: dict[str, Any]) -> Grants:
     granted: Grants = {}
     for rule in role["rules"]:
-        assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+        assert "nonResourceURLs" not in rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                granted.setdefault((group, resource), set()).update(rule["verbs"])
+                for named in [f"{resource}[{n}]" for n in rule["resourceNames"]] if "resourceNames" in rule else [resource]:
+                    granted.setdefault((group, named), set()).update(rule["verbs"])
     return granted
 
 
