@@ -53,7 +53,8 @@ def stale(mem: Memory, key: Key) -> None:
     log.info("%s/%s: the status changed since the one this pass decided from; deciding again from the "
              "API server's copy", *key)
     mem.written = mem.written_rv = None
-    mem.gap_term = None  # the pass that decides again holds the timers again, from the server's copy
+    if not mem.gap_written:  # the held timers never reached the API server: hold them again, from its copy
+        mem.gap_term = None
 
 
 def current(sink: StatusSink, mem: Memory, ref: ObjectRef, generation: int,
@@ -96,6 +97,7 @@ def write(sink: StatusSink, fence: fencing.Fence | None, mem: Memory, ref: Objec
         rv = sink.replace_status(ref.namespace, ref.name, wire, ref.uid, resource_version=mem.basis_rv)
         mem.written, mem.written_uid, mem.written_rv = wire, ref.uid, rv
         mem.basis_rv = rv
+        mem.gap_written = mem.gap_term is not None  # this term's hold (if any) is in the API server's copy
     for event in events:
         fencing.check(fence)
         sink.event(ref, event.reason, event.message, event.type)

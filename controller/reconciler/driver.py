@@ -96,6 +96,7 @@ class Reconciler:
     aws_pass_limit: float | None = None
     _term: int | None = None  # the leadership term the memory belongs to
     _gap: float = 0.0  # seconds nobody acted before this term began (Leadership.gap)
+    _gap_ended: dt.datetime | None = None  # when this term's first pass began (on `clock`)
     _term_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
@@ -124,6 +125,7 @@ class Reconciler:
             self.forget_all()
             gap = getattr(self.fence, "gap", None)
             self._gap = float(gap(term)) if gap is not None else 0.0
+            self._gap_ended = self.clock()
 
     def release(self, key: Key) -> None:
         """A Release is no longer managed: its memory, its AWS snapshot, its role's clients and its
@@ -317,7 +319,7 @@ class Reconciler:
         if refusal is None:
             status = adjust.taken_over(mem, ref, status)
             status = adjust.resumed(mem, key, status, now)
-            status = adjust.held_by_gap(mem, key, status, self._term, self._gap)
+            status = adjust.held_by_gap(mem, key, status, self._term, self._gap, self._gap_ended)
 
         # Gather what the planner says it needs, then decide.
         gathered = Gathered()

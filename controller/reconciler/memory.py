@@ -42,6 +42,7 @@ class Memory:
     traffic_checked: tuple[Any, int] | None = None
     # The term whose leadership gap this Release's timers were held by (`controller.reconciler.adjust.held_by_gap`).
     gap_term: int | None = None
+    gap_written: bool = False  # a status carrying that hold was written (it is not held twice)
     # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
     # are moved on by the outage when it ends, so a pause does not run down unseen.
     unreachable_since: dt.datetime | None = None

@@ -206,14 +206,18 @@ class Sample:
     at: float
     weights: dict[str, int]  # target group ARN -> weight
     task_sets: tuple[dict[str, Any], ...]  # live (not DRAINING) task sets, as DescribeServices says
+    # The same, read just before the listener: capacity grows before traffic moves onto it and shrinks
+    # after traffic moved off it, so a weight is backed by the scale read before or the one read after.
+    task_sets_before: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
 class AwsWatch:
     """Polls one world's listener (and task sets) in a thread while a test drives the operator.
 
-    The listener is read before the task sets in each sample: during a rollout capacity moves
-    before traffic, so a weight seen in a sample was backed by the scale seen right after it.
+    Each sample reads the task sets, the listener, then the task sets again: capacity grows before
+    traffic moves onto it (the scale read after the listener backs its weight) and shrinks only after
+    traffic moved off it (the scale read before does), whichever of a pass's changes fell between.
     """
 
     env: dict[str, str]
@@ -245,9 +249,10 @@ class AwsWatch:
     def _run(self, clients: AwsClients) -> None:
         while not self._stop.is_set():
             try:
+                before = tuple(live_task_sets(clients, self.world)) if self.task_sets else ()
                 weights = listener_weights(clients, self.world)
                 live = tuple(live_task_sets(clients, self.world)) if self.task_sets else ()
-                self.samples.append(Sample(time.monotonic(), weights, live))
+                self.samples.append(Sample(time.monotonic(), weights, live, before))
             except Exception as exc:  # noqa: BLE001 - reported by stop()
                 self.errors.append(exc)
                 return

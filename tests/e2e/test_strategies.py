@@ -65,12 +65,13 @@ def adopt(releases: Releases, aws: AwsClients, world: WorldIds, namespace: str, 
 
 
 def assert_capacity_before_traffic(watch: AwsWatch) -> None:
-    """In every sample, a target group with traffic had a task set at least that scale behind it."""
+    """In every sample, a target group with traffic had a task set at least that scale behind it, read
+    just before or just after the listener (`AwsWatch`: growing capacity leads, shrinking follows)."""
     for s in watch.samples:
         for tg, weight in s.weights.items():
             if weight == 0:
                 continue
-            scales = [t["scale"]["value"] for t in s.task_sets if target_group_of(t) == tg]
+            scales = [t["scale"]["value"] for t in (*s.task_sets_before, *s.task_sets) if target_group_of(t) == tg]
             assert scales and max(scales) >= weight, f"weight {weight} on {tg} with scales {scales}"
 
 

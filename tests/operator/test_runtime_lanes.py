@@ -116,7 +116,11 @@ def test_a_round_slower_than_the_fallback_window_brings_no_fallback_passes() -> 
         stopped = Stopped()
         tasks = run_workers(runtime, names, stopped)
         loop = asyncio.ensure_future(runtime.resync_loop())
-        await asyncio.sleep(3.0)
+        # Three slow rounds (each 0.8 s, far past the 0.2 s fallback window), however long a loaded
+        # machine takes to run them (bounded).
+        deadline = time.monotonic() + 30.0
+        while len(rounds) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         loop.cancel()
         await stop(runtime, stopped, [*tasks, loop])
 

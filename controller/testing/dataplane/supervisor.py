@@ -265,7 +265,7 @@ class DataPlane:
         balancer_port: int = 0,
         request_log: Path | None = None,
         poll_interval: float = 0.25,
-        deregistration_delay: float = 0.5,
+        deregistration_delay: float = 3.0,
         ecs_client: Any = None,
         elbv2_client: Any = None,
         ecr_client: Any = None,
@@ -281,8 +281,10 @@ class DataPlane:
         self.targets_dir = Path(prometheus_targets_dir) if prometheus_targets_dir else None
         self.behaviour_file = Path(behaviour_file) if behaviour_file else None
         self.poll_interval = poll_interval
-        # Like an ALB target group's deregistration delay: a removed workload gets no new request
-        # but finishes the ones it holds, so a scale-down never shows as 502s.
+        # Like an ALB target group's deregistration delay (300 s by default on AWS): a removed
+        # workload gets no new request but finishes the ones it holds, so a scale-down never shows
+        # as 502s. 3 s: a request routed just before the removal may take over a second to be
+        # served on a loaded machine (0.5 s let one through as a 502 in a CI run).
         self.deregistration_delay = deregistration_delay
         self.request_log = request_log or self.workdir / "balancer.jsonl"
         self.ecs = ecs_client or _client("ecs", endpoint, region)
