@@ -127,6 +127,7 @@ class Leadership:
         # `_observed`): (record, when first seen). A takeover's gap is counted from it.
         self._renewal_seen: tuple[tuple[Any, ...], float] | None = None
         self._takeover_gap = 0.0
+        self._carried: tuple[float, float] | None = None  # a late takeover's gap, and when it was taken
         self._why = "starting"
         self._listeners: list[Listener] = []
         self._gaps: dict[int, float] = {}
@@ -220,13 +221,22 @@ class Leadership:
                 held = self._leading and self.clock() < self._valid_until
             if held:  # still within the renew deadline of the last renewal
                 return True
+        if won and not was_valid and self.clock() >= started + self.times.renew:
+            # The write landed, but its answer came after its own renew deadline (an API server just
+            # back, a loaded host): a term begun now could not act and would end at once, and the gap
+            # before it would be lost with it. Lead from the next renewal, which carries the whole gap.
+            if why != "renewed":
+                self._carried = (self._takeover_gap, started)
+            won, why = False, "the Lease write answered after its renew deadline: renewing again"
         if won:
             with self._lock:
                 self._valid_until = self._last_valid_until = started + self.times.renew
+                carried = self._carried[0] + (started - self._carried[1]) if self._carried else 0.0
                 if not was_valid and why == "renewed" and last_valid > -float("inf"):
-                    self._gaps[self._term + 1] = max(started - last_valid, 0.0)
-                elif not was_valid and self._takeover_gap:
-                    self._gaps[self._term + 1] = self._takeover_gap
+                    self._gaps[self._term + 1] = max(started - last_valid, carried)
+                elif not was_valid and (self._takeover_gap or carried):
+                    self._gaps[self._term + 1] = max(self._takeover_gap, carried)
+                self._carried = None
             # After a gap (the deadline passed: a pause, an outage) it is a new term even with the
             # same holder: what the process remembers from before must not be acted on.
             self._set(True, why, new_term=not was_valid)

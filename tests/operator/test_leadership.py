@@ -67,3 +67,30 @@ def test_the_holder_renewing_after_its_deadline_counts_the_time_past_it(kube_api
     ca.now = 25.0  # a was paused (or could not reach the API server) past its 10 s deadline
     assert a.try_once() and a.begin() == 2  # renewed: a new term, nothing remembered acted on
     assert a.gap(2) == 15.0
+
+
+class Steps(Clock):
+    """A clock that reads `then` once after `now`: a call answered `then - now` seconds later."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.then: float | None = None
+
+    def __call__(self) -> float:
+        if self.then is not None and getattr(self, "_read", False):
+            self.now, self.then, self._read = self.then, None, False
+            return self.now
+        self._read = self.then is not None
+        return self.now
+
+
+def test_a_renewal_answered_after_its_deadline_leads_from_the_next_one_with_the_whole_gap(
+        kube_api: k8s_client.ApiClient) -> None:
+    clock = Steps()
+    a = Leadership(kube_api, "default", f"leader-test-{os.getpid()}-{next(_names)}", me="a", times=TIMES, clock=clock)
+    assert a.try_once() and a.begin() == 1  # valid until 10
+    clock.now, clock.then = 200.0, 211.0  # the API server is back at 200; its answer comes at 211
+    assert not a.try_once() and not a.leading  # no term that could not act
+    clock.now = 212.0
+    assert a.try_once() and a.begin() == 2
+    assert a.gap(2) == 202.0  # nobody acted from 10 to 212: the gap is not lost with a dead term
