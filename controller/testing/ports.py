@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -235,3 +236,33 @@ def exited_error(proc: subprocess.Popen[bytes], name: str, log_path: Path) -> Ru
     """The error to raise when a server dies while we wait for it: names it and shows its log."""
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
     return RuntimeError(f"{name} exited with {proc.returncode}; end of {log_path}:\n{tail}")
+
+
+@contextmanager
+def silent_listener(backlog: int = 64) -> Iterator[tuple[int, list[socket.socket]]]:
+    """A loopback port that accepts connections and never answers (a hanging server): its port and
+    the connections it accepted, all closed on exit."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(backlog)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], held
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

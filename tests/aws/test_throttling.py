@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -22,24 +21,9 @@ from controller.reconciler.backoff import MAX_BACKOFF_SECONDS
 from controller.testing.aws_proxy import AwsProxy
 from controller.testing.aws_world import WorldIds
 from controller.testing.moto import MotoServer
+from tests.reconciler.test_reconciler_aws_unreachable import Sink
 
 STRATEGY = {"type": "Canary", "canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1h"}}]}}
-
-
-@dataclass
-class Sink:
-    obj: dict[str, Any]
-    events: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def current(self, namespace: str, name: str) -> dict[str, Any]:
-        return self.obj
-
-    def replace_status(self, namespace: str, name: str, status: dict[str, Any], uid: str | None = None,
-                       resource_version: str | None = None) -> None:
-        self.obj = {**self.obj, "status": status}
-
-    def event(self, ref: Any, reason: str, message: str, type_: str = "Normal") -> None:
-        self.events.append((reason, message, type_))
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ on time, against loopback servers (one that accepts and never answers, one that 
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from controller.kube.client import ObjectRef
 from controller.notify.moments import Delivery
 from controller.notify.worker import Notifier
 from controller.tenancy.guard import guarded_client
-from controller.testing.ports import wait_until
+from controller.testing.ports import silent_listener, wait_until
 from controller.webhooks import http_poster
 from tests.notify.test_notify import Events, Receiver
 
@@ -23,26 +22,8 @@ from tests.notify.test_notify import Events, Receiver
 @pytest.fixture()
 def hanging() -> Iterator[tuple[str, list[socket.socket]]]:
     """A sink that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook", held
-    stop.set()
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_listener() as (port, held):
+        yield f"http://127.0.0.1:{port}/hook", held
 
 
 def delivery(namespace: str, key: str) -> Delivery:

@@ -4,13 +4,13 @@ address checked is the address connected to, redirects are not followed, failure
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from controller.tenancy.guard import Failure, describe, guarded_client
+from controller.testing.ports import silent_listener
 from tests.tenancy.conftest import Loopback
 
 
@@ -96,28 +96,8 @@ def test_refused_and_timeout_and_tls(loopback: Loopback) -> None:
 @pytest.fixture()
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_listener(backlog=8) as (port, _):
+        yield port
 
 
 def test_timeout(silent_port: int) -> None:
