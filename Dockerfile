@@ -19,8 +19,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# The runtime user has a name: kopf names its peering identity after it (getpass.getuser()) when
-# POD_ID is not set, as in a plain `docker run`, and a uid without a passwd entry makes that fail.
+# The runtime user has a name: kopf names the process after it at start (getpass.getuser()), even
+# without peering, when POD_ID is not set, as in a plain `docker run`, and a uid without a passwd
+# entry makes that fail.
 RUN groupadd --gid 10001 release-controller \
     && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin release-controller
 

@@ -50,9 +50,20 @@ def in_shard(labels: kopf.Labels, memo: Any, **_: Any) -> bool:
     return selects is None or bool(selects(labels))
 
 
-# Connections kopf may open to the API server besides its watch streams (one per watched namespace,
-# and one more each for peering).
+# Connections kopf may open to the API server besides its watch streams (`watch_streams`).
 API_CONNECTIONS = 64
+
+
+def watch_streams(namespaces: Sequence[str]) -> int:
+    """The watch requests kopf holds open at once, each on a connection of its own: the Releases in
+    each watched namespace (one for all of them, cluster-wide), the CRDs (kopf's resource observer),
+    and the namespaces when it watches given ones (its namespace observer; kopf/_core/reactor/
+    observation.py). No peering stream: kopf runs standalone (controller/operator/main.py).
+
+    >>> watch_streams(()), watch_streams(("a", "b", "c"))
+    (2, 5)
+    """
+    return max(len(namespaces), 1) + 1 + (1 if namespaces else 0)
 
 
 def api_connection_limit(namespaces: Sequence[str]) -> int | None:
@@ -66,7 +77,7 @@ def api_connection_limit(namespaces: Sequence[str]) -> int | None:
     """
     if any(c in ns for ns in namespaces for c in "*?[!"):
         return None
-    return API_CONNECTIONS + 2 * max(len(namespaces), 1)
+    return API_CONNECTIONS + watch_streams(namespaces)
 
 
 @kopf.on.login(registry=registry)

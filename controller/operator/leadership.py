@@ -5,14 +5,16 @@ Why not kopf's peering: kopf pauses the standby's watches through a KopfPeering 
 watched namespace. An API server outage longer than its keepalives killed peered replicas
 (`Multidimensional multitasker has failed`), deleting a watched namespace deleted its peering
 object and with it the operator, and two operators with different `--peering` names never saw
-each other: both wrote AWS for one Release. kopf now runs standalone; this Lease decides who acts.
+each other: both wrote AWS for one Release. kopf now runs standalone (controller/operator/main.py;
+`--peering` is deprecated and ignored); this Lease decides who acts.
 
 The Lease lives in the operator's own namespace (`claims_namespace()`, never a watched one, so a
 namespace deletion cannot take it away), named after what the process watches (namespaces and
 selector) unless RELEASE_CONTROLLER_LEADER_LEASE names it: every process started on the same scope,
-whatever its `--peering` name, competes for the same Lease. Deployments with different scopes
-(a second shard, disjoint namespaces) each have their own. Two deployments whose scopes overlap
-without being equal must share a Lease name through RELEASE_CONTROLLER_LEADER_LEASE (README).
+whatever `--peering` name an older Deployment still passes, competes for the same Lease.
+Deployments with different scopes (a second shard, disjoint namespaces) each have their own. Two
+deployments whose scopes overlap without being equal must share a Lease name through
+RELEASE_CONTROLLER_LEADER_LEASE (README).
 
 Timing, all on this process's monotonic clock (wall clocks are never compared across processes):
 

@@ -16,8 +16,11 @@ class OperatorSettings(BaseSettings):
     resync_seconds: float = Field(default=30.0, gt=0)
     liveness_port: int | None = 8080
     metrics_port: int | None = 9090
-    peering: str | None = None  # kopf peering name: several replicas, one active
-    priority: int = 0
+    # Deprecated and ignored (`run --peering`, `--priority`): kopf peering is gone, the leader Lease
+    # decides which process acts. Still accepted so that the Deployments of earlier releases start;
+    # run_operator warns when either is set.
+    peering: str | None = None
+    priority: int | None = None
     verbose: bool = False
     log_format: str = "text"  # controller/logs.py: json or text
     selector: str | None = None  # kopf label filter: this Deployment handles only matching Releases

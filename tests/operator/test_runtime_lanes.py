@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.operator.runtime import Key, Runtime
-from controller.reconciler.driver import Outcome
+from controller.reconciler.ports import Outcome
 
 SETTLED = Outcome(requeue_after=None, phase="Succeeded", wrote_status=False, actions=0)
 

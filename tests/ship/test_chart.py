@@ -25,7 +25,7 @@ import yaml
 
 from controller.testing.helm import HELM_VERSION, ensure_helm
 from tests.ship.conftest import OVERLAYS, ROOT, find, kustomize, one
-from tests.ship.test_manifests import controller_container, effective_grants
+from tests.ship.test_manifests import controller_container, effective_grants, kopf_dev_in
 
 CHART = ROOT / "charts" / "release-controller"
 RELEASE_NS = "release-controller"
@@ -35,7 +35,6 @@ HELM_LABELS = {"helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io
 COPIES = {
     "crds/release.yaml": ROOT / "crds" / "release.yaml",
     "crds/releasepolicy.yaml": ROOT / "crds" / "releasepolicy.yaml",
-    "crds/kopf-peerings.yaml": ROOT / "manifests" / "crds" / "kopf-peerings.yaml",
     "files/dashboard.json": ROOT / "manifests" / "monitoring" / "dashboard.json",
     "files/prometheusrule.yaml": ROOT / "manifests" / "monitoring" / "prometheusrule.yaml",
     "files/release-flags-policy.yaml": ROOT / "manifests" / "admission" / "release-flags-policy.yaml",
@@ -135,7 +134,7 @@ def test_the_chart_grants_the_same_rbac_and_runs_the_same_container(
     assert ours["spec"]["replicas"] == theirs["spec"]["replicas"]
 
 
-def test_defaults_watch_everything_with_two_peered_replicas(helm: Path) -> None:
+def test_defaults_watch_everything_with_two_replicas(helm: Path) -> None:
     from controller.cli import app
 
     objs = template(helm)
@@ -144,13 +143,12 @@ def test_defaults_watch_everything_with_two_peered_replicas(helm: Path) -> None:
     assert one(objs, "PodDisruptionBudget", "release-controller")["spec"]["minAvailable"] == 1
     run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     params = run.make_context("run", list(controller_container(deployment)["args"])).params
-    assert params["all_namespaces"] and params["peering"] == "release-controller"
+    assert params["all_namespaces"] and params["peering"] is None and params["priority"] is None
     assert params["log_format"] == "json" and params["resync"] == 30
-    assert one(objs, "ClusterKopfPeering", "release-controller")
     assert not find(objs, "ServiceMonitor") and not find(objs, "PrometheusRule") and not find(objs, "ConfigMap")
 
 
-def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
+def test_a_shard_gets_its_own_names_and_selector(helm: Path) -> None:
     """Two Helm releases of the chart can shard one cluster's Releases (docs/sharding.md)."""
     from controller.cli import app
 
@@ -158,8 +156,8 @@ def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
     deployment = one(objs, "Deployment", "rc-payments")
     run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     params = run.make_context("run", list(controller_container(deployment)["args"])).params
-    assert params["selector"] == "team=payments" and params["peering"] == "rc-payments"
-    cluster_scoped = [o["metadata"]["name"] for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")]
+    assert params["selector"] == "team=payments" and params["peering"] is None
+    cluster_scoped = [o["metadata"]["name"] for o in objs if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     assert cluster_scoped and all(name.startswith("rc-payments") for name in cluster_scoped), cluster_scoped
     # Its alert rules watch its own scrape job (the metrics Service's name).
     monitored = template(helm, "--set", "name=rc-payments", "--set", "monitoring.prometheusRule.enabled=true")
@@ -180,6 +178,9 @@ def test_a_shard_gets_its_own_names_selector_and_peering(helm: Path) -> None:
         (["--set", "resync=-1"], "resync"),
         (["--set", "unknownKey=1"], "unknownKey"),
         (["--set", "watch.allNamespaces=false"], "watch: set allNamespaces: true or list the namespaces"),
+        # Removed with kopf peering: an upgrade that still sets it is told why, before anything changes.
+        (["--set", "peering=release-controller"], "peering: removed (kopf peering is gone"),
+        (["--set", "peering="], "peering: removed (kopf peering is gone"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(helm: Path, args: list[str], complaint: str) -> None:
@@ -235,3 +236,20 @@ def test_without_the_admission_policy_the_binding_has_no_finalizer_and_no_patch_
     assert "finalizers" not in one(objs, "RoleBinding", "release-controller")["metadata"]
     rules = one(objs, "ClusterRole", "release-controller")["rules"]
     assert not [r for r in rules if "rolebindings" in r["resources"]], rules
+
+
+@pytest.mark.parametrize("values", [
+    [],
+    ["--set", "watch.allNamespaces=false", "--set", "watch.namespaces={apps,shop}"],
+    ["--set", "name=rc-payments", "--set", "watch.selector=team=payments"],
+    ["--set", "admissionPolicy.enabled=false", "--set", "monitoring.serviceMonitor.enabled=true",
+     "--set", "monitoring.prometheusRule.enabled=true", "--set", "monitoring.dashboard.enabled=true"],
+])
+def test_nothing_of_kopf_peering_is_rendered(helm: Path, values: list[str]) -> None:
+    """Whatever the scope: no KopfPeering or ClusterKopfPeering, no kopf.dev CRD in crds/ (helm
+    installs them all, --include-crds here), no right on kopf.dev, no --peering in the args."""
+    objs = template(helm, *values)
+    assert kopf_dev_in(objs) == []
+    assert not list((CHART / "crds").glob("kopf*")), "helm would install every file of crds/"
+    args = controller_container(one(objs, "Deployment"))["args"]
+    assert not {"--peering", "--priority"} & set(args), args

@@ -188,13 +188,15 @@ GRANTED = [
     ("patch", "releases.delivery.pratiko.ai", "-n", WATCHED),
     ("patch", "releases.delivery.pratiko.ai", "--subresource=status", "-n", WATCHED),
     ("create", "events", "-n", WATCHED),
-    ("patch", "kopfpeerings.kopf.dev", "-n", WATCHED),
     ("get", "configmaps", "-n", WATCHED),
     ("get", "secrets", "-n", WATCHED),  # the GitOps write-back's secretRef, by name
     # Its own binding's finalizer, once the namespace being deleted holds no Release (controller/kube/bindings.py).
     ("patch", "rolebindings.rbac.authorization.k8s.io/release-controller", "-n", WATCHED),
-    ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),  # claims (controller/kube/claims.py)
+    # Claims (controller/kube/claims.py) and the leader Lease (controller/operator/leadership.py).
+    ("get", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
+    ("create", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("update", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
+    ("list", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("list", "namespaces"),
     ("watch", "releasepolicies.delivery.pratiko.ai"),  # tenancy: what each namespace may move
@@ -210,6 +212,8 @@ REFUSED = [
     ("patch", "events", "-n", WATCHED),
     ("create", "leases.coordination.k8s.io", "-n", WATCHED),  # claims live in the operator's namespace only
     ("watch", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
+    ("delete", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),  # claims stay, released; nothing deletes one
+    ("patch", "leases.coordination.k8s.io", "-n", CONTROLLER_NS),
     ("get", "pods", "-n", WATCHED),
     ("patch", "deployments.apps", "-n", CONTROLLER_NS),
     ("get", "rolebindings.rbac.authorization.k8s.io", "-n", WATCHED),
@@ -221,6 +225,9 @@ REFUSED = [
     ("patch", "releases.delivery.pratiko.ai", "--subresource=status", "-n", OTHER),
     ("get", "configmaps", "-n", OTHER),
     ("list", "releases.delivery.pratiko.ai", "--all-namespaces"),
+    # kopf runs without peering: nothing of kopf.dev.
+    ("patch", "kopfpeerings.kopf.dev", "-n", WATCHED),
+    ("list", "kopfpeerings.kopf.dev", "-n", WATCHED),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     ("create", "releasepolicies.delivery.pratiko.ai"),  # written by cluster admins only
@@ -397,10 +404,10 @@ def test_the_cluster_wide_scope_grants_the_namespaced_rules_everywhere(
     production: dict[str, Any], admin: Kubectl, as_sa: Kubectl
 ) -> None:
     """The development overlay (--all-namespaces) applied on top: the same ServiceAccount may now
-    work in any namespace and on the ClusterKopfPeering, and is still refused the rest. Removed
+    work in any namespace, and is still refused the rest (nothing of kopf.dev either). Removed
     again afterwards, back to the production grants."""
     objs = kustomize(OVERLAY_DIR / "development")
-    scope = [o for o in objs if o["kind"] in {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}]
+    scope = [o for o in objs if o["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
     in_production = {(o["kind"], o["metadata"]["name"]) for o in kustomize(OVERLAY_DIR / "production")}
     added = [o for o in scope if (o["kind"], o["metadata"]["name"]) not in in_production]
     assert added, "the cluster-wide scope adds no binding"
@@ -410,12 +417,13 @@ def test_the_cluster_wide_scope_grants_the_namespaced_rules_everywhere(
                      ("watch", "releases.delivery.pratiko.ai", "--all-namespaces"),
                      ("patch", "releases.delivery.pratiko.ai", "--subresource=status", "-n", OTHER),
                      ("create", "events", "-n", OTHER),
-                     ("get", "configmaps", "-n", OTHER),
-                     ("patch", "clusterkopfpeerings.kopf.dev")):
+                     ("get", "configmaps", "-n", OTHER)):
             assert can_i(as_sa, *verb), verb
         for verb in (("delete", "releases.delivery.pratiko.ai", "-n", OTHER),
                      ("list", "secrets", "--all-namespaces"),
-                     ("list", "configmaps", "-n", OTHER)):
+                     ("list", "configmaps", "-n", OTHER),
+                     ("patch", "clusterkopfpeerings.kopf.dev"),
+                     ("patch", "kopfpeerings.kopf.dev", "-n", OTHER)):
             assert not can_i(as_sa, *verb), verb
     finally:
         for obj in added:

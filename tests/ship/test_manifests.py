@@ -28,19 +28,18 @@ BASE_KINDS = {
 MONITORING_KINDS = {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
 ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}  # manifests/admission
 EXPECTED_KINDS = {
-    "development": BASE_KINDS | ADMISSION_KINDS | {"ClusterKopfPeering", "RoleBinding"},
-    "staging": BASE_KINDS | ADMISSION_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
-    "production": BASE_KINDS | ADMISSION_KINDS | {"KopfPeering", "RoleBinding"} | MONITORING_KINDS,
+    "development": BASE_KINDS | ADMISSION_KINDS | {"RoleBinding"},
+    "staging": BASE_KINDS | ADMISSION_KINDS | {"RoleBinding"} | MONITORING_KINDS,
+    "production": BASE_KINDS | ADMISSION_KINDS | {"RoleBinding"} | MONITORING_KINDS,
 }
 
 # (apiGroup, resource) -> verbs: what controller/kube/client.py, controller/contract/check.py, controller/operator/
 # and kopf call. NAMESPACED_RULES are needed wherever Releases are watched; CLUSTER_RULES always,
-# cluster-wide (kopf's resource and namespace observers); CLUSTERWIDE_PEERING with --all-namespaces.
+# cluster-wide (kopf's resource and namespace observers). Nothing of kopf.dev: kopf runs without peering.
 NAMESPACED_RULES = {
     ("delivery.pratiko.ai", "releases"): {"get", "list", "watch", "patch"},
     ("delivery.pratiko.ai", "releases/status"): {"patch"},
     ("", "events"): {"create"},
-    ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
     ("", "configmaps"): {"get"},  # the API-contract gate's `apiContract.configMap`
     ("", "secrets"): {"get"},  # by name: gitops.secretRef (write-back), a notification's urlSecretRef
     # Its own RoleBinding, by name: the finalizer that keeps it while the namespace is being deleted
@@ -52,9 +51,10 @@ CLUSTER_RULES = {
     ("", "namespaces"): {"list", "watch"},
     ("delivery.pratiko.ai", "releasepolicies"): {"get", "list", "watch"},  # tenancy (controller/tenancy)
 }
-CLUSTERWIDE_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
-# controller/kube/claims.py: one Lease per claimed AWS resource, in the operator's own namespace only.
-CLAIM_RULES = {("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "delete"}}
+# In the operator's own namespace only: controller/kube/claims.py (one Lease per claimed AWS resource:
+# read, created, rewritten, listed by holder) and controller/operator/leadership.py (the leader
+# Lease: read, created, renewed). Nothing deletes, watches or patches a Lease.
+CLAIM_RULES = {("coordination.k8s.io", "leases"): {"get", "list", "create", "update"}}
 # (group, resource) -> verbs; a rule restricted to named objects as (group, "resource[name]").
 Grants = dict[tuple[str, str], set[str]]
 
@@ -155,26 +155,19 @@ def test_probes_resources_and_ports(rendered: dict[str, list[dict[str, Any]]], o
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_args_parse_with_the_real_cli_and_peering_objects_exist(
+def test_args_parse_with_the_real_cli_and_name_no_deprecated_flag(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
-    """The Deployment's args are accepted by `release-controller run`, and the peering object kopf
-    will use (cluster-wide or per watched namespace) is in the same apply."""
+    """The Deployment's args are accepted by `release-controller run`, with none of the flags that
+    are only still parsed for the Deployments of earlier releases (kopf peering's)."""
     from controller.cli import app
 
     objs = rendered[overlay]
     deployment = one(objs, "Deployment", "release-controller")
     run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     params = run.make_context("run", list(controller_container(deployment)["args"])).params
-    assert params["peering"], "without --peering two replicas would both reconcile"
-    # One --priority in a Deployment's args is every replica's: kopf then pauses them all.
-    assert params["priority"] is None, "leave --priority out: each replica then takes a random one"
+    assert params["peering"] is None and params["priority"] is None, "--peering and --priority are deprecated"
     assert bool(params["all_namespaces"]) != bool(params["namespace"]), "exactly one watch scope"
-    if params["all_namespaces"]:
-        assert one(objs, "ClusterKopfPeering", params["peering"])
-    else:
-        peerings = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in find(objs, "KopfPeering")}
-        assert peerings == {(ns, params["peering"]) for ns in params["namespace"]}
     replicas = deployment["spec"]["replicas"]
     pdb = one(objs, "PodDisruptionBudget", "release-controller")["spec"]
     if replicas == 1:
@@ -220,7 +213,7 @@ def test_rbac_grants_only_what_the_controller_uses(rendered: dict[str, list[dict
     params = run.make_context("run", list(controller_container(deployment)["args"])).params
     own = deployment["metadata"]["namespace"]
     if params["all_namespaces"]:
-        assert cluster == {**CLUSTER_RULES, **NAMESPACED_RULES, **CLUSTERWIDE_PEERING}
+        assert cluster == {**CLUSTER_RULES, **NAMESPACED_RULES}
         assert namespaced == {own: CLAIM_RULES}
     else:
         assert cluster == CLUSTER_RULES
@@ -311,6 +304,26 @@ def test_crds_apply_on_their_own() -> None:
     assert kinds == {
         ("CustomResourceDefinition", "releases.delivery.pratiko.ai"),
         ("CustomResourceDefinition", "releasepolicies.delivery.pratiko.ai"),
-        ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
-        ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),
     }
+
+
+def kopf_dev_in(objs: list[dict[str, Any]]) -> list[str]:
+    """Everything of kopf.dev among `objs`: its objects (KopfPeering...), CRDs of its group, and RBAC
+    rules that name the group (or every group)."""
+    found = [f"{o['kind']} {o['metadata']['name']}" for o in objs if o.get("apiVersion", "").startswith("kopf.dev/")]
+    found += [f"CRD {o['metadata']['name']}" for o in find(objs, "CustomResourceDefinition")
+              if o["spec"]["group"] == "kopf.dev"]
+    found += [f"{o['kind']} {o['metadata']['name']}: {r}" for o in find(objs, "ClusterRole") + find(objs, "Role")
+              for r in o.get("rules", []) if {"kopf.dev", "*"} & set(r.get("apiGroups", []))]
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nothing_of_kopf_peering_is_shipped(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    """kopf runs without peering (controller/operator/main.py): an install applies no KopfPeering or
+    ClusterKopfPeering, no kopf.dev CRD, and grants no right on kopf.dev, and the pod's args name no
+    --peering (still parsed, deprecated, for the Deployments of earlier releases)."""
+    objs = rendered[overlay]
+    assert kopf_dev_in(objs) == []
+    args = controller_container(one(objs, "Deployment", "release-controller"))["args"]
+    assert not {"--peering", "--priority"} & set(args), args
