@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from controller.testing.ports import SHUTDOWN_POLL
+
 READS = ("Describe", "List", "Get", "Head")
 
 
@@ -113,7 +115,8 @@ class AwsProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL},
+                                        daemon=True)
 
     def _throttled(self, service: str) -> bool:
         if self.throttle <= 0 or service not in ("ecs", "query"):

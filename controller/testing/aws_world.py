@@ -145,6 +145,9 @@ def seed_world(
     with_frontend: bool = True,
     deployment_configuration: dict[str, Any] | None = None,
     load_balancer_type: Literal["application", "network"] = "application",
+    load_balancer_arn: str | None = None,
+    listener_port: int = 80,
+    traffic: bool = True,
 ) -> WorldIds:
     """Create the world in moto and return its ids. `target` is clients or a moto endpoint URL.
 
@@ -158,10 +161,14 @@ def seed_world(
     listener (blue 100, green 0), a test listener on port 8080 with a test rule, and the service's
     load balancer naming green as `alternateTargetGroupArn` with both rules and an infrastructure
     role. Their ARNs are in `extra`: `production_rule`, `test_rule`, `test_listener`, `role`.
+    With `traffic=False` the service is a worker: no load balancer, target group or listener (their
+    ids are empty), and its task set is in no target group.
     With `load_balancer_type="network"` the load balancer is an NLB (TCP listeners, TCP target groups
     health-checked over HTTP), and, as ECS takes for an NLB, the production and test "rules" are the
     listeners themselves (AWS: "Network Load Balancer resources for Amazon ECS blue/green, linear and
     canary deployments").
+    `load_balancer_arn` puts the service's listener (on `listener_port`) on an existing load balancer
+    instead of a new one: two services behind one ALB on two listeners (issue many-services).
     """
     clients = target if isinstance(target, AwsClients) else AwsClients.for_endpoint(target)
     ecs, elbv2 = clients.ecs, clients.elbv2
@@ -189,25 +196,10 @@ def seed_world(
     )["taskDefinition"]["taskDefinitionArn"]
 
     nlb = load_balancer_type == "network"
-    lb_arn = elbv2.create_load_balancer(
-        Name=f"{name}-{'nlb' if nlb else 'alb'}"[:32], Subnets=list(network.subnet_ids),
-        SecurityGroups=[network.security_group_id], Scheme="internet-facing", Type=load_balancer_type,
-    )["LoadBalancers"][0]["LoadBalancerArn"]
-    tgs = [
-        elbv2.create_target_group(
-            Name=f"{name}-{color}"[:32], Protocol="TCP" if nlb else "HTTP", Port=CONTAINER_PORT, VpcId=network.vpc_id,
-            TargetType="ip", HealthCheckProtocol="HTTP", HealthCheckPath="/health",
-        )["TargetGroups"][0]["TargetGroupArn"]
-        for color in ("blue", "green")
-    ]
-    listener_arn = elbv2.create_listener(
-        LoadBalancerArn=lb_arn, Protocol="TCP" if nlb else "HTTP", Port=80,
-        DefaultActions=[{
-            "Type": "forward",
-            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": tgs[0], "Weight": 100},
-                                               {"TargetGroupArn": tgs[1], "Weight": 0}]},
-        }],
-    )["Listeners"][0]["ListenerArn"]
+    lb_arn, listener_arn, tgs = "", "", ["", ""]
+    if traffic:
+        lb_arn, listener_arn, tgs = _load_balancing(elbv2, name, network, nlb, load_balancer_type, load_balancer_arn,
+                                                    listener_port)
 
     network_configuration = {
         "awsvpcConfiguration": {
@@ -217,7 +209,7 @@ def seed_world(
         }
     }
     service_name = f"{name}-backend"
-    stable_lb = [{"targetGroupArn": tgs[0], "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}]
+    stable_lb = [{"targetGroupArn": tgs[0], "containerName": CONTAINER_NAME, "containerPort": CONTAINER_PORT}] if traffic else []
     task_set_arn: str | None = None
     external_id: str | None = None
     extra: dict[str, Any] = {}
@@ -272,6 +264,31 @@ def seed_world(
         bucket=bucket, network=network, initial_task_set_arn=task_set_arn, initial_external_id=external_id,
         extra=extra,
     )
+
+
+def _load_balancing(elbv2: Any, name: str, network: Network, nlb: bool, load_balancer_type: str,
+                    load_balancer_arn: str | None, listener_port: int) -> tuple[str, str, list[str]]:
+    """The load balancer (made, unless given), two target groups and a listener forwarding 100/0."""
+    lb_arn = load_balancer_arn or elbv2.create_load_balancer(
+        Name=f"{name}-{'nlb' if nlb else 'alb'}"[:32], Subnets=list(network.subnet_ids),
+        SecurityGroups=[network.security_group_id], Scheme="internet-facing", Type=load_balancer_type,
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    tgs = [
+        elbv2.create_target_group(
+            Name=f"{name}-{color}"[:32], Protocol="TCP" if nlb else "HTTP", Port=CONTAINER_PORT, VpcId=network.vpc_id,
+            TargetType="ip", HealthCheckProtocol="HTTP", HealthCheckPath="/health",
+        )["TargetGroups"][0]["TargetGroupArn"]
+        for color in ("blue", "green")
+    ]
+    listener_arn = elbv2.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="TCP" if nlb else "HTTP", Port=listener_port,
+        DefaultActions=[{
+            "Type": "forward",
+            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": tgs[0], "Weight": 100},
+                                               {"TargetGroupArn": tgs[1], "Weight": 0}]},
+        }],
+    )["Listeners"][0]["ListenerArn"]
+    return lb_arn, listener_arn, tgs
 
 
 def _native_routing(elbv2: Any, lb_arn: str, listener_arn: str, tgs: list[str], name: str,

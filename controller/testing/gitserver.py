@@ -33,6 +33,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from controller.testing.ports import serve_in_background
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
     "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
@@ -192,8 +194,7 @@ class GitServer:
         return f"http://127.0.0.1:{self.port}/{repo}.git"
 
     def start(self) -> GitServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="git-http", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "git-http")
         return self
 
     def stop(self) -> None:

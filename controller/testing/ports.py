@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import socket
+import socketserver
 import subprocess
 import tempfile
 import threading
@@ -266,3 +267,28 @@ def silent_listener(backlog: int = 64) -> Iterator[tuple[int, list[socket.socket
         for conn in held:
             conn.close()
         server.close()
+
+
+SHUTDOWN_POLL = 0.02
+"""Seconds between `serve_forever`'s checks for a shutdown request. The standard library's default
+(0.5 s) is how long every `shutdown()` waits; the suite stops a loopback server in dozens of tests."""
+
+
+def serve_in_background(server: socketserver.BaseServer, name: str = "loopback-http") -> threading.Thread:
+    """Start `server.serve_forever` on a daemon thread that stops within `SHUTDOWN_POLL` of
+    `server.shutdown()`; the caller shuts the server down and closes it (`serving` does both)."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL},
+                              name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer, name: str = "loopback-http") -> Iterator[None]:
+    """Serve `server` in the background for the `with` block, then shut it down and close it."""
+    serve_in_background(server, name)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,7 +15,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.kubectl import CRD_NAME, POLICY_CRD_NAME, install_flags_policy, wait_established
 from controller.testing.operator import OperatorProcess
-from tests.e2e.helpers import Kubectl, Releases
+from tests.e2e.helpers import Kubectl, Releases, drop_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     name = f"test-{os.getpid()}-{next(_counter)}"
     kubectl("create", "namespace", name)
     yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    drop_namespace(kubectl, name)
 
 
 @pytest.fixture()
@@ -59,7 +59,7 @@ def own_namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     name = f"own-{os.getpid()}-{next(_counter)}"
     kubectl("create", "namespace", name)
     yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    drop_namespace(kubectl, name)
 
 
 # --------------------------------------------------------------------------- the operator and AWS

@@ -285,6 +285,18 @@ class Kubectl:
         return proc
 
 
+def drop_namespace(kubectl: Kubectl, namespace: str) -> None:
+    """A test's namespace goes as a namespace controller would take it: its Releases deleted first
+    (the operator finishes each and lifts its finalizer), then the namespace, neither waited for.
+
+    The local environment has no kube-controller-manager, so a deleted namespace alone stays
+    Terminating with its Releases in it, and an operator watching it would go on resyncing every one
+    of them for the rest of the session (dozens per worker, each pass a round of AWS reads).
+    """
+    kubectl("delete", "releases.delivery.pratiko.ai", "--all", "-n", namespace, "--wait=false", check=False)
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
 @dataclass(frozen=True)
 class Releases:
     kubectl: Kubectl

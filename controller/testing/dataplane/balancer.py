@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from controller.testing.dataplane.rules import DEFAULT, FixedResponse, Request, Rule
-from controller.testing.ports import free_port
+from controller.testing.ports import free_port, serve_in_background
 
 # Headers that describe one hop of the connection, not the message (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -336,9 +336,7 @@ class Balancer:
         server = ThreadingHTTPServer((self.host, self.port), _make_handler(self.router, self.log, self.upstream_timeout))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="dataplane-balancer", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(server, "dataplane-balancer")
         return self.url
 
     def stop(self) -> None:
