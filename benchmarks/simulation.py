@@ -40,6 +40,7 @@ def main() -> int:
     print(f"passes     {report.stats.passes} ({report.stats.passes / max(1, report.seeds):.1f} per seed)")
     print("faults     " + ", ".join(f"{k} {report.stats.faults[k]}" for k in FAULTS)
           + f" (total {sum(report.stats.faults.values())})")
+    print("covered    " + ", ".join(f"{k} {v} passes" for k, v in sorted(report.stats.covered.items())))
     print("violations " + ", ".join(f"{k} {report.violations[k]}" for k in INVARIANTS)
           + f" (failing seeds {len(report.failing)})")
     print(f"time       {elapsed:.1f} s ({1000 * elapsed / max(1, report.stats.passes):.2f} ms per pass)")

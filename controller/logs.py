@@ -200,9 +200,6 @@ def configure(
         logging.getLogger(noisy).setLevel(logging.NOTSET)  # verbose: everything (an earlier quiet set-up undone)
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
-        # Peering changes (pausing in favour of a higher-priority replica, resuming) are rare and
-        # say which replica works: keep them.
-        logging.getLogger("kopf._core.engines.peering").setLevel(logging.INFO)
         logging.getLogger("botocore").setLevel(logging.WARNING)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         # httpx logs each request's URL at INFO: one line per measurement is noise (and scrubbed).

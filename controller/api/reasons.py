@@ -25,6 +25,7 @@ class Reason(StrEnum):
     DEPLOYMENT_CONTROLLER_NOT_SUPPORTED = "DeploymentControllerNotSupported"
     DEPLOYMENT_CONTROLLER_NOT_EXTERNAL = "DeploymentControllerNotExternal"
     NO_TRAFFIC_ROUTING = "NoTrafficRouting"
+    SEVERAL_SERVICES_UNSUPPORTED = "SeveralServicesUnsupported"  # backend.services with what a tier of several cannot do yet
     NATIVE_ROUTING_MISSING = "NativeRoutingMissing"  # backend.ecs.mode Native: the service lacks ECS's own routing
     NATIVE_STEPS_UNSUPPORTED = "NativeStepsUnsupported"  # steps ECS cannot run natively (one percentage, or equal steps)
     CONFLICT = "Conflict"  # another Release owns the service, listener or distribution (claims)

@@ -21,8 +21,10 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StrictInt,
+    SerializerFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -154,26 +156,176 @@ def _check_image(value: str) -> str:
     return value
 
 
-class Backend(Model):
-    """The backend: a container image released on ECS behind an ALB."""
+SINGLE_SERVICE = "backend"  # the name of the one service of a single-service backend
+MAX_SERVICES = 10
+SERVICE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"  # a DNS label: it names claims and task sets
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    # A version with a leading v has its own hint (on backend.version); one message is enough.
-                    "rule": "(has(self.imageTagIsVersion) && !self.imageTagIsVersion) || self.image.contains('@')"
-                            " || self.version.startsWith('v') || self.version.startsWith('V')"
-                            f" || !self.image.matches(r'{_IMAGE_TAG}') || self.image.endsWith(':' + self.version)",
-                    "messageExpression": "'image tag ' + self.image.substring(self.image.lastIndexOf(':') + 1)"
-                                         " + ' is not backend.version ' + self.version + ': write the image as ...:'"
-                                         " + self.version + ', or set backend.imageTagIsVersion: false if this tag"
-                                         " does not name the version'",
-                    "fieldPath": ".image",
-                }
-            ]
-        }
-    )
+
+class BackendService(Model):
+    """One ECS service of the backend tier (`backend.services[]`, issue many-services)."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=SERVICE_NAME_PATTERN,
+                      description="The service's name in the tier (a DNS label): what `after` and the status name.")
+    after: list[Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=list, max_length=MAX_SERVICES,
+        description="Services this one follows: it takes each step once all of them have taken it.")
+    image: str = Field(min_length=1, max_length=1024, json_schema_extra={"x-kubernetes-validations": [
+        cel("!self.endsWith(':latest')", IMAGE_LATEST_HINT),
+        {"rule": f"self.endsWith(':latest') || self.matches(r'{_IMAGE_DIGEST}') || self.matches(r'{_IMAGE_TAG}')",
+         "messageExpression": f"\"'\" + self + \"' {IMAGE_TAG_HINT}\""},
+    ]}, description="The image this service runs, normally ending in `:<version>` (the tier's).")
+    ecs: EcsTarget = Field(description="Where this service runs on ECS.")
+    traffic: Traffic | None = Field(
+        default=None, description="Without traffic, the service is a worker: its canary is a share of its tasks.")
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str) -> str:
+        return _check_image(value)
+
+
+def service_waves(services: tuple[BackendService, ...]) -> tuple[tuple[str, ...], ...]:
+    """The services in waves: a wave's services come after services of earlier waves only.
+
+    Worked example, api, mcp after api, worker after api: `(("api",), ("mcp", "worker"))`. Within a
+    wave, the order written. A cycle is refused (ValueError).
+    """
+    placed: dict[str, int] = {}
+    waves: list[list[str]] = []
+    remaining = list(services)
+    while remaining:
+        ready = [s for s in remaining if all(a in placed for a in s.after)]
+        if not ready:
+            cycle = ", ".join(s.name for s in remaining)
+            raise ValueError(f"backend.services: {cycle} come after each other (a cycle in after)")
+        for s in ready:
+            wave = max((placed[a] + 1 for a in s.after), default=0)
+            placed[s.name] = wave
+            while len(waves) <= wave:
+                waves.append([])
+        for s in services:  # the order written, within each wave
+            if s in ready:
+                waves[placed[s.name]].append(s.name)
+        remaining = [s for s in remaining if s not in ready]
+    return tuple(tuple(w) for w in waves)
+
+
+def check_services(services: tuple[BackendService, ...], version: str, image_tag_is_version: bool) -> None:
+    """The refusals of an inconsistent tier, each saying what to write (ValueError): duplicate names,
+    `after` naming itself or an unknown service, a cycle, an image tag that is not the version, two
+    services on one ECS service, one listener or one target group."""
+    names = [s.name for s in services]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"backend.services: the name {', '.join(duplicates)} is used twice")
+    for s in services:
+        if s.name in s.after:
+            raise ValueError(f"backend.services[{s.name}].after names the service itself")
+        unknown = [a for a in s.after if a not in names]
+        if unknown:
+            raise ValueError(f"backend.services[{s.name}].after names {', '.join(unknown)}, which is not a "
+                             f"service of this Release (services: {', '.join(names)})")
+    service_waves(services)  # raises on a cycle
+    if image_tag_is_version:
+        for s in services:
+            if "@" not in s.image and re.search(_IMAGE_TAG, s.image) and not s.image.endswith(f":{version}"):
+                raise ValueError(f"backend.services[{s.name}]: {image_tag_mismatch(s.image, version)}")
+    _unshared("ECS service", {s.name: [f"{s.ecs.cluster}/{s.ecs.service}"] for s in services})
+    _unshared("listener", {s.name: [s.traffic.listener_arn] for s in services if s.traffic},
+              "each service's canary moves its listener's default action")
+    _unshared("target group", {s.name: [s.traffic.stable_target_group_arn, s.traffic.canary_target_group_arn]
+                               for s in services if s.traffic})
+
+
+def _unshared(what: str, used: dict[str, list[str]], why: str = "") -> None:
+    owner: dict[str, str] = {}
+    for name, resources in used.items():
+        for resource in resources:
+            if resource in owner and owner[resource] != name:
+                because = f": {why}" if why else ""
+                raise ValueError(f"backend.services {owner[resource]} and {name} share the {what} {resource}{because}")
+            owner[resource] = name
+
+
+def _first_service_fields(data: Any) -> Any:
+    """`backend: {version, services}` as the planner reads it before everything reads `services`:
+    `image`, `ecs` and `traffic` are the first service's (written order), so a reader of one service
+    sees the head of the tier. Both forms at once are refused, saying what to write."""
+    if not isinstance(data, dict) or data.get("services") is None:
+        return data
+    given = [f for f in ("image", "ecs", "traffic") if data.get(f) is not None]
+    if given:
+        raise ValueError(f"backend.services names each service's image, ecs and traffic: leave "
+                         f"backend.{', backend.'.join(given)} out, or write one service without services")
+    services = data["services"]
+    if not isinstance(services, (list, tuple)) or not services:
+        raise ValueError("backend.services needs at least one service")
+    first = services[0]
+    fields = ("image", "ecs", "traffic")
+    if isinstance(first, BaseModel):
+        return {**data, **{f: getattr(first, f) for f in fields}}
+    if not isinstance(first, dict):
+        return data  # pydantic says what is wrong with it
+    return {**data, **{f: first.get(f) for f in fields}}
+
+
+BACKEND_FORM_HINT = ("backend names one service (image and ecs, optional traffic) or several (services), "
+                     "not both: move image, ecs and traffic into services[], or remove services")
+BACKEND_IMAGE_REQUIRED = "Required value: backend.image (one service), or backend.services (several)"
+BACKEND_ECS_REQUIRED = "Required value: backend.ecs (one service), or backend.services (several)"
+SERVICE_NAMES_HINT = "backend.services: each service has a name of its own"
+SERVICE_AFTER_HINT = "backend.services[].after names other services of this Release (not the service itself)"
+SERVICE_TAGS_HINT = ("backend.services: each image's tag is backend.version: write the images as ...:<version>, "
+                     "or set backend.imageTagIsVersion: false if the tags do not name the version")
+SERVICE_ECS_HINT = "backend.services: two services name one ECS service: each service is released once"
+SERVICE_LISTENER_HINT = ("backend.services: two services name one listener: each service's canary moves its "
+                         "listener's default action, so each needs a listener of its own (another port of the ALB)")
+
+
+# The image's tag is backend.version (one service). A version with a leading v has its own hint (on
+# backend.version); one message is enough.
+_TAG_RULE = {
+    "rule": "!has(self.image) || (has(self.imageTagIsVersion) && !self.imageTagIsVersion)"
+            " || self.image.contains('@') || self.version.startsWith('v') || self.version.startsWith('V')"
+            f" || !self.image.matches(r'{_IMAGE_TAG}') || self.image.endsWith(':' + self.version)",
+    "messageExpression": "'image tag ' + self.image.substring(self.image.lastIndexOf(':') + 1)"
+                         " + ' is not backend.version ' + self.version + ': write the image as ...:'"
+                         " + self.version + ', or set backend.imageTagIsVersion: false if this tag"
+                         " does not name the version'",
+    "fieldPath": ".image",
+}
+
+
+def _backend_schema(schema: dict[str, Any]) -> None:
+    """The CRD's view of `Backend`: `image` and `ecs` are required unless `services` is given (the
+    pydantic model fills them from the first service, `_first_service_fields`), and the rules of a
+    tier of several that a schema can say; a cycle in `after` and shared target groups are refused
+    by the model (the reconciler's InvalidSpec)."""
+    schema["required"] = [r for r in schema.get("required", []) if r not in ("image", "ecs")]
+    several = "!has(self.services) || "
+    schema["x-kubernetes-validations"] = [dict(_TAG_RULE), *schema.get("x-kubernetes-validations", [])]
+    schema["x-kubernetes-validations"].extend([
+        cel("!has(self.services) || !has(self.image) && !has(self.ecs) && !has(self.traffic)", BACKEND_FORM_HINT),
+        cel("has(self.services) || has(self.image)", BACKEND_IMAGE_REQUIRED, fieldPath=".image"),
+        cel("has(self.services) || has(self.ecs)", BACKEND_ECS_REQUIRED, fieldPath=".ecs"),
+        cel(several + "self.services.all(s, self.services.exists_one(t, t.name == s.name))", SERVICE_NAMES_HINT),
+        cel(several + "self.services.all(s, !has(s.after) || s.after.all(a, a != s.name"
+            " && self.services.exists(t, t.name == a)))", SERVICE_AFTER_HINT),
+        cel(several + "(has(self.imageTagIsVersion) && !self.imageTagIsVersion) || self.version.startsWith('v')"
+            " || self.version.startsWith('V') || self.services.all(s, s.image.contains('@')"
+            f" || !s.image.matches(r'{_IMAGE_TAG}') || s.image.endsWith(':' + self.version))", SERVICE_TAGS_HINT),
+        cel(several + "self.services.all(s, self.services.exists_one(t, t.ecs.cluster == s.ecs.cluster"
+            " && t.ecs.service == s.ecs.service))", SERVICE_ECS_HINT),
+        cel(several + "self.services.all(s, !has(s.traffic) || self.services.exists_one(t, has(t.traffic)"
+            " && t.traffic.listenerArn == s.traffic.listenerArn))", SERVICE_LISTENER_HINT),
+    ])
+
+
+class Backend(Model):
+    """The backend: one container image released on ECS behind an ALB, or several services
+    released as one tier (`services`)."""
+
+    model_config = ConfigDict(json_schema_extra=_backend_schema)
 
     version: SemVer
     """The backend version to release (semantic version, no leading v)."""
@@ -203,12 +355,60 @@ class Backend(Model):
     def _image_pinned(cls, value: str) -> str:
         return _check_image(value)
 
+    services: tuple[BackendService, ...] | None = Field(
+        default=None, min_length=1, max_length=MAX_SERVICES,
+        description="Several ECS services released as one tier, at backend.version (instead of image, ecs and "
+        "traffic): each takes each step once the services it comes after (`after`) show it, all in lockstep, and a "
+        "rollback takes them back the last first. A service without traffic (a worker) is canaried by the share "
+        "of its tasks. A preview step previews every service behind the one header; a frontend goes live once every "
+        "service serves the new version. Not yet with ecs.mode Native (refused with SeveralServicesUnsupported).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _several(cls, data: Any) -> Any:
+        return _first_service_fields(data)
+
     @model_validator(mode="after")
     def _tag_is_version(self) -> Backend:
         if (self.image_tag_is_version and "@" not in self.image and re.search(_IMAGE_TAG, self.image)
                 and not self.image.endswith(f":{self.version}")):
             raise ValueError(image_tag_mismatch(self.image, self.version))
+        if self.services is not None:
+            check_services(self.services, self.version, self.image_tag_is_version)
         return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A tier of several is written as it was given: `services`, without the first service's
+        image, ecs and traffic the model reads it with (`_first_service_fields`), so what is dumped
+        parses again (and the API server takes it)."""
+        data = handler(self)
+        if self.services is not None and isinstance(data, dict):
+            for key in ("image", "ecs", "traffic"):
+                data.pop(key, None)
+        return data
+
+    def service_list(self) -> tuple[BackendService, ...]:
+        """The services, in the order written; a single-service backend is one service, `SINGLE_SERVICE`."""
+        if self.services is not None:
+            return self.services
+        return (BackendService(name=SINGLE_SERVICE, image=self.image, ecs=self.ecs, traffic=self.traffic),)
+
+    @property
+    def several(self) -> bool:
+        """Whether the tier names more than one service (`services` with two or more)."""
+        return self.services is not None and len(self.services) > 1
+
+    def waves(self) -> tuple[tuple[str, ...], ...]:
+        """`service_waves` of the tier."""
+        return service_waves(self.service_list())
+
+    def rollback_order(self) -> tuple[str, ...]:
+        """The order services go back in: the last wave first, each wave's services in reverse.
+
+        Worked example, waves (api), (mcp, worker): worker, mcp, api; then the frontend as today.
+        """
+        return tuple(name for wave in reversed(self.waves()) for name in reversed(wave))
 
 
 class Pause(Model):
@@ -229,6 +429,13 @@ MAX_HEADER_NAME = 40  # ALB HttpHeaderConfig.HttpHeaderName
 MAX_HEADER_VALUE = 128  # ALB http-header value
 # Visible ASCII without ALB's wildcards: CloudFront compares the value exactly, so the ALB rule must too.
 HEADER_VALUE_PATTERN = r"^[\x21-\x29\x2b-\x3e\x40-\x7e]+$"
+
+
+CLOUDFRONT_PREVIEW_HINT = (
+    "with frontend.canary, the preview header also takes viewers to the new frontend through CloudFront "
+    "continuous deployment's SingleHeader policy, which only routes by a name starting with aws-cf-cd-: "
+    "leave header.name out (aws-cf-cd-release-preview) or name one like aws-cf-cd-preview")
+_CF_NAME = "matches('^[aA][wW][sS]-[cC][fF]-[cC][dD]-')"  # CEL's RE2, the prefix without case
 
 
 class PreviewHeader(Model):
@@ -300,7 +507,10 @@ class CanaryStep(Model):
         default=None,
         description="Before any production weight: the new version at full scale, reached only by requests carrying "
         "the header (an ALB listener rule forwarding to the canary target group, placed after the listener's other "
-        "rules and removed when the step ends), analysed for its duration.")
+        "rules and removed when the step ends), analysed for its duration. With frontend.canary and a new frontend "
+        "version, the same header (its name must start with aws-cf-cd-) also reaches the new frontend: CloudFront's "
+        "staging distribution serves it by a SingleHeader continuous deployment policy during the preview, set back "
+        "to SingleWeight 0%, disabled, when the step ends; viewers without the header get the old frontend.")
 
 
 def preview_before_weight(steps: list[CanaryStep]) -> bool:
@@ -387,7 +597,9 @@ class BlueGreenStrategy(Model):
         default=None,
         description="During the preview, requests carrying this header reach the new version (an ALB listener rule "
         "forwarding to its target group, after the listener's other rules, removed after), so an analysis or a "
-        "smoke test of the preview has traffic. Unset: no rule, and the preview gets no traffic.")
+        "smoke test of the preview has traffic; with frontend.canary, the new frontend too (CloudFront's staging "
+        "distribution by a SingleHeader policy; the name must start with aws-cf-cd-). Unset: no rule, and the "
+        "preview gets no traffic.")
     scale_down_delay: Duration = Field(default=timedelta(minutes=5))
     """How long the old version keeps running after the switch, for a fast way back."""
 
@@ -432,6 +644,14 @@ class Strategy(Model):
     """Settings of the BlueGreen strategy."""
     rolling: RollingStrategy | None = None
     """Settings of the Rolling strategy."""
+
+    def preview_headers(self) -> list[PreviewHeader]:
+        """Every preview header the strategy names (canary preview steps, the blue-green previewHeader)."""
+        steps = self.canary.steps if self.canary is not None else []
+        out = [s.preview.header for s in steps if s.preview is not None]
+        if self.blue_green is not None and self.blue_green.preview_header is not None:
+            out.append(self.blue_green.preview_header)
+        return out
 
 
 class CloudFrontTarget(Model):
@@ -1070,13 +1290,21 @@ class ReleaseSpec(Model):
                     "!(self.strategy.type in ['Canary', 'BlueGreen'] || (self.strategy.type == 'Auto'"
                     " && has(self.strategy.changeClass) && self.strategy.changeClass in ['api', 'infrastructure']))"
                     " || has(self.backend.traffic)"
-                    " || (has(self.backend.ecs.mode) && self.backend.ecs.mode == 'Native')",
+                    " || (has(self.backend.services) && self.backend.services.exists(s, has(s.traffic)))"
+                    " || (has(self.backend.ecs) && has(self.backend.ecs.mode) && self.backend.ecs.mode == 'Native')",
                     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
                     "or backend.ecs.mode: Native (ECS shifts the traffic itself)",
                     fieldPath=".backend.traffic",
                 ),
                 cel("!has(self.frontend) || !has(self.frontend.requiresBackend) || !has(self.backend.imageTagIsVersion)"
                     " || self.backend.imageTagIsVersion", REQUIRES_TAG_HINT, fieldPath=".frontend.requiresBackend"),
+                cel("!has(self.frontend) || !has(self.frontend.canary) || !has(self.strategy) || ("
+                    "(!has(self.strategy.canary) || !has(self.strategy.canary.steps) || self.strategy.canary.steps.all("
+                    f"s, !has(s.preview) || !has(s.preview.header) || !has(s.preview.header.name) || s.preview.header.name.{_CF_NAME}))"
+                    " && (!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.previewHeader)"
+                    " || !has(self.strategy.blueGreen.previewHeader.name)"
+                    f" || self.strategy.blueGreen.previewHeader.name.{_CF_NAME}))",
+                    CLOUDFRONT_PREVIEW_HINT, fieldPath=".strategy"),
             ]
         }
     )
@@ -1119,6 +1347,13 @@ class ReleaseSpec(Model):
     def _requires_backend_needs_tag(self) -> ReleaseSpec:
         if self.frontend is not None and self.frontend.requires_backend and not self.backend.image_tag_is_version:
             raise ValueError(f"frontend.requiresBackend: {REQUIRES_TAG_HINT}")
+        return self
+
+    @model_validator(mode="after")
+    def _preview_reaches_cloudfront(self) -> ReleaseSpec:
+        if self.frontend is not None and self.frontend.canary is not None and not all(
+                h.reaches_cloudfront for h in self.strategy.preview_headers()):
+            raise ValueError(f"strategy: {CLOUDFRONT_PREVIEW_HINT}")
         return self
 
     @field_validator("progress_deadline", mode="before")
@@ -1188,6 +1423,25 @@ class ServingVersion(Model):
                         "task set scale within a target group).")
 
 
+class ServiceBackendStatus(Model):
+    """One service of a backend tier of several (`status.backend.services[]`)."""
+
+    name: str = Field(max_length=63)
+    """The service's name in backend.services."""
+    stable_image: str | None = None
+    """The image this service goes back to."""
+    stable_version: str | None = None
+    """Its version, when it is not the tier's stableVersion (a tier that was half rolled out)."""
+    canary_image: str | None = None
+    """The image being rolled out on this service."""
+    canary_weight: int = Field(default=0, ge=0, le=100)
+    """Percent of this service's traffic on the new version (a worker: of its tasks), as observed."""
+    stable_target_group_arn: str | None = None
+    """The target group this service's stable version serves from (unset: its traffic's stable one)."""
+    previous_image: str | None = None
+    """The image this service ran before the last promotion: kept warm for the rollback window."""
+
+
 class BackendStatus(Model):
     """The backend as it runs."""
 
@@ -1212,6 +1466,12 @@ class BackendStatus(Model):
         default=None,
         description="The target group the stable version serves from; roles alternate at each promotion. "
         "Unset means spec.backend.traffic.stableTargetGroupArn.",
+    )
+    services: list[ServiceBackendStatus] = Field(
+        default_factory=list, json_schema_extra={"maxItems": 10},
+        description="A tier of several services: each one's images, weight and stable target group. The fields "
+        "above then speak for the tier (versions) and its first service (images, target group); canaryWeight is "
+        "the least weight of the services with traffic. Empty for one service.",
     )
 
 

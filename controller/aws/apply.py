@@ -28,6 +28,7 @@ from controller.planner.actions import (
     Action,
     AnswerNativeHook,
     DeleteTaskSet,
+    ClearStagingHeader,
     DisableStaging,
     EnsurePreviewRoute,
     EnsureTaskSet,
@@ -38,6 +39,7 @@ from controller.planner.actions import (
     SetListenerWeights,
     SetOriginPath,
     SetPrimaryTaskSet,
+    SetStagingHeader,
     SetStagingWeight,
     StartNativeDeployment,
     StopNativeDeployment,
@@ -79,6 +81,10 @@ def _effect(action: Action, clients: AwsClients, cache: TaskDefinitionCache) -> 
             return flags.publish_flags(clients, action)
         case SetStagingWeight():
             return cloudfront.set_staging_weight(clients.cloudfront, action)
+        case SetStagingHeader():
+            return cloudfront.set_staging_header(clients.cloudfront, action)
+        case ClearStagingHeader():
+            return cloudfront.clear_staging_header(clients.cloudfront, action)
         case PromoteStaging():
             return cloudfront.promote_staging(clients.cloudfront, action)
         case DisableStaging():

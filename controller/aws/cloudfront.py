@@ -15,8 +15,15 @@ Continuous deployment (frontend canary, at most 15% to staging): CopyDistributio
 makes the staging copy, a SingleWeight ContinuousDeploymentPolicy names the staging copy's domain
 and the weight, and the primary's config carries the policy id. Promotion is
 UpdateDistributionWithStagingConfig (the staging config copied onto the primary); disabling sets
-the policy's Enabled to false. moto implements none of these calls, so they are tested with
-botocore's Stubber. A pass that dies between CreateContinuousDeploymentPolicy and attaching it to
+the policy's Enabled to false.
+
+Preview (a backend preview step with `frontend.canary`): the same staging copy serves the new
+origin path, and the policy is `SingleHeader` {Header, Value}: only requests carrying exactly that
+header reach staging (`set_staging_header`; CloudFront takes header names starting with
+`aws-cf-cd-` only). When the preview ends the policy goes back to `SingleWeight` at 0%, disabled
+(`clear_staging_header`), which is where a frontend canary starts. moto implements none of the
+continuous deployment calls; the local environment's moto process adds them (`controller.testing.local_cloudfront`), and
+the tests run against it over HTTP as well as with botocore's Stubber. A pass that dies between CreateContinuousDeploymentPolicy and attaching it to
 the primary leaves an unattached policy (no traffic effect); the next pass makes and attaches
 another.
 
@@ -27,12 +34,20 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.aws.errors import AwsEffectError, AwsFailure, effect_error, is_not_found
 from controller.aws.shapes import origin_path_of
-from controller.planner.actions import DisableStaging, PromoteStaging, SetOriginPath, SetStagingWeight
+from controller.api.release import CLOUDFRONT_HEADER_PREFIX
+from controller.planner.actions import (
+    ClearStagingHeader,
+    DisableStaging,
+    PromoteStaging,
+    SetOriginPath,
+    SetStagingHeader,
+    SetStagingWeight,
+)
 from controller.planner.world import StagingDistribution
 
 MAX_STAGING_WEIGHT = 15  # percent: CloudFront's limit for a SingleWeight policy
@@ -129,6 +144,14 @@ def _policy_weight(config: Mapping[str, Any]) -> int:
     return round(float((traffic.get("SingleWeightConfig") or {}).get("Weight", 0.0)) * 100)
 
 
+def _policy_header(config: Mapping[str, Any]) -> tuple[str, str] | None:
+    traffic = config.get("TrafficConfig") or {}
+    if traffic.get("Type") != "SingleHeader":
+        return None
+    header = traffic.get("SingleHeaderConfig") or {}
+    return str(header.get("Header", "")), str(header.get("Value", ""))
+
+
 def _staging_domain(config: Mapping[str, Any]) -> str | None:
     items = (config.get("StagingDistributionDnsNames") or {}).get("Items") or []
     return str(items[0]) if items else None
@@ -139,24 +162,36 @@ def read_staging(cf: Any, policy_id: str, origin_id: str) -> StagingDistribution
     config, _ = _policy(cf, policy_id)
     domain = _staging_domain(config)
     summary = find_by_domain(cf, domain) if domain else None
+    header = _policy_header(config)
     return StagingDistribution(
         distribution_id=str(summary["Id"]) if summary else "",
         origin_path=origin_path_of(summary, origin_id) if summary else None,
         policy_id=policy_id,
         policy_enabled=bool(config.get("Enabled")),
         weight_percent=_policy_weight(config),
+        traffic_type=str((config.get("TrafficConfig") or {}).get("Type") or ""),
+        header_name=header[0] if header else None,
+        header_value=header[1] if header else None,
     )
 
 
-def _policy_config(domain: str, weight_percent: int, previous: Mapping[str, Any] | None) -> dict[str, Any]:
+def _weight_traffic(weight_percent: int, previous: Mapping[str, Any] | None) -> dict[str, Any]:
     single: dict[str, Any] = {"Weight": round(weight_percent / 100, 4)}
     old_single = ((previous or {}).get("TrafficConfig") or {}).get("SingleWeightConfig") or {}
     if "SessionStickinessConfig" in old_single:
         single["SessionStickinessConfig"] = old_single["SessionStickinessConfig"]
+    return {"Type": "SingleWeight", "SingleWeightConfig": single}
+
+
+def _header_traffic(name: str, value: str) -> dict[str, Any]:
+    return {"Type": "SingleHeader", "SingleHeaderConfig": {"Header": name, "Value": value}}
+
+
+def _policy_config(domain: str, traffic: Mapping[str, Any], enabled: bool = True) -> dict[str, Any]:
     return {
         "StagingDistributionDnsNames": {"Quantity": 1, "Items": [domain]},
-        "Enabled": True,
-        "TrafficConfig": {"Type": "SingleWeight", "SingleWeightConfig": single},
+        "Enabled": enabled,
+        "TrafficConfig": dict(traffic),
     }
 
 
@@ -166,9 +201,49 @@ def set_staging_weight(cf: Any, a: SetStagingWeight) -> str | None:
             "StagingWeightTooHigh", f"CloudFront staging takes at most {MAX_STAGING_WEIGHT}%, not {a.weight_percent}%",
             retryable=False,
         )
+    return _stage(cf, a.distribution_id, a.origin_id, a.origin_path,
+                  lambda previous: _weight_traffic(a.weight_percent, previous), f"staging weight {a.weight_percent}%",
+                  f"at {a.weight_percent}%")
+
+
+def set_staging_header(cf: Any, a: SetStagingHeader) -> str | None:
+    """Staging serves `origin_path` to requests carrying exactly `header_name: header_value` and to no
+    others (a SingleHeader policy, enabled). Idempotent: nothing is written when it already does."""
+    if not a.header_name.lower().startswith(CLOUDFRONT_HEADER_PREFIX) or not a.header_value:
+        raise AwsEffectError(
+            "InvalidPreviewHeader",
+            f"CloudFront routes to staging only by a header whose name starts with {CLOUDFRONT_HEADER_PREFIX} "
+            f"and that has a value, not {a.header_name!r}", retryable=False)
+    return _stage(cf, a.distribution_id, a.origin_id, a.origin_path,
+                  lambda _: _header_traffic(a.header_name, a.header_value),
+                  f"staging by header {a.header_name}", f"by header {a.header_name}")
+
+
+def clear_staging_header(cf: Any, a: ClearStagingHeader) -> str | None:
+    """A SingleHeader policy of the primary back to SingleWeight at 0%, disabled; nothing otherwise."""
+    staged = _staged(cf, a.distribution_id)
+    if staged is None:
+        return None
+    _, _, policy_id, policy, policy_etag = staged
+    domain = _staging_domain(policy)
+    if _policy_header(policy) is None or domain is None:
+        return None
+    cf.update_continuous_deployment_policy(
+        Id=policy_id, IfMatch=policy_etag,
+        ContinuousDeploymentPolicyConfig=_policy_config(domain, _weight_traffic(0, None), enabled=False))
+    return f"continuous deployment policy {policy_id} of {a.distribution_id}: header routing off (0%, disabled)"
+
+
+def _stage(
+    cf: Any, dist_id: str, origin_id: str, origin_path: str,
+    traffic_of: Callable[[Mapping[str, Any] | None], dict[str, Any]], updated: str, created: str,
+) -> str | None:
+    """The staging copy of `dist_id` serving `origin_path`, its policy enabled with the traffic config
+    `traffic_of(previous policy)`: copy, update the staging origin, create and attach or update the
+    policy, each only when it differs."""
     done: list[str] = []
-    primary, primary_etag = get_config(cf, a.distribution_id)
-    _origin(primary, a.distribution_id, a.origin_id)
+    primary, primary_etag = get_config(cf, dist_id)
+    _origin(primary, dist_id, origin_id)
     policy_id = primary.get("ContinuousDeploymentPolicyId") or ""
     policy: dict[str, Any] | None = None
     policy_etag = ""
@@ -181,38 +256,45 @@ def set_staging_weight(cf: Any, a: SetStagingWeight) -> str | None:
     if staging_id is None:
         # The same CallerReference for the same primary version: a retried copy is the same copy.
         copied = cf.copy_distribution(
-            PrimaryDistributionId=a.distribution_id, Staging=True, IfMatch=primary_etag,
-            CallerReference=caller_reference("staging", a.distribution_id, primary_etag),
+            PrimaryDistributionId=dist_id, Staging=True, IfMatch=primary_etag,
+            CallerReference=caller_reference("staging", dist_id, primary_etag),
         )
         staging_id, domain = copied["Distribution"]["Id"], copied["Distribution"]["DomainName"]
-        done.append(f"staging copy {staging_id} of {a.distribution_id}")
+        done.append(f"staging copy {staging_id} of {dist_id}")
     assert domain is not None
     staging, staging_etag = get_config(cf, staging_id)
-    origin = _origin(staging, staging_id, a.origin_id)
-    if (origin.get("OriginPath") or "") != a.origin_path:
-        origin["OriginPath"] = a.origin_path
+    origin = _origin(staging, staging_id, origin_id)
+    if (origin.get("OriginPath") or "") != origin_path:
+        origin["OriginPath"] = origin_path
         cf.update_distribution(Id=staging_id, IfMatch=staging_etag, DistributionConfig=staging)
-        done.append(f"staging origin {a.origin_id} -> {a.origin_path}")
-    wanted = _policy_config(domain, a.weight_percent, policy)
+        done.append(f"staging origin {origin_id} -> {origin_path}")
+    wanted = _policy_config(domain, traffic_of(policy))
     if policy is None:
         policy_id = cf.create_continuous_deployment_policy(ContinuousDeploymentPolicyConfig=wanted)[
             "ContinuousDeploymentPolicy"
         ]["Id"]
         attached = copy.deepcopy(primary)
         attached["ContinuousDeploymentPolicyId"] = policy_id
-        cf.update_distribution(Id=a.distribution_id, IfMatch=primary_etag, DistributionConfig=attached)
-        done.append(f"continuous deployment policy {policy_id} at {a.weight_percent}%")
+        cf.update_distribution(Id=dist_id, IfMatch=primary_etag, DistributionConfig=attached)
+        done.append(f"continuous deployment policy {policy_id} {created}")
     elif (
         _staging_domain(policy) != domain
         or not policy.get("Enabled")
-        or _policy_weight(policy) != a.weight_percent
-        or (policy.get("TrafficConfig") or {}).get("Type") != "SingleWeight"
+        or _traffic_differs(policy.get("TrafficConfig") or {}, wanted["TrafficConfig"])
     ):
         cf.update_continuous_deployment_policy(
             Id=policy_id, IfMatch=policy_etag, ContinuousDeploymentPolicyConfig=wanted
         )
-        done.append(f"staging weight {a.weight_percent}%")
+        done.append(updated)
     return "; ".join(done) or None
+
+
+def _traffic_differs(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    if have.get("Type") != want.get("Type"):
+        return True
+    if want.get("Type") == "SingleWeight":
+        return _policy_weight({"TrafficConfig": have}) != _policy_weight({"TrafficConfig": want})
+    return _policy_header({"TrafficConfig": have}) != _policy_header({"TrafficConfig": want})
 
 
 def _staged(cf: Any, dist_id: str) -> tuple[dict[str, Any], str, str, dict[str, Any], str] | None:

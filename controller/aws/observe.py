@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import semver
+
 from controller.api.release import ReleaseSpec
 from controller.aws import lean
 from controller.aws.clients import AwsClients
@@ -64,6 +66,7 @@ from controller.planner.world import (
     Observation,
     ObservationError,
     Service,
+    ServiceView,
     StoppedTask,
 )
 
@@ -102,11 +105,11 @@ class Observer:
             taken = self._snapshots.pop(key, None)
         if not fresh and taken is not None and self.clock() - taken[0] <= self.snapshot_max_age:
             return taken[1]
-        return self._read([Targets.of(key, spec)])[key]
+        return self._read(Targets.each(key, spec))[key]
 
     def observe_many(self, items: Iterable[tuple[Key, ReleaseSpec]]) -> dict[Key, Observation]:
         """The worlds of many Releases in batched calls; each is kept as that Release's snapshot."""
-        targets = [Targets.of(key, spec) for key, spec in items]
+        targets = [t for key, spec in items for t in Targets.each(key, spec)]
         with lean.reusing_parses(self._reads.parses):  # the round's questions are the same each time (lean.py)
             seen = self._read(targets)
         now = self.clock()
@@ -127,7 +130,7 @@ class Observer:
         frontends = read_frontends(self.clients, targets)
         flags = read_flags(self.clients, targets)
         natives = service_deployments(self.clients, services.values())
-        out: dict[Key, Observation] = {}
+        out: dict[tuple[Key, str], Observation] = {}
         for t in targets:
             errors: list[ObservationError] = []
             service = services.get((t.cluster, service_name(t.service)))
@@ -141,8 +144,8 @@ class Observer:
                     errors.append(got_listener)
                 else:
                     listener = got_listener
-                if t.key in target_group_errors:
-                    errors.append(target_group_errors[t.key])
+                if (t.key, t.member) in target_group_errors:
+                    errors.append(target_group_errors[(t.key, t.member)])
             frontend: Frontend | None = None
             if t.distribution_id:
                 got_frontend = frontends.get(t.key)
@@ -172,7 +175,7 @@ class Observer:
                 missing = self._missing_image(t, svc)
                 if missing is not None:
                     errors.append(missing)
-            out[t.key] = Observation(
+            out[(t.key, t.member)] = Observation(
                 service=svc,
                 listener=listener,
                 frontend=frontend,
@@ -180,7 +183,7 @@ class Observer:
                 errors=tuple(errors),
                 backend_version_serving=serving_version(svc, listener),
             )
-        return out
+        return _by_release(targets, out)
 
     def _in_motion(self, svc: Service, cluster: str) -> Service:
         """Target health and failed tasks of the task sets that are not PRIMARY (a canary, a
@@ -297,7 +300,7 @@ class Observer:
 
     def _listeners(
         self, targets: Sequence[Targets]
-    ) -> tuple[dict[str, Listener | ObservationError], dict[Key, ObservationError]]:
+    ) -> tuple[dict[str, Listener | ObservationError], dict[tuple[Key, str], ObservationError]]:
         """Listeners by ARN, and a TargetGroupNotFound error per Release whose spec names one."""
         arns = list(dict.fromkeys(t.listener_arn for t in targets if t.listener_arn))
         found: dict[str, Listener | ObservationError] = {}
@@ -308,14 +311,14 @@ class Observer:
             if isinstance(listener, Listener):
                 found[listener.arn] = self._with_previews(listener)
         # A spec target group missing from the forward action: does it exist at all?
-        missing: dict[Key, list[str]] = {}
+        missing: dict[tuple[Key, str], list[str]] = {}
         for t in targets:
             listener = found.get(t.listener_arn or "")
             if isinstance(listener, Listener):
                 absent = [tg for tg in t.target_group_arns if tg not in listener.weights]
                 if absent:
-                    missing[t.key] = absent
-        tg_errors: dict[Key, ObservationError] = {}
+                    missing[(t.key, t.member)] = absent
+        tg_errors: dict[tuple[Key, str], ObservationError] = {}
         if missing:
             unknown = self._unknown_target_groups(sorted({tg for tgs in missing.values() for tg in tgs}))
             for key, tgs in missing.items():
@@ -361,6 +364,40 @@ class Observer:
                 return {arns[0]: ObservationError("TargetGroupNotFound", f"target group {arns[0]} does not exist")}
             return {arn: observation_error(exc, f"target group {arn}") for arn in arns}
 
+
+
+def _by_release(targets: Sequence[Targets], seen: Mapping[tuple[Key, str], Observation]) -> dict[Key, Observation]:
+    """One Observation per Release: its one service's; or, for a tier of several, its first
+    service's with every service's view in `services` and every service's errors, and as the version
+    the backend serves the least its services serve (a frontend may count on no more than that)."""
+    members: dict[Key, list[str]] = {}
+    for t in targets:
+        members.setdefault(t.key, []).append(t.member)
+    out: dict[Key, Observation] = {}
+    for key, names in members.items():
+        if names == [""]:
+            out[key] = seen[(key, "")]
+            continue
+        head = seen[(key, names[0])]
+        views = {n: ServiceView(seen[(key, n)].service, seen[(key, n)].listener) for n in names}
+        errors = tuple(e for n in names for e in seen[(key, n)].errors)
+        out[key] = replace(head, services=views, errors=errors, backend_version_serving=least_version(
+            seen[(key, n)].backend_version_serving for n in names))
+    return out
+
+
+def least_version(versions: Iterable[str | None]) -> str | None:
+    """The lowest of semantic `versions`; None when any is unknown or not a semantic version.
+
+    >>> least_version(["2.0.0", "1.10.0", "2.0.0"]), least_version(["2.0.0", None])
+    ('1.10.0', None)
+    """
+    parsed = []
+    for v in versions:
+        if v is None or not semver.Version.is_valid(v):
+            return None
+        parsed.append(semver.Version.parse(v))
+    return str(min(parsed)) if parsed else None
 
 
 def observe(key: Key, spec: ReleaseSpec, clients: AwsClients, cache: TaskDefinitionCache | None = None) -> Observation:

@@ -1,10 +1,12 @@
-"""What a Release points at in AWS, taken from its spec: the observer's unit of reading."""
+"""What a Release points at in AWS, taken from its spec: the observer's unit of reading (one per
+service of a backend tier of several, `Targets.each`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.api.release import ReleaseSpec
+from controller.planner.group import project
 from controller.planner.strategy import has_preview
 from controller.planner.tiers import flags_parameter
 
@@ -27,6 +29,7 @@ class Targets:
     flags_parameter: str | None = None
     image: str | None = None
     previews: bool = False  # the spec has a preview: read the listener's preview rules too
+    member: str = ""  # the service's name in a backend tier of several ("": the Release's one service)
 
     @classmethod
     def of(cls, key: Key, spec: ReleaseSpec) -> "Targets":
@@ -45,3 +48,17 @@ class Targets:
             image=spec.backend.image,
             previews=traffic is not None and has_preview(spec),
         )
+
+    @classmethod
+    def each(cls, key: Key, spec: ReleaseSpec) -> list["Targets"]:
+        """One `Targets` per service of the backend tier (one service: `of`). The frontend and the
+        flags are the Release's, read once, with its first service."""
+        if not spec.backend.several:
+            return [cls.of(key, spec)]
+        out = []
+        for i, s in enumerate(spec.backend.service_list()):
+            t = replace(cls.of(key, project(spec, s)), member=s.name)
+            if i:
+                t = replace(t, distribution_id=None, origin_id=None, frontend_canary=False, flags_parameter=None)
+            out.append(t)
+        return out

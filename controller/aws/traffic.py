@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from controller.api.release import ReleaseSpec
+from controller.api.release import BackendService, ReleaseSpec
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsFailure, classify
 from controller.aws.preview import preview_owners
@@ -30,8 +30,19 @@ class TrafficChecker:
         self.clients = clients
 
     def refusal(self, spec: ReleaseSpec, observation: Observation) -> str | None:
-        """Why the Release must not change this traffic; None when it is its own (or it has none)."""
-        traffic = spec.backend.traffic
+        """Why the Release must not change this traffic; None when it is its own (or it has none).
+        A backend tier of several: each service's traffic, judged as one service's; the first refusal,
+        naming the service."""
+        for service in spec.backend.service_list():
+            view = observation.view(service.name) if spec.backend.several else None
+            seen = replace(observation, service=view.service, listener=view.listener) if view else observation
+            why = self._refusal(service, seen)
+            if why is not None:
+                return f"service {service.name}: {why}" if spec.backend.several else why
+        return None
+
+    def _refusal(self, service: BackendService, observation: Observation) -> str | None:
+        traffic = service.traffic
         if traffic is None:
             return None
         try:
@@ -40,7 +51,7 @@ class TrafficChecker:
             facts = replace(facts, other_uses=self.other_uses(
                 traffic.listener_arn, facts.listener_load_balancer, (traffic.stable_target_group_arn,
                                                                      traffic.canary_target_group_arn),
-                spec.backend.ecs.cluster, spec.backend.ecs.service))
+                service.ecs.cluster, service.ecs.service))
         except AwsFailure as exc:
             reason, message, _ = classify(exc, f"reading listener {traffic.listener_arn} and its target groups")
             raise EffectError(reason, message) from exc

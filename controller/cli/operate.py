@@ -13,13 +13,13 @@ def run(
     resync: Annotated[float, typer.Option(help="Seconds between drift checks of steady Releases.")] = 30.0,
     liveness_port: Annotated[int, typer.Option(help="Port of /healthz (0: off).")] = 8080,
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics (0: off).")] = 9090,
+    # Deprecated, hidden, ignored: kopf peering is gone (the leader Lease of the scope decides which
+    # process acts). Accepted so that a Deployment of an earlier release, whose image CD updates
+    # without its args, still starts; run_operator logs a warning naming the flag.
     peering: Annotated[Optional[str], typer.Option(
-        help="Accepted for existing Deployments; the leader Lease of the scope (the namespaces and selector) "
-             "decides which process acts, whatever its --peering name (RELEASE_CONTROLLER_LEADER_ELECTION=false: "
-             "kopf peering by this name instead).")] = None,
+        hidden=True, help="Deprecated and ignored: the leader Lease decides which process acts.")] = None,
     priority: Annotated[Optional[int], typer.Option(
-        help="Only with RELEASE_CONTROLLER_LEADER_ELECTION=false: kopf peering priority of this replica (the highest works). Default with --peering: a random "
-             "one, so the replicas of one Deployment differ: kopf pauses every replica when two share it.")] = None,
+        hidden=True, help="Deprecated and ignored, like --peering.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: Annotated[str, typer.Option(
         help="json: one JSON object per line (the container's default); text: for a terminal.")] = "text",
@@ -54,21 +54,10 @@ def run(
         OperatorSettings(
             namespaces=tuple(namespace), all_namespaces=all_namespaces, resync_seconds=resync,
             liveness_port=liveness_port or None, metrics_port=metrics_port or None,
-            peering=peering, priority=_peering_priority(peering, priority), verbose=verbose,
+            peering=peering, priority=priority, verbose=verbose,
             log_format=log_format, selector=selector, tenancy=tenancy,
         )
     )
-
-
-def _peering_priority(peering: str | None, priority: int | None) -> int:
-    """The given priority, else 0 standalone, else a random one in 1..2**31-1 (a clash is ~1e-9)."""
-    if priority is not None:
-        return priority
-    if peering is None:
-        return 0
-    import secrets
-
-    return 1 + secrets.randbelow(2**31 - 1)
 
 
 def crds(

@@ -364,6 +364,8 @@ def render_status(release: Any) -> None:
     versions = Table("tier", "desired", "stable", "canary", "canary weight")
     versions.add_row("backend", spec.backend.version, st.backend.stable_version or "-",
                      st.backend.canary_version or "-", f"{st.backend.canary_weight}%")
+    for e in st.backend.services:  # a tier of several: each service, its image's tag and weight
+        versions.add_row(f"  {e.name}", "", _tag(e.stable_image), _tag(e.canary_image), f"{e.canary_weight}%")
     if spec.frontend:
         # status.frontend.canaryVersion is the rollout's frontend target from its start; it serves
         # viewers only while a frontend canary (CloudFront staging) runs, so only then is it a canary.
@@ -398,3 +400,15 @@ def render_status(release: Any) -> None:
             hist.add_row(str(h.revision), h.backend_version, h.frontend_version or "-", h.result,
                          h.started_at.strftime("%Y-%m-%d %H:%M:%S"), h.finished_at.strftime("%H:%M:%S"))
         console.print(hist)
+
+
+def _tag(image: str | None) -> str:
+    """An image's tag, for a table cell ("-" for none).
+
+    >>> _tag("repo/app:1.2.0"), _tag(None)
+    ('1.2.0', '-')
+    """
+    if not image:
+        return "-"
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last and "@" not in last else image

@@ -73,11 +73,20 @@ def rollback_of(namespace: str, name: str, spec: ReleaseSpec, status: ReleaseSta
     ready = next((c for c in status.conditions if c.type.value == "Ready"), None)
     reason = (ready.message if ready and ready.message else status.message) or "rolled back"
     frontend_live = status.frontend.stable_version if spec.frontend else None
+    service_images: tuple[tuple[str, str], ...] = ()
+    if spec.backend.services is not None and status.backend.services:
+        # A tier of several: every service's image serving again (status.backend.services).
+        serving = {e.name: e.stable_image for e in status.backend.services}
+        unknown = [s.name for s in spec.backend.services if not serving.get(s.name)]
+        if unknown:
+            raise GitWriteBackError("GitLiveImageUnknown", f"the image serving service {unknown[0]} is not in the status",
+                                    retryable=False)
+        service_images = tuple((s.name, serving[s.name] or "") for s in spec.backend.services)
     return Rollback(
         namespace=namespace, name=name, revision=max(status.revision, 1),
         failed_backend_version=spec.backend.version, backend_version=live, backend_image=image,
         failed_frontend_version=spec.frontend.version if spec.frontend else None,
-        frontend_version=frontend_live, reason=reason,
+        frontend_version=frontend_live, reason=reason, service_images=service_images,
     )
 
 

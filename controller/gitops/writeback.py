@@ -114,6 +114,7 @@ class Rollback:
     frontend_version: str | None = None
     failed_frontend_version: str | None = None
     reason: str = ""
+    service_images: tuple[tuple[str, str], ...] = ()  # a tier of several: (service name, its image serving again)
 
     @property
     def trailer(self) -> str:
@@ -127,7 +128,8 @@ class Rollback:
         what = f"backend {self.failed_backend_version} -> {self.backend_version}"
         if self.failed_frontend_version and self.frontend_version and self.failed_frontend_version != self.frontend_version:
             what += f", frontend {self.failed_frontend_version} -> {self.frontend_version}"
-        serving = f"backend {self.backend_version} ({self.backend_image})"
+        images = ", ".join(f"{n} {i}" for n, i in self.service_images) or self.backend_image
+        serving = f"backend {self.backend_version} ({images})"
         if self.frontend_version:
             serving += f", frontend {self.frontend_version}"
         return (
@@ -226,7 +228,12 @@ class DulwichGitWriter:
             return WriteBackResult(found, gitops.branch, False, attempt)
 
         old_text = _read_file(repo, tip, gitops.path)
-        values = {"backend.version": rollback.backend_version, "backend.image": rollback.backend_image}
+        values = {"backend.version": rollback.backend_version}
+        if rollback.service_images:
+            # A tier of several: each service's image, found in the file by its name.
+            values.update({f"backend.services.name={n}.image": image for n, image in rollback.service_images})
+        else:
+            values["backend.image"] = rollback.backend_image
         if rollback.frontend_version:
             values["frontend.version"] = rollback.frontend_version
         try:

@@ -83,15 +83,17 @@ class Conflict:
 
 
 def resources_of(spec: ReleaseSpec) -> tuple[str, ...]:
-    """The AWS resources a Release moves, as claim keys: its ECS service, listener, its two target
-    groups (two Releases of different services and listeners sharing one would each send the other's
-    traffic to their own tasks), distribution."""
-    backend = spec.backend
-    keys = [f"ecs-service:{backend.ecs.cluster}/{backend.ecs.service}"]
-    if backend.traffic is not None:
-        keys.append(f"elbv2-listener:{backend.traffic.listener_arn}")
-        keys.extend(f"elbv2-target-group:{arn}" for arn in dict.fromkeys(
-            (backend.traffic.stable_target_group_arn, backend.traffic.canary_target_group_arn)))
+    """The AWS resources a Release moves, as claim keys: each ECS service of its backend tier, each
+    one's listener and two target groups (two Releases of different services and listeners sharing
+    one would each send the other's traffic to their own tasks), the distribution. A Release that
+    does not hold every one of them changes none (`Claims.claim` stops at the first conflict)."""
+    keys: list[str] = []
+    for service in spec.backend.service_list():
+        keys.append(f"ecs-service:{service.ecs.cluster}/{service.ecs.service}")
+        if service.traffic is not None:
+            keys.append(f"elbv2-listener:{service.traffic.listener_arn}")
+            keys.extend(f"elbv2-target-group:{arn}" for arn in dict.fromkeys(
+                (service.traffic.stable_target_group_arn, service.traffic.canary_target_group_arn)))
     if spec.frontend is not None:
         keys.append(f"cloudfront-distribution:{spec.frontend.cloudfront.distribution_id}")
     return tuple(keys)

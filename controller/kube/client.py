@@ -27,6 +27,11 @@ REQUEST_ANNOTATIONS = {
     "retry": f"{ANNOTATION_PREFIX}/retry",
 }
 FIELD_MANAGER = "release-controller"
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""Seconds to connect to the API server and to wait for its answer, for every request this process
+makes that does not name its own (the Lease's renewals do): an API server that accepts connections
+and never answers must not hold a pass, a claim or a CLI command for ever. (urllib3 retries a read that
+timed out up to three times for idempotent verbs, so a GET is bounded by four of these.)"""
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
@@ -37,7 +42,25 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     else:
         configuration = client.Configuration()
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-    return client.ApiClient(configuration)
+    return bounded(client.ApiClient(configuration))
+
+
+def bounded(api_client: client.ApiClient, timeout: float | tuple[float, float] | None = None) -> client.ApiClient:
+    """`api_client` with `timeout` (default `REQUEST_TIMEOUT`) on every request that sets none.
+
+    The official client waits for ever unless each call passes `_request_timeout`, and has no
+    default of its own (`kubernetes.client.rest.RESTClientObject.request`: no timeout when none is
+    given); its verbs (GET, PATCH, ...) all go through that one method, so it is given the default here.
+    """
+    rest = api_client.rest_client
+    unbounded = rest.request
+
+    def request(method: str, url: str, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return unbounded(method, url, *args, _request_timeout=_request_timeout or timeout or REQUEST_TIMEOUT,
+                         **kwargs)
+
+    rest.request = request
+    return api_client
 
 
 class Secrets:

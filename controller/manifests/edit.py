@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from controller.manifests.validate import validate_body
 from controller.api.release import (
@@ -60,6 +60,11 @@ def _compose_all(text: str) -> list[Node | None]:
 
 
 def _get(node: Node, key: str) -> Node | None:
+    """`node[key]`; in a sequence, `name=<value>` is the item whose `name` is that value (a service of
+    `backend.services`: `backend.services.name=mcp.image`)."""
+    if isinstance(node, SequenceNode) and key.startswith("name="):
+        wanted = key.removeprefix("name=")
+        return next((item for item in node.value if _scalar(_get(item, "name")) == wanted), None)
     if not isinstance(node, MappingNode):
         return None
     for k, v in node.value:
@@ -140,6 +145,8 @@ def _plan_set(text: str, root: MappingNode, path: list[str], value: str) -> _Edi
     node: Node = root
     for depth, key in enumerate(path):
         child = _get(node, key)
+        if child is None and key.startswith("name="):
+            raise ManifestError(f"{'.'.join(path[:depth])} has no item with {key}")
         if child is None:
             return _plan_insert(text, node, path[depth:], value)
         node = child
@@ -200,6 +207,22 @@ SET_VERSION_PATHS = {
 }
 
 
+def _tier_images(old: str | None, new: str, services: SequenceNode) -> dict[str, str]:
+    """A tier's `--backend new`: each service's image tagged with the old version, tagged `new`.
+
+    >>> import ruamel.yaml
+    >>> node = ruamel.yaml.YAML().compose("[{name: api, image: r/api:1.0.0}, {name: w, image: r/w@sha256:ab}]")
+    >>> _tier_images("1.0.0", "1.1.0", node)
+    {'backend.services.name=api.image': 'r/api:1.1.0'}
+    """
+    out: dict[str, str] = {}
+    for item in services.value:
+        name, image = _scalar(_get(item, "name")), _scalar(_get(item, "image"))
+        if name and image and old and "@" not in image and image.endswith(f":{old}"):
+            out[f"backend.services.name={name}.image"] = image[: -len(old)] + new
+    return out
+
+
 def set_version(
     text: str, *, backend: str | None = None, image: str | None = None, frontend: str | None = None,
     change_class: str | None = None, name: str | None = None, namespace: str | None = None,
@@ -210,8 +233,15 @@ def set_version(
     if not values:
         raise ManifestError("nothing to set: give --backend, --image, --frontend or --change-class")
     doc = find_release(text, name, namespace)
-    if "frontend.version" in values and _get(_get(doc.node, "spec") or doc.node, "frontend") is None:
+    spec_node = _get(doc.node, "spec") or doc.node
+    if "frontend.version" in values and _get(spec_node, "frontend") is None:
         raise ManifestError("the Release has no spec.frontend to set a version in")
+    services = _get(_get(spec_node, "backend") or spec_node, "services")
+    if isinstance(services, SequenceNode) and backend is not None:
+        if image is not None:
+            raise ManifestError("backend.services names an image per service: give --backend only, and each "
+                                "service's image whose tag is the old version gets the new one")
+        values.update(_tier_images(_scalar(_get(_get(spec_node, "backend") or spec_node, "version")), backend, services))
     updated = set_values(text, values, name=doc.name, namespace=doc.namespace)
     body = list(yaml.safe_load_all(updated))[doc.index]
     problems = validate_body(body)

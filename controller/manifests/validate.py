@@ -17,10 +17,20 @@ from pydantic import ValidationError
 
 from controller.api.crd import schema_of
 from controller.api.release import (
+    BACKEND_ECS_REQUIRED,
+    BACKEND_FORM_HINT,
+    BACKEND_IMAGE_REQUIRED,
+    SERVICE_AFTER_HINT,
+    SERVICE_ECS_HINT,
+    SERVICE_LISTENER_HINT,
+    SERVICE_NAMES_HINT,
+    SERVICE_TAGS_HINT,
     _IMAGE_DIGEST as IMAGE_DIGEST,
     _IMAGE_TAG as IMAGE_TAG,
     CANARY_EMPTY_HINT,
     CANARY_STEP_KIND_HINT,
+    CLOUDFRONT_HEADER_PREFIX,
+    CLOUDFRONT_PREVIEW_HINT,
     FLAG_NAME_LIMIT,
     FLAG_NAME_TOO_LONG,
     FLAG_VALUE_HINT,
@@ -187,7 +197,21 @@ def _traffic_needed(v: Any) -> bool:
     kind, change = strategy.get("type", "Auto"), strategy.get("changeClass")
     needs = kind in ("Canary", "BlueGreen") or (kind == "Auto" and change in ("api", "infrastructure"))
     backend = v.get("backend") or {}
-    return not needs or "traffic" in backend or (backend.get("ecs") or {}).get("mode") == "Native"
+    several = any(isinstance(s, dict) and "traffic" in s for s in backend.get("services") or [])
+    return not needs or "traffic" in backend or several or (backend.get("ecs") or {}).get("mode") == "Native"
+
+
+def _preview_reaches_cloudfront(v: Any) -> bool:
+    frontend, strategy = v.get("frontend"), v.get("strategy")
+    if not isinstance(frontend, dict) or "canary" not in frontend or not isinstance(strategy, dict):
+        return True
+    canary, blue_green = strategy.get("canary") or {}, strategy.get("blueGreen") or {}
+    headers = [s["preview"].get("header") or {} for s in canary.get("steps") or []
+               if isinstance(s, dict) and isinstance(s.get("preview"), dict)]
+    if isinstance(blue_green.get("previewHeader"), dict):
+        headers.append(blue_green["previewHeader"])
+    return all(not isinstance(h, dict) or "name" not in h or str(h["name"]).lower().startswith(CLOUDFRONT_HEADER_PREFIX)
+               for h in headers)
 
 
 def _requires_backend_judged(v: Any) -> bool:
@@ -196,9 +220,37 @@ def _requires_backend_judged(v: Any) -> bool:
 
 
 def _tag_is_version(v: Any) -> bool:
+    if "image" not in v:
+        return True  # backend.services: each service's image is judged by `_service_tags`
     image, version = v["image"], v["version"]
     return (v.get("imageTagIsVersion", True) is False or "@" in image or version[:1] in ("v", "V")
             or not _matches(IMAGE_TAG, image) or image.endswith(":" + version))
+
+
+def _one_form(v: Any) -> bool:
+    return "services" not in v or not any(k in v for k in ("image", "ecs", "traffic"))
+
+
+def _services(v: Any) -> list[dict[str, Any]]:
+    return [s for s in v.get("services") or [] if isinstance(s, dict)]
+
+
+def _unique(v: Any, key: Callable[[dict[str, Any]], Any], only: Callable[[dict[str, Any]], bool] = lambda s: True) -> bool:
+    keys = [key(s) for s in _services(v) if only(s)]
+    return len(keys) == len(set(keys))
+
+
+def _after_known(v: Any) -> bool:
+    names = {s.get("name") for s in _services(v)}
+    return all(a != s.get("name") and a in names for s in _services(v) for a in s.get("after") or [])
+
+
+def _service_tags(v: Any) -> bool:
+    version = v["version"]
+    if "services" not in v or v.get("imageTagIsVersion", True) is False or version[:1] in ("v", "V"):
+        return True
+    return all("@" in s["image"] or not _matches(IMAGE_TAG, s["image"]) or s["image"].endswith(":" + version)
+               for s in _services(v))
 
 
 def _deadline_positive(v: str) -> bool:
@@ -233,9 +285,19 @@ CEL_CHECKS: dict[str, CelCheck] = {
     "Canary and BlueGreen need backend.traffic (an ALB listener with two target groups), "
     "or backend.ecs.mode: Native (ECS shifts the traffic itself)": CelCheck(_traffic_needed),
     REQUIRES_TAG_HINT: CelCheck(_requires_backend_judged),
+    CLOUDFRONT_PREVIEW_HINT: CelCheck(_preview_reaches_cloudfront),
     # backend: the image's tag is backend.version
     _TAG_MISMATCH_EXPRESSION:
         CelCheck(_tag_is_version, lambda v: image_tag_mismatch(v["image"], v["version"])),
+    # backend: one service or several, and the rules of a tier of several
+    BACKEND_FORM_HINT: CelCheck(_one_form),
+    BACKEND_IMAGE_REQUIRED: CelCheck(lambda v: "services" in v or "image" in v),
+    BACKEND_ECS_REQUIRED: CelCheck(lambda v: "services" in v or "ecs" in v),
+    SERVICE_NAMES_HINT: CelCheck(lambda v: _unique(v, lambda s: s.get("name"))),
+    SERVICE_AFTER_HINT: CelCheck(_after_known),
+    SERVICE_TAGS_HINT: CelCheck(_service_tags),
+    SERVICE_ECS_HINT: CelCheck(lambda v: _unique(v, lambda s: (s["ecs"]["cluster"], s["ecs"]["service"]))),
+    SERVICE_LISTENER_HINT: CelCheck(lambda v: _unique(v, lambda s: s["traffic"]["listenerArn"], lambda s: "traffic" in s)),
     # backend.image
     IMAGE_LATEST_HINT: CelCheck(lambda v: not v.endswith(":latest")),
     _quoted(IMAGE_TAG_HINT): CelCheck(

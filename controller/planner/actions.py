@@ -166,6 +166,26 @@ class SetStagingWeight:
 
 
 @dataclass(frozen=True)
+class SetStagingHeader:
+    """CloudFront continuous deployment for a preview: staging distribution at `origin_path`, the policy
+    `SingleHeader` (requests carrying `header_name: header_value` reach staging, no others), enabled."""
+
+    distribution_id: str
+    origin_id: str
+    origin_path: str
+    header_name: str
+    header_value: str
+
+
+@dataclass(frozen=True)
+class ClearStagingHeader:
+    """The primary's continuous deployment policy, if it routes by a header, back to `SingleWeight` at
+    0% and disabled: what a frontend canary starts from (staging keeps its origin path)."""
+
+    distribution_id: str
+
+
+@dataclass(frozen=True)
 class PromoteStaging:
     distribution_id: str
 
@@ -190,6 +210,8 @@ Action = Union[
     SetOriginPath,
     PublishFlags,
     SetStagingWeight,
+    SetStagingHeader,
+    ClearStagingHeader,
     PromoteStaging,
     DisableStaging,
 ]

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
 from controller.planner.actions import Action, DeleteTaskSet, ScaleTaskSet
-from controller.planner import serving, standing
+from controller.planner import group, serving, standing
 from controller.planner.decision import Context, Decision, Event, Outcome
 from controller.planner.draft import HISTORY_LIMIT, Inputs, Result
 from controller.planner.moments import moments
@@ -115,11 +115,29 @@ def _settled(inp: Inputs, run: _Run) -> None:
 def observed_traffic(inp: Inputs, status: ReleaseStatus) -> ReleaseStatus:
     """The status with what serves as this pass observed it (`planner.serving`): the versions and
     weights AWS reported, and the canary's weight as the share its version receives."""
+    if inp.spec.backend.several:
+        return _observed_tier(inp, status)
     shown = serving.backend_serving(inp.spec, status, inp.obs)
     canary = status.backend.canary_version
     weight = next((s.weight for s in shown if s.version == canary), 0) if canary else 0
     backend = status.backend.model_copy(update={"serving": shown, "traffic": serving.summary(shown),
                                                 "canary_weight": weight})
+    return status if backend == status.backend else status.model_copy(update={"backend": backend})
+
+
+def _observed_tier(inp: Inputs, status: ReleaseStatus) -> ReleaseStatus:
+    """`observed_traffic` for a tier of several services: each service's canary weight as observed
+    (a worker's: its share of tasks), the tier's the least of those with traffic, and what serves as
+    the first service shows it (the head of the tier, the one the fields above speak for)."""
+    ms = group.members(inp.spec, status, inp.obs, inp.ctx.namespace, inp.ctx.name)
+    canary = status.backend.canary_version
+    for m in ms:
+        status = group.with_service(status, inp.spec, m.name, canary_weight=m.weight())
+    head = ms[0]
+    shown = serving.backend_serving(head.spec, head.status, head.obs)
+    weights = [m.weight() for m in ms if not m.worker] or [m.weight() for m in ms]
+    backend = status.backend.model_copy(update={"serving": shown, "traffic": serving.summary(shown),
+                                                "canary_weight": min(weights) if canary else 0})
     return status if backend == status.backend else status.model_copy(update={"backend": backend})
 
 

@@ -17,6 +17,7 @@ from controller.api.release import ConditionType, HistoryEntry, ReleaseSpec, Rel
 from controller.planner.actions import Action
 from controller.planner.conditions import Status, set_condition
 from controller.planner.decision import Context, Event
+from controller.planner import group
 from controller.planner.fleet import Fleet, fleet
 from controller.planner.native import runs_natively
 from controller.planner.standing import Standing
@@ -110,7 +111,18 @@ class Draft:
 
     @property
     def fleet(self) -> Fleet:
+        """The one service of a single-service Release (for several: `members`)."""
         return fleet(self.spec, self.st, self.obs, self.inp.ctx.namespace, self.inp.ctx.name)
+
+    @property
+    def several(self) -> bool:
+        """Whether the backend tier names more than one service (`planner.group`)."""
+        return self.spec.backend.several
+
+    @property
+    def members(self) -> tuple[group.Member, ...]:
+        """Each service of the backend tier as a Release of one (`planner.group.members`)."""
+        return group.members(self.spec, self.st, self.obs, self.inp.ctx.namespace, self.inp.ctx.name)
 
     # ------------------------------------------------------------------ writing
 
@@ -119,6 +131,15 @@ class Draft:
 
     def backend(self, **changes: Any) -> None:
         self.update(backend=self.st.backend.model_copy(update=changes))
+
+    def service(self, name: str, **changes: Any) -> None:
+        """Service `name`'s own status fields (`group.with_service`; one service: `backend`)."""
+        self.st = group.with_service(self.st, self.spec, name, **changes)
+
+    def every_service(self, **changes: Any) -> None:
+        """The same change of every service's own status fields (and the tier's)."""
+        for s in self.spec.backend.service_list():
+            self.service(s.name, **changes)
 
     def frontend(self, **changes: Any) -> None:
         self.update(frontend=self.st.frontend.model_copy(update=changes))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.api.release import ReleaseSpec, ReleaseStatus
+from controller.api.release import BackendService, ReleaseSpec, ReleaseStatus
 from controller.planner.actions import (
     Action,
     DeleteTaskSet,
@@ -34,7 +34,7 @@ SCALE_TOLERANCE = 0.5  # percent; ECS reports the scale it was given, this only 
 class Fleet:
     """The Release's view of one ECS service with task sets, for one pass."""
 
-    spec: ReleaseSpec
+    service: BackendService  # the service of the backend tier (one service: `backend`, the spec's)
     stable_tg: str | None
     canary_tg: str | None
     stable: TaskSet | None
@@ -65,7 +65,7 @@ class Fleet:
     # ------------------------------------------------------------------ actions
 
     def _ids(self) -> tuple[str, str]:
-        ecs = self.spec.backend.ecs
+        ecs = self.service.ecs
         return ecs.cluster, ecs.service
 
     def scale(self, ts: TaskSet, percent: float) -> ScaleTaskSet:
@@ -101,7 +101,7 @@ class Fleet:
         the canary is observed at its scale and steady; a task set shrinks in the same pass as the
         weights move away from it, after them (actions are applied in order).
         """
-        ecs = self.spec.backend.ecs
+        ecs = self.service.ecs
         if self.canary is None:
             assert self.canary_external_id is not None
             return [
@@ -110,7 +110,7 @@ class Fleet:
                     service=ecs.service,
                     external_id=self.canary_external_id,
                     container_name=ecs.container_name,
-                    image=self.spec.backend.image,
+                    image=self.service.image,
                     target_group_arn=self.canary_tg,
                     container_port=None,
                     scale_percent=step.canary_scale,
@@ -156,9 +156,10 @@ class Fleet:
             return False
         return not self.converge(step)
 
-    def promote(self) -> list[Action]:
-        """Toward promotion: canary at 100% and all traffic, then primary. Empty when observed."""
-        out = self.converge(PROMOTION)
+    def promote(self, state: SetStep = PROMOTION) -> list[Action]:
+        """Toward promotion (`state`, `PROMOTION` unless a tier's worker takes it otherwise): canary
+        at 100% and all traffic, then primary. Empty when observed."""
+        out = self.converge(state)
         if self.canary is None or not self.canary.ready_for_traffic() or any(
             not isinstance(a, SetListenerWeights) for a in out
         ):
@@ -178,7 +179,7 @@ class Fleet:
         if any(ts.target_group_arn == self.stable_tg and ts.status != "DRAINING"
                for ts in (self.canary, *self.others) if ts is not None):
             return []  # something serves there: the leftover rules apply
-        ecs = self.spec.backend.ecs
+        ecs = self.service.ecs
         return [EnsureTaskSet(cluster=ecs.cluster, service=ecs.service, external_id=external_id,
                               container_name=ecs.container_name, image=stable_image,
                               target_group_arn=self.stable_tg, container_port=None, scale_percent=100.0)]
@@ -221,9 +222,13 @@ def tasks_keep_stopping(ts: TaskSet | None, limit: int = TASK_FAILURE_LIMIT) -> 
 
 
 
-def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace: str, name: str) -> Fleet:
+def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace: str, name: str,
+          of: BackendService | None = None) -> Fleet:
     """Name the observed task sets: stable by the status's stable image (else the primary),
-    canary by the spec image's external id, everything else a leftover."""
+    canary by the spec image's external id, everything else a leftover.
+
+    `spec`, `status` and `obs` speak of one service: the spec's (a single-service Release), or `of`,
+    one service of a tier of several as `planner.group` projects it."""
     stable_tg, canary_tg = identity.target_groups(spec, status)
     service = obs.service
     canary_image = status.backend.canary_image
@@ -234,6 +239,15 @@ def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace:
         stable = None  # a status older than the world may name the canary's image as stable
     if stable is None and service is not None and service.primary is not None and service.primary is not canary:
         stable = service.primary
+    if stable is None and obs.listener is not None:
+        # The stable image runs nowhere and the primary is the canary (restarts onto older statuses,
+        # a late write): what serves the traffic that is not the canary's is the way back. It is
+        # never drained as a leftover under the traffic it serves (seed 4221).
+        listener = obs.listener
+        serving = [ts for ts in task_sets if ts is not canary and ts.status != "DRAINING" and ts.scale_percent > 0
+                   and ts.target_group_arn is not None and listener.weight(ts.target_group_arn) > 0]
+        if serving:
+            stable = max(serving, key=lambda ts: (listener.weight(ts.target_group_arn or ""), ts.scale_percent))
     if stable is not None and stable.target_group_arn in (stable_tg, canary_tg) and stable.target_group_arn != stable_tg:
         # The status's stable group is older than the world (a restart from an older status): the
         # groups' roles follow the stable task set, wherever it serves from (else the canary's).
@@ -243,7 +257,7 @@ def fleet(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, namespace:
     keep = {ts.id for ts in (stable, canary) if ts is not None}
     others = tuple(ts for ts in (service.task_sets if service else ()) if ts.id not in keep)
     return Fleet(
-        spec=spec,
+        service=of or spec.backend.service_list()[0],
         stable_tg=stable_tg,
         canary_tg=canary_tg,
         stable=stable,

@@ -98,8 +98,10 @@ def target_hash(spec: ReleaseSpec) -> str:
     Step lists, analysis settings and the like are left out on purpose: editing them tunes the
     rollout in progress instead of restarting it.
     """
+    several = {"images": {s.name: s.image for s in spec.backend.service_list()}} if spec.backend.several else {}
     return _digest(
         {
+            **several,
             "image": spec.backend.image,
             "backend": spec.backend.version,
             "frontend": spec.frontend.version if spec.frontend else None,

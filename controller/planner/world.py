@@ -264,7 +264,21 @@ class StagingDistribution:
     origin_path: str | None
     policy_id: str | None
     policy_enabled: bool
-    weight_percent: int  # 0..15
+    weight_percent: int  # 0..15; 0 unless the policy is SingleWeight
+    traffic_type: str = "SingleWeight"  # the policy's TrafficConfig.Type: SingleWeight | SingleHeader
+    header_name: str | None = None  # SingleHeader: the header (and value) whose requests reach staging
+    header_value: str | None = None
+
+    @property
+    def header_routed(self) -> bool:
+        """Whether the policy sends any request to staging by a header (an enabled SingleHeader policy)."""
+        return self.policy_enabled and self.traffic_type == "SingleHeader"
+
+    def routes_header(self, header_name: str, header_value: str, origin_path: str) -> bool:
+        """Whether requests carrying exactly this header reach staging, which serves `origin_path`
+        (the name without case, as HTTP; CloudFront compares the value exactly)."""
+        return (self.header_routed and self.origin_path == origin_path and self.header_value == header_value
+                and (self.header_name or "").lower() == header_name.lower())
 
 
 @dataclass(frozen=True)
@@ -286,14 +300,37 @@ class ObservationError:
 
 
 @dataclass(frozen=True)
-class Observation:
+class ServiceView:
+    """One service of a backend tier of several as observed: its ECS service and its listener."""
+
     service: Service | None = None
     listener: Listener | None = None
+
+
+SINGLE_SERVICE = "backend"  # `release.SINGLE_SERVICE`: the name of the one service of a single-service tier
+
+
+@dataclass(frozen=True)
+class Observation:
+    # One service (the single-service form): `service` and `listener`. Several: `services` by name
+    # (`service` and `listener` are then the first service's, for readers of one).
+    service: Service | None = None
+    listener: Listener | None = None
+    services: Mapping[str, ServiceView] = field(default_factory=dict)
     frontend: Frontend | None = None
     flags: Mapping[str, Any] | None = None  # the published flags document, None when absent
     errors: tuple[ObservationError, ...] = ()
     backend_version_serving: str | None = None  # derived by the observer from image tags, when known
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def view(self, name: str) -> ServiceView:
+        """The service called `name` and its listener: from `services`, else (one service) the
+        single-service fields."""
+        if name in self.services:
+            return self.services[name]
+        if not self.services:
+            return ServiceView(self.service, self.listener)
+        return ServiceView()
 
     def with_errors(self, *errors: ObservationError) -> "Observation":
         return replace(self, errors=self.errors + errors)

@@ -51,7 +51,7 @@ from controller.reconciler.backoff import PassResult, requeue_after
 from controller.reconciler.gather import Gathered, Sources, gather
 from controller.reconciler.memory import Memory, _requests
 from controller.reconciler.ports import (
-    Applier, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
+    Applier, Outcome, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
     RoleScope, StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
 )
 
@@ -59,17 +59,6 @@ log = logging.getLogger(__name__)
 
 ON_DELETE_ANNOTATION = "delivery.pratiko.ai/on-delete"
 """`Orphan`: deleting the Release leaves AWS as it is, even mid-rollout (default: `Abort`)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    requeue_after: float | None
-    phase: str
-    wrote_status: bool
-    actions: int
-    revision: int = 0
-    step: int = 0
-    blocked: bool = False  # AWS could not be read or changed: the retry is nobody's change (runtime lanes)
 
 
 @dataclass
@@ -186,7 +175,7 @@ class Reconciler:
         need: list[Key] = []
         specs: list[tuple[Key, ReleaseSpec]] = []
         for key, obj in items:
-            spec = self._spec(key, obj)
+            spec = self._mem(key).parsed_spec(obj)
             if spec is None or gates.refused(self.tenancy, key[0], spec):  # a policy revoked under a settled Release
                 need.append(key)
             else:
@@ -210,20 +199,6 @@ class Reconciler:
             else:
                 need.append(key)
         return need
-
-    def _spec(self, key: Key, obj: Mapping[str, Any]) -> ReleaseSpec | None:
-        """The spec of `obj`, parsed once per generation; None when it does not validate."""
-        meta = obj.get("metadata", {})
-        version = (meta.get("uid"), meta.get("generation"))
-        cached = self._mem(key).spec
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        try:
-            spec = ReleaseSpec.model_validate(obj.get("spec") or {})
-        except ValidationError:
-            return None
-        self._mem(key).spec = (version, spec)
-        return spec
 
     def _inputs(self, key: Key, obj: Mapping[str, Any]) -> tuple[Any, ...]:
         """Everything a pass decides from besides the world and the clock."""
@@ -375,7 +350,7 @@ class Reconciler:
         """The spec, what tenancy permits, the claim of what it names, the world, the traffic check;
         the first refusal."""
         key = (ref.namespace, ref.name)
-        spec = self._spec(key, obj)
+        spec = self._mem(key).parsed_spec(obj)
         if spec is None:
             try:
                 spec = ReleaseSpec.model_validate(obj.get("spec") or {})

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from controller.api.release import ReleaseSpec
 from controller.kube.client import REQUEST_ANNOTATIONS
 from controller.planner.decision import Requests
@@ -49,3 +51,16 @@ class Memory:
     # Its claim was refused (Conflict) and no pass has acted since: a pass that then holds what it
     # names takes over (`controller.reconciler.adjust.taken_over`), even when another refusal wrote Ready in between.
     waited_in_conflict: bool = False
+
+    def parsed_spec(self, obj: Mapping[str, Any]) -> ReleaseSpec | None:
+        """The spec of `obj`, parsed once per generation; None when it does not validate."""
+        meta = obj.get("metadata", {})
+        version = (meta.get("uid"), meta.get("generation"))
+        if self.spec is not None and self.spec[0] == version:
+            return self.spec[1]
+        try:
+            spec = ReleaseSpec.model_validate(obj.get("spec") or {})
+        except ValidationError:
+            return None
+        self.spec = (version, spec)
+        return spec

@@ -1,6 +1,7 @@
 """The reconciler's ports: the small interfaces through which a pass observes, applies, measures,
-claims and writes. The operator process (`controller.operator.app`) plugs the real effectors in; the
-tests and the simulation plug in fakes. Must not: hold logic (each is a Protocol only).
+claims and writes, and what a pass returns to the operator (`Outcome`). The operator process
+(`controller.operator.app`) plugs the real effectors in; the tests and the simulation plug in fakes.
+Must not: hold logic (each is a Protocol or a plain value).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.api.release import Hook, Measurement, ReleaseSpec, ReleaseStatus
@@ -18,6 +20,19 @@ from controller.planner.decision import Context, ContractCheck, Decision, HookRe
 from controller.planner.world import Observation
 
 Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one pass amounted to, for the operator's worker (its next wake-up, its lane)."""
+
+    requeue_after: float | None
+    phase: str
+    wrote_status: bool
+    actions: int
+    revision: int = 0
+    step: int = 0
+    blocked: bool = False  # AWS could not be read or changed: the retry is nobody's change (runtime lanes)
 
 
 class ObserverLike(Protocol):

@@ -96,14 +96,19 @@ def merged(policies: Sequence[ReleasePolicy]) -> PolicyAllow:
 def named(spec: ReleaseSpec) -> Iterator[tuple[str, str, str]]:
     """Everything a Release names that a policy must allow: (field, value, allow list), in judging order."""
     be = spec.backend
-    yield "spec.backend.ecs", f"{be.ecs.cluster}/{be.ecs.service}", "ecs_services"
-    if be.traffic is not None:
-        yield "spec.backend.traffic.listenerArn", be.traffic.listener_arn, "listeners"
-        yield "spec.backend.traffic.stableTargetGroupArn", be.traffic.stable_target_group_arn, "target_groups"
-        yield "spec.backend.traffic.canaryTargetGroupArn", be.traffic.canary_target_group_arn, "target_groups"
+    # Every service of a tier of several is judged as the one service is (`spec.backend.services[i]...`).
+    services = [("spec.backend", be.service_list()[0])] if be.services is None else [
+        (f"spec.backend.services[{i}]", s) for i, s in enumerate(be.services)]
+    for at, s in services:
+        yield f"{at}.ecs", f"{s.ecs.cluster}/{s.ecs.service}", "ecs_services"
+        if s.traffic is not None:
+            yield f"{at}.traffic.listenerArn", s.traffic.listener_arn, "listeners"
+            yield f"{at}.traffic.stableTargetGroupArn", s.traffic.stable_target_group_arn, "target_groups"
+            yield f"{at}.traffic.canaryTargetGroupArn", s.traffic.canary_target_group_arn, "target_groups"
     if spec.frontend is not None:
         yield "spec.frontend.cloudfront.distributionId", spec.frontend.cloudfront.distribution_id, "distributions"
-    yield "spec.backend.image", be.image, "images"
+    for at, s in services:
+        yield f"{at}.image", s.image, "images"
     yield from urls_of(spec)
 
 

@@ -12,10 +12,9 @@ import json
 import random
 import shutil
 import subprocess
-import threading
 import time
-import urllib.parse
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from controller.testing.moto import MotoServer
-from controller.testing.ports import free_port, wait_until
+from controller.testing.ports import free_port, serve_in_background, serving, wait_until
 
 PROMETHEUS = "/usr/bin/prometheus"
 REGION = "eu-west-1"
@@ -74,8 +73,7 @@ class Exporter:
         self.server: WSGIServer = make_server(
             "127.0.0.1", self.port, make_wsgi_app(self.registry), handler_class=_Quiet
         )
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_background(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -199,13 +197,8 @@ def health_server() -> Iterator[tuple[str, HealthDocs]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"http://127.0.0.1:{server.server_address[1]}", docs
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 PASSWORD = "test-pw-7"

@@ -9,7 +9,6 @@ Prometheus (`prometheus` fixture), whose answer the provider judges.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,7 +26,7 @@ from controller.analysis.providers import measure_all
 from controller.analysis.registry import build_providers
 from controller.analysis.sigv4 import SigV4
 from controller.api.release import MeasurementError, Metric, PrometheusAuth, Verdict
-from controller.testing.ports import free_port
+from controller.testing.ports import free_port, serving
 from tests.analysis.conftest import Prometheus
 
 REGION = "eu-west-1"
@@ -86,13 +85,8 @@ def front_door(prometheus: Prometheus) -> Iterator[FrontDoor]:
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     door.url = f"http://127.0.0.1:{port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield door
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def metric(address: str) -> Metric:

@@ -1,4 +1,4 @@
-"""`backend.services` and the preview step (controller/api/services.py, not wired into the planner yet):
+"""`backend.services` and the preview step (controller/api/services.py; the planner walks `services`, the CRD carries them):
 today's single-service backend stays valid and means one service; the issue's three services order
 into waves; every inconsistent tier is refused with a message that says what to write."""
 
@@ -149,3 +149,33 @@ def test_a_bad_preview_is_refused(preview: dict[str, Any], message: str) -> None
     with pytest.raises(ValidationError) as err:
         PreviewStep.model_validate({"preview": preview})
     assert message in str(err.value)
+
+
+def test_the_release_spec_reads_several_services_and_the_crd_carries_them() -> None:
+    """`ReleaseSpec.backend.services` is what the planner walks; the CRD carries it, requiring `image`
+    and `ecs` only without it (its CEL rules: tests/e2e/test_crd_validation.py)."""
+    from controller.api.crd import crd
+
+    raw = copy.deepcopy(release_spec(version="2.0.0", image=f"{ECR}/pratiko-backend:2.0.0", cluster="c", service="s"))
+    raw["backend"] = {"version": "2.0.0", "services": [
+        {"name": "api", "image": f"{ECR}/pratiko-backend:2.0.0",
+         "ecs": {"cluster": "c", "service": "api", "containerName": "api"}, "traffic": traffic("api")},
+        {"name": "worker", "after": ["api"], "image": f"{ECR}/pratiko-worker:2.0.0",
+         "ecs": {"cluster": "c", "service": "worker", "containerName": "worker"}}]}
+    spec = ReleaseSpec.model_validate(raw)
+    assert [s.name for s in spec.backend.service_list()] == ["api", "worker"] and spec.backend.several
+    assert spec.backend.waves() == (("api",), ("worker",)) and spec.backend.rollback_order() == ("worker", "api")
+    assert spec.backend.image.endswith("pratiko-backend:2.0.0")  # the head of the tier, for readers of one
+    wire = spec.to_wire()
+    assert "image" not in wire["backend"] and ReleaseSpec.model_validate(wire) == spec  # written as given
+    with pytest.raises(ValidationError, match="leave backend.image out"):
+        ReleaseSpec.model_validate({**raw, "backend": {**raw["backend"], "image": f"{ECR}/x:2.0.0"}})
+    with pytest.raises(ValidationError, match="not a service of this Release"):
+        bad = copy.deepcopy(raw)
+        bad["backend"]["services"][1]["after"] = ["mcp"]
+        ReleaseSpec.model_validate(bad)
+    schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["backend"]
+    assert schema["properties"]["services"]["maxItems"] == 10
+    assert schema["required"] == ["version"]
+    rules = [r["rule"] for r in schema["x-kubernetes-validations"]]
+    assert "has(self.services) || has(self.image)" in rules and "has(self.services) || has(self.ecs)" in rules

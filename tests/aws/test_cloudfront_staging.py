@@ -1,11 +1,13 @@
-"""CloudFront continuous deployment (the frontend canary), tested with botocore's Stubber.
+"""CloudFront continuous deployment (the frontend canary and the frontend's preview).
 
-These are stubs, not moto: moto 5.2.5 does not implement CopyDistribution,
-Create/Get/UpdateContinuousDeploymentPolicy or UpdateDistributionWithStagingConfig. Each test
+The first tests use botocore's Stubber: moto (5.2) does not implement CopyDistribution,
+Create/Get/UpdateContinuousDeploymentPolicy or UpdateDistributionWithStagingConfig. Each such test
 states the exact sequence of calls (and their parameters, validated against the real API model)
 that the effector makes, and fails on any call it did not expect, so the idempotence claims
 (nothing changes when the weight is already set, the policy already disabled, the staging config
-already promoted) are checked as "no write call is made".
+already promoted) are checked as "no write call is made". The last ones run over HTTP against the
+local moto process, which adds those calls (controller/testing/local_cloudfront.py), read back by
+the observer as the planner sees it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from controller.aws.apply import apply
 from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsEffectError
 from controller.aws.observe import Observer
-from controller.planner.actions import DisableStaging, PromoteStaging, SetStagingWeight
+from controller.planner.actions import ClearStagingHeader, DisableStaging, PromoteStaging, SetStagingHeader, SetStagingWeight
 from controller.testing.aws_world import WorldIds
 from tests.aws.conftest import KEY, spec_of
 
@@ -219,3 +221,91 @@ def test_observation_reports_the_staging_distribution(
     assert staging is not None
     assert (staging.distribution_id, staging.origin_path, staging.policy_id, staging.policy_enabled,
             staging.weight_percent) == (STAGING, "/releases/2.0.0", POLICY, True, 5)
+
+
+# ------------------------------------------------- over HTTP, against the local moto process
+# moto itself has no continuous deployment; the local environment's moto process adds it
+# (controller.testing.local_cloudfront), so these tests also fail if that stand-in breaks.
+
+
+def _staging_of(clients: AwsClients, world: WorldIds) -> Any:
+    return Observer(clients).observe(KEY, spec_of(world, frontend={
+        "version": "2.0.0", "cloudfront": {"distributionId": world.distribution_id, "originId": "web"},
+        "canary": {"steps": [{"setWeight": 5}]},
+    })).frontend
+
+
+def _writes(clients: AwsClients) -> list[str]:
+    return [op for op in clients.calls.snapshot() if not op.split(":")[-1].startswith(("Get", "List", "Describe"))]
+
+
+def test_a_preview_stages_the_new_frontend_behind_the_header(clients: AwsClients, world: WorldIds) -> None:
+    header = SetStagingHeader(world.distribution_id, "web", "/releases/2.0.0", "aws-cf-cd-release-preview", "2.0.0")
+    changes = apply([header], clients)
+    assert len(changes) == 1 and "staging copy" in changes[0] and "by header aws-cf-cd-release-preview" in changes[0]
+
+    frontend = _staging_of(clients, world)
+    assert frontend is not None and frontend.origin_path == world.origin_path  # the primary is untouched
+    staging = frontend.staging
+    assert staging is not None and staging.distribution_id not in ("", world.distribution_id)
+    assert (staging.origin_path, staging.traffic_type, staging.header_name, staging.header_value,
+            staging.policy_enabled, staging.weight_percent) == (
+        "/releases/2.0.0", "SingleHeader", "aws-cf-cd-release-preview", "2.0.0", True, 0)
+    assert staging.routes_header("AWS-CF-CD-Release-Preview", "2.0.0", "/releases/2.0.0")
+    assert not staging.routes_header("aws-cf-cd-release-preview", "2.0.1", "/releases/2.0.0")
+
+    clients.calls.reset()
+    assert apply([header], clients) == []  # idempotent: read, nothing written
+    assert _writes(clients) == []
+
+
+def test_the_preview_header_changes_in_place_and_clears_back_to_an_idle_weight_policy(
+    clients: AwsClients, world: WorldIds
+) -> None:
+    apply([SetStagingHeader(world.distribution_id, "web", "/releases/2.0.0", "aws-cf-cd-release-preview", "2.0.0")],
+          clients)
+    first = _staging_of(clients, world).staging
+    assert apply([SetStagingHeader(world.distribution_id, "web", "/releases/2.1.0", "aws-cf-cd-release-preview",
+                                   "2.1.0")], clients) == [
+        "staging origin web -> /releases/2.1.0; staging by header aws-cf-cd-release-preview"]
+    second = _staging_of(clients, world).staging
+    assert (second.distribution_id, second.policy_id) == (first.distribution_id, first.policy_id)  # no second copy
+    assert (second.origin_path, second.header_value) == ("/releases/2.1.0", "2.1.0")
+
+    cleared = apply([ClearStagingHeader(world.distribution_id)], clients)
+    assert len(cleared) == 1 and "header routing off" in cleared[0]
+    idle = _staging_of(clients, world).staging
+    assert (idle.traffic_type, idle.policy_enabled, idle.weight_percent, idle.header_routed) == (
+        "SingleWeight", False, 0, False)
+    assert apply([ClearStagingHeader(world.distribution_id)], clients) == []
+
+    # The frontend canary starts from there: a weight re-enables the same policy, no new copy.
+    assert apply([SetStagingWeight(world.distribution_id, "web", "/releases/2.1.0", 5)], clients) == ["staging weight 5%"]
+    weighted = _staging_of(clients, world).staging
+    assert (weighted.policy_id, weighted.traffic_type, weighted.policy_enabled, weighted.weight_percent) == (
+        first.policy_id, "SingleWeight", True, 5)
+
+
+def test_clearing_a_weight_policy_or_no_policy_changes_nothing(clients: AwsClients, world: WorldIds) -> None:
+    assert apply([ClearStagingHeader(world.distribution_id)], clients) == []
+    apply([SetStagingWeight(world.distribution_id, "web", "/releases/2.0.0", 10)], clients)
+    assert apply([ClearStagingHeader(world.distribution_id)], clients) == []
+    assert _staging_of(clients, world).staging.weight_percent == 10
+
+
+def test_a_header_cloudfront_cannot_route_by_is_refused_before_any_call(clients: AwsClients, world: WorldIds) -> None:
+    with pytest.raises(AwsEffectError) as err:
+        apply([SetStagingHeader(world.distribution_id, "web", "/releases/2.0.0", "X-Release-Preview", "2.0.0")], clients)
+    assert err.value.reason == "InvalidPreviewHeader"
+    assert clients.calls.snapshot() == {}
+
+
+def test_promotion_after_a_weighted_canary_over_http(clients: AwsClients, world: WorldIds) -> None:
+    """The whole frontend canary against the local moto: stage, promote, disable."""
+    apply([SetStagingWeight(world.distribution_id, "web", "/releases/2.0.0", 15)], clients)
+    assert apply([PromoteStaging(world.distribution_id)], clients)
+    assert apply([PromoteStaging(world.distribution_id)], clients) == []
+    assert apply([DisableStaging(world.distribution_id)], clients)
+    frontend = _staging_of(clients, world)
+    assert frontend.origin_path == "/releases/2.0.0"
+    assert frontend.staging is not None and not frontend.staging.policy_enabled

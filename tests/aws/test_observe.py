@@ -216,3 +216,49 @@ def test_a_spec_with_a_preview_reads_the_preview_rules_and_apply_makes_and_remov
     assert apply([RemovePreviewRoute(world.listener_arn, owner)], clients)
     gone = observer.observe(KEY, previewing)
     assert gone.listener is not None and gone.listener.previews == ()
+
+
+def test_a_tier_with_a_preview_reads_each_services_listener_rules_and_each_rule_is_its_own(
+    clients: AwsClients,
+) -> None:
+    """A tier of several services with a preview (docs/many-services.md, section 3): the observer reads
+    the preview rules of every service's listener (a worker has none), and each service's rule, made by
+    the planner's action under `<namespace>/<name>/<service>`, is found on its own listener only,
+    forwarding to its own canary group; removing one leaves the other."""
+    from tests.aws.test_observe_services import seed_tier, tier_spec
+
+    worlds = seed_tier(clients)
+    spec = tier_spec(worlds)
+    previewing = spec.model_copy(update={"strategy": type(spec.strategy).model_validate(
+        {"type": "Canary", "canary": {"steps": [{"preview": {"duration": "1m"}}, {"setWeight": 20}]}})})
+    observer = Observer(clients)
+    before = observer.observe(KEY, previewing)
+    assert before.errors == ()
+    for name in ("api", "mcp"):
+        listener = before.services[name].listener
+        assert listener is not None and listener.previews_read and listener.previews == ()
+    assert before.services["worker"].listener is None
+
+    owners = {name: f"{KEY[0]}/{KEY[1]}/{name}" for name in ("api", "mcp")}
+    ensure = [EnsurePreviewRoute(worlds[n].listener_arn, owners[n], "aws-cf-cd-release-preview", ("2.0.0",),
+                                 worlds[n].canary_target_group_arn) for n in owners]
+    assert apply(ensure, clients)
+    clients.calls.reset()
+    seen = observer.observe(KEY, previewing)
+    for name, owner in owners.items():
+        listener = seen.services[name].listener
+        assert listener is not None
+        [rule] = listener.previews  # its own rule, and no other service's
+        assert rule.owner == owner and rule.routes("aws-cf-cd-release-preview", "2.0.0",
+                                                   worlds[name].canary_target_group_arn)
+        assert listener.weight(worlds[name].canary_target_group_arn) == 0
+    calls = clients.calls.snapshot()
+    # One rule read per listener with traffic (both in the same DescribeListeners batch).
+    assert calls["elasticloadbalancing:DescribeRules"] == 2 and calls["elasticloadbalancing:DescribeTags"] == 2
+    assert calls["elasticloadbalancing:DescribeListeners"] == 1
+
+    assert apply([RemovePreviewRoute(worlds["api"].listener_arn, owners["api"])], clients)
+    after = observer.observe(KEY, previewing)
+    assert after.services["api"].listener is not None and after.services["api"].listener.previews == ()
+    mcp = after.services["mcp"].listener
+    assert mcp is not None and [r.owner for r in mcp.previews] == [owners["mcp"]]

@@ -26,6 +26,7 @@ from controller.aws.clients import AwsClients
 from controller.aws.errors import AwsEffectError
 from controller.aws.observe import Observer
 from controller.aws.roles import ReleaseRoles, RoleClients, routed, session_name
+from controller.aws.taskdefs import TaskDefinitionCache
 from controller.planner.actions import ScaleTaskSet
 from controller.tenancy.secrets import NotPermitted
 from controller.testing.aws_world import WorldIds, seed_world
@@ -148,3 +149,22 @@ def test_a_release_whose_role_cannot_be_told_sends_nothing(admin: AwsClients) ->
     assert "different roles" in seen.errors[0].message
     assert admin.calls.total() == before  # nothing was sent
     assert not roles.own("team-f")
+
+
+def test_a_task_definition_read_with_one_role_is_not_served_to_another(admin: AwsClients) -> None:
+    """The process-wide task definition cache is kept apart per role: team-f's pass, whose role may
+    not describe task definitions, is refused rather than handed what team-g's role read."""
+    world = seed_world(admin, name="rolestd", with_frontend=False)
+    reader = team_role(admin, "release-team-g", ["ecs:*"])
+    blind = team_role(admin, "release-team-f", ["ecs:DescribeServices", "ecs:DescribeTaskSets"])
+    roles_of = {"team-g": reader, "team-f": blind}
+    roles = ReleaseRoles(RoleClients(admin), lambda ns: roles_of.get(ns))
+    cache = TaskDefinitionCache()
+    ecs = routed(admin).ecs
+
+    with roles.acting_for("team-g", "shop"):
+        read = cache.fetch(ecs, world.task_definition_arn)
+        assert cache.fetch(ecs, world.task_definition_arn) is read  # described once for this role
+    with roles.acting_for("team-f", "shop"), pytest.raises(ClientError) as refused:
+        cache.fetch(ecs, world.task_definition_arn)
+    assert "AccessDenied" in str(refused.value) or "not authorized" in str(refused.value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +24,7 @@ from controller.contract import (
     parse_operations,
 )
 from controller.testing.dataplane.workload import openapi_document
+from controller.testing.ports import serving
 from controller.testing.specs import release_spec
 
 
@@ -152,13 +152,8 @@ def served() -> Iterator[tuple[str, list[str]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def spec(url: str, config_map: str | None = None) -> ReleaseSpec:

@@ -1,5 +1,5 @@
 """A 3-minute kube-apiserver outage mid-canary, with two replicas as the production overlay runs them
-(one scope, `--peering`, leader election): no process dies or hangs, AWS is not touched while the
+(one scope, leader election): no process dies or hangs, AWS is not touched while the
 API server is away, the pause is held for the outage and the rollout goes on once it is back;
 SIGTERM then ends each process within the Deployment's grace period.
 
@@ -44,7 +44,7 @@ def test_two_replicas_live_through_an_api_server_outage_and_the_pause_is_held(
     with AwsProxy(env_vars["AWS_ENDPOINT_URL"]) as pa, AwsProxy(env_vars["AWS_ENDPOINT_URL"]) as pb:
         replicas = [
             OperatorProcess({**env_vars, **FAST_LEASE, "AWS_ENDPOINT_URL": p.endpoint}, namespaces=(ns,), resync=3.0,
-                            log_path=tmp_path / f"{i}.log", extra_args=("--peering", "release-controller"))
+                            log_path=tmp_path / f"{i}.log")
             for i, p in enumerate((pa, pb))
         ]
         try:

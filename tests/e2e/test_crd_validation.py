@@ -61,7 +61,38 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 _DELETE = object()
 
+TIER = yaml.safe_load((ROOT / "manifests/examples/many-services.yaml").read_text())["spec"]["backend"]
+
+
+def _tier(change: Callable[[dict[str, Any]], None] | None = None) -> Callable[[dict[str, Any]], None]:
+    """The example's backend replaced by the three services of many-services.yaml, then `change`d."""
+    def mutate(body: dict[str, Any]) -> None:
+        body["spec"]["backend"] = copy.deepcopy(TIER)
+        body["spec"]["frontend"].pop("requiresBackend")  # (a tier's version is 2.0.0)
+        if change is not None:
+            change(body["spec"]["backend"])
+    return mutate
+
+
 BAD_INPUTS = [
+    ("services-and-image", _tier(lambda b: b.update(image=TIER["services"][0]["image"])),
+     ["spec.backend", "or several (services), not both"]),
+    ("services-name-twice", _tier(lambda b: b["services"][1].update(name="api")),
+     ["spec.backend", "each service has a name of its own"]),
+    ("services-after-unknown", _tier(lambda b: b["services"][1].update(after=["web"])),
+     ["spec.backend", "after names other services of this Release"]),
+    ("services-after-itself", _tier(lambda b: b["services"][1].update(after=["mcp"])),
+     ["spec.backend", "after names other services of this Release"]),
+    ("services-tag-not-version", _tier(lambda b: b["services"][2].update(image=b["services"][2]["image"].replace(
+        "2.0.0", "1.9.0"))), ["spec.backend", "each image's tag is backend.version"]),
+    ("services-one-ecs-service", _tier(lambda b: b["services"][2].update(ecs=b["services"][1]["ecs"])),
+     ["spec.backend", "two services name one ECS service"]),
+    ("services-one-listener", _tier(lambda b: b["services"][1]["traffic"].update(
+        listenerArn=b["services"][0]["traffic"]["listenerArn"])), ["spec.backend", "two services name one listener"]),
+    ("services-name-not-a-label", _tier(lambda b: b["services"][2].update(name="Worker_1")),
+     ["spec.backend.services[2].name"]),
+    ("services-image-latest", _tier(lambda b: b["services"][2].update(image="repo/worker:latest")),
+     ["spec.backend.services[2].image", "not :latest"]),
     ("unknown-strategy", _set("spec.strategy.type", "YOLO"), ["spec.strategy.type", "Unsupported value"]),
     ("weight-over-100", _set("spec.strategy.canary.steps.0.setWeight", 150), ["spec.strategy.canary.steps[0].setWeight", "100"]),
     ("weight-negative", _set("spec.strategy.canary.steps.0.setWeight", -1), ["spec.strategy.canary.steps[0].setWeight", "0"]),
@@ -158,7 +189,22 @@ HINTED = [
     ("requires-backend-without-tag-version", lambda b: b["spec"]["backend"].update(
         image=f"{_IMAGE}:0a1b2c3", imageTagIsVersion=False),
      "spec.frontend.requiresBackend", ["backend.imageTagIsVersion: false", "leave requiresBackend out"]),
+    ("preview-header-cloudfront-cannot-route", lambda b: _preview_with_frontend_canary(b, "X-Release-Preview"),
+     "spec.strategy", ["with frontend.canary", "only routes by a name starting with aws-cf-cd-",
+                       "leave header.name out"]),
+    ("blue-green-preview-header-cloudfront-cannot-route", lambda b: (
+        b["spec"]["frontend"].update(canary={"steps": [{"setWeight": 5}]}),
+        b["spec"].update(strategy={"type": "BlueGreen", "blueGreen": {"previewHeader": {"name": "x-preview"}}})),
+     "spec.strategy", ["only routes by a name starting with aws-cf-cd-"]),
 ]
+
+
+def _preview_with_frontend_canary(body: dict[str, Any], name: str | None, canary: bool = True) -> None:
+    """A preview step (its header named `name`, or the default) before the canary's steps; a frontend canary."""
+    header = {"header": {"name": name}} if name else {}
+    body["spec"]["strategy"]["canary"]["steps"].insert(0, {"preview": {"duration": "1m", **header}})
+    if canary:
+        body["spec"]["frontend"]["canary"] = {"steps": [{"setWeight": 5}, {"pause": {"duration": "1m"}}]}
 
 
 @pytest.mark.parametrize(("case", "mutate", "field", "hints"), HINTED, ids=[c[0] for c in HINTED])
@@ -217,12 +263,18 @@ def test_offline_validate_says_what_the_api_server_says(
 
 
 ACCEPTED = [
+    ("three-services", _tier()),
+    ("services-tags-opt-out", _tier(lambda b: (b.update(imageTagIsVersion=False), b["services"][2].update(
+        image="repo/worker:0a1b2c3")))),
     ("partial-requires-backend", _set("spec.frontend.requiresBackend", ">=1.4,<2")),
     ("image-by-digest", _set("spec.backend.image", f"{_IMAGE}@sha256:{'a' * 64}")),
     ("image-tag-opt-out", lambda b: (b["spec"]["backend"].update(image=f"{_IMAGE}:0a1b2c3", imageTagIsVersion=False),
                                      b["spec"]["frontend"].pop("requiresBackend"))),
     ("registry-with-port", _set("spec.backend.image", "registry.local:5000/pratiko-backend:1.4.0")),
     ("canary-without-steps-takes-the-default", _set("spec.strategy.canary", {})),
+    ("preview-default-header-with-frontend-canary", lambda b: _preview_with_frontend_canary(b, None)),
+    ("preview-cloudfront-header-any-case", lambda b: _preview_with_frontend_canary(b, "AWS-CF-CD-QA")),
+    ("preview-any-header-without-frontend-canary", lambda b: _preview_with_frontend_canary(b, "X-Preview", canary=False)),
 ]
 
 

@@ -18,9 +18,15 @@ import pytest
 import yaml
 
 from controller.testing.aws_world import WorldIds
-from controller.testing.flux import FluxControllers, basic_auth_secret, git_repository, kustomization
+from controller.testing.flux import (
+    FluxControllers,
+    basic_auth_secret,
+    git_repository,
+    kustomization,
+)
 from controller.testing.gitserver import GitServer
 from controller.testing.operator import OperatorProcess
+from controller.testing.ports import serve_in_background
 from controller.testing.releases import release_for
 from tests.e2e.helpers import Kubectl, Releases
 
@@ -114,7 +120,6 @@ class _Health:
 
     def __init__(self) -> None:
         import http.server
-        import threading
 
         self.status = 200
         health = self
@@ -129,7 +134,7 @@ class _Health:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
 
 

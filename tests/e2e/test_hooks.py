@@ -29,8 +29,16 @@ import yaml
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
+from controller.testing.ports import serve_in_background
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Kubectl, Releases, condition, listener_weights, wait_for, wait_passes
+from tests.e2e.helpers import (
+    Kubectl,
+    Releases,
+    condition,
+    listener_weights,
+    wait_for,
+    wait_passes,
+)
 from tests.notify.test_notify import Receiver
 
 pytestmark = pytest.mark.timeout(240)
@@ -66,7 +74,7 @@ class Endpoint:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def close(self) -> None:

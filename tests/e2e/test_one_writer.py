@@ -112,9 +112,9 @@ def proxies(env_vars: dict[str, str]) -> Iterator[tuple[AwsProxy, AwsProxy]]:
         yield a, b
 
 
-def _operator(env_vars: dict[str, str], ns: str, proxy: AwsProxy, peering: str, log: Path) -> OperatorProcess:
+def _operator(env_vars: dict[str, str], ns: str, proxy: AwsProxy, log: Path, *args: str) -> OperatorProcess:
     env = {**env_vars, **FAST_LEASE, "AWS_ENDPOINT_URL": proxy.endpoint}
-    return OperatorProcess(env, namespaces=(ns,), resync=3.0, log_path=log, extra_args=("--peering", peering))
+    return OperatorProcess(env, namespaces=(ns,), resync=3.0, log_path=log, extra_args=args)
 
 
 def _assert_rolled_out_once(watch: AwsWatch, aws: AwsClients, world: WorldIds) -> None:
@@ -131,12 +131,15 @@ def test_two_operators_with_different_peering_names_on_one_namespace_one_writes(
     own_namespace: str, releases: Releases, world: WorldIds, aws: AwsClients, env_vars: dict[str, str],
     tmp_path: Path, proxies: tuple[AwsProxy, AwsProxy],
 ) -> None:
+    """Started with the deprecated --peering (and --priority) of an earlier release's Deployment,
+    under two names: both start, each says the flags are ignored, and they are still one scope with
+    one Lease, one writer."""
     ns = own_namespace
     pa, pb = proxies
-    first = _operator(env_vars, ns, pa, "one", tmp_path / "a.log").start()
+    first = _operator(env_vars, ns, pa, tmp_path / "a.log", "--peering", "one", "--priority", "7").start()
     try:
         wait_for("the first operator leads", lambda: _leader_state(first) == ("leading", "leading"), 30)
-        second = _operator(env_vars, ns, pb, "two", tmp_path / "b.log").start()
+        second = _operator(env_vars, ns, pb, tmp_path / "b.log", "--peering", "two").start()
         try:
             wait_for("the second stands by", lambda: _leader_state(second) == ("standby", "held-by-another"), 30)
             releases.apply(release_for(world, name="app", namespace=ns, version="1.0.0", strategy=CANARY,
@@ -155,6 +158,8 @@ def test_two_operators_with_different_peering_names_on_one_namespace_one_writes(
     assert pa.writes(), "the leader changed nothing in AWS"
     assert pb.writes() == [], f"the standby changed AWS: {pb.writes()[:5]}"
     assert "standing by" in (tmp_path / "b.log").read_text()
+    assert "--peering and --priority: deprecated and ignored" in (tmp_path / "a.log").read_text()
+    assert "--peering: deprecated and ignored" in (tmp_path / "b.log").read_text()
     _assert_rolled_out_once(watch, aws, world)
     # Every Event once: the standby wrote none.
     reasons = [e["reason"] for e in releases.events(ns, "app")]
@@ -168,12 +173,12 @@ def test_a_paused_leader_resumes_as_standby_and_never_acts_on_what_it_remembered
     ns = own_namespace
     pa, pb = proxies
     green = world.canary_target_group_arn
-    first = _operator(env_vars, ns, pa, "one", tmp_path / "a.log").start()
+    first = _operator(env_vars, ns, pa, tmp_path / "a.log").start()
     second: OperatorProcess | None = None
     stopped_at = continued_at = 0.0
     try:
         wait_for("the first operator leads", lambda: _leader_state(first) == ("leading", "leading"), 30)
-        second = _operator(env_vars, ns, pb, "two", tmp_path / "b.log").start()
+        second = _operator(env_vars, ns, pb, tmp_path / "b.log").start()
         wait_for("the second stands by", lambda: _leader_state(second) == ("standby", "held-by-another"), 30)  # type: ignore[arg-type]
         releases.apply(release_for(world, name="app", namespace=ns, version="1.0.0", strategy=CANARY,
                                    rollback={"window": "1s"}))
@@ -280,7 +285,7 @@ def test_a_throttled_rollout_says_throttled_within_seconds_once_and_goes_on(
     ns = own_namespace
     proxy, _ = proxies
     green = world.canary_target_group_arn
-    op = _operator(env_vars, ns, proxy, "one", tmp_path / "op.log").start()
+    op = _operator(env_vars, ns, proxy, tmp_path / "op.log").start()
     try:
         releases.apply(release_for(world, name="app", namespace=ns, version="1.0.0", strategy=CANARY,
                                    rollback={"window": "1s"}))

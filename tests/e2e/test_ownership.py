@@ -14,7 +14,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Kubectl, Releases, condition
+from tests.e2e.helpers import Kubectl, Releases, condition, drop_namespace
 from tests.e2e.helpers import assert_serving_only, cli, snapshot, task_definition_images, wait_converged, wait_passes
 
 pytestmark = pytest.mark.timeout(240)
@@ -25,7 +25,7 @@ def second_namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     name = f"test-{os.getpid()}-other-{time.monotonic_ns() % 100_000}"
     kubectl("create", "namespace", name)
     yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    drop_namespace(kubectl, name)
 
 
 def in_conflict(releases: Releases, namespace: str, name: str, owner: str) -> dict[str, object]:

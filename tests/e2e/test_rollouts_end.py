@@ -111,9 +111,11 @@ def test_a_query_returning_two_series_is_a_spec_error_reported_at_once(
     prometheus = local_env.prometheus.url
     start_plane(world)
     adopt(releases, world, namespace, prometheus, steps=STEPS)
-    # `=~` over both versions, grouped by version: one series until the canary serves, then two.
+    # `=~` over both versions, grouped by version: one series until the canary serves, then two. The
+    # canary's workload exports its counters at 0 from its start, so `> 0` keeps its series out until
+    # it answers requests (at 20%), whenever Prometheus first scrapes it.
     sel = f'service="{world.service}",version=~"{{{{version}}}}|{{{{stableVersion}}}}"'
-    query = f"sum by (version) (rate(http_requests_total{{{sel}}}[5s]))"
+    query = f"sum by (version) (rate(http_requests_total{{{sel}}}[5s]) > 0)"
     metric = {"name": "request-rate", "prometheus": {"address": prometheus, "query": query}}
     with AwsWatch(env_vars, world, task_sets=False) as watch:
         releases.apply(release(world, namespace, "2.0.0", analysed(prometheus, [metric])))

@@ -1,5 +1,5 @@
 """Sharding a fleet across Deployments: two operators on one namespace, each started with its own
-`--selector` and its own kopf peering (as two Helm releases of the chart with `watch.selector`
+`--selector`, and so its own leader Lease (as two Helm releases of the chart with `watch.selector`
 would run, docs/sharding.md). Each rolls out only the Releases its selector matches; a Release
 that no shard selects is left alone (no status, no finalizer); a Release relabelled into the other
 shard is taken over by that shard.
@@ -14,15 +14,13 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from controller.aws.clients import AwsClients
 from controller.testing.aws_world import seed_world
-from controller.testing.kubectl import wait_established
 from controller.testing.operator import OperatorProcess
 from controller.testing.ports import wait_until
 from controller.testing.releases import release_for
-from tests.e2e.conftest import ROOT, Kubectl, Releases
+from tests.e2e.conftest import Releases
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,15 +36,10 @@ def handled(log: Path) -> set[str]:
 
 
 def test_two_shards_each_handle_only_their_own_releases(
-    own_namespace: str, releases: Releases, aws: AwsClients, env_vars: dict[str, str], kubectl: Kubectl,
+    own_namespace: str, releases: Releases, aws: AwsClients, env_vars: dict[str, str],
     tmp_path: Path,
 ) -> None:
     ns = own_namespace
-    kubectl("apply", "-k", str(ROOT / "manifests" / "crds"))
-    wait_established(env_vars, 60, ("crd/kopfpeerings.kopf.dev",))
-    peerings = [{"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": f"shard-{s}", "namespace": ns}}
-                for s in ("a", "b")]
-    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(peerings))
 
     worlds = {name: seed_world(aws, name=f"s{os.getpid()}{name}") for name in ("app-a", "app-b", "app-none")}
     labels = {"app-a": {"shard": "a"}, "app-b": {"shard": "b"}, "app-none": {}}
@@ -59,7 +52,7 @@ def test_two_shards_each_handle_only_their_own_releases(
     logs = {s: tmp_path / f"shard-{s}.log" for s in ("a", "b")}
     shards = [
         OperatorProcess(env_vars, namespaces=(ns,), resync=2.0, log_path=logs[s],
-                        extra_args=["--peering", f"shard-{s}", "--selector", f"shard={s}", "--log-format", "json"])
+                        extra_args=["--selector", f"shard={s}", "--log-format", "json"])
         for s in ("a", "b")
     ]
     try:

@@ -19,7 +19,8 @@ from controller.api.release import GROUP, PLURAL, VERSION
 from controller.operator.app import build_reconciler
 from controller.aws.clients import AwsClients
 from controller.kube.client import ReleaseApi
-from controller.reconciler.driver import Outcome, Reconciler
+from controller.reconciler.driver import Reconciler
+from controller.reconciler.ports import Outcome
 from controller.testing.aws_world import WorldIds
 from controller.testing.releases import release_for
 from tests.e2e.helpers import listener_weights, set_weights
@@ -51,7 +52,7 @@ class Driver:
         once the world is at rest: the local ECS still reports task starts for a moment after the
         seeding (and shows the old figures for 1 s after a change), and a world that moves rightly
         costs a pass."""
-        spec = self.reconciler._spec(self.key, self.obj())
+        spec = self.reconciler._mem(self.key).parsed_spec(self.obj())
         assert spec is not None
         deadline = time.monotonic() + 30
         last = None

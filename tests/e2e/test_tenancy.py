@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,9 +25,19 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.env import LocalEnvironment
 from controller.testing.operator import OperatorProcess
+from controller.testing.ports import serve_in_background
 from controller.testing.releases import release_for
 from controller.testing.tenancy import policy_for, team_member_rbac
-from tests.e2e.helpers import Kubectl, Releases, condition, snapshot, task_definition_images, wait_converged, wait_for
+from tests.e2e.helpers import (
+    Kubectl,
+    Releases,
+    condition,
+    drop_namespace,
+    snapshot,
+    task_definition_images,
+    wait_converged,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,7 +77,7 @@ class Recorder:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         return self
 
@@ -127,7 +136,7 @@ def teams(kubectl: Kubectl, crd_installed: None, local_env: LocalEnvironment, tm
     for name in teams.policies:
         kubectl("delete", "releasepolicy", name, "--wait=false", check=False)
     for ns in (team_a, prod):
-        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        drop_namespace(kubectl, ns)
 
 
 def world_named(aws: AwsClients, prefix: str) -> WorldIds:

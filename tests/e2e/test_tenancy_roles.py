@@ -38,7 +38,7 @@ from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
 from controller.testing.tenancy import policy_for
 from tests.e2e.helpers import (
-    Kubectl, Releases, condition, flags_published, listener_weights, task_definition_images, wait_converged,
+    Kubectl, Releases, condition, drop_namespace, flags_published, listener_weights, task_definition_images, wait_converged,
 )
 
 pytestmark = pytest.mark.timeout(400)
@@ -117,7 +117,7 @@ def team(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     kubectl("create", "namespace", namespace)
     yield namespace
     kubectl("delete", "releasepolicy", namespace, "--wait=false", check=False)
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    drop_namespace(kubectl, namespace)
 
 
 def snapshot(aws: AwsClients, world: WorldIds, namespace: str, name: str) -> dict[str, Any]:

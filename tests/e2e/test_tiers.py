@@ -1,11 +1,12 @@
 """Coordinated tiers end to end: the operator against moto, the real kube-apiserver and a local
 OpenAPI server. Order is asserted from AWS state polled from the outside, never from the status.
 
-Not covered here: the frontend canary (CloudFront continuous deployment). moto implements none of
-CopyDistribution, the continuous-deployment policy calls or UpdateDistributionWithStagingConfig,
-so its effector is tested with botocore's Stubber (tests/aws/test_cloudfront_staging.py) and its
-step machine by planner tables (tests/planner/test_tiers_canary.py). Here the frontend switches
-atomically (origin path plus invalidation).
+The frontend switches atomically here (origin path plus invalidation). The frontend canary
+(CloudFront continuous deployment, which moto lacks and the local moto process adds:
+controller/testing/local_cloudfront.py) is tested against it over HTTP and with botocore's Stubber
+(tests/aws/test_cloudfront_staging.py), its step machine by planner tables
+(tests/planner/test_tiers_canary.py), and end to end, viewers sampled through the local edge, with
+a backend preview in tests/e2e/test_preview.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import CONTAINER_NAME, CONTAINER_PORT, WorldIds
 from controller.testing.dataplane.workload import openapi_document
 from controller.testing.operator import OperatorProcess
+from controller.testing.ports import serve_in_background
 from controller.testing.releases import release_for
 from tests.e2e.helpers import (
     Releases,
@@ -75,7 +77,7 @@ def openapi_server() -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v/{{{{version}}}}/openapi.json"
     finally:

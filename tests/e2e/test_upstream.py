@@ -19,7 +19,7 @@ from controller.aws.clients import AwsClients
 from controller.testing.aws_world import WorldIds, seed_world
 from controller.testing.operator import OperatorProcess
 from controller.testing.releases import release_for
-from tests.e2e.helpers import Kubectl, Releases, condition, live_versions, wait_converged
+from tests.e2e.helpers import Kubectl, Releases, condition, drop_namespace, live_versions, wait_converged
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -32,7 +32,7 @@ def staging_namespace(kubectl: Kubectl, crd_installed: None) -> Iterator[str]:
     name = f"test-{os.getpid()}-staging-{time.monotonic_ns() % 100_000}"
     kubectl("create", "namespace", name)
     yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    drop_namespace(kubectl, name)
 
 
 def succeeded_at_revision(releases: Releases, namespace: str, revision: int) -> dict[str, Any]:

@@ -225,3 +225,63 @@ def test_the_status_says_when_a_write_back_is_due_and_records_the_commit() -> No
     nothing = with_revert_commit(status, WriteBackResult(None, "main", False))
     assert nothing.history[-1].revert_commit == "" and not write_back_due(spec, nothing)
     assert with_revert_commit(status, None) == status
+
+
+TIER_MANIFEST = """\
+apiVersion: delivery.pratiko.ai/v1alpha1
+kind: Release
+metadata: {name: pratiko, namespace: production}
+spec:
+  environment: production
+  backend:
+    version: 3.0.0   # one version for the tier
+    services:
+      - name: api
+        image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-backend:3.0.0
+        ecs: {cluster: pratiko-production, service: pratiko-backend, containerName: api}
+      - name: worker   # no traffic
+        after: [api]
+        image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-worker:3.0.0"
+        ecs: {cluster: pratiko-production, service: pratiko-worker, containerName: worker}
+  strategy: {type: Fast}
+"""
+
+
+def test_a_tiers_rollback_writes_back_each_services_image_by_its_name(git: GitServer) -> None:
+    git.commit_files("releases", {PATH: TIER_MANIFEST}, "Release 3.0.0, a tier")
+    ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    rollback = dataclasses.replace(
+        ROLLBACK, failed_frontend_version=None, frontend_version=None,
+        service_images=(("worker", f"{ecr}/pratiko-worker:2.0.0"), ("api", f"{ecr}/pratiko-backend:2.0.0")))
+    result = DulwichGitWriter().write_back(_gitops(git), _creds(git), rollback)
+
+    assert result.pushed
+    assert git.show("releases", PATH) == TIER_MANIFEST.replace("3.0.0", "2.0.0")
+    message = git.log("releases")[0][1]
+    assert f"worker {ecr}/pratiko-worker:2.0.0" in message and f"api {ecr}/pratiko-backend:2.0.0" in message
+
+
+def test_a_tiers_rollback_naming_a_service_the_file_lacks_is_refused(git: GitServer) -> None:
+    git.commit_files("releases", {PATH: TIER_MANIFEST}, "Release 3.0.0, a tier")
+    rollback = dataclasses.replace(ROLLBACK, failed_frontend_version=None, frontend_version=None,
+                                   service_images=(("mcp", "r/mcp:2.0.0"),))
+    with pytest.raises(GitWriteBackError) as err:
+        DulwichGitWriter().write_back(_gitops(git), _creds(git), rollback)
+    assert err.value.reason == "GitManifestInvalid" and "name=mcp" in err.value.message
+
+
+def test_what_a_tiers_rollback_writes_comes_from_each_services_status() -> None:
+    from controller.api.release import BackendStatus, Phase, ReleaseStatus, ServiceBackendStatus
+    from controller.gitops.rollback import rollback_of
+    from tests.planner.sim import tier_image, tier_spec
+
+    spec = tier_spec("2.0.0")
+    entries = [ServiceBackendStatus(name=n, stable_image=tier_image(n, "1.0.0")) for n in ("api", "mcp", "worker")]
+    status = ReleaseStatus(phase=Phase.ROLLED_BACK, revision=3, backend=BackendStatus(
+        stable_version="1.0.0", stable_image=tier_image("api", "1.0.0"), services=entries))
+    found = rollback_of("production", "pratiko", spec, status)
+    assert found is not None and found.backend_version == "1.0.0" and found.failed_backend_version == "2.0.0"
+    assert found.service_images == tuple((n, tier_image(n, "1.0.0")) for n in ("api", "mcp", "worker"))
+    lost = status.model_copy(update={"backend": status.backend.model_copy(update={"services": entries[:2]})})
+    with pytest.raises(GitWriteBackError, match="service worker"):
+        rollback_of("production", "pratiko", spec, lost)

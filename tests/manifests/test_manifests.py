@@ -183,3 +183,12 @@ def test_validate_warns_when_an_analysed_pause_is_shorter_than_min_samples_runs(
     assert out.exit_code == 0, out.output  # a warning, not a problem
     assert out.output.strip() == (f"{path}: warning: step 2/2 (Pause 10s) is shorter than analysis.minSamples x "
                                   "analysis.interval (3 x 10s = 30s): it lasts at least 30s, waiting for the analysis")
+
+
+def test_set_version_of_a_tier_retags_each_services_image_of_the_old_version() -> None:
+    text = (ROOT / "manifests/examples/many-services.yaml").read_text()
+    out = set_version(text, backend="2.1.0")
+    assert out == text.replace("version: 2.0.0", "version: 2.1.0").replace(":2.0.0\n", ":2.1.0\n")
+    assert out.count(":2.1.0\n") == 3 and validate_text(out) == []
+    with pytest.raises(ManifestError, match="give --backend only"):
+        set_version(text, backend="2.1.0", image="r/x:2.1.0")

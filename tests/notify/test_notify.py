@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,11 +21,11 @@ from controller.api.release import Moment, ReleaseSpec
 from controller.aws.clients import AwsClients
 from controller.kube.client import ObjectRef
 from controller.notify import Notifications, Notifier, moments
-from controller.webhooks import http_poster
 from controller.planner import Requests
 from controller.planner.decision import Decision
 from controller.testing.moto import MotoServer
-
+from controller.testing.ports import serve_in_background
+from controller.webhooks import http_poster
 from tests.planner.sim import drive, make_spec, settled
 from tests.planner.test_strategies import CANARY_PROMOTE
 
@@ -66,7 +65,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/{SECRET_URL_TOKEN}"
 
     def close(self) -> None:

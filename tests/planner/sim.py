@@ -21,6 +21,7 @@ from controller.planner.actions import (
     Action,
     AnswerNativeHook,
     DeleteTaskSet,
+    ClearStagingHeader,
     DisableStaging,
     EnsurePreviewRoute,
     EnsureTaskSet,
@@ -31,6 +32,7 @@ from controller.planner.actions import (
     SetListenerWeights,
     SetOriginPath,
     SetPrimaryTaskSet,
+    SetStagingHeader,
     SetStagingWeight,
     StartNativeDeployment,
     StopNativeDeployment,
@@ -49,6 +51,7 @@ from controller.planner.world import (
     PreviewRule,
     RevisionShare,
     Service,
+    ServiceView,
     StagingDistribution,
     TaskSet,
 )
@@ -110,6 +113,53 @@ def world(
         flags=flags,
         backend_version_serving=None if empty else version,
     )
+
+
+# A tier of several services (issue many-services): api; mcp after api; a worker after api, no traffic.
+TIER = (("api", (), True), ("mcp", ("api",), True), ("worker", ("api",), False))
+
+
+def tier_image(name: str, version: str) -> str:
+    return f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/pratiko-{name}:{version}"
+
+
+def tier_arns(name: str) -> tuple[str, str, str]:
+    """(listener, blue, green) of service `name`: a listener of its own, as the tier requires."""
+    lb = "arn:aws:elasticloadbalancing:eu-west-1:1"
+    return f"{lb}:listener/app/web/1/{name}", f"{lb}:targetgroup/{name}-blue/1", f"{lb}:targetgroup/{name}-green/2"
+
+
+def tier_spec(version: str = "2.0.0", strategy: dict[str, Any] | None = None,
+              services: Sequence[tuple[str, Sequence[str], bool]] = TIER, **over: Any) -> ReleaseSpec:
+    """A spec releasing `services` (name, after, with traffic) as one tier at `version`."""
+    listed = []
+    for name, after, traffic in services:
+        s: dict[str, Any] = {"name": name, "image": tier_image(name, version),
+                             "ecs": {"cluster": "prod", "service": name, "containerName": name}}
+        if after:
+            s["after"] = list(after)
+        if traffic:
+            listener, blue, green = tier_arns(name)
+            s["traffic"] = {"listenerArn": listener, "stableTargetGroupArn": blue, "canaryTargetGroupArn": green}
+        listed.append(s)
+    body = release_spec(version=version, image=image(version), cluster="prod", service="backend", strategy=strategy)
+    body["backend"] = {"version": version, "services": listed}
+    return ReleaseSpec.model_validate(merge(body, over))
+
+
+def tier_world(version: str = "1.0.0", services: Sequence[tuple[str, Sequence[str], bool]] = TIER) -> Observation:
+    """Each service running `version` from its blue target group (a task set made outside the controller)."""
+    views: dict[str, ServiceView] = {}
+    for name, _after, traffic in services:
+        listener, blue, green = tier_arns(name)
+        ts = TaskSet(id=f"ts-0-{name}", arn=f"arn:ts-0-{name}", external_id=None, task_definition=f"{name}:1",
+                     image=tier_image(name, version), scale_percent=100.0, status="PRIMARY",
+                     target_group_arn=blue if traffic else None, running_count=2)
+        svc = Service(arn=f"arn:svc/{name}", cluster="prod", name=name, deployment_controller="EXTERNAL",
+                      desired_count=2, task_sets=(ts,))
+        views[name] = ServiceView(svc, Listener(arn=listener, weights={blue: 100, green: 0}) if traffic else None)
+    head = next(iter(views.values()))
+    return Observation(service=head.service, listener=head.listener, services=views, backend_version_serving=version)
 
 
 @dataclass
@@ -268,6 +318,23 @@ def _set_staging_weight(w: _World, a: SetStagingWeight) -> None:
     w.frontend = replace(w.frontend, staging=staging)
 
 
+def _set_staging_header(w: _World, a: SetStagingHeader) -> None:
+    assert w.frontend is not None
+    assert a.header_name.startswith("aws-cf-cd-")  # CloudFront refuses any other SingleHeader name
+    policy = w.frontend.staging.policy_id if w.frontend.staging is not None else "policy-1"
+    w.frontend = replace(w.frontend, staging=StagingDistribution(
+        STAGING, a.origin_path, policy, True, 0, "SingleHeader", a.header_name, a.header_value))
+
+
+def _clear_staging_header(w: _World, a: ClearStagingHeader) -> None:
+    assert w.frontend is not None
+    staging = w.frontend.staging
+    if staging is not None and staging.traffic_type == "SingleHeader":
+        w.frontend = replace(w.frontend, staging=replace(
+            staging, policy_enabled=False, weight_percent=0, traffic_type="SingleWeight", header_name=None,
+            header_value=None))
+
+
 def _promote_staging(w: _World, a: PromoteStaging) -> None:
     assert w.frontend is not None
     if w.frontend.staging is not None:
@@ -295,13 +362,38 @@ APPLY: dict[type, Callable[[_World, Any], None]] = {
     SetOriginPath: _set_origin_path,
     PublishFlags: _publish_flags,
     SetStagingWeight: _set_staging_weight,
+    SetStagingHeader: _set_staging_header,
+    ClearStagingHeader: _clear_staging_header,
     PromoteStaging: _promote_staging,
     DisableStaging: _disable_staging,
 }
 
 
+def _of(a: Action, view: ServiceView) -> bool:
+    """Whether action `a` names the ECS service or the listener of `view`."""
+    svc, listener = view.service, view.listener
+    if hasattr(a, "cluster") and hasattr(a, "service"):
+        return svc is not None and (a.cluster, a.service) == (svc.cluster, svc.name)
+    if hasattr(a, "listener_arn"):
+        return listener is not None and a.listener_arn == listener.arn
+    return False
+
+
 def apply(obs: Observation, actions: Iterable[Action], knobs: Knobs | None = None) -> Observation:
-    """The world after `actions`, as AWS would show it on the next read."""
+    """The world after `actions`, as AWS would show it on the next read. A world of several services
+    (`Observation.services`) applies each service's actions to it (by cluster and service, or by
+    listener), the rest (the frontend, the flags) once."""
+    actions = list(actions)
+    if obs.services:
+        views: dict[str, ServiceView] = {}
+        for n, v in obs.services.items():
+            sub = apply(replace(obs, service=v.service, listener=v.listener, services={}),
+                        [a for a in actions if _of(a, v)], knobs)
+            views[n] = ServiceView(sub.service, sub.listener)
+        rest = [a for a in actions if not any(_of(a, v) for v in obs.services.values())]
+        head = next(iter(views.values()))
+        top = apply(replace(obs, service=head.service, listener=head.listener, services={}), rest, knobs)
+        return replace(top, services=views, service=head.service, listener=head.listener)
     knobs = knobs or Knobs()
     svc = obs.service
     assert svc is not None

@@ -42,12 +42,15 @@ from controller.api.release import ConditionType, Measurement, Phase, ReleaseSpe
 from controller.planner import Context, Decision, Refusal, Requests, analysis_due, decide, target_hash
 from controller.planner.actions import Action
 from controller.planner.core import HISTORY_LIMIT
-from controller.planner.steps import PreviewStep
+from controller.planner import group
+from controller.planner.steps import PauseStep, PreviewStep, SetStep
 from controller.planner.strategy import plan_for
+from controller.planner.tiers import origin_path
 from controller.planner.world import Observation, ObservationError, TaskSet
 from controller.testing.specs import merge, release_spec
 
-from tests.planner.sim import BLUE, DIST, GREEN, LISTENER, NAME, NS, T0, Knobs, apply, image, version_of, world
+from tests.planner.sim import (BLUE, DIST, GREEN, LISTENER, NAME, NS, T0, Knobs, apply, image, tier_spec, tier_world,
+                               version_of, world)
 
 Step = dict[str, Any]
 Decide = Callable[[ReleaseSpec, ReleaseStatus, Observation, Context], Decision]
@@ -154,7 +157,38 @@ def scenario(seed: int, steps: int = 40) -> list[Step]:
         # The frontend that runs already: the one the spec starts at.
         start["frontend"]["version"] = "1.0.0"
         start["frontend"].pop("requiresBackend", None)
+        if seed % 4 == 0:
+            # Both tiers previewed together (no extra random number: the other seeds stay as they were):
+            # a frontend canary, and a canary whose first step previews the backend behind the header.
+            start["frontend"].setdefault("canary", {"steps": [{"setWeight": 5}, {"pause": {"duration": "1m"}}]})
+            if start["strategy"].get("type") not in ("Canary", "BlueGreen"):
+                start["strategy"] = {"type": "Canary", "canary": {"steps": [
+                    {"preview": {"duration": "1m"}}, {"setWeight": 20}, {"pause": {"duration": "30s"}}]}}
+    tier = _tier(seed)
+    if tier is not None:
+        # Several services (issue many-services): a preview step (or blueGreen.previewHeader) stays:
+        # every service is previewed. The tier's fake world has no CloudFront (`sim.tier_world`), so
+        # a tier runs without a frontend here; a frontend after a tier is tests/e2e/test_system_release.py's.
+        start["tier"] = tier
+        start["frontend"] = None
     return [start, *(_step(rng) for _ in range(steps))]
+
+
+TIER_SHARE = 0.4
+"""The share of seeds whose Release is a tier of services (`backend.services`), drawn apart from the
+scenario's own draws so a seed of one service names the same scenario as before."""
+
+
+def _tier(seed: int) -> list[list[Any]] | None:
+    """None (the single-service form), or 1 to 3 services as [name, after, with traffic]: api first;
+    then mcp (with traffic) and a worker (without), each after api or not."""
+    rng = random.Random(f"tier:{seed}")
+    if rng.random() >= TIER_SHARE:
+        return None
+    services: list[list[Any]] = [["api", [], True]]
+    for name, traffic in rng.sample([("mcp", True), ("worker", False)], rng.randint(0, 2)):
+        services.append([name, ["api"] if rng.random() < 0.8 else [], traffic])
+    return services
 
 
 # --------------------------------------------------------------------------- invariants
@@ -255,24 +289,71 @@ def stable_keeps_the_rest(p: PassRecord, state: dict[str, Any]) -> str | None:
 
 
 def preview_route_only_during_a_preview(p: PassRecord, state: dict[str, Any]) -> str | None:
-    """The Release's preview rule exists only while the status it ends the pass with is at a preview
-    step (so never at rest), one rule at most, and its target group takes no production weight: the
-    header reaches a version no user is sent to yet. (A refused pass decides nothing, so changes nothing.)"""
-    listener = p.intent.listener
-    rules = listener.preview_of(f"{NS}/{NAME}") if listener is not None else ()
-    if not rules or p.refused is not None or p.spec is None:
+    """Per service: the Release's preview rule on the service's listener exists only while the status
+    it ends the pass with is at a preview step (so never at rest), one rule at most, under the
+    service's own owner (`<namespace>/<name>/<service>` in a tier of several, `<namespace>/<name>` for
+    one service; no other owner of this Release), and its target group takes no production weight:
+    the header reaches a version no user is sent to yet. (A refused pass decides nothing, so changes
+    nothing.)"""
+    if p.refused is not None or p.spec is None:
         return None
-    assert listener is not None
-    if len(rules) > 1:
-        return f"{len(rules)} preview rules: {rules}"
+    several = p.spec.backend.several
+    for name, q in per_service(p):
+        found = _preview_rule_of(q, f"{NS}/{NAME}/{name}" if several else f"{NS}/{NAME}")
+        if found is not None:
+            return f"service {name}: {found}" if several else found
+    return None
+
+
+def _preview_rule_of(p: PassRecord, owner: str) -> str | None:
+    listener = p.intent.listener
+    ours = [r for r in listener.previews if r.owner == f"{NS}/{NAME}" or r.owner.startswith(f"{NS}/{NAME}/")] \
+        if listener is not None else []
+    if not ours:
+        return None
+    assert listener is not None and p.spec is not None
+    strays = sorted({r.owner for r in ours if r.owner != owner})
+    if strays:
+        return f"preview rules of this Release under {strays}, not {owner}"
+    if len(ours) > 1:
+        return f"{len(ours)} preview rules: {ours}"
     st = p.decision.status
     steps = plan_for(st.strategy, p.spec).steps if st.strategy is not None else ()
     at = steps[st.current_step] if 0 <= st.current_step < len(steps) else None
     if not isinstance(at, PreviewStep) or st.phase not in (Phase.PROGRESSING, Phase.PAUSED) or st.backend.canary_image is None:
         return f"a preview rule with the status {st.phase.value if st.phase else None} at step {st.current_step} ({at})"
-    tg = rules[0].target_group_arn
+    tg = ours[0].target_group_arn
     if tg is None or listener.weight(tg) > 0:
         return f"the preview rule forwards to {tg}, which takes {listener.weight(tg) if tg else '?'}% of production"
+    return None
+
+
+def staging_previews_only_during_a_preview(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """CloudFront's staging distribution routes by a header only while the status the pass ends with is
+    at a preview step (so the new frontend is previewed with the new backend, and at no other time),
+    and by that step's header, serving the spec's frontend; it takes production weight (an enabled
+    SingleWeight share) only with no backend rollout under way (the backend promoted, or not
+    changing), never during a backend's rollout."""
+    fe = p.intent.frontend
+    staging = fe.staging if fe is not None else None
+    if staging is None or p.refused is not None or p.spec is None:
+        return None
+    st = p.decision.status
+    if staging.policy_enabled and staging.weight_percent > 0 and st.backend.canary_image is not None:
+        return (f"staging takes {staging.weight_percent}% of viewers with the backend rollout at "
+                f"{_v(st.backend.canary_image)} and the frontend canary at step {st.frontend.current_step} "
+                f"({st.phase.value if st.phase else None})")
+    if not staging.header_routed:
+        return None
+    steps = plan_for(st.strategy, p.spec).steps if st.strategy is not None else ()
+    at = steps[st.current_step] if 0 <= st.current_step < len(steps) else None
+    if not isinstance(at, PreviewStep) or st.phase not in (Phase.PROGRESSING, Phase.PAUSED) or st.backend.canary_image is None:
+        return f"staging routes by {staging.header_name} with the status {st.phase.value if st.phase else None} at step {st.current_step} ({at})"
+    if (staging.header_name, staging.header_value) != (at.header_name, at.header_value):
+        return f"staging routes by {staging.header_name}: {staging.header_value}, the preview by {at.header_name}: {at.header_value}"
+    want = origin_path(p.spec)
+    if staging.origin_path != want:
+        return f"staging previews {staging.origin_path}, the spec's frontend is {want}"
     return None
 
 
@@ -338,16 +419,185 @@ def history_bounded(p: PassRecord, state: dict[str, Any]) -> str | None:
     return f"history has {n} entries (limit {HISTORY_LIMIT})" if n > HISTORY_LIMIT else None
 
 
+# --------------------------------------------------------------------------- a tier of several services
+
+def several(p: PassRecord) -> bool:
+    return p.spec is not None and p.spec.backend.several
+
+
+def per_service(p: PassRecord) -> list[tuple[str, PassRecord]]:
+    """The pass as each service of a tier sees it (`planner.group`'s projections of the spec, the
+    statuses and the worlds), so every invariant of one service holds for each; one service: the pass."""
+    if p.spec is None or not p.spec.backend.several:
+        return [("", p)]
+    out = []
+    for s in p.spec.backend.service_list():
+        out.append((s.name, replace(
+            p, spec=group.project(p.spec, s), status_in=group.status_of(p.status_in, s),
+            seen=group.observation_of(p.seen, s.name), intent=group.observation_of(p.intent, s.name),
+            decision=replace(p.decision, status=group.status_of(p.decision.status, s)))))
+    return out
+
+
+def new_share(obs: Observation, version: str) -> float:
+    """Percent of what one service serves (its listener's traffic; a worker: its tasks) on task sets
+    of `version` (by the image's tag, as the fake world tags them)."""
+    groups: dict[str | None, list[TaskSet]] = {}
+    for ts in live_task_sets(obs):
+        if ts.scale_percent > 0:
+            groups.setdefault(ts.target_group_arn, []).append(ts)
+    weights = dict(obs.listener.weights) if obs.listener is not None else {}
+    total = sum(weights.values())
+    share = 0.0
+    for tg, sets in groups.items():
+        part = 100.0 * weights.get(tg or "", 0) / total if total else 100.0 / len(groups)
+        scale = sum(ts.scale_percent for ts in sets)
+        share += sum(part * ts.scale_percent / scale for ts in sets if version_of(ts.image) == version)
+    return share
+
+
+def tier_version(p: PassRecord) -> str | None:
+    """The version the tier is moving to (its canary), or, going back, the one it is moving away from."""
+    st = p.decision.status
+    if st.backend.canary_version is not None:
+        return st.backend.canary_version
+    if st.phase in (Phase.ROLLED_BACK, Phase.FAILED) and st.history and st.history[-1].result != "Succeeded":
+        return st.history[-1].backend_version
+    return None
+
+
+def _order_breaches(p: PassRecord, world: Observation) -> dict[tuple[str, str], tuple[float, str]]:
+    """(service, a service it comes after) -> (the service's share, what is wrong), for each pair where
+    the service serves more of the tier's version than the one it follows."""
+    assert p.spec is not None
+    version = tier_version(p)
+    if version is None or version == p.decision.status.backend.stable_version:
+        return {}
+    shares = {s.name: new_share(group.observation_of(world, s.name), version) for s in p.spec.backend.service_list()}
+    # A service whose new task sets lost their capacity (the world made them unsteady) has its traffic
+    # taken off them, as one service would; its followers wait for it (not counted: the world's doing).
+    unsteady = {s.name for s in p.spec.backend.service_list() if any(
+        ts.stability != "STEADY_STATE" and ts.scale_percent > 0
+        for ts in live_task_sets(group.observation_of(world, s.name)))}
+    # A service the status says already runs the version (a tier half rolled out when the status was
+    # lost: it was found so at the rollout's start) keeps it; it is not the planner's move.
+    ahead = {s.name for s in p.spec.backend.service_list()
+             if (e := group.entry(p.decision.status, s.name)) is not None
+             and e.canary_image is None and version_of(e.stable_image) == version}
+    return {(s.name, a): (shares[s.name], f"{s.name} {shares[s.name]:.0f}% on {version}, {a} {shares[a]:.0f}%")
+            for s in p.spec.backend.service_list() for a in s.after
+            if shares[s.name] > shares[a] + 1.0 and a not in unsteady and s.name not in ahead}
+
+
+def _order_made(p: PassRecord) -> str | None:
+    """The order breaches of the world the pass means, not counting one it found already there (a
+    late write, a lost one) and did not make worse: the follower's share not raised."""
+    now, before = _order_breaches(p, p.intent), _order_breaches(p, p.seen)
+    made = [what for pair, (share, what) in now.items() if pair not in before or share > before[pair][0] + 1.0]
+    return "; ".join(made) if made else None
+
+
+def order(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """A tier of several, moving forward: no service serves the new version (traffic, or a worker's
+    tasks) more than a service it comes after does, so none takes a step before those it follows."""
+    if not several(p) or p.decision.status.phase in (Phase.ROLLED_BACK, Phase.FAILED):
+        return None
+    return _order_made(p)
+
+
+def reverse_rollback(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """A tier of several, going back (RolledBack, Failed): a service is back on the old version only
+    once every service that comes after it is (the order above, in reverse)."""
+    if not several(p) or p.decision.status.phase not in (Phase.ROLLED_BACK, Phase.FAILED):
+        return None
+    return _order_made(p)
+
+
+def lockstep(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """A tier of several: a pause's timer starts only once every service shows the weight of the
+    step before it (a promote request may end a step early: then nothing is claimed)."""
+    if not several(p) or p.again is None:
+        return None
+    st, before = p.decision.status, p.status_in
+    assert p.spec is not None
+    if (st.strategy is None or st.backend.canary_image is None or st.target_hash != before.target_hash
+            or st.revision != before.revision or st.current_step != before.current_step + 1
+            or st.acknowledged.promote != before.acknowledged.promote):
+        return None
+    steps = plan_for(st.strategy, p.spec).steps
+    if not 0 <= st.current_step < len(steps) or not isinstance(steps[st.current_step], PauseStep):
+        return None
+    held = steps[st.current_step - 1]
+    if not isinstance(held, SetStep):
+        return None
+    short = []
+    for s in p.spec.backend.service_list():
+        view = group.observation_of(p.seen, s.name)
+        e = group.entry(st, s.name)
+        if e is not None and e.canary_image is None:
+            continue  # already runs the version (a tier half rolled out when the status was lost): it stays
+        if s.traffic is not None and view.listener is not None and st.backend.canary_version is not None:
+            want = held.canary_weight
+            got = round(new_share(view, st.backend.canary_version))
+            if abs(got - want) > 1:
+                short.append(f"{s.name} at {got}%, the step says {want}%")
+    return f"the pause of step {st.current_step + 1} began with " + "; ".join(short) if short else None
+
+
+def each_service(inv: Callable[[PassRecord, dict[str, Any]], str | None],
+                 head_only: bool = False) -> Callable[[PassRecord, dict[str, Any]], str | None]:
+    """`inv` for every service of a tier (its own state each), named as `inv`. `head_only`: for the
+    first service only (the one the tier's own status fields speak for)."""
+    def check(p: PassRecord, state: dict[str, Any]) -> str | None:
+        for name, q in per_service(p)[:1] if head_only else per_service(p):
+            found = inv(q, state.setdefault(("service", name), {}) if name else state)
+            if found is not None:
+                return f"service {name}: {found}" if name else found
+        return None
+    check.__name__ = inv.__name__
+    check.__doc__ = inv.__doc__
+    return check
+
+
+def status_shows_each_weight(p: PassRecord, state: dict[str, Any]) -> str | None:
+    """A tier of several: each service's canary weight in status.backend.services is what AWS gives
+    its canary (independently counted, for the services with traffic), and the tier's is the least."""
+    if not several(p) or p.again is None:
+        return None
+    assert p.spec is not None
+    st = p.decision.status
+    canary = st.backend.canary_version
+    weights = []
+    for s in p.spec.backend.service_list():
+        e = group.entry(st, s.name)
+        view = group.observation_of(p.seen, s.name)
+        if s.traffic is None or e is None or view.service is None:
+            continue
+        want = round(new_share(view, canary)) if canary else 0
+        shown = e.canary_weight
+        if canary and abs(shown - want) > 1:
+            return f"{s.name}: canary shown at {shown}%, AWS gives the new version {want}%"
+        weights.append(shown)
+    if canary and weights and st.backend.canary_weight != min(weights):
+        return f"the tier's canary weight {st.backend.canary_weight}%, its services' {weights}"
+    return None
+
+
 PASS_INVARIANTS: tuple[Callable[[PassRecord, dict[str, Any]], str | None], ...] = (
-    at_most_two_task_sets,
-    weight_only_on_ready_capacity,
-    stable_keeps_the_rest,
+    each_service(at_most_two_task_sets),
+    each_service(weight_only_on_ready_capacity),
+    each_service(stable_keeps_the_rest),
     refused_spec_writes_nothing,
     deterministic,
     history_bounded,
     acts_only_on_what_it_saw,
-    status_shows_what_serves,
+    each_service(status_shows_what_serves, head_only=True),
     preview_route_only_during_a_preview,
+    staging_previews_only_during_a_preview,
+    order,
+    lockstep,
+    reverse_rollback,
+    status_shows_each_weight,
 )
 CONVERGES = "converges"
 ENDS_IN_TIME = "ends_in_time"
@@ -360,8 +610,9 @@ unless held for a person (`human_hold`): every wait of a rollout is bounded."""
 def progress_key(p: PassRecord) -> tuple[Any, ...]:
     """What moving on means: the rollout's place, its analysis's samples, and the world it made."""
     st = p.decision.status
-    world = tuple(sorted((ts.image, ts.scale_percent, ts.status) for ts in live_task_sets(p.intent)))
-    weights = tuple(sorted(p.intent.listener.weights.items())) if p.intent.listener is not None else ()
+    views = [q.intent for _, q in per_service(p)]
+    world = tuple(sorted((ts.image, ts.scale_percent, ts.status) for o in views for ts in live_task_sets(o)))
+    weights = tuple(sorted(w for o in views if o.listener is not None for w in o.listener.weights.items()))
     samples = st.analysis.samples if st.analysis is not None else None
     return (st.phase, st.revision, st.target_hash, st.current_step, st.frontend.current_step, st.promoted_at,
             samples, world, weights)
@@ -396,6 +647,21 @@ def at_rest(p: PassRecord) -> bool:
 
 # --------------------------------------------------------------------------- running
 
+def tier_services(tier: Sequence[Sequence[Any]], version: str) -> list[dict[str, Any]]:
+    """`backend.services` of a tier of [name, after, with traffic] at `version` (`sim.tier_spec`)."""
+    return [s.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for s in tier_spec(version, None, [(n, tuple(a), t) for n, a, t in tier]).backend.service_list()]
+
+
+def each_task_set(obs: Observation, change: Callable[[TaskSet], TaskSet]) -> Observation:
+    """`obs` with `change` applied to every task set of every service (one, or each of a tier's)."""
+    def of(svc: Any) -> Any:
+        return None if svc is None else replace(svc, task_sets=tuple(change(ts) for ts in svc.task_sets))
+    views = {n: replace(v, service=of(v.service)) for n, v in obs.services.items()}
+    head = next(iter(views.values())).service if views else of(obs.service)
+    return replace(obs, service=head, services=views)
+
+
 def apply_each(obs: Observation, actions: Sequence[Action], knobs: Knobs | None = None) -> tuple[Observation, str | None]:
     """`sim.apply`, one action at a time, stopping at the first that AWS would refuse (a task set
     that no longer exists: with stale reads and late writes the planner may name one), as the
@@ -412,6 +678,7 @@ def apply_each(obs: Observation, actions: Sequence[Action], knobs: Knobs | None 
 class Stats:
     passes: int = 0
     faults: Counter[str] = field(default_factory=Counter)
+    covered: Counter[str] = field(default_factory=Counter)  # passes that ended with a preview in AWS
 
 
 @dataclass
@@ -433,6 +700,7 @@ class _Sim:
     conflict: bool = False
     records: list[PassRecord] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    tier: list[list[Any]] | None = None  # the start step's services, when the Release is a tier of them
 
     # ---------------------------------------------------------------- one pass
 
@@ -464,10 +732,8 @@ class _Sim:
         if kind == "unstable":
             self.unstable = True
             # The tasks of every task set not serving as primary start failing their health checks.
-            svc = self.obs.service
-            assert svc is not None
-            self.obs = replace(self.obs, service=replace(svc, task_sets=tuple(
-                ts if ts.status == "PRIMARY" else replace(ts, stability="STABILIZING") for ts in svc.task_sets)))
+            self.obs = each_task_set(self.obs, lambda ts: ts if ts.status == "PRIMARY" else replace(
+                ts, stability="STABILIZING"))
         seen = self.previous_obs if kind == "stale" else self.obs
         if kind == "throttle_read":
             seen = seen.with_errors(ObservationError("AwsError", "Throttling: Rate exceeded", retryable=True))
@@ -492,6 +758,14 @@ class _Sim:
                             impossible=impossible)
         self.records.append(record)
         self.stats.passes += 1
+        staged = intent.frontend.staging if intent.frontend is not None else None
+        if staged is not None and staged.header_routed:
+            self.stats.covered["staging header"] += 1
+        views = [intent.view(s.name) for s in spec.backend.service_list()] if spec is not None else []
+        if any(v.listener is not None and v.listener.previews for v in views):
+            self.stats.covered["preview route"] += 1
+            if len(views) > 1:
+                self.stats.covered["preview route, several services"] += 1
 
         # The world: what lands, in order.
         knobs = Knobs(stabilizing=self.unstable)
@@ -540,7 +814,16 @@ class _Sim:
         op = step["op"]
         if op == "version":
             v = step["version"]
-            self.edit({"backend": {"version": v, "image": image(v)}})
+            if self.tier is not None:
+                self.edit({"backend": {"version": v, "services": tier_services(self.tier, v)}})
+            else:
+                self.edit({"backend": {"version": v, "image": image(v)}})
+                fe = self.valid_raw.get("frontend")
+                if fe and fe.get("canary") and VERSIONS.index(v) % 2:
+                    # A release of both tiers (half the versions, drawn from no extra random number, so the
+                    # other scenarios stay as they were): with a preview step, the new frontend is staged
+                    # behind the preview header while the new backend is previewed.
+                    self.edit({"frontend": {"version": FRONTEND_VERSIONS[VERSIONS.index(v) % len(FRONTEND_VERSIONS)]}})
         elif op == "strategy":
             self.spec_raw = {**self.valid_raw, "strategy": step["strategy"]}
             self.valid_raw = self.spec_raw
@@ -582,14 +865,16 @@ class _Sim:
                 "featureFlags": step["flags"]}
         self.spec_raw = self.valid_raw = merge(body, {k: v for k, v in over.items() if v is not None})
         self.obs = self.previous_obs = world("1.0.0", frontend_path="/releases/1.0.0" if step["frontend"] else None)
+        self.tier = step.get("tier")
+        if self.tier is not None:
+            self.spec_raw["backend"] = {"version": "1.0.0", "services": tier_services(self.tier, "1.0.0")}
+            self.valid_raw = self.spec_raw
+            self.obs = self.previous_obs = tier_world("1.0.0", [(n, tuple(a), t) for n, a, t in self.tier])
 
     def settle(self) -> Decision:
         """Faults stop: task sets settle, nothing is lost; a person unpauses and promotes what waits."""
         self.unstable, self.late = False, ()
-        svc = self.obs.service
-        assert svc is not None
-        self.obs = replace(self.obs, service=replace(
-            svc, task_sets=tuple(replace(ts, stability="STEADY_STATE") for ts in svc.task_sets)))
+        self.obs = each_task_set(self.obs, lambda ts: replace(ts, stability="STEADY_STATE"))
         if self.verdict not in (Verdict.INCONCLUSIVE, Verdict.NO_DATA):
             self.verdict = Verdict.PASSED  # a monitoring outage or a query finding nothing goes on: bounded all the same
         if self.parse() is not None and self.spec_raw.get("paused"):

@@ -12,11 +12,18 @@ from typing import Any, Sequence
 
 from controller.api.release import Measurement, Phase, ReleaseStatus, Verdict
 from controller.planner import Requests, decide
-from controller.planner.actions import EnsurePreviewRoute, RemovePreviewRoute, SetListenerWeights
-from controller.planner.world import Observation, PreviewRule
+from controller.planner.actions import (
+    ClearStagingHeader,
+    EnsurePreviewRoute,
+    RemovePreviewRoute,
+    SetListenerWeights,
+    SetStagingHeader,
+    SetStagingWeight,
+)
+from controller.planner.world import Observation, PreviewRule, StagingDistribution
 
 from tests.planner.sim import (
-    GREEN, LISTENER, NAME, NS, Knobs, Pass, Run, ctx, drive, image, make_spec, measurement, settled,
+    DIST, GREEN, LISTENER, NAME, NS, Knobs, Pass, Run, ctx, drive, image, make_spec, measurement, settled, world,
 )
 
 OWNER = f"{NS}/{NAME}"
@@ -204,3 +211,140 @@ def test_a_failing_preview_hook_rolls_back_and_removes_the_route_before_any_prod
     assert any(rule(p) for p in run.passes) and not rule(run.observation)
     assert all(p.weights.get(GREEN, 0) == 0 for p in run.passes)
     assert "HookFailed" in run.events
+
+
+# --------------------------------------------------------------------------- the frontend: one header through both tiers
+
+FRONTEND_CANARY = {"steps": [{"setWeight": 5}, {"pause": {"duration": "1m"}}, {"setWeight": 15}]}
+
+
+def frontend(version: str) -> dict[str, Any]:
+    return {"version": version, "cloudfront": {"distributionId": DIST, "originId": "web"}, "canary": FRONTEND_CANARY}
+
+
+def staging(p: Pass | Observation) -> StagingDistribution | None:
+    obs = p.observation if isinstance(p, Pass) else p
+    return obs.frontend.staging if obs.frontend is not None else None
+
+
+def header_routed(p: Pass | Observation) -> bool:
+    s = staging(p)
+    return s is not None and s.header_routed
+
+
+def staged_weight(p: Pass | Observation) -> int:
+    s = staging(p)
+    return s.weight_percent if s is not None and s.policy_enabled else 0
+
+
+def both_tiers(strategy: dict[str, Any] = PREVIEW, frontend_to: str = "2.0.0", **kw: Any) -> Run:
+    base = drive(make_spec("1.0.0", strategy, frontend=frontend("1.0.0")), world("1.0.0", frontend_path="/releases/1.0.0"))
+    extra = {"analysis": METRICS} if "measure" in kw else {}
+    return drive(make_spec("2.0.0", strategy, frontend=frontend(frontend_to), **extra), base.observation, base.status,
+                 now=base.now, **kw)
+
+
+def test_the_preview_header_reaches_the_new_frontend_on_staging_only_while_the_backend_is_previewed() -> None:
+    run = both_tiers()
+    during = [p for p in run.passes if header_routed(p)]
+    assert during, "staging never routed the preview header"
+    for p in during:
+        s = staging(p)
+        assert s is not None and (s.header_name, s.header_value, s.origin_path) == (HEADER, "2.0.0", "/releases/2.0.0")
+        assert rule(p), "the new frontend is previewed without the new backend"
+        assert p.weights.get(GREEN, 0) == 0 and staged_weight(p) == 0  # nobody without the header
+        assert p.observation.frontend is not None and p.observation.frontend.origin_path == "/releases/1.0.0"
+    # The frontend comes after the backend: its header route is asked for once the backend's is seen.
+    asked = next(i for i, p in enumerate(run.passes) if any(isinstance(a, SetStagingHeader) for a in p.decision.actions))
+    assert not any(isinstance(a, EnsurePreviewRoute) for a in run.passes[asked].decision.actions)
+    assert asked > 0 and rule(run.passes[asked - 1])
+    # The header routing ends with the preview: cleared no later than the pass that moves production weight.
+    first_weight = next(i for i, p in enumerate(run.passes) if p.weights.get(GREEN, 0) > 0)
+    assert not header_routed(run.passes[first_weight])
+    kinds = [type(a) for a in run.passes[first_weight].decision.actions]
+    if ClearStagingHeader in kinds:
+        assert kinds.index(ClearStagingHeader) < kinds.index(SetListenerWeights)
+    # ...and it goes before the backend's rule, the reverse of how they came: a previewer never meets
+    # the new frontend in front of the old backend, on the way out either.
+    cleared = next(p for p in run.passes if any(isinstance(a, ClearStagingHeader) for a in p.decision.actions))
+    kinds = [type(a) for a in cleared.decision.actions]
+    assert RemovePreviewRoute in kinds and kinds.index(ClearStagingHeader) < kinds.index(RemovePreviewRoute), kinds
+    assert sum(isinstance(a, SetStagingHeader) for a in run.actions) == 1
+    assert sum(isinstance(a, ClearStagingHeader) for a in run.actions) == 1
+    # The frontend takes production weight only after the backend is promoted, as before.
+    promoted = next(i for i, p in enumerate(run.passes) if p.decision.status.promoted_at is not None)
+    assert all(staged_weight(p) == 0 for p in run.passes[:promoted])
+    assert [a.weight_percent for a in run.actions if isinstance(a, SetStagingWeight)] == [5, 15]
+    assert run.status.phase == Phase.SUCCEEDED and run.status.frontend.stable_version == "2.0.0"
+    assert run.observation.frontend is not None and run.observation.frontend.origin_path == "/releases/2.0.0"
+    assert not header_routed(run.observation) and not rule(run.observation)
+
+
+def test_abort_or_a_failed_analysis_during_the_preview_takes_the_header_off_staging() -> None:
+    at = both_tiers(until=header_routed)
+    assert header_routed(at.observation)
+    back = drive(at.spec, at.observation, at.status, now=at.now, requests=Requests(abort="a1"))
+    assert back.status.phase == Phase.ROLLED_BACK
+    assert ClearStagingHeader(DIST) in back.passes[0].decision.actions
+    assert not header_routed(back.observation) and staged_weight(back.observation) == 0
+    assert back.observation.frontend is not None and back.observation.frontend.origin_path == "/releases/1.0.0"
+
+    bad = both_tiers(measure=rates({"2.0.0": 0.5}), max_passes=400)
+    assert bad.status.phase == Phase.ROLLED_BACK
+    assert any(header_routed(p) for p in bad.passes) and not header_routed(bad.observation)
+    assert all(staged_weight(p) == 0 for p in bad.passes), "viewers reached the frontend of a failed backend"
+
+
+def test_a_lost_clear_is_asked_again_and_a_superseding_version_restages_with_its_own_value() -> None:
+    lost: list[bool] = []
+
+    def lose_once(a: object) -> bool:
+        if isinstance(a, ClearStagingHeader) and not lost:
+            lost.append(True)
+            return True
+        return False
+    run = both_tiers(knobs=Knobs(lose=lose_once))
+    assert lost and run.status.phase == Phase.SUCCEEDED and not header_routed(run.observation)
+    assert sum(isinstance(a, ClearStagingHeader) for a in run.actions) == 2
+
+    at = both_tiers(until=header_routed)
+    newer = make_spec("2.1.0", PREVIEW, frontend=frontend("2.0.0"))
+    again = drive(newer, at.observation, at.status, now=at.now, until=lambda p: header_routed(p) and
+                  staging(p).header_value == "2.1.0")  # type: ignore[union-attr]
+    assert ClearStagingHeader(DIST) in again.passes[0].decision.actions  # the old value goes first
+    s = staging(again.observation)
+    assert s is not None and (s.header_value, s.origin_path) == ("2.1.0", "/releases/2.0.0")
+
+
+def test_no_staging_header_without_a_new_frontend_or_without_a_frontend_canary() -> None:
+    same = both_tiers(frontend_to="1.0.0")
+    assert same.status.phase == Phase.SUCCEEDED and any(rule(p) for p in same.passes)
+    assert not any(isinstance(a, (SetStagingHeader, ClearStagingHeader)) for a in same.actions)
+    base = drive(make_spec("1.0.0", PREVIEW, frontend={"version": "1.0.0", "cloudfront": {"distributionId": DIST,
+                                                                                           "originId": "web"}}),
+                 world("1.0.0", frontend_path="/releases/1.0.0"))
+    atomic = drive(make_spec("2.0.0", PREVIEW, frontend={"version": "2.0.0", "cloudfront": {"distributionId": DIST,
+                                                                                             "originId": "web"}}),
+                   base.observation, base.status, now=base.now)
+    assert atomic.status.phase == Phase.SUCCEEDED and any(rule(p) for p in atomic.passes)
+    assert not any(isinstance(a, (SetStagingHeader, ClearStagingHeader)) for a in atomic.actions)
+
+
+def test_a_new_frontend_that_does_not_accept_the_previewed_backend_is_not_staged() -> None:
+    base = drive(make_spec("1.0.0", PREVIEW, frontend=frontend("1.0.0")), world("1.0.0", frontend_path="/releases/1.0.0"))
+    fe = {**frontend("2.0.0"), "requiresBackend": ">=3.0.0"}
+    run = drive(make_spec("2.0.0", PREVIEW, frontend=fe), base.observation, base.status, now=base.now,
+                until=lambda p: p.decision.status.backend.stable_version == "2.0.0")
+    assert any(rule(p) for p in run.passes)  # the backend is previewed (and promoted; the frontend is held)
+    assert not any(isinstance(a, SetStagingHeader) for a in run.actions)  # the frontend is not
+    ok = drive(make_spec("2.0.0", PREVIEW, frontend={**frontend("2.0.0"), "requiresBackend": ">=2.0.0"}),
+               base.observation, base.status, now=base.now)
+    assert any(header_routed(p) for p in ok.passes) and ok.status.phase == Phase.SUCCEEDED
+
+
+def test_blue_green_with_a_preview_header_stages_the_frontend_too() -> None:
+    strategy = {"type": "BlueGreen", "blueGreen": {"previewDuration": "20s", "scaleDownDelay": "1m", "previewHeader": {}}}
+    run = both_tiers(strategy)
+    during = [p for p in run.passes if header_routed(p)]
+    assert during and all(rule(p) and p.weights.get(GREEN, 0) == 0 for p in during)
+    assert run.status.phase == Phase.SUCCEEDED and not header_routed(run.observation)

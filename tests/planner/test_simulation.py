@@ -12,10 +12,17 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from unittest.mock import patch
 
 from controller.api.release import Phase, ReleaseSpec, ReleaseStatus
-from controller.planner import Context, Decision, decide, target_hash
-from controller.planner.actions import EnsureTaskSet, RemovePreviewRoute, ScaleTaskSet, SetListenerWeights
+from controller.planner import Context, Decision, decide, group, target_hash
+from controller.planner.actions import (
+    ClearStagingHeader,
+    EnsureTaskSet,
+    RemovePreviewRoute,
+    ScaleTaskSet,
+    SetListenerWeights,
+)
 from controller.planner.world import Observation
 
 from tests.planner.sim import BLUE, GREEN, LISTENER
@@ -110,7 +117,65 @@ def keeps_the_preview_route(spec: ReleaseSpec, status: ReleaseStatus, obs: Obser
     return replace(d, actions=tuple(a for a in d.actions if not isinstance(a, RemovePreviewRoute)))
 
 
+def keeps_the_staging_header(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """Never takes CloudFront's staging off the preview header: the new frontend outlives its preview."""
+    d = decide(spec, status, obs, ctx)
+    return replace(d, actions=tuple(a for a in d.actions if not isinstance(a, ClearStagingHeader)))
+
+
+# A tier of several services: the group's rules broken one at a time (`planner.group`, patched for
+# the one pass the wrapper decides).
+
+_converge, _back = group.converge, group.back_to_stable
+
+
+def moves_before_its_leader(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """Every service takes each step at once, not waiting for those it comes after."""
+    with patch.object(group, "_after_all", lambda m, seen: True):
+        return decide(spec, status, obs, ctx)
+
+
+def ends_a_step_on_the_first_service(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """A step is done once the first service shows it: the pause begins while the others are short
+    (and they catch up during it, as the pause holds the step)."""
+    def head_only(ms: Any, waves: Any, step: Any) -> Any:
+        acts, shown = group._toward(ms[0], step, len(ms) > 1)
+        return ([], True) if shown else (acts, False)
+    with patch.object(group, "converge", head_only):
+        return decide(spec, status, obs, ctx)
+
+
+def goes_back_first_wave_first(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """A rollback in the order the services roll out, not waiting for those after each one."""
+    with patch.object(group, "back_to_stable", lambda ms, order: _back(ms, tuple(reversed(order))) if not any(
+            m.service.after for m in ms) else _back_unordered(ms)):
+        return decide(spec, status, obs, ctx)
+
+
+def _back_unordered(ms: Any) -> Any:
+    out: list[Any] = []
+    done = True
+    for m in ms:
+        acts, ok = m.fleet.back_to_stable()
+        out += acts
+        done = done and ok
+    return out, done
+
+
+def hides_each_weight(spec: ReleaseSpec, status: ReleaseStatus, obs: Observation, ctx: Context) -> Decision:
+    """Says every service of a tier but the first is at 0%."""
+    d = decide(spec, status, obs, ctx)
+    entries = [e.model_copy(update={"canary_weight": 0}) if i else e for i, e in enumerate(d.status.backend.services)]
+    backend = d.status.backend.model_copy(update={"services": entries})
+    return replace(d, status=d.status.model_copy(update={"backend": backend}))
+
+
 BROKEN: dict[str, Any] = {
+    "staging_previews_only_during_a_preview": keeps_the_staging_header,
+    "order": moves_before_its_leader,
+    "lockstep": ends_a_step_on_the_first_service,
+    "reverse_rollback": goes_back_first_wave_first,
+    "status_shows_each_weight": hides_each_weight,
     "preview_route_only_during_a_preview": keeps_the_preview_route,
     "status_shows_what_serves": hides_what_serves,
     ENDS_IN_TIME: holds_for_ever,
@@ -129,10 +194,42 @@ def test_every_invariant_has_a_broken_planner() -> None:
     assert sorted(BROKEN) == sorted(INVARIANTS)
 
 
+GROUP = ("order", "lockstep", "reverse_rollback", "status_shows_each_weight")
+
+
+def _previews(start: dict[str, Any]) -> bool:
+    """Whether a scenario's starting spec has a preview step (or a blue-green previewHeader)."""
+    strategy = start["strategy"]
+    return any("preview" in s for s in (strategy.get("canary") or {}).get("steps", [])) or \
+        "previewHeader" in (strategy.get("blueGreen") or {})
+
+
+def _seeds_for(invariant: str) -> Any:
+    """The seeds whose scenarios can break `invariant`: the group's need a tier of several services,
+    the staging header a frontend canary previewed with the backend (seeds 0 mod 4 with a frontend)."""
+    if invariant in GROUP:
+        return [s for s in range(400) if scenario(s)[0].get("tier")][:60]
+    if invariant == "staging_previews_only_during_a_preview":
+        return [s for s in range(400) if (scenario(s)[0].get("frontend") or {}).get("canary")
+                and _previews(scenario(s)[0])][:40]
+    return range(40)
+
+
 @pytest.mark.parametrize("invariant", sorted(BROKEN))
 def test_the_checker_catches_a_planner_broken_against(invariant: str) -> None:
-    report = run_seeds(range(40), decide_fn=BROKEN[invariant], until=invariant)
+    report = run_seeds(_seeds_for(invariant), decide_fn=BROKEN[invariant], until=invariant)
     assert report.violations[invariant] > 0, dict(report.violations)
+
+
+def test_the_checker_catches_a_tier_keeping_its_preview_routes() -> None:
+    """Per service: a planner that never removes a preview rule is caught on tier seeds with a preview."""
+    seeds = [s for s in range(600) if scenario(s)[0].get("tier") and len(scenario(s)[0]["tier"]) > 1
+             and _previews(scenario(s)[0])][:30]
+    assert seeds
+    invariant = "preview_route_only_during_a_preview"
+    report = run_seeds(seeds, decide_fn=BROKEN[invariant], until=invariant)
+    assert report.violations[invariant] > 0, dict(report.violations)
+    assert any("service " in str(v) for _, v in report.failing), [str(v) for _, v in report.failing]
 
 
 def test_a_failing_seed_shrinks_to_a_reproduction_that_replays() -> None:

@@ -6,7 +6,7 @@ again)."""
 from __future__ import annotations
 
 from controller.api.release import Phase
-from controller.planner.actions import DeleteTaskSet, SetListenerWeights
+from controller.planner.actions import DeleteTaskSet, RemovePreviewRoute, SetListenerWeights
 
 from tests.planner.simulation import PassRecord, Step, live_task_sets, run
 
@@ -477,3 +477,74 @@ def test_a_stable_task_set_deleted_under_a_rollout_is_created_again_where_the_tr
     restored = [p for p in trace if any(type(a).__name__ == "EnsureTaskSet" and a.image.endswith(":3.0.0")
                                         for a in p.decision.actions)]
     assert restored, "3.0.0's task set was not created again"
+
+
+def test_a_restart_back_onto_a_preview_after_the_promotion_asks_no_route_to_the_version_that_serves() -> None:
+    # seed 7140 (10,000 seeds on the frontend-preview branch; it fails the same on integrate): a
+    # restart took the status back to the preview's hold after the promotion had landed (1.1.0 primary
+    # with all traffic, 1.0.0 deleted). The walker could not move the weights back (no stable task set
+    # to take them) and the preview asked for a route to the group that served all production.
+    frontend = {**FRONTEND, "canary": {"steps": [{"setWeight": 5}]}}
+    trace = replay([
+        {"op": "start", "strategy": {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m", "scaleDownDelay": "5m",
+                                                                        "previewHeader": {}}},
+         "analysis": False, "frontend": frontend, "flags": None},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "paused", "value": False},
+        {"op": "frontend", "frontend": {**FRONTEND, "version": "2.0.0", "requiresBackend": ">=1.0.0"}},
+        {"op": "version", "version": "1.1.0"},
+        {"op": "restart", "back": 3},
+        {"op": "fault", "kind": "throttle_read"},
+        {"op": "restart", "back": 3},
+    ])
+    assert trace[-1].decision.status.phase == Phase.SUCCEEDED
+
+
+def test_a_tier_service_with_nothing_to_roll_out_keeps_no_preview_rule() -> None:
+    # seed 1552 (2,000 seeds, tiers with previews): a version superseded mid-preview left mcp with
+    # nothing to roll out (its entry's canary gone) while the tier stayed at the preview step, and
+    # mcp's rule stayed, routing the header to a group the rollout no longer moves.
+    trace = replay([
+        {"op": "start", "strategy": {"type": "Rolling", "rolling": {"steps": [73, 88, 100], "interval": "5s"}},
+         "analysis": True, "frontend": None, "flags": None,
+         "tier": [["api", [], True], ["worker", [], False], ["mcp", ["api"], True]]},
+        {"op": "strategy", "strategy": {"type": "Fast"}},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "measure", "verdict": "Failed"},
+        {"op": "strategy", "strategy": {"type": "Canary", "canary": {"steps": [
+            {"preview": {"duration": "30s"}}, {"setWeight": 77}, {"pause": {"duration": "2m"}}]}}},
+        {"op": "measure", "verdict": "NoData"},
+        {"op": "pass"},
+        {"op": "version", "version": "1.0.0"},
+    ])
+    assert any(isinstance(a, RemovePreviewRoute) and a.owner.endswith("/mcp")
+               for p in trace for a in p.decision.actions)
+
+
+def test_a_task_set_serving_when_the_stable_image_runs_nowhere_is_the_way_back_not_a_leftover() -> None:
+    # seed 4221: after restarts onto older statuses and a late write across a strategy change, the
+    # status named a stable image that ran nowhere and the canary was primary; the 3.0.0 task set
+    # serving 75% of the traffic was drained as a leftover with nothing to take that traffic. (With
+    # two services, the other service's steps also "landed" without their weights.)
+    steps: list[Step] = [
+        {"op": "start", "strategy": {"type": "Fast"}, "analysis": True, "frontend": None, "flags": {"new_chat": False}},
+        {"op": "request", "kind": "retry"},
+        {"op": "version", "version": "1.3.0"},
+        {"op": "pass"},
+        {"op": "restart", "back": 3},
+        {"op": "version", "version": "3.0.0"},
+        {"op": "restart", "back": 3},
+        {"op": "version", "version": "2.1.0"},
+        {"op": "fault", "kind": "late"},
+        {"op": "strategy", "strategy": {"type": "Rolling"}},
+    ]
+    trace = replay(steps)
+    # The pass that found 3.0.0 serving 75% beside a 2.1.0 primary deleted nothing serving.
+    found = next(p for p in trace if any(ts.image and ts.image.endswith(":3.0.0") and ts.scale_percent == 75.0
+                                         for ts in live_task_sets(p.seen)))
+    assert not any(isinstance(a, DeleteTaskSet) for a in found.decision.actions)
+    tier: list[Step] = [{**steps[0], "tier": [["api", [], True], ["mcp", ["api"], True]]}, *steps[1:3],
+                        {"op": "version", "version": "1.3.0"}, {"op": "pass"}, {"op": "restart", "back": 3},
+                        {"op": "version", "version": "3.0.0"}, {"op": "restart", "back": 3}, {"op": "pass"},
+                        {"op": "fault", "kind": "late"}, {"op": "strategy", "strategy": {"type": "Rolling"}}]
+    replay(tier)

@@ -1,7 +1,7 @@
 """Planner tables: the frontend canary through CloudFront continuous deployment (staging weights
 of at most 15%, pauses, analysis, promotion of the staging config, rollback by disabling the policy).
-The effector side is tested with botocore's Stubber in tests/aws/test_cloudfront_staging.py
-(moto implements none of these calls)."""
+The effector side is tested in tests/aws/test_cloudfront_staging.py (with botocore's Stubber, and
+over HTTP against the local moto process, which adds the calls moto lacks)."""
 
 from __future__ import annotations
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from controller.testing.ports import serving
 
 
 @dataclass
@@ -46,10 +47,5 @@ def loopback() -> Iterator[Loopback]:
 
     server.RequestHandlerClass = Handler
     server.handle_error = lambda request, client_address: None  # type: ignore[method-assign] # a client gone mid-answer
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield box
-    finally:
-        server.shutdown()
-        server.server_close()

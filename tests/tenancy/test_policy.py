@@ -133,3 +133,30 @@ def test_url_allowed_for_a_secret_url() -> None:
     assert url_allowed(pols, "team-a", {}, "https://hooks.slack.com/services/T/B")
     assert not url_allowed(pols, "team-a", {}, "https://evil.test/")
     assert not url_allowed(pols, "prod", {}, "https://hooks.slack.com/services/T/B")
+
+
+def tier(**second: Any) -> ReleaseSpec:
+    """A tier of two services of team a (api, then a worker); `second` changes the worker."""
+    worker = {"name": "worker", "after": ["api"], "image": IMAGE.replace("/api:", "/worker:"),
+              "ecs": {"cluster": "team-a-cluster", "service": "team-a-worker", "containerName": "worker"}, **second}
+    api = {"name": "api", "image": IMAGE, "ecs": {"cluster": "team-a-cluster", "service": "team-a-api", "containerName": "api"},
+           "traffic": {"listenerArn": LISTENER, "stableTargetGroupArn": STABLE, "canaryTargetGroupArn": CANARY}}
+    raw = spec().to_wire()
+    raw["backend"] = {"version": "1.0.0", "services": [api, worker]}
+    return ReleaseSpec.model_validate(raw)
+
+
+@pytest.mark.parametrize(("second", "field", "value"), [
+    ({}, None, None),
+    ({"ecs": {"cluster": "prod", "service": "worker", "containerName": "w"}}, "spec.backend.services[1].ecs", "prod/worker"),
+    ({"image": "repo/evil:1.0.0"}, "spec.backend.services[1].image", "repo/evil:1.0.0"),
+    ({"traffic": {"listenerArn": LISTENER.replace("team-a-alb/1/2", "prod-alb/1/3"), "stableTargetGroupArn": STABLE + "x",
+                  "canaryTargetGroupArn": CANARY + "x"}},
+     "spec.backend.services[1].traffic.listenerArn", LISTENER.replace("team-a-alb/1/2", "prod-alb/1/3")),
+])
+def test_every_service_of_a_tier_is_judged(second: dict[str, Any], field: str | None, value: str | None) -> None:
+    found = judge(tier(**second), "team-a", {}, policies(TEAM_A))
+    if field is None:
+        assert found is None
+        return
+    assert found is not None and (found.field, found.value) == (field, value)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, Phase, ReleaseStatus
-from controller.planner import identity, standing
+from controller.planner import group, identity, standing
 from controller.api.types import format_duration
 from controller.planner.actions import Action, SetListenerWeights, UpdateServiceImage
 from controller.planner.conditions import find
@@ -63,7 +63,7 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
         # deletion ends with all traffic on the stable version whatever else was asked, spec.paused
         # included.
         d.update(paused_at=None)
-        acts, done = d.fleet.back_to_stable()
+        acts, done = group.back_to_stable(d.members, d.spec.backend.rollback_order())
         d.actions += acts
         if not done:
             d.wait(rollback.POLL)
@@ -77,7 +77,8 @@ def gate(inp: Inputs, status: ReleaseStatus) -> Result:
             d.event(Reason.PAUSED, f"spec.paused: holding at step {d.st.current_step + 1}/{d.st.step_count}")
         d.update(phase=Phase.PAUSED, paused_at=d.st.paused_at or d.now)
         d.stand(standing.paused(Reason.PAUSED, "spec.paused is true: holding at the current step", "the rollout is paused"))
-        d.actions += _idle_leftovers(d.fleet)
+        for m in d.members:
+            d.actions += _idle_leftovers(m.fleet)
         return d.close(holds=True)
     if d.st.paused_at is not None:
         # Unpaused: timers resume where they stopped, as if the pause had not happened.
@@ -142,13 +143,14 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
 
 
 class BackendSteps(TierSteps):
-    """The backend tier: task sets and ALB weights; its step state is `status.currentStep` and
-    `status.stepStartedAt`."""
+    """The backend tier: task sets and ALB weights of each of its services (`planner.group`); its
+    step state is `status.currentStep` and `status.stepStartedAt`, one for the tier."""
 
     name = "step"
 
-    def __init__(self, plan: Plan, f: Fleet) -> None:
-        self.plan, self.fleet, self.steps = plan, f, plan.steps
+    def __init__(self, plan: Plan, members: tuple[group.Member, ...], waves: tuple[tuple[str, ...], ...]) -> None:
+        self.plan, self.members, self.waves, self.steps = plan, members, waves, plan.steps
+        self.fleet = members[0].fleet
 
     def index(self, d: Draft) -> int:
         return d.st.current_step
@@ -160,29 +162,39 @@ class BackendSteps(TierSteps):
         d.update(current_step=index, step_started_at=d.now)
 
     def landed(self, d: Draft, step: Step, held: SetStep | None, label: str) -> bool:
-        f = self.fleet
         if isinstance(step, PreviewStep):
-            # The new version at full scale with no production weight, then the route to it.
-            acts = f.converge(step.state)
-            if acts or not f.at(step.state):
+            # The new version at full scale with no production weight, on every service with traffic,
+            # wave by wave (a worker runs no task of it: no weight, `group._toward`); then the routes.
+            acts, landed = group.converge(self.members, self.waves, step.state)
+            if acts or not landed:
                 d.actions += acts
-                waiting_on_aws(d, f"{label}: waiting for the canary task set at full scale, no production weight")
+                waiting_on_aws(d, f"{label}: waiting for the canary task set at full scale, no production weight"
+                                  f"{self._short(step.state)}")
                 return False
             if not preview.routed(d, step, label):
                 return False
             # The smoke tests of the preview run once the route is there (the hold's timer from their end).
             return not step.hold or hooks.preview(d)
         if isinstance(step, SetStep):
-            acts = f.converge(step)
-            if acts or not f.at(step):
+            # Wave by wave, and done only once every service shows it (lockstep): the pause after
+            # it starts its timer only then (`walker.walk` advances on this answer).
+            acts, landed = group.converge(self.members, self.waves, step)
+            if acts or not landed:
                 d.actions += acts
-                waiting_on_aws(d, f"{label}: waiting for the canary task set and weights")
+                waiting_on_aws(d, f"{label}: waiting for the canary task set and weights{self._short(step)}")
                 return False
-        elif held is not None and not f.at(held):
-            d.actions += f.converge(held)
+        elif held is not None and not group.at(self.members, held):
+            d.actions += group.converge(self.members, self.waves, held)[0]
             waiting_on_aws(d, f"{label}: restoring {held.label}")
             return False
         return True
+
+    def _short(self, step: SetStep) -> str:
+        """For several services: which of them do not show the step yet."""
+        if len(self.members) < 2:
+            return ""
+        short = group.short_of(self.members, step)
+        return f" ({', '.join(short)})" if short else ""
 
     def entered(self, d: Draft, index: int) -> None:
         if index < len(self.steps):
@@ -192,25 +204,63 @@ class BackendSteps(TierSteps):
 
 
 def task_set_rollout(d: Draft) -> bool:
-    """Walk the plan's steps as far as the observation allows, then promote. True once promoted."""
-    f = d.fleet
-    d.backend(canary_weight=f.canary_weight)
-    stopped = tasks_keep_stopping(f.canary)
-    if stopped is not None and f.canary is not None:
-        # As ECS's deployment circuit breaker: a canary whose tasks keep stopping will not get
-        # healthy by waiting; go back before the progress deadline, saying why the tasks stopped.
-        message = (f"{len(f.canary.stopped_tasks)} tasks of task set {f.canary.id} stopped, the last: "
-                   f"{stopped.describe()}")
-        rollback.roll_back(d, Reason.TASKS_STOPPED, "RolledBack", message, Phase.ROLLED_BACK)
-        return False
-    stable_image = d.st.backend.stable_image
-    lost = f.restore_lost_stable(stable_image, identity.external_id_for(d.inp.ctx.namespace, d.inp.ctx.name,
-                                                                        stable_image) if stable_image else None)
+    """Walk the plan's steps as far as the observation allows, then promote. True once promoted.
+
+    Every service of the tier (`planner.group`) is cleaned up, walked and promoted; one service is
+    the Release itself."""
+    ms = d.members
+    weights(d, ms)
+    for m in ms:
+        f = m.fleet
+        stopped = tasks_keep_stopping(f.canary)
+        if stopped is not None and f.canary is not None:
+            # As ECS's deployment circuit breaker: a canary whose tasks keep stopping will not get
+            # healthy by waiting; go back before the progress deadline, saying why the tasks stopped.
+            of = f"service {m.name}: " if d.several else ""
+            message = (f"{of}{len(f.canary.stopped_tasks)} tasks of task set {f.canary.id} stopped, the last: "
+                       f"{stopped.describe()}")
+            rollback.roll_back(d, Reason.TASKS_STOPPED, "RolledBack", message, Phase.ROLLED_BACK)
+            return False
+    lost: list[Action] = []
+    for m in ms:
+        stable_image = m.status.backend.stable_image
+        lost += m.fleet.restore_lost_stable(stable_image, identity.external_id_for(
+            d.inp.ctx.namespace, d.inp.ctx.name, stable_image) if stable_image else None)
     if lost:
         d.actions += lost
         waiting_on_aws(d, "the stable task set is gone while its target group has traffic: restoring it first")
         return False
-    # Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
+    restoring = False
+    for m in ms:
+        restoring = _leftovers(d, m.fleet) or restoring
+    if restoring:
+        waiting_on_aws(d, "restoring the stable task set before taking traffic off the old canary")
+        return False
+    if d.st.current_step == 0 and not hooks.pre_rollout(d):
+        return False  # a preRollout hook has not passed (or failed): no task set of the new version yet
+    waves = d.spec.backend.waves()
+    if not walk(d, BackendSteps(d.plan, ms, waves), d.inp.promote, d.inp.promote_full):
+        return False
+    if d.st.promoted_at is None and not hooks.pre_promotion(d):
+        return False  # a prePromotion hook has not passed (or failed: rolled back or paused)
+    return promote(d, ms, waves)
+
+
+def weights(d: Draft, ms: tuple[group.Member, ...]) -> None:
+    """The canary weight each service shows (for several: per service, and the least of those with
+    traffic for the tier)."""
+    if not d.several:
+        d.backend(canary_weight=ms[0].fleet.canary_weight)
+        return
+    for m in ms:
+        d.service(m.name, canary_weight=m.weight())
+    shown = [m.weight() for m in ms if not m.worker] or [m.weight() for m in ms]
+    d.backend(canary_weight=min(shown))
+
+
+def _leftovers(d: Draft, f: Fleet) -> bool:
+    """Leftovers of an earlier rollout go first, traffic taken off them before they are deleted.
+    True while the stable task set must be restored first (its action asked)."""
     unready_canary = (f.canary is None or f.canary.stability != STEADY) and f.canary_weight > 0
     # A leftover that serves in a group with traffic (the old primary, next to the stable task set
     # after a status older than the world) goes only once the stable task set can take its share.
@@ -222,8 +272,7 @@ def task_set_rollout(d: Draft) -> bool:
         restore, ready = f.stable_ready()
         if not ready:
             d.actions += restore
-            waiting_on_aws(d, "restoring the stable task set before taking traffic off the old canary")
-            return False
+            return True
     if unready_canary:
         d.actions += f.set_weights(0)
     if f.stable is not None and any(ts.status == "PRIMARY" for ts in f.others):
@@ -232,40 +281,38 @@ def task_set_rollout(d: Draft) -> bool:
         d.actions.append(f.make_primary(f.stable))
     for ts in f.others:
         d.actions += f.delete(ts, drain=True)
-    if d.st.current_step == 0 and not hooks.pre_rollout(d):
-        return False  # a preRollout hook has not passed (or failed): no task set of the new version yet
-    if not walk(d, BackendSteps(d.plan, f), d.inp.promote, d.inp.promote_full):
-        return False
-    if d.st.promoted_at is None and not hooks.pre_promotion(d):
-        return False  # a prePromotion hook has not passed (or failed: rolled back or paused)
-    return promote(d, f)
+    return False
 
 
-def promote(d: Draft, f: Fleet) -> bool:
-    """Promotion: the canary takes full scale and all traffic, then becomes primary. True once done."""
-    acts = f.promote()
-    canary = f.canary
-    # Not promoted in a pass that took traffic off the canary (it stopped being ready): the
+def promote(d: Draft, ms: tuple[group.Member, ...], waves: tuple[tuple[str, ...], ...]) -> bool:
+    """Promotion: each canary takes full scale and all traffic, then becomes primary, wave by wave.
+    True once every service is promoted."""
+    # Not promoted in a pass that took traffic off a canary (it stopped being ready): the
     # observation of its weight no longer holds.
     moved = any(isinstance(a, SetListenerWeights) for a in d.actions)
-    if acts or moved or canary is None or canary.status != "PRIMARY" or not f.weights_are(100):
+    acts, done = group.promote(ms, waves, moved)
+    if not done:
         d.actions += acts
         waiting_on_aws(d, "promoting: canary to 100% and primary")
         return False
-    promoted(d, f)
+    promoted(d, ms)
     return True
 
 
-def promoted(d: Draft, f: Fleet | None) -> None:
+def promoted(d: Draft, ms: tuple[group.Member, ...] | None) -> None:
     version = d.st.backend.canary_version
-    d.backend(
-        stable_version=version,
-        stable_image=d.st.backend.canary_image,
-        stable_target_group_arn=f.canary_tg if f is not None else d.st.backend.stable_target_group_arn,
-        canary_version=None,
-        canary_image=None,
-        canary_weight=0,
-    )
+    if ms is None:
+        d.backend(stable_image=d.st.backend.canary_image, canary_image=None)
+    for m in ms or ():
+        if m.status.backend.canary_image is None:
+            continue  # a service of the tier that already ran its version: nothing to promote
+        if d.several:
+            d.service(m.name, previous_image=m.status.backend.stable_image)
+        d.service(m.name, stable_image=m.status.backend.canary_image, canary_image=None, canary_weight=0,
+                  stable_target_group_arn=m.fleet.canary_tg)
+        if d.several:
+            d.service(m.name, stable_version=None)  # the tier's, from now on
+    d.backend(stable_version=version, canary_version=None, canary_image=None, canary_weight=0)
     d.update(promoted_at=d.now, current_step=d.st.step_count, analysis=None)
     d.event(Reason.PROMOTED, f"backend {version} promoted: all traffic on it")
 

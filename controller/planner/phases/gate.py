@@ -36,7 +36,7 @@ from controller.planner import analysis as analysis_rules
 from controller.planner import standing
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
-from controller.planner.fleet import STEADY
+from controller.planner.fleet import STEADY, Fleet
 from controller.planner.phases import rollback
 from controller.planner.steps import PauseStep
 from controller.planner.tiers import staging_weight
@@ -86,10 +86,8 @@ def serving(d: Draft) -> bool:
         return (deployment is not None and deployment.target_image == d.spec.backend.image
                 and (deployment.production_weight > 0 or deployment.test_weight > 0))
     if d.st.backend.canary_image is not None and not d.ecs_controller:
-        f = d.fleet
-        if f.listener is None or f.canary_tg is None or f.canary_tg == f.stable_tg:
-            return f.canary is not None and f.canary.scale_percent > 0
-        return f.canary_weight > 0
+        # A tier of several services: the new version serves once any of them sends it traffic.
+        return any(_serves(m.fleet) for m in d.members)
     if d.st.frontend.current_step is not None:
         return staging_weight(d.obs, None) > 0
     return True  # promoted (the keep-warm window), or an ECS rolling deployment: it serves
@@ -98,9 +96,15 @@ def serving(d: Draft) -> bool:
 def running(d: Draft) -> bool:
     """Whether the version analysed runs (its task set steady), so a probe of it can be answered."""
     if d.st.backend.canary_image is not None and not d.ecs_controller:
-        canary = d.fleet.canary
-        return canary is not None and canary.scale_percent > 0 and canary.stability == STEADY
+        return any(m.fleet.canary is not None and m.fleet.canary.scale_percent > 0 and m.fleet.canary.stability == STEADY
+                   for m in d.members)
     return True
+
+
+def _serves(f: Fleet) -> bool:
+    if f.listener is None or f.canary_tg is None or f.canary_tg == f.stable_tg:
+        return f.canary is not None and f.canary.scale_percent > 0
+    return f.canary_weight > 0
 
 
 def invalid(result: AnalysisStatus) -> bool:

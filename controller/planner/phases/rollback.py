@@ -16,11 +16,12 @@ from controller.api.reasons import Reason
 from controller.api.release import FrontendStatus, HistoryEntry, Phase
 from controller.planner import standing
 from controller.api.types import format_duration
-from controller.planner import identity
+from controller.planner import group, identity
 from controller.planner.actions import DisableStaging, StopNativeDeployment, UpdateServiceImage
 from controller.planner.decision import Outcome
 from controller.planner.draft import Draft
 from controller.planner.tiers import origin_path, publish_document, staging_weight, switch_origin
+from controller.planner.world import image_version
 
 POLL = 2.0
 """Seconds to the next pass while waiting for AWS to show what was asked (task set running,
@@ -74,12 +75,15 @@ def roll_back(d: Draft, reason: Reason, result: str, message: str, phase: Phase,
                 ecs = d.spec.backend.ecs
                 d.actions.append(UpdateServiceImage(ecs.cluster, ecs.service, ecs.container_name, stable))
         else:
-            d.backend(canary_version=None, canary_image=None)
-            acts, done = d.fleet.back_to_stable()
+            d.backend(canary_version=None)
+            d.every_service(canary_image=None)
+            # Every service of the tier goes back, the last wave first (`planner.group`).
+            acts, done = group.back_to_stable(d.members, d.spec.backend.rollback_order())
             d.actions += acts
             if not done:
                 d.wait(POLL)
     d.backend(canary_version=None, canary_image=None, canary_weight=0)
+    d.every_service(canary_image=None, canary_weight=0)
     d.record(result, message, attempted, image)
     text = f"backend {attempted}: {message}; traffic back on {d.st.backend.stable_version}"
     end(d, phase, reason, text, event=Reason.ROLLED_BACK if phase == Phase.ROLLED_BACK else reason)
@@ -138,6 +142,9 @@ def roll_back_promoted(d: Draft, message: str, force: bool = False) -> None:
     # Flags first: a flag flip is one small write and the cheapest way back.
     flipped = flip_flags_back(d)
     same_backend = prev is None or prev.backend_image in (None, d.st.backend.stable_image)
+    if d.several:
+        _roll_back_promoted_tier(d, prev, message, flipped, force)
+        return
     if prev is not None and prev.backend_image is not None and not same_backend:
         old = identity.warm_copy(f.others, d.inp.ctx.namespace, d.inp.ctx.name, prev.backend_image)
     if same_backend or old is None:
@@ -158,6 +165,46 @@ def roll_back_promoted(d: Draft, message: str, force: bool = False) -> None:
     d.record("RolledBack", message, current, d.spec.backend.image)
     end(d, Phase.ROLLED_BACK, Reason.ABORTED if force else Reason.ANALYSIS_FAILED,
         f"backend {current}: {message}; traffic back on {prev.backend_version}")
+
+
+def _roll_back_promoted_tier(d: Draft, prev: HistoryEntry | None, message: str, flipped: bool, force: bool) -> None:
+    """`roll_back_promoted` for a tier of several services: each service that changed in the last
+    rollout goes back to the image it ran before (`previous_image`, kept warm), the last wave first
+    (`group.back_to_stable`); only when every one of them still has that task set, else the backend
+    stays and the flags go back (as for one service without a warm copy)."""
+    ns, name = d.inp.ctx.namespace, d.inp.ctx.name
+    current = d.st.backend.stable_version
+    back: list[tuple[group.Member, str, str | None]] = []
+    for m in d.members:
+        e = group.entry(d.st, m.name)
+        if e is None or not e.previous_image or e.previous_image == e.stable_image:
+            continue
+        old = identity.warm_copy(m.fleet.others, ns, name, e.previous_image)
+        if old is None:
+            roll_back_without_backend(d, prev, message, flipped, False, Reason.ABORTED if force else None)
+            return
+        back.append((m, e.previous_image, old.target_group_arn or m.fleet.canary_tg))
+    if not back or prev is None:
+        roll_back_without_backend(d, prev, message, flipped, not back, Reason.ABORTED if force else None)
+        return
+    # The version each goes back to is its previous image's (its tag), the tier's the first service's:
+    # the last Succeeded entry of the history may be older than the images kept warm (a lost status).
+    head = d.spec.backend.service_list()[0].name
+    versions = {m.name: image_version(image) or prev.backend_version for m, image, _ in back}
+    tier_version = versions.get(head) or prev.backend_version
+    for m, image, tg in back:
+        own = versions[m.name]
+        d.service(m.name, stable_image=image, stable_version=None if own == tier_version else own,
+                  stable_target_group_arn=tg, canary_image=None, canary_weight=0, previous_image=None)
+    d.backend(stable_version=tier_version, canary_version=None, canary_image=None, canary_weight=0)
+    d.update(promoted_at=None)
+    acts, done = group.back_to_stable(d.members, d.spec.backend.rollback_order())
+    d.actions += acts
+    if not done:
+        d.wait(POLL)
+    d.record("RolledBack", message, current, d.spec.backend.image)
+    end(d, Phase.ROLLED_BACK, Reason.ABORTED if force else Reason.ANALYSIS_FAILED,
+        f"backend {current}: {message}; every service back on {tier_version}")
 
 
 def roll_back_without_backend(
@@ -240,7 +287,7 @@ def hold_rolled_back(d: Draft) -> None:
             d.actions.append(StopNativeDeployment(native.arn))  # the rollback's stop did not land: again
             d.wait(POLL)
         return
-    acts, done = d.fleet.back_to_stable()
+    acts, done = group.back_to_stable(d.members, d.spec.backend.rollback_order())
     d.actions += acts
     if not done or acts:
         d.wait(POLL)

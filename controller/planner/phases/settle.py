@@ -12,7 +12,8 @@ from __future__ import annotations
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, DriftAction, Phase, ReleaseStatus
 from controller.planner import drift as drift_rules
-from controller.planner import standing
+from controller.planner import group, standing
+from controller.planner.actions import Action
 from controller.planner.conditions import find
 from controller.planner.draft import Draft, Inputs, Result
 from controller.planner.phases import hooks
@@ -24,19 +25,20 @@ def keep_warm(inp: Inputs, status: ReleaseStatus) -> Result:
     d = Draft(inp, status)
     if inp.ecs_controller:
         return d.close()
-    f = d.fleet
-    if not f.others:
+    ms = d.members
+    others = [t for m in ms for t in m.fleet.others]
+    if not others:
         return d.close()
     promoted = d.st.promoted_at
     window = d.plan.keep_warm
     if promoted is not None and inp.now < promoted + window:
         d.wait((promoted + window - inp.now).total_seconds())
         return d.close(warm=True)
-    acts, done = f.back_to_stable()
+    acts, done = group.back_to_stable(ms, d.spec.backend.rollback_order())
     d.actions += acts
     if acts:
-        d.event(Reason.SCALED_DOWN, f"previous backend task set(s) deleted: {', '.join(t.id for t in f.others)}")
-    if not done and not f.weights_are(0):
+        d.event(Reason.SCALED_DOWN, f"previous backend task set(s) deleted: {', '.join(t.id for t in others)}")
+    if not done and not all(m.fleet.weights_are(0) for m in ms):
         # Traffic is still on a leftover (the way back to the stable version from a superseded
         # promotion): the rollout is not done until AWS shows it on the stable task set.
         waiting_on_aws(d, "going back to the stable version: traffic onto its task set")
@@ -77,7 +79,7 @@ def drift(inp: Inputs, status: ReleaseStatus) -> Result:
     # Earlier versions of this Release are the controller's own leftovers (kept warm, then deleted
     # by `keep_warm`), not drift.
     warm_images = frozenset(h.backend_image for h in st.history if h.backend_image and h.revision < st.revision)
-    found = drift_rules.detect(inp.spec, st, inp.obs, inp.ctx.namespace, inp.ctx.name, warm_images)
+    found = _detect(inp, st, warm_images)
     previous = find(st.conditions, ConditionType.DRIFTED)
     if not found.drifted:
         if previous is not None and previous.status == "True":
@@ -95,3 +97,20 @@ def drift(inp: Inputs, status: ReleaseStatus) -> Result:
         d.actions += found.revert
         d.wait(POLL)
     return d.close(holds=True)
+
+
+def _detect(inp: Inputs, st: ReleaseStatus, warm_images: frozenset[str]) -> drift_rules.Drift:
+    """`drift.detect` for each service of the tier (one service: the Release), the differences and
+    the actions that undo them taken once each (the frontend's and the flags' are everyone's)."""
+    ns, name = inp.ctx.namespace, inp.ctx.name
+    if not inp.spec.backend.several:
+        return drift_rules.detect(inp.spec, st, inp.obs, ns, name, warm_images)
+    differences: list[drift_rules.Difference] = []
+    revert: list[Action] = []
+    for m in group.members(inp.spec, st, inp.obs, ns, name):
+        e = group.entry(st, m.name)
+        warm = warm_images | ({e.previous_image} if e is not None and e.previous_image else set())
+        found = drift_rules.detect(m.spec, m.status, m.obs, ns, name, frozenset(warm))
+        differences += [x for x in found.differences if x not in differences]
+        revert += [a for a in found.revert if a not in revert]
+    return drift_rules.Drift(tuple(differences), tuple(revert))

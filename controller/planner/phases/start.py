@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from controller.api.reasons import Reason
 from controller.api.release import ConditionType, EcsMode, Phase, ReleaseSpec, ReleaseStatus, StrategyType
-from controller.planner import identity
+from controller.planner import group, identity
 from controller.planner.actions import DisableStaging
 from controller.planner import standing
 from controller.planner.conditions import find
@@ -36,7 +36,9 @@ def check_world(inp: Inputs, status: ReleaseStatus) -> Result:
     d = Draft(inp, status)
     obs, spec = inp.obs, inp.spec
     problem: tuple[Reason, str] | None = None
-    if obs.service is None or obs.service.status != "ACTIVE":
+    if spec.backend.several:
+        problem = _tier_missing(inp)
+    elif obs.service is None or obs.service.status != "ACTIVE":
         ecs = spec.backend.ecs
         problem = (Reason.SERVICE_NOT_FOUND, f"ECS service {ecs.service} in cluster {ecs.cluster} not found or not active")
     elif spec.backend.traffic is not None and obs.listener is None:
@@ -54,6 +56,18 @@ def check_world(inp: Inputs, status: ReleaseStatus) -> Result:
     if previous is None or previous.reason != reason:
         d.event(reason, message, warning=True)
     return d.close(holds=True)
+
+
+def _tier_missing(inp: Inputs) -> tuple[Reason, str] | None:
+    """The first service of a tier of several (or its listener) that is missing, with what is missing."""
+    for s in inp.spec.backend.service_list():
+        view = inp.obs.view(s.name)
+        if view.service is None or view.service.status != "ACTIVE":
+            return (Reason.SERVICE_NOT_FOUND,
+                    f"service {s.name}: ECS service {s.ecs.service} in cluster {s.ecs.cluster} not found or not active")
+        if s.traffic is not None and view.listener is None:
+            return Reason.LISTENER_NOT_FOUND, f"service {s.name}: listener {s.traffic.listener_arn} not found"
+    return None
 
 
 def take_requests(spec: ReleaseSpec, status: ReleaseStatus, ctx: Context) -> tuple[Requests, ReleaseStatus]:
@@ -81,6 +95,12 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
     """Adopt, start, supersede or retry; or hold a rolled-back Release. `holds`: the pass stops."""
     d = Draft(inp, status)
     st = d.st
+    unsupported = _several_unsupported(d) if d.several else None
+    if unsupported is not None:
+        # Checked on every pass, not only when a rollout starts: a step list is tuned mid-rollout
+        # without a new rollout, and a tier of several cannot take everything yet.
+        refuse(d, *unsupported)
+        return d.close(holds=True)
     if st.revision == 0 and st.target_hash is None:
         if runs_spec_backend(inp):
             adopt(d)
@@ -102,7 +122,12 @@ def reconcile(inp: Inputs, status: ReleaseStatus) -> Result:
 
 
 def runs_spec_backend(inp: Inputs) -> bool:
-    """Whether the service already serves the spec's image (observed, not from the status)."""
+    """Whether the service already serves the spec's image (observed, not from the status); for a
+    tier of several, whether every service serves its own."""
+    if inp.spec.backend.several:
+        views = [(s, inp.obs.view(s.name).service) for s in inp.spec.backend.service_list()]
+        return all(identity.serves(svc.primary if svc is not None else None, inp.ctx.namespace, inp.ctx.name, s.image)
+                   for s, svc in views)
     service = inp.obs.service
     assert service is not None
     image = inp.spec.backend.image
@@ -125,6 +150,10 @@ def adopt(d: Draft) -> None:
         stable_version=spec.backend.version, stable_image=spec.backend.image, stable_target_group_arn=tg,
         canary_version=None, canary_image=None, canary_weight=0,
     )
+    if d.several:
+        for m in d.members:
+            d.service(m.name, stable_image=m.service.image, stable_target_group_arn=_primary_group_of(m),
+                      canary_image=None, canary_weight=0, stable_version=None)
     begin_frontend_target(d)
     d.event(Reason.ADOPTED, f"backend {spec.backend.version} ({spec.backend.image}) is already running")
 
@@ -134,6 +163,10 @@ def refusal(d: Draft, backend_change: bool) -> tuple[ConditionType, Reason, str]
     strategy = resolve(d.spec)
     service = d.obs.service
     assert service is not None
+    if d.several:
+        several = _several_refused(d, strategy, backend_change)
+        if several is not None:
+            return several
     if not backend_change:
         return None
     if service.deployment_controller not in ("EXTERNAL", "ECS"):
@@ -183,6 +216,41 @@ def refusal(d: Draft, backend_change: bool) -> tuple[ConditionType, Reason, str]
     return None
 
 
+def _several_refused(d: Draft, strategy: StrategyType, backend_change: bool) -> tuple[ConditionType, Reason, str] | None:
+    """Why a tier of several services cannot roll this spec out, refused before anything moves,
+    saying what to write instead."""
+    unsupported = _several_unsupported(d)
+    if unsupported is not None:
+        return unsupported
+    names = ", ".join(s.name for s in d.spec.backend.service_list())
+    if not backend_change:
+        return None
+    for m in d.members:
+        service = m.obs.service
+        if service is not None and service.deployment_controller != "EXTERNAL":
+            return (ConditionType.PROGRESSING, Reason.DEPLOYMENT_CONTROLLER_NOT_EXTERNAL,
+                    f"backend.services are released through task sets, but service {m.name} ({service.name}) uses "
+                    f"the {service.deployment_controller} deployment controller: recreate it with "
+                    "deploymentController EXTERNAL")
+    if strategy in NEEDS_TRAFFIC and all(s.traffic is None for s in d.spec.backend.service_list()):
+        return (ConditionType.PROGRESSING, Reason.NO_TRAFFIC_ROUTING,
+                f"strategy {strategy.value} needs traffic (an ALB listener with two target groups) on at least one "
+                f"of backend.services ({names})")
+    return None
+
+
+def _several_unsupported(d: Draft) -> tuple[ConditionType, Reason, str] | None:
+    """What a tier of several services cannot do yet (docs/many-services.md): ECS's own deployments
+    (Native). A preview step is every service's (`phases.preview`); a frontend goes live once every
+    service serves the new version (the observer's `backend_version_serving` is the least of theirs)."""
+    names = ", ".join(s.name for s in d.spec.backend.service_list())
+    if any(s.ecs.mode == EcsMode.NATIVE for s in d.spec.backend.service_list()):
+        return (ConditionType.PROGRESSING, Reason.SEVERAL_SERVICES_UNSUPPORTED,
+                f"backend.services ({names}) are released through task sets: leave ecs.mode unset (or TaskSets) "
+                "on every service; ECS's own deployments (Native) are not supported for several services yet")
+    return None
+
+
 def refuse(d: Draft, type_: ConditionType, reason: Reason, message: str) -> None:
     before = find(d.st.conditions, ConditionType.PROGRESSING)
     if before is None or before.reason != reason:
@@ -209,9 +277,7 @@ def start(d: Draft, superseding: bool = False) -> bool:
     # one is primary (a going-home pass whose task sets had not moved yet): rolling "out" the stable
     # image as a canary would take its own task set for the canary and the primary for the stable.
     runs = runs_spec_backend(d.inp)
-    stable_runs = identity.find(service.task_sets, d.inp.ctx.namespace, d.inp.ctx.name, d.st.backend.stable_image)
-    home = spec.backend.image == d.st.backend.stable_image and (
-        d.st.backend.canary_image is not None or (stable_runs is not None and not runs))
+    home = _going_home(d, runs)
     backend_change = not home and not runs
     refused = refusal(d, backend_change)
     if refused is not None:
@@ -230,7 +296,8 @@ def start(d: Draft, superseding: bool = False) -> bool:
         d.event(Reason.SUPERSEDED, f"rollout to backend {old} superseded by {spec.backend.version}")
     strategy = resolve(spec)
     note = ""
-    if backend_change and not d.ecs_controller and service.primary is None:
+    if backend_change and not d.ecs_controller and all(
+            m.obs.service is None or m.obs.service.primary is None for m in d.members):
         strategy, note = StrategyType.FAST, " (nothing runs yet: deploying directly)"
     if d.st.backend.stable_image is None:
         # Not adopted: remember what runs now as the stable version to come back to.
@@ -240,6 +307,13 @@ def start(d: Draft, superseding: bool = False) -> bool:
             # and the group it serves from (a lost status must not swap the groups' roles)
             stable_target_group_arn=d.st.backend.stable_target_group_arn or _primary_group(d),
         )
+        for m in d.members if d.several else ():
+            # Each service of a tier the same, into its own entry.
+            if m.status.backend.stable_image is None and m.obs.service is not None:
+                primary = m.obs.service.primary
+                d.service(m.name, stable_image=primary.image if primary is not None else None,
+                          stable_version=_tag(primary.image) if primary is not None and primary.image else None,
+                          stable_target_group_arn=m.status.backend.stable_target_group_arn or _primary_group_of(m))
         if d.st.revision == 0 and d.st.backend.stable_image is not None:
             # What ran before this Release is its revision 1, as an adoption would have recorded: so
             # the first rollout keeps it warm for the window (and can go back to it) like every later
@@ -265,14 +339,31 @@ def start(d: Draft, superseding: bool = False) -> bool:
         d.update(promoted_at=None)
     if backend_change:
         d.backend(canary_version=spec.backend.version, canary_image=spec.backend.image, canary_weight=0)
+        for m in d.members if d.several else ():
+            # A service of the tier that already runs its image (a tier half rolled out when the
+            # status was lost) is its own stable version: only the others roll out.
+            primary = m.obs.service.primary if m.obs.service is not None else None
+            if m.service.image == m.status.backend.stable_image:
+                d.service(m.name, canary_image=None, canary_weight=0)  # its stable version: it goes home
+            elif identity.serves(primary, d.inp.ctx.namespace, d.inp.ctx.name, m.service.image):
+                d.service(m.name, canary_image=None, canary_weight=0, stable_image=m.service.image,
+                          stable_version=spec.backend.version,
+                          stable_target_group_arn=_primary_group_of(m) or m.status.backend.stable_target_group_arn)
+            else:
+                d.service(m.name, canary_image=m.service.image, canary_weight=0)
     else:
         # Same image (flags, frontend or a version label changed): no task set moves.
         d.backend(canary_version=None, canary_image=None, canary_weight=0, stable_version=spec.backend.version)
+        for m in d.members if d.several else ():
+            d.service(m.name, canary_image=None, canary_weight=0)
         if not home:
             # What serves is the spec's image (the status may be older than the world, after a
             # restart): it is the stable one, in the group it serves from.
             d.backend(stable_image=spec.backend.image,
                       stable_target_group_arn=_primary_group(d) or d.st.backend.stable_target_group_arn)
+            for m in d.members if d.several else ():
+                d.service(m.name, stable_image=m.service.image, stable_version=None,
+                          stable_target_group_arn=_primary_group_of(m) or m.status.backend.stable_target_group_arn)
     begin_frontend_target(d)
     d.stand(standing.started(d.st.message))
     d.event(Reason.ROLLOUT_STARTED, f"revision {d.st.revision}: {d.st.message}")
@@ -285,6 +376,8 @@ def backend_goes_on(d: Draft, backend_change: bool) -> bool:
     """Whether a new spec leaves the backend rollout in progress as it is (same image, version and
     strategy: only the frontend or the flags changed): then its steps, timers and analysis go on."""
     st, spec = d.st, d.spec
+    if d.several and any(m.status.backend.canary_image != m.service.image for m in d.members):
+        return False
     return (backend_change and not d.ecs_controller and st.backend.canary_image == spec.backend.image
             and st.backend.canary_version == spec.backend.version and st.strategy == resolve(spec)
             and st.promoted_at is None)
@@ -306,6 +399,30 @@ def go_on(d: Draft) -> None:
     step = f"step {d.st.current_step + 1}/{d.st.step_count}" if d.st.current_step < d.st.step_count else "promotion"
     d.event(Reason.SPEC_UPDATED, f"spec changed ({', '.join(changed) or 'other tiers'}): the backend rollout to "
             f"{spec.backend.version} goes on at {step}")
+
+
+def _going_home(d: Draft, runs: bool) -> bool:
+    """Whether the spec is the stable version the rollout comes from (back home mid-rollout), for
+    every service of the tier."""
+    ns, name = d.inp.ctx.namespace, d.inp.ctx.name
+    if not d.several:
+        service = d.obs.service
+        assert service is not None
+        stable_runs = identity.find(service.task_sets, ns, name, d.st.backend.stable_image)
+        return d.spec.backend.image == d.st.backend.stable_image and (
+            d.st.backend.canary_image is not None or (stable_runs is not None and not runs))
+    ms = d.members
+    if any(m.service.image != m.status.backend.stable_image for m in ms):
+        return False
+    running = any(m.obs.service is not None and identity.find(
+        m.obs.service.task_sets, ns, name, m.status.backend.stable_image) is not None for m in ms)
+    return d.st.backend.canary_image is not None or (running and not runs)
+
+
+def _primary_group_of(m: group.Member) -> str | None:
+    """The target group service `m`'s primary task set serves from, if it is one of its two."""
+    primary = m.obs.service.primary if m.obs.service is not None else None
+    return identity.traffic_group(m.spec, primary.target_group_arn if primary is not None else None)
 
 
 def _primary_group(d: Draft) -> str | None:
