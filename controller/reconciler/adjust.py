@@ -58,18 +58,24 @@ def resumed(mem: Memory, key: Key, status: ReleaseStatus, now: dt.datetime) -> R
 
 
 def held_by_gap(mem: Memory, key: Key, status: ReleaseStatus, term: int | None, gap: float,
-                gap_ended: dt.datetime | None = None) -> ReleaseStatus:
+                began: dt.datetime | None = None) -> ReleaseStatus:
     """The first pass of a term that began after a gap in which no process acted (the API server
     could not be reached, or the leader was paused, and a process then renewed or took over the
-    Lease: `Leadership.gap`): the rollout's timers move on by the gap, as after an AWS outage.
-    Only a rollout that was under way when the gap began: one started since (a Release created or
-    changed after the term began) has timers the gap never stopped."""
+    Lease: `Leadership.gap`, with what earlier terms owed: `memory.Owed`): the rollout's timers move
+    on by the gap, as after an AWS outage. Only a rollout that was under way when the gap `began`:
+    one started since (a Release created or changed after the term began) has timers the gap never
+    stopped."""
     if term is None or not gap or mem.gap_term == term:
         return status
     mem.gap_term = term
     started = status.rollout_started_at
-    if gap_ended is not None and (started is None or started >= gap_ended - dt.timedelta(seconds=gap)):
+    if began is not None and (started is None or started >= began):
+        mem.gap_moot = True
+        return status
+    held = planner.resume(status, dt.timedelta(seconds=gap))
+    if held == status:
+        mem.gap_moot = True
         return status
     log.info("%s/%s: nobody acted for %.0fs before this leadership term; step timers moved on by that",
              key[0], key[1], gap)
-    return planner.resume(status, dt.timedelta(seconds=gap))
+    return held

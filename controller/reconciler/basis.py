@@ -54,7 +54,7 @@ def stale(mem: Memory, key: Key) -> None:
              "API server's copy", *key)
     mem.written = mem.written_rv = None
     if not mem.gap_written:  # the held timers never reached the API server: hold them again, from its copy
-        mem.gap_term = None
+        mem.gap_term, mem.gap_moot = None, False
 
 
 def current(sink: StatusSink, mem: Memory, ref: ObjectRef, generation: int,

@@ -49,7 +49,7 @@ from controller.reconciler import adjust, basis, gates
 from controller.reconciler.apply import Applied, accepted, rollback_line, in_flight, record, write_back
 from controller.reconciler.backoff import PassResult, requeue_after
 from controller.reconciler.gather import Gathered, Sources, gather
-from controller.reconciler.memory import Memory, _requests
+from controller.reconciler.memory import Memory, Owed, _requests
 from controller.reconciler.ports import (
     Applier, Outcome, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
     RoleScope, StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
@@ -87,6 +87,7 @@ class Reconciler:
     _gap: float = 0.0  # seconds nobody acted before this term began (Leadership.gap)
     _gap_ended: dt.datetime | None = None  # when this term's first pass began (on `clock`)
     _term_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _owed: Owed = field(default_factory=Owed)  # gaps of earlier terms whose hold was not written
     _memory: dict[Key, Memory] = field(default_factory=dict)
 
     def _mem(self, key: Key) -> Memory:
@@ -110,16 +111,27 @@ class Reconciler:
                 return
             if self._term is not None:
                 log.info("leadership term %d began: deciding every Release again from the API server", term)
+                self._owed.term_ended((self._gap, self._gap_began()), self._memory, self._term)
             self._term = term
             self.forget_all()
             gap = getattr(self.fence, "gap", None)
             self._gap = float(gap(term)) if gap is not None else 0.0
             self._gap_ended = self.clock()
 
+    def _gap_began(self) -> dt.datetime | None:
+        return self._gap_ended - dt.timedelta(seconds=self._gap) if self._gap_ended is not None else None
+
+    def _held(self, key: Key) -> tuple[float, dt.datetime | None]:
+        """The gap a Release's first pass of this term holds its timers by: this term's and what it owes."""
+        owed, owed_began = self._owed.of(key)
+        began = [t for t in (self._gap_began(), owed_began) if t is not None]
+        return self._gap + owed, min(began) if began else None
+
     def release(self, key: Key) -> None:
         """A Release is no longer managed: its memory, its AWS snapshot, its role's clients and its
         metric series go."""
         self.forget(key)
+        self._owed.forget(key)
         if self.roles is not None:
             self.roles.forget(*key)
         metrics.forget(*key)
@@ -294,7 +306,7 @@ class Reconciler:
         if refusal is None:
             status = adjust.taken_over(mem, ref, status)
             status = adjust.resumed(mem, key, status, now)
-            status = adjust.held_by_gap(mem, key, status, self._term, self._gap, self._gap_ended)
+            status = adjust.held_by_gap(mem, key, status, self._term, *self._held(key))
 
         # Gather what the planner says it needs, then decide.
         gathered = Gathered()

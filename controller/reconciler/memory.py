@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,6 +45,7 @@ class Memory:
     # The term whose leadership gap this Release's timers were held by (`controller.reconciler.adjust.held_by_gap`).
     gap_term: int | None = None
     gap_written: bool = False  # a status carrying that hold was written (it is not held twice)
+    gap_moot: bool = False  # that hold had nothing to move (no rollout under way through the gap)
     # When the first pass that could not reach AWS began (None: AWS answers). The rollout's timers
     # are moved on by the outage when it ends, so a pause does not run down unseen.
     unreachable_since: dt.datetime | None = None
@@ -64,3 +65,48 @@ class Memory:
             return None
         self.spec = (version, spec)
         return spec
+
+
+Gap = tuple[float, "dt.datetime | None"]
+"""Seconds nobody acted, and when that began (None: unknown)."""
+
+
+def _joined(a: Gap, b: Gap) -> Gap:
+    began = [t for t in (a[1], b[1]) if t is not None]
+    return a[0] + b[0], min(began) if began else None
+
+
+@dataclass
+class Owed:
+    """Leadership gaps whose hold a Release has not yet written, kept across terms (unlike `Memory`).
+
+    A term can end before its first pass writes the hold of the gap it began after: a renewal that
+    answers late leaves the next one past its deadline, which starts another term at once (an e2e
+    run: term 2 began after a 198 s API server outage, term 3 half a second later; term 2's pass was
+    stopped before its status write, and term 3's gap was 1.5 s, so the pause ran 198 s short). The
+    unwritten gap is owed to the next term's first pass. The gaps are disjoint stretches of time
+    (each ends where a term began, the next begins at that term's deadline), so adding them holds
+    no moment twice. A status write that landed but whose answer was lost holds twice: a longer
+    pause, never a shorter one.
+    """
+
+    default: Gap = (0.0, None)  # owed by every Release without an entry of its own
+    by_key: dict[tuple[str, str], Gap] = field(default_factory=dict)
+
+    def of(self, key: tuple[str, str]) -> Gap:
+        return self.by_key.get(key, self.default)
+
+    def term_ended(self, gap: Gap, memory: Mapping[tuple[str, str], "Memory"], term: int | None) -> None:
+        """The term that began after `gap` ended; a Release whose pass in it wrote the hold owes
+        nothing, every other one owes what it owed in that term (the gap included) still."""
+        owed = {key: _joined(gap, held) for key, held in self.by_key.items()}
+        for key, mem in list(memory.items()):
+            if mem.gap_term == term and (mem.gap_written or mem.gap_moot):
+                owed[key] = (0.0, None)
+            else:
+                owed.setdefault(key, _joined(gap, self.default))
+        self.default = _joined(gap, self.default)
+        self.by_key = {key: held for key, held in owed.items() if held[0] > 0 or self.default[0] > 0}
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.by_key.pop(key, None)
