@@ -138,8 +138,7 @@ def test_a_native_canary_answering_errors_is_rolled_back_with_traffic_restored(
     never_ahead_of_ecs(watch.samples, "2.0.0")
     assert "1.0.0=80%,2.0.0=20%" in {s["traffic"] for _, s in watch.samples}
     ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
-    wait_until(lambda: [d["status"] for d in deployments(aws, native_world)
-                        if d["createdAt"].timestamp() >= started - 1] == ["ROLLBACK_SUCCESSFUL"], 30, "ECS rolled back")
+    rolled_back(aws, native_world, started)
     assert len(ours) == 1
     assert "2.0.0" in versions_after(read_log(dp.request_log), started)  # the canary was really exposed
     dp.wait_for(lambda p: sorted(p.weights.values()) == [0, 100], 30, "traffic back on 1.0.0")
@@ -217,8 +216,7 @@ def test_abort_mid_native_deployment_rolls_it_back(
     cli(env_vars, "abort", NAME, "-n", namespace)
     status = releases.wait_phase(namespace, NAME, "RolledBack", 60, generation=2)
     assert status["backend"]["stableVersion"] == "1.0.0"
-    wait_until(lambda: [d["status"] for d in deployments(aws, native_world)
-                        if d["createdAt"].timestamp() >= started - 1] == ["ROLLBACK_SUCCESSFUL"], 30, "ECS rolled back")
+    rolled_back(aws, native_world, started)
     dp.wait_for(lambda p: sorted(p.weights.values()) == [0, 100], 30, "traffic back on 1.0.0")
     dp.wait_serving({"1.0.0"}, timeout=30)
     back = time.time()
@@ -257,6 +255,21 @@ class Sampler:
                 self.errors.append(exc)
                 return
             self._stop.wait(self.interval)
+
+
+def rolled_back(aws: AwsClients, world: WorldIds, started: float) -> None:
+    """Wait until the one service deployment started since `started` is ROLLBACK_SUCCESSFUL."""
+    seen: list[list[tuple[str, Any, Any]]] = [[]]
+
+    def ours() -> bool:
+        seen[0] = [(d["status"], d["createdAt"], d.get("targetServiceRevisionArn"))
+                   for d in deployments(aws, world) if d["createdAt"].timestamp() >= started - 1]
+        return [s for s, _, _ in seen[0]] == ["ROLLBACK_SUCCESSFUL"]
+
+    try:
+        wait_until(ours, 30, "ECS rolled back")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; deployments since the change: {seen[0]}") from None
 
 
 def deployment_since(ecs: Any, world: WorldIds, started: float) -> dict[str, Any] | None:
@@ -409,8 +422,7 @@ def test_a_native_blue_green_failing_its_preview_never_reaches_production(
 
     status = releases.wait_phase(namespace, NAME, "RolledBack", 150, generation=2)
     assert status["backend"]["stableVersion"] == "1.0.0"
-    wait_until(lambda: [d["status"] for d in deployments(aws, bg_world)
-                        if d["createdAt"].timestamp() >= started - 1] == ["ROLLBACK_SUCCESSFUL"], 30, "ECS rolled back")
+    rolled_back(aws, bg_world, started)
     events = releases.events(namespace, NAME)
     assert any(e["reason"] == "RolledBack" and "error-rate" in e.get("message", "") for e in events), \
         [(e["reason"], e.get("message")) for e in events]  # rolled back on the preview's analysis
