@@ -127,8 +127,10 @@ class Runtime:
 
     def _on_leadership(self, leading: bool, term: int) -> None:
         if leading:
-            # A new term: nothing remembered from before it is acted on.
-            self.reconciler.forget_all()
+            # A new term: nothing remembered from before it is acted on. The reconciler drops its
+            # memory itself, at the term's first pass (`Reconciler._enter`, under its lock): dropping
+            # it from here, later, would also drop what that pass did in the new term (the hold of
+            # the gap, once per term: held again on the next pass).
             self._steady.clear()
             self._resynced.clear()
             self._fallen_back.clear()

@@ -49,7 +49,7 @@ from controller.reconciler import adjust, basis, gates
 from controller.reconciler.apply import Applied, accepted, rollback_line, in_flight, record, write_back
 from controller.reconciler.backoff import PassResult, requeue_after
 from controller.reconciler.gather import Gathered, Sources, gather
-from controller.reconciler.memory import Memory, Owed, _requests
+from controller.reconciler.memory import Memory, Owed, _requests, joined
 from controller.reconciler.ports import (
     Applier, Outcome, ClaimsLike, ContractChecker, HookRunner, Key, Measurer, NotificationPlanner, ObserverLike, Planner,
     RoleScope, StatusSink, TenancyCheck, TrafficCheck, UpstreamReader,
@@ -123,9 +123,7 @@ class Reconciler:
 
     def _held(self, key: Key) -> tuple[float, dt.datetime | None]:
         """The gap a Release's first pass of this term holds its timers by: this term's and what it owes."""
-        owed, owed_began = self._owed.of(key)
-        began = [t for t in (self._gap_began(), owed_began) if t is not None]
-        return self._gap + owed, min(began) if began else None
+        return joined((self._gap, self._gap_began()), self._owed.of(key))
 
     def release(self, key: Key) -> None:
         """A Release is no longer managed: its memory, its AWS snapshot, its role's clients and its

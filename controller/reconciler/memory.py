@@ -71,8 +71,9 @@ Gap = tuple[float, "dt.datetime | None"]
 """Seconds nobody acted, and when that began (None: unknown)."""
 
 
-def _joined(a: Gap, b: Gap) -> Gap:
-    began = [t for t in (a[1], b[1]) if t is not None]
+def joined(a: Gap, b: Gap) -> Gap:
+    """Both gaps: their seconds added, beginning when the earlier one began (a gap of no seconds has no start)."""
+    began = [t for seconds, t in (a, b) if seconds > 0 and t is not None]
     return a[0] + b[0], min(began) if began else None
 
 
@@ -99,13 +100,13 @@ class Owed:
     def term_ended(self, gap: Gap, memory: Mapping[tuple[str, str], "Memory"], term: int | None) -> None:
         """The term that began after `gap` ended; a Release whose pass in it wrote the hold owes
         nothing, every other one owes what it owed in that term (the gap included) still."""
-        owed = {key: _joined(gap, held) for key, held in self.by_key.items()}
+        owed = {key: joined(gap, held) for key, held in self.by_key.items()}
         for key, mem in list(memory.items()):
             if mem.gap_term == term and (mem.gap_written or mem.gap_moot):
                 owed[key] = (0.0, None)
             else:
-                owed.setdefault(key, _joined(gap, self.default))
-        self.default = _joined(gap, self.default)
+                owed.setdefault(key, joined(gap, self.default))
+        self.default = joined(gap, self.default)
         self.by_key = {key: held for key, held in owed.items() if held[0] > 0 or self.default[0] > 0}
 
     def forget(self, key: tuple[str, str]) -> None:
