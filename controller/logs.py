@@ -196,12 +196,16 @@ def configure(
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Python's warnings (deprecations from libraries) would otherwise reach stderr unformatted.
     logging.captureWarnings(True)
-    for noisy in ("kopf", "botocore", "urllib3", "httpx"):
+    for noisy in ("kopf", "botocore", "urllib3", "urllib3.connectionpool", "httpx"):
         logging.getLogger(noisy).setLevel(logging.NOTSET)  # verbose: everything (an earlier quiet set-up undone)
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
         logging.getLogger("botocore").setLevel(logging.WARNING)
         logging.getLogger("urllib3").setLevel(logging.WARNING)
+        # Each retry of a Kubernetes request is a WARNING of its own: three lines per leader-election
+        # try while the API server is away (a CI run: 1,000 lines in a 3-minute outage). The election
+        # and the pass say once that it did not answer.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         # httpx logs each request's URL at INFO: one line per measurement is noise (and scrubbed).
         logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler

@@ -85,6 +85,19 @@ def test_text_lines_name_the_release(capture) -> None:  # type: ignore[no-untype
     assert "controller.reconciler.driver: [prod/app revision=2 phase=Succeeded step=0] pass" in stream.getvalue()
 
 
+def test_an_api_server_away_is_said_by_the_election_not_by_each_retry(capture) -> None:  # type: ignore[no-untyped-def]
+    """urllib3 logs every retry of a Kubernetes request as a WARNING (three per leader-election try);
+    without --verbose only the operator's own line says the API server did not answer."""
+    stream, _ = capture
+    logs.configure("text", stream=stream, env={})
+    logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=2)) after connection broken")
+    logging.getLogger("controller.operator.leadership").warning("the API server did not answer: MaxRetryError")
+    assert "Retrying" not in stream.getvalue() and "did not answer" in stream.getvalue()
+    logs.configure("text", stream=stream, env={}, verbose=True)
+    logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=1)) after connection broken")
+    assert "Retrying (Retry(total=1))" in stream.getvalue()
+
+
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json, text"):
         logs.configure("yaml")  # type: ignore[arg-type]
