@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,25 @@ def deployments(aws: AwsClients, world: WorldIds) -> list[dict[str, Any]]:
     return found
 
 
+@dataclass(frozen=True)
+class Since:
+    """A moment of a test: its time, and the service deployments that existed then (the world's
+    own, from CreateService, or the previous Release's). A CI run: CreateService's deployment came
+    0.9 s before the test's clock, and a window of `createdAt >= started - 1` counted it."""
+
+    at: float
+    known: frozenset[str]
+
+
+def since(aws: AwsClients, world: WorldIds) -> Since:
+    return Since(time.time(), frozenset(d["serviceDeploymentArn"] for d in deployments(aws, world)))
+
+
+def deployments_since(aws: AwsClients, world: WorldIds, started: Since) -> list[dict[str, Any]]:
+    """The service deployments started since `started`, the newest first."""
+    return [d for d in deployments(aws, world) if d["serviceDeploymentArn"] not in started.known]
+
+
 def test_a_native_canary_is_promoted_through_its_pause_hooks(
         operator: OperatorProcess, releases: Releases, namespace: str, native_world: WorldIds, aws: AwsClients,
         local_env: LocalEnvironment, plane: tuple[DataPlane, Path]) -> None:
@@ -90,7 +110,7 @@ def test_a_native_canary_is_promoted_through_its_pause_hooks(
     dp, _ = plane
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
-    started = time.time()
+    started = since(aws, native_world)
 
     with Sampler(traffic_against_ecs(releases, namespace, aws, native_world, started), interval=0.5) as watch:
         releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url))
@@ -106,12 +126,12 @@ def test_a_native_canary_is_promoted_through_its_pause_hooks(
     assert any(s["status"] == "IN_PROGRESS" and s["production"] == 0.0 and s["traffic"] == "1.0.0=100%"
                for _, s in watch.samples), shown
     assert "1.0.0=80%,2.0.0=20%" in shown, shown
-    ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
+    ours = deployments_since(aws, native_world, started)
     assert [d["status"] for d in ours] == ["SUCCESSFUL"]  # one deployment, walked to its end
     reasons = [e["reason"] for e in releases.events(namespace, NAME)]
     assert reasons.count("NativeDeployment") >= 2 and "Promoted" in reasons
     log = read_log(dp.request_log)
-    during = versions_after(log, started)
+    during = versions_after(log, started.at)
     assert during.get("1.0.0", 0) > 0 and during.get("2.0.0", 0) > 0
     dp.wait_serving({"2.0.0"}, timeout=30)
     after = time.time()
@@ -127,7 +147,7 @@ def test_a_native_canary_answering_errors_is_rolled_back_with_traffic_restored(
     write_behaviour(behaviour, {**HEALTHY, "2.0.0": {"error_rate": 0.5, "latency_ms": 5}})
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
-    started = time.time()
+    started = since(aws, native_world)
     with Sampler(traffic_against_ecs(releases, namespace, aws, native_world, started), interval=0.5) as watch:
         releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url))
         status = releases.wait_phase(namespace, NAME, "RolledBack", 120, generation=2)
@@ -137,10 +157,10 @@ def test_a_native_canary_answering_errors_is_rolled_back_with_traffic_restored(
     # ECS took the traffic back at once; the status followed within a pass, never ahead of ECS.
     never_ahead_of_ecs(watch.samples, "2.0.0")
     assert "1.0.0=80%,2.0.0=20%" in {s["traffic"] for _, s in watch.samples}
-    ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
+    ours = deployments_since(aws, native_world, started)
     rolled_back(aws, native_world, started)
     assert len(ours) == 1
-    assert "2.0.0" in versions_after(read_log(dp.request_log), started)  # the canary was really exposed
+    assert "2.0.0" in versions_after(read_log(dp.request_log), started.at)  # the canary was really exposed
     dp.wait_for(lambda p: sorted(p.weights.values()) == [0, 100], 30, "traffic back on 1.0.0")
     dp.wait_serving({"1.0.0"}, timeout=30)
     back = time.time()
@@ -179,7 +199,7 @@ def test_a_killed_operator_answers_each_pending_hook_once_and_starts_no_second_d
     try:
         releases.apply(body("1.0.0"))
         releases.wait_phase(ns, NAME, "Succeeded", 60, generation=1)
-        started = time.time()
+        started = since(aws, native_world)
         releases.apply(body("2.0.0"))
         kills = []
         for weight in (25.0, 50.0, 75.0):
@@ -196,7 +216,7 @@ def test_a_killed_operator_answers_each_pending_hook_once_and_starts_no_second_d
         proc.stop()
     assert kills == [25.0, 50.0, 75.0]
     assert status["backend"]["stableVersion"] == "2.0.0"
-    ours = [d for d in deployments(aws, native_world) if d["createdAt"].timestamp() >= started - 1]
+    ours = deployments_since(aws, native_world, started)
     assert [d["status"] for d in ours] == ["SUCCESSFUL"]  # no second deployment after any restart
 
 
@@ -208,7 +228,7 @@ def test_abort_mid_native_deployment_rolls_it_back(
     held: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}]  # until promote: ECS waits at its hook with 20% on 2.0.0
     releases.apply(release(native_world, namespace, "1.0.0", local_env.prometheus.url, held))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
-    started = time.time()
+    started = since(aws, native_world)
     releases.apply(release(native_world, namespace, "2.0.0", local_env.prometheus.url, held))
     releases.wait_phase(namespace, NAME, "Paused", 90, generation=2)
     dp.wait_for(lambda p: sorted(p.weights.values()) == [20, 80], 30, "ECS at 20% of production")
@@ -257,13 +277,13 @@ class Sampler:
             self._stop.wait(self.interval)
 
 
-def rolled_back(aws: AwsClients, world: WorldIds, started: float) -> None:
+def rolled_back(aws: AwsClients, world: WorldIds, started: Since) -> None:
     """Wait until the one service deployment started since `started` is ROLLBACK_SUCCESSFUL."""
     seen: list[list[tuple[str, Any, Any]]] = [[]]
 
     def ours() -> bool:
         seen[0] = [(d["status"], d["createdAt"], d.get("targetServiceRevisionArn"))
-                   for d in deployments(aws, world) if d["createdAt"].timestamp() >= started - 1]
+                   for d in deployments_since(aws, world, started)]
         return [s for s, _, _ in seen[0]] == ["ROLLBACK_SUCCESSFUL"]
 
     try:
@@ -272,10 +292,10 @@ def rolled_back(aws: AwsClients, world: WorldIds, started: float) -> None:
         raise AssertionError(f"{exc}; deployments since the change: {seen[0]}") from None
 
 
-def deployment_since(ecs: Any, world: WorldIds, started: float) -> dict[str, Any] | None:
+def deployment_since(ecs: Any, world: WorldIds, started: Since) -> dict[str, Any] | None:
     """The service deployment created since `started` (None before UpdateService)."""
     ours = [d for d in ecs.list_service_deployments(cluster=world.cluster, service=world.service)["serviceDeployments"]
-            if d["createdAt"].timestamp() >= started - 1]
+            if d["serviceDeploymentArn"] not in started.known]
     if not ours:
         return None
     found: dict[str, Any] = ecs.describe_service_deployments(
@@ -289,7 +309,7 @@ pass reads AWS, decides and writes the status), generous for a loaded machine.""
 
 
 def traffic_against_ecs(releases: Releases, namespace: str, aws: AwsClients, world: WorldIds,
-                        started: float) -> Callable[[], dict[str, Any]]:
+                        started: Since) -> Callable[[], dict[str, Any]]:
     """A sample of the Release's `status.backend.traffic`, then ECS's own production weight on the
     target revision of the deployment started since `started` (0 before there is one)."""
     def read() -> dict[str, Any]:
@@ -372,7 +392,7 @@ def test_a_native_blue_green_is_promoted_on_its_preview_analysis_of_test_listene
     dp, _ = bg_plane
     releases.apply(blue_green(bg_world, namespace, "1.0.0", local_env.prometheus.url))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
-    started = time.time()
+    started = since(aws, bg_world)
 
     def read() -> dict[str, Any]:
         d = deployment_since(aws.ecs, bg_world, started)
@@ -386,7 +406,7 @@ def test_a_native_blue_green_is_promoted_on_its_preview_analysis_of_test_listene
         status = releases.wait_phase(namespace, NAME, "Succeeded", 150, generation=2)
         dp.wait_serving({"2.0.0"}, timeout=30)
     assert status["backend"]["stableVersion"] == "2.0.0"
-    assert [d["status"] for d in deployments(aws, bg_world) if d["createdAt"].timestamp() >= started - 1] \
+    assert [d["status"] for d in deployments_since(aws, bg_world, started)] \
         == ["SUCCESSFUL"]
     # ECS walked its blue/green: test traffic to green first, production only after the preview.
     test_at, production_at = shift_times(watch.samples)
@@ -401,7 +421,7 @@ def test_a_native_blue_green_is_promoted_on_its_preview_analysis_of_test_listene
     margin = 1.0  # the data plane follows a listener change within a poll (0.25 s)
     test_log, production_log = read_log(dp.test_request_log), read_log(dp.request_log)
     preview_test = [e["version"] for e in test_log if test_at + margin < e["time"] < production_at]
-    preview_production = [e["version"] for e in production_log if started < e["time"] < production_at - margin]
+    preview_production = [e["version"] for e in production_log if started.at < e["time"] < production_at - margin]
     assert len(preview_test) >= 100 and set(preview_test) == {"2.0.0"}, preview_test[:5]
     assert len(preview_production) >= 200 and set(preview_production) == {"1.0.0"}
     after = time.time()
@@ -417,7 +437,7 @@ def test_a_native_blue_green_failing_its_preview_never_reaches_production(
     write_behaviour(behaviour, {**HEALTHY, "2.0.0": {"error_rate": 0.5, "latency_ms": 5}})
     releases.apply(blue_green(bg_world, namespace, "1.0.0", local_env.prometheus.url))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
-    started = time.time()
+    started = since(aws, bg_world)
     releases.apply(blue_green(bg_world, namespace, "2.0.0", local_env.prometheus.url))
 
     status = releases.wait_phase(namespace, NAME, "RolledBack", 150, generation=2)
@@ -428,8 +448,8 @@ def test_a_native_blue_green_failing_its_preview_never_reaches_production(
         [(e["reason"], e.get("message")) for e in events]  # rolled back on the preview's analysis
     dp.wait_serving({"1.0.0"}, timeout=30)
     # Green answered errors to test traffic only: no production request ever reached it.
-    assert versions_after(read_log(dp.test_request_log), started).get("2.0.0", 0) > 0
-    production = versions_after(read_log(dp.request_log), started)
+    assert versions_after(read_log(dp.test_request_log), started.at).get("2.0.0", 0) > 0
+    production = versions_after(read_log(dp.request_log), started.at)
     assert production.get("1.0.0", 0) >= 200 and set(production) == {"1.0.0"}, production
 
 
@@ -476,7 +496,7 @@ def test_the_frontend_waits_until_ecs_reports_the_native_deployment_successful(
     releases.apply(with_frontend(fe_world, namespace, "1.0.0", None))
     releases.wait_phase(namespace, NAME, "Succeeded", 60, generation=1)
     assert origin_path(aws, fe_world) == "/releases/1.0.0"
-    started = time.time()
+    started = since(aws, fe_world)
 
     def read() -> dict[str, Any]:
         # The origin first, then ECS: an origin already moved next to a deployment still in progress
