@@ -87,8 +87,8 @@ def deployments(aws: AwsClients, world: WorldIds) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class Since:
     """A moment of a test: its time, and the service deployments that existed then (the world's
-    own, from CreateService, or the previous Release's). A CI run: CreateService's deployment came
-    0.9 s before the test's clock, and a window of `createdAt >= started - 1` counted it."""
+    own, from CreateService, or the previous Release's). A CI run: CreateService's deployment came less
+    than a second before the test's clock, and a window of `createdAt >= started - 1` counted it."""
 
     at: float
     known: frozenset[str]
