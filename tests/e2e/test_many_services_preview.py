@@ -39,6 +39,8 @@ PREVIEW_PATH, PRODUCTION_PATH = "/preview", "/"
 STEPS = ({"preview": {"duration": "8s"}}, {"setWeight": 50}, {"pause": {"duration": "3s"}})
 WITH_TRAFFIC = ("api", "mcp")
 _tiers = itertools.count()
+PROPAGATION = 1.0
+"""Seconds a balancer of the data plane may follow AWS behind another (a poll, 0.25 s, and a loaded host)."""
 
 
 def image(name: str, version: str) -> str:
@@ -159,6 +161,11 @@ def test_preview_header_reaches_the_new_api_and_the_new_mcp_server_while_product
     overlap = min(windows[n][1] for n in WITH_TRAFFIC) - max(windows[n][0] for n in WITH_TRAFFIC)
     assert overlap >= 5.0, windows
     # No production request reached a new version before every service's last request by a rule:
-    # every rule goes before any weight moves.
+    # every rule goes before any weight moves. On one balancer the order is exact. Across two, each
+    # follows AWS within a poll (`DataPlane.poll_interval`, 0.25 s), so one may still route by a rule
+    # AWS has removed while the other already follows the new weights (a CI run: the MCP server's rule
+    # removed 48 ms before the API's weight moved; its balancer's last rule request came 0.3 ms after
+    # the API's first production request to 2.0.0).
     for n in WITH_TRAFFIC:
-        assert windows[n + " production"][0] > last_rule_request, windows
+        assert windows[n + " production"][0] > windows[n][1], windows
+        assert windows[n + " production"][0] > last_rule_request - PROPAGATION, windows
