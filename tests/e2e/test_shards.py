@@ -66,6 +66,9 @@ def test_two_shards_each_handle_only_their_own_releases(
         none = releases.get(ns, "app-none")
         assert not none.get("status"), "a Release no shard selects got a status"
         assert not none["metadata"].get("finalizers"), "a Release no shard selects got a finalizer"
+        # A pass logs its line after its status write: wait for the line, then check no other.
+        wait_until(lambda: "app-a" in handled(logs["a"]) and "app-b" in handled(logs["b"]), 10,
+                   "each shard's log naming the pass of its Release")
         assert handled(logs["a"]) == {"app-a"} and handled(logs["b"]) == {"app-b"}
 
         # Relabelled into shard b, with a new version: shard b rolls it out.
