@@ -283,6 +283,16 @@ def serve_in_background(server: socketserver.BaseServer, name: str = "loopback-h
     return thread
 
 
+def stop_serving(server: socketserver.BaseServer | None, thread: threading.Thread | None,
+                 timeout: float = 10.0) -> None:
+    """Undo `serve_in_background`: shut `server` down, close it, and join its thread (each may be None)."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if thread is not None:
+        thread.join(timeout=timeout)
+
+
 @contextmanager
 def serving(server: socketserver.BaseServer, name: str = "loopback-http") -> Iterator[None]:
     """Serve `server` in the background for the `with` block, then shut it down and close it."""

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from controller.testing.dataplane.rules import DEFAULT, FixedResponse, Request, Rule
-from controller.testing.ports import free_port, serve_in_background
+from controller.testing.ports import free_port, serve_in_background, stop_serving
 
 # Headers that describe one hop of the connection, not the message (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -340,11 +340,6 @@ class Balancer:
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        stop_serving(self._server, self._thread, timeout=5)
+        self._server = self._thread = None
         self.log.close()

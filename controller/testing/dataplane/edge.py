@@ -47,7 +47,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from controller.testing.dataplane.balancer import SmoothWeightedRoundRobin
-from controller.testing.ports import free_port, serve_in_background
+from controller.testing.ports import free_port, serve_in_background, stop_serving
 
 PRIMARY, STAGING = "primary", "staging"
 EDGE_HEADER = "X-Local-Edge"
@@ -196,13 +196,8 @@ class Edge:
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        stop_serving(self._server, self._thread, timeout=10)
+        self._server = self._thread = None
 
     def __enter__(self) -> Edge:
         self.start()
